@@ -1,0 +1,51 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+    name: "swift-zmq",
+    products: [
+        .library(name: "ZMQ", targets: ["ZMQ"]),
+        .library(name: "ZMTP", targets: ["ZMTP"]),
+        .executable(name: "zmq", targets: ["ZMQTool"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+    ],
+    targets: [
+        // The wire protocol as pure values: no sockets, threads or clocks.
+        .target(
+            name: "ZMTP",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio")]
+        ),
+        // The library users import: sockets, transports, engines.
+        .target(
+            name: "ZMQ",
+            dependencies: [
+                "ZMTP",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The `zmq` command-line tool.
+        .executableTarget(
+            name: "ZMQTool",
+            dependencies: [
+                "ZMQ",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "ZMTPTests", dependencies: ["ZMTP"]),
+        .testTarget(name: "ZMQTests", dependencies: ["ZMQ", "ZMTP"]),
+        .testTarget(
+            name: "InteropTests",
+            dependencies: ["ZMQ", "ZMTP"],
+            resources: [.copy("peer.py")]
+        ),
+    ]
+)

@@ -1,0 +1,61 @@
+import Logging
+import NIOCore
+import NIOPosix
+import Synchronization
+import ZMTP
+
+/// Owns the I/O threads and the inproc namespace that a group of sockets share.
+///
+///     let context = ZMQContext()
+///     let pull = try context.socket(.pull)
+///     …
+///     await context.shutdown()
+public final class ZMQContext: Sendable {
+    public let eventLoopGroup: any EventLoopGroup
+    private let ownsGroup: Bool
+    public let logger: Logger
+    let inproc: InprocRegistry
+    private let sockets = Mutex<[ObjectIdentifier: ZMQSocket]>([:])
+    private let terminated = Mutex(false)
+
+    /// A context with its own I/O threads (one is plenty for most programs, as in libzmq).
+    public init(ioThreads: Int = 1, logger: Logger = Logger(label: "swift-zmq")) {
+        self.eventLoopGroup = MultiThreadedEventLoopGroup(numberOfThreads: max(1, ioThreads))
+        self.ownsGroup = true
+        self.logger = logger
+        self.inproc = InprocRegistry()
+    }
+
+    /// A context that runs on an application's existing NIO event loops.
+    public init(eventLoopGroup: any EventLoopGroup, logger: Logger = Logger(label: "swift-zmq")) {
+        self.eventLoopGroup = eventLoopGroup
+        self.ownsGroup = false
+        self.logger = logger
+        self.inproc = InprocRegistry()
+    }
+
+    public func socket(_ type: SocketType) throws(ZMQError) -> ZMQSocket {
+        guard !terminated.withLock({ $0 }) else { throw .contextTerminated }
+        let socket = try ZMQSocket(type: type, context: self)
+        sockets.withLock { $0[ObjectIdentifier(socket)] = socket }
+        return socket
+    }
+
+    func forget(_ socket: ZMQSocket) {
+        sockets.withLock { $0[ObjectIdentifier(socket)] = nil }
+    }
+
+    /// Closes every socket still open (each with its linger) and stops the I/O threads.
+    public func shutdown() async {
+        let alreadyTerminated = terminated.withLock { terminated in
+            defer { terminated = true }
+            return terminated
+        }
+        guard !alreadyTerminated else { return }
+        let open = sockets.withLock { Array($0.values) }
+        for socket in open { await socket.close() }
+        if ownsGroup {
+            try? await eventLoopGroup.shutdownGracefully()
+        }
+    }
+}

@@ -1,0 +1,253 @@
+import DequeModule
+import Logging
+import NIOCore
+import ZMTP
+
+/// Drives one ZMTP connection: the thin I/O shell around `ZMTP.Connection`.
+///
+/// All of its state lives on its channel's event loop. Outgoing messages are taken from the pipe
+/// in whole batches and encoded into one buffer per batch, with one flush; incoming frames are
+/// parsed in place and handed to the socket once per read.
+final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    /// Frames at least this large go to the channel as their own buffer (gathered by `writev`)
+    /// instead of being copied into the batch.
+    static let zeroCopyThreshold = 16 * 1024
+
+    private let socket: ZMQSocket
+    private let connecter: Connecter?
+    private let endpoint: String
+    private let eventLoop: any EventLoop
+    private var machine: Connection
+    private let handshakeInterval: TimeAmount?
+    private let heartbeats: Bool
+    private var context: ChannelHandlerContext?
+    private var pipe: Pipe?
+    private var incoming = Deque<Message>()
+    private var outgoing = Deque<Message>()
+    private var readingPaused = false
+    private var readPending = false
+    private var handshakeTimer: Scheduled<Void>?
+    private var heartbeatTimer: Scheduled<Void>?
+    private var closeReason: String?
+
+    init(socket: ZMQSocket, connecter: Connecter?, endpoint: String, eventLoop: any EventLoop, options: SocketOptions) {
+        self.socket = socket
+        self.connecter = connecter
+        self.endpoint = endpoint
+        self.eventLoop = eventLoop
+        self.handshakeInterval = options.handshakeInterval.map(TimeAmount.init)
+        let heartbeat = Heartbeat.Configuration(
+            interval: options.heartbeatInterval.map(TimeAmount.init),
+            timeout: options.heartbeatTimeout.map(TimeAmount.init),
+            ttl: options.heartbeatTTL.map(TimeAmount.init)
+        )
+        self.heartbeats = heartbeat.interval != nil
+        self.machine = Connection(configuration: .init(
+            socketType: socket.type,
+            identity: options.routingID ?? [],
+            maxMessageSize: options.maxMessageSize,
+            heartbeat: heartbeat
+        ))
+    }
+
+    private var logger: Logger { socket.logger }
+
+    // MARK: Channel events
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        if !socket.register(self) {
+            context.close(promise: nil)
+        }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        context.writeAndFlush(wrapOutboundOut(machine.start()), promise: nil)
+        if let handshakeInterval {
+            handshakeTimer = eventLoop.scheduleTask(in: handshakeInterval) { [self] in
+                if !machine.isOpen { fail(.handshakeTimeout, farewell: nil) }
+            }
+        }
+        context.fireChannelActive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var buffer = unwrapInboundIn(data)
+        if heartbeats { machine.trafficReceived(at: .now()) }
+        var wrote = false
+        reading: while true {
+            switch machine.receive(&buffer) {
+            case .needMoreData:
+                break reading
+            case .message(let message):
+                incoming.append(message)
+            case .write(let bytes):
+                context.write(wrapOutboundOut(bytes), promise: nil)
+                wrote = true
+            case .handshakeComplete(let peer):
+                guard attach(peer) else { return }
+            case .command:
+                break  // Subscriptions matter only to PUB/XPUB, which come later.
+            case .close(let error, let farewell):
+                if wrote { context.flush() }
+                fail(error, farewell: farewell)
+                return
+            }
+        }
+        if wrote { context.flush() }
+        if !incoming.isEmpty, let pipe {
+            if socket.deliver(&incoming, from: pipe) { readingPaused = true }
+        }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { drain() }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        handshakeTimer?.cancel()
+        heartbeatTimer?.cancel()
+        let wasAttached = pipe != nil
+        if let pipe {
+            socket.detach(self, from: pipe)
+            self.pipe = nil
+        }
+        socket.unregister(self)
+        connecter?.connectionLost(afterHandshake: wasAttached)
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        logger.debug("connection error", metadata: ["endpoint": "\(endpoint)", "error": "\(error)"])
+        context.close(promise: nil)
+    }
+
+    /// Reading pauses at the receive high-water mark by holding back NIO's read requests.
+    func read(context: ChannelHandlerContext) {
+        if readingPaused {
+            readPending = true
+        } else {
+            context.read()
+        }
+    }
+
+    // MARK: Handshake and heartbeats
+
+    private func attach(_ peer: PeerInfo) -> Bool {
+        handshakeTimer?.cancel()
+        guard let pipe = socket.attach(self, peer: peer, connectPipe: connecter?.pipe) else {
+            logger.info("refusing connection: the socket takes no further peer", metadata: ["endpoint": "\(endpoint)"])
+            context?.close(promise: nil)
+            return false
+        }
+        self.pipe = pipe
+        connecter?.handshakeCompleted()
+        if heartbeats {
+            machine.startHeartbeat(now: .now())
+            scheduleHeartbeat()
+        }
+        return true
+    }
+
+    private func scheduleHeartbeat() {
+        guard let deadline = machine.nextHeartbeatDeadline else { return }
+        heartbeatTimer = eventLoop.scheduleTask(deadline: deadline) { [self] in
+            switch machine.heartbeatTick(now: .now()) {
+            case .write(let ping):
+                context?.writeAndFlush(wrapOutboundOut(ping), promise: nil)
+            case .close(let error, let farewell):
+                fail(error, farewell: farewell)
+                return
+            default:
+                break
+            }
+            scheduleHeartbeat()
+        }
+    }
+
+    private func fail(_ error: ZMTPError, farewell: ByteBuffer?) {
+        guard let context else { return }
+        closeReason = error.description
+        logger.warning("closing connection: \(error)", metadata: ["endpoint": "\(endpoint)"])
+        if let farewell {
+            let channel = context.channel
+            context.writeAndFlush(wrapOutboundOut(farewell)).whenComplete { _ in channel.close(promise: nil) }
+        } else {
+            context.close(promise: nil)
+        }
+    }
+
+    // MARK: Sending
+
+    /// Takes everything queued for this peer, encodes it into one buffer and flushes once, until
+    /// the queue is empty or the channel stops being writable (the pipe keeps the rest).
+    private func drain() {
+        guard let context, let pipe, context.channel.isActive else { return }
+        var rounds = 0
+        while context.channel.isWritable {
+            guard socket.takeOutbound(from: pipe, into: &outgoing) else { return }
+            writeBatch(context: context, pipe: pipe)
+            rounds += 1
+            if rounds == 16 {
+                // Let reads and other channels on this loop run; come back for the rest.
+                eventLoop.execute { self.drain() }
+                return
+            }
+        }
+    }
+
+    private func writeBatch(context: ChannelHandlerContext, pipe: Pipe) {
+        var estimate = 0
+        for message in outgoing { estimate += message.byteCount + 9 * message.count }
+        var buffer = context.channel.allocator.buffer(capacity: min(estimate, 256 * 1024))
+        for message in outgoing {
+            let last = message.count - 1
+            for (index, frame) in message.enumerated() {
+                FrameEncoder.writeHeader(more: index < last, size: frame.count, into: &buffer)
+                if frame.count >= Self.zeroCopyThreshold {
+                    context.write(wrapOutboundOut(buffer), promise: nil)
+                    context.write(wrapOutboundOut(frame.buffer), promise: nil)
+                    buffer = context.channel.allocator.buffer(capacity: min(estimate, 64 * 1024))
+                } else {
+                    buffer.writeImmutableBuffer(frame.buffer)
+                }
+            }
+        }
+        outgoing.removeAll(keepingCapacity: true)
+        let written = eventLoop.makePromise(of: Void.self)
+        context.writeAndFlush(wrapOutboundOut(buffer), promise: written)
+        let socket = self.socket
+        written.futureResult.whenComplete { _ in socket.batchWritten(from: pipe) }
+    }
+
+    // MARK: PipeEngine
+
+    func scheduleDrain() {
+        eventLoop.execute { self.drain() }
+    }
+
+    func resumeReading() {
+        eventLoop.execute {
+            guard self.readingPaused else { return }
+            self.readingPaused = false
+            if self.readPending {
+                self.readPending = false
+                self.context?.read()
+            }
+        }
+    }
+
+    func close() async {
+        let closed: EventLoopFuture<Void> = eventLoop.submit {
+            guard let context = self.context else { return self.eventLoop.makeSucceededVoidFuture() }
+            context.close(promise: nil)
+            return context.channel.closeFuture
+        }.flatMap { $0 }
+        try? await closed.get()
+    }
+}

@@ -1,0 +1,118 @@
+/// How long a closing socket keeps trying to deliver the messages still queued.
+public enum Linger: Sendable, Equatable {
+    /// Wait until every queued message is written to the wire (libzmq's default, -1).
+    case forever
+    /// Wait at most this long, then drop what is left; `.zero` drops at once.
+    case after(Duration)
+
+    public static let zero = Linger.after(.zero)
+}
+
+/// One socket option and its new value, for `ZMQSocket.set(_:)`.
+public enum SocketOption: Sendable {
+    /// Messages queued per peer for sending before `send` waits (0 = no limit). Default 1000.
+    case sendHighWaterMark(Int)
+    /// Messages queued per peer on receipt before reading from that peer pauses (0 = no limit). Default 1000.
+    case receiveHighWaterMark(Int)
+    case linger(Linger)
+    /// The first wait before reconnecting a dropped or refused connection. Default 100 ms.
+    case reconnectInterval(Duration)
+    /// The most the wait grows to, doubling after every failed attempt; zero keeps it constant.
+    case reconnectIntervalMax(Duration)
+    /// Send a PING this often (ZMTP 3.1); nil turns heartbeats off. Default off.
+    case heartbeatInterval(Duration?)
+    /// Close when nothing arrives this long after a PING; nil uses the interval.
+    case heartbeatTimeout(Duration?)
+    /// The TTL we ask the peer to apply to us; nil announces none. Whole deciseconds, at most 6553.5 s.
+    case heartbeatTTL(Duration?)
+    /// The largest message (all frames) accepted from a peer; a larger one closes that connection.
+    case maxMessageSize(Int?)
+    /// The Identity this socket announces to its peers (1–255 octets, not starting with 0x00).
+    case routingID([UInt8]?)
+    /// How long a new connection may take to complete its handshake. Default 30 s; nil waits forever.
+    case handshakeInterval(Duration?)
+    /// How long `receive()` waits before throwing `timedOut`; nil waits forever (default).
+    case receiveTimeout(Duration?)
+    /// How long `send()` waits for room before throwing `timedOut`; nil waits forever (default).
+    case sendTimeout(Duration?)
+}
+
+/// The current values of every socket option, with libzmq's defaults.
+public struct SocketOptions: Sendable, Equatable {
+    public var sendHighWaterMark = 1000
+    public var receiveHighWaterMark = 1000
+    public var linger = Linger.forever
+    public var reconnectInterval = Duration.milliseconds(100)
+    public var reconnectIntervalMax = Duration.zero
+    public var heartbeatInterval: Duration? = nil
+    public var heartbeatTimeout: Duration? = nil
+    public var heartbeatTTL: Duration? = nil
+    public var maxMessageSize: Int? = nil
+    public var routingID: [UInt8]? = nil
+    public var handshakeInterval: Duration? = .seconds(30)
+    public var receiveTimeout: Duration? = nil
+    public var sendTimeout: Duration? = nil
+
+    public init() {}
+
+    /// Validates `option` and applies it, or throws `ZMQError.invalidOption` saying what is allowed.
+    public mutating func apply(_ option: SocketOption) throws(ZMQError) {
+        switch option {
+        case .sendHighWaterMark(let value):
+            try Self.require(value >= 0, "sendHighWaterMark", "must be 0 (no limit) or more, not \(value)")
+            sendHighWaterMark = value
+        case .receiveHighWaterMark(let value):
+            try Self.require(value >= 0, "receiveHighWaterMark", "must be 0 (no limit) or more, not \(value)")
+            receiveHighWaterMark = value
+        case .linger(let value):
+            if case .after(let duration) = value {
+                try Self.require(duration >= .zero, "linger", "must not be negative (use .forever)")
+            }
+            linger = value
+        case .reconnectInterval(let value):
+            try Self.require(value > .zero, "reconnectInterval", "must be positive")
+            reconnectInterval = value
+        case .reconnectIntervalMax(let value):
+            try Self.require(value >= .zero, "reconnectIntervalMax", "must not be negative (zero turns backoff off)")
+            reconnectIntervalMax = value
+        case .heartbeatInterval(let value):
+            try Self.requirePositive(value, "heartbeatInterval")
+            heartbeatInterval = value
+        case .heartbeatTimeout(let value):
+            try Self.requirePositive(value, "heartbeatTimeout")
+            heartbeatTimeout = value
+        case .heartbeatTTL(let value):
+            try Self.requirePositive(value, "heartbeatTTL")
+            if let value {
+                try Self.require(value <= .milliseconds(6_553_500), "heartbeatTTL", "must be at most 6553.5 s (a 16-bit count of deciseconds)")
+            }
+            heartbeatTTL = value
+        case .maxMessageSize(let value):
+            if let value { try Self.require(value >= 0, "maxMessageSize", "must not be negative (nil means no limit)") }
+            maxMessageSize = value
+        case .routingID(let value):
+            if let value {
+                try Self.require((1...255).contains(value.count), "routingID", "must be 1 to 255 octets, not \(value.count)")
+                try Self.require(value.first != 0, "routingID", "must not start with 0x00 (reserved by ZMTP 3.1)")
+            }
+            routingID = value
+        case .handshakeInterval(let value):
+            try Self.requirePositive(value, "handshakeInterval")
+            handshakeInterval = value
+        case .receiveTimeout(let value):
+            if let value { try Self.require(value >= .zero, "receiveTimeout", "must not be negative") }
+            receiveTimeout = value
+        case .sendTimeout(let value):
+            if let value { try Self.require(value >= .zero, "sendTimeout", "must not be negative") }
+            sendTimeout = value
+        }
+    }
+
+    private static func require(_ condition: Bool, _ name: String, _ reason: String) throws(ZMQError) {
+        if !condition { throw .invalidOption(name: name, reason: reason) }
+    }
+
+    private static func requirePositive(_ value: Duration?, _ name: String) throws(ZMQError) {
+        if let value { try require(value > .zero, name, "must be positive (nil turns it off)") }
+    }
+}

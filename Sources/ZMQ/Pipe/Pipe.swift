@@ -1,0 +1,45 @@
+import DequeModule
+import ZMTP
+
+/// What carries a pipe's messages to and from a peer: a ZMTP connection or an inproc link.
+/// The socket calls these with its lock released; implementations hop to their own thread.
+protocol PipeEngine: AnyObject, Sendable {
+    /// The pipe's outbound queue went from empty to non-empty (or the engine was just attached).
+    func scheduleDrain()
+    /// The pipe's inbound queue fell to its low-water mark after reading had paused.
+    func resumeReading()
+    /// Close the connection now and wait until it is closed; queued outbound messages stay in the pipe.
+    func close() async
+}
+
+/// The per-peer queues between user code and one connection: outbound messages waiting for the
+/// wire, inbound messages waiting for `receive`. Every field is guarded by the owning socket's lock.
+final class Pipe: @unchecked Sendable {
+    let id: Int
+    /// Pipes made by `connect` live from the call on and keep their messages across reconnects;
+    /// pipes for accepted peers live as long as their connection (30/PIPELINE, 28/REQREP).
+    let isConnectSide: Bool
+    var outbound = Deque<Message>()
+    var inbound = Deque<Message>()
+    var engine: (any PipeEngine)?
+    var peer: PeerInfo?
+    /// True while a drain is scheduled or the engine is waiting for the channel to become writable,
+    /// so a sender wakes the I/O thread only on the empty-to-non-empty edge.
+    var drainScheduled = false
+    /// True while the engine has stopped reading because `inbound` reached the high-water mark.
+    var readingPaused = false
+    /// Batches taken for writing whose write has not completed: linger waits for these too.
+    var batchesInFlight = 0
+    /// An accepted peer's pipe whose connection has gone: it lives on only until `inbound` is read.
+    var isDetached = false
+
+    init(id: Int, isConnectSide: Bool) {
+        self.id = id
+        self.isConnectSide = isConnectSide
+    }
+
+    /// Whether `send` may queue another message here under high-water mark `hwm` (0 = no limit).
+    func hasRoom(hwm: Int) -> Bool {
+        !isDetached && (hwm == 0 || outbound.count < hwm)
+    }
+}

@@ -1,0 +1,459 @@
+import DequeModule
+import Logging
+import NIOCore
+import Synchronization
+import ZMTP
+
+/// A ZeroMQ socket. Safe to use from many tasks at once: every operation takes the socket's lock
+/// for a few instructions, and the I/O threads hand messages over in batches.
+///
+///     let push = try context.socket(.push)
+///     try await push.connect("tcp://127.0.0.1:5555")
+///     try await push.send(["job", "42"])
+public final class ZMQSocket: Sendable {
+    public let type: SocketType
+    let context: ZMQContext
+    let eventLoop: any EventLoop
+    var logger: Logger { context.logger }
+    let state: Mutex<SocketState>
+
+    init(type: SocketType, context: ZMQContext) throws(ZMQError) {
+        self.type = type
+        self.context = context
+        self.eventLoop = context.eventLoopGroup.next()
+        self.state = Mutex(SocketState(pattern: try type.makePattern()))
+    }
+
+    /// A snapshot of the current option values.
+    public var options: SocketOptions { state.withLock { $0.options } }
+
+    /// Sets one option; an invalid value throws `ZMQError.invalidOption` and changes nothing.
+    /// Options that shape connections (heartbeats, limits) apply to connections made afterwards.
+    public func set(_ option: SocketOption) throws(ZMQError) {
+        try state.withLock { (state: inout SocketState) throws(ZMQError) in
+            try state.options.apply(option)
+        }
+    }
+
+    // MARK: Bind and connect
+
+    /// Accepts connections at `endpoint` and returns the endpoint actually bound, with an
+    /// ephemeral port (`tcp://host:*`) filled in.
+    @discardableResult
+    public func bind(_ endpoint: String) async throws -> String {
+        let parsed = try Endpoint(endpoint)
+        try checkOpen()
+        let listener = try await Listener.bind(parsed, socket: self)
+        let accepted = state.withLock { state -> Bool in
+            guard !state.closed else { return false }
+            state.listeners.append(listener)
+            return true
+        }
+        guard accepted else {
+            await listener.close()
+            throw ZMQError.socketClosed
+        }
+        return listener.boundEndpoint
+    }
+
+    /// Connects to `endpoint` in the background and keeps the connection up: a peer that is not
+    /// there yet, or goes away, is retried with backoff. Messages sent meanwhile wait in this
+    /// connection's queue.
+    public func connect(_ endpoint: String) async throws {
+        let parsed = try Endpoint(endpoint)
+        let connecter = try state.withLock { (state: inout SocketState) throws(ZMQError) -> Connecter in
+            guard !state.closed else { throw .socketClosed }
+            let pipe = state.makePipe(connectSide: true)
+            state.pipes.append(pipe)
+            let connecter = Connecter(endpoint: parsed, socket: self, pipe: pipe, options: state.options)
+            state.connecters.append(connecter)
+            return connecter
+        }
+        if case .inproc = parsed {
+            try context.inproc.connect(connecter)
+        } else {
+            connecter.start()
+        }
+    }
+
+    func checkOpen() throws(ZMQError) {
+        if state.withLock({ $0.closed }) { throw .socketClosed }
+    }
+
+    // MARK: Sending
+
+    /// Sends a message, waiting while no peer has room (or until the send timeout).
+    public func send(_ message: Message) async throws {
+        let deadline = options.sendTimeout.map { NIODeadline.now() + TimeAmount($0) }
+        while try !enqueue(message) {
+            try await suspend(.send, until: deadline)
+        }
+    }
+
+    public func send(_ frame: Frame) async throws {
+        try await send(Message(frame))
+    }
+
+    public func send(_ string: String) async throws {
+        try await send(Message(Frame(string)))
+    }
+
+    /// Sends without waiting: throws `ZMQError.wouldBlock` when no peer has room.
+    public func trySend(_ message: Message) throws {
+        guard try enqueue(message) else { throw ZMQError.wouldBlock }
+    }
+
+    /// Queues `message` on the pipe the socket type picks; false when none has room.
+    private func enqueue(_ message: Message) throws(ZMQError) -> Bool {
+        let (queued, engine) = try state.withLock { (state: inout SocketState) throws(ZMQError) -> (Bool, (any PipeEngine)?) in
+            guard !state.closed else { throw .socketClosed }
+            let hwm = state.options.sendHighWaterMark
+            guard let pipe = try state.pattern.pipeForSending(message, among: state.pipes, hwm: hwm) else {
+                return (false, nil)
+            }
+            pipe.outbound.append(message)
+            // Wake the I/O thread only on the empty-to-non-empty edge, never per message.
+            guard let engine = pipe.engine, !pipe.drainScheduled else { return (true, nil) }
+            pipe.drainScheduled = true
+            return (true, engine)
+        }
+        engine?.scheduleDrain()
+        return queued
+    }
+
+    // MARK: Receiving
+
+    /// Receives the next message, waiting until one arrives (or until the receive timeout).
+    public func receive() async throws -> Message {
+        let deadline = options.receiveTimeout.map { NIODeadline.now() + TimeAmount($0) }
+        while true {
+            if let message = try dequeue() { return message }
+            try await suspend(.receive, until: deadline)
+        }
+    }
+
+    /// Receives without waiting: throws `ZMQError.wouldBlock` when no message is queued.
+    public func tryReceive() throws -> Message {
+        guard let message = try dequeue() else { throw ZMQError.wouldBlock }
+        return message
+    }
+
+    /// Messages as they arrive; the sequence ends when the socket is closed.
+    public var messages: Messages { Messages(socket: self) }
+
+    private func dequeue() throws(ZMQError) -> Message? {
+        let (message, engine) = try state.withLock { (state: inout SocketState) throws(ZMQError) -> (Message?, (any PipeEngine)?) in
+            guard !state.closed else { throw .socketClosed }
+            guard let pipe = try state.pattern.pipeForReceiving(among: state.pipes) else { return (nil, nil) }
+            let message = pipe.inbound.removeFirst()
+            var resume: (any PipeEngine)?
+            let hwm = state.options.receiveHighWaterMark
+            if pipe.readingPaused, pipe.inbound.count <= hwm / 2 {
+                pipe.readingPaused = false
+                resume = pipe.engine
+            }
+            if pipe.isDetached, pipe.inbound.isEmpty { state.remove(pipe) }
+            return (message, resume)
+        }
+        engine?.resumeReading()
+        return message
+    }
+
+    // MARK: Waiting
+
+    enum WaitKind { case send, receive }
+
+    /// Suspends until the socket may be able to `kind` again; callers retry after it returns.
+    private func suspend(_ kind: WaitKind, until deadline: NIODeadline?) async throws {
+        let id = state.withLock { state -> UInt64 in
+            state.nextWaiterID += 1
+            return state.nextWaiterID
+        }
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                let immediate = state.withLock { state -> Result<Void, any Error>? in
+                    if state.closed { return .failure(ZMQError.socketClosed) }
+                    if Task.isCancelled { return .failure(CancellationError()) }
+                    if state.isReady(kind) { return .success(()) }
+                    state.addWaiter(SocketState.Waiter(id: id, continuation: continuation), kind)
+                    return nil
+                }
+                if let immediate {
+                    continuation.resume(with: immediate)
+                } else if let deadline {
+                    eventLoop.scheduleTask(deadline: deadline) { [self] in
+                        self.cancelWaiter(id, kind, with: ZMQError.timedOut)
+                    }
+                }
+            }
+        } onCancel: {
+            self.cancelWaiter(id, kind, with: CancellationError())
+        }
+    }
+
+    private func cancelWaiter(_ id: UInt64, _ kind: WaitKind, with error: any Error) {
+        let waiter = state.withLock { $0.removeWaiter(id, kind) }
+        waiter?.continuation.resume(throwing: error)
+    }
+
+    // MARK: Called by engines
+
+    /// Registers a new connection so closing the socket closes it; false if the socket is closed.
+    func register(_ engine: any PipeEngine) -> Bool {
+        state.withLock { state in
+            guard !state.closed || state.lingering else { return false }
+            state.engines[ObjectIdentifier(engine)] = engine
+            return true
+        }
+    }
+
+    func unregister(_ engine: any PipeEngine) {
+        let settled = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            state.engines[ObjectIdentifier(engine)] = nil
+            return state.takeLingerWaiterIfSettled()
+        }
+        settled?.resume()
+    }
+
+    /// A connection completed its handshake. Returns its pipe (the connect-side pipe, or a new one
+    /// for an accepted peer), or nil when the socket type refuses another peer.
+    func attach(_ engine: any PipeEngine, peer: PeerInfo, connectPipe: Pipe?) -> Pipe? {
+        let (pipe, waiters) = state.withLock { state -> (Pipe?, [SocketState.Waiter]) in
+            guard !state.closed || state.lingering else { return (nil, []) }
+            let pipe: Pipe
+            if let connectPipe {
+                guard state.pipes.contains(where: { $0 === connectPipe }) else { return (nil, []) }
+                pipe = connectPipe
+            } else {
+                guard state.pattern.admits(newPeerAmong: state.pipes) else { return (nil, []) }
+                pipe = state.makePipe(connectSide: false)
+                state.pipes.append(pipe)
+            }
+            pipe.engine = engine
+            pipe.peer = peer
+            pipe.drainScheduled = !pipe.outbound.isEmpty
+            // A new peer may be the room a waiting sender needs.
+            return (pipe, state.takeSendWaiters())
+        }
+        waiters.forEach { $0.continuation.resume() }
+        if let pipe, pipe.drainScheduled { engine.scheduleDrain() }
+        return pipe
+    }
+
+    /// A connection went away. Its queued outbound messages stay with a connect-side pipe; an
+    /// accepted peer's pipe is dropped once what it already received has been read.
+    func detach(_ engine: any PipeEngine, from pipe: Pipe) {
+        state.withLock { state in
+            guard pipe.engine === engine else { return }
+            pipe.engine = nil
+            pipe.drainScheduled = false
+            pipe.readingPaused = false
+            if !pipe.isConnectSide {
+                pipe.outbound.removeAll()
+                pipe.isDetached = true
+                if pipe.inbound.isEmpty { state.remove(pipe) }
+            }
+        }
+    }
+
+    /// Hands messages read from `pipe`'s connection to the socket, in one lock. Returns true when
+    /// the pipe reached the receive high-water mark and the engine should pause reading.
+    func deliver(_ batch: inout Deque<Message>, from pipe: Pipe) -> Bool {
+        let (pause, waiters) = state.withLock { state -> (Bool, [SocketState.Waiter]) in
+            pipe.inbound.append(contentsOf: batch)
+            let hwm = state.options.receiveHighWaterMark
+            let pause = hwm > 0 && pipe.inbound.count >= hwm
+            if pause { pipe.readingPaused = true }
+            let count = min(batch.count, state.receiveWaiters.count)
+            var woken: [SocketState.Waiter] = []
+            if count > 0 {
+                woken.reserveCapacity(count)
+                for _ in 0..<count { woken.append(state.receiveWaiters.removeFirst()) }
+            }
+            return (pause, woken)
+        }
+        batch.removeAll(keepingCapacity: true)
+        waiters.forEach { $0.continuation.resume() }
+        return pause
+    }
+
+    /// Moves every queued outbound message of `pipe` into `batch` (an O(1) swap). Returns false,
+    /// and clears the drain flag, when there is nothing to send.
+    func takeOutbound(from pipe: Pipe, into batch: inout Deque<Message>) -> Bool {
+        let (taken, waiters) = state.withLock { state -> (Bool, [SocketState.Waiter]) in
+            guard !pipe.outbound.isEmpty else {
+                pipe.drainScheduled = false
+                return (false, [])
+            }
+            let wasFull = !pipe.hasRoom(hwm: state.options.sendHighWaterMark)
+            swap(&pipe.outbound, &batch)
+            pipe.batchesInFlight += 1
+            return (true, wasFull ? state.takeSendWaiters() : [])
+        }
+        waiters.forEach { $0.continuation.resume() }
+        return taken
+    }
+
+    /// A batch taken by `takeOutbound` has reached the wire (or its connection failed); during
+    /// linger this may end the wait.
+    func batchWritten(from pipe: Pipe) {
+        let settled = state.withLock { state in
+            pipe.batchesInFlight -= 1
+            return state.takeLingerWaiterIfSettled()
+        }
+        settled?.resume()
+    }
+
+    // MARK: Closing
+
+    /// Closes the socket. Messages still queued are delivered first, for as long as the linger
+    /// option allows; then every connection and listener is closed and its descriptor released.
+    public func close() async {
+        let closing = state.withLock { state -> (SocketState.Closing)? in
+            guard !state.closed else { return nil }
+            return state.beginClosing()
+        }
+        guard let closing else { return }
+        closing.waiters.forEach { $0.continuation.resume(throwing: ZMQError.socketClosed) }
+        for listener in closing.listeners { await listener.close() }
+
+        if closing.linger != .zero {
+            await waitForLinger(closing.linger)
+        }
+
+        let (connecters, engines) = state.withLock { state in
+            state.lingering = false
+            defer { state.connecters.removeAll(); state.pipes.removeAll() }
+            return (state.connecters, Array(state.engines.values))
+        }
+        for connecter in connecters { await connecter.stop() }
+        for engine in engines { await engine.close() }
+        context.inproc.unbind(socket: self)
+        context.forget(self)
+    }
+
+    private func waitForLinger(_ linger: Linger) async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let settledNow = state.withLock { state -> Bool in
+                if state.isSettled { return true }
+                state.lingerWaiter = continuation
+                return false
+            }
+            if settledNow {
+                continuation.resume()
+            } else if case .after(let duration) = linger {
+                eventLoop.scheduleTask(in: TimeAmount(duration)) { [self] in
+                    let waiter = self.state.withLock { state in state.lingerWaiter.take() }
+                    waiter?.resume()
+                }
+            }
+        }
+    }
+}
+
+/// The socket's shared state; every access holds the socket's lock.
+struct SocketState: Sendable {
+    struct Waiter: Sendable {
+        let id: UInt64
+        let continuation: CheckedContinuation<Void, any Error>
+    }
+
+    struct Closing {
+        var waiters: [Waiter]
+        var listeners: [Listener]
+        var linger: Linger
+    }
+
+    var pattern: any SocketPattern
+    var options = SocketOptions()
+    var pipes: [Pipe] = []
+    var listeners: [Listener] = []
+    var connecters: [Connecter] = []
+    var engines: [ObjectIdentifier: any PipeEngine] = [:]
+    var receiveWaiters = Deque<Waiter>()
+    var sendWaiters = Deque<Waiter>()
+    var nextWaiterID: UInt64 = 0
+    var nextPipeID = 0
+    var closed = false
+    /// True between `close()` and the end of linger: connections may still form and drain.
+    var lingering = false
+    var lingerWaiter: CheckedContinuation<Void, Never>?
+
+    init(pattern: any SocketPattern) {
+        self.pattern = pattern
+    }
+
+    mutating func addWaiter(_ waiter: Waiter, _ kind: ZMQSocket.WaitKind) {
+        if kind == .send { sendWaiters.append(waiter) } else { receiveWaiters.append(waiter) }
+    }
+
+    mutating func removeWaiter(_ id: UInt64, _ kind: ZMQSocket.WaitKind) -> Waiter? {
+        func take(_ waiters: inout Deque<Waiter>) -> Waiter? {
+            guard let index = waiters.firstIndex(where: { $0.id == id }) else { return nil }
+            return waiters.remove(at: index)
+        }
+        return kind == .send ? take(&sendWaiters) : take(&receiveWaiters)
+    }
+
+    mutating func takeSendWaiters() -> [Waiter] {
+        guard !sendWaiters.isEmpty else { return [] }
+        defer { sendWaiters.removeAll() }
+        return Array(sendWaiters)
+    }
+
+    func isReady(_ kind: ZMQSocket.WaitKind) -> Bool {
+        switch kind {
+        case .send: return pipes.contains { $0.hasRoom(hwm: options.sendHighWaterMark) }
+        case .receive: return pipes.contains { !$0.inbound.isEmpty }
+        }
+    }
+
+    mutating func makePipe(connectSide: Bool) -> Pipe {
+        nextPipeID += 1
+        return Pipe(id: nextPipeID, isConnectSide: connectSide)
+    }
+
+    mutating func remove(_ pipe: Pipe) {
+        pipes.removeAll { $0 === pipe }
+    }
+
+    mutating func beginClosing() -> Closing {
+        closed = true
+        lingering = options.linger != .zero
+        var waiters = Array(receiveWaiters)
+        waiters.append(contentsOf: sendWaiters)
+        receiveWaiters.removeAll()
+        sendWaiters.removeAll()
+        defer { listeners.removeAll() }
+        return Closing(waiters: waiters, listeners: listeners, linger: options.linger)
+    }
+
+    /// Nothing left to write: every pipe's queue is empty and every engine has flushed.
+    var isSettled: Bool {
+        pipes.allSatisfy { $0.outbound.isEmpty && $0.batchesInFlight == 0 }
+    }
+
+    mutating func takeLingerWaiterIfSettled() -> CheckedContinuation<Void, Never>? {
+        guard lingerWaiter != nil, isSettled else { return nil }
+        return lingerWaiter.take()
+    }
+}
+
+/// The messages of a socket as an `AsyncSequence`; iteration ends when the socket closes.
+public struct Messages: AsyncSequence, Sendable {
+    public typealias Element = Message
+    let socket: ZMQSocket
+
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        let socket: ZMQSocket
+        public mutating func next() async throws -> Message? {
+            do {
+                return try await socket.receive()
+            } catch ZMQError.socketClosed {
+                return nil
+            }
+        }
+    }
+
+    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(socket: socket) }
+}

@@ -1,0 +1,17 @@
+import ZMTP
+
+/// PAIR (31/EXPAIR): one peer at most. A second connection is refused, as libzmq does; sending
+/// waits while the peer is missing or its queue is full, and nothing is dropped.
+struct PairPattern: SocketPattern {
+    mutating func pipeForSending(_ message: Message, among pipes: [Pipe], hwm: Int) throws(ZMQError) -> Pipe? {
+        pipes.first { $0.hasRoom(hwm: hwm) }
+    }
+
+    mutating func pipeForReceiving(among pipes: [Pipe]) throws(ZMQError) -> Pipe? {
+        pipes.first { !$0.inbound.isEmpty }
+    }
+
+    func admits(newPeerAmong pipes: [Pipe]) -> Bool {
+        !pipes.contains { !$0.isDetached }
+    }
+}

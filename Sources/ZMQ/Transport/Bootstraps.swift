@@ -1,0 +1,47 @@
+import NIOCore
+import NIOPosix
+
+/// The NIO plumbing for tcp and ipc: what every stream connection gets, whichever side opened it.
+enum Transport {
+    /// Adds a ZMTP engine to a new channel.
+    static func initialize(_ channel: any Channel, socket: ZMQSocket, connecter: Connecter?, endpoint: String) -> EventLoopFuture<Void> {
+        let options = socket.options
+        return channel.eventLoop.makeCompletedFuture {
+            let engine = ZMTPEngine(socket: socket, connecter: connecter, endpoint: endpoint, eventLoop: channel.eventLoop, options: options)
+            try channel.pipeline.syncOperations.addHandler(engine)
+        }
+    }
+
+    static func connect(_ endpoint: Endpoint, on eventLoop: any EventLoop, socket: ZMQSocket, connecter: Connecter) -> EventLoopFuture<any Channel> {
+        let name = endpoint.description
+        let bootstrap = ClientBootstrap(group: eventLoop)
+            .connectTimeout(.seconds(10))
+            .channelInitializer { channel in
+                initialize(channel, socket: socket, connecter: connecter, endpoint: name)
+            }
+        switch endpoint {
+        case .tcp(let host, let port):
+            return bootstrap
+                .channelOption(.tcpOption(.tcp_nodelay), value: 1)
+                .connect(host: host, port: port)
+        case .ipc(let path):
+            return bootstrap.connect(unixDomainSocketPath: path)
+        case .inproc:
+            preconditionFailure("inproc connections do not use NIO")
+        }
+    }
+
+    static func serverBootstrap(on eventLoop: any EventLoop, socket: ZMQSocket, endpoint: String, tcp: Bool) -> ServerBootstrap {
+        var bootstrap = ServerBootstrap(group: eventLoop)
+            .serverChannelOption(.backlog, value: 256)
+            .childChannelInitializer { channel in
+                initialize(channel, socket: socket, connecter: nil, endpoint: endpoint)
+            }
+        if tcp {
+            bootstrap = bootstrap
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+        }
+        return bootstrap
+    }
+}

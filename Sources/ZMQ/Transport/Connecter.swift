@@ -1,0 +1,99 @@
+import NIOCore
+import NIOConcurrencyHelpers
+
+/// Keeps one `connect` endpoint connected: dials, and after a refusal or a drop dials again after
+/// a randomised wait that doubles up to the maximum (23/ZMTP: "reconnect with a randomised delay
+/// that grows each time"). Owns the endpoint's pipe, which outlives every connection.
+final class Connecter: Sendable {
+    let endpoint: Endpoint
+    let pipe: Pipe
+    unowned let socket: ZMQSocket
+    private let eventLoop: any EventLoop
+    private let baseInterval: TimeAmount
+    private let maxInterval: TimeAmount
+
+    private struct State {
+        var interval: TimeAmount
+        var channel: (any Channel)?
+        var retry: Scheduled<Void>?
+        var dialing: EventLoopFuture<any Channel>?
+        var stopped = false
+    }
+    private let state: NIOLockedValueBox<State>
+
+    init(endpoint: Endpoint, socket: ZMQSocket, pipe: Pipe, options: SocketOptions) {
+        self.endpoint = endpoint
+        self.socket = socket
+        self.pipe = pipe
+        self.eventLoop = socket.eventLoop
+        self.baseInterval = TimeAmount(options.reconnectInterval)
+        self.maxInterval = TimeAmount(options.reconnectIntervalMax)
+        self.state = NIOLockedValueBox(State(interval: baseInterval))
+    }
+
+    func start() {
+        eventLoop.execute { self.dial() }
+    }
+
+    private func dial() {
+        guard !state.withLockedValue({ $0.stopped }) else { return }
+        let dialing = Transport.connect(endpoint, on: eventLoop, socket: socket, connecter: self)
+        let stopped = state.withLockedValue { state in
+            state.dialing = dialing
+            return state.stopped
+        }
+        if stopped { dialing.whenSuccess { $0.close(promise: nil) } }
+        dialing.whenComplete { result in
+            switch result {
+            case .success(let channel):
+                let stopped = self.state.withLockedValue { state in
+                    state.channel = channel
+                    return state.stopped
+                }
+                if stopped { channel.close(promise: nil) }
+            case .failure(let error):
+                self.socket.logger.debug("connect failed; will retry", metadata: ["endpoint": "\(self.endpoint)", "error": "\(error)"])
+                self.scheduleRetry()
+            }
+        }
+    }
+
+    /// A handshake succeeded: the next drop retries after the base interval again.
+    func handshakeCompleted() {
+        state.withLockedValue { $0.interval = baseInterval }
+    }
+
+    func connectionLost(afterHandshake: Bool) {
+        state.withLockedValue { $0.channel = nil }
+        scheduleRetry()
+    }
+
+    private func scheduleRetry() {
+        state.withLockedValue { state in
+            guard !state.stopped else { return }
+            let interval = state.interval
+            // Up to half an interval of jitter keeps a crowd of clients from reconnecting in step.
+            let jitter = TimeAmount.nanoseconds(Int64.random(in: 0...max(1, interval.nanoseconds / 2)))
+            if maxInterval > baseInterval {
+                state.interval = min(interval * 2, maxInterval)
+            }
+            state.retry = eventLoop.scheduleTask(in: interval + jitter) { self.dial() }
+        }
+    }
+
+    /// Stops dialling and closes the current connection, if any.
+    func stop() async {
+        let (channel, dialing) = state.withLockedValue { state in
+            state.stopped = true
+            state.retry?.cancel()
+            return (state.channel, state.dialing)
+        }
+        if let channel {
+            try? await channel.close()
+        }
+        if let dialing, let late = try? await dialing.get() {
+            try? await late.close()
+            try? await late.closeFuture.get()
+        }
+    }
+}

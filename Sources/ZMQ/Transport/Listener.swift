@@ -1,0 +1,80 @@
+import Foundation
+import NIOCore
+import NIOPosix
+
+/// A bound endpoint accepting connections for one socket.
+final class Listener: Sendable {
+    let boundEndpoint: String
+    private let channel: (any Channel)?
+    private let inprocName: String?
+    private let ipcPath: String?
+    private let context: ZMQContext?
+
+    private init(boundEndpoint: String, channel: (any Channel)?, inprocName: String? = nil, ipcPath: String? = nil, context: ZMQContext? = nil) {
+        self.boundEndpoint = boundEndpoint
+        self.channel = channel
+        self.inprocName = inprocName
+        self.ipcPath = ipcPath
+        self.context = context
+    }
+
+    static func bind(_ endpoint: Endpoint, socket: ZMQSocket) async throws -> Listener {
+        let eventLoop = socket.eventLoop
+        switch endpoint {
+        case .tcp(let host, let port):
+            let bindHost = host == "*" ? "0.0.0.0" : host
+            let bootstrap = Transport.serverBootstrap(on: eventLoop, socket: socket, endpoint: endpoint.description, tcp: true)
+            let channel: any Channel
+            do {
+                channel = try await bootstrap.bind(host: bindHost, port: port).get()
+            } catch let error as IOError where error.errnoCode == EADDRINUSE {
+                throw ZMQError.addressInUse(endpoint.description)
+            } catch {
+                throw ZMQError.transportFailure(endpoint: endpoint.description, reason: "cannot bind: \(error)")
+            }
+            let actualPort = channel.localAddress?.port ?? port
+            let shownHost = bindHost.contains(":") ? "[\(bindHost)]" : bindHost
+            return Listener(boundEndpoint: "tcp://\(shownHost):\(actualPort)", channel: channel)
+        case .ipc(let path):
+            try await removeStaleSocketFile(path, endpoint: endpoint, eventLoop: eventLoop)
+            let bootstrap = Transport.serverBootstrap(on: eventLoop, socket: socket, endpoint: endpoint.description, tcp: false)
+            do {
+                let channel = try await bootstrap.bind(unixDomainSocketPath: path).get()
+                return Listener(boundEndpoint: endpoint.description, channel: channel, ipcPath: path)
+            } catch let error as IOError where error.errnoCode == EADDRINUSE {
+                throw ZMQError.addressInUse(endpoint.description)
+            } catch {
+                throw ZMQError.transportFailure(endpoint: endpoint.description, reason: "cannot bind: \(error)")
+            }
+        case .inproc(let name):
+            try socket.context.inproc.bind(name, socket: socket)
+            return Listener(boundEndpoint: endpoint.description, channel: nil, inprocName: name, context: socket.context)
+        }
+    }
+
+    /// A socket file left by a process that died is removed; one that a live process still
+    /// accepts on is an address in use.
+    private static func removeStaleSocketFile(_ path: String, endpoint: Endpoint, eventLoop: any EventLoop) async throws {
+        guard FileManager.default.fileExists(atPath: path) else { return }
+        let probe = try? await ClientBootstrap(group: eventLoop)
+            .connectTimeout(.seconds(1))
+            .connect(unixDomainSocketPath: path).get()
+        if let probe {
+            try? await probe.close()
+            throw ZMQError.addressInUse(endpoint.description)
+        }
+        unlink(path)
+    }
+
+    func close() async {
+        if let channel {
+            try? await channel.close()
+        }
+        if let ipcPath {
+            unlink(ipcPath)
+        }
+        if let inprocName, let context {
+            context.inproc.unbind(inprocName)
+        }
+    }
+}

@@ -1,0 +1,35 @@
+/// The errors the socket API throws. Each says what was wrong in words a user can act on.
+public enum ZMQError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// The endpoint string could not be parsed; `reason` says which part is wrong.
+    case invalidEndpoint(String, reason: String)
+    /// The address is already bound by another socket or process.
+    case addressInUse(String)
+    /// The endpoint could not be bound or connected for another reason.
+    case transportFailure(endpoint: String, reason: String)
+    /// An option value is out of range; `reason` says what is allowed.
+    case invalidOption(name: String, reason: String)
+    /// A non-blocking operation could not complete now (EAGAIN).
+    case wouldBlock
+    /// The send or receive timeout passed before the operation could complete.
+    case timedOut
+    /// The socket type cannot do this (receiving on PUSH, sending on PULL …).
+    case notSupported(String)
+    /// The socket has been closed.
+    case socketClosed
+    /// The context has been shut down.
+    case contextTerminated
+
+    public var description: String {
+        switch self {
+        case .invalidEndpoint(let endpoint, let reason): return "invalid endpoint '\(endpoint)': \(reason)"
+        case .addressInUse(let endpoint): return "address already in use: \(endpoint)"
+        case .transportFailure(let endpoint, let reason): return "\(endpoint): \(reason)"
+        case .invalidOption(let name, let reason): return "invalid value for option \(name): \(reason)"
+        case .wouldBlock: return "the operation would block"
+        case .timedOut: return "the operation timed out"
+        case .notSupported(let what): return what
+        case .socketClosed: return "the socket is closed"
+        case .contextTerminated: return "the context has been shut down"
+        }
+    }
+}

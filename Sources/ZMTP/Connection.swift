@@ -1,0 +1,243 @@
+import NIOCore
+
+/// What a ZMTP connection learned about its peer in the handshake.
+public struct PeerInfo: Sendable, Equatable {
+    public var socketType: SocketType
+    /// The peer's Identity property when its socket type announces one (REQ, DEALER, ROUTER).
+    public var identity: [UInt8]?
+    public var metadata: Metadata
+    /// 0 for a ZMTP 3.0 peer, 1 for 3.1.
+    public var minorVersion: UInt8
+
+    public init(socketType: SocketType, identity: [UInt8]?, metadata: Metadata, minorVersion: UInt8) {
+        self.socketType = socketType
+        self.identity = identity
+        self.metadata = metadata
+        self.minorVersion = minorVersion
+    }
+}
+
+/// The ZMTP 3.x protocol for one connection, NULL mechanism, as a state machine: octets and
+/// timer ticks in, actions out. It does no I/O and reads no clock, so byte vectors test it.
+public struct Connection: Sendable {
+    public struct Configuration: Sendable {
+        public var socketType: SocketType
+        /// Sent as the Identity property when the socket type announces one.
+        public var identity: [UInt8]
+        /// The largest message accepted, in octets (all frames together); nil for no limit.
+        public var maxMessageSize: Int?
+        public var heartbeat: Heartbeat.Configuration
+        /// Which minor version we announce; 1 (ZMTP 3.1) except in tests of 3.0 behaviour.
+        public var minorVersion: UInt8
+
+        public init(
+            socketType: SocketType, identity: [UInt8] = [], maxMessageSize: Int? = nil,
+            heartbeat: Heartbeat.Configuration = .init(), minorVersion: UInt8 = 1
+        ) {
+            self.socketType = socketType
+            self.identity = identity
+            self.maxMessageSize = maxMessageSize
+            self.heartbeat = heartbeat
+            self.minorVersion = minorVersion
+        }
+    }
+
+    /// What the I/O shell must do next.
+    public enum Action: Sendable {
+        /// Everything readable has been consumed; wait for more octets.
+        case needMoreData
+        /// Send these octets to the peer.
+        case write(ByteBuffer)
+        /// The handshake is complete: messages may flow both ways.
+        case handshakeComplete(PeerInfo)
+        /// A complete message arrived.
+        case message(Message)
+        /// A SUBSCRIBE or CANCEL command, or a subscription message from a 3.0 peer, for the socket.
+        case command(Command)
+        /// Close the connection, after writing `farewell` if present (an ERROR command).
+        case close(ZMTPError, farewell: ByteBuffer?)
+    }
+
+    enum State {
+        case awaitingGreeting
+        case awaitingReady(peerMinor: UInt8)
+        case open(peerMinor: UInt8)
+        case closed
+    }
+
+    /// READY metadata can carry several properties; during the handshake no frame may exceed this.
+    static let handshakeFrameLimit: UInt64 = 1 << 20
+
+    public let configuration: Configuration
+    private var state: State = .awaitingGreeting
+    private var greetingBytes = ByteBuffer()
+    private var decoder = FrameDecoder()
+    private var heartbeat: Heartbeat?
+    /// The frames of a message being assembled: the first kept apart so a one-frame message needs no array.
+    private var firstFrame: Frame?
+    private var moreFrames: [Frame] = []
+    private var assembledSize = 0
+
+    public init(configuration: Configuration) {
+        self.configuration = configuration
+        decoder.bodyLimit = Self.handshakeFrameLimit
+    }
+
+    /// The octets to send as soon as the transport is up: our whole greeting. Sending all 64 at
+    /// once is allowed (23/ZMTP) and means we never wait on the peer's partial greeting.
+    public func start() -> ByteBuffer {
+        Greeting(minor: configuration.minorVersion, mechanism: "NULL", asServer: false).encoded
+    }
+
+    public var isOpen: Bool {
+        if case .open = state { return true }
+        return false
+    }
+
+    /// Consumes octets from `buffer` until an action is due. Call again until it returns
+    /// `.needMoreData`; the buffer is then fully consumed.
+    public mutating func receive(_ buffer: inout ByteBuffer) -> Action {
+        do {
+            switch state {
+            case .awaitingGreeting:
+                return try receiveGreeting(&buffer)
+            case .awaitingReady(let peerMinor):
+                return try receiveHandshake(&buffer, peerMinor: peerMinor)
+            case .open:
+                return try receiveTraffic(&buffer)
+            case .closed:
+                buffer.moveReaderIndex(to: buffer.writerIndex)
+                return .needMoreData
+            }
+        } catch {
+            state = .closed
+            return .close(error, farewell: nil)
+        }
+    }
+
+    private mutating func receiveGreeting(_ buffer: inout ByteBuffer) throws(ZMTPError) -> Action {
+        let wanted = Greeting.size - greetingBytes.readableBytes
+        var piece = buffer.readSlice(length: min(wanted, buffer.readableBytes))!
+        greetingBytes.writeBuffer(&piece)
+        guard let greeting = try Greeting.decode(from: &greetingBytes) else { return .needMoreData }
+        guard greeting.mechanism == "NULL" else {
+            throw .mechanismMismatch(ours: "NULL", theirs: greeting.mechanism)
+        }
+        // Keep our own framing with equal or newer peers; a 3.0 peer gets 3.0 forms.
+        let peerMinor = greeting.major > 3 ? configuration.minorVersion : min(greeting.minor, configuration.minorVersion)
+        state = .awaitingReady(peerMinor: peerMinor)
+        // NULL: send READY at once, without waiting for the peer's.
+        var metadata = Metadata()
+        metadata.append("Socket-Type", Array(configuration.socketType.rawValue.utf8))
+        if configuration.socketType.announcesIdentity {
+            metadata.append("Identity", configuration.identity)
+        }
+        return .write(Command.ready(metadata).encoded)
+    }
+
+    private mutating func receiveHandshake(_ buffer: inout ByteBuffer, peerMinor: UInt8) throws(ZMTPError) -> Action {
+        guard let frame = try decoder.next(from: &buffer) else { return .needMoreData }
+        guard frame.isCommand else { throw .messageBeforeHandshake }
+        switch try Command(parsing: frame.body) {
+        case .ready(let metadata):
+            let ours = configuration.socketType
+            let theirName = metadata["Socket-Type"].map { String(decoding: $0, as: UTF8.self) } ?? ""
+            guard let theirs = SocketType(rawValue: theirName), ours.isCompatible(with: theirs) else {
+                let error = ZMTPError.incompatibleSocketType(ours: ours.rawValue, theirs: theirName)
+                state = .closed
+                return .close(error, farewell: Command.error(reason: "Invalid socket type").encoded)
+            }
+            state = .open(peerMinor: peerMinor)
+            applyMessageLimit()
+            let identity = theirs.announcesIdentity ? metadata["Identity"] : nil
+            return .handshakeComplete(PeerInfo(socketType: theirs, identity: identity, metadata: metadata, minorVersion: peerMinor))
+        case .error(let reason):
+            throw .peerError(reason: reason)
+        case let other:
+            throw .unexpectedCommand(other.name)
+        }
+    }
+
+    private mutating func receiveTraffic(_ buffer: inout ByteBuffer) throws(ZMTPError) -> Action {
+        while let frame = try decoder.next(from: &buffer) {
+            if frame.isCommand {
+                if let action = try handleCommand(frame.body) { return action }
+                continue
+            }
+            let frameBody = Frame(buffer: frame.body)
+            if frame.hasMore {
+                if firstFrame == nil { firstFrame = frameBody } else { moreFrames.append(frameBody) }
+                assembledSize += frameBody.count
+                applyMessageLimit()
+                continue
+            }
+            guard let first = firstFrame else { return .message(Message(frameBody)) }
+            var frames = [first]
+            frames.reserveCapacity(moreFrames.count + 2)
+            frames.append(contentsOf: moreFrames)
+            frames.append(frameBody)
+            firstFrame = nil
+            moreFrames.removeAll(keepingCapacity: true)
+            assembledSize = 0
+            applyMessageLimit()
+            return .message(Message(frames))
+        }
+        return .needMoreData
+    }
+
+    /// Bounds the next frame by what is left of the maximum message size.
+    private mutating func applyMessageLimit() {
+        if let limit = configuration.maxMessageSize {
+            decoder.bodyLimit = UInt64(max(0, limit - assembledSize))
+            decoder.reportedLimit = limit
+        } else {
+            decoder.bodyLimit = .max
+        }
+    }
+
+    private mutating func handleCommand(_ body: ByteBuffer) throws(ZMTPError) -> Action? {
+        switch try Command(parsing: body) {
+        case .ping(let ttl, let context):
+            heartbeat?.peerAnnounced(ttlDeciseconds: ttl)
+            return .write(Command.pong(context: context).encoded)
+        case .pong:
+            return nil
+        case .error(let reason):
+            throw .peerError(reason: reason)
+        case .subscribe, .cancel:
+            return .command(try Command(parsing: body))
+        case .ready, .unknown:
+            // After the handshake, unknown commands are ignored, as libzmq does.
+            return nil
+        }
+    }
+
+    // MARK: Heartbeats
+
+    /// Starts heartbeat timing once the handshake is complete.
+    public mutating func startHeartbeat(now: NIODeadline) {
+        guard case .open = state else { return }
+        heartbeat = Heartbeat(configuration: configuration.heartbeat, now: now)
+    }
+
+    public mutating func trafficReceived(at now: NIODeadline) {
+        heartbeat?.trafficReceived(at: now)
+    }
+
+    public var nextHeartbeatDeadline: NIODeadline? { heartbeat?.nextDeadline }
+
+    /// Checks the heartbeat clocks: returns a PING to write, a close, or nothing.
+    public mutating func heartbeatTick(now: NIODeadline) -> Action? {
+        guard case .open(let peerMinor) = state, heartbeat != nil else { return nil }
+        switch heartbeat!.tick(now: now) {
+        case .none:
+            return nil
+        case .timeout:
+            state = .closed
+            return .close(.heartbeatTimeout, farewell: nil)
+        case .sendPing(let ping):
+            // PING is a 3.1 command; a 3.0 peer would not know it.
+            return peerMinor >= 1 ? .write(ping.encoded) : nil
+        }
+    }
+}

@@ -1,0 +1,102 @@
+import NIOCore
+
+/// Parses ZMTP frames in place from the buffers the network delivers.
+///
+/// A frame that lies wholly inside one read buffer becomes a slice of it: no copy, no allocation.
+/// Only a frame that straddles two reads is copied, and then only its own octets, so nothing
+/// re-copies a whole chunk (unlike a cumulating `ByteToMessageDecoder`).
+public struct FrameDecoder: Sendable {
+    /// The largest body the next frame may declare; a larger one is refused before any of it is
+    /// buffered, so a length field never makes us allocate what it claims.
+    public var bodyLimit: UInt64 = .max
+    /// The message size limit reported in errors (the configured maximum message size).
+    public var reportedLimit: Int = .max
+
+    /// The octets of a frame that began in an earlier read.
+    private var partial: ByteBuffer?
+
+    /// The largest buffer reserved up front for a straddling frame; larger frames grow as octets arrive.
+    static let maxReservation = 1 << 20
+
+    public init() {}
+
+    /// True when octets of an incomplete frame are buffered.
+    public var hasPartialFrame: Bool { partial != nil }
+
+    /// Returns the next complete frame, consuming its octets from `chunk`, or nil once `chunk` is
+    /// exhausted (any incomplete tail is kept for the next call).
+    public mutating func next(from chunk: inout ByteBuffer) throws(ZMTPError) -> WireFrame? {
+        if partial != nil {
+            guard try completePartial(from: &chunk) else { return nil }
+            var frameBytes = partial.take()!
+            return try readFrame(from: &frameBytes)!
+        }
+        if let frame = try readFrame(from: &chunk) {
+            return frame
+        }
+        guard chunk.readableBytes > 0 else { return nil }
+        // Keep the incomplete tail: reserve room for the whole frame when its header is known.
+        let declared = (try Self.header(in: chunk, limit: bodyLimit, reported: reportedLimit)).map { $0.length + $0.size }
+        var tail = ByteBufferAllocator().buffer(capacity: min(declared ?? 9, Self.maxReservation))
+        tail.writeBuffer(&chunk)
+        partial = tail
+        return nil
+    }
+
+    /// Reads one frame if all of it is in `buffer`.
+    private func readFrame(from buffer: inout ByteBuffer) throws(ZMTPError) -> WireFrame? {
+        guard let header = try Self.header(in: buffer, limit: bodyLimit, reported: reportedLimit),
+              buffer.readableBytes >= header.length + header.size
+        else { return nil }
+        buffer.moveReaderIndex(forwardBy: header.length)
+        let body = buffer.readSlice(length: header.size)!
+        return WireFrame(flags: header.flags, body: body)
+    }
+
+    /// Moves octets from `chunk` into the partial frame until it is complete (true) or `chunk` runs out.
+    private mutating func completePartial(from chunk: inout ByteBuffer) throws(ZMTPError) -> Bool {
+        while true {
+            let have = partial!.readableBytes
+            let needed: Int
+            if let header = try Self.header(in: partial!, limit: bodyLimit, reported: reportedLimit) {
+                needed = header.length + header.size - have
+                if needed == 0 { return true }
+            } else {
+                let flags = partial!.getInteger(at: partial!.readerIndex, as: UInt8.self) ?? 0
+                needed = (flags & FrameFlags.long.rawValue != 0 ? 9 : 2) - have
+            }
+            let take = min(needed, chunk.readableBytes)
+            if take == 0 { return false }
+            var piece = chunk.readSlice(length: take)!
+            partial!.writeBuffer(&piece)
+        }
+    }
+
+    struct Header {
+        var flags: FrameFlags
+        var length: Int
+        var size: Int
+    }
+
+    /// Parses and validates a frame header at the start of `buffer`; nil if not all of it is there.
+    static func header(in buffer: ByteBuffer, limit: UInt64, reported: Int) throws(ZMTPError) -> Header? {
+        let start = buffer.readerIndex
+        guard let flagsOctet = buffer.getInteger(at: start, as: UInt8.self) else { return nil }
+        if flagsOctet & FrameFlags.reservedBits != 0 { throw .reservedFlags(flagsOctet) }
+        let flags = FrameFlags(rawValue: flagsOctet)
+        let size: UInt64
+        let length: Int
+        if flags.contains(.long) {
+            guard let long = buffer.getInteger(at: start + 1, as: UInt64.self) else { return nil }
+            if long >= 1 << 63 { throw .frameSizeOverflow }
+            size = long
+            length = 9
+        } else {
+            guard let short = buffer.getInteger(at: start + 1, as: UInt8.self) else { return nil }
+            size = UInt64(short)
+            length = 2
+        }
+        if size > limit { throw .messageTooLarge(size: size, limit: reported) }
+        return Header(flags: flags, length: length, size: Int(size))
+    }
+}

@@ -1,0 +1,69 @@
+import NIOCore
+
+/// The flags octet of a ZMTP frame (23/ZMTP "Framing"). Bits 3–7 are reserved and must be zero.
+public struct FrameFlags: OptionSet, Sendable, Hashable {
+    public let rawValue: UInt8
+    public init(rawValue: UInt8) { self.rawValue = rawValue }
+
+    public static let more = FrameFlags(rawValue: 0x01)
+    public static let long = FrameFlags(rawValue: 0x02)
+    public static let command = FrameFlags(rawValue: 0x04)
+    static let reservedBits: UInt8 = 0xF8
+}
+
+/// One frame as it travels on the wire: its flags and its body.
+public struct WireFrame: Sendable, Hashable {
+    public var flags: FrameFlags
+    public var body: ByteBuffer
+
+    public init(flags: FrameFlags, body: ByteBuffer) {
+        self.flags = flags
+        self.body = body
+    }
+
+    public var isCommand: Bool { flags.contains(.command) }
+    public var hasMore: Bool { flags.contains(.more) }
+}
+
+/// Writes frames in ZMTP form: a short size for bodies of 0–255 octets, a long one above.
+public enum FrameEncoder {
+    /// Writes the flags and size octets for a body of `size` octets.
+    @inline(__always)
+    public static func writeHeader(more: Bool, command: Bool = false, size: Int, into buffer: inout ByteBuffer) {
+        var flags: UInt8 = more ? FrameFlags.more.rawValue : 0
+        if command { flags |= FrameFlags.command.rawValue }
+        if size <= 255 {
+            buffer.writeMultipleIntegers(flags, UInt8(truncatingIfNeeded: size))
+        } else {
+            buffer.writeMultipleIntegers(flags | FrameFlags.long.rawValue, UInt64(size))
+        }
+    }
+
+    /// The number of header octets `writeHeader` writes for a body of `size` octets.
+    @inline(__always)
+    public static func headerSize(for size: Int) -> Int { size <= 255 ? 2 : 9 }
+
+    /// Encodes every frame of `message`, copying the bodies into `buffer`.
+    public static func encode(_ message: Message, into buffer: inout ByteBuffer) {
+        switch message.storage {
+        case .single(let frame):
+            writeHeader(more: false, size: frame.count, into: &buffer)
+            buffer.writeImmutableBuffer(frame.buffer)
+        case .multipart(let frames):
+            for (index, frame) in frames.enumerated() {
+                writeHeader(more: index < frames.count - 1, size: frame.count, into: &buffer)
+                buffer.writeImmutableBuffer(frame.buffer)
+            }
+        }
+    }
+
+    /// Encodes a command frame whose body is `name` followed by `data` (23/ZMTP "command-body").
+    public static func encodeCommand(name: String, data: ByteBuffer, into buffer: inout ByteBuffer) {
+        let nameBytes = Array(name.utf8)
+        let size = 1 + nameBytes.count + data.readableBytes
+        writeHeader(more: false, command: true, size: size, into: &buffer)
+        buffer.writeInteger(UInt8(nameBytes.count))
+        buffer.writeBytes(nameBytes)
+        buffer.writeImmutableBuffer(data)
+    }
+}

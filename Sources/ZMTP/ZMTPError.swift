@@ -1,0 +1,50 @@
+/// Why a ZMTP connection cannot go on. Every case closes that one connection; none is fatal to a socket.
+public enum ZMTPError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// The first octets are not a ZMTP 3.x signature (23/ZMTP "Version Negotiation").
+    case badSignature
+    /// The peer speaks a ZMTP major version older than 3, which this library does not implement.
+    case unsupportedVersion(major: UInt8)
+    /// The peer's security mechanism differs from ours (23/ZMTP: the 20-octet fields must match exactly).
+    case mechanismMismatch(ours: String, theirs: String)
+    /// One of the reserved flag bits 3–7 is set.
+    case reservedFlags(UInt8)
+    /// A LONG size with the most significant bit set (sizes must be below 2^63).
+    case frameSizeOverflow
+    /// An incoming message is larger than the configured maximum message size.
+    case messageTooLarge(size: UInt64, limit: Int)
+    /// A command frame that does not follow its grammar.
+    case malformedCommand(String)
+    /// A command that is not allowed at this point of the handshake.
+    case unexpectedCommand(String)
+    /// A data frame arrived before the handshake completed.
+    case messageBeforeHandshake
+    /// The peer's Socket-Type property is missing, unknown, or not a legal partner of ours.
+    case incompatibleSocketType(ours: String, theirs: String)
+    /// The peer sent an ERROR command.
+    case peerError(reason: String)
+    /// Nothing arrived from the peer within the heartbeat timeout or the TTL it announced.
+    case heartbeatTimeout
+    /// The handshake did not complete within the handshake interval.
+    case handshakeTimeout
+
+    public var description: String {
+        switch self {
+        case .badSignature: return "not a ZMTP 3.x peer: bad greeting signature"
+        case .unsupportedVersion(let major): return "unsupported ZMTP version \(major).x (3.x required)"
+        case .mechanismMismatch(let ours, let theirs):
+            return "security mechanism mismatch: we use \(ours), peer uses \(theirs)"
+        case .reservedFlags(let flags): return "frame flags 0x\(String(flags, radix: 16)) set reserved bits"
+        case .frameSizeOverflow: return "frame size of 2^63 octets or more"
+        case .messageTooLarge(let size, let limit):
+            return "message of at least \(size) octets exceeds the maximum message size of \(limit)"
+        case .malformedCommand(let what): return "malformed command: \(what)"
+        case .unexpectedCommand(let name): return "unexpected command \(name) during handshake"
+        case .messageBeforeHandshake: return "message frame received before the handshake completed"
+        case .incompatibleSocketType(let ours, let theirs):
+            return "socket type \(theirs) cannot talk to \(ours)"
+        case .peerError(let reason): return "peer sent ERROR: \(reason)"
+        case .heartbeatTimeout: return "heartbeat timeout: the peer went silent"
+        case .handshakeTimeout: return "handshake timeout"
+        }
+    }
+}
