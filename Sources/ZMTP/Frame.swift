@@ -117,3 +117,10 @@ public struct Message: Sendable, Hashable, RandomAccessCollection, ExpressibleBy
         }
     }
 }
+
+extension Message: ExpressibleByStringLiteral {
+    /// A one-frame message holding the text.
+    public init(stringLiteral value: String) {
+        self.init(Frame(value))
+    }
+}

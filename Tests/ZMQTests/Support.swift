@@ -1,0 +1,29 @@
+import Foundation
+import ZMQ
+
+/// Runs `body` with a fresh context that is shut down afterwards, whatever happens.
+func withContext<R>(_ body: (ZMQContext) async throws -> R) async throws -> R {
+    let context = ZMQContext()
+    do {
+        let result = try await body(context)
+        await context.shutdown()
+        return result
+    } catch {
+        await context.shutdown()
+        throw error
+    }
+}
+
+/// A fresh ipc path in the temporary directory.
+func temporaryIPCEndpoint(_ name: String = "zmq") -> String {
+    "ipc://\(NSTemporaryDirectory())/\(name)-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).sock"
+}
+
+/// The number of open file descriptors of this process.
+func openFileDescriptorCount() -> Int {
+    (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count) ?? -1
+}
+
+extension Message {
+    var strings: [String?] { frames.map(\.string) }
+}
