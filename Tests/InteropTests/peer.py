@@ -1,0 +1,223 @@
+#!/usr/bin/env python3
+"""A libzmq peer (through pyzmq) for swift-zmq's interop tests.
+
+Every mode prints `ENDPOINT <endpoint>` once its socket is bound or connected, then one JSON
+line with the result, and exits 0 only if everything it checked held.
+
+Message contents follow a pattern both sides compute: message i has the frame sizes of
+shapes[i % len(shapes)] (`--shapes "0;1;255;1,2,3"`), and octet j of frame f is
+(i + 7 * f + j) % 251. With `--sequence`, each message is one 8-octet big-endian counter that
+must strictly increase (used across a restart, where messages in flight may be lost).
+"""
+import argparse
+import json
+import os
+import socket
+import struct
+import sys
+import time
+
+TABLE = bytes(k % 251 for k in range(251 + (1 << 21)))
+
+
+def frame_bytes(i, f, size):
+    start = (i + 7 * f) % 251
+    return TABLE[start:start + size]
+
+
+def parse_shapes(text):
+    return [[int(size) for size in shape.split(",")] for shape in text.split(";")]
+
+
+def expected_message(i, shapes):
+    shape = shapes[i % len(shapes)]
+    return [frame_bytes(i, f, size) for f, size in enumerate(shape)]
+
+
+def report(ok, **fields):
+    fields["ok"] = ok
+    print(json.dumps(fields), flush=True)
+    sys.exit(0 if ok else 1)
+
+
+def open_socket(args):
+    import zmq
+    context = zmq.Context()
+    sock = context.socket(getattr(zmq, args.type.upper()))
+    sock.setsockopt(zmq.LINGER, args.linger)
+    sock.setsockopt(zmq.RCVTIMEO, int(args.timeout * 1000))
+    sock.setsockopt(zmq.SNDTIMEO, int(args.timeout * 1000))
+    sock.setsockopt(zmq.RCVHWM, 0 if args.sequence else 1000)
+    if args.bind:
+        sock.bind(args.bind)
+        endpoint = sock.getsockopt_string(zmq.LAST_ENDPOINT)
+    else:
+        sock.connect(args.connect)
+        endpoint = args.connect
+    print("ENDPOINT " + endpoint, flush=True)
+    return context, sock
+
+
+def mode_recv(args):
+    import zmq
+    context, sock = open_socket(args)
+    shapes = parse_shapes(args.shapes)
+    last = -1
+    for i in range(args.count):
+        try:
+            frames = sock.recv_multipart()
+        except zmq.Again:
+            report(False, error="timed out", received=i)
+        if args.sequence:
+            if len(frames) != 1 or len(frames[0]) != 8:
+                report(False, error="message %d is not an 8-octet counter" % i)
+            value = struct.unpack(">Q", frames[0])[0]
+            if value <= last:
+                report(False, error="counter went from %d to %d" % (last, value))
+            last = value
+            if i + 1 == args.progress:
+                print("PROGRESS %d" % (i + 1), flush=True)
+            continue
+        expected = expected_message(i, shapes)
+        if frames != expected:
+            sizes = [len(frame) for frame in frames]
+            report(False, error="message %d differs: sizes %s, expected %s" % (i, sizes, [len(e) for e in expected]))
+    report(True, received=args.count, last=last)
+
+
+def mode_send(args):
+    context, sock = open_socket(args)
+    shapes = parse_shapes(args.shapes)
+    if args.bind:
+        time.sleep(0)  # nothing to wait for: messages queue until the peer connects
+    for i in range(args.count):
+        sock.send_multipart(expected_message(i, shapes))
+    sock.close()  # with linger -1 this waits until everything is written
+    context.term()
+    report(True, sent=args.count)
+
+
+def mode_echo(args):
+    import zmq
+    context, sock = open_socket(args)
+    for i in range(args.count):
+        try:
+            frames = sock.recv_multipart()
+        except zmq.Again:
+            report(False, error="timed out", echoed=i)
+        sock.send_multipart(frames)
+    sock.close()
+    context.term()
+    report(True, echoed=args.count)
+
+
+# --- Hand-written ZMTP peers on a raw TCP socket ------------------------------------------------
+
+def greeting(minor):
+    return b"\xff" + b"\x00" * 8 + b"\x7f" + bytes([3, minor]) + b"NULL" + b"\x00" * 16 + b"\x00" + b"\x00" * 31
+
+
+def command(name, data=b""):
+    body = bytes([len(name)]) + name + data
+    return frame(body, command=True)
+
+
+def frame(body, more=False, command=False):
+    flags = (1 if more else 0) | (4 if command else 0)
+    if len(body) > 255:
+        return bytes([flags | 2]) + struct.pack(">Q", len(body)) + body
+    return bytes([flags, len(body)]) + body
+
+
+def ready(socket_type):
+    value = socket_type.encode()
+    return command(b"READY", bytes([11]) + b"Socket-Type" + struct.pack(">I", len(value)) + value)
+
+
+def read_exactly(conn, count):
+    data = b""
+    while len(data) < count:
+        chunk = conn.recv(count - len(data))
+        if not chunk:
+            return None
+        data += chunk
+    return data
+
+
+def read_frame(conn):
+    head = read_exactly(conn, 2)
+    if head is None:
+        return None
+    flags = head[0]
+    if flags & 2:
+        rest = read_exactly(conn, 7)
+        size = struct.unpack(">Q", head[1:] + rest)[0]
+    else:
+        size = head[1]
+    return flags, read_exactly(conn, size)
+
+
+def dial(address):
+    host, port = address.rsplit(":", 1)
+    conn = socket.create_connection((host, int(port)), timeout=10)
+    return conn
+
+
+def mode_zmtp30(args):
+    """A ZMTP 3.0 peer: announces minor version 0, exchanges READY and one message each way."""
+    conn = dial(args.connect)
+    conn.sendall(greeting(0) + ready(args.type.upper()))
+    theirs = read_exactly(conn, 64)
+    if theirs is None or theirs[0] != 0xFF or theirs[9] != 0x7F or theirs[10] != 3:
+        report(False, error="bad greeting %r" % theirs)
+    flags, body = read_frame(conn)
+    if not flags & 4 or not body.startswith(b"\x05READY"):
+        report(False, error="expected READY, got %r" % body)
+    peer_type = body[body.index(b"Socket-Type") + 15:].decode()
+    conn.sendall(frame(b"hello from 3.0", more=True) + frame(b"second frame"))
+    got = read_frame(conn)
+    if got is None:
+        report(False, error="connection closed before a message arrived")
+    flags, body = got
+    report(True, peer_minor=theirs[11], socket_type=peer_type, message=body.decode())
+
+
+def mode_silent(args):
+    """Completes the handshake, then never answers: the other side must time it out."""
+    conn = dial(args.connect)
+    conn.settimeout(args.timeout)
+    conn.sendall(greeting(1) + ready(args.type.upper()))
+    if read_exactly(conn, 64) is None:
+        report(False, error="no greeting")
+    pings = 0
+    started = time.monotonic()
+    while True:
+        try:
+            got = read_frame(conn)
+        except socket.timeout:
+            report(False, error="still connected after %.1f s" % args.timeout, pings=pings)
+        if got is None:
+            report(pings > 0, pings=pings, closed_after=round(time.monotonic() - started, 3))
+        flags, body = got
+        if flags & 4 and body.startswith(b"\x04PING"):
+            pings += 1
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("mode", choices=["recv", "send", "echo", "zmtp30", "silent"])
+    parser.add_argument("--type", default="PULL")
+    parser.add_argument("--bind")
+    parser.add_argument("--connect")
+    parser.add_argument("--count", type=int, default=1)
+    parser.add_argument("--shapes", default="1")
+    parser.add_argument("--sequence", action="store_true")
+    parser.add_argument("--progress", type=int, default=0)
+    parser.add_argument("--linger", type=int, default=-1)
+    parser.add_argument("--timeout", type=float, default=30.0)
+    args = parser.parse_args()
+    {"recv": mode_recv, "send": mode_send, "echo": mode_echo, "zmtp30": mode_zmtp30, "silent": mode_silent}[args.mode](args)
+
+
+if __name__ == "__main__":
+    main()
