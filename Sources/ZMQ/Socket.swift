@@ -161,7 +161,18 @@ public final class ZMQSocket: Sendable {
 
     // MARK: Waiting
 
-    enum WaitKind { case send, receive }
+    /// Waits until at least `count` peers have completed their handshake with this socket.
+    /// Useful before a burst that should be spread over several peers from the start.
+    public func waitForPeers(_ count: Int) async throws {
+        while !state.withLock({ $0.connectedPeers >= count }) {
+            try await suspend(.peers(count), until: nil)
+        }
+    }
+
+    /// The number of peers connected right now (handshake complete).
+    public var connectedPeerCount: Int { state.withLock { $0.connectedPeers } }
+
+    enum WaitKind: Equatable { case send, receive, peers(Int) }
 
     /// Suspends until the socket may be able to `kind` again; callers retry after it returns.
     private func suspend(_ kind: WaitKind, until deadline: NIODeadline?) async throws {
@@ -232,8 +243,8 @@ public final class ZMQSocket: Sendable {
             pipe.engine = engine
             pipe.peer = peer
             pipe.drainScheduled = !pipe.outbound.isEmpty
-            // A new peer may be the room a waiting sender needs.
-            return (pipe, state.takeSendWaiters())
+            // A new peer may be the room a waiting sender needs, or the peer someone waits for.
+            return (pipe, state.takeSendWaiters() + state.takePeerWaiters())
         }
         waiters.forEach { $0.continuation.resume() }
         if let pipe, pipe.drainScheduled { engine.scheduleDrain() }
@@ -372,6 +383,7 @@ struct SocketState: Sendable {
     var engines: [ObjectIdentifier: any PipeEngine] = [:]
     var receiveWaiters = Deque<Waiter>()
     var sendWaiters = Deque<Waiter>()
+    var peerWaiters = Deque<Waiter>()
     var nextWaiterID: UInt64 = 0
     var nextPipeID = 0
     var closed = false
@@ -384,7 +396,11 @@ struct SocketState: Sendable {
     }
 
     mutating func addWaiter(_ waiter: Waiter, _ kind: ZMQSocket.WaitKind) {
-        if kind == .send { sendWaiters.append(waiter) } else { receiveWaiters.append(waiter) }
+        switch kind {
+        case .send: sendWaiters.append(waiter)
+        case .receive: receiveWaiters.append(waiter)
+        case .peers: peerWaiters.append(waiter)
+        }
     }
 
     mutating func removeWaiter(_ id: UInt64, _ kind: ZMQSocket.WaitKind) -> Waiter? {
@@ -392,7 +408,11 @@ struct SocketState: Sendable {
             guard let index = waiters.firstIndex(where: { $0.id == id }) else { return nil }
             return waiters.remove(at: index)
         }
-        return kind == .send ? take(&sendWaiters) : take(&receiveWaiters)
+        switch kind {
+        case .send: return take(&sendWaiters)
+        case .receive: return take(&receiveWaiters)
+        case .peers: return take(&peerWaiters)
+        }
     }
 
     mutating func takeSendWaiters() -> [Waiter] {
@@ -401,10 +421,19 @@ struct SocketState: Sendable {
         return Array(sendWaiters)
     }
 
+    mutating func takePeerWaiters() -> [Waiter] {
+        guard !peerWaiters.isEmpty else { return [] }
+        defer { peerWaiters.removeAll() }
+        return Array(peerWaiters)
+    }
+
+    var connectedPeers: Int { pipes.reduce(0) { $0 + ($1.engine == nil ? 0 : 1) } }
+
     func isReady(_ kind: ZMQSocket.WaitKind) -> Bool {
         switch kind {
         case .send: return pipes.contains { $0.hasRoom(hwm: options.sendHighWaterMark) }
         case .receive: return pipes.contains { !$0.inbound.isEmpty }
+        case .peers(let count): return connectedPeers >= count
         }
     }
 
@@ -422,8 +451,10 @@ struct SocketState: Sendable {
         lingering = options.linger != .zero
         var waiters = Array(receiveWaiters)
         waiters.append(contentsOf: sendWaiters)
+        waiters.append(contentsOf: peerWaiters)
         receiveWaiters.removeAll()
         sendWaiters.removeAll()
+        peerWaiters.removeAll()
         defer { listeners.removeAll() }
         return Closing(waiters: waiters, listeners: listeners, linger: options.linger)
     }

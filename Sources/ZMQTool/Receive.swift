@@ -1,0 +1,52 @@
+import ArgumentParser
+import Foundation
+import ZMQ
+
+struct Receive: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "recv",
+        abstract: "Print each message received, one per line, frames separated by a tab.",
+        discussion: "Exits 0 after --count messages, 1 if --timeout passes first."
+    )
+
+    @OptionGroup var socket: SocketArguments
+
+    @Option(help: "Exit after this many messages.")
+    var count: Int?
+
+    @Option(help: "Exit with status 1 if the messages have not all arrived after this many seconds.")
+    var timeout: Double?
+
+    func validate() throws {
+        if let count, count < 1 { throw ValidationError("--count must be at least 1") }
+        if let timeout, timeout <= 0 { throw ValidationError("--timeout must be positive") }
+    }
+
+    func run() async throws {
+        let context = ZMQContext()
+        let socket = try await self.socket.open(in: context) { try $0.set(.linger(.zero)) }
+        let deadline = timeout.map { ContinuousClock.now + .milliseconds(Int64($0 * 1000)) }
+        var received = 0
+        var timedOut = false
+        while count.map({ received < $0 }) ?? true {
+            if let deadline {
+                let left = deadline - ContinuousClock.now
+                guard left > .zero else { timedOut = true; break }
+                try socket.set(.receiveTimeout(left))
+            }
+            do {
+                let message = try await socket.receive()
+                FileHandle.standardOutput.write(Data((FrameText.format(message) + "\n").utf8))
+                received += 1
+            } catch ZMQError.timedOut {
+                timedOut = true
+                break
+            }
+        }
+        await context.shutdown()
+        if timedOut {
+            FileHandle.standardError.write(Data("zmq recv: timed out after \(received) message(s)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+}

@@ -1,0 +1,81 @@
+import ArgumentParser
+import Foundation
+import ZMQ
+
+@main
+struct ZMQTool: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "zmq",
+        abstract: "Send and receive ZeroMQ messages from a shell, and run the swift-zmq demo.",
+        subcommands: [Receive.self, Send.self, Demo.self]
+    )
+
+    /// Usage errors exit 2 (as most Unix tools do), not ArgumentParser's 64.
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch let error as UsageError {
+            FileHandle.standardError.write(Data("zmq: \(error.message)\n".utf8))
+            Foundation.exit(2)
+        } catch {
+            if exitCode(for: error) == .validationFailure {
+                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+                Foundation.exit(2)
+            }
+            exit(withError: error)
+        }
+    }
+}
+
+/// A mistake in how the tool was called: printed and exit status 2.
+struct UsageError: Error {
+    var message: String
+}
+
+/// The options every socket-opening subcommand shares.
+struct SocketArguments: ParsableArguments {
+    @Option(help: "The socket type: PAIR, PUSH or PULL.")
+    var type: String
+
+    @Option(help: "Bind to this endpoint, e.g. tcp://*:5555.")
+    var bind: String?
+
+    @Option(help: "Connect to this endpoint, e.g. tcp://localhost:5555.")
+    var connect: String?
+
+    func validate() throws {
+        guard (bind == nil) != (connect == nil) else {
+            throw ValidationError("give exactly one of --bind ENDPOINT or --connect ENDPOINT")
+        }
+        guard SocketType(rawValue: type.uppercased()) != nil else {
+            throw ValidationError("unknown socket type '\(type)'")
+        }
+    }
+
+    /// Opens the socket and binds or connects it; bad endpoints and unsupported types are usage errors.
+    func open(in context: ZMQContext, configure: (ZMQSocket) throws -> Void = { _ in }) async throws -> ZMQSocket {
+        let socket: ZMQSocket
+        do {
+            socket = try context.socket(SocketType(rawValue: type.uppercased())!)
+        } catch {
+            throw UsageError(message: "\(error)")
+        }
+        try configure(socket)
+        do {
+            if let bind {
+                try await socket.bind(bind)
+            } else if let connect {
+                try await socket.connect(connect)
+            }
+        } catch let error as ZMQError {
+            if case .invalidEndpoint = error { throw UsageError(message: "\(error)") }
+            throw error
+        }
+        return socket
+    }
+}

@@ -1,0 +1,257 @@
+import NIOCore
+import Testing
+@testable import ZMTP
+
+@Suite("Frame encoding and decoding (23/ZMTP Framing)")
+struct FrameCodecTests {
+    static func body(_ count: Int) -> [UInt8] {
+        (0..<count).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) }
+    }
+
+    static func encode(_ message: Message) -> [UInt8] {
+        var out = ByteBuffer()
+        FrameEncoder.encode(message, into: &out)
+        return bytes(out)
+    }
+
+    /// Decodes frames from consecutive chunks with one decoder; nothing may be left over.
+    static func decode(chunks: [[UInt8]], decoder: FrameDecoder = FrameDecoder()) throws -> [WireFrame] {
+        var decoder = decoder
+        var frames: [WireFrame] = []
+        for chunk in chunks {
+            var input = buffer(chunk)
+            while let frame = try decoder.next(from: &input) {
+                frames.append(frame)
+            }
+            #expect(input.readableBytes == 0, "nil leaves the chunk consumed")
+        }
+        #expect(!decoder.hasPartialFrame)
+        return frames
+    }
+
+    // MARK: Encoding
+
+    @Test("short frames: flags octet, one size octet, body", arguments: [0, 1, 255])
+    func shortFrame(size: Int) {
+        let body = Self.body(size)
+        let encoded = Self.encode(Message(Frame(body)))
+        #expect(encoded == [0x00, UInt8(size)] + body)
+        #expect(FrameEncoder.headerSize(for: size) == 2)
+    }
+
+    @Test("256 octets take the long form: flags 0x02 and an 8-octet big-endian size")
+    func longFrame256() {
+        let body = Self.body(256)
+        let encoded = Self.encode(Message(Frame(body)))
+        #expect(encoded.count == 9 + 256)
+        #expect(Array(encoded.prefix(9)) == [0x02, 0, 0, 0, 0, 0, 0, 0x01, 0x00])
+        #expect(Array(encoded.dropFirst(9)) == body)
+        #expect(FrameEncoder.headerSize(for: 256) == 9)
+    }
+
+    @Test("a 1 MiB frame takes the long form")
+    func longFrameMiB() throws {
+        let body = Self.body(1 << 20)
+        let encoded = Self.encode(Message(Frame(body)))
+        #expect(encoded.count == 9 + (1 << 20))
+        #expect(Array(encoded.prefix(9)) == [0x02, 0, 0, 0, 0, 0, 0x10, 0x00, 0x00])
+        #expect(Array(encoded.dropFirst(9)) == body)
+
+        let frames = try Self.decode(chunks: [encoded])
+        #expect(frames.count == 1)
+        #expect(frames.first?.flags == .long)
+        #expect(frames.first.map { bytes($0.body) } == body)
+    }
+
+    @Test("MORE is set on every frame but the last")
+    func moreFlag() {
+        let message = Message([Frame(ascii("A")), Frame(Self.body(300)), Frame(), Frame(ascii("end"))])
+        let encoded = Self.encode(message)
+        var expected: [UInt8] = [0x01, 1, 0x41]
+        expected += [0x03, 0, 0, 0, 0, 0, 0, 0x01, 0x2C] + Self.body(300)
+        expected += [0x01, 0]
+        expected += [0x00, 3] + ascii("end")
+        #expect(encoded == expected)
+    }
+
+    @Test("writeHeader sets the COMMAND flag")
+    func commandHeader() {
+        var short = ByteBuffer()
+        FrameEncoder.writeHeader(more: false, command: true, size: 7, into: &short)
+        #expect(bytes(short) == [0x04, 7])
+        var long = ByteBuffer()
+        FrameEncoder.writeHeader(more: false, command: true, size: 1000, into: &long)
+        #expect(bytes(long) == [0x06, 0, 0, 0, 0, 0, 0, 0x03, 0xE8])
+    }
+
+    // MARK: Decoding
+
+    @Test("each encoded frame decodes back with its flags and body", arguments: [0, 1, 255, 256, 70_000])
+    func roundTrip(size: Int) throws {
+        let body = Self.body(size)
+        for more in [false, true] {
+            var encoded = ByteBuffer()
+            FrameEncoder.writeHeader(more: more, size: size, into: &encoded)
+            encoded.writeBytes(body)
+            let frames = try Self.decode(chunks: [bytes(encoded)])
+            try #require(frames.count == 1)
+            #expect(frames[0].hasMore == more)
+            #expect(!frames[0].isCommand)
+            #expect(frames[0].flags.contains(.long) == (size > 255))
+            #expect(bytes(frames[0].body) == body)
+        }
+    }
+
+    /// Several frames of every kind back to back: short, long, empty, MORE, command.
+    static let stream: (bytes: [UInt8], frames: [(flags: FrameFlags, body: [UInt8])]) = {
+        let frames: [(flags: FrameFlags, body: [UInt8])] = [
+            ([.more], ascii("first")),
+            ([.more, .long], body(300)),
+            ([.more], []),
+            ([], ascii("last")),
+            ([.command], [4] + ascii("PING") + [0, 10]),
+            ([.long], []),
+            ([], body(255)),
+        ]
+        var out: [UInt8] = []
+        for frame in frames {
+            out.append(frame.flags.rawValue)
+            if frame.flags.contains(.long) {
+                withUnsafeBytes(of: UInt64(frame.body.count).bigEndian) { out += $0 }
+            } else {
+                out.append(UInt8(frame.body.count))
+            }
+            out += frame.body
+        }
+        return (out, frames)
+    }()
+
+    static func check(_ decoded: [WireFrame], sourceLocation: SourceLocation = #_sourceLocation) {
+        #expect(decoded.count == stream.frames.count, sourceLocation: sourceLocation)
+        for (frame, expected) in zip(decoded, stream.frames) {
+            #expect(frame.flags == expected.flags, sourceLocation: sourceLocation)
+            #expect(bytes(frame.body) == expected.body, sourceLocation: sourceLocation)
+        }
+    }
+
+    @Test("one buffer holding several frames yields them all, in order")
+    func severalFramesInOneBuffer() throws {
+        Self.check(try Self.decode(chunks: [Self.stream.bytes]))
+    }
+
+    @Test("a stream split at every possible position decodes identically")
+    func splitEverywhere() throws {
+        let all = Self.stream.bytes
+        for split in 0...all.count {
+            let decoded = try Self.decode(chunks: [Array(all[..<split]), Array(all[split...])])
+            #expect(decoded.count == Self.stream.frames.count, "split at \(split)")
+            Self.check(decoded)
+        }
+    }
+
+    @Test("a stream fed one octet at a time decodes identically")
+    func oneOctetAtATime() throws {
+        let chunks = Self.stream.bytes.map { [$0] }
+        Self.check(try Self.decode(chunks: chunks))
+    }
+
+    @Test("a straddling frame is reported as partial until it completes")
+    func partialFlag() throws {
+        var decoder = FrameDecoder()
+        var first = buffer([0x00, 3, 0x41])
+        #expect(try decoder.next(from: &first) == nil)
+        #expect(decoder.hasPartialFrame)
+        var second = buffer([0x42, 0x43, 0x00, 0x00])
+        let frame = try #require(try decoder.next(from: &second))
+        #expect(bytes(frame.body) == ascii("ABC"))
+        #expect(!decoder.hasPartialFrame)
+        let empty = try #require(try decoder.next(from: &second))
+        #expect(empty.body.readableBytes == 0)
+        #expect(try decoder.next(from: &second) == nil)
+    }
+
+    // MARK: Errors
+
+    @Test("any reserved flag bit is refused", arguments: [UInt8(0x08), 0x10, 0x20, 0x40, 0x80, 0xF8, 0x0D])
+    func reservedFlags(flags: UInt8) {
+        var decoder = FrameDecoder()
+        var whole = buffer([flags, 1, 0x41])
+        #expect(throws: ZMTPError.reservedFlags(flags)) { _ = try decoder.next(from: &whole) }
+
+        // The flags octet alone is enough to refuse the frame.
+        var fresh = FrameDecoder()
+        var alone = buffer([flags])
+        #expect(throws: ZMTPError.reservedFlags(flags)) { _ = try fresh.next(from: &alone) }
+    }
+
+    @Test("reserved flags on a frame after a good one are refused")
+    func reservedFlagsLater() throws {
+        var decoder = FrameDecoder()
+        var input = buffer([0x00, 1, 0x41, 0x40, 0])
+        #expect(try decoder.next(from: &input) != nil)
+        #expect(throws: ZMTPError.reservedFlags(0x40)) { _ = try decoder.next(from: &input) }
+    }
+
+    @Test("a long size of 2^63 or more is refused",
+          arguments: [UInt64(1) << 63, (UInt64(1) << 63) + 1, .max])
+    func sizeOverflow(size: UInt64) {
+        var header: [UInt8] = [0x02]
+        withUnsafeBytes(of: size.bigEndian) { header += $0 }
+        var decoder = FrameDecoder()
+        var input = buffer(header)
+        #expect(throws: ZMTPError.frameSizeOverflow) { _ = try decoder.next(from: &input) }
+
+        // Also when the size arrives in pieces.
+        var split = FrameDecoder()
+        var first = buffer(Array(header.prefix(4)))
+        #expect(throws: Never.self) { _ = try split.next(from: &first) }
+        var second = buffer(Array(header.dropFirst(4)))
+        #expect(throws: ZMTPError.frameSizeOverflow) { _ = try split.next(from: &second) }
+    }
+
+    @Test("bodyLimit refuses a frame declared too large from its header alone")
+    func bodyLimitShort() throws {
+        var decoder = FrameDecoder()
+        decoder.bodyLimit = 100
+        decoder.reportedLimit = 100
+        var atLimit = buffer([0x00, 100])
+        #expect(try decoder.next(from: &atLimit) == nil, "exactly the limit waits for the body")
+
+        var overLimit = FrameDecoder()
+        overLimit.bodyLimit = 100
+        overLimit.reportedLimit = 100
+        var header = buffer([0x01, 101])
+        #expect(throws: ZMTPError.messageTooLarge(size: 101, limit: 100)) { _ = try overLimit.next(from: &header) }
+    }
+
+    @Test("bodyLimit refuses a long frame before any of its body arrives")
+    func bodyLimitLong() {
+        var decoder = FrameDecoder()
+        decoder.bodyLimit = 1000
+        decoder.reportedLimit = 1000
+        // A 1 GiB frame: only the 9 header octets are fed.
+        var header = buffer([0x02, 0, 0, 0, 0, 0x40, 0, 0, 0])
+        #expect(throws: ZMTPError.messageTooLarge(size: 1 << 30, limit: 1000)) { _ = try decoder.next(from: &header) }
+
+        // The same header split across reads.
+        var split = FrameDecoder()
+        split.bodyLimit = 1000
+        split.reportedLimit = 1000
+        var first = buffer([0x02, 0, 0])
+        #expect(throws: Never.self) { _ = try split.next(from: &first) }
+        var second = buffer([0, 0, 0x40, 0, 0, 0])
+        #expect(throws: ZMTPError.messageTooLarge(size: 1 << 30, limit: 1000)) { _ = try split.next(from: &second) }
+    }
+
+    @Test("a legal long size near 2^63 with no body limit does not trap",
+          .disabled("bug: FrameDecoder.readFrame/next/completePartial compute header.length + header.size, which overflows Int (trap) for sizes above Int.max - 9"))
+    func hugeLegalSize() {
+        // 0x7FFF_FFFF_FFFF_FFFF is a legal ZMTP size (< 2^63). With the default bodyLimit (.max,
+        // also what Connection uses after the handshake without maxMessageSize) the decoder must
+        // either wait for the body or refuse the frame, not crash the process.
+        var decoder = FrameDecoder()
+        var input = buffer([0x02, 0x7F, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF])
+        let outcome = Result { () throws(ZMTPError) -> WireFrame? in try decoder.next(from: &input) }
+        if case .success(let frame) = outcome { #expect(frame == nil) }
+    }
+}
