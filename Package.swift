@@ -42,6 +42,8 @@ let package = Package(
         ),
         .testTarget(name: "ZMTPTests", dependencies: ["ZMTP"]),
         .testTarget(name: "ZMQTests", dependencies: ["ZMQ", "ZMTP"]),
+        // Runs the built `zmq` executable; depending on it makes sure it is built first.
+        .testTarget(name: "ToolTests", dependencies: ["ZMQ", "ZMQTool"]),
         // Runs a real libzmq (pyzmq, pinned in scripts/test) against swift-zmq; peer.py is the far side.
         .testTarget(
             name: "InteropTests",

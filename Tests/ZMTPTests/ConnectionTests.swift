@@ -23,8 +23,8 @@ struct ConnectionTests {
     ) -> Connection {
         var connection = Connection(configuration: configuration)
         var input = greeting(minor: peerMinor)
-        var ready = ready(peer)
-        input.writeBuffer(&ready)
+        var peerReady = ready(peer)
+        input.writeBuffer(&peerReady)
         let actions = feed(&connection, input)
         #expect(actions.count == 2, "\(actions)", sourceLocation: sourceLocation)
         #expect(actions.first?.written != nil, sourceLocation: sourceLocation)
@@ -359,12 +359,9 @@ struct ConnectionTests {
     @Test("a multipart message whose total exceeds maxMessageSize closes with messageTooLarge")
     func maxMessageSizeMultipart() throws {
         var connection = Self.openConnection(.init(socketType: .pull, maxMessageSize: 10), peer: .push)
-        var stream = ByteBuffer()
-        FrameEncoder.encode(Message([Frame([1, 2, 3, 4]), Frame([5, 6, 7, 8])]), into: &stream)
-        // Each frame is below the limit; only the third one's header is sent (it makes 12 > 10).
+        // Each frame is below the limit; of the third only the header is sent (4 + 4 + 4 > 10).
         var third = ByteBuffer()
         FrameEncoder.writeHeader(more: false, size: 4, into: &third)
-        // Replace the final frame of the two-frame message with a MORE frame.
         var input = ByteBuffer()
         FrameEncoder.writeHeader(more: true, size: 4, into: &input)
         input.writeBytes([1, 2, 3, 4])
@@ -458,5 +455,3 @@ struct ConnectionTests {
         #expect(connection.isOpen)
     }
 }
-
-extension Connection.Action: @retroactive Equatable {}

@@ -1,0 +1,134 @@
+import Foundation
+import Testing
+import ZMQ
+
+/// The `zmq` executable, run as a user would run it.
+@Suite("zmq tool", .timeLimit(.minutes(1)))
+struct ToolTests {
+    /// The tool is built next to the test bundle.
+    static let executable = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("zmq")
+
+    struct Run {
+        var status: Int32
+        var output: String
+        var errors: String
+    }
+
+    final class Running: @unchecked Sendable {
+        let process = Process()
+        let output = Pipe()
+        let errors = Pipe()
+        let input = Pipe()
+
+        init(_ arguments: [String]) throws {
+            process.executableURL = ToolTests.executable
+            process.arguments = arguments
+            process.standardOutput = output
+            process.standardError = errors
+            process.standardInput = input
+            try process.run()
+        }
+
+        func finish() async -> Run {
+            // Wait without blocking a cooperative thread.
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                Thread.detachNewThread {
+                    self.process.waitUntilExit()
+                    continuation.resume()
+                }
+            }
+            return Run(
+                status: process.terminationStatus,
+                output: String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self),
+                errors: String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            )
+        }
+    }
+
+    static func run(_ arguments: [String]) async throws -> Run {
+        let running = try Running(arguments)
+        try running.input.fileHandleForWriting.close()
+        return await running.finish()
+    }
+
+    static func ipcEndpoint() -> String {
+        "ipc://\(NSTemporaryDirectory())zmq-tool-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).sock"
+    }
+
+    @Test("recv prints text frames as text and others as hex, tab-separated, then exits 0")
+    func receivePrints() async throws {
+        let endpoint = Self.ipcEndpoint()
+        let running = try Running(["recv", "--type", "PULL", "--bind", endpoint, "--count", "2"])
+        let context = ZMQContext()
+        let push = try context.socket(.push)
+        try await push.connect(endpoint)
+        try await push.send(["hello", Frame([0x00, 0x01]), "wörld"])
+        try await push.send(Message(Frame("tab\there")))
+        let run = await running.finish()
+        await context.shutdown()
+        #expect(run.status == 0)
+        #expect(run.output == "hello\t0x0001\twörld\n0x7461620968657265\n")
+    }
+
+    @Test("recv exits 1 when the timeout passes first")
+    func receiveTimesOut() async throws {
+        let run = try await Self.run(["recv", "--type", "PULL", "--bind", Self.ipcEndpoint(), "--count", "1", "--timeout", "0.2"])
+        #expect(run.status == 1)
+        #expect(run.output.isEmpty)
+    }
+
+    @Test("send sends the frames --count times and exits once they are on the wire")
+    func sendFrames() async throws {
+        let context = ZMQContext()
+        let pull = try context.socket(.pull)
+        let endpoint = try await pull.bind("tcp://127.0.0.1:*")
+        let run = try await Self.run(["send", "--type", "PUSH", "--connect", endpoint, "--count", "3", "job", "0xff00"])
+        #expect(run.status == 0)
+        for _ in 0..<3 {
+            let message = try await pull.receive()
+            #expect(message.map(\.bytes) == [Array("job".utf8), [0xFF, 0x00]])
+        }
+        await context.shutdown()
+    }
+
+    @Test("send with no frames sends each line of standard input")
+    func sendLines() async throws {
+        let context = ZMQContext()
+        let pull = try context.socket(.pull)
+        let endpoint = try await pull.bind("tcp://127.0.0.1:*")
+        let running = try Running(["send", "--type", "PUSH", "--connect", endpoint])
+        running.input.fileHandleForWriting.write(Data("first\nsecond line\n".utf8))
+        try running.input.fileHandleForWriting.close()
+        let run = await running.finish()
+        #expect(run.status == 0)
+        #expect(try await pull.receive().map(\.string) == ["first"])
+        #expect(try await pull.receive().map(\.string) == ["second line"])
+        await context.shutdown()
+    }
+
+    @Test("usage errors exit 2 with a message that says what is wrong", arguments: [
+        (["recv", "--type", "PULL"], "exactly one of --bind"),
+        (["recv", "--type", "PULL", "--bind", "tcp://*:1", "--connect", "tcp://a:1"], "exactly one of --bind"),
+        (["recv", "--type", "SPOON", "--bind", "tcp://*:1"], "unknown socket type 'SPOON'"),
+        (["recv", "--type", "PULL", "--bind", "tcp://127.0.0.1:99999"], "port '99999'"),
+        (["recv", "--type", "PULL", "--connect", "udp://x:1"], "unknown transport 'udp'"),
+        (["send", "--type", "PUSH", "--connect", "tcp://127.0.0.1:1", "0xzz"], "not valid hex"),
+        (["recv", "--type", "PULL", "--bind", "tcp://*:1", "--count", "0"], "--count must be at least 1"),
+        (["frobnicate"], "Unexpected argument"),
+    ])
+    func usageErrors(arguments: [String], message: String) async throws {
+        let run = try await Self.run(arguments)
+        #expect(run.status == 2)
+        #expect(run.errors.contains(message), "stderr was: \(run.errors)")
+    }
+
+    @Test("demo runs both topologies and exits 0 when every check passed")
+    func demo() async throws {
+        let run = try await Self.run(["demo", "--tasks", "2000", "--round-trips", "200"])
+        #expect(run.status == 0, "\(run.output)\(run.errors)")
+        #expect(run.output.contains("PASS  exclusive pair: every ping came back unchanged"))
+        #expect(run.output.contains("PASS  pipeline: every task reached the sink exactly once"))
+        #expect(run.output.contains("PASS  pipeline: both workers shared the load"))
+        #expect(!run.output.contains("FAIL"))
+    }
+}
