@@ -16,6 +16,7 @@ public final class ZMQSocket: Sendable {
     let eventLoop: any EventLoop
     var logger: Logger { context.logger }
     let state: Mutex<SocketState>
+    let events = EventHub()
 
     init(type: SocketType, context: ZMQContext) throws(ZMQError) {
         self.type = type
@@ -33,6 +34,11 @@ public final class ZMQSocket: Sendable {
         try state.withLock { (state: inout SocketState) throws(ZMQError) in
             try state.options.apply(option)
         }
+    }
+
+    /// A stream of connection events: handshakes, disconnects, retries. It ends when the socket closes.
+    public func monitor() -> AsyncStream<SocketEvent> {
+        events.stream()
     }
 
     // MARK: Bind and connect
@@ -53,6 +59,7 @@ public final class ZMQSocket: Sendable {
             await listener.close()
             throw ZMQError.socketClosed
         }
+        events.emit(.listening(endpoint: listener.boundEndpoint))
         return listener.boundEndpoint
     }
 
@@ -341,6 +348,7 @@ public final class ZMQSocket: Sendable {
         for engine in engines { await engine.close() }
         context.inproc.unbind(socket: self)
         context.forget(self)
+        events.finish()
     }
 
     private func waitForLinger(_ linger: Linger) async {

@@ -100,7 +100,7 @@ struct CommandTests {
         ])
         var encoded = ByteBuffer()
         metadata.encode(into: &encoded)
-        #expect(bytes(encoded).prefix(16) == [11] + ascii("Socket-Type") + [0, 0, 0, 4])
+        #expect(Array(bytes(encoded).prefix(16)) == [11] + ascii("Socket-Type") + [0, 0, 0, 4])
         let decoded = try Metadata.decode(from: &encoded)
         #expect(decoded == metadata)
         #expect(decoded.properties.map(\.name) == ["Socket-Type", "X-Empty", "X-Binary", "X-Long"])

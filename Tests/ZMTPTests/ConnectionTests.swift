@@ -329,7 +329,8 @@ struct ConnectionTests {
     @Test("a malformed command after the handshake closes the connection")
     func malformedAfterHandshake() {
         var connection = Self.openConnection(.init(socketType: .pull), peer: .push)
-        var ping = buffer([0x04, 5 + 17] + [4] + ascii("PING") + [UInt8](repeating: 0, count: 17))
+        // A 2-octet TTL and 17 octets of context.
+        var ping = buffer([0x04, 5 + 2 + 17] + [4] + ascii("PING") + [UInt8](repeating: 0, count: 2 + 17))
         let action = connection.receive(&ping)
         guard case .malformedCommand = action.closeError else {
             Issue.record("expected malformedCommand, got \(action)")

@@ -244,7 +244,7 @@ struct FrameCodecTests {
     }
 
     @Test("a legal long size near 2^63 with no body limit does not trap",
-          .disabled("bug: FrameDecoder.readFrame/next/completePartial compute header.length + header.size, which overflows Int (trap) for sizes above Int.max - 9"))
+          .disabled("bug: FrameDecoder.readFrame, next and completePartial compute header.length + header.size, which overflows Int and traps for a LONG size of 2^63-9 ... 2^63-1"))
     func hugeLegalSize() {
         // 0x7FFF_FFFF_FFFF_FFFF is a legal ZMTP size (< 2^63). With the default bodyLimit (.max,
         // also what Connection uses after the handshake without maxMessageSize) the decoder must

@@ -19,7 +19,7 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
 
     private let socket: ZMQSocket
     private let connecter: Connecter?
-    private let endpoint: String
+    private var endpoint: String
     private let eventLoop: any EventLoop
     private var machine: Connection
     private let handshakeInterval: TimeAmount?
@@ -33,6 +33,7 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
     private var handshakeTimer: Scheduled<Void>?
     private var heartbeatTimer: Scheduled<Void>?
     private var closeReason: String?
+    private var refused = false
 
     init(socket: ZMQSocket, connecter: Connecter?, endpoint: String, eventLoop: any EventLoop, options: SocketOptions) {
         self.socket = socket
@@ -56,6 +57,18 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
 
     private var logger: Logger { socket.logger }
 
+    /// An accepted peer's address in endpoint form, e.g. tcp://127.0.0.1:53122.
+    static func describe(_ address: SocketAddress) -> String {
+        switch address {
+        case .v4, .v6:
+            let host = address.ipAddress ?? "?"
+            let shown = host.contains(":") ? "[\(host)]" : host
+            return "tcp://\(shown):\(address.port ?? 0)"
+        case .unixDomainSocket:
+            return "ipc://\(address.pathname ?? "")"
+        }
+    }
+
     // MARK: Channel events
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -66,6 +79,9 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
     }
 
     func channelActive(context: ChannelHandlerContext) {
+        if connecter == nil, let remote = context.channel.remoteAddress {
+            endpoint = Self.describe(remote)
+        }
         context.writeAndFlush(wrapOutboundOut(machine.start()), promise: nil)
         if let handshakeInterval {
             handshakeTimer = eventLoop.scheduleTask(in: handshakeInterval) { [self] in
@@ -118,6 +134,11 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
             self.pipe = nil
         }
         socket.unregister(self)
+        if wasAttached {
+            socket.events.emit(.disconnected(endpoint: endpoint, reason: closeReason))
+        } else if !refused {
+            socket.events.emit(.handshakeFailed(endpoint: endpoint, reason: closeReason ?? "connection closed by peer"))
+        }
         connecter?.connectionLost(afterHandshake: wasAttached)
         context.fireChannelInactive()
     }
@@ -142,11 +163,14 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
         handshakeTimer?.cancel()
         guard let pipe = socket.attach(self, peer: peer, connectPipe: connecter?.pipe) else {
             logger.info("refusing connection: the socket takes no further peer", metadata: ["endpoint": "\(endpoint)"])
+            refused = true
+            socket.events.emit(.peerRefused(endpoint: endpoint))
             context?.close(promise: nil)
             return false
         }
         self.pipe = pipe
         connecter?.handshakeCompleted()
+        socket.events.emit(.handshakeSucceeded(endpoint: endpoint))
         if heartbeats {
             machine.startHeartbeat(now: .now())
             scheduleHeartbeat()

@@ -78,6 +78,7 @@ final class Connecter: Sendable {
                 state.interval = min(interval * 2, maxInterval)
             }
             state.retry = eventLoop.scheduleTask(in: interval + jitter) { self.dial() }
+            socket.events.emit(.connectRetrying(endpoint: endpoint.description, delay: .nanoseconds((interval + jitter).nanoseconds)))
         }
     }
 

@@ -87,6 +87,9 @@ final class InprocRegistry: Sendable {
                 return
             }
             outward.pipe = outwardPipe
+            let endpoint = connecter.endpoint.description
+            connecting.events.emit(.handshakeSucceeded(endpoint: endpoint))
+            bound.events.emit(.handshakeSucceeded(endpoint: endpoint))
         }
     }
 }
@@ -144,7 +147,10 @@ final class InprocEngine: PipeEngine, @unchecked Sendable {
     func unlink() {
         let halves = [self, peer].compactMap { $0 }
         for half in halves {
-            if let pipe = half.pipe { half.socket.detach(half, from: pipe) }
+            if let pipe = half.pipe {
+                half.socket.detach(half, from: pipe)
+                half.socket.events.emit(.disconnected(endpoint: "inproc", reason: nil))
+            }
             half.socket.unregister(half)
             half.pipe = nil
             half.peer = nil

@@ -1,0 +1,143 @@
+import Foundation
+import Testing
+import ZMQ
+
+/// Waits for the first event that matches, from a monitor opened before the action.
+func nextEvent(_ events: AsyncStream<SocketEvent>, where matches: (SocketEvent) -> Bool) async -> SocketEvent? {
+    for await event in events where matches(event) { return event }
+    return nil
+}
+
+@Suite("Connection life", .timeLimit(.minutes(1)))
+struct ConnectionLifeTests {
+    @Test("a dropped connection comes back by itself and the connect-side queue keeps its messages")
+    func reconnectKeepsQueue() async throws {
+        try await withContext { context in
+            let first = try context.socket(.pull)
+            try first.set(.linger(.zero))
+            let endpoint = try await first.bind("tcp://127.0.0.1:*")
+            let push = try context.socket(.push)
+            try push.set(.reconnectInterval(.milliseconds(20)))
+            let events = push.monitor()
+            try await push.connect(endpoint)
+            try await push.send("one")
+            #expect(try await first.receive().strings == ["one"])
+
+            await first.close()
+            #expect(await nextEvent(events) { if case .disconnected = $0 { true } else { false } } != nil)
+            try await push.send("two")
+            try await push.send("three")
+
+            let second = try context.socket(.pull)
+            try await second.bind(endpoint)
+            #expect(try await second.receive().strings == ["two"])
+            #expect(try await second.receive().strings == ["three"])
+        }
+    }
+
+    @Test("reconnect waits grow from the interval, doubling up to the maximum, with jitter")
+    func backoff() async throws {
+        try await withContext { context in
+            // A port that nothing listens on: bind, note it, close.
+            let probe = try context.socket(.pull)
+            try probe.set(.linger(.zero))
+            let endpoint = try await probe.bind("tcp://127.0.0.1:*")
+            await probe.close()
+
+            let push = try context.socket(.push)
+            try push.set(.linger(.zero))
+            try push.set(.reconnectInterval(.milliseconds(10)))
+            try push.set(.reconnectIntervalMax(.milliseconds(80)))
+            let events = push.monitor()
+            try await push.connect(endpoint)
+            var delays: [Duration] = []
+            for await event in events {
+                if case .connectRetrying(_, let delay) = event { delays.append(delay) }
+                if delays.count == 6 { break }
+            }
+            let bases: [Int64] = [10, 20, 40, 80, 80, 80]
+            for (delay, base) in zip(delays, bases) {
+                #expect(delay >= .milliseconds(base) && delay <= .milliseconds(base * 3 / 2), "delay \(delay) for base \(base) ms")
+            }
+        }
+    }
+
+    @Test("linger 0 and a finite linger let close return with messages undeliverable", arguments: [Linger.zero, .after(.milliseconds(100))])
+    func lingerBounded(linger: Linger) async throws {
+        try await withContext { context in
+            let push = try context.socket(.push)
+            try push.set(.linger(linger))
+            try await push.connect("tcp://127.0.0.1:1")  // nothing will ever answer
+            for index in 0..<3 { try await push.send("\(index)") }
+            await push.close()  // returns: the time limit fails the test if it hangs
+            await #expect(throws: ZMQError.socketClosed) { try await push.send("late") }
+        }
+    }
+
+    @Test("linger forever delivers everything queued before close, even to a peer that appears later")
+    func lingerForever() async throws {
+        try await withContext { context in
+            let endpoint = temporaryIPCEndpoint("linger")
+            let push = try context.socket(.push)
+            try push.set(.reconnectInterval(.milliseconds(10)))
+            try await push.connect(endpoint)
+            for index in 0..<1000 { try await push.send("\(index)") }
+            let closing = Task { await push.close() }
+            let pull = try context.socket(.pull)
+            try await pull.bind(endpoint)
+            for index in 0..<1000 { #expect(try await pull.receive().strings == ["\(index)"]) }
+            await closing.value
+        }
+    }
+
+    @Test("closing a socket wakes a waiting receive with socketClosed")
+    func closeWakesReceivers() async throws {
+        try await withContext { context in
+            let pull = try context.socket(.pull)
+            let events = pull.monitor()
+            let receiver = Task { try await pull.receive() }
+            try await pull.bind("inproc://nobody")
+            _ = await nextEvent(events) { if case .listening = $0 { true } else { false } }
+            await pull.close()
+            await #expect(throws: ZMQError.socketClosed) { try await receiver.value }
+        }
+    }
+
+    @Test("opening and closing 1,000 sockets leaks no file descriptor")
+    func noDescriptorLeak() async throws {
+        try await withContext { context in
+            let before = openFileDescriptorCount()
+            for round in 0..<500 {
+                let pull = try context.socket(.pull)
+                let push = try context.socket(.push)
+                let endpoint = try await pull.bind(round % 2 == 0 ? "tcp://127.0.0.1:*" : temporaryIPCEndpoint("fd"))
+                try await push.connect(endpoint)
+                try await push.send("x")
+                _ = try await pull.receive()
+                await push.close()
+                await pull.close()
+            }
+            let after = openFileDescriptorCount()
+            #expect(after <= before, "descriptors before \(before), after \(after)")
+        }
+    }
+
+    @Test("shutting down a context closes its sockets and releases its descriptors")
+    func shutdownReleasesEverything() async throws {
+        let before = openFileDescriptorCount()
+        let context = ZMQContext()
+        var sockets: [ZMQSocket] = []
+        for _ in 0..<10 {
+            let pull = try context.socket(.pull)
+            let push = try context.socket(.push)
+            try push.set(.linger(.zero))
+            try await push.connect(try await pull.bind("tcp://127.0.0.1:*"))
+            try await push.send("x")
+            sockets += [pull, push]
+        }
+        await context.shutdown()
+        #expect(openFileDescriptorCount() <= before)
+        #expect(throws: ZMQError.contextTerminated) { _ = try context.socket(.pair) }
+        await #expect(throws: ZMQError.socketClosed) { try await sockets[0].receive() }
+    }
+}
