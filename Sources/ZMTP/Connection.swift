@@ -81,6 +81,7 @@ public struct Connection: Sendable {
     public init(configuration: Configuration) {
         self.configuration = configuration
         decoder.bodyLimit = Self.handshakeFrameLimit
+        decoder.reportedLimit = Int(Self.handshakeFrameLimit)
     }
 
     /// The octets to send as soon as the transport is up: our whole greeting. Sending all 64 at
@@ -216,7 +217,8 @@ public struct Connection: Sendable {
 
     /// Starts heartbeat timing once the handshake is complete.
     public mutating func startHeartbeat(now: NIODeadline) {
-        guard case .open = state else { return }
+        // PING is a 3.1 command: a 3.0 peer would never answer, so it gets no heartbeats at all.
+        guard case .open(let peerMinor) = state, peerMinor >= 1 else { return }
         heartbeat = Heartbeat(configuration: configuration.heartbeat, now: now)
     }
 
@@ -228,7 +230,7 @@ public struct Connection: Sendable {
 
     /// Checks the heartbeat clocks: returns a PING to write, a close, or nothing.
     public mutating func heartbeatTick(now: NIODeadline) -> Action? {
-        guard case .open(let peerMinor) = state, heartbeat != nil else { return nil }
+        guard case .open = state, heartbeat != nil else { return nil }
         switch heartbeat!.tick(now: now) {
         case .none:
             return nil
@@ -236,8 +238,7 @@ public struct Connection: Sendable {
             state = .closed
             return .close(.heartbeatTimeout, farewell: nil)
         case .sendPing(let ping):
-            // PING is a 3.1 command; a 3.0 peer would not know it.
-            return peerMinor >= 1 ? .write(ping.encoded) : nil
+            return .write(ping.encoded)
         }
     }
 }

@@ -88,7 +88,9 @@ public struct FrameDecoder: Sendable {
         let length: Int
         if flags.contains(.long) {
             guard let long = buffer.getInteger(at: start + 1, as: UInt64.self) else { return nil }
-            if long >= 1 << 63 { throw .frameSizeOverflow }
+            // Sizes must be below 2^63 (23/ZMTP); the top 16 of those cannot be buffered either,
+            // since header + body would overflow an Int.
+            if long > UInt64(Int.max - 16) { throw .frameSizeOverflow }
             size = long
             length = 9
         } else {
