@@ -90,18 +90,18 @@ public final class ZMQSocket: Sendable {
     // MARK: Sending
 
     /// Sends a message, waiting while no peer has room (or until the send timeout).
-    public func send(_ message: Message) async throws {
+    nonisolated(nonsending) public func send(_ message: Message) async throws {
         let deadline = options.sendTimeout.map { NIODeadline.now() + TimeAmount($0) }
         while try !enqueue(message) {
             try await suspend(.send, until: deadline)
         }
     }
 
-    public func send(_ frame: Frame) async throws {
+    nonisolated(nonsending) public func send(_ frame: Frame) async throws {
         try await send(Message(frame))
     }
 
-    public func send(_ string: String) async throws {
+    nonisolated(nonsending) public func send(_ string: String) async throws {
         try await send(Message(Frame(string)))
     }
 
@@ -131,7 +131,7 @@ public final class ZMQSocket: Sendable {
     // MARK: Receiving
 
     /// Receives the next message, waiting until one arrives (or until the receive timeout).
-    public func receive() async throws -> Message {
+    nonisolated(nonsending) public func receive() async throws -> Message {
         let deadline = options.receiveTimeout.map { NIODeadline.now() + TimeAmount($0) }
         while true {
             if let message = try dequeue() { return message }
@@ -182,7 +182,7 @@ public final class ZMQSocket: Sendable {
     enum WaitKind: Equatable { case send, receive, peers(Int) }
 
     /// Suspends until the socket may be able to `kind` again; callers retry after it returns.
-    private func suspend(_ kind: WaitKind, until deadline: NIODeadline?) async throws {
+    nonisolated(nonsending) private func suspend(_ kind: WaitKind, until deadline: NIODeadline?) async throws {
         let id = state.withLock { state -> UInt64 in
             state.nextWaiterID += 1
             return state.nextWaiterID

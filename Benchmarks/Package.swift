@@ -1,0 +1,21 @@
+// swift-tools-version: 6.1
+// Benchmarks live in their own package so that libzmq is only ever a benchmark peer: the
+// library never links it. run.py builds this package and the C peers and compares them.
+import Foundation
+import PackageDescription
+
+// A path dependency is identified by its folder's name, which is whatever the checkout is called.
+let root = URL(fileURLWithPath: Context.packageDirectory).deletingLastPathComponent().lastPathComponent.lowercased()
+
+let package = Package(
+    name: "swift-zmq-benchmarks",
+    dependencies: [
+        .package(path: ".."),
+    ],
+    targets: [
+        .executableTarget(
+            name: "SwiftThroughput",
+            dependencies: [.product(name: "ZMQ", package: root)]
+        ),
+    ]
+)

@@ -1,0 +1,88 @@
+#!/usr/bin/env python3
+"""Throughput of swift-zmq next to libzmq, in one run, alternating, as a ratio.
+
+    python3 Benchmarks/run.py [--runs 3] [--sizes 1,256,1024] [--transport tcp]
+
+Builds Benchmarks/ (release) and the C peer (cc -lzmq, from Debian's libzmq3-dev), then runs
+PUSH -> PULL for each size, alternating libzmq->libzmq and swift->swift, and prints one table:
+median msgs/s, min-max, the ratio swift/libzmq, and CPU ns per message on each side.
+"""
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+COUNTS = {1: 2_000_000, 64: 2_000_000, 256: 1_000_000, 1024: 500_000, 65536: 20_000, 1048576: 1_000}
+
+
+def build():
+    if subprocess.call(["dpkg", "-s", "libzmq3-dev"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) != 0:
+        subprocess.check_call(["apt-get", "install", "-y", "-q", "libzmq3-dev"])
+    subprocess.check_call(["swift", "build", "-c", "release", "--package-path", HERE], stdout=subprocess.DEVNULL)
+    subprocess.check_call(["cc", "-O2", "-o", os.path.join(HERE, ".build", "thr"), os.path.join(HERE, "c", "thr.c"), "-lzmq"])
+    return {
+        "libzmq": os.path.join(HERE, ".build", "thr"),
+        "swift": os.path.join(HERE, ".build", "release", "SwiftThroughput"),
+    }
+
+
+def endpoint_for(transport):
+    if transport == "tcp":
+        return "tcp://127.0.0.1:*"
+    if transport == "ipc":
+        return "ipc:///tmp/swift-zmq-bench-%d.sock" % os.getpid()
+    raise SystemExit("transport must be tcp or ipc")
+
+
+def run_once(receiver, sender, transport, count, size):
+    recv = subprocess.Popen([receiver, "recv", endpoint_for(transport), str(count), str(size)], stdout=subprocess.PIPE, text=True)
+    line = recv.stdout.readline()
+    assert line.startswith("ENDPOINT "), line
+    endpoint = line.split()[1]
+    send = subprocess.run([sender, "send", endpoint, str(count), str(size)], stdout=subprocess.PIPE, text=True, check=True)
+    out, _ = recv.communicate(timeout=300)
+    assert recv.returncode == 0
+    _, rate, recv_cpu = out.split()
+    _, _, send_cpu = send.stdout.split()
+    return float(rate), float(recv_cpu), float(send_cpu)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--sizes", default="1,256,1024")
+    parser.add_argument("--transport", default="tcp")
+    args = parser.parse_args()
+    binaries = build()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    results = {}
+    for size in sizes:
+        for run in range(args.runs):
+            for impl in ("libzmq", "swift"):
+                rate, recv_cpu, send_cpu = run_once(binaries[impl], binaries[impl], args.transport, COUNTS.get(size, 100_000), size)
+                results.setdefault((size, impl), []).append((rate, recv_cpu, send_cpu))
+                print("  %s %6d B run %d: %10.0f msgs/s" % (impl, size, run + 1, rate), file=sys.stderr)
+
+    print("| %s PUSH→PULL | libzmq msgs/s (min–max) | swift-zmq msgs/s (min–max) | ratio | CPU ns/msg recv/send libzmq | swift-zmq |" % args.transport)
+    print("|---|---|---|---|---|---|")
+    for size in sizes:
+        cells = []
+        medians = {}
+        cpu = {}
+        for impl in ("libzmq", "swift"):
+            rows = results[(size, impl)]
+            rates = [r[0] for r in rows]
+            medians[impl] = statistics.median(rates)
+            cells.append("%s (%s–%s)" % (human(medians[impl]), human(min(rates)), human(max(rates))))
+            cpu[impl] = "%d / %d" % (statistics.median(r[1] for r in rows), statistics.median(r[2] for r in rows))
+        print("| %d B | %s | %s | %.2f | %s | %s |" % (size, cells[0], cells[1], medians["swift"] / medians["libzmq"], cpu["libzmq"], cpu["swift"]))
+
+
+def human(rate):
+    return "%.2fM" % (rate / 1e6) if rate >= 1e6 else "%.0fk" % (rate / 1e3)
+
+
+if __name__ == "__main__":
+    main()
