@@ -1,0 +1,136 @@
+import Foundation
+import Testing
+import ZMQ
+
+/// A hand-written peer on a plain TCP socket, for behaviour no well-behaved library produces.
+final class RawPeer {
+    let fd: Int32
+
+    init(port: Int) throws {
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard result == 0 else { throw ZMQError.transportFailure(endpoint: "raw", reason: "connect failed") }
+    }
+
+    func send(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { _ = Glibc.send(fd, $0.baseAddress, $0.count, 0) }
+    }
+
+    /// Reads exactly `count` octets (loopback delivers them promptly), or fewer if the peer closed.
+    func read(_ count: Int) -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: count)
+        var got = 0
+        while got < count {
+            let n = bytes.withUnsafeMutableBytes { recv(fd, $0.baseAddress! + got, count - got, 0) }
+            if n <= 0 { break }
+            got += n
+        }
+        return Array(bytes.prefix(got))
+    }
+
+    func close() { Glibc.close(fd) }
+
+    static let greeting: [UInt8] = [0xFF] + [UInt8](repeating: 0, count: 8) + [0x7F, 3, 1] + Array("NULL".utf8)
+        + [UInt8](repeating: 0, count: 16) + [0] + [UInt8](repeating: 0, count: 31)
+
+    static func ready(_ type: String) -> [UInt8] {
+        let body: [UInt8] = [5] + Array("READY".utf8) + [11] + Array("Socket-Type".utf8) + [0, 0, 0, UInt8(type.utf8.count)] + Array(type.utf8)
+        return [0x04, UInt8(body.count)] + body
+    }
+}
+
+func port(of endpoint: String) -> Int { Int(endpoint.split(separator: ":").last!)! }
+
+@Suite("Misbehaving peers", .timeLimit(.minutes(1)))
+struct RawPeerTests {
+    @Test("a peer that never completes the handshake is closed after the handshake interval")
+    func handshakeTimeout() async throws {
+        try await withContext { context in
+            let pull = try context.socket(.pull)
+            try pull.set(.handshakeInterval(.milliseconds(100)))
+            let events = pull.monitor()
+            let endpoint = try await pull.bind("tcp://127.0.0.1:*")
+            let peer = try RawPeer(port: port(of: endpoint))
+            defer { peer.close() }
+            let event = await nextEvent(events) { if case .handshakeFailed = $0 { true } else { false } }
+            #expect(event.map { "\($0)" }?.contains("handshake timeout") == true)
+            // Our greeting came, then the connection was closed.
+            #expect(peer.read(64).count == 64)
+        }
+    }
+
+    @Test("a message cut off by a dropped connection is never delivered in part")
+    func partialMessageDiscarded() async throws {
+        try await withContext { context in
+            let pull = try context.socket(.pull)
+            let events = pull.monitor()
+            let endpoint = try await pull.bind("tcp://127.0.0.1:*")
+            let peer = try RawPeer(port: port(of: endpoint))
+            peer.send(RawPeer.greeting + RawPeer.ready("PUSH"))
+            // Two whole frames of a three-frame message, then the connection drops.
+            peer.send([0x01, 5] + Array("part1".utf8) + [0x01, 5] + Array("part2".utf8))
+            _ = await nextEvent(events) { if case .handshakeSucceeded = $0 { true } else { false } }
+            peer.close()
+            _ = await nextEvent(events) { if case .disconnected = $0 { true } else { false } }
+
+            let push = try context.socket(.push)
+            try await push.connect(endpoint)
+            try await push.send(["whole", "message"])
+            #expect(try await pull.receive().strings == ["whole", "message"])
+            #expect(throws: ZMQError.wouldBlock) { try pull.tryReceive() }
+        }
+    }
+
+    @Test("malformed input closes the connection with a reason and the socket goes on", arguments: [
+        ([0xF8, 0x00], "reserved bits"),
+        ([0x04, 0x05, 0x00] + Array("ABCD".utf8), "bad command name"),
+        ([0x02, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF], "2^63"),
+    ] as [([UInt8], String)])
+    func malformedInput(bytes: [UInt8], reason: String) async throws {
+        try await withContext { context in
+            let pull = try context.socket(.pull)
+            let events = pull.monitor()
+            let endpoint = try await pull.bind("tcp://127.0.0.1:*")
+            let peer = try RawPeer(port: port(of: endpoint))
+            defer { peer.close() }
+            peer.send(RawPeer.greeting + RawPeer.ready("PUSH") + bytes)
+            let event = await nextEvent(events) { if case .disconnected = $0 { true } else { false } }
+            guard case .disconnected(_, let why) = event else { Issue.record("no disconnect"); return }
+            #expect(why?.contains(reason) == true, "reason: \(why ?? "none")")
+
+            let push = try context.socket(.push)
+            try await push.connect(endpoint)
+            try await push.send("still working")
+            #expect(try await pull.receive().strings == ["still working"])
+        }
+    }
+
+    @Test("an incompatible socket type gets ERROR and is closed")
+    func incompatibleType() async throws {
+        try await withContext { context in
+            let pull = try context.socket(.pull)
+            let events = pull.monitor()
+            let endpoint = try await pull.bind("tcp://127.0.0.1:*")
+            let peer = try RawPeer(port: port(of: endpoint))
+            defer { peer.close() }
+            peer.send(RawPeer.greeting + RawPeer.ready("PULL"))
+            let event = await nextEvent(events) { if case .handshakeFailed = $0 { true } else { false } }
+            #expect(event.map { "\($0)" }?.contains("socket type PULL cannot talk to PULL") == true)
+            let greeting = peer.read(64)
+            #expect(greeting.count == 64)
+            // Our READY, then ERROR.
+            let readyHeader = peer.read(2)
+            _ = peer.read(Int(readyHeader[1]))
+            let errorHeader = peer.read(2)
+            let error = peer.read(Int(errorHeader[1]))
+            #expect(errorHeader[0] == 0x04)
+            #expect(Array(error.prefix(6)) == [5] + Array("ERROR".utf8))
+        }
+    }
+}
