@@ -44,9 +44,11 @@ def run_once(receiver, sender, transport, count, size):
     send = subprocess.run([sender, "send", endpoint, str(count), str(size)], stdout=subprocess.PIPE, text=True, check=True)
     out, _ = recv.communicate(timeout=300)
     assert recv.returncode == 0
-    _, rate, recv_cpu = out.split()
-    _, _, send_cpu = send.stdout.split()
-    return float(rate), float(recv_cpu), float(send_cpu)
+    _, rate, recv_cpu, received = out.split()
+    _, _, send_cpu, _ = send.stdout.split()
+    if int(received) != count:
+        print("  lost %d of %d messages" % (count - int(received), count), file=sys.stderr)
+    return float(rate), float(recv_cpu), float(send_cpu), count - int(received)
 
 
 def main():
@@ -61,12 +63,12 @@ def main():
     for size in sizes:
         for run in range(args.runs):
             for impl in ("libzmq", "swift"):
-                rate, recv_cpu, send_cpu = run_once(binaries[impl], binaries[impl], args.transport, COUNTS.get(size, 100_000), size)
-                results.setdefault((size, impl), []).append((rate, recv_cpu, send_cpu))
+                rate, recv_cpu, send_cpu, lost = run_once(binaries[impl], binaries[impl], args.transport, COUNTS.get(size, 100_000), size)
+                results.setdefault((size, impl), []).append((rate, recv_cpu, send_cpu, lost))
                 print("  %s %6d B run %d: %10.0f msgs/s" % (impl, size, run + 1, rate), file=sys.stderr)
 
-    print("| %s PUSH→PULL | libzmq msgs/s (min–max) | swift-zmq msgs/s (min–max) | ratio | CPU ns/msg recv/send libzmq | swift-zmq |" % args.transport)
-    print("|---|---|---|---|---|---|")
+    print("| %s PUSH→PULL | libzmq msgs/s (min–max) | swift-zmq msgs/s (min–max) | ratio | CPU ns/msg recv/send libzmq | swift-zmq | lost libzmq / swift-zmq |" % args.transport)
+    print("|---|---|---|---|---|---|---|")
     for size in sizes:
         cells = []
         medians = {}
@@ -77,7 +79,8 @@ def main():
             medians[impl] = statistics.median(rates)
             cells.append("%s (%s–%s)" % (human(medians[impl]), human(min(rates)), human(max(rates))))
             cpu[impl] = "%d / %d" % (statistics.median(r[1] for r in rows), statistics.median(r[2] for r in rows))
-        print("| %d B | %s | %s | %.2f | %s | %s |" % (size, cells[0], cells[1], medians["swift"] / medians["libzmq"], cpu["libzmq"], cpu["swift"]))
+        lost = "%d / %d" % (sum(r[3] for r in results[(size, "libzmq")]), sum(r[3] for r in results[(size, "swift")]))
+        print("| %d B | %s | %s | %.2f | %s | %s | %s |" % (size, cells[0], cells[1], medians["swift"] / medians["libzmq"], cpu["libzmq"], cpu["swift"], lost))
 
 
 def human(rate):

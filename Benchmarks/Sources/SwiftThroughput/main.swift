@@ -3,7 +3,7 @@
 //   SwiftThroughput recv ENDPOINT COUNT SIZE   binds PULL, prints ENDPOINT, receives COUNT messages
 //   SwiftThroughput send ENDPOINT COUNT SIZE   connects PUSH, sends COUNT messages, closes with linger
 //
-// Each prints one line: RESULT <msgs/s measured from first to last message> <CPU ns per message>.
+// Each prints one line: RESULT <msgs/s from first to last message> <CPU ns per message> <messages>.
 import Foundation
 import ZMQ
 
@@ -32,13 +32,23 @@ case "recv":
     precondition(first[0].count == size, "wrong message size")
     let startCPU = cpuNanoseconds()
     let start = ContinuousClock.now
-    for _ in 1..<count {
-        _ = try await pull.receive()
+    // Stop after 2 s of silence, as the C peer does, and report how many arrived.
+    try pull.set(.receiveTimeout(.seconds(2)))
+    var received = 1
+    var last = start
+    while received < count {
+        do {
+            _ = try await pull.receive()
+        } catch ZMQError.timedOut {
+            break
+        }
+        received += 1
+        last = ContinuousClock.now
     }
-    let elapsed = ContinuousClock.now - start
+    let elapsed = last - start
     let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-    let cpu = (cpuNanoseconds() - startCPU) / Double(count - 1)
-    print("RESULT \(Double(count - 1) / seconds) \(cpu)")
+    let cpu = (cpuNanoseconds() - startCPU) / Double(received - 1)
+    print("RESULT \(Double(received - 1) / seconds) \(cpu) \(received)")
 case "send":
     let push = try context.socket(.push)
     try await push.connect(arguments[2])
@@ -51,7 +61,7 @@ case "send":
     }
     await push.close()
     let cpu = (cpuNanoseconds() - startCPU) / Double(count)
-    print("RESULT 0 \(cpu)")
+    print("RESULT 0 \(cpu) \(count)")
 default:
     exit(2)
 }
