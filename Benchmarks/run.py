@@ -22,7 +22,9 @@ def build():
         subprocess.check_call(["apt-get", "install", "-y", "-q", "libzmq3-dev"])
     subprocess.check_call(["swift", "build", "-c", "release", "--package-path", HERE], stdout=subprocess.DEVNULL)
     subprocess.check_call(["cc", "-O2", "-o", os.path.join(HERE, ".build", "thr"), os.path.join(HERE, "c", "thr.c"), "-lzmq"])
+    subprocess.check_call(["cc", "-O2", "-shared", "-fPIC", "-o", os.path.join(HERE, ".build", "malloc_count.so"), os.path.join(HERE, "c", "malloc_count.c"), "-ldl"])
     return {
+        "malloc_count": os.path.join(HERE, ".build", "malloc_count.so"),
         "libzmq": os.path.join(HERE, ".build", "thr"),
         "swift": os.path.join(HERE, ".build", "release", "SwiftThroughput"),
     }
@@ -51,14 +53,44 @@ def run_once(receiver, sender, transport, count, size):
     return float(rate), float(recv_cpu), float(send_cpu), count - int(received)
 
 
+def count_allocations(binary, preload, transport, count, size):
+    """Heap allocations of the receiving and the sending process for one run of `count` messages."""
+    env = dict(os.environ, LD_PRELOAD=preload)
+    recv = subprocess.Popen([binary, "recv", endpoint_for(transport), str(count), str(size)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    endpoint = recv.stdout.readline().split()[1]
+    send = subprocess.run([binary, "send", endpoint, str(count), str(size)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, check=True)
+    _, recv_err = recv.communicate(timeout=300)
+    def mallocs(text):
+        return int([line for line in text.splitlines() if line.startswith("MALLOCS ")][-1].split()[1])
+    return mallocs(recv_err), mallocs(send.stderr)
+
+
+def allocations_table(binaries, sizes, transport):
+    """Allocations per message on the steady path: the difference between runs of 20,000 and
+    220,000 messages, divided by 200,000, so start-up and shut-down cancel out."""
+    print("| %s allocations per message | libzmq recv / send | swift-zmq recv / send |" % transport)
+    print("|---|---|---|")
+    for size in sizes:
+        cells = []
+        for impl in ("libzmq", "swift"):
+            small = count_allocations(binaries[impl], binaries["malloc_count"], transport, 20_000, size)
+            large = count_allocations(binaries[impl], binaries["malloc_count"], transport, 220_000, size)
+            cells.append("%.3f / %.3f" % ((large[0] - small[0]) / 200_000, (large[1] - small[1]) / 200_000))
+        print("| %d B | %s | %s |" % (size, cells[0], cells[1]))
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--sizes", default="1,256,1024")
     parser.add_argument("--transport", default="tcp")
+    parser.add_argument("--allocations", action="store_true", help="count heap allocations per message instead")
     args = parser.parse_args()
     binaries = build()
     sizes = [int(s) for s in args.sizes.split(",")]
+    if args.allocations:
+        allocations_table(binaries, sizes, args.transport)
+        return
     results = {}
     for size in sizes:
         for run in range(args.runs):
