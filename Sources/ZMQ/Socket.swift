@@ -77,7 +77,7 @@ public final class ZMQSocket: Sendable {
             return connecter
         }
         if case .inproc = parsed {
-            try context.inproc.connect(connecter)
+            context.inproc.connect(connecter)
         } else {
             connecter.start()
         }

@@ -21,18 +21,9 @@ final class InprocRegistry: Sendable {
         for connecter in waiting { link(connecter, to: socket) }
     }
 
-    func connect(_ connecter: Connecter) throws(ZMQError) {
-        guard case .inproc(let name) = connecter.endpoint else { return }
-        let target = state.withLock { state -> ZMQSocket? in
-            if let socket = state.bound[name] { return socket }
-            state.pending[name, default: []].append(connecter)
-            return nil
-        }
-        if let target { link(connecter, to: target) }
-    }
-
-    /// Puts a connect whose peer went away back in line for the next bind of its name.
-    func requeue(_ connecter: Connecter) {
+    /// Links `connecter` to the socket bound at its name, or waits for that name to be bound.
+    /// Also used to put a connect whose peer went away back in line for the next bind.
+    func connect(_ connecter: Connecter) {
         guard case .inproc(let name) = connecter.endpoint else { return }
         let target = state.withLock { state -> ZMQSocket? in
             if let socket = state.bound[name] { return socket }
@@ -157,7 +148,7 @@ final class InprocEngine: PipeEngine, @unchecked Sendable {
         }
         for half in halves {
             if let connecter = half.connecter, !half.socket.state.withLock({ $0.closed }) {
-                registry.requeue(connecter)
+                registry.connect(connecter)
             }
         }
     }
