@@ -91,10 +91,12 @@ public final class ZMQSocket: Sendable {
 
     /// Sends a message, waiting while no peer has room (or until the send timeout).
     nonisolated(nonsending) public func send(_ message: Message) async throws {
+        if try enqueue(message) { return }
+        // No room: only now is the timeout worth reading.
         let deadline = options.sendTimeout.map { NIODeadline.now() + TimeAmount($0) }
-        while try !enqueue(message) {
+        repeat {
             try await suspend(.send, until: deadline)
-        }
+        } while try !enqueue(message)
     }
 
     nonisolated(nonsending) public func send(_ frame: Frame) async throws {
@@ -132,10 +134,11 @@ public final class ZMQSocket: Sendable {
 
     /// Receives the next message, waiting until one arrives (or until the receive timeout).
     nonisolated(nonsending) public func receive() async throws -> Message {
+        if let message = try dequeue() { return message }
         let deadline = options.receiveTimeout.map { NIODeadline.now() + TimeAmount($0) }
         while true {
-            if let message = try dequeue() { return message }
             try await suspend(.receive, until: deadline)
+            if let message = try dequeue() { return message }
         }
     }
 

@@ -1,42 +1,99 @@
 import NIOCore
 
-/// One part of a ZeroMQ message. It holds its bytes in a `ByteBuffer`; a frame read from the network
-/// is a slice of the buffer the bytes arrived in, so receiving copies nothing.
+/// One part of a ZeroMQ message.
+///
+/// Up to 32 octets are stored inline, with no reference to count and nothing to allocate (like
+/// libzmq's "very small messages"). Larger frames hold a `ByteBuffer`; a large frame read from the
+/// network is a slice of the buffer the octets arrived in, so receiving it copies nothing.
 public struct Frame: Sendable, Hashable, CustomStringConvertible {
-    public var buffer: ByteBuffer
+    enum Storage: Sendable {
+        case inline(InlineBytes)
+        case buffer(ByteBuffer)
+    }
+
+    var storage: Storage
+
+    /// Frames of up to this many octets are stored inline.
+    public static let inlineCapacity = InlineBytes.capacity
+
+    init(storage: Storage) {
+        self.storage = storage
+    }
 
     public init(buffer: ByteBuffer) {
-        self.buffer = buffer
-    }
-
-    public init(_ string: String) {
-        self.buffer = ByteBuffer(string: string)
-    }
-
-    public init(_ bytes: some Sequence<UInt8>) {
-        self.buffer = ByteBuffer(bytes: bytes)
-    }
-
-    public init() {
-        self.buffer = ByteBuffer()
-    }
-
-    /// The number of octets in the frame.
-    public var count: Int { buffer.readableBytes }
-    public var isEmpty: Bool { buffer.readableBytes == 0 }
-
-    /// The octets as an array (a copy).
-    public var bytes: [UInt8] { buffer.getBytes(at: buffer.readerIndex, length: buffer.readableBytes) ?? [] }
-
-    /// The octets as text, or nil when they are not valid UTF-8.
-    public var string: String? {
-        buffer.withUnsafeReadableBytes { raw in
-            String(validating: raw, as: UTF8.self)
+        if buffer.readableBytes <= InlineBytes.capacity {
+            storage = .inline(buffer.withUnsafeReadableBytes { InlineBytes($0) })
+        } else {
+            storage = .buffer(buffer)
         }
     }
 
+    public init(_ string: String) {
+        var string = string
+        let inline = string.withUTF8 { $0.count <= InlineBytes.capacity ? InlineBytes(UnsafeRawBufferPointer($0)) : nil }
+        storage = inline.map(Storage.inline) ?? .buffer(ByteBuffer(string: string))
+    }
+
+    public init(_ bytes: some Sequence<UInt8>) {
+        let inline = bytes.withContiguousStorageIfAvailable { $0.count <= InlineBytes.capacity ? InlineBytes(UnsafeRawBufferPointer($0)) : nil }
+        if let small = inline ?? nil {
+            self.init(storage: .inline(small))
+        } else {
+            self.init(buffer: ByteBuffer(bytes: bytes))
+        }
+    }
+
+    public init() {
+        storage = .inline(InlineBytes(UnsafeRawBufferPointer(start: nil, count: 0)))
+    }
+
+    /// The octets as a `ByteBuffer` (a new one for an inline frame).
+    public var buffer: ByteBuffer {
+        switch storage {
+        case .inline(let small): return small.withUnsafeBytes { ByteBuffer(bytes: $0) }
+        case .buffer(let buffer): return buffer
+        }
+    }
+
+    /// The number of octets in the frame.
+    public var count: Int {
+        switch storage {
+        case .inline(let small): return small.count
+        case .buffer(let buffer): return buffer.readableBytes
+        }
+    }
+
+    public var isEmpty: Bool { count == 0 }
+
+    /// The octets as an array (a copy).
+    public var bytes: [UInt8] { withUnsafeBytes { Array($0) } }
+
+    /// The octets as text, or nil when they are not valid UTF-8.
+    public var string: String? {
+        withUnsafeBytes { String(validating: $0, as: UTF8.self) }
+    }
+
     public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
-        try buffer.withUnsafeReadableBytes(body)
+        switch storage {
+        case .inline(let small): return try small.withUnsafeBytes(body)
+        case .buffer(let buffer): return try buffer.withUnsafeReadableBytes(body)
+        }
+    }
+
+    /// Appends the octets to `target`: a copy for inline frames, a buffer append otherwise.
+    public func write(into target: inout ByteBuffer) {
+        switch storage {
+        case .inline(let small): small.withUnsafeBytes { _ = target.writeBytes($0) }
+        case .buffer(let buffer): target.writeImmutableBuffer(buffer)
+        }
+    }
+
+    public static func == (lhs: Frame, rhs: Frame) -> Bool {
+        lhs.withUnsafeBytes { left in rhs.withUnsafeBytes { right in left.elementsEqual(right) } }
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        withUnsafeBytes { hasher.combine(bytes: $0) }
     }
 
     public var description: String {
@@ -44,6 +101,26 @@ public struct Frame: Sendable, Hashable, CustomStringConvertible {
             let hex = String(byte, radix: 16)
             return hex.count == 1 ? "0" + hex : hex
         }.joined()
+    }
+}
+
+/// Up to 32 octets held in the value itself.
+struct InlineBytes: Sendable {
+    static let capacity = 32
+    private var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+    let count: Int
+
+    init(_ source: UnsafeRawBufferPointer) {
+        precondition(source.count <= Self.capacity)
+        count = source.count
+        if let base = source.baseAddress, count > 0 {
+            withUnsafeMutableBytes(of: &words) { $0.baseAddress!.copyMemory(from: base, byteCount: count) }
+        }
+    }
+
+    func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        var words = self.words
+        return try Swift.withUnsafeBytes(of: &words) { try body(UnsafeRawBufferPointer(rebasing: $0.prefix(count))) }
     }
 }
 
@@ -57,7 +134,7 @@ extension Frame: ExpressibleByStringLiteral {
 ///
 /// A one-frame message, the common case, is stored without an array.
 public struct Message: Sendable, Hashable, RandomAccessCollection, ExpressibleByArrayLiteral {
-    enum Storage: Hashable {
+    enum Storage: Hashable, Sendable {
         case single(Frame)
         case multipart([Frame])
     }

@@ -48,11 +48,11 @@ public enum FrameEncoder {
         switch message.storage {
         case .single(let frame):
             writeHeader(more: false, size: frame.count, into: &buffer)
-            buffer.writeImmutableBuffer(frame.buffer)
+            frame.write(into: &buffer)
         case .multipart(let frames):
             for (index, frame) in frames.enumerated() {
                 writeHeader(more: index < frames.count - 1, size: frame.count, into: &buffer)
-                buffer.writeImmutableBuffer(frame.buffer)
+                frame.write(into: &buffer)
             }
         }
     }

@@ -227,18 +227,21 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
 
     private func writeBatch(context: ChannelHandlerContext, pipe: Pipe) {
         var estimate = 0
-        for message in outgoing { estimate += message.byteCount + 9 * message.count }
+        for message in outgoing { estimate &+= message.byteCount &+ 9 &* message.count }
         var buffer = context.channel.allocator.buffer(capacity: min(estimate, 256 * 1024))
         for message in outgoing {
             let last = message.count - 1
-            for (index, frame) in message.enumerated() {
-                FrameEncoder.writeHeader(more: index < last, size: frame.count, into: &buffer)
-                if frame.count >= Self.zeroCopyThreshold {
+            for index in 0...last {
+                let frame = message[index]
+                let size = frame.count
+                FrameEncoder.writeHeader(more: index < last, size: size, into: &buffer)
+                if size >= Self.zeroCopyThreshold {
+                    // Large frames go out as their own buffers, gathered by writev, not copied.
                     context.write(wrapOutboundOut(buffer), promise: nil)
                     context.write(wrapOutboundOut(frame.buffer), promise: nil)
                     buffer = context.channel.allocator.buffer(capacity: min(estimate, 64 * 1024))
                 } else {
-                    buffer.writeImmutableBuffer(frame.buffer)
+                    frame.write(into: &buffer)
                 }
             }
         }
