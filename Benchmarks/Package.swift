@@ -14,7 +14,7 @@ let package = Package(
     ],
     targets: [
         .executableTarget(
-            name: "SwiftThroughput",
+            name: "SwiftBench",
             dependencies: [.product(name: "ZMQ", package: root)]
         ),
     ]

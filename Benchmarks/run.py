@@ -1,11 +1,15 @@
 #!/usr/bin/env python3
-"""Throughput of swift-zmq next to libzmq, in one run, alternating, as a ratio.
+"""swift-zmq next to libzmq: one command, one table.
 
-    python3 Benchmarks/run.py [--runs 3] [--sizes 1,256,1024] [--transport tcp]
+    python3 Benchmarks/run.py                 # everything, 3 runs per case (about 6 minutes here)
+    python3 Benchmarks/run.py --only throughput --transports tcp --sizes 1,1024 --runs 5
+    python3 Benchmarks/run.py --baseline OTHER/SwiftBench   # adds an earlier swift-zmq build
 
-Builds Benchmarks/ (release) and the C peer (cc -lzmq, from Debian's libzmq3-dev), then runs
-PUSH -> PULL for each size, alternating libzmq->libzmq and swift->swift, and prints one table:
-median msgs/s, min-max, the ratio swift/libzmq, and CPU ns per message on each side.
+Builds Benchmarks/ in release mode (a separate package: the library never links libzmq) and the
+C peer c/bench.c against Debian's libzmq3-dev (installed if missing). Every case runs both
+implementations through the same harness, alternating, in the same run, and reports the median,
+the min-max and the ratio swift-zmq / libzmq. For throughput higher is better; for latency,
+memory and allocations lower is better. CPU ns per message is user+sys over the messages handled.
 """
 import argparse
 import os
@@ -14,6 +18,8 @@ import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+BUILD = os.path.join(HERE, ".build")
+SIZES = [1, 64, 256, 1024, 65536, 1048576]
 COUNTS = {1: 2_000_000, 64: 2_000_000, 256: 1_000_000, 1024: 500_000, 65536: 20_000, 1048576: 1_000}
 
 
@@ -21,102 +27,187 @@ def build():
     if subprocess.call(["dpkg", "-s", "libzmq3-dev"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) != 0:
         subprocess.check_call(["apt-get", "install", "-y", "-q", "libzmq3-dev"])
     subprocess.check_call(["swift", "build", "-c", "release", "--package-path", HERE], stdout=subprocess.DEVNULL)
-    subprocess.check_call(["cc", "-O2", "-o", os.path.join(HERE, ".build", "thr"), os.path.join(HERE, "c", "thr.c"), "-lzmq"])
-    subprocess.check_call(["cc", "-O2", "-shared", "-fPIC", "-o", os.path.join(HERE, ".build", "malloc_count.so"), os.path.join(HERE, "c", "malloc_count.c"), "-ldl"])
-    return {
-        "malloc_count": os.path.join(HERE, ".build", "malloc_count.so"),
-        "libzmq": os.path.join(HERE, ".build", "thr"),
-        "swift": os.path.join(HERE, ".build", "release", "SwiftThroughput"),
-    }
+    os.makedirs(BUILD, exist_ok=True)
+    subprocess.check_call(["cc", "-O2", "-pthread", "-o", os.path.join(BUILD, "zbench"), os.path.join(HERE, "c", "bench.c"), "-lzmq"])
+    subprocess.check_call(["cc", "-O2", "-shared", "-fPIC", "-o", os.path.join(BUILD, "malloc_count.so"), os.path.join(HERE, "c", "malloc_count.c"), "-ldl"])
+    return os.path.join(BUILD, "zbench"), os.path.join(BUILD, "release", "SwiftBench")
 
 
-def endpoint_for(transport):
-    if transport == "tcp":
-        return "tcp://127.0.0.1:*"
-    if transport == "ipc":
-        return "ipc:///tmp/swift-zmq-bench-%d.sock" % os.getpid()
-    raise SystemExit("transport must be tcp or ipc")
+def result(text):
+    line = [line for line in text.splitlines() if line.startswith("RESULT ")][-1]
+    return [float(value) for value in line.split()[1:]]
 
 
-def run_once(receiver, sender, transport, count, size):
-    recv = subprocess.Popen([receiver, "recv", endpoint_for(transport), str(count), str(size)], stdout=subprocess.PIPE, text=True)
-    line = recv.stdout.readline()
-    assert line.startswith("ENDPOINT "), line
-    endpoint = line.split()[1]
-    send = subprocess.run([sender, "send", endpoint, str(count), str(size)], stdout=subprocess.PIPE, text=True, check=True)
-    out, _ = recv.communicate(timeout=300)
-    assert recv.returncode == 0
-    _, rate, recv_cpu, received = out.split()
-    _, _, send_cpu, _ = send.stdout.split()
-    if int(received) != count:
-        print("  lost %d of %d messages" % (count - int(received), count), file=sys.stderr)
-    return float(rate), float(recv_cpu), float(send_cpu), count - int(received)
+def local_endpoint(transport):
+    return "tcp://127.0.0.1:*" if transport == "tcp" else "ipc:///tmp/swift-zmq-bench-%d.sock" % os.getpid()
 
 
-def count_allocations(binary, preload, transport, count, size):
-    """Heap allocations of the receiving and the sending process for one run of `count` messages."""
+def pair_run(server, client, server_mode, client_mode, transport, count, size, env=None):
+    """Starts `server` (which binds and prints ENDPOINT), runs `client` against it."""
+    server_process = subprocess.Popen([server, server_mode, local_endpoint(transport), str(count), str(size)],
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    line = server_process.stdout.readline()
+    if not line.startswith("ENDPOINT "):
+        raise SystemExit("%s %s failed: %s %s" % (server, server_mode, line, server_process.stderr.read()))
+    client_process = subprocess.run([client, client_mode, line.split()[1], str(count), str(size)],
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, timeout=600)
+    out, err = server_process.communicate(timeout=600)
+    if server_process.returncode or client_process.returncode:
+        raise SystemExit("benchmark failed: %s %s" % (err, client_process.stderr))
+    return (out, err), (client_process.stdout, client_process.stderr)
+
+
+def throughput(receiver, sender, transport, size):
+    count = COUNTS[size]
+    if transport == "inproc":
+        out = subprocess.run([receiver, "inproc", str(count), str(size)], stdout=subprocess.PIPE, text=True, check=True, timeout=600).stdout
+        rate, cpu, received = result(out)
+        return rate, cpu, None, count - int(received)
+    (recv_out, _), (send_out, _) = pair_run(receiver, sender, "recv", "send", transport, count, size)
+    rate, recv_cpu, received = result(recv_out)
+    return rate, recv_cpu, result(send_out)[1], count - int(received)
+
+
+def latency(binary, transport, size):
+    count = 20_000 if transport == "tcp" else 50_000
+    if transport == "inproc":
+        return result(subprocess.run([binary, "lat-inproc", str(count), str(size)], stdout=subprocess.PIPE, text=True, check=True, timeout=600).stdout)
+    _, (client_out, _) = pair_run(binary, binary, "lat-server", "lat-client", transport, count, size)
+    return result(client_out)
+
+
+def allocations(binary, preload, size):
+    """Heap allocations per message of the receiving and the sending process: the difference
+    between runs of 20,000 and 220,000 messages, so start-up and shut-down cancel out."""
     env = dict(os.environ, LD_PRELOAD=preload)
-    recv = subprocess.Popen([binary, "recv", endpoint_for(transport), str(count), str(size)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    endpoint = recv.stdout.readline().split()[1]
-    send = subprocess.run([binary, "send", endpoint, str(count), str(size)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, check=True)
-    _, recv_err = recv.communicate(timeout=300)
-    def mallocs(text):
-        return int([line for line in text.splitlines() if line.startswith("MALLOCS ")][-1].split()[1])
-    return mallocs(recv_err), mallocs(send.stderr)
+    totals = []
+    for count in (20_000, 220_000):
+        (_, recv_err), (_, send_err) = pair_run(binary, binary, "recv", "send", "tcp", count, size, env)
+        mallocs = lambda text: int([l for l in text.splitlines() if l.startswith("MALLOCS ")][-1].split()[1])
+        totals.append((mallocs(recv_err), mallocs(send_err)))
+    return [(totals[1][i] - totals[0][i]) / 200_000 for i in (0, 1)]
 
 
-def allocations_table(binaries, sizes, transport):
-    """Allocations per message on the steady path: the difference between runs of 20,000 and
-    220,000 messages, divided by 200,000, so start-up and shut-down cancel out."""
-    print("| %s allocations per message | libzmq recv / send | swift-zmq recv / send |" % transport)
-    print("|---|---|---|")
-    for size in sizes:
+def human(value, unit):
+    if unit == "msgs/s":
+        return "%.2fM" % (value / 1e6) if value >= 1e6 else "%.0fk" % (value / 1e3)
+    if unit == "bytes":
+        return "%.1f MB" % (value / 1e6) if value >= 1e6 else "%.1f kB" % (value / 1e3)
+    if unit == "µs":
+        return "%.1f" % value
+    return "%.3f" % value
+
+
+class Table:
+    def __init__(self, columns):
+        self.columns = columns
+        self.rows = []
+
+    def add(self, name, unit, samples, extra=""):
+        """samples: column name -> list of values; ratio is the second column over the first."""
         cells = []
-        for impl in ("libzmq", "swift"):
-            small = count_allocations(binaries[impl], binaries["malloc_count"], transport, 20_000, size)
-            large = count_allocations(binaries[impl], binaries["malloc_count"], transport, 220_000, size)
-            cells.append("%.3f / %.3f" % ((large[0] - small[0]) / 200_000, (large[1] - small[1]) / 200_000))
-        print("| %d B | %s | %s |" % (size, cells[0], cells[1]))
+        medians = []
+        for column in self.columns:
+            values = samples.get(column)
+            if not values:
+                cells.append("–")
+                medians.append(None)
+                continue
+            median = statistics.median(values)
+            medians.append(median)
+            spread = " (%s–%s)" % (human(min(values), unit), human(max(values), unit)) if len(values) > 1 else ""
+            cells.append(human(median, unit) + spread)
+        ratio = "%.2f" % (medians[1] / medians[0]) if medians[0] and medians[1] is not None else "–"
+        row = "| %s | %s | %s | %s |" % (name, " | ".join(cells), ratio, extra)
+        self.rows.append(row)
+        print(row, file=sys.stderr)
+
+    def show(self):
+        print("| case | " + " | ".join(self.columns) + " | ratio | CPU ns/msg recv/send (libzmq; swift-zmq) |")
+        print("|---" * (len(self.columns) + 3) + "|")
+        for row in self.rows:
+            print(row)
 
 
 def main():
-    parser = argparse.ArgumentParser()
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--sizes", default="1,256,1024")
-    parser.add_argument("--transport", default="tcp")
-    parser.add_argument("--allocations", action="store_true", help="count heap allocations per message instead")
+    parser.add_argument("--only", default="throughput,latency,mixed,memory,allocations")
+    parser.add_argument("--transports", default="tcp,ipc,inproc")
+    parser.add_argument("--sizes", default=",".join(map(str, SIZES)))
+    parser.add_argument("--baseline", help="an earlier build of SwiftBench to compare with, in the same run")
     args = parser.parse_args()
-    binaries = build()
-    sizes = [int(s) for s in args.sizes.split(",")]
-    if args.allocations:
-        allocations_table(binaries, sizes, args.transport)
-        return
-    results = {}
-    for size in sizes:
+    libzmq, swift = build()
+    impls = {"libzmq": libzmq, "swift-zmq": swift}
+    if args.baseline:
+        impls["swift-zmq before"] = args.baseline
+    table = Table(list(impls))
+    only = args.only.split(",")
+    transports = args.transports.split(",")
+    sizes = [int(size) for size in args.sizes.split(",")]
+
+    if "throughput" in only:
+        for transport in transports:
+            for size in sizes:
+                samples, cpu, lost = {}, {}, {}
+                for run in range(args.runs):
+                    for name, binary in (impls.items() if run % 2 == 0 else reversed(list(impls.items()))):
+                        rate, recv_cpu, send_cpu, missing = throughput(binary, binary, transport, size)
+                        samples.setdefault(name, []).append(rate)
+                        cpu.setdefault(name, []).append((recv_cpu, send_cpu or 0))
+                        lost[name] = lost.get(name, 0) + missing
+                per = "; ".join("%d / %d" % (statistics.median(c[0] for c in cpu[n]), statistics.median(c[1] for c in cpu[n])) for n in ("libzmq", "swift-zmq"))
+                lost_note = " lost: " + ", ".join("%s %d" % item for item in lost.items() if item[1]) if any(lost.values()) else ""
+                table.add("%s %d B, msgs/s" % (transport, size), "msgs/s", samples, per + lost_note)
+
+    if "latency" in only:
+        for transport in [t for t in transports if t != "ipc"]:
+            for size in (1, 1024):
+                p50, p99 = {}, {}
+                for run in range(args.runs):
+                    for name, binary in impls.items():
+                        median, tail = latency(binary, transport, size)
+                        p50.setdefault(name, []).append(median)
+                        p99.setdefault(name, []).append(tail)
+                table.add("%s %d B one-way latency p50, µs" % (transport, size), "µs", p50)
+                table.add("%s %d B one-way latency p99, µs" % (transport, size), "µs", p99)
+
+    if "mixed" in only:
+        for size in (1, 256, 1024):
+            samples = {}
+            for run in range(args.runs):
+                for name, (receiver, sender) in (("libzmq", (libzmq, libzmq)), ("swift-zmq", (libzmq, swift))):
+                    samples.setdefault(name, []).append(throughput(receiver, sender, "tcp", size)[0])
+            table.add("tcp %d B, swift-zmq PUSH → libzmq PULL (vs libzmq → libzmq)" % size, "msgs/s", samples)
+            samples = {}
+            for run in range(args.runs):
+                for name, (receiver, sender) in (("libzmq", (libzmq, libzmq)), ("swift-zmq", (swift, libzmq))):
+                    samples.setdefault(name, []).append(throughput(receiver, sender, "tcp", size)[0])
+            table.add("tcp %d B, libzmq PUSH → swift-zmq PULL (vs libzmq → libzmq)" % size, "msgs/s", samples)
+
+    if "memory" in only:
+        idle, peak, per_message = {}, {}, {}
         for run in range(args.runs):
-            for impl in ("libzmq", "swift"):
-                rate, recv_cpu, send_cpu, lost = run_once(binaries[impl], binaries[impl], args.transport, COUNTS.get(size, 100_000), size)
-                results.setdefault((size, impl), []).append((rate, recv_cpu, send_cpu, lost))
-                print("  %s %6d B run %d: %10.0f msgs/s" % (impl, size, run + 1, rate), file=sys.stderr)
+            for name, binary in impls.items():
+                idle.setdefault(name, []).append(result(subprocess.run([binary, "mem-idle", "1000"], stdout=subprocess.PIPE, text=True, check=True).stdout)[0])
+                high, queued = result(subprocess.run([binary, "mem-queue", "1000000", "64"], stdout=subprocess.PIPE, text=True, check=True).stdout)
+                peak.setdefault(name, []).append(high)
+                per_message.setdefault(name, []).append(queued)
+        table.add("resident bytes per idle tcp connection (1,000 connections)", "bytes", idle)
+        table.add("peak resident memory, 1,000,000 × 64 B queued (HWM 1,000,000)", "bytes", peak)
+        table.add("resident bytes per queued 64 B message", "bytes", per_message)
 
-    print("| %s PUSH→PULL | libzmq msgs/s (min–max) | swift-zmq msgs/s (min–max) | ratio | CPU ns/msg recv/send libzmq | swift-zmq | lost libzmq / swift-zmq |" % args.transport)
-    print("|---|---|---|---|---|---|---|")
-    for size in sizes:
-        cells = []
-        medians = {}
-        cpu = {}
-        for impl in ("libzmq", "swift"):
-            rows = results[(size, impl)]
-            rates = [r[0] for r in rows]
-            medians[impl] = statistics.median(rates)
-            cells.append("%s (%s–%s)" % (human(medians[impl]), human(min(rates)), human(max(rates))))
-            cpu[impl] = "%d / %d" % (statistics.median(r[1] for r in rows), statistics.median(r[2] for r in rows))
-        lost = "%d / %d" % (sum(r[3] for r in results[(size, "libzmq")]), sum(r[3] for r in results[(size, "swift")]))
-        print("| %d B | %s | %s | %.2f | %s | %s | %s |" % (size, cells[0], cells[1], medians["swift"] / medians["libzmq"], cpu["libzmq"], cpu["swift"], lost))
+    if "allocations" in only:
+        preload = os.path.join(BUILD, "malloc_count.so")
+        for size in (1, 64, 256, 1024):
+            recv, send = {}, {}
+            for name, binary in impls.items():
+                r, s = allocations(binary, preload, size)
+                recv[name], send[name] = [r], [s]
+            table.add("tcp %d B heap allocations per message, receiver" % size, "allocs", recv)
+            table.add("tcp %d B heap allocations per message, sender" % size, "allocs", send)
 
-
-def human(rate):
-    return "%.2fM" % (rate / 1e6) if rate >= 1e6 else "%.0fk" % (rate / 1e3)
+    table.show()
 
 
 if __name__ == "__main__":

@@ -1,0 +1,157 @@
+// The swift-zmq side of the benchmarks, with the same modes and output as c/bench.c:
+//   recv EP COUNT SIZE | send EP COUNT SIZE | inproc COUNT SIZE
+//   lat-server EP COUNT SIZE | lat-client EP COUNT SIZE | lat-inproc COUNT SIZE
+//   mem-idle N | mem-queue N SIZE
+import Foundation
+import ZMQ
+
+func cpuNanoseconds() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    let user = Double(usage.ru_utime.tv_sec) * 1e9 + Double(usage.ru_utime.tv_usec) * 1e3
+    let system = Double(usage.ru_stime.tv_sec) * 1e9 + Double(usage.ru_stime.tv_usec) * 1e3
+    return user + system
+}
+
+func statusKilobytes(_ field: String) -> Double {
+    let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+    for line in status.split(separator: "\n") where line.hasPrefix(field + ":") {
+        return Double(line.split(separator: " ", omittingEmptySubsequences: true)[1]) ?? -1
+    }
+    return -1
+}
+
+func seconds(_ duration: Duration) -> Double {
+    Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+}
+
+func output(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
+}
+
+/// One payload shared by every message: a `Frame` is an immutable value, and up to 32 octets
+/// it is stored inline.
+func payload(_ size: Int) -> Message {
+    Message(Frame([UInt8](repeating: 0x5A, count: size)))
+}
+
+/// Receives up to `count` messages; stops after 2 s of silence, as the C peer does.
+func receiveAll(_ pull: ZMQSocket, count: Int, size: Int) async throws {
+    let first = try await pull.receive()
+    precondition(first[0].count == size, "wrong message size")
+    try pull.set(.receiveTimeout(.seconds(2)))
+    let startCPU = cpuNanoseconds()
+    let start = ContinuousClock.now
+    var last = start
+    var received = 1
+    while received < count {
+        do { _ = try await pull.receive() } catch ZMQError.timedOut { break }
+        received += 1
+        last = ContinuousClock.now
+    }
+    output("RESULT \(Double(received - 1) / seconds(last - start)) \((cpuNanoseconds() - startCPU) / Double(received - 1)) \(received)")
+}
+
+func echo(_ pair: ZMQSocket, count: Int) async throws {
+    for _ in 0..<count { try await pair.send(try await pair.receive()) }
+}
+
+func roundTrips(_ pair: ZMQSocket, count: Int, size: Int) async throws {
+    let message = payload(size)
+    var samples: [Double] = []
+    samples.reserveCapacity(count)
+    for _ in 0..<count {
+        let start = ContinuousClock.now
+        try await pair.send(message)
+        _ = try await pair.receive()
+        samples.append(seconds(ContinuousClock.now - start) / 2 * 1e6)
+    }
+    samples.sort()
+    output("RESULT \(samples[count / 2]) \(samples[count * 99 / 100])")
+}
+
+let arguments = CommandLine.arguments
+func argument(_ index: Int) -> Int { Int(arguments[index])! }
+let context = ZMQContext()
+
+switch arguments[1] {
+case "recv":
+    let pull = try context.socket(.pull)
+    output("ENDPOINT \(try await pull.bind(arguments[2]))")
+    try await receiveAll(pull, count: argument(3), size: argument(4))
+case "send":
+    let push = try context.socket(.push)
+    try await push.connect(arguments[2])
+    let message = payload(argument(4))
+    let count = argument(3)
+    let startCPU = cpuNanoseconds()
+    for _ in 0..<count { try await push.send(message) }
+    await push.close()
+    output("RESULT 0 \((cpuNanoseconds() - startCPU) / Double(count)) \(count)")
+case "inproc":
+    let pull = try context.socket(.pull)
+    try await pull.bind("inproc://bench")
+    let count = argument(2), size = argument(3)
+    let sender = Task {
+        let push = try context.socket(.push)
+        try await push.connect("inproc://bench")
+        let message = payload(size)
+        for _ in 0..<count { try await push.send(message) }
+    }
+    try await receiveAll(pull, count: count, size: size)
+    try await sender.value
+case "lat-server":
+    let pair = try context.socket(.pair)
+    output("ENDPOINT \(try await pair.bind(arguments[2]))")
+    try await echo(pair, count: argument(3))
+case "lat-client":
+    let pair = try context.socket(.pair)
+    try await pair.connect(arguments[2])
+    try await roundTrips(pair, count: argument(3), size: argument(4))
+case "lat-inproc":
+    let pair = try context.socket(.pair)
+    try await pair.bind("inproc://latency")
+    let count = argument(2)
+    let echoer = Task {
+        let peer = try context.socket(.pair)
+        try await peer.connect("inproc://latency")
+        try await echo(peer, count: count)
+    }
+    try await roundTrips(pair, count: count, size: argument(3))
+    try await echoer.value
+case "mem-idle":
+    let count = argument(2)
+    let pull = try context.socket(.pull)
+    let endpoint = try await pull.bind("tcp://127.0.0.1:*")
+    // Warm up with one connection so that one-off costs do not count.
+    let warm = try context.socket(.push)
+    try await warm.connect(endpoint)
+    try await warm.send("x")
+    _ = try await pull.receive()
+    let before = statusKilobytes("VmRSS")
+    var pushes: [ZMQSocket] = []
+    for _ in 0..<count {
+        let push = try context.socket(.push)
+        try push.set(.linger(.zero))
+        try await push.connect(endpoint)
+        try await push.send("x")
+        pushes.append(push)
+    }
+    for _ in 0..<count { _ = try await pull.receive() }
+    output("RESULT \((statusKilobytes("VmRSS") - before) * 1024 / Double(count))")
+case "mem-queue":
+    let count = argument(2)
+    let bytes = [UInt8](repeating: 0x5A, count: argument(3))
+    let push = try context.socket(.push)
+    try push.set(.sendHighWaterMark(count))
+    try push.set(.linger(.zero))
+    try await push.connect("tcp://127.0.0.1:1")
+    let before = statusKilobytes("VmRSS")
+    // A message of its own each time, as an application producing data would.
+    for _ in 0..<count { try push.trySend(Message(Frame(bytes))) }
+    output("RESULT \(statusKilobytes("VmHWM") * 1024) \((statusKilobytes("VmRSS") - before) * 1024 / Double(count))")
+default:
+    FileHandle.standardError.write(Data("unknown mode \(arguments[1])\n".utf8))
+    exit(2)
+}
+await context.shutdown()

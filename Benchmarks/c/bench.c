@@ -1,0 +1,225 @@
+/* The libzmq side of swift-zmq's benchmarks. Sources/SwiftBench/main.swift has the same modes:
+ *   recv EP COUNT SIZE      PULL binds EP, prints "ENDPOINT e", receives; RESULT msgs/s cpu-ns/msg received
+ *   send EP COUNT SIZE      PUSH connects, sends, closes with linger;     RESULT 0 cpu-ns/msg sent
+ *   inproc COUNT SIZE       both ends in one process;                      RESULT msgs/s cpu-ns/msg received
+ *   lat-server EP COUNT SIZE  PAIR binds, echoes COUNT messages
+ *   lat-client EP COUNT SIZE  PAIR connects, COUNT round trips;            RESULT p50-us p99-us (one way)
+ *   lat-inproc COUNT SIZE   both ends in one process;                      RESULT p50-us p99-us
+ *   mem-idle N              N idle tcp connections in one process;         RESULT bytes-per-connection
+ *   mem-queue N SIZE        N messages queued for a peer that never comes; RESULT peak-bytes queued-bytes-per-msg */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/resource.h>
+#include <zmq.h>
+
+static double now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e9 + ts.tv_nsec;
+}
+
+static double cpu_ns(void) {
+    struct rusage usage;
+    getrusage(RUSAGE_SELF, &usage);
+    return (usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) * 1e9
+         + (usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) * 1e3;
+}
+
+static long status_kb(const char *field) {
+    FILE *file = fopen("/proc/self/status", "r");
+    char line[256];
+    long value = -1;
+    size_t length = strlen(field);
+    while (fgets(line, sizeof line, file)) {
+        if (strncmp(line, field, length) == 0) { value = atol(line + length + 1); break; }
+    }
+    fclose(file);
+    return value;
+}
+
+static void *context;
+
+static void send_all(void *socket, long count, size_t size) {
+    for (long i = 0; i < count; i++) {
+        zmq_msg_t msg;
+        zmq_msg_init_size(&msg, size);
+        memset(zmq_msg_data(&msg), 0x5A, size);
+        zmq_msg_send(&msg, socket, 0);
+    }
+}
+
+/* Receives up to count messages; stops after 2 s of silence (libzmq can lose an ipc tail, #4660). */
+static void receive_all(void *pull, long count, size_t size) {
+    zmq_msg_t msg;
+    zmq_msg_init(&msg);
+    zmq_msg_recv(&msg, pull, 0);
+    if (zmq_msg_size(&msg) != size) { fprintf(stderr, "wrong message size\n"); exit(1); }
+    int timeout = 2000;
+    zmq_setsockopt(pull, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
+    double start_cpu = cpu_ns(), start = now_ns(), last = start;
+    long received = 1;
+    while (received < count) {
+        if (zmq_msg_recv(&msg, pull, 0) < 0) break;
+        received++;
+        last = now_ns();
+    }
+    printf("RESULT %f %f %ld\n", (received - 1) / ((last - start) / 1e9), (cpu_ns() - start_cpu) / (received - 1), received);
+    zmq_msg_close(&msg);
+}
+
+struct job { const char *endpoint; long count; size_t size; };
+
+static void *inproc_sender(void *argument) {
+    struct job *job = argument;
+    void *push = zmq_socket(context, ZMQ_PUSH);
+    zmq_connect(push, job->endpoint);
+    send_all(push, job->count, job->size);
+    zmq_close(push);
+    return NULL;
+}
+
+static int compare(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void echo(void *pair, long count) {
+    zmq_msg_t msg;
+    zmq_msg_init(&msg);
+    for (long i = 0; i < count; i++) {
+        zmq_msg_recv(&msg, pair, 0);
+        zmq_msg_send(&msg, pair, 0);
+    }
+    zmq_msg_close(&msg);
+}
+
+static void *inproc_echo(void *argument) {
+    struct job *job = argument;
+    void *pair = zmq_socket(context, ZMQ_PAIR);
+    zmq_connect(pair, job->endpoint);
+    echo(pair, job->count);
+    zmq_close(pair);
+    return NULL;
+}
+
+static void round_trips(void *pair, long count, size_t size) {
+    double *samples = malloc(sizeof(double) * count);
+    char *payload = calloc(1, size + 1);
+    zmq_msg_t msg;
+    zmq_msg_init(&msg);
+    for (long i = 0; i < count; i++) {
+        double start = now_ns();
+        zmq_send(pair, payload, size, 0);
+        zmq_msg_recv(&msg, pair, 0);
+        samples[i] = (now_ns() - start) / 2 / 1e3;
+    }
+    qsort(samples, count, sizeof(double), compare);
+    printf("RESULT %f %f\n", samples[count / 2], samples[count * 99 / 100]);
+    zmq_msg_close(&msg);
+}
+
+static void print_endpoint(void *socket) {
+    char endpoint[256];
+    size_t length = sizeof endpoint;
+    zmq_getsockopt(socket, ZMQ_LAST_ENDPOINT, endpoint, &length);
+    printf("ENDPOINT %s\n", endpoint);
+    fflush(stdout);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 3) { fprintf(stderr, "usage: see the comment at the top of bench.c\n"); return 2; }
+    context = zmq_ctx_new();
+    const char *mode = argv[1];
+    if (strcmp(mode, "recv") == 0) {
+        void *pull = zmq_socket(context, ZMQ_PULL);
+        if (zmq_bind(pull, argv[2]) != 0) { perror("bind"); return 1; }
+        print_endpoint(pull);
+        receive_all(pull, atol(argv[3]), (size_t) atol(argv[4]));
+        zmq_close(pull);
+    } else if (strcmp(mode, "send") == 0) {
+        long count = atol(argv[3]);
+        void *push = zmq_socket(context, ZMQ_PUSH);
+        if (zmq_connect(push, argv[2]) != 0) { perror("connect"); return 1; }
+        double start_cpu = cpu_ns();
+        send_all(push, count, (size_t) atol(argv[4]));
+        zmq_close(push);
+        zmq_ctx_term(context);
+        printf("RESULT 0 %f %ld\n", (cpu_ns() - start_cpu) / count, count);
+        return 0;
+    } else if (strcmp(mode, "inproc") == 0) {
+        struct job job = { "inproc://bench", atol(argv[2]), (size_t) atol(argv[3]) };
+        void *pull = zmq_socket(context, ZMQ_PULL);
+        zmq_bind(pull, job.endpoint);
+        pthread_t thread;
+        pthread_create(&thread, NULL, inproc_sender, &job);
+        receive_all(pull, job.count, job.size);
+        pthread_join(thread, NULL);
+        zmq_close(pull);
+    } else if (strcmp(mode, "lat-server") == 0) {
+        void *pair = zmq_socket(context, ZMQ_PAIR);
+        if (zmq_bind(pair, argv[2]) != 0) { perror("bind"); return 1; }
+        print_endpoint(pair);
+        echo(pair, atol(argv[3]));
+        zmq_close(pair);
+    } else if (strcmp(mode, "lat-client") == 0) {
+        void *pair = zmq_socket(context, ZMQ_PAIR);
+        zmq_connect(pair, argv[2]);
+        round_trips(pair, atol(argv[3]), (size_t) atol(argv[4]));
+        zmq_close(pair);
+    } else if (strcmp(mode, "lat-inproc") == 0) {
+        struct job job = { "inproc://latency", atol(argv[2]), (size_t) atol(argv[3]) };
+        void *pair = zmq_socket(context, ZMQ_PAIR);
+        zmq_bind(pair, job.endpoint);
+        pthread_t thread;
+        pthread_create(&thread, NULL, inproc_echo, &job);
+        round_trips(pair, job.count, job.size);
+        pthread_join(thread, NULL);
+        zmq_close(pair);
+    } else if (strcmp(mode, "mem-idle") == 0) {
+        int count = atoi(argv[2]);
+        void *pull = zmq_socket(context, ZMQ_PULL);
+        zmq_bind(pull, "tcp://127.0.0.1:*");
+        char endpoint[256];
+        size_t length = sizeof endpoint;
+        zmq_getsockopt(pull, ZMQ_LAST_ENDPOINT, endpoint, &length);
+        void **pushes = malloc(sizeof(void *) * count);
+        /* Warm up with one connection so that one-off costs do not count. */
+        void *warm = zmq_socket(context, ZMQ_PUSH);
+        zmq_connect(warm, endpoint);
+        zmq_send(warm, "x", 1, 0);
+        char byte;
+        zmq_recv(pull, &byte, 1, 0);
+        long before = status_kb("VmRSS");
+        for (int i = 0; i < count; i++) {
+            pushes[i] = zmq_socket(context, ZMQ_PUSH);
+            zmq_connect(pushes[i], endpoint);
+            zmq_send(pushes[i], "x", 1, 0);
+        }
+        for (int i = 0; i < count; i++) zmq_recv(pull, &byte, 1, 0);
+        long after = status_kb("VmRSS");
+        printf("RESULT %f\n", (after - before) * 1024.0 / count);
+        int zero = 0;
+        for (int i = 0; i < count; i++) { zmq_setsockopt(pushes[i], ZMQ_LINGER, &zero, sizeof zero); zmq_close(pushes[i]); }
+        zmq_setsockopt(warm, ZMQ_LINGER, &zero, sizeof zero);
+        zmq_close(warm);
+        zmq_close(pull);
+    } else if (strcmp(mode, "mem-queue") == 0) {
+        long count = atol(argv[2]);
+        size_t size = (size_t) atol(argv[3]);
+        void *push = zmq_socket(context, ZMQ_PUSH);
+        int hwm = (int) count, zero = 0;
+        zmq_setsockopt(push, ZMQ_SNDHWM, &hwm, sizeof hwm);
+        zmq_setsockopt(push, ZMQ_LINGER, &zero, sizeof zero);
+        zmq_connect(push, "tcp://127.0.0.1:1");
+        long before = status_kb("VmRSS");
+        send_all(push, count, size);
+        long peak = status_kb("VmHWM");
+        printf("RESULT %f %f\n", peak * 1024.0, (status_kb("VmRSS") - before) * 1024.0 / count);
+        zmq_close(push);
+    }
+    zmq_ctx_term(context);
+    return 0;
+}
