@@ -98,6 +98,12 @@ public struct Connection: Sendable {
     /// Consumes octets from `buffer` until an action is due. Call again until it returns
     /// `.needMoreData`; the buffer is then fully consumed.
     public mutating func receive(_ buffer: inout ByteBuffer) -> Action {
+        receive(&buffer, deliver: nil)
+    }
+
+    /// Like `receive(_:)`, but hands every message to `deliver` as it completes and returns only
+    /// the other actions: the shell pays for one call per read, not one per message.
+    public mutating func receive(_ buffer: inout ByteBuffer, deliver: ((Message) -> Void)?) -> Action {
         do {
             switch state {
             case .awaitingGreeting:
@@ -105,7 +111,7 @@ public struct Connection: Sendable {
             case .awaitingReady(let peerMinor):
                 return try receiveHandshake(&buffer, peerMinor: peerMinor)
             case .open:
-                return try receiveTraffic(&buffer)
+                return try receiveTraffic(&buffer, deliver: deliver)
             case .closed:
                 buffer.moveReaderIndex(to: buffer.writerIndex)
                 return .needMoreData
@@ -159,7 +165,7 @@ public struct Connection: Sendable {
         }
     }
 
-    private mutating func receiveTraffic(_ buffer: inout ByteBuffer) throws(ZMTPError) -> Action {
+    private mutating func receiveTraffic(_ buffer: inout ByteBuffer, deliver: ((Message) -> Void)?) throws(ZMTPError) -> Action {
         while let frame = try decoder.next(from: &buffer) {
             if frame.isCommand {
                 if let action = try handleCommand(frame.body) { return action }
@@ -172,7 +178,11 @@ public struct Connection: Sendable {
                 applyMessageLimit()
                 continue
             }
-            guard let first = firstFrame else { return .message(Message(frameBody)) }
+            guard let first = firstFrame else {
+                guard let deliver else { return .message(Message(frameBody)) }
+                deliver(Message(frameBody))
+                continue
+            }
             var frames = [first]
             frames.reserveCapacity(moreFrames.count + 2)
             frames.append(contentsOf: moreFrames)
@@ -181,7 +191,8 @@ public struct Connection: Sendable {
             moreFrames.removeAll(keepingCapacity: true)
             assembledSize = 0
             applyMessageLimit()
-            return .message(Message(frames))
+            guard let deliver else { return .message(Message(frames)) }
+            deliver(Message(frames))
         }
         return .needMoreData
     }

@@ -21,13 +21,15 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
     private let connecter: Connecter?
     private var endpoint: String
     private let eventLoop: any EventLoop
-    private var machine: Connection
+    // Touched per read and per message, only on this engine's event loop: the runtime exclusivity
+    // check would find nothing and costs a thread-local lookup each time.
+    @exclusivity(unchecked) private var machine: Connection
     private let handshakeInterval: TimeAmount?
     private let heartbeats: Bool
     private var context: ChannelHandlerContext?
     private var pipe: Pipe?
-    private var incoming = Deque<Message>()
-    private var outgoing = Deque<Message>()
+    @exclusivity(unchecked) private var incoming = Deque<Message>()
+    @exclusivity(unchecked) private var outgoing = Deque<Message>()
     private var readingPaused = false
     private var readPending = false
     private var handshakeTimer: Scheduled<Void>?
@@ -95,12 +97,16 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
         var buffer = unwrapInboundIn(data)
         if heartbeats { machine.trafficReceived(at: .now()) }
         var wrote = false
+        // Locals, not properties, in the per-message path: no dynamic exclusivity checks.
+        var batch = Deque<Message>()
+        swap(&batch, &incoming)
+        defer { swap(&batch, &incoming) }
         reading: while true {
-            switch machine.receive(&buffer) {
+            switch machine.receive(&buffer, deliver: { batch.append($0) }) {
             case .needMoreData:
                 break reading
             case .message(let message):
-                incoming.append(message)
+                batch.append(message)
             case .write(let bytes):
                 context.write(wrapOutboundOut(bytes), promise: nil)
                 wrote = true
@@ -115,8 +121,8 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
             }
         }
         if wrote { context.flush() }
-        if !incoming.isEmpty, let pipe {
-            if socket.deliver(&incoming, from: pipe) { readingPaused = true }
+        if !batch.isEmpty, let pipe {
+            if socket.deliver(&batch, from: pipe) { readingPaused = true }
         }
     }
 
@@ -226,10 +232,18 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
     }
 
     private func writeBatch(context: ChannelHandlerContext, pipe: Pipe) {
+        // Locals, not properties, in the per-message path: no dynamic exclusivity checks.
+        var batch = Deque<Message>()
+        swap(&batch, &outgoing)
+        defer {
+            batch.removeAll(keepingCapacity: true)
+            swap(&batch, &outgoing)
+        }
         var estimate = 0
-        for message in outgoing { estimate &+= message.byteCount &+ 9 &* message.count }
-        var buffer = context.channel.allocator.buffer(capacity: min(estimate, 256 * 1024))
-        for message in outgoing {
+        for message in batch { estimate &+= message.byteCount &+ 9 &* message.count }
+        let allocator = context.channel.allocator
+        var buffer = allocator.buffer(capacity: min(estimate, 256 * 1024))
+        for message in batch {
             let last = message.count - 1
             for index in 0...last {
                 let frame = message[index]
@@ -239,13 +253,12 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
                     // Large frames go out as their own buffers, gathered by writev, not copied.
                     context.write(wrapOutboundOut(buffer), promise: nil)
                     context.write(wrapOutboundOut(frame.buffer), promise: nil)
-                    buffer = context.channel.allocator.buffer(capacity: min(estimate, 64 * 1024))
+                    buffer = allocator.buffer(capacity: min(estimate, 64 * 1024))
                 } else {
                     frame.write(into: &buffer)
                 }
             }
         }
-        outgoing.removeAll(keepingCapacity: true)
         let written = eventLoop.makePromise(of: Void.self)
         context.writeAndFlush(wrapOutboundOut(buffer), promise: written)
         let socket = self.socket

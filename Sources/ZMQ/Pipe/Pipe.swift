@@ -14,24 +14,27 @@ protocol PipeEngine: AnyObject, Sendable {
 
 /// The per-peer queues between user code and one connection: outbound messages waiting for the
 /// wire, inbound messages waiting for `receive`. Every field is guarded by the owning socket's lock.
+///
+/// The queues are touched for every message; the lock already rules out overlapping access, so
+/// the per-access runtime exclusivity check is turned off for them (`@exclusivity(unchecked)`).
 final class Pipe: @unchecked Sendable {
     let id: Int
     /// Pipes made by `connect` live from the call on and keep their messages across reconnects;
     /// pipes for accepted peers live as long as their connection (30/PIPELINE, 28/REQREP).
     let isConnectSide: Bool
-    var outbound = Deque<Message>()
-    var inbound = Deque<Message>()
+    @exclusivity(unchecked) var outbound = Deque<Message>()
+    @exclusivity(unchecked) var inbound = Deque<Message>()
     var engine: (any PipeEngine)?
     var peer: PeerInfo?
     /// True while a drain is scheduled or the engine is waiting for the channel to become writable,
     /// so a sender wakes the I/O thread only on the empty-to-non-empty edge.
-    var drainScheduled = false
+    @exclusivity(unchecked) var drainScheduled = false
     /// True while the engine has stopped reading because `inbound` reached the high-water mark.
-    var readingPaused = false
+    @exclusivity(unchecked) var readingPaused = false
     /// Batches taken for writing whose write has not completed: linger waits for these too.
     var batchesInFlight = 0
     /// An accepted peer's pipe whose connection has gone: it lives on only until `inbound` is read.
-    var isDetached = false
+    @exclusivity(unchecked) var isDetached = false
 
     init(id: Int, isConnectSide: Bool) {
         self.id = id
