@@ -41,7 +41,14 @@ let package = Package(
             ]
         ),
         .testTarget(name: "ZMTPTests", dependencies: ["ZMTP"]),
-        .testTarget(name: "ZMQTests", dependencies: ["ZMQ", "ZMTP"]),
+        .testTarget(
+            name: "ZMQTests",
+            dependencies: [
+                "ZMQ", "ZMTP",
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
         // Runs the built `zmq` executable; depending on it makes sure it is built first.
         .testTarget(name: "ToolTests", dependencies: ["ZMQ", "ZMQTool"]),
         // Runs a real libzmq (pyzmq, pinned in scripts/test) against swift-zmq; peer.py is the far side.

@@ -232,17 +232,69 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
     }
 
     private func writeBatch(context: ChannelHandlerContext, pipe: Pipe) {
-        // Locals, not properties, in the per-message path: no dynamic exclusivity checks.
+        // Locals, not properties, in the per-message path.
         var batch = Deque<Message>()
         swap(&batch, &outgoing)
         defer {
             batch.removeAll(keepingCapacity: true)
             swap(&batch, &outgoing)
         }
-        var estimate = 0
-        for message in batch { estimate &+= message.byteCount &+ 9 &* message.count }
+        var encodedSize = 0
+        var hasLargeFrame = false
+        for message in batch {
+            for frame in message {
+                let size = frame.count
+                encodedSize &+= FrameEncoder.headerSize(for: size) &+ size
+                hasLargeFrame = hasLargeFrame || size >= Self.zeroCopyThreshold
+            }
+        }
+        let buffer = hasLargeFrame
+            ? encodeWithLargeFrames(batch, context: context, estimate: encodedSize)
+            : Self.encode(batch, size: encodedSize, allocator: context.channel.allocator)
+        let written = eventLoop.makePromise(of: Void.self)
+        context.writeAndFlush(wrapOutboundOut(buffer), promise: written)
+        let socket = self.socket
+        written.futureResult.whenComplete { _ in socket.batchWritten(from: pipe) }
+    }
+
+    /// The common case: every frame is copied into one buffer of exactly the right size, written
+    /// through a raw pointer (ZMTP framing: flags, then a 1- or 8-octet big-endian size, then the body).
+    static func encode(_ batch: Deque<Message>, size: Int, allocator: ByteBufferAllocator) -> ByteBuffer {
+        var buffer = allocator.buffer(capacity: size)
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { raw in
+            let base = raw.baseAddress!
+            var offset = 0
+            for message in batch {
+                let last = message.count - 1
+                for index in 0...last {
+                    let frame = message[index]
+                    let count = frame.count
+                    let more: UInt8 = index < last ? FrameFlags.more.rawValue : 0
+                    if count <= 255 {
+                        base.storeBytes(of: more, toByteOffset: offset, as: UInt8.self)
+                        base.storeBytes(of: UInt8(truncatingIfNeeded: count), toByteOffset: offset + 1, as: UInt8.self)
+                        offset += 2
+                    } else {
+                        base.storeBytes(of: more | FrameFlags.long.rawValue, toByteOffset: offset, as: UInt8.self)
+                        base.storeBytes(of: UInt64(count).bigEndian, toByteOffset: offset + 1, as: UInt64.self)
+                        offset += 9
+                    }
+                    frame.withUnsafeBytes { body in
+                        if count > 0 { (base + offset).copyMemory(from: body.baseAddress!, byteCount: count) }
+                    }
+                    offset += count
+                }
+            }
+            return offset
+        }
+        return buffer
+    }
+
+    /// A batch with frames of 16 KiB or more: those go out as their own buffers, gathered by
+    /// writev, not copied. Returns the last buffer, still to be written.
+    private func encodeWithLargeFrames(_ batch: Deque<Message>, context: ChannelHandlerContext, estimate: Int) -> ByteBuffer {
         let allocator = context.channel.allocator
-        var buffer = allocator.buffer(capacity: min(estimate, 256 * 1024))
+        var buffer = allocator.buffer(capacity: min(estimate, 64 * 1024))
         for message in batch {
             let last = message.count - 1
             for index in 0...last {
@@ -250,7 +302,6 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
                 let size = frame.count
                 FrameEncoder.writeHeader(more: index < last, size: size, into: &buffer)
                 if size >= Self.zeroCopyThreshold {
-                    // Large frames go out as their own buffers, gathered by writev, not copied.
                     context.write(wrapOutboundOut(buffer), promise: nil)
                     context.write(wrapOutboundOut(frame.buffer), promise: nil)
                     buffer = allocator.buffer(capacity: min(estimate, 64 * 1024))
@@ -259,10 +310,7 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
                 }
             }
         }
-        let written = eventLoop.makePromise(of: Void.self)
-        context.writeAndFlush(wrapOutboundOut(buffer), promise: written)
-        let socket = self.socket
-        written.futureResult.whenComplete { _ in socket.batchWritten(from: pipe) }
+        return buffer
     }
 
     // MARK: PipeEngine
