@@ -92,7 +92,9 @@ def human(value, unit):
     if unit == "msgs/s":
         return "%.2fM" % (value / 1e6) if value >= 1e6 else "%.0fk" % (value / 1e3)
     if unit == "bytes":
-        return "%.1f MB" % (value / 1e6) if value >= 1e6 else "%.1f kB" % (value / 1e3)
+        if value >= 1e6:
+            return "%.1f MB" % (value / 1e6)
+        return "%.1f kB" % (value / 1e3) if value >= 1e4 else "%.0f B" % value
     if unit == "µs":
         return "%.1f" % value
     return "%.3f" % value
