@@ -68,11 +68,14 @@ def throughput(receiver, sender, transport, size):
     return rate, recv_cpu, result(send_out)[1], count - int(received)
 
 
-def latency(binary, transport, size):
+def latency(binary, transport, size, io_thread=False):
+    """p50 and p99 one-way latency (round trip / 2). With io_thread, swift-zmq runs its loops on
+    the socket's I/O thread (`withTaskExecutorPreference(socket.ioExecutor)`); libzmq ignores it."""
     count = 20_000 if transport == "tcp" else 50_000
+    env = dict(os.environ, SWIFT_ZMQ_IO_EXECUTOR="1" if io_thread else "0")
     if transport == "inproc":
-        return result(subprocess.run([binary, "lat-inproc", str(count), str(size)], stdout=subprocess.PIPE, text=True, check=True, timeout=600).stdout)
-    _, (client_out, _) = pair_run(binary, binary, "lat-server", "lat-client", transport, count, size)
+        return result(subprocess.run([binary, "lat-inproc", str(count), str(size)], stdout=subprocess.PIPE, text=True, check=True, timeout=600, env=env).stdout)
+    _, (client_out, _) = pair_run(binary, binary, "lat-server", "lat-client", transport, count, size, env)
     return result(client_out)
 
 
@@ -165,14 +168,16 @@ def main():
     if "latency" in only:
         for transport in [t for t in transports if t != "ipc"]:
             for size in (1, 1024):
-                p50, p99 = {}, {}
-                for run in range(args.runs):
-                    for name, binary in impls.items():
-                        median, tail = latency(binary, transport, size)
-                        p50.setdefault(name, []).append(median)
-                        p99.setdefault(name, []).append(tail)
-                table.add("%s %d B one-way latency p50, µs" % (transport, size), "µs", p50)
-                table.add("%s %d B one-way latency p99, µs" % (transport, size), "µs", p99)
+                for io_thread in (False, True):
+                    p50, p99 = {}, {}
+                    for run in range(args.runs):
+                        for name, binary in impls.items():
+                            median, tail = latency(binary, transport, size, io_thread)
+                            p50.setdefault(name, []).append(median)
+                            p99.setdefault(name, []).append(tail)
+                    how = ", swift-zmq tasks on the I/O thread" if io_thread else ""
+                    table.add("%s %d B one-way latency p50, µs%s" % (transport, size, how), "µs", p50)
+                    table.add("%s %d B one-way latency p99, µs%s" % (transport, size, how), "µs", p99)
 
     if "mixed" in only:
         for size in (1, 256, 1024):

@@ -25,6 +25,9 @@ public final class ZMQSocket: Sendable {
         self.state = Mutex(SocketState(pattern: try type.makePattern()))
     }
 
+    /// Runs tasks on this socket's I/O thread, for the lowest latency; see `IOExecutor`.
+    public var ioExecutor: IOExecutor { IOExecutor(eventLoop: eventLoop) }
+
     /// A snapshot of the current option values.
     public var options: SocketOptions { state.withLock { $0.options } }
 

@@ -129,3 +129,28 @@ struct PipelineTests {
         }
     }
 }
+
+@Suite("I/O executor")
+struct IOExecutorTests {
+    @Test("tasks may run on a socket's I/O thread and exchange messages there", arguments: ["tcp://127.0.0.1:*", "inproc://io-executor"])
+    func pingPongOnIOThread(endpoint: String) async throws {
+        try await withContext { context in
+            let server = try context.socket(.pair)
+            let bound = try await server.bind(endpoint)
+            let client = try context.socket(.pair)
+            try await client.connect(bound)
+            let echo = Task {
+                try await withTaskExecutorPreference(server.ioExecutor) {
+                    for _ in 0..<100 { try await server.send(try await server.receive()) }
+                }
+            }
+            try await withTaskExecutorPreference(client.ioExecutor) {
+                for index in 0..<100 {
+                    try await client.send(Message(Frame("\(index)")))
+                    #expect(try await client.receive().strings == ["\(index)"])
+                }
+            }
+            try await echo.value
+        }
+    }
+}

@@ -70,6 +70,15 @@ func roundTrips(_ pair: ZMQSocket, count: Int, size: Int) async throws {
     output("RESULT \(samples[count / 2]) \(samples[count * 99 / 100])")
 }
 
+/// With SWIFT_ZMQ_IO_EXECUTOR=1 the latency loops run on the socket's I/O thread.
+func onIOThread(_ socket: ZMQSocket, _ body: @Sendable () async throws -> Void) async throws {
+    if ProcessInfo.processInfo.environment["SWIFT_ZMQ_IO_EXECUTOR"] == "1" {
+        try await withTaskExecutorPreference(socket.ioExecutor) { try await body() }
+    } else {
+        try await body()
+    }
+}
+
 let arguments = CommandLine.arguments
 func argument(_ index: Int) -> Int { Int(arguments[index])! }
 let context = ZMQContext()
@@ -103,11 +112,11 @@ case "inproc":
 case "lat-server":
     let pair = try context.socket(.pair)
     output("ENDPOINT \(try await pair.bind(arguments[2]))")
-    try await echo(pair, count: argument(3))
+    try await onIOThread(pair) { try await echo(pair, count: argument(3)) }
 case "lat-client":
     let pair = try context.socket(.pair)
     try await pair.connect(arguments[2])
-    try await roundTrips(pair, count: argument(3), size: argument(4))
+    try await onIOThread(pair) { try await roundTrips(pair, count: argument(3), size: argument(4)) }
 case "lat-inproc":
     let pair = try context.socket(.pair)
     try await pair.bind("inproc://latency")
@@ -115,9 +124,9 @@ case "lat-inproc":
     let echoer = Task {
         let peer = try context.socket(.pair)
         try await peer.connect("inproc://latency")
-        try await echo(peer, count: count)
+        try await onIOThread(peer) { try await echo(peer, count: count) }
     }
-    try await roundTrips(pair, count: count, size: argument(3))
+    try await onIOThread(pair) { try await roundTrips(pair, count: count, size: argument(3)) }
     try await echoer.value
 case "mem-idle":
     let count = argument(2)
