@@ -3,6 +3,15 @@ import NIOPosix
 
 /// The NIO plumbing for tcp and ipc: what every stream connection gets, whichever side opened it.
 enum Transport {
+    /// NIO queues up to this much before a channel turns unwritable (and the engine stops taking
+    /// messages from the pipe). NIO's default of 64 KiB lets the kernel's send buffer run dry
+    /// between large messages; 1 MiB keeps it full while still bounding memory per connection.
+    static let writeBufferWaterMark = ChannelOptions.Types.WriteBufferWaterMark(low: 256 * 1024, high: 1024 * 1024)
+
+    /// Reads grow with the traffic up to 256 KiB (NIO's default stops at 64 KiB): large frames
+    /// then arrive in a few reads rather than dozens.
+    static let receiveAllocator = AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 2048, maximum: 256 * 1024)
+
     /// Adds a ZMTP engine to a new channel.
     static func initialize(_ channel: any Channel, socket: ZMQSocket, connecter: Connecter?, endpoint: String) -> EventLoopFuture<Void> {
         let options = socket.options
@@ -16,6 +25,8 @@ enum Transport {
         let name = endpoint.description
         let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(.seconds(10))
+            .channelOption(.writeBufferWaterMark, value: writeBufferWaterMark)
+            .channelOption(.recvAllocator, value: receiveAllocator)
             .channelInitializer { channel in
                 initialize(channel, socket: socket, connecter: connecter, endpoint: name)
             }
@@ -34,6 +45,8 @@ enum Transport {
     static func serverBootstrap(on eventLoop: any EventLoop, socket: ZMQSocket, endpoint: String, tcp: Bool) -> ServerBootstrap {
         var bootstrap = ServerBootstrap(group: eventLoop)
             .serverChannelOption(.backlog, value: 256)
+            .childChannelOption(.writeBufferWaterMark, value: writeBufferWaterMark)
+            .childChannelOption(.recvAllocator, value: receiveAllocator)
             .childChannelInitializer { channel in
                 initialize(channel, socket: socket, connecter: nil, endpoint: endpoint)
             }
