@@ -154,11 +154,30 @@ public final class ZMQSocket: Sendable {
     /// Messages as they arrive; the sequence ends when the socket is closed.
     public var messages: Messages { Messages(socket: self) }
 
+    /// Messages already taken from a pipe, oldest first, for the next receives. Filled a batch at
+    /// a time under the socket lock and emptied under this lock alone, so receiving a message
+    /// does not contend with the I/O threads for the socket lock. Lock order: `state`, then this.
+    private let received = Mutex(Deque<Message>())
+
+    /// At most this many messages move from one pipe to `received` at a time: fair-queueing
+    /// between peers works in batches of this size.
+    static let receiveBatch = 256
+
     private func dequeue() throws(ZMQError) -> Message? {
-        let (message, engine) = try state.withLock { (state: inout SocketState) throws(ZMQError) -> (Message?, (any PipeEngine)?) in
+        if let message = received.withLock({ $0.popFirst() }) { return message }
+        let (message, engine, waiter) = try state.withLock { (state: inout SocketState) throws(ZMQError) -> (Message?, (any PipeEngine)?, SocketState.Waiter?) in
             guard !state.closed else { throw .socketClosed }
-            guard let pipe = try state.pattern.pipeForReceiving(among: state.pipes) else { return (nil, nil) }
+            guard let pipe = try state.pattern.pipeForReceiving(among: state.pipes) else { return (nil, nil, nil) }
             let message = pipe.inbound.removeFirst()
+            var waiter: SocketState.Waiter?
+            let more = min(pipe.inbound.count, Self.receiveBatch - 1)
+            if more > 0 {
+                received.withLock { received in
+                    for _ in 0..<more { received.append(pipe.inbound.removeFirst()) }
+                }
+                // Another receiver may be waiting: there is more for it now.
+                waiter = state.receiveWaiters.popFirst()
+            }
             var resume: (any PipeEngine)?
             let hwm = state.options.receiveHighWaterMark
             if pipe.readingPaused, pipe.inbound.count <= hwm / 2 {
@@ -166,8 +185,9 @@ public final class ZMQSocket: Sendable {
                 resume = pipe.engine
             }
             if pipe.isDetached, pipe.inbound.isEmpty { state.remove(pipe) }
-            return (message, resume)
+            return (message, resume, waiter)
         }
+        waiter?.continuation.resume()
         engine?.resumeReading()
         return message
     }
@@ -198,7 +218,9 @@ public final class ZMQSocket: Sendable {
                 let immediate = state.withLock { state -> Result<Void, any Error>? in
                     if state.closed { return .failure(ZMQError.socketClosed) }
                     if Task.isCancelled { return .failure(CancellationError()) }
-                    if state.isReady(kind) { return .success(()) }
+                    if state.isReady(kind) || (kind == .receive && !received.withLock({ $0.isEmpty })) {
+                        return .success(())
+                    }
                     state.addWaiter(SocketState.Waiter(id: id, continuation: continuation), kind)
                     return nil
                 }
@@ -338,6 +360,7 @@ public final class ZMQSocket: Sendable {
             return state.beginClosing()
         }
         guard let closing else { return }
+        received.withLock { $0.removeAll() }
         closing.waiters.forEach { $0.continuation.resume(throwing: ZMQError.socketClosed) }
         for listener in closing.listeners { await listener.close() }
 
