@@ -15,8 +15,10 @@ public struct FrameDecoder: Sendable {
     /// The octets of a frame that began in an earlier read.
     private var partial: ByteBuffer?
 
-    /// The largest buffer reserved up front for a straddling frame; larger frames grow as octets arrive.
-    static let maxReservation = 1 << 20
+    /// The largest buffer reserved up front for a straddling frame (header included), so a frame
+    /// of up to 4 MiB is copied once; larger frames grow as their octets arrive, never because a
+    /// size field says so.
+    static let maxReservation = (4 << 20) + 9
 
     public init() {}
 
