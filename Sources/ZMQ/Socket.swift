@@ -244,6 +244,9 @@ public final class ZMQSocket: Sendable {
 
     // MARK: Called by engines
 
+    /// Whether a `receive` is suspended waiting for a message.
+    var hasWaitingReceiver: Bool { state.withLock { !$0.receiveWaiters.isEmpty } }
+
     /// Registers a new connection so closing the socket closes it; false if the socket is closed.
     func register(_ engine: any PipeEngine) -> Bool {
         state.withLock { state in

@@ -1,4 +1,5 @@
 import DequeModule
+import NIOConcurrencyHelpers
 import NIOCore
 import Synchronization
 import ZMTP
@@ -56,10 +57,15 @@ final class InprocRegistry: Sendable {
                 bound.logger.warning("inproc: \(connecting.type) cannot connect to \(bound.type)", metadata: ["endpoint": "\(connecter.endpoint)"])
                 return
             }
-            let outward = InprocEngine(socket: connecting, eventLoop: bound.eventLoop, connecter: connecter, registry: self)
-            let inward = InprocEngine(socket: bound, eventLoop: bound.eventLoop, connecter: nil, registry: self)
-            outward.peer = inward
-            inward.peer = outward
+            let link = InprocLink()
+            let outward = InprocEngine(socket: connecting, link: link, connecter: connecter, registry: self)
+            let inward = InprocEngine(socket: bound, link: link, connecter: nil, registry: self)
+            link.withLock {
+                outward.peer = inward
+                inward.peer = outward
+                // Known before attach, which may already ask for a drain.
+                outward.pipe = connecter.pipe
+            }
             guard connecting.register(outward), bound.register(inward) else {
                 connecting.unregister(outward)
                 bound.unregister(inward)
@@ -71,13 +77,12 @@ final class InprocRegistry: Sendable {
                 bound.unregister(inward)
                 return
             }
-            inward.pipe = inwardPipe
+            inward.linked(to: inwardPipe)
             let peerOfConnecting = PeerInfo(socketType: bound.type, identity: bound.options.routingID, metadata: Metadata(), minorVersion: 1)
-            guard let outwardPipe = connecting.attach(outward, peer: peerOfConnecting, connectPipe: connecter.pipe) else {
+            guard connecting.attach(outward, peer: peerOfConnecting, connectPipe: connecter.pipe) != nil else {
                 inward.unlink()
                 return
             }
-            outward.pipe = outwardPipe
             let endpoint = connecter.endpoint.description
             connecting.events.emit(.handshakeSucceeded(endpoint: endpoint))
             bound.events.emit(.handshakeSucceeded(endpoint: endpoint))
@@ -85,10 +90,21 @@ final class InprocRegistry: Sendable {
     }
 }
 
+/// The lock both directions of one inproc link share: a drain reads its own pipe and its peer's,
+/// so one lock for the pair keeps the two directions from waiting on each other.
+final class InprocLink: @unchecked Sendable {
+    private let lock = NIOLock()
+
+    func withLock<T>(_ body: () throws -> T) rethrows -> T {
+        try lock.withLock(body)
+    }
+}
+
 /// One direction of an inproc link: moves whole batches from its socket's pipe straight into the
-/// peer's pipe, with no encoding. Confined to one event loop.
+/// peer's pipe, with no encoding. Its fields are guarded by the link's lock.
 final class InprocEngine: PipeEngine, @unchecked Sendable {
     let socket: ZMQSocket
+    private let link: InprocLink
     private let eventLoop: any EventLoop
     private let connecter: Connecter?
     private let registry: InprocRegistry
@@ -96,17 +112,38 @@ final class InprocEngine: PipeEngine, @unchecked Sendable {
     var peer: InprocEngine?
     /// The peer's inbound queue reached its high-water mark; wait for it to resume us.
     private var peerFull = false
+    /// A drain was asked for before the link was complete.
+    private var drainWanted = false
     private var batch = Deque<Message>()
 
-    init(socket: ZMQSocket, eventLoop: any EventLoop, connecter: Connecter?, registry: InprocRegistry) {
+    init(socket: ZMQSocket, link: InprocLink, connecter: Connecter?, registry: InprocRegistry) {
         self.socket = socket
-        self.eventLoop = eventLoop
+        self.eventLoop = socket.eventLoop
+        self.link = link
         self.connecter = connecter
         self.registry = registry
     }
 
-    private func drain() {
-        guard !peerFull, let pipe, let peer, let peerPipe = peer.pipe else { return }
+    /// The bound side's pipe exists once its socket has attached it.
+    func linked(to pipe: Pipe) {
+        link.withLock {
+            self.pipe = pipe
+            if drainWanted || peer?.drainWanted == true {
+                drainWanted = false
+                peer?.drainWanted = false
+                drainLocked()
+                peer?.drainLocked()
+            }
+        }
+    }
+
+    /// Called with the link's lock held. Takes the socket locks one at a time, never together.
+    private func drainLocked() {
+        guard let pipe, let peer, let peerPipe = peer.pipe else {
+            drainWanted = true
+            return
+        }
+        guard !peerFull else { return }
         while socket.takeOutbound(from: pipe, into: &batch) {
             let full = peer.socket.deliver(&batch, from: peerPipe)
             socket.batchWritten(from: pipe)
@@ -117,36 +154,50 @@ final class InprocEngine: PipeEngine, @unchecked Sendable {
         }
     }
 
+    /// When the peer has a receiver waiting, deliver at once on this thread: it is woken without
+    /// an I/O-thread hop in between. Otherwise hand the drain to the event loop, so that a stream
+    /// of sends is delivered in batches and the receiver is not woken for every message.
     func scheduleDrain() {
-        eventLoop.execute { self.drain() }
+        let peerSocket = link.withLock { peer?.socket }
+        let peerWaiting = peerSocket?.hasWaitingReceiver ?? false
+        if peerWaiting {
+            link.withLock { drainLocked() }
+        } else {
+            eventLoop.execute { self.link.withLock { self.drainLocked() } }
+        }
     }
 
     /// Our socket read its inbound queue down: the peer may deliver again.
     func resumeReading() {
-        eventLoop.execute {
-            guard let peer = self.peer else { return }
+        link.withLock {
+            guard let peer else { return }
             peer.peerFull = false
-            peer.drain()
+            peer.drainLocked()
         }
     }
 
     func close() async {
-        try? await eventLoop.submit { self.unlink() }.get()
+        unlink()
     }
 
     /// Detaches both directions from their sockets; the connect side waits for the next bind.
     func unlink() {
-        let halves = [self, peer].compactMap { $0 }
-        for half in halves {
-            if let pipe = half.pipe {
+        let halves = link.withLock { () -> [(InprocEngine, Pipe?)] in
+            let halves = [self, peer].compactMap { $0 }.map { ($0, $0.pipe) }
+            for (half, _) in halves {
+                half.pipe = nil
+                half.peer = nil
+            }
+            return halves
+        }
+        for (half, pipe) in halves {
+            if let pipe {
                 half.socket.detach(half, from: pipe)
                 half.socket.events.emit(.disconnected(endpoint: "inproc", reason: nil))
             }
             half.socket.unregister(half)
-            half.pipe = nil
-            half.peer = nil
         }
-        for half in halves {
+        for (half, _) in halves {
             if let connecter = half.connecter, !half.socket.state.withLock({ $0.closed }) {
                 registry.connect(connecter)
             }
