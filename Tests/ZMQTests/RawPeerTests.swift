@@ -34,7 +34,14 @@ final class RawPeer {
         return Array(bytes.prefix(got))
     }
 
-    func close() { Glibc.close(fd) }
+    private var isClosed = false
+
+    /// Closes the connection; later calls do nothing (the descriptor number may be reused).
+    func close() {
+        guard !isClosed else { return }
+        isClosed = true
+        Glibc.close(fd)
+    }
 
     static let greeting: [UInt8] = [0xFF] + [UInt8](repeating: 0, count: 8) + [0x7F, 3, 1] + Array("NULL".utf8)
         + [UInt8](repeating: 0, count: 16) + [0] + [UInt8](repeating: 0, count: 31)
@@ -47,17 +54,27 @@ final class RawPeer {
 
 func port(of endpoint: String) -> Int { Int(endpoint.split(separator: ":").last!)! }
 
+/// A PULL socket bound on tcp, its monitor, and a raw peer connected to it.
+func withRawPeer(
+    configure: (ZMQSocket) throws -> Void = { _ in },
+    _ body: (ZMQContext, ZMQSocket, AsyncStream<SocketEvent>, String, RawPeer) async throws -> Void
+) async throws {
+    try await withContext { context in
+        let pull = try context.socket(.pull)
+        try configure(pull)
+        let events = pull.monitor()
+        let endpoint = try await pull.bind("tcp://127.0.0.1:*")
+        let peer = try RawPeer(port: port(of: endpoint))
+        defer { peer.close() }
+        try await body(context, pull, events, endpoint, peer)
+    }
+}
+
 @Suite("Misbehaving peers", .timeLimit(.minutes(1)))
 struct RawPeerTests {
     @Test("a peer that never completes the handshake is closed after the handshake interval")
     func handshakeTimeout() async throws {
-        try await withContext { context in
-            let pull = try context.socket(.pull)
-            try pull.set(.handshakeInterval(.milliseconds(100)))
-            let events = pull.monitor()
-            let endpoint = try await pull.bind("tcp://127.0.0.1:*")
-            let peer = try RawPeer(port: port(of: endpoint))
-            defer { peer.close() }
+        try await withRawPeer(configure: { try $0.set(.handshakeInterval(.milliseconds(100))) }) { _, _, events, _, peer in
             let event = await nextEvent(events) { if case .handshakeFailed = $0 { true } else { false } }
             #expect(event.map { "\($0)" }?.contains("handshake timeout") == true)
             // Our greeting came, then the connection was closed.
@@ -67,11 +84,7 @@ struct RawPeerTests {
 
     @Test("a message cut off by a dropped connection is never delivered in part")
     func partialMessageDiscarded() async throws {
-        try await withContext { context in
-            let pull = try context.socket(.pull)
-            let events = pull.monitor()
-            let endpoint = try await pull.bind("tcp://127.0.0.1:*")
-            let peer = try RawPeer(port: port(of: endpoint))
+        try await withRawPeer { context, pull, events, endpoint, peer in
             peer.send(RawPeer.greeting + RawPeer.ready("PUSH"))
             // Two whole frames of a three-frame message, then the connection drops.
             peer.send([0x01, 5] + Array("part1".utf8) + [0x01, 5] + Array("part2".utf8))
@@ -93,12 +106,7 @@ struct RawPeerTests {
         ([0x02, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF], "2^63"),
     ] as [([UInt8], String)])
     func malformedInput(bytes: [UInt8], reason: String) async throws {
-        try await withContext { context in
-            let pull = try context.socket(.pull)
-            let events = pull.monitor()
-            let endpoint = try await pull.bind("tcp://127.0.0.1:*")
-            let peer = try RawPeer(port: port(of: endpoint))
-            defer { peer.close() }
+        try await withRawPeer { context, pull, events, endpoint, peer in
             peer.send(RawPeer.greeting + RawPeer.ready("PUSH") + bytes)
             let event = await nextEvent(events) { if case .disconnected = $0 { true } else { false } }
             guard case .disconnected(_, let why) = event else { Issue.record("no disconnect"); return }
@@ -113,12 +121,7 @@ struct RawPeerTests {
 
     @Test("an incompatible socket type gets ERROR and is closed")
     func incompatibleType() async throws {
-        try await withContext { context in
-            let pull = try context.socket(.pull)
-            let events = pull.monitor()
-            let endpoint = try await pull.bind("tcp://127.0.0.1:*")
-            let peer = try RawPeer(port: port(of: endpoint))
-            defer { peer.close() }
+        try await withRawPeer { _, _, events, _, peer in
             peer.send(RawPeer.greeting + RawPeer.ready("PULL"))
             let event = await nextEvent(events) { if case .handshakeFailed = $0 { true } else { false } }
             #expect(event.map { "\($0)" }?.contains("socket type PULL cannot talk to PULL") == true)
