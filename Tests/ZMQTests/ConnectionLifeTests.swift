@@ -2,12 +2,6 @@ import Foundation
 import Testing
 import ZMQ
 
-/// Waits for the first event that matches, from a monitor opened before the action.
-func nextEvent(_ events: AsyncStream<SocketEvent>, where matches: (SocketEvent) -> Bool) async -> SocketEvent? {
-    for await event in events where matches(event) { return event }
-    return nil
-}
-
 @Suite("Connection life", .timeLimit(.minutes(1)))
 struct ConnectionLifeTests {
     @Test("a dropped connection comes back by itself and the connect-side queue keeps its messages")

@@ -14,6 +14,12 @@ func withContext<R>(_ body: (ZMQContext) async throws -> R) async throws -> R {
     }
 }
 
+/// Waits for the first event that matches, from a monitor opened before the action.
+func nextEvent(_ events: AsyncStream<SocketEvent>, where matches: (SocketEvent) -> Bool) async -> SocketEvent? {
+    for await event in events where matches(event) { return event }
+    return nil
+}
+
 /// A fresh ipc path in the temporary directory.
 func temporaryIPCEndpoint(_ name: String = "zmq") -> String {
     "ipc://\(NSTemporaryDirectory())/\(name)-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).sock"
