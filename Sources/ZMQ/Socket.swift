@@ -115,22 +115,48 @@ public final class ZMQSocket: Sendable {
         guard try enqueue(message) else { throw ZMQError.wouldBlock }
     }
 
-    /// Queues `message` on the pipe the socket type picks; false when none has room.
+    /// Queues `message` where the socket type routes it; false when it must wait for room.
     private func enqueue(_ message: Message) throws(ZMQError) -> Bool {
-        let (queued, engine) = try state.withLock { (state: inout SocketState) throws(ZMQError) -> (Bool, (any PipeEngine)?) in
+        let (queued, outbox) = try state.withLock { (state: inout SocketState) throws(ZMQError) -> (Bool, Outbox) in
             guard !state.closed else { throw .socketClosed }
-            let hwm = state.options.sendHighWaterMark
-            guard let pipe = try state.pattern.pipeForSending(message, among: state.pipes, hwm: hwm) else {
-                return (false, nil)
-            }
-            pipe.outbound.append(message)
-            // Wake the I/O thread only on the empty-to-non-empty edge, never per message.
-            guard let engine = pipe.engine, !pipe.drainScheduled else { return (true, nil) }
-            pipe.drainScheduled = true
-            return (true, engine)
+            var outbox = Outbox(hwm: state.options.sendHighWaterMark)
+            let queued = try state.pattern.send(message, among: state.pipes, outbox: &outbox)
+            return (queued, outbox)
         }
-        engine?.scheduleDrain()
+        outbox.wake()
         return queued
+    }
+
+    // MARK: Subscribing
+
+    /// Subscribes a SUB or XSUB socket to the messages whose first frame starts with `prefix`;
+    /// the empty prefix subscribes to everything. Subscriptions are counted: subscribing twice
+    /// needs two `unsubscribe` calls. Other socket types throw `notSupported`.
+    public func subscribe(_ prefix: [UInt8]) throws(ZMQError) {
+        try changeSubscription(Subscription(subscribe: true, topic: prefix))
+    }
+
+    public func subscribe(_ prefix: String = "") throws(ZMQError) {
+        try subscribe(Array(prefix.utf8))
+    }
+
+    /// Cancels one `subscribe(prefix)`; cancelling a prefix never subscribed does nothing.
+    public func unsubscribe(_ prefix: [UInt8]) throws(ZMQError) {
+        try changeSubscription(Subscription(subscribe: false, topic: prefix))
+    }
+
+    public func unsubscribe(_ prefix: String) throws(ZMQError) {
+        try unsubscribe(Array(prefix.utf8))
+    }
+
+    private func changeSubscription(_ subscription: Subscription) throws(ZMQError) {
+        let outbox = try state.withLock { (state: inout SocketState) throws(ZMQError) -> Outbox in
+            guard !state.closed else { throw .socketClosed }
+            var outbox = Outbox(hwm: 0)
+            try state.pattern.changeSubscription(subscription, among: state.pipes, outbox: &outbox)
+            return outbox
+        }
+        outbox.wake()
     }
 
     // MARK: Receiving
@@ -280,6 +306,7 @@ public final class ZMQSocket: Sendable {
             }
             pipe.engine = engine
             pipe.peer = peer
+            state.pattern.attached(pipe)
             pipe.drainScheduled = !pipe.outbound.isEmpty
             // A new peer may be the room a waiting sender needs, or the peer someone waits for.
             return (pipe, state.takeSendWaiters() + state.takePeerWaiters())
@@ -292,23 +319,28 @@ public final class ZMQSocket: Sendable {
     /// A connection went away. Its queued outbound messages stay with a connect-side pipe; an
     /// accepted peer's pipe is dropped once what it already received has been read.
     func detach(_ engine: any PipeEngine, from pipe: Pipe) {
-        state.withLock { state in
-            guard pipe.engine === engine else { return }
+        let waiters = state.withLock { state -> [SocketState.Waiter] in
+            guard pipe.engine === engine else { return [] }
             pipe.engine = nil
             pipe.drainScheduled = false
             pipe.readingPaused = false
+            state.pattern.detached(pipe)
             if !pipe.isConnectSide {
                 pipe.outbound.removeAll()
                 pipe.isDetached = true
                 if pipe.inbound.isEmpty { state.remove(pipe) }
             }
+            // XPUB may have queued cancels for the peer's subscriptions.
+            return pipe.inbound.isEmpty ? [] : state.takeReceiveWaiters()
         }
+        waiters.forEach { $0.continuation.resume() }
     }
 
     /// Hands messages read from `pipe`'s connection to the socket, in one lock. Returns true when
     /// the pipe reached the receive high-water mark and the engine should pause reading.
     func deliver(_ batch: inout Deque<Message>, from pipe: Pipe) -> Bool {
         let (pause, waiters) = state.withLock { state -> (Bool, [SocketState.Waiter]) in
+            state.pattern.received(&batch, from: pipe)
             pipe.inbound.append(contentsOf: batch)
             let hwm = state.options.receiveHighWaterMark
             let pause = hwm > 0 && pipe.inbound.count >= hwm
@@ -459,6 +491,12 @@ struct SocketState: Sendable {
         guard !sendWaiters.isEmpty else { return [] }
         defer { sendWaiters.removeAll() }
         return Array(sendWaiters)
+    }
+
+    mutating func takeReceiveWaiters() -> [Waiter] {
+        guard !receiveWaiters.isEmpty else { return [] }
+        defer { receiveWaiters.removeAll() }
+        return Array(receiveWaiters)
     }
 
     mutating func takePeerWaiters() -> [Waiter] {

@@ -3,11 +3,14 @@ import Testing
 import ZMQ
 
 /// A hand-written peer on a plain TCP socket, for behaviour no well-behaved library produces.
-final class RawPeer {
+final class RawPeer: @unchecked Sendable {
     let fd: Int32
 
     init(port: Int) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        // A read never waits more than 10 s: a missing frame fails the test instead of hanging it.
+        var timeout = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)
@@ -34,6 +37,30 @@ final class RawPeer {
         return Array(bytes.prefix(got))
     }
 
+    /// Reads one frame, or nil if the connection closed or the read timed out.
+    func readFrame() -> (flags: UInt8, body: [UInt8])? {
+        let head = read(2)
+        guard head.count == 2 else { return nil }
+        var size = Int(head[1])
+        if head[0] & 0x02 != 0 {
+            let rest = read(7)
+            guard rest.count == 7 else { return nil }
+            size = ([head[1]] + rest).reduce(0) { $0 << 8 | Int($1) }
+        }
+        let body = read(size)
+        return body.count == size ? (head[0], body) : nil
+    }
+
+    /// Reads the peer's greeting and READY: after this only traffic arrives.
+    func skipHandshake() -> Bool {
+        read(64).count == 64 && readFrame()?.body.starts(with: [5] + Array("READY".utf8)) == true
+    }
+
+    static func command(_ name: String, _ data: [UInt8]) -> [UInt8] {
+        let body = [UInt8(name.utf8.count)] + Array(name.utf8) + data
+        return [0x04, UInt8(body.count)] + body
+    }
+
     private var isClosed = false
 
     /// Closes the connection; later calls do nothing (the descriptor number may be reused).
@@ -43,8 +70,12 @@ final class RawPeer {
         Glibc.close(fd)
     }
 
-    static let greeting: [UInt8] = [0xFF] + [UInt8](repeating: 0, count: 8) + [0x7F, 3, 1] + Array("NULL".utf8)
-        + [UInt8](repeating: 0, count: 16) + [0] + [UInt8](repeating: 0, count: 31)
+    static let greeting = greeting(minor: 1)
+
+    static func greeting(minor: UInt8) -> [UInt8] {
+        [0xFF] + [UInt8](repeating: 0, count: 8) + [0x7F, 3, minor] + Array("NULL".utf8)
+            + [UInt8](repeating: 0, count: 16) + [0] + [UInt8](repeating: 0, count: 31)
+    }
 
     static func ready(_ type: String) -> [UInt8] {
         let body: [UInt8] = [5] + Array("READY".utf8) + [11] + Array("Socket-Type".utf8) + [0, 0, 0, UInt8(type.utf8.count)] + Array(type.utf8)

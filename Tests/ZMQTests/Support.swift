@@ -33,3 +33,22 @@ func openFileDescriptorCount() -> Int {
 extension Message {
     var strings: [String?] { frames.map(\.string) }
 }
+
+/// Runs blocking work (a raw peer's reads) on a thread of its own, off the cooperative pool.
+func onThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+    await withCheckedContinuation { continuation in
+        Thread.detachNewThread { continuation.resume(returning: body()) }
+    }
+}
+
+/// Publishes `messages` over and over until the returned task is cancelled. Whether a
+/// subscription has reached a publisher cannot be seen from the publishing side, so tests of
+/// plain PUB keep publishing until the subscriber has what it waits for.
+func keepPublishing(_ messages: [Message], on publisher: ZMQSocket) -> Task<Void, Never> {
+    Task {
+        while !Task.isCancelled {
+            for message in messages { try? publisher.trySend(message) }
+            await Task.yield()
+        }
+    }
+}

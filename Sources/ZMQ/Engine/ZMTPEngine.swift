@@ -36,6 +36,11 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
     private var heartbeatTimer: Scheduled<Void>?
     private var closeReason: String?
     private var refused = false
+    /// PUB and XPUB take SUBSCRIBE and CANCEL commands, as subscription messages; other
+    /// types ignore them, as libzmq does.
+    private let takesSubscriptions: Bool
+    /// SUB and XSUB talking to a ZMTP 3.1 peer send their subscription messages as commands.
+    private var subscriptionsAsCommands = false
 
     init(socket: ZMQSocket, connecter: Connecter?, endpoint: String, eventLoop: any EventLoop, options: SocketOptions) {
         self.socket = socket
@@ -49,6 +54,7 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
             ttl: options.heartbeatTTL.map(TimeAmount.init)
         )
         self.heartbeats = heartbeat.interval != nil
+        self.takesSubscriptions = socket.type == .pub || socket.type == .xpub
         self.machine = Connection(configuration: .init(
             socketType: socket.type,
             identity: options.routingID ?? [],
@@ -112,8 +118,10 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
                 wrote = true
             case .handshakeComplete(let peer):
                 guard attach(peer) else { return }
-            case .command:
-                break  // Subscriptions matter only to PUB/XPUB, which come later.
+            case .command(let command):
+                if takesSubscriptions, let subscription = Subscription(command) {
+                    batch.append(subscription.message)
+                }
             case .close(let error, let farewell):
                 if wrote { context.flush() }
                 fail(error, farewell: farewell)
@@ -175,6 +183,7 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
             return false
         }
         self.pipe = pipe
+        subscriptionsAsCommands = (socket.type == .sub || socket.type == .xsub) && peer.minorVersion >= 1
         connecter?.handshakeCompleted()
         socket.events.emit(.handshakeSucceeded(endpoint: endpoint))
         if heartbeats {
@@ -248,9 +257,13 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
                 hasLargeFrame = hasLargeFrame || size >= Self.zeroCopyThreshold
             }
         }
-        let buffer = hasLargeFrame
-            ? encodeWithLargeFrames(batch, context: context, estimate: encodedSize)
-            : Self.encode(batch, size: encodedSize, allocator: context.channel.allocator)
+        let buffer = if subscriptionsAsCommands {
+            Self.encodeWithSubscriptionCommands(batch, allocator: context.channel.allocator)
+        } else if hasLargeFrame {
+            encodeWithLargeFrames(batch, context: context, estimate: encodedSize)
+        } else {
+            Self.encode(batch, size: encodedSize, allocator: context.channel.allocator)
+        }
         let written = eventLoop.makePromise(of: Void.self)
         context.writeAndFlush(wrapOutboundOut(buffer), promise: written)
         let socket = self.socket
@@ -286,6 +299,20 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
                 }
             }
             return offset
+        }
+        return buffer
+    }
+
+    /// SUB and XSUB to a ZMTP 3.1 peer: subscription messages become SUBSCRIBE and CANCEL
+    /// commands (37/ZMTP); anything else an XSUB sends goes as it is. Rare traffic, so plainly.
+    static func encodeWithSubscriptionCommands(_ batch: Deque<Message>, allocator: ByteBufferAllocator) -> ByteBuffer {
+        var buffer = allocator.buffer(capacity: 256)
+        for message in batch {
+            if let subscription = Subscription(message) {
+                subscription.command.encode(into: &buffer)
+            } else {
+                FrameEncoder.encode(message, into: &buffer)
+            }
         }
         return buffer
     }

@@ -35,6 +35,8 @@ final class Pipe: @unchecked Sendable {
     var batchesInFlight = 0
     /// An accepted peer's pipe whose connection has gone: it lives on only until `inbound` is read.
     @exclusivity(unchecked) var isDetached = false
+    /// What the peer subscribed to, for PUB and XPUB: the filter applied to every message sent.
+    @exclusivity(unchecked) var subscriptions = Subscriptions()
 
     init(id: Int, isConnectSide: Bool) {
         self.id = id

@@ -3,8 +3,10 @@ import ZMTP
 /// PAIR (31/EXPAIR): one peer at most. A second connection is refused, as libzmq does; sending
 /// waits while the peer is missing or its queue is full, and nothing is dropped.
 struct PairPattern: SocketPattern {
-    mutating func pipeForSending(_ message: Message, among pipes: [Pipe], hwm: Int) throws(ZMQError) -> Pipe? {
-        pipes.first { $0.hasRoom(hwm: hwm) }
+    mutating func send(_ message: Message, among pipes: [Pipe], outbox: inout Outbox) throws(ZMQError) -> Bool {
+        guard let pipe = pipes.first(where: { $0.hasRoom(hwm: outbox.hwm) }) else { return false }
+        outbox.queue(message, on: pipe)
+        return true
     }
 
     mutating func pipeForReceiving(among pipes: [Pipe]) throws(ZMQError) -> Pipe? {

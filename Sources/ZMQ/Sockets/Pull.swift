@@ -4,7 +4,7 @@ import ZMTP
 struct PullPattern: SocketPattern {
     private var fairQueue = FairQueue()
 
-    mutating func pipeForSending(_ message: Message, among pipes: [Pipe], hwm: Int) throws(ZMQError) -> Pipe? {
+    mutating func send(_ message: Message, among pipes: [Pipe], outbox: inout Outbox) throws(ZMQError) -> Bool {
         throw .notSupported("a PULL socket cannot send")
     }
 

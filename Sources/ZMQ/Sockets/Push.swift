@@ -5,8 +5,10 @@ import ZMTP
 struct PushPattern: SocketPattern {
     private var loadBalancer = LoadBalancer()
 
-    mutating func pipeForSending(_ message: Message, among pipes: [Pipe], hwm: Int) throws(ZMQError) -> Pipe? {
-        loadBalancer.select(from: pipes, hwm: hwm)
+    mutating func send(_ message: Message, among pipes: [Pipe], outbox: inout Outbox) throws(ZMQError) -> Bool {
+        guard let pipe = loadBalancer.select(from: pipes, hwm: outbox.hwm) else { return false }
+        outbox.queue(message, on: pipe)
+        return true
     }
 
     mutating func pipeForReceiving(among pipes: [Pipe]) throws(ZMQError) -> Pipe? {

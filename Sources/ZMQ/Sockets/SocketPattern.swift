@@ -1,18 +1,61 @@
+import DequeModule
 import ZMTP
 
 /// The routing rules of one socket type (28/REQREP, 29/PUBSUB, 30/PIPELINE, 31/EXPAIR), built from
 /// the strategies in Routing/. The socket calls these with its lock held.
 protocol SocketPattern: Sendable {
-    /// The pipe an outgoing message goes to, or nil when none has room (the send then waits).
-    mutating func pipeForSending(_ message: Message, among pipes: [Pipe], hwm: Int) throws(ZMQError) -> Pipe?
+    /// Queues an outgoing message through `outbox`: on one pipe (PUSH, PAIR), on every matching
+    /// pipe with room (PUB), or nowhere. Returns false when the message must wait for room.
+    mutating func send(_ message: Message, among pipes: [Pipe], outbox: inout Outbox) throws(ZMQError) -> Bool
     /// The pipe the next incoming message is taken from, or nil when none holds one.
     mutating func pipeForReceiving(among pipes: [Pipe]) throws(ZMQError) -> Pipe?
     /// Whether a newly connected peer may join the pipes already there.
     func admits(newPeerAmong pipes: [Pipe]) -> Bool
+    /// A batch read from `pipe`'s peer, before it joins the pipe's inbound queue: the pattern may
+    /// take subscriptions out of it or filter it.
+    mutating func received(_ batch: inout Deque<Message>, from pipe: Pipe)
+    /// `pipe` has a connected peer now (its outbound queue is drained once this returns).
+    mutating func attached(_ pipe: Pipe)
+    /// `pipe`'s peer went away.
+    mutating func detached(_ pipe: Pipe)
+    /// Adds (or cancels) a subscription; only SUB and XSUB subscribe.
+    mutating func changeSubscription(_ subscription: Subscription, among pipes: [Pipe], outbox: inout Outbox) throws(ZMQError)
 }
 
 extension SocketPattern {
     func admits(newPeerAmong pipes: [Pipe]) -> Bool { true }
+    mutating func received(_ batch: inout Deque<Message>, from pipe: Pipe) {}
+    mutating func attached(_ pipe: Pipe) {}
+    mutating func detached(_ pipe: Pipe) {}
+    mutating func changeSubscription(_ subscription: Subscription, among pipes: [Pipe], outbox: inout Outbox) throws(ZMQError) {
+        throw .notSupported("only SUB and XSUB sockets subscribe")
+    }
+}
+
+/// Queues messages on pipes under the socket lock and remembers which engines to wake once the
+/// lock is released: only on a pipe's empty-to-non-empty edge, never per message.
+struct Outbox {
+    /// The send high-water mark per pipe (0 = no limit).
+    let hwm: Int
+    private(set) var first: (any PipeEngine)?
+    private(set) var others: [any PipeEngine] = []
+
+    init(hwm: Int) {
+        self.hwm = hwm
+    }
+
+    mutating func queue(_ message: Message, on pipe: Pipe) {
+        pipe.outbound.append(message)
+        guard let engine = pipe.engine, !pipe.drainScheduled else { return }
+        pipe.drainScheduled = true
+        if first == nil { first = engine } else { others.append(engine) }
+    }
+
+    /// Wakes the engines collected; call with the socket lock released.
+    func wake() {
+        first?.scheduleDrain()
+        for engine in others { engine.scheduleDrain() }
+    }
 }
 
 extension SocketType {
@@ -21,6 +64,10 @@ extension SocketType {
         case .push: return PushPattern()
         case .pull: return PullPattern()
         case .pair: return PairPattern()
+        case .pub: return PubPattern()
+        case .xpub: return XPubPattern()
+        case .sub: return SubPattern()
+        case .xsub: return XSubPattern()
         default: throw .notSupported("\(rawValue) sockets are not implemented yet")
         }
     }

@@ -1,0 +1,47 @@
+import DequeModule
+import ZMTP
+
+/// The subscribing half that SUB and XSUB share: the socket's own subscriptions, counted (two
+/// subscribes to one topic need two cancels), sent to every publisher, resent in full to each
+/// new connection, and used to filter what arrives.
+struct Subscriber: Sendable {
+    private(set) var subscriptions = Subscriptions()
+    private var fairQueue = FairQueue()
+
+    /// Records the change and forwards it to every connected publisher. A cancel is forwarded
+    /// only when it removes the topic's last count, as libzmq does; one for a topic never
+    /// subscribed is dropped. Subscriptions bypass the high-water mark: losing one would change
+    /// what the socket receives for the life of the connection.
+    mutating func change(_ subscription: Subscription, among pipes: [Pipe], outbox: inout Outbox) {
+        if subscription.isSubscribe {
+            subscriptions.add(subscription.topic)
+        } else if !subscriptions.remove(subscription.topic) {
+            return
+        }
+        let message = subscription.message
+        for pipe in pipes where pipe.engine != nil {
+            outbox.queue(message, on: pipe)
+        }
+    }
+
+    /// A new connection starts with the whole subscription set, ahead of anything else queued.
+    func attached(_ pipe: Pipe) {
+        let messages = subscriptions.topics.map { Subscription(subscribe: true, topic: $0).message }
+        pipe.outbound.insert(contentsOf: messages, at: 0)
+    }
+
+    /// Requests still queued for a lost connection are dropped: the next one gets the whole set.
+    func detached(_ pipe: Pipe) {
+        pipe.outbound.removeAll { Subscription($0) != nil }
+    }
+
+    /// Publishers filter already; this catches what was in flight before a cancel reached them.
+    func filter(_ batch: inout Deque<Message>) {
+        guard !subscriptions.matchesEverything else { return }
+        batch.removeAll { !subscriptions.matches($0) }
+    }
+
+    mutating func pipeForReceiving(among pipes: [Pipe]) -> Pipe? {
+        fairQueue.select(from: pipes)
+    }
+}

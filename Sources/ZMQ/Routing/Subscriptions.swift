@@ -1,0 +1,72 @@
+import ZMTP
+
+/// A set of topic prefixes with a count per prefix, and the prefix match every publisher and
+/// subscriber applies to a message's first frame (29/PUBSUB: "a binary comparison of the
+/// subscription against the start of the first frame").
+///
+/// Matching walks the distinct prefixes. Subscribers usually hold a handful, and the common
+/// "everything" subscription is answered before the walk; a trie would pay off only for
+/// thousands of topics per peer.
+struct Subscriptions: Sendable {
+    private var counts: [[UInt8]: Int] = [:]
+    /// Whether the empty prefix is present, so every message matches.
+    private(set) var matchesEverything = false
+
+    var isEmpty: Bool { counts.isEmpty }
+    var topics: Dictionary<[UInt8], Int>.Keys { counts.keys }
+
+    func contains(_ topic: [UInt8]) -> Bool { counts[topic] != nil }
+
+    /// Adds one count for `topic`; true when the topic was not present before.
+    @discardableResult
+    mutating func add(_ topic: [UInt8]) -> Bool {
+        counts[topic, default: 0] += 1
+        if topic.isEmpty { matchesEverything = true }
+        return counts[topic] == 1
+    }
+
+    /// Removes one count for `topic`; true when that was its last count. A topic that is not
+    /// present is left alone (false).
+    @discardableResult
+    mutating func remove(_ topic: [UInt8]) -> Bool {
+        guard let count = counts[topic] else { return false }
+        if count > 1 {
+            counts[topic] = count - 1
+            return false
+        }
+        counts[topic] = nil
+        if topic.isEmpty { matchesEverything = false }
+        return true
+    }
+
+    mutating func removeAll() {
+        counts.removeAll()
+        matchesEverything = false
+    }
+
+    /// Whether some prefix here starts the first frame of `message`.
+    func matches(_ message: Message) -> Bool {
+        if matchesEverything { return true }
+        if counts.isEmpty { return false }
+        return message[0].withUnsafeBytes { first in
+            counts.keys.contains { topic in
+                topic.count <= first.count && topic.withUnsafeBytes { prefix in
+                    prefix.elementsEqual(UnsafeRawBufferPointer(rebasing: first.prefix(topic.count)))
+                }
+            }
+        }
+    }
+}
+
+extension Subscriptions {
+    /// Applies one peer's request the way a publisher keeps them per subscriber (libzmq's mtrie
+    /// holds a set of pipes per topic): subscribing twice from one peer needs one cancel.
+    /// Returns true when the set changed.
+    mutating func applyOnce(_ subscription: Subscription) -> Bool {
+        if subscription.isSubscribe {
+            guard !contains(subscription.topic) else { return false }
+            return add(subscription.topic)
+        }
+        return remove(subscription.topic)
+    }
+}

@@ -1,0 +1,30 @@
+import DequeModule
+import ZMTP
+
+/// PUB (29/PUBSUB): sends each message to every subscriber with a matching subscription, filtered
+/// here at the publisher. A subscriber whose queue is full misses the message; sending never
+/// waits. Subscriptions are kept per peer and forgotten when it disconnects; anything else a
+/// peer sends is discarded.
+struct PubPattern: SocketPattern {
+    mutating func send(_ message: Message, among pipes: [Pipe], outbox: inout Outbox) throws(ZMQError) -> Bool {
+        Distributor.send(message, to: pipes, outbox: &outbox) { $0.subscriptions.matches(message) }
+        return true
+    }
+
+    mutating func pipeForReceiving(among pipes: [Pipe]) throws(ZMQError) -> Pipe? {
+        throw .notSupported("a PUB socket cannot receive")
+    }
+
+    mutating func received(_ batch: inout Deque<Message>, from pipe: Pipe) {
+        for message in batch {
+            if let subscription = Subscription(message) {
+                _ = pipe.subscriptions.applyOnce(subscription)
+            }
+        }
+        batch.removeAll(keepingCapacity: true)
+    }
+
+    mutating func detached(_ pipe: Pipe) {
+        pipe.subscriptions.removeAll()
+    }
+}

@@ -1,0 +1,24 @@
+import DequeModule
+import ZMTP
+
+/// SUB (29/PUBSUB): receives, fair-queued, the messages of its publishers that match one of its
+/// subscriptions (`subscribe(_:)`); it sends nothing else.
+struct SubPattern: SocketPattern {
+    private var subscriber = Subscriber()
+
+    mutating func send(_ message: Message, among pipes: [Pipe], outbox: inout Outbox) throws(ZMQError) -> Bool {
+        throw .notSupported("a SUB socket cannot send; use subscribe(_:) and unsubscribe(_:)")
+    }
+
+    mutating func pipeForReceiving(among pipes: [Pipe]) throws(ZMQError) -> Pipe? {
+        subscriber.pipeForReceiving(among: pipes)
+    }
+
+    mutating func changeSubscription(_ subscription: Subscription, among pipes: [Pipe], outbox: inout Outbox) throws(ZMQError) {
+        subscriber.change(subscription, among: pipes, outbox: &outbox)
+    }
+
+    mutating func received(_ batch: inout Deque<Message>, from pipe: Pipe) { subscriber.filter(&batch) }
+    mutating func attached(_ pipe: Pipe) { subscriber.attached(pipe) }
+    mutating func detached(_ pipe: Pipe) { subscriber.detached(pipe) }
+}

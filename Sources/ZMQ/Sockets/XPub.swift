@@ -1,0 +1,39 @@
+import DequeModule
+import ZMTP
+
+/// XPUB (29/PUBSUB): a PUB that also receives. Subscriptions reach the application as messages,
+/// `0x01` + topic and `0x00` + topic: a subscribe only when it is the first for its topic among
+/// all peers, a cancel only when it removes the last, and a cancel for each topic a disconnected
+/// peer alone held. Other messages from peers are delivered as they are, fair-queued.
+struct XPubPattern: SocketPattern {
+    private var fairQueue = FairQueue()
+    /// For each topic, how many peers subscribe to it.
+    private var everyone = Subscriptions()
+
+    mutating func send(_ message: Message, among pipes: [Pipe], outbox: inout Outbox) throws(ZMQError) -> Bool {
+        Distributor.send(message, to: pipes, outbox: &outbox) { $0.subscriptions.matches(message) }
+        return true
+    }
+
+    mutating func pipeForReceiving(among pipes: [Pipe]) throws(ZMQError) -> Pipe? {
+        fairQueue.select(from: pipes)
+    }
+
+    mutating func received(_ batch: inout Deque<Message>, from pipe: Pipe) {
+        batch.removeAll { message in
+            guard let subscription = Subscription(message) else { return false }
+            guard pipe.subscriptions.applyOnce(subscription) else { return true }
+            let passedOn = subscription.isSubscribe
+                ? everyone.add(subscription.topic)
+                : everyone.remove(subscription.topic)
+            return !passedOn
+        }
+    }
+
+    mutating func detached(_ pipe: Pipe) {
+        for topic in pipe.subscriptions.topics where everyone.remove(topic) {
+            pipe.inbound.append(Subscription(subscribe: false, topic: topic).message)
+        }
+        pipe.subscriptions.removeAll()
+    }
+}
