@@ -111,6 +111,49 @@ def mode_echo(args):
     report(True, echoed=args.count)
 
 
+def mode_subscriber(args):
+    """SUB or XSUB: subscribes to --topic and checks that every message received starts with it.
+    libzmq's XSUB does not filter what arrives, so with XSUB this checks the publisher's filter."""
+    import zmq
+    context, sock = open_socket(args)
+    topic = args.topic.encode()
+    if args.type.upper() == "SUB":
+        sock.setsockopt(zmq.SUBSCRIBE, topic)
+    else:
+        sock.send(b"\x01" + topic)
+    for i in range(args.count):
+        try:
+            frames = sock.recv_multipart()
+        except zmq.Again:
+            report(False, error="timed out", received=i)
+        if not frames[0].startswith(topic):
+            report(False, error="message %d does not match the subscription: %r" % (i, frames))
+    sock.close()
+    context.term()
+    report(True, received=args.count)
+
+
+def mode_publisher(args):
+    """XPUB: waits for the subscription to --topic, then sends --count pairs of messages, one
+    that does not match and one that does (topic + index)."""
+    import zmq
+    context, sock = open_socket(args)
+    topic = args.topic.encode()
+    try:
+        subscription = sock.recv()
+    except zmq.Again:
+        report(False, error="no subscription arrived")
+    if subscription != b"\x01" + topic:
+        report(False, error="unexpected subscription %r" % subscription)
+    print("SUBSCRIBED", flush=True)
+    for i in range(args.count):
+        sock.send(b"~" + topic + b"%d" % i)
+        sock.send(topic + b"%d" % i)
+    sock.close()
+    context.term()
+    report(True, sent=args.count)
+
+
 # --- Hand-written ZMTP peers on a raw TCP socket ------------------------------------------------
 
 def greeting(minor):
@@ -205,7 +248,7 @@ def mode_silent(args):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("mode", choices=["recv", "send", "echo", "zmtp30", "silent"])
+    parser.add_argument("mode", choices=["recv", "send", "echo", "zmtp30", "silent", "subscriber", "publisher"])
     parser.add_argument("--type", default="PULL")
     parser.add_argument("--bind")
     parser.add_argument("--connect")
@@ -215,8 +258,11 @@ def main():
     parser.add_argument("--progress", type=int, default=0)
     parser.add_argument("--linger", type=int, default=-1)
     parser.add_argument("--timeout", type=float, default=30.0)
+    parser.add_argument("--topic", default="A")
     args = parser.parse_args()
-    {"recv": mode_recv, "send": mode_send, "echo": mode_echo, "zmtp30": mode_zmtp30, "silent": mode_silent}[args.mode](args)
+    modes = {"recv": mode_recv, "send": mode_send, "echo": mode_echo, "zmtp30": mode_zmtp30,
+             "silent": mode_silent, "subscriber": mode_subscriber, "publisher": mode_publisher}
+    modes[args.mode](args)
 
 
 if __name__ == "__main__":
