@@ -16,6 +16,7 @@ import os
 import statistics
 import subprocess
 import sys
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BUILD = os.path.join(HERE, ".build")
@@ -69,6 +70,33 @@ def throughput(receiver, sender, transport, size):
     (recv_out, _), (send_out, _) = pair_run(receiver, sender, "recv", "send", transport, count, size)
     rate, recv_cpu, received = result(recv_out)
     return rate, recv_cpu, result(send_out)[1], count - int(received)
+
+
+def fanout(binary, subscribers, size):
+    """PUB -> N SUB over tcp, the subscribers in one process: the summed delivered msgs/s, the
+    CPU per delivered message of the subscriber process and per published message of the
+    publisher, and the share of deliveries missed. Both sides set no high-water mark, so a PUB
+    drops nothing and the rate is what flows end to end, not how much is thrown away. The publisher starts once the subscribers are connected: their READY, then half a
+    second for the subscriptions to cross loopback."""
+    count = 2_000_000 if subscribers == 1 else 500_000
+    publisher = subprocess.Popen([binary, "pub", "tcp://127.0.0.1:*", str(count), str(size)], stdin=subprocess.PIPE,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = publisher.stdout.readline()
+    if not line.startswith("ENDPOINT "):
+        raise SystemExit("%s pub failed: %s %s" % (binary, line, publisher.stderr.read()))
+    subscriber = subprocess.Popen([binary, "sub", line.split()[1], str(count), str(size), str(subscribers)],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if subscriber.stdout.readline().strip() != "READY":
+        raise SystemExit("%s sub failed: %s" % (binary, subscriber.stderr.read()))
+    time.sleep(0.5)
+    publisher.stdin.write("go\n")
+    publisher.stdin.flush()
+    sub_out, sub_err = subscriber.communicate(timeout=600)
+    pub_out, pub_err = publisher.communicate(timeout=600)
+    if publisher.returncode or subscriber.returncode:
+        raise SystemExit("fan-out failed: %s %s" % (pub_err, sub_err))
+    rate, sub_cpu, received = result(sub_out)
+    return rate, sub_cpu, result(pub_out)[1], 1 - received / (count * subscribers)
 
 
 def latency(binary, transport, size, io_thread=False):
@@ -140,7 +168,7 @@ class Table:
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--only", default="throughput,latency,mixed,memory,allocations")
+    parser.add_argument("--only", default="throughput,latency,fanout,mixed,memory,allocations")
     parser.add_argument("--transports", default="tcp,ipc,inproc")
     parser.add_argument("--sizes", default=",".join(map(str, SIZES)))
     parser.add_argument("--baseline", help="an earlier build of SwiftBench to compare with, in the same run")
@@ -181,6 +209,19 @@ def main():
                     how = ", swift-zmq tasks on the I/O thread" if io_thread else ""
                     table.add("%s %d B one-way latency p50, µs%s" % (transport, size, how), "µs", p50)
                     table.add("%s %d B one-way latency p99, µs%s" % (transport, size, how), "µs", p99)
+
+    if "fanout" in only:
+        for subscribers in (1, 10):
+            samples, cpu, missed = {}, {}, {}
+            for run in range(args.runs):
+                for name, binary in (impls.items() if run % 2 == 0 else reversed(list(impls.items()))):
+                    rate, sub_cpu, pub_cpu, lost = fanout(binary, subscribers, 64)
+                    samples.setdefault(name, []).append(rate)
+                    cpu.setdefault(name, []).append((sub_cpu, pub_cpu))
+                    missed.setdefault(name, []).append(lost)
+            per = "; ".join("%d / %d" % (statistics.median(c[0] for c in cpu[n]), statistics.median(c[1] for c in cpu[n])) for n in ("libzmq", "swift-zmq"))
+            per += " missed: " + ", ".join("%s %.0f%%" % (n, 100 * statistics.median(missed[n])) for n in ("libzmq", "swift-zmq"))
+            table.add("tcp 64 B PUB → %d SUB, delivered msgs/s summed" % subscribers, "msgs/s", samples, per)
 
     if "mixed" in only:
         for size in (1, 256, 1024):

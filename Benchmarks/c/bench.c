@@ -6,7 +6,11 @@
  *   lat-client EP COUNT SIZE  PAIR connects, COUNT round trips;            RESULT p50-us p99-us (one way)
  *   lat-inproc COUNT SIZE   both ends in one process;                      RESULT p50-us p99-us
  *   mem-idle N              N idle tcp connections in one process;         RESULT bytes-per-connection
- *   mem-queue N SIZE        N messages queued for a peer that never comes; RESULT peak-bytes queued-bytes-per-msg */
+ *   mem-queue N SIZE        N messages queued for a peer that never comes; RESULT peak-bytes queued-bytes-per-msg
+ *   (pub and sub set no high-water mark, so nothing is dropped and the rate is what flows end to end)
+ *   pub EP COUNT SIZE       PUB binds, prints "ENDPOINT e", waits for a line on stdin, publishes; RESULT 0 cpu-ns/msg sent
+ *   sub EP COUNT SIZE N     N SUB sockets connect and subscribe to everything, prints "READY", each receives;
+ *                           RESULT summed-msgs/s cpu-ns/msg total-received */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,23 +74,36 @@ static void send_copies(void *socket, long count, size_t size) {
     }
 }
 
-/* Receives up to count messages; stops after 2 s of silence (libzmq can lose an ipc tail, #4660). */
-static void receive_all(void *pull, long count, size_t size) {
+/* One receiver's run: from its first message to its last, up to count messages or 2 s of
+ * silence (libzmq can lose an ipc tail, #4660; a subscriber may miss messages). */
+struct window { void *socket; long count; size_t size; double rate; long received; };
+
+static void *receive_window(void *argument) {
+    struct window *w = argument;
     zmq_msg_t msg;
     zmq_msg_init(&msg);
-    zmq_msg_recv(&msg, pull, 0);
-    if (zmq_msg_size(&msg) != size) { fprintf(stderr, "wrong message size\n"); exit(1); }
+    zmq_msg_recv(&msg, w->socket, 0);
+    if (zmq_msg_size(&msg) != w->size) { fprintf(stderr, "wrong message size\n"); exit(1); }
     int timeout = 2000;
-    zmq_setsockopt(pull, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
-    double start_cpu = cpu_ns(), start = now_ns(), last = start;
+    zmq_setsockopt(w->socket, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
+    double start = now_ns(), last = start;
     long received = 1;
-    while (received < count) {
-        if (zmq_msg_recv(&msg, pull, 0) < 0) break;
+    while (received < w->count) {
+        if (zmq_msg_recv(&msg, w->socket, 0) < 0) break;
         received++;
         last = now_ns();
     }
-    printf("RESULT %f %f %ld\n", (received - 1) / ((last - start) / 1e9), (cpu_ns() - start_cpu) / (received - 1), received);
+    w->rate = (received - 1) / ((last - start) / 1e9);
+    w->received = received;
     zmq_msg_close(&msg);
+    return NULL;
+}
+
+static void receive_all(void *pull, long count, size_t size) {
+    struct window w = { pull, count, size, 0, 0 };
+    double start_cpu = cpu_ns();
+    receive_window(&w);
+    printf("RESULT %f %f %ld\n", w.rate, (cpu_ns() - start_cpu) / (w.received - 1), w.received);
 }
 
 struct job { const char *endpoint; long count; size_t size; };
@@ -225,6 +242,44 @@ int main(int argc, char **argv) {
         zmq_setsockopt(warm, ZMQ_LINGER, &zero, sizeof zero);
         zmq_close(warm);
         zmq_close(pull);
+    } else if (strcmp(mode, "pub") == 0) {
+        long count = atol(argv[3]);
+        void *pub = zmq_socket(context, ZMQ_PUB);
+        int unlimited = 0;
+        zmq_setsockopt(pub, ZMQ_SNDHWM, &unlimited, sizeof unlimited);
+        if (zmq_bind(pub, argv[2]) != 0) { perror("bind"); return 1; }
+        print_endpoint(pub);
+        char line[16];
+        if (!fgets(line, sizeof line, stdin)) return 1;
+        double start_cpu = cpu_ns();
+        send_all(pub, count, (size_t) atol(argv[4]));
+        zmq_close(pub);
+        zmq_ctx_term(context);
+        printf("RESULT 0 %f %ld\n", (cpu_ns() - start_cpu) / count, count);
+        return 0;
+    } else if (strcmp(mode, "sub") == 0) {
+        int subscribers = atoi(argv[5]);
+        struct window *windows = calloc(subscribers, sizeof *windows);
+        pthread_t *threads = calloc(subscribers, sizeof *threads);
+        for (int i = 0; i < subscribers; i++) {
+            windows[i] = (struct window) { zmq_socket(context, ZMQ_SUB), atol(argv[3]), (size_t) atol(argv[4]), 0, 0 };
+            int unlimited = 0;
+            zmq_setsockopt(windows[i].socket, ZMQ_RCVHWM, &unlimited, sizeof unlimited);
+            zmq_setsockopt(windows[i].socket, ZMQ_SUBSCRIBE, "", 0);
+            zmq_connect(windows[i].socket, argv[2]);
+        }
+        printf("READY\n");
+        fflush(stdout);
+        double start_cpu = cpu_ns(), rate = 0;
+        long received = 0;
+        for (int i = 0; i < subscribers; i++) pthread_create(&threads[i], NULL, receive_window, &windows[i]);
+        for (int i = 0; i < subscribers; i++) {
+            pthread_join(threads[i], NULL);
+            rate += windows[i].rate;
+            received += windows[i].received;
+            zmq_close(windows[i].socket);
+        }
+        printf("RESULT %f %f %ld\n", rate, (cpu_ns() - start_cpu) / received, received);
     } else if (strcmp(mode, "mem-queue") == 0) {
         long count = atol(argv[2]);
         size_t size = (size_t) atol(argv[3]);

@@ -358,8 +358,14 @@ public final class ZMQSocket: Sendable {
         return pause
     }
 
-    /// Moves every queued outbound message of `pipe` into `batch` (an O(1) swap). Returns false,
-    /// and clears the drain flag, when there is nothing to send.
+    /// At most this many messages go into one batch for the wire. With the default high-water
+    /// mark a batch is the whole queue; without one (0), a queue of millions would otherwise be
+    /// encoded into a single buffer of hundreds of megabytes.
+    static let sendBatch = 1024
+
+    /// Moves the queued outbound messages of `pipe` into `batch`, up to `sendBatch` of them (the
+    /// common case is an O(1) swap of the whole queue). Returns false, and clears the drain flag,
+    /// when there is nothing to send.
     func takeOutbound(from pipe: Pipe, into batch: inout Deque<Message>) -> Bool {
         let (taken, waiters) = state.withLock { state -> (Bool, [SocketState.Waiter]) in
             guard !pipe.outbound.isEmpty else {
@@ -367,7 +373,12 @@ public final class ZMQSocket: Sendable {
                 return (false, [])
             }
             let wasFull = !pipe.hasRoom(hwm: state.options.sendHighWaterMark)
-            swap(&pipe.outbound, &batch)
+            if pipe.outbound.count <= Self.sendBatch {
+                swap(&pipe.outbound, &batch)
+            } else {
+                // Moved one by one: a copy would touch every payload's reference count.
+                for _ in 0..<Self.sendBatch { batch.append(pipe.outbound.removeFirst()) }
+            }
             pipe.batchesInFlight += 1
             return (true, wasFull ? state.takeSendWaiters() : [])
         }

@@ -67,3 +67,63 @@ public enum FrameEncoder {
         buffer.writeImmutableBuffer(data)
     }
 }
+
+extension Message {
+    /// The octets this message takes in ZMTP framing (a 2- or 9-octet header per frame, then its
+    /// body), and the size of its largest frame.
+    public var wireLayout: (size: Int, largestFrame: Int) {
+        switch storage {
+        case .single(let frame):
+            let count = frame.count
+            return (FrameEncoder.headerSize(for: count) &+ count, count)
+        case .multipart(let frames):
+            var size = 0, largest = 0
+            for frame in frames {
+                let count = frame.count
+                size &+= FrameEncoder.headerSize(for: count) &+ count
+                largest = Swift.max(largest, count)
+            }
+            return (size, largest)
+        }
+    }
+
+    /// Writes the message in ZMTP framing at `base`, which has room for `wireLayout.size` octets,
+    /// and returns the number of octets written. The batch encoder's inner loop: it consumes the
+    /// message, so its payload is released once and never retained.
+    public consuming func writeWire(to base: UnsafeMutableRawPointer) -> Int {
+        switch storage {
+        case .single(let frame):
+            return frame.writeWire(to: base, more: false)
+        case .multipart(let frames):
+            var offset = 0
+            let last = frames.count - 1
+            for index in frames.indices {
+                offset &+= frames[index].writeWire(to: base + offset, more: index < last)
+            }
+            return offset
+        }
+    }
+}
+
+extension Frame {
+    /// Writes the frame's header and body at `base`; returns the octets written.
+    @inline(__always)
+    func writeWire(to base: UnsafeMutableRawPointer, more: Bool) -> Int {
+        let count = self.count
+        let flags: UInt8 = more ? FrameFlags.more.rawValue : 0
+        let header: Int
+        if count <= 255 {
+            base.storeBytes(of: flags, as: UInt8.self)
+            base.storeBytes(of: UInt8(truncatingIfNeeded: count), toByteOffset: 1, as: UInt8.self)
+            header = 2
+        } else {
+            base.storeBytes(of: flags | FrameFlags.long.rawValue, as: UInt8.self)
+            base.storeBytes(of: UInt64(count).bigEndian, toByteOffset: 1, as: UInt64.self)
+            header = 9
+        }
+        if count > 0 {
+            withUnsafeBytes { body in (base + header).copyMemory(from: body.baseAddress!, byteCount: count) }
+        }
+        return header &+ count
+    }
+}

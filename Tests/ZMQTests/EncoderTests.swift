@@ -21,8 +21,33 @@ struct EncoderTests {
             FrameEncoder.encode(message, into: &expected)
             for frame in message { total += FrameEncoder.headerSize(for: frame.count) + frame.count }
         }
-        let encoded = ZMTPEngine.encode(batch, size: total, allocator: ByteBufferAllocator())
+        #expect(batch.reduce(0) { $0 + $1.wireLayout.size } == total)
+        #expect(batch.map(\.wireLayout.largestFrame).max() == 4000)
+        let encoded = ZMTPEngine.encode(&batch, allocator: ByteBufferAllocator()) { _, _ in
+            Issue.record("no frame here is large enough to be written on its own")
+        }
+        #expect(batch.isEmpty)
         #expect(encoded == expected)
         #expect(encoded.readableBytes == total)
+    }
+
+    @Test("frames of 16 KiB or more are handed over whole, after the octets before them")
+    func largeFramesAreNotCopied() {
+        let large = Frame([UInt8](repeating: 9, count: ZMTPEngine.zeroCopyThreshold))
+        var batch: Deque<Message> = [["small"], Message(large), ["head", large, "tail"], ["after"]]
+        var expected = ByteBuffer()
+        for message in batch { FrameEncoder.encode(message, into: &expected) }
+
+        var written = ByteBuffer()
+        var handedOver = 0
+        let last = ZMTPEngine.encode(&batch, allocator: ByteBufferAllocator()) { octets, frame in
+            var octets = octets
+            written.writeBuffer(&octets)
+            written.writeImmutableBuffer(frame.buffer)
+            handedOver += 1
+        }
+        written.writeImmutableBuffer(last)
+        #expect(handedOver == 2)
+        #expect(written == expected)
     }
 }

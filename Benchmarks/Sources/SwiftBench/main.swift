@@ -1,7 +1,7 @@
 // The swift-zmq side of the benchmarks, with the same modes and output as c/bench.c:
 //   recv EP COUNT SIZE | send EP COUNT SIZE | inproc COUNT SIZE
 //   lat-server EP COUNT SIZE | lat-client EP COUNT SIZE | lat-inproc COUNT SIZE
-//   mem-idle N | mem-queue N SIZE
+//   mem-idle N | mem-queue N SIZE | pub EP COUNT SIZE | sub EP COUNT SIZE N
 import Foundation
 import ZMQ
 
@@ -35,21 +35,27 @@ func payload(_ size: Int) -> Message {
     Message(Frame([UInt8](repeating: 0x5A, count: size)))
 }
 
-/// Receives up to `count` messages; stops after 2 s of silence, as the C peer does.
-func receiveAll(_ pull: ZMQSocket, count: Int, size: Int) async throws {
-    let first = try await pull.receive()
+/// One receiver's run: from its first message to its last, up to `count` messages or 2 s of
+/// silence, as the C peer does. Returns msgs/s and the number received.
+func receiveWindow(_ socket: ZMQSocket, count: Int, size: Int) async throws -> (rate: Double, received: Int) {
+    let first = try await socket.receive()
     precondition(first[0].count == size, "wrong message size")
-    try pull.set(.receiveTimeout(.seconds(2)))
-    let startCPU = cpuNanoseconds()
+    try socket.set(.receiveTimeout(.seconds(2)))
     let start = ContinuousClock.now
     var last = start
     var received = 1
     while received < count {
-        do { _ = try await pull.receive() } catch ZMQError.timedOut { break }
+        do { _ = try await socket.receive() } catch ZMQError.timedOut { break }
         received += 1
         last = ContinuousClock.now
     }
-    output("RESULT \(Double(received - 1) / seconds(last - start)) \((cpuNanoseconds() - startCPU) / Double(received - 1)) \(received)")
+    return (Double(received - 1) / seconds(last - start), received)
+}
+
+func receiveAll(_ pull: ZMQSocket, count: Int, size: Int) async throws {
+    let startCPU = cpuNanoseconds()
+    let (rate, received) = try await receiveWindow(pull, count: count, size: size)
+    output("RESULT \(rate) \((cpuNanoseconds() - startCPU) / Double(received - 1)) \(received)")
 }
 
 func echo(_ pair: ZMQSocket, count: Int) async throws {
@@ -148,6 +154,44 @@ case "mem-idle":
     }
     for _ in 0..<count { _ = try await pull.receive() }
     output("RESULT \((statusKilobytes("VmRSS") - before) * 1024 / Double(count))")
+case "pub":
+    let publisher = try context.socket(.pub)
+    try publisher.set(.sendHighWaterMark(0))  // no drops: the rate is what flows end to end
+    output("ENDPOINT \(try await publisher.bind(arguments[2]))")
+    _ = readLine()
+    let message = payload(argument(4))
+    let count = argument(3)
+    let startCPU = cpuNanoseconds()
+    if ProcessInfo.processInfo.environment["FRESH"] == "1" {
+        let bytes = [UInt8](repeating: 0x5A, count: argument(4))
+        for _ in 0..<count { try await publisher.send(Message(Frame(bytes))) }
+    } else {
+        for _ in 0..<count { try await publisher.send(message) }
+    }
+    await publisher.close()
+    output("RESULT 0 \((cpuNanoseconds() - startCPU) / Double(count)) \(count)")
+case "sub":
+    let count = argument(3), size = argument(4)
+    var subscribers: [ZMQSocket] = []
+    for _ in 0..<argument(5) {
+        let subscriber = try context.socket(.sub)
+        try subscriber.set(.receiveHighWaterMark(0))
+        try subscriber.subscribe()
+        try await subscriber.connect(arguments[2])
+        subscribers.append(subscriber)
+    }
+    output("READY")
+    let startCPU = cpuNanoseconds()
+    let windows = try await withThrowingTaskGroup(of: (rate: Double, received: Int).self) { group in
+        for subscriber in subscribers {
+            group.addTask { try await receiveWindow(subscriber, count: count, size: size) }
+        }
+        var windows: [(rate: Double, received: Int)] = []
+        for try await window in group { windows.append(window) }
+        return windows
+    }
+    let received = windows.reduce(0) { $0 + $1.received }
+    output("RESULT \(windows.reduce(0) { $0 + $1.rate }) \((cpuNanoseconds() - startCPU) / Double(received)) \(received)")
 case "mem-queue":
     let count = argument(2)
     let bytes = [UInt8](repeating: 0x5A, count: argument(3))

@@ -248,21 +248,10 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
             batch.removeAll(keepingCapacity: true)
             swap(&batch, &outgoing)
         }
-        var encodedSize = 0
-        var hasLargeFrame = false
-        for message in batch {
-            for frame in message {
-                let size = frame.count
-                encodedSize &+= FrameEncoder.headerSize(for: size) &+ size
-                hasLargeFrame = hasLargeFrame || size >= Self.zeroCopyThreshold
-            }
-        }
         let buffer = if subscriptionsAsCommands {
             Self.encodeWithSubscriptionCommands(batch, allocator: context.channel.allocator)
-        } else if hasLargeFrame {
-            encodeWithLargeFrames(batch, context: context, estimate: encodedSize)
         } else {
-            Self.encode(batch, size: encodedSize, allocator: context.channel.allocator)
+            encode(&batch, context: context)
         }
         let written = eventLoop.makePromise(of: Void.self)
         context.writeAndFlush(wrapOutboundOut(buffer), promise: written)
@@ -270,35 +259,46 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
         written.futureResult.whenComplete { _ in socket.batchWritten(from: pipe) }
     }
 
-    /// The common case: every frame is copied into one buffer of exactly the right size, written
-    /// through a raw pointer (ZMTP framing: flags, then a 1- or 8-octet big-endian size, then the body).
-    static func encode(_ batch: Deque<Message>, size: Int, allocator: ByteBufferAllocator) -> ByteBuffer {
-        var buffer = allocator.buffer(capacity: size)
-        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { raw in
-            let base = raw.baseAddress!
-            var offset = 0
-            for message in batch {
-                let last = message.count - 1
-                for index in 0...last {
-                    let frame = message[index]
-                    let count = frame.count
-                    let more: UInt8 = index < last ? FrameFlags.more.rawValue : 0
-                    if count <= 255 {
-                        base.storeBytes(of: more, toByteOffset: offset, as: UInt8.self)
-                        base.storeBytes(of: UInt8(truncatingIfNeeded: count), toByteOffset: offset + 1, as: UInt8.self)
-                        offset += 2
-                    } else {
-                        base.storeBytes(of: more | FrameFlags.long.rawValue, toByteOffset: offset, as: UInt8.self)
-                        base.storeBytes(of: UInt64(count).bigEndian, toByteOffset: offset + 1, as: UInt64.self)
-                        offset += 9
-                    }
-                    frame.withUnsafeBytes { body in
-                        if count > 0 { (base + offset).copyMemory(from: body.baseAddress!, byteCount: count) }
-                    }
-                    offset += count
+    /// Encodes the batch into one buffer, moving each message out of `batch` as it is written:
+    /// each costs one release and no retain. (Its payload's reference count is shared with the
+    /// sending thread, so every extra touch of it is a cache line crossing cores.) Frames of
+    /// `zeroCopyThreshold` octets or more are not copied but written as their own buffers,
+    /// gathered by `writev`. Returns the last buffer, still to be written.
+    private func encode(_ batch: inout Deque<Message>, context: ChannelHandlerContext) -> ByteBuffer {
+        Self.encode(&batch, allocator: context.channel.allocator) { [self] buffer, frame in
+            context.write(wrapOutboundOut(buffer), promise: nil)
+            context.write(wrapOutboundOut(frame.buffer), promise: nil)
+        }
+    }
+
+    /// The encoder itself, apart from the channel: `writeLarge` receives the octets encoded so far
+    /// and a large frame to send after them (its header is already in those octets).
+    static func encode(
+        _ batch: inout Deque<Message>, allocator: ByteBufferAllocator,
+        writeLarge: (ByteBuffer, Frame) -> Void
+    ) -> ByteBuffer {
+        // Messages in one batch are usually alike: size the buffer for that, let it grow if not.
+        let estimate = batch.count &* (batch.first?.wireLayout.size ?? 0)
+        var buffer = allocator.buffer(capacity: min(estimate, 1 << 20))
+        while let message = batch.popFirst() {
+            let layout = message.wireLayout
+            if layout.largestFrame < zeroCopyThreshold {
+                buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: layout.size) { raw in
+                    message.writeWire(to: raw.baseAddress!)
+                }
+                continue
+            }
+            let last = message.count - 1
+            for index in 0...last {
+                let frame = message[index]
+                FrameEncoder.writeHeader(more: index < last, size: frame.count, into: &buffer)
+                if frame.count >= zeroCopyThreshold {
+                    writeLarge(buffer, frame)
+                    buffer = allocator.buffer(capacity: min(estimate, 64 * 1024))
+                } else {
+                    frame.write(into: &buffer)
                 }
             }
-            return offset
         }
         return buffer
     }
@@ -312,29 +312,6 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
                 subscription.command.encode(into: &buffer)
             } else {
                 FrameEncoder.encode(message, into: &buffer)
-            }
-        }
-        return buffer
-    }
-
-    /// A batch with frames of 16 KiB or more: those go out as their own buffers, gathered by
-    /// writev, not copied. Returns the last buffer, still to be written.
-    private func encodeWithLargeFrames(_ batch: Deque<Message>, context: ChannelHandlerContext, estimate: Int) -> ByteBuffer {
-        let allocator = context.channel.allocator
-        var buffer = allocator.buffer(capacity: min(estimate, 64 * 1024))
-        for message in batch {
-            let last = message.count - 1
-            for index in 0...last {
-                let frame = message[index]
-                let size = frame.count
-                FrameEncoder.writeHeader(more: index < last, size: size, into: &buffer)
-                if size >= Self.zeroCopyThreshold {
-                    context.write(wrapOutboundOut(buffer), promise: nil)
-                    context.write(wrapOutboundOut(frame.buffer), promise: nil)
-                    buffer = allocator.buffer(capacity: min(estimate, 64 * 1024))
-                } else {
-                    frame.write(into: &buffer)
-                }
             }
         }
         return buffer
