@@ -278,14 +278,29 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
         writeLarge: (ByteBuffer, Frame) -> Void
     ) -> ByteBuffer {
         // Messages in one batch are usually alike: size the buffer for that, let it grow if not.
-        let estimate = batch.count &* (batch.first?.wireLayout.size ?? 0)
-        var buffer = allocator.buffer(capacity: min(estimate, 1 << 20))
-        while let message = batch.popFirst() {
-            let layout = message.wireLayout
-            if layout.largestFrame < zeroCopyThreshold {
-                buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: layout.size) { raw in
-                    message.writeWire(to: raw.baseAddress!)
+        let estimate = min(batch.count &* (batch.first?.wireLayout.size ?? 0), 1 << 20)
+        var buffer = allocator.buffer(capacity: estimate)
+        // A message taken from the batch that did not fit, or that holds a large frame.
+        var held: Message?
+        while true {
+            // The fast path: one raw-pointer pass over as many messages as fit.
+            buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 0) { free in
+                var offset = 0
+                while let message = held.take() ?? batch.popFirst() {
+                    let layout = message.wireLayout
+                    guard layout.largestFrame < zeroCopyThreshold, layout.size <= free.count &- offset else {
+                        held = message
+                        break
+                    }
+                    offset &+= message.writeWire(to: free.baseAddress! + offset)
                 }
+                return offset
+            }
+            guard let message = held.take() else { return buffer }
+            let layout = message.wireLayout
+            guard layout.largestFrame >= zeroCopyThreshold else {
+                buffer.reserveCapacity(minimumWritableBytes: max(layout.size, buffer.capacity))
+                held = message
                 continue
             }
             let last = message.count - 1
@@ -300,7 +315,6 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
                 }
             }
         }
-        return buffer
     }
 
     /// SUB and XSUB to a ZMTP 3.1 peer: subscription messages become SUBSCRIBE and CANCEL
