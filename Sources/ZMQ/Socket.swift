@@ -364,13 +364,14 @@ public final class ZMQSocket: Sendable {
     static let sendBatch = 1024
 
     /// Moves the queued outbound messages of `pipe` into `batch`, up to `sendBatch` of them (the
-    /// common case is an O(1) swap of the whole queue). Returns false, and clears the drain flag,
-    /// when there is nothing to send.
-    func takeOutbound(from pipe: Pipe, into batch: inout Deque<Message>) -> Bool {
-        let (taken, waiters) = state.withLock { state -> (Bool, [SocketState.Waiter]) in
+    /// common case is an O(1) swap of the whole queue). Returns nil, and clears the drain flag,
+    /// when there is nothing to send; otherwise whether the engine must report the batch written
+    /// (`batchWritten`): only while the socket lingers, so the steady path needs no promise.
+    func takeOutbound(from pipe: Pipe, into batch: inout Deque<Message>) -> TakenBatch? {
+        let (taken, waiters) = state.withLock { state -> (TakenBatch?, [SocketState.Waiter]) in
             guard !pipe.outbound.isEmpty else {
                 pipe.drainScheduled = false
-                return (false, [])
+                return (nil, [])
             }
             let wasFull = !pipe.hasRoom(hwm: state.options.sendHighWaterMark)
             if pipe.outbound.count <= Self.sendBatch {
@@ -379,15 +380,20 @@ public final class ZMQSocket: Sendable {
                 // Moved one by one: a copy would touch every payload's reference count.
                 for _ in 0..<Self.sendBatch { batch.append(pipe.outbound.removeFirst()) }
             }
-            pipe.batchesInFlight += 1
-            return (true, wasFull ? state.takeSendWaiters() : [])
+            if state.lingering { pipe.batchesInFlight += 1 }
+            return (TakenBatch(reportWhenWritten: state.lingering), wasFull ? state.takeSendWaiters() : [])
         }
         waiters.forEach { $0.continuation.resume() }
         return taken
     }
 
-    /// A batch taken by `takeOutbound` has reached the wire (or its connection failed); during
-    /// linger this may end the wait.
+    struct TakenBatch {
+        /// Call `batchWritten(from:)` once the batch is on the wire (or its connection failed).
+        let reportWhenWritten: Bool
+    }
+
+    /// A batch taken while lingering, or a connection's flush when closing began, has reached the
+    /// wire (or its connection failed): this may end the linger wait.
     func batchWritten(from pipe: Pipe) {
         let settled = state.withLock { state in
             pipe.batchesInFlight -= 1
@@ -408,6 +414,11 @@ public final class ZMQSocket: Sendable {
         guard let closing else { return }
         received.withLock { $0.removeAll() }
         closing.waiters.forEach { $0.continuation.resume(throwing: ZMQError.socketClosed) }
+        // Batches written before closing began carry no completion: linger waits for each
+        // connection to flush them, then for every batch taken from now on.
+        for (engine, pipe) in closing.flushes {
+            engine.whenFlushed { [self] in self.batchWritten(from: pipe) }
+        }
         for listener in closing.listeners { await listener.close() }
 
         if closing.linger != .zero {
@@ -456,6 +467,8 @@ struct SocketState: Sendable {
         var waiters: [Waiter]
         var listeners: [Listener]
         var linger: Linger
+        /// Connections whose earlier writes linger must wait for.
+        var flushes: [(any PipeEngine, Pipe)]
     }
 
     var pattern: any SocketPattern
@@ -544,8 +557,16 @@ struct SocketState: Sendable {
         receiveWaiters.removeAll()
         sendWaiters.removeAll()
         peerWaiters.removeAll()
+        var flushes: [(any PipeEngine, Pipe)] = []
+        if lingering {
+            for pipe in pipes {
+                guard let engine = pipe.engine else { continue }
+                pipe.batchesInFlight += 1
+                flushes.append((engine, pipe))
+            }
+        }
         defer { listeners.removeAll() }
-        return Closing(waiters: waiters, listeners: listeners, linger: options.linger)
+        return Closing(waiters: waiters, listeners: listeners, linger: options.linger, flushes: flushes)
     }
 
     /// Nothing left to write: every pipe's queue is empty and every engine has flushed.

@@ -23,7 +23,8 @@ struct EncoderTests {
         }
         #expect(batch.reduce(0) { $0 + $1.wireLayout.size } == total)
         #expect(batch.map(\.wireLayout.largestFrame).max() == 4000)
-        let encoded = ZMTPEngine.encode(&batch, allocator: ByteBufferAllocator()) { _, _ in
+        var encoded = ByteBuffer()
+        ZMTPEngine.encode(&batch, into: &encoded, allocator: ByteBufferAllocator()) { _, _ in
             Issue.record("no frame here is large enough to be written on its own")
         }
         #expect(batch.isEmpty)
@@ -40,7 +41,8 @@ struct EncoderTests {
 
         var written = ByteBuffer()
         var handedOver = 0
-        let last = ZMTPEngine.encode(&batch, allocator: ByteBufferAllocator()) { octets, frame in
+        var last = ByteBuffer()
+        ZMTPEngine.encode(&batch, into: &last, allocator: ByteBufferAllocator()) { octets, frame in
             var octets = octets
             written.writeBuffer(&octets)
             written.writeImmutableBuffer(frame.buffer)

@@ -41,6 +41,7 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
     private let takesSubscriptions: Bool
     /// SUB and XSUB talking to a ZMTP 3.1 peer send their subscription messages as commands.
     private var subscriptionsAsCommands = false
+    private var spareBuffer: ByteBuffer?
 
     init(socket: ZMQSocket, connecter: Connecter?, endpoint: String, eventLoop: any EventLoop, options: SocketOptions) {
         self.socket = socket
@@ -229,8 +230,8 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
         guard let context, let pipe, context.channel.isActive else { return }
         var rounds = 0
         while context.channel.isWritable {
-            guard socket.takeOutbound(from: pipe, into: &outgoing) else { return }
-            writeBatch(context: context, pipe: pipe)
+            guard let taken = socket.takeOutbound(from: pipe, into: &outgoing) else { return }
+            writeBatch(context: context, pipe: pipe, reportWhenWritten: taken.reportWhenWritten)
             rounds += 1
             if rounds == 16 {
                 // Let reads and other channels on this loop run; come back for the rest.
@@ -240,7 +241,7 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
         }
     }
 
-    private func writeBatch(context: ChannelHandlerContext, pipe: Pipe) {
+    private func writeBatch(context: ChannelHandlerContext, pipe: Pipe, reportWhenWritten: Bool) {
         // Locals, not properties, in the per-message path.
         var batch = Deque<Message>()
         swap(&batch, &outgoing)
@@ -248,10 +249,25 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
             batch.removeAll(keepingCapacity: true)
             swap(&batch, &outgoing)
         }
-        let buffer = if subscriptionsAsCommands {
-            Self.encodeWithSubscriptionCommands(batch, allocator: context.channel.allocator)
+        let allocator = context.channel.allocator
+        let buffer: ByteBuffer
+        if subscriptionsAsCommands {
+            buffer = Self.encodeWithSubscriptionCommands(batch, allocator: allocator)
         } else {
-            encode(&batch, context: context)
+            // The last batch's buffer, reused once the channel has let go of it (a write that
+            // completes at once, the usual case): no allocation per batch.
+            var reused = spareBuffer.take() ?? allocator.buffer(capacity: 0)
+            reused.clear()
+            Self.encode(&batch, into: &reused, allocator: allocator) { [self] octets, frame in
+                context.write(wrapOutboundOut(octets), promise: nil)
+                context.write(wrapOutboundOut(frame.buffer), promise: nil)
+            }
+            buffer = reused
+            if buffer.capacity <= Self.spareBufferLimit { spareBuffer = buffer }
+        }
+        guard reportWhenWritten else {
+            context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+            return
         }
         let written = eventLoop.makePromise(of: Void.self)
         context.writeAndFlush(wrapOutboundOut(buffer), promise: written)
@@ -259,27 +275,21 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
         written.futureResult.whenComplete { _ in socket.batchWritten(from: pipe) }
     }
 
-    /// Encodes the batch into one buffer, moving each message out of `batch` as it is written:
+    /// The largest encode buffer kept for reuse, so an idle connection holds little memory.
+    static let spareBufferLimit = 64 * 1024
+
+    /// Encodes the batch into `buffer`, moving each message out of `batch` as it is written:
     /// each costs one release and no retain. (Its payload's reference count is shared with the
     /// sending thread, so every extra touch of it is a cache line crossing cores.) Frames of
-    /// `zeroCopyThreshold` octets or more are not copied but written as their own buffers,
-    /// gathered by `writev`. Returns the last buffer, still to be written.
-    private func encode(_ batch: inout Deque<Message>, context: ChannelHandlerContext) -> ByteBuffer {
-        Self.encode(&batch, allocator: context.channel.allocator) { [self] buffer, frame in
-            context.write(wrapOutboundOut(buffer), promise: nil)
-            context.write(wrapOutboundOut(frame.buffer), promise: nil)
-        }
-    }
-
-    /// The encoder itself, apart from the channel: `writeLarge` receives the octets encoded so far
-    /// and a large frame to send after them (its header is already in those octets).
+    /// `zeroCopyThreshold` octets or more are not copied: `writeLarge` receives the octets
+    /// encoded so far and the frame to send after them, gathered by `writev`.
     static func encode(
-        _ batch: inout Deque<Message>, allocator: ByteBufferAllocator,
+        _ batch: inout Deque<Message>, into buffer: inout ByteBuffer, allocator: ByteBufferAllocator,
         writeLarge: (ByteBuffer, Frame) -> Void
-    ) -> ByteBuffer {
+    ) {
         // Messages in one batch are usually alike: size the buffer for that, let it grow if not.
         let estimate = min(batch.count &* (batch.first?.wireLayout.size ?? 0), 1 << 20)
-        var buffer = allocator.buffer(capacity: estimate)
+        buffer.reserveCapacity(minimumWritableBytes: estimate)
         // A message taken from the batch that did not fit, or that holds a large frame.
         var held: Message?
         while true {
@@ -296,7 +306,7 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
                 }
                 return offset
             }
-            guard let message = held.take() else { return buffer }
+            guard let message = held.take() else { return }
             let layout = message.wireLayout
             guard layout.largestFrame >= zeroCopyThreshold else {
                 buffer.reserveCapacity(minimumWritableBytes: max(layout.size, buffer.capacity))
@@ -345,6 +355,16 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
                 self.readPending = false
                 self.context?.read()
             }
+        }
+    }
+
+    func whenFlushed(_ done: @escaping @Sendable () -> Void) {
+        eventLoop.execute {
+            guard let context = self.context, context.channel.isActive else { return done() }
+            // Writes complete in order: an empty one completes after everything before it.
+            let flushed = self.eventLoop.makePromise(of: Void.self)
+            context.writeAndFlush(self.wrapOutboundOut(ByteBuffer()), promise: flushed)
+            flushed.futureResult.whenComplete { _ in done() }
         }
     }
 

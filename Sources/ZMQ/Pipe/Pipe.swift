@@ -8,6 +8,8 @@ protocol PipeEngine: AnyObject, Sendable {
     func scheduleDrain()
     /// The pipe's inbound queue fell to its low-water mark after reading had paused.
     func resumeReading()
+    /// Calls `done` once everything handed to the connection so far is written (or has failed).
+    func whenFlushed(_ done: @escaping @Sendable () -> Void)
     /// Close the connection now and wait until it is closed; queued outbound messages stay in the pipe.
     func close() async
 }
@@ -31,7 +33,8 @@ final class Pipe: @unchecked Sendable {
     @exclusivity(unchecked) var drainScheduled = false
     /// True while the engine has stopped reading because `inbound` reached the high-water mark.
     @exclusivity(unchecked) var readingPaused = false
-    /// Batches taken for writing whose write has not completed: linger waits for these too.
+    /// Writes linger waits for: batches taken while the socket lingers, and the flush asked of
+    /// the connection when closing began.
     var batchesInFlight = 0
     /// An accepted peer's pipe whose connection has gone: it lives on only until `inbound` is read.
     @exclusivity(unchecked) var isDetached = false

@@ -144,9 +144,9 @@ final class InprocEngine: PipeEngine, @unchecked Sendable {
             return
         }
         guard !peerFull else { return }
-        while socket.takeOutbound(from: pipe, into: &batch) {
+        while let taken = socket.takeOutbound(from: pipe, into: &batch) {
             let full = peer.socket.deliver(&batch, from: peerPipe)
-            socket.batchWritten(from: pipe)
+            if taken.reportWhenWritten { socket.batchWritten(from: pipe) }
             if full {
                 peerFull = true
                 return
@@ -174,6 +174,11 @@ final class InprocEngine: PipeEngine, @unchecked Sendable {
             peer.peerFull = false
             peer.drainLocked()
         }
+    }
+
+    /// Delivery happens inside the drain: whatever was taken is already with the peer.
+    func whenFlushed(_ done: @escaping @Sendable () -> Void) {
+        done()
     }
 
     func close() async {
