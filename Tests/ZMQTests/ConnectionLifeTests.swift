@@ -84,6 +84,27 @@ struct ConnectionLifeTests {
         }
     }
 
+    @Test("linger waits for what a connection already holds, not only for what is queued")
+    func lingerWaitsForTheConnection() async throws {
+        try await withContext { context in
+            let push = try context.socket(.push)
+            let endpoint = try await push.bind("tcp://127.0.0.1:*")
+            let peer = try RawPeer(port: port(of: endpoint))
+            defer { peer.close() }
+            peer.send(RawPeer.greeting + RawPeer.ready("PULL"))
+            #expect(await onThread { peer.skipHandshake() })
+            try await push.waitForPeers(1)
+            let size = 32 << 20
+            try await push.send(Message(Frame([UInt8](repeating: 7, count: size))))
+            // The frame's header has arrived: the queue is empty, and most of the frame waits in
+            // the connection because the peer is not reading.
+            #expect(await onThread { peer.read(9).count } == 9)
+            let closing = Task { await push.close() }
+            #expect(await onThread { peer.read(size).count } == size)
+            await closing.value
+        }
+    }
+
     @Test("closing a socket wakes a waiting receive with socketClosed")
     func closeWakesReceivers() async throws {
         try await withContext { context in
