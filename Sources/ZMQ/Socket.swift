@@ -341,11 +341,18 @@ public final class ZMQSocket: Sendable {
     func deliver(_ batch: inout Deque<Message>, from pipe: Pipe) -> Bool {
         let (pause, waiters) = state.withLock { state -> (Bool, [SocketState.Waiter]) in
             state.pattern.received(&batch, from: pipe)
-            pipe.inbound.append(contentsOf: batch)
+            let delivered = batch.count
+            // Moved, not copied: a copy would retain every payload here and release it again
+            // below, on a reference count the receiving thread is releasing at the same time.
+            if pipe.inbound.isEmpty {
+                swap(&pipe.inbound, &batch)
+            } else {
+                while let message = batch.popFirst() { pipe.inbound.append(message) }
+            }
             let hwm = state.options.receiveHighWaterMark
             let pause = hwm > 0 && pipe.inbound.count >= hwm
             if pause { pipe.readingPaused = true }
-            let count = min(batch.count, state.receiveWaiters.count)
+            let count = min(delivered, state.receiveWaiters.count)
             var woken: [SocketState.Waiter] = []
             if count > 0 {
                 woken.reserveCapacity(count)
