@@ -46,7 +46,9 @@ struct Outbox {
 
     mutating func queue(_ message: Message, on pipe: Pipe) {
         pipe.outbound.append(message)
-        guard let engine = pipe.engine, !pipe.drainScheduled else { return }
+        // The flag first: reading `engine` retains it, and its reference count shares a cache
+        // line with state the I/O thread is writing.
+        guard !pipe.drainScheduled, let engine = pipe.engine else { return }
         pipe.drainScheduled = true
         if first == nil { first = engine } else { others.append(engine) }
     }
