@@ -252,9 +252,11 @@ def main():
         preload = os.path.join(BUILD, "malloc_count.so")
         for size in (1, 64, 256, 1024):
             recv, send = {}, {}
-            for name, binary in impls.items():
-                r, s = allocations(binary, preload, size)
-                recv[name], send[name] = [r], [s]
+            for run in range(args.runs):
+                for name, binary in impls.items():
+                    r, s = allocations(binary, preload, size)
+                    recv.setdefault(name, []).append(r)
+                    send.setdefault(name, []).append(s)
             table.add("tcp %d B heap allocations per message, receiver" % size, "allocs", recv)
             table.add("tcp %d B heap allocations per message, sender" % size, "allocs", send)
 

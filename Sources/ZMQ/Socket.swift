@@ -240,7 +240,9 @@ public final class ZMQSocket: Sendable {
             return state.nextWaiterID
         }
         try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            // Unsafe, not checked: the checked kind allocates per wait. Each waiter is resumed
+            // exactly once, by whoever removes it from the socket state under the lock.
+            try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Void, any Error>) in
                 let immediate = state.withLock { state -> Result<Void, any Error>? in
                     if state.closed { return .failure(ZMQError.socketClosed) }
                     if Task.isCancelled { return .failure(CancellationError()) }
@@ -293,14 +295,14 @@ public final class ZMQSocket: Sendable {
     /// A connection completed its handshake. Returns its pipe (the connect-side pipe, or a new one
     /// for an accepted peer), or nil when the socket type refuses another peer.
     func attach(_ engine: any PipeEngine, peer: PeerInfo, connectPipe: Pipe?) -> Pipe? {
-        let (pipe, waiters) = state.withLock { state -> (Pipe?, [SocketState.Waiter]) in
-            guard !state.closed || state.lingering else { return (nil, []) }
+        let (pipe, waiters) = state.withLock { state -> (Pipe?, SocketState.Wakeups) in
+            guard !state.closed || state.lingering else { return (nil, .init()) }
             let pipe: Pipe
             if let connectPipe {
-                guard state.pipes.contains(where: { $0 === connectPipe }) else { return (nil, []) }
+                guard state.pipes.contains(where: { $0 === connectPipe }) else { return (nil, .init()) }
                 pipe = connectPipe
             } else {
-                guard state.pattern.admits(newPeerAmong: state.pipes) else { return (nil, []) }
+                guard state.pattern.admits(newPeerAmong: state.pipes) else { return (nil, .init()) }
                 pipe = state.makePipe(connectSide: false)
                 state.pipes.append(pipe)
             }
@@ -309,9 +311,12 @@ public final class ZMQSocket: Sendable {
             state.pattern.attached(pipe)
             pipe.drainScheduled = !pipe.outbound.isEmpty
             // A new peer may be the room a waiting sender needs, or the peer someone waits for.
-            return (pipe, state.takeSendWaiters() + state.takePeerWaiters())
+            var waiters = SocketState.Wakeups()
+            waiters.take(&state.sendWaiters)
+            waiters.take(&state.peerWaiters)
+            return (pipe, waiters)
         }
-        waiters.forEach { $0.continuation.resume() }
+        waiters.resume()
         if let pipe, pipe.drainScheduled { engine.scheduleDrain() }
         return pipe
     }
@@ -319,8 +324,9 @@ public final class ZMQSocket: Sendable {
     /// A connection went away. Its queued outbound messages stay with a connect-side pipe; an
     /// accepted peer's pipe is dropped once what it already received has been read.
     func detach(_ engine: any PipeEngine, from pipe: Pipe) {
-        let waiters = state.withLock { state -> [SocketState.Waiter] in
-            guard pipe.engine === engine else { return [] }
+        let waiters = state.withLock { state -> SocketState.Wakeups in
+            var waiters = SocketState.Wakeups()
+            guard pipe.engine === engine else { return waiters }
             pipe.engine = nil
             pipe.drainScheduled = false
             pipe.readingPaused = false
@@ -331,15 +337,16 @@ public final class ZMQSocket: Sendable {
                 if pipe.inbound.isEmpty { state.remove(pipe) }
             }
             // XPUB may have queued cancels for the peer's subscriptions.
-            return pipe.inbound.isEmpty ? [] : state.takeReceiveWaiters()
+            if !pipe.inbound.isEmpty { waiters.take(&state.receiveWaiters) }
+            return waiters
         }
-        waiters.forEach { $0.continuation.resume() }
+        waiters.resume()
     }
 
     /// Hands messages read from `pipe`'s connection to the socket, in one lock. Returns true when
     /// the pipe reached the receive high-water mark and the engine should pause reading.
     func deliver(_ batch: inout Deque<Message>, from pipe: Pipe) -> Bool {
-        let (pause, waiters) = state.withLock { state -> (Bool, [SocketState.Waiter]) in
+        let (pause, waiters) = state.withLock { state -> (Bool, SocketState.Wakeups) in
             state.pattern.received(&batch, from: pipe)
             let delivered = batch.count
             // Moved, not copied: a copy would retain every payload here and release it again
@@ -352,16 +359,14 @@ public final class ZMQSocket: Sendable {
             let hwm = state.options.receiveHighWaterMark
             let pause = hwm > 0 && pipe.inbound.count >= hwm
             if pause { pipe.readingPaused = true }
-            let count = min(delivered, state.receiveWaiters.count)
-            var woken: [SocketState.Waiter] = []
-            if count > 0 {
-                woken.reserveCapacity(count)
-                for _ in 0..<count { woken.append(state.receiveWaiters.removeFirst()) }
+            var woken = SocketState.Wakeups()
+            for _ in 0..<min(delivered, state.receiveWaiters.count) {
+                woken.append(state.receiveWaiters.removeFirst())
             }
             return (pause, woken)
         }
         batch.removeAll(keepingCapacity: true)
-        waiters.forEach { $0.continuation.resume() }
+        waiters.resume()
         return pause
     }
 
@@ -375,10 +380,11 @@ public final class ZMQSocket: Sendable {
     /// when there is nothing to send; otherwise whether the engine must report the batch written
     /// (`batchWritten`): only while the socket lingers, so the steady path needs no promise.
     func takeOutbound(from pipe: Pipe, into batch: inout Deque<Message>) -> TakenBatch? {
-        let (taken, waiters) = state.withLock { state -> (TakenBatch?, [SocketState.Waiter]) in
+        let (taken, waiters) = state.withLock { state -> (TakenBatch?, SocketState.Wakeups) in
+            var waiters = SocketState.Wakeups()
             guard !pipe.outbound.isEmpty else {
                 pipe.drainScheduled = false
-                return (nil, [])
+                return (nil, waiters)
             }
             let wasFull = !pipe.hasRoom(hwm: state.options.sendHighWaterMark)
             if pipe.outbound.count <= Self.sendBatch {
@@ -388,9 +394,10 @@ public final class ZMQSocket: Sendable {
                 for _ in 0..<Self.sendBatch { batch.append(pipe.outbound.removeFirst()) }
             }
             if state.lingering { pipe.batchesInFlight += 1 }
-            return (TakenBatch(reportWhenWritten: state.lingering), wasFull ? state.takeSendWaiters() : [])
+            if wasFull { waiters.take(&state.sendWaiters) }
+            return (TakenBatch(reportWhenWritten: state.lingering), waiters)
         }
-        waiters.forEach { $0.continuation.resume() }
+        waiters.resume()
         return taken
     }
 
@@ -467,7 +474,27 @@ public final class ZMQSocket: Sendable {
 struct SocketState: Sendable {
     struct Waiter: Sendable {
         let id: UInt64
-        let continuation: CheckedContinuation<Void, any Error>
+        let continuation: UnsafeContinuation<Void, any Error>
+    }
+
+    /// Waiters taken under the lock, to resume once it is released. The usual one needs no array.
+    struct Wakeups {
+        private var first: Waiter?
+        private var others: [Waiter] = []
+
+        mutating func append(_ waiter: Waiter) {
+            if first == nil { first = waiter } else { others.append(waiter) }
+        }
+
+        /// Takes every waiter of `waiters`.
+        mutating func take(_ waiters: inout Deque<Waiter>) {
+            while let waiter = waiters.popFirst() { append(waiter) }
+        }
+
+        func resume() {
+            first?.continuation.resume()
+            for waiter in others { waiter.continuation.resume() }
+        }
     }
 
     struct Closing {
@@ -516,24 +543,6 @@ struct SocketState: Sendable {
         case .receive: return take(&receiveWaiters)
         case .peers: return take(&peerWaiters)
         }
-    }
-
-    mutating func takeSendWaiters() -> [Waiter] {
-        guard !sendWaiters.isEmpty else { return [] }
-        defer { sendWaiters.removeAll() }
-        return Array(sendWaiters)
-    }
-
-    mutating func takeReceiveWaiters() -> [Waiter] {
-        guard !receiveWaiters.isEmpty else { return [] }
-        defer { receiveWaiters.removeAll() }
-        return Array(receiveWaiters)
-    }
-
-    mutating func takePeerWaiters() -> [Waiter] {
-        guard !peerWaiters.isEmpty else { return [] }
-        defer { peerWaiters.removeAll() }
-        return Array(peerWaiters)
     }
 
     var connectedPeers: Int { pipes.reduce(0) { $0 + ($1.engine == nil ? 0 : 1) } }
