@@ -4,7 +4,7 @@ import ZMQ
 
 struct Demo: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run the exclusive-pair and pipeline topologies over tcp and check what flowed.",
+        abstract: "Run the exclusive-pair, pipeline and publish-subscribe topologies over tcp and check what flowed.",
         discussion: "Exits 0 only if every check passed."
     )
 
@@ -14,17 +14,24 @@ struct Demo: AsyncParsableCommand {
     @Option(help: "Tasks sent through the pipeline.")
     var tasks = 100_000
 
+    @Option(help: "Updates published on each topic.")
+    var updates = 50_000
+
     func validate() throws {
-        if roundTrips < 1 || tasks < 2 { throw ValidationError("--round-trips must be at least 1 and --tasks at least 2") }
+        if roundTrips < 1 || tasks < 2 || updates < 1 {
+            throw ValidationError("--round-trips and --updates must be at least 1, --tasks at least 2")
+        }
     }
 
     func run() async throws {
         let context = ZMQContext()
         var checks: [(String, Bool)] = []
-        print("swift-zmq demo: two topologies over tcp on loopback\n")
+        print("swift-zmq demo: three topologies over tcp on loopback\n")
         checks += try await exclusivePair(context)
         print()
         checks += try await pipeline(context)
+        print()
+        checks += try await publishSubscribe(context)
         await context.shutdown()
         print()
         for (name, passed) in checks { print("\(passed ? "PASS" : "FAIL")  \(name)") }
@@ -112,6 +119,64 @@ struct Demo: AsyncParsableCommand {
         return [
             ("pipeline: every task reached the sink exactly once", seen.allSatisfy { $0 } && duplicates == 0),
             ("pipeline: both workers shared the load", perWorker["A", default: 0] > 0 && perWorker["B", default: 0] > 0),
+        ]
+    }
+
+    /// Publish-subscribe (29/PUBSUB): a publisher, two subscribers with different topics, and a
+    /// topic nobody subscribes to, which the publisher filters out before it reaches the network.
+    private func publishSubscribe(_ context: ZMQContext) async throws -> [(String, Bool)] {
+        print("Publish-subscribe: XPUB (bind) -> SUB \"weather.\" + SUB \"sport.\", \(updates) updates per topic")
+        // An XPUB sends exactly as a PUB does and also sees the subscriptions arrive, so it can
+        // start once both subscribers listen. No high-water mark: this run drops nothing.
+        let publisher = try context.socket(.xpub)
+        try publisher.set(.sendHighWaterMark(0))
+        let endpoint = try await publisher.bind("tcp://127.0.0.1:*")
+        print("  bound \(endpoint)")
+        var listeners: [Task<(count: Int, inOrder: Bool, onTopic: Bool), any Error>] = []
+        var subscribers: [ZMQSocket] = []
+        for topic in ["weather.", "sport."] {
+            let subscriber = try context.socket(.sub)
+            try subscriber.set(.receiveHighWaterMark(0))
+            try subscriber.subscribe(topic)
+            try await subscriber.connect(endpoint)
+            subscribers.append(subscriber)
+            listeners.append(Task {
+                var count = 0
+                var inOrder = true
+                var onTopic = true
+                for try await update in subscriber.messages {
+                    let text = update[0].string ?? ""
+                    if text == topic + "end" { break }
+                    onTopic = onTopic && text.hasPrefix(topic)
+                    inOrder = inOrder && text == topic + "\(count)"
+                    count += 1
+                }
+                return (count, inOrder, onTopic)
+            })
+        }
+        var subscribed = 0
+        while subscribed < 2 {
+            if try await publisher.receive()[0].bytes.first == 1 { subscribed += 1 }
+        }
+
+        let started = ContinuousClock.now
+        for index in 0..<updates {
+            try await publisher.send(Frame("weather.\(index)"))
+            try await publisher.send(Frame("sport.\(index)"))
+            try await publisher.send(Frame("news.\(index)"))
+        }
+        try await publisher.send(Frame("weather.end"))
+        try await publisher.send(Frame("sport.end"))
+        var results: [(count: Int, inOrder: Bool, onTopic: Bool)] = []
+        for listener in listeners { results.append(try await listener.value) }
+        let elapsed = ContinuousClock.now - started
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        print("  weather got \(results[0].count), sport got \(results[1].count), in \(String(format: "%.2f", seconds)) s (\(Int(Double(2 * updates) / seconds)) deliveries/s)")
+        for socket in subscribers + [publisher] { await socket.close() }
+        return [
+            ("publish-subscribe: each subscriber got every update on its topic, in order",
+             results.allSatisfy { $0.count == updates && $0.inOrder }),
+            ("publish-subscribe: no subscriber got another topic", results.allSatisfy(\.onTopic)),
         ]
     }
 }

@@ -17,14 +17,31 @@ struct Receive: AsyncParsableCommand {
     @Option(help: "Exit with status 1 if the messages have not all arrived after this many seconds.")
     var timeout: Double?
 
+    @Option(help: ArgumentHelp(
+        "SUB or XSUB: receive messages whose first frame starts with this prefix (repeatable).",
+        discussion: "Without it a SUB or XSUB socket subscribes to everything."))
+    var subscribe: [String] = []
+
     func validate() throws {
         if let count, count < 1 { throw ValidationError("--count must be at least 1") }
         if let timeout, timeout <= 0 { throw ValidationError("--timeout must be positive") }
+        let type = socket.type.uppercased()
+        if !subscribe.isEmpty, type != "SUB", type != "XSUB" {
+            throw ValidationError("--subscribe needs --type SUB or XSUB")
+        }
     }
 
     func run() async throws {
         let context = ZMQContext()
-        let socket = try await self.socket.open(in: context) { try $0.set(.linger(.zero)) }
+        let prefixes = subscribe.isEmpty ? [""] : subscribe
+        let socket = try await self.socket.open(in: context) { socket in
+            try socket.set(.linger(.zero))
+            switch socket.type {
+            case .sub: for prefix in prefixes { try socket.subscribe(prefix) }
+            case .xsub: for prefix in prefixes { try socket.trySend(Message(Frame([1] + Array(prefix.utf8)))) }
+            default: break
+            }
+        }
         let deadline = timeout.map { ContinuousClock.now + .milliseconds(Int64($0 * 1000)) }
         var received = 0
         var timedOut = false

@@ -39,7 +39,7 @@ struct UsageError: Error {
 
 /// The options every socket-opening subcommand shares.
 struct SocketArguments: ParsableArguments {
-    @Option(help: "The socket type: PAIR, PUSH or PULL.")
+    @Option(help: "The socket type: PAIR, PUSH, PULL, PUB, SUB, XPUB or XSUB.")
     var type: String
 
     @Option(help: "Bind to this endpoint, e.g. tcp://*:5555.")

@@ -70,6 +70,22 @@ struct ToolTests {
         #expect(run.output == "hello\t0x0001\twörld\n0x7461620968657265\n")
     }
 
+    @Test("recv --type SUB prints only the subscribed topics")
+    func receiveSubscribes() async throws {
+        let endpoint = Self.ipcEndpoint()
+        let context = ZMQContext()
+        let publisher = try context.socket(.xpub)
+        try await publisher.bind(endpoint)
+        let running = try Running(["recv", "--type", "SUB", "--connect", endpoint, "--subscribe", "a", "--subscribe", "c", "--count", "2"])
+        // The XPUB hears both subscriptions before anything is published.
+        for _ in 0..<2 { _ = try await publisher.receive() }
+        for text in ["a1", "b1", "c1"] { try await publisher.send(Message(Frame(text))) }
+        let run = await running.finish()
+        await context.shutdown()
+        #expect(run.status == 0)
+        #expect(run.output == "a1\nc1\n")
+    }
+
     @Test("recv exits 1 when the timeout passes first")
     func receiveTimesOut() async throws {
         let run = try await Self.run(["recv", "--type", "PULL", "--bind", Self.ipcEndpoint(), "--count", "1", "--timeout", "0.2"])
@@ -114,6 +130,7 @@ struct ToolTests {
         (["recv", "--type", "PULL", "--connect", "udp://x:1"], "unknown transport 'udp'"),
         (["send", "--type", "PUSH", "--connect", "tcp://127.0.0.1:1", "0xzz"], "not valid hex"),
         (["recv", "--type", "PULL", "--bind", "tcp://*:1", "--count", "0"], "--count must be at least 1"),
+        (["recv", "--type", "PULL", "--bind", "tcp://*:1", "--subscribe", "a"], "--subscribe needs --type SUB or XSUB"),
         (["frobnicate"], "Unexpected argument"),
     ])
     func usageErrors(arguments: [String], message: String) async throws {
@@ -122,13 +139,15 @@ struct ToolTests {
         #expect(run.errors.contains(message), "stderr was: \(run.errors)")
     }
 
-    @Test("demo runs both topologies and exits 0 when every check passed")
+    @Test("demo runs the three topologies and exits 0 when every check passed")
     func demo() async throws {
-        let run = try await Self.run(["demo", "--tasks", "2000", "--round-trips", "200"])
+        let run = try await Self.run(["demo", "--tasks", "2000", "--round-trips", "200", "--updates", "500"])
         #expect(run.status == 0, "\(run.output)\(run.errors)")
         #expect(run.output.contains("PASS  exclusive pair: every ping came back unchanged"))
         #expect(run.output.contains("PASS  pipeline: every task reached the sink exactly once"))
         #expect(run.output.contains("PASS  pipeline: both workers shared the load"))
+        #expect(run.output.contains("PASS  publish-subscribe: each subscriber got every update on its topic, in order"))
+        #expect(run.output.contains("PASS  publish-subscribe: no subscriber got another topic"))
         #expect(!run.output.contains("FAIL"))
     }
 }
