@@ -1,0 +1,72 @@
+import Testing
+import ZMQ
+
+@Suite("Proxy", .timeLimit(.minutes(1)))
+struct ProxyTests {
+    @Test("a streamer passes every message from its PULL to its PUSH, in order, and stops when a side closes")
+    func streamer() async throws {
+        try await withContext { context in
+            let frontend = try context.socket(.pull)
+            let backend = try context.socket(.push)
+            try await frontend.bind("inproc://stream-in")
+            try await backend.bind("inproc://stream-out")
+            let proxy = Task { try await ZMQProxy.run(frontend: frontend, backend: backend) }
+
+            let source = try context.socket(.push)
+            let sink = try context.socket(.pull)
+            try sink.set(.receiveTimeout(.seconds(10)))
+            try await source.connect("inproc://stream-in")
+            try await sink.connect("inproc://stream-out")
+            for index in 0..<1000 { try await source.send(Message(Frame("\(index)"))) }
+            for index in 0..<1000 { #expect(try await sink.receive() == Message(Frame("\(index)"))) }
+
+            await frontend.close()
+            try await proxy.value
+        }
+    }
+
+    @Test("a forwarder carries subscriptions upstream and the subscribed topic downstream, with a capture of both")
+    func forwarder() async throws {
+        try await withContext { context in
+            let publisher = try context.socket(.xpub)
+            try publisher.set(.receiveTimeout(.seconds(10)))
+            let upstream = try await publisher.bind("tcp://127.0.0.1:*")
+
+            let frontend = try context.socket(.xsub)
+            let backend = try context.socket(.xpub)
+            let capture = try context.socket(.push)
+            try await frontend.connect(upstream)
+            let downstream = try await backend.bind("tcp://127.0.0.1:*")
+            try await capture.bind("inproc://capture")
+            let captured = try context.socket(.pull)
+            try captured.set(.receiveTimeout(.seconds(10)))
+            try await captured.connect("inproc://capture")
+            let proxy = Task { try await ZMQProxy.run(frontend: frontend, backend: backend, capture: capture) }
+
+            let subscriber = try context.socket(.sub)
+            try subscriber.set(.receiveTimeout(.seconds(10)))
+            try subscriber.subscribe("A")
+            try await subscriber.connect(downstream)
+            // The subscription crossed the proxy: the publisher hears it, so nothing sent now is lost.
+            #expect(try await publisher.receive() == Message(Frame([1, 65])))
+            try await publisher.send("B is not subscribed")
+            try await publisher.send("A1")
+            #expect(try await subscriber.receive() == "A1")
+            #expect(try await captured.receive() == Message(Frame([1, 65])))
+            #expect(try await captured.receive() == "A1")
+
+            proxy.cancel()
+            await #expect(throws: CancellationError.self) { try await proxy.value }
+        }
+    }
+
+    @Test("a pair of types with nothing to pass is refused")
+    func nothingToPass() async throws {
+        try await withContext { context in
+            // SUB only receives and PULL only receives: neither can pass on what the other gets.
+            let frontend = try context.socket(.sub)
+            let backend = try context.socket(.pull)
+            await #expect(throws: ZMQError.self) { try await ZMQProxy.run(frontend: frontend, backend: backend) }
+        }
+    }
+}
