@@ -6,8 +6,8 @@ import ZMQ
 struct ZMQTool: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "zmq",
-        abstract: "Send and receive ZeroMQ messages from a shell, and run the swift-zmq demo.",
-        subcommands: [Receive.self, Send.self, Demo.self]
+        abstract: "Send and receive ZeroMQ messages from a shell, run a proxy, and run the swift-zmq demo.",
+        subcommands: [Receive.self, Send.self, Proxy.self, Demo.self]
     )
 
     /// Usage errors exit 2 (as most Unix tools do), not ArgumentParser's 64.
@@ -49,8 +49,13 @@ struct SocketArguments: ParsableArguments {
     var connect: String?
 
     func validate() throws {
+        try Self.validate(type: type, bind: bind, connect: connect, option: "")
+    }
+
+    /// Checks one socket's options; `option` is the prefix of their names ("frontend-" …).
+    static func validate(type: String, bind: String?, connect: String?, option: String) throws {
         guard (bind == nil) != (connect == nil) else {
-            throw ValidationError("give exactly one of --bind ENDPOINT or --connect ENDPOINT")
+            throw ValidationError("give exactly one of --\(option)bind ENDPOINT or --\(option)connect ENDPOINT")
         }
         guard SocketType(rawValue: type.uppercased()) != nil else {
             throw ValidationError("unknown socket type '\(type)'")
@@ -59,6 +64,13 @@ struct SocketArguments: ParsableArguments {
 
     /// Opens the socket and binds or connects it; bad endpoints and unsupported types are usage errors.
     func open(in context: ZMQContext, configure: (ZMQSocket) throws -> Void = { _ in }) async throws -> ZMQSocket {
+        try await Self.open(type: type, bind: bind, connect: connect, in: context, configure: configure)
+    }
+
+    static func open(
+        type: String, bind: String?, connect: String?, in context: ZMQContext,
+        configure: (ZMQSocket) throws -> Void = { _ in }
+    ) async throws -> ZMQSocket {
         let socket: ZMQSocket
         do {
             socket = try context.socket(SocketType(rawValue: type.uppercased())!)

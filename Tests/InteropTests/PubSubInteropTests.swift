@@ -60,6 +60,24 @@ struct PubSubInteropTests {
         }
     }
 
+    @Test("a swift-zmq XSUB/XPUB proxy between a libzmq publisher and a libzmq subscriber", arguments: Transport.allCases)
+    func proxyBetweenLibzmqPeers(transport: Transport) async throws {
+        try await withInteropContext { context in
+            let frontend = try context.socket(.xsub)
+            let backend = try context.socket(.xpub)
+            // The libzmq XPUB publishes once our proxy has passed the subscription up to it.
+            let publisher = try await connectPeer(frontend, binder: .libzmq, transport: transport,
+                                                  arguments: ["publisher", "--type", "XPUB", "--topic", "A", "--count", "\(Self.count)"])
+            let subscriber = try await connectPeer(backend, binder: .swift, transport: transport,
+                                                   arguments: ["subscriber", "--type", "SUB", "--topic", "A", "--count", "\(Self.count)"])
+            let proxy = Task { try await ZMQProxy.run(frontend: frontend, backend: backend) }
+            defer { proxy.cancel() }
+            try await publisher.waitFor("SUBSCRIBED")
+            try await subscriber.result()
+            try await publisher.result()
+        }
+    }
+
     /// Starts the peer and connects the two sockets, the side `binder` says binding.
     private func connectPeer(_ socket: ZMQSocket, binder: Binder, transport: Transport, arguments: [String]) async throws -> PythonPeer {
         let local = transport == .tcp ? "tcp://127.0.0.1:*" : "ipc://\(NSTemporaryDirectory())zmq-pubsub-\(UUID().uuidString.prefix(8)).sock"

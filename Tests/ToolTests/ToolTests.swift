@@ -86,6 +86,26 @@ struct ToolTests {
         #expect(run.output == "a1\nc1\n")
     }
 
+    @Test("proxy forwards from its frontend to its backend and exits 0 on SIGTERM")
+    func proxy() async throws {
+        let (inward, outward) = (Self.ipcEndpoint(), Self.ipcEndpoint())
+        let running = try Running(["proxy", "--frontend", "PULL", "--frontend-bind", inward, "--backend", "PUSH", "--backend-bind", outward])
+        let context = ZMQContext()
+        let source = try context.socket(.push)
+        let sink = try context.socket(.pull)
+        try sink.set(.receiveTimeout(.seconds(10)))
+        try await source.connect(inward)
+        try await sink.connect(outward)
+        for text in ["one", "two", "three"] { try await source.send(Message(Frame(text))) }
+        var got: [Message] = []
+        for _ in 0..<3 { got.append(try await sink.receive()) }
+        running.process.terminate()
+        let run = await running.finish()
+        await context.shutdown()
+        #expect(got == ["one", "two", "three"])
+        #expect(run.status == 0, "stderr was: \(run.errors)")
+    }
+
     @Test("recv exits 1 when the timeout passes first")
     func receiveTimesOut() async throws {
         let run = try await Self.run(["recv", "--type", "PULL", "--bind", Self.ipcEndpoint(), "--count", "1", "--timeout", "0.2"])
@@ -132,6 +152,9 @@ struct ToolTests {
         (["recv", "--type", "PULL", "--bind", "tcp://*:1", "--count", "0"], "--count must be at least 1"),
         (["recv", "--type", "PULL", "--bind", "tcp://*:1", "--subscribe", "a"], "--subscribe needs --type SUB or XSUB"),
         (["frobnicate"], "Unexpected argument"),
+        (["proxy", "--frontend", "XSUB", "--backend", "XPUB", "--backend-bind", "tcp://*:1"], "exactly one of --frontend-bind"),
+        (["proxy", "--frontend", "SUB", "--frontend-bind", "tcp://127.0.0.1:*", "--backend", "PULL", "--backend-bind", "tcp://127.0.0.1:*"],
+         "pass nothing between them"),
     ])
     func usageErrors(arguments: [String], message: String) async throws {
         let run = try await Self.run(arguments)

@@ -1,0 +1,84 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import Synchronization
+import ZMQ
+
+struct Proxy: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Forward messages between a frontend and a backend socket until interrupted.",
+        discussion: """
+            XSUB/XPUB makes a forwarder for publish-subscribe (subscriptions travel upstream), \
+            PULL/PUSH a streamer. Exits 0 on SIGINT or SIGTERM.
+            """
+    )
+
+    @Option(help: "The frontend's socket type, e.g. XSUB or PULL.")
+    var frontend: String
+
+    @Option(help: "Bind the frontend to this endpoint.")
+    var frontendBind: String?
+
+    @Option(help: "Connect the frontend to this endpoint.")
+    var frontendConnect: String?
+
+    @Option(help: "The backend's socket type, e.g. XPUB or PUSH.")
+    var backend: String
+
+    @Option(help: "Bind the backend to this endpoint.")
+    var backendBind: String?
+
+    @Option(help: "Connect the backend to this endpoint.")
+    var backendConnect: String?
+
+    @Option(help: "Also publish every forwarded message on a PUB socket bound here.")
+    var capture: String?
+
+    func validate() throws {
+        try SocketArguments.validate(type: frontend, bind: frontendBind, connect: frontendConnect, option: "frontend-")
+        try SocketArguments.validate(type: backend, bind: backendBind, connect: backendConnect, option: "backend-")
+    }
+
+    func run() async throws {
+        let context = ZMQContext()
+        let frontend = try await SocketArguments.open(type: self.frontend, bind: frontendBind, connect: frontendConnect, in: context)
+        let backend = try await SocketArguments.open(type: self.backend, bind: backendBind, connect: backendConnect, in: context)
+        let capture: ZMQSocket? = if let endpoint = self.capture {
+            try await SocketArguments.open(type: "PUB", bind: endpoint, connect: nil, in: context)
+        } else {
+            nil
+        }
+        let sockets = [frontend, backend] + (capture.map { [$0] } ?? [])
+        // SIGINT and SIGTERM end the proxy cleanly, from the moment the handlers are in place.
+        let interrupt = Mutex<(proxy: Task<Void, any Error>?, interrupted: Bool)>((nil, false))
+        var sources: [any DispatchSourceSignal] = []
+        for number in [SIGINT, SIGTERM] {
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number)
+            source.setEventHandler {
+                interrupt.withLock { state in
+                    state.interrupted = true
+                    state.proxy?.cancel()
+                }
+            }
+            source.resume()
+            sources.append(source)
+        }
+        let proxy = Task {
+            do {
+                try await ZMQProxy.run(frontend: frontend, backend: backend, capture: capture)
+            } catch ZMQError.notSupported(let reason) {
+                throw UsageError(message: reason)  // two types with nothing to pass
+            }
+        }
+        interrupt.withLock { state in
+            state.proxy = proxy
+            if state.interrupted { proxy.cancel() }
+        }
+        let result = await proxy.result
+        sources.forEach { $0.cancel() }
+        for socket in sockets { try socket.set(SocketOption.linger(.zero)) }
+        await context.shutdown()
+        if case .failure(let error) = result, !(error is CancellationError) { throw error }
+    }
+}
