@@ -35,6 +35,12 @@ public enum SocketOption: Sendable {
     case receiveTimeout(Duration?)
     /// How long `send()` waits for room before throwing `timedOut`; nil waits forever (default).
     case sendTimeout(Duration?)
+    /// XPUB: pass on every subscribe, not only the first for a topic (libzmq's ZMQ_XPUB_VERBOSE).
+    /// A last-value cache needs this to see each new subscriber. Default false.
+    case xpubVerbose(Bool)
+    /// XPUB: also pass on every cancel, not only the last for a topic, and each topic a leaving
+    /// peer held (libzmq's ZMQ_XPUB_VERBOSER, which also turns on `xpubVerbose`). Default false.
+    case xpubVerboser(Bool)
 }
 
 /// The current values of every socket option, with libzmq's defaults.
@@ -52,6 +58,8 @@ public struct SocketOptions: Sendable, Equatable {
     public var handshakeInterval: Duration? = .seconds(30)
     public var receiveTimeout: Duration? = nil
     public var sendTimeout: Duration? = nil
+    public var xpubVerbose = false
+    public var xpubVerboser = false
 
     public init() {}
 
@@ -105,6 +113,11 @@ public struct SocketOptions: Sendable, Equatable {
         case .sendTimeout(let value):
             if let value { try Self.require(value >= .zero, "sendTimeout", "must not be negative") }
             sendTimeout = value
+        case .xpubVerbose(let value):
+            xpubVerbose = value
+        case .xpubVerboser(let value):
+            xpubVerboser = value
+            if value { xpubVerbose = true }
         }
     }
 

@@ -36,6 +36,7 @@ public final class ZMQSocket: Sendable {
     public func set(_ option: SocketOption) throws(ZMQError) {
         try state.withLock { (state: inout SocketState) throws(ZMQError) in
             try state.options.apply(option)
+            state.pattern.configure(state.options)
         }
     }
 

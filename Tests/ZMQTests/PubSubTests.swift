@@ -125,6 +125,30 @@ struct PubSubTests {
         }
     }
 
+    @Test("a verbose XPUB hears every subscribe, and a verboser one every cancel too")
+    func xpubVerbose() async throws {
+        try await withContext { context in
+            let xpub = try context.socket(.xpub)
+            try xpub.set(.xpubVerboser(true))
+            #expect(xpub.options.xpubVerbose)
+            try xpub.set(.receiveTimeout(.seconds(10)))
+            try await xpub.bind("inproc://verbose")
+            let first = try context.socket(.sub)
+            let second = try context.socket(.sub)
+            try await first.connect("inproc://verbose")
+            try await second.connect("inproc://verbose")
+            try first.subscribe("A")
+            #expect(try await xpub.receive() == Message(Frame([1, 65])))
+            try second.subscribe("A")
+            #expect(try await xpub.receive() == Message(Frame([1, 65])))
+            // The topic is still held by `first`, yet the cancel is passed on.
+            try second.unsubscribe("A")
+            #expect(try await xpub.receive() == Message(Frame([0, 65])))
+            await first.close()
+            #expect(try await xpub.receive() == Message(Frame([0, 65])))
+        }
+    }
+
     @Test("a subscription is counted at the SUB: two subscribes need two cancels")
     func countedSubscriptions() async throws {
         try await withContext { context in

@@ -18,6 +18,8 @@ protocol SocketPattern: Sendable {
     mutating func attached(_ pipe: Pipe)
     /// `pipe`'s peer went away.
     mutating func detached(_ pipe: Pipe)
+    /// The socket's options changed (and once at creation): patterns keep what they use.
+    mutating func configure(_ options: SocketOptions)
     /// Adds (or cancels) a subscription; only SUB and XSUB subscribe.
     mutating func changeSubscription(_ subscription: Subscription, among pipes: [Pipe], outbox: inout Outbox) throws(ZMQError)
 }
@@ -27,6 +29,7 @@ extension SocketPattern {
     mutating func received(_ batch: inout Deque<Message>, from pipe: Pipe) {}
     mutating func attached(_ pipe: Pipe) {}
     mutating func detached(_ pipe: Pipe) {}
+    mutating func configure(_ options: SocketOptions) {}
     mutating func changeSubscription(_ subscription: Subscription, among pipes: [Pipe], outbox: inout Outbox) throws(ZMQError) {
         throw .notSupported("only SUB and XSUB sockets subscribe")
     }
