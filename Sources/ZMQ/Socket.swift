@@ -195,10 +195,12 @@ public final class ZMQSocket: Sendable {
         let (message, engine, waiter) = try state.withLock { (state: inout SocketState) throws(ZMQError) -> (Message?, (any PipeEngine)?, SocketState.Waiter?) in
             guard !state.closed else { throw .socketClosed }
             guard let pipe = try state.pattern.pipeForReceiving(among: state.pipes) else { return (nil, nil, nil) }
-            let message = pipe.inbound.removeFirst()
+            var message = pipe.inbound.removeFirst()
             var waiter: SocketState.Waiter?
-            let more = min(pipe.inbound.count, Self.receiveBatch - 1)
-            if more > 0 {
+            let more = state.pattern.batchesReceives ? min(pipe.inbound.count, Self.receiveBatch - 1) : 0
+            if !state.pattern.batchesReceives {
+                message = state.pattern.handOut(message, from: pipe)
+            } else if more > 0 {
                 received.withLock { received in
                     for _ in 0..<more { received.append(pipe.inbound.removeFirst()) }
                 }
@@ -303,7 +305,7 @@ public final class ZMQSocket: Sendable {
                 guard state.pipes.contains(where: { $0 === connectPipe }) else { return (nil, .init()) }
                 pipe = connectPipe
             } else {
-                guard state.pattern.admits(newPeerAmong: state.pipes) else { return (nil, .init()) }
+                guard state.pattern.admits(peer, among: state.pipes) else { return (nil, .init()) }
                 pipe = state.makePipe(connectSide: false)
                 state.pipes.append(pipe)
             }

@@ -14,6 +14,9 @@ public enum ZMQError: Error, Equatable, Sendable, CustomStringConvertible {
     case timedOut
     /// The socket type cannot do this (receiving on PUSH, sending on PULL …).
     case notSupported(String)
+    /// The socket's state does not allow this now, e.g. a REQ sending a second request before
+    /// the reply to the first (libzmq's EFSM); `reason` says what must happen first.
+    case invalidState(String)
     /// The socket has been closed.
     case socketClosed
     /// The context has been shut down.
@@ -28,6 +31,7 @@ public enum ZMQError: Error, Equatable, Sendable, CustomStringConvertible {
         case .wouldBlock: return "the operation would block"
         case .timedOut: return "the operation timed out"
         case .notSupported(let what): return what
+        case .invalidState(let reason): return reason
         case .socketClosed: return "the socket is closed"
         case .contextTerminated: return "the context has been shut down"
         }

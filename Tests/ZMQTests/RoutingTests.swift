@@ -35,10 +35,11 @@ struct RoutingTests {
     @Test("PAIR admits a peer only while it has none")
     func pairAdmitsOne() {
         let pattern = PairPattern()
-        #expect(pattern.admits(newPeerAmong: []))
-        #expect(!pattern.admits(newPeerAmong: [pipe(1)]))
+        let peer = PeerInfo(socketType: .pair, identity: nil, metadata: Metadata(), minorVersion: 1)
+        #expect(pattern.admits(peer, among: []))
+        #expect(!pattern.admits(peer, among: [pipe(1)]))
         let gone = pipe(2)
         gone.isDetached = true
-        #expect(pattern.admits(newPeerAmong: [gone]), "a peer whose connection is gone does not count")
+        #expect(pattern.admits(peer, among: [gone]), "a peer whose connection is gone does not count")
     }
 }

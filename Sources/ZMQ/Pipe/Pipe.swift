@@ -38,6 +38,8 @@ final class Pipe: @unchecked Sendable {
     var batchesInFlight = 0
     /// An accepted peer's pipe whose connection has gone: it lives on only until `inbound` is read.
     @exclusivity(unchecked) var isDetached = false
+    /// The peer's name at a ROUTER: the Identity it announced, or one the ROUTER made up.
+    var routingID: [UInt8] = []
     /// What the peer subscribed to, for PUB and XPUB: the filter applied to every message sent.
     @exclusivity(unchecked) var subscriptions = Subscriptions()
 

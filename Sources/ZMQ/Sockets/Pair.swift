@@ -13,7 +13,7 @@ struct PairPattern: SocketPattern {
         pipes.first { !$0.inbound.isEmpty }
     }
 
-    func admits(newPeerAmong pipes: [Pipe]) -> Bool {
+    func admits(_ peer: PeerInfo, among pipes: [Pipe]) -> Bool {
         !pipes.contains { !$0.isDetached }
     }
 }

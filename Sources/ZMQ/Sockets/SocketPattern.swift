@@ -9,8 +9,13 @@ protocol SocketPattern: Sendable {
     mutating func send(_ message: Message, among pipes: [Pipe], outbox: inout Outbox) throws(ZMQError) -> Bool
     /// The pipe the next incoming message is taken from, or nil when none holds one.
     mutating func pipeForReceiving(among pipes: [Pipe]) throws(ZMQError) -> Pipe?
-    /// Whether a newly connected peer may join the pipes already there.
-    func admits(newPeerAmong pipes: [Pipe]) -> Bool
+    /// Whether a newly accepted peer may join the pipes already there.
+    func admits(_ peer: PeerInfo, among pipes: [Pipe]) -> Bool
+    /// Whether `receive` may take a run of messages from one pipe at a time. REQ and REP see each
+    /// message as it is handed out (`handOut`), because each changes what they may do next.
+    var batchesReceives: Bool { get }
+    /// The message `receive` returns for `message`, taken from `pipe` (when `batchesReceives` is false).
+    mutating func handOut(_ message: Message, from pipe: Pipe) -> Message
     /// A batch read from `pipe`'s peer, before it joins the pipe's inbound queue: the pattern may
     /// take subscriptions out of it or filter it.
     mutating func received(_ batch: inout Deque<Message>, from pipe: Pipe)
@@ -25,7 +30,9 @@ protocol SocketPattern: Sendable {
 }
 
 extension SocketPattern {
-    func admits(newPeerAmong pipes: [Pipe]) -> Bool { true }
+    func admits(_ peer: PeerInfo, among pipes: [Pipe]) -> Bool { true }
+    var batchesReceives: Bool { true }
+    mutating func handOut(_ message: Message, from pipe: Pipe) -> Message { message }
     mutating func received(_ batch: inout Deque<Message>, from pipe: Pipe) {}
     mutating func attached(_ pipe: Pipe) {}
     mutating func detached(_ pipe: Pipe) {}
@@ -73,7 +80,10 @@ extension SocketType {
         case .xpub: return XPubPattern()
         case .sub: return SubPattern()
         case .xsub: return XSubPattern()
-        default: throw .notSupported("\(rawValue) sockets are not implemented yet")
+        case .req: return ReqPattern()
+        case .rep: return RepPattern()
+        case .dealer: return DealerPattern()
+        case .router: return RouterPattern()
         }
     }
 }

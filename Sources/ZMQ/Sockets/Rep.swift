@@ -1,0 +1,48 @@
+import DequeModule
+import ZMTP
+
+/// REP (28/REQREP): strictly one request, then its reply. Requests are fair-queued; each is
+/// handed out without its envelope (the frames up to and including the empty delimiter), and the
+/// reply goes back to the same peer behind that envelope. A request without a delimiter is
+/// dropped. Receiving twice, or replying with no request, throws `invalidState`. A reply for a
+/// requester that has gone, or whose queue is full, is dropped.
+struct RepPattern: SocketPattern {
+    private var fairQueue = FairQueue()
+    /// The request being answered: its peer and envelope.
+    private var pending: (pipe: Pipe, envelope: [Frame])?
+
+    var batchesReceives: Bool { false }
+
+    mutating func send(_ message: Message, among pipes: [Pipe], outbox: inout Outbox) throws(ZMQError) -> Bool {
+        guard let (pipe, envelope) = pending else {
+            throw .invalidState("a REP socket must receive a request before it replies")
+        }
+        pending = nil
+        if pipe.hasRoom(hwm: outbox.hwm) {
+            outbox.queue(Message(envelope + message.frames), on: pipe)
+        }
+        return true
+    }
+
+    mutating func pipeForReceiving(among pipes: [Pipe]) throws(ZMQError) -> Pipe? {
+        guard pending == nil else {
+            throw .invalidState("a REP socket must reply before it receives the next request")
+        }
+        return fairQueue.select(from: pipes)
+    }
+
+    mutating func received(_ batch: inout Deque<Message>, from pipe: Pipe) {
+        // A request has a delimiter with at least one frame after it.
+        batch.removeAll { message in
+            guard let delimiter = message.firstIndex(where: \.isEmpty) else { return true }
+            return delimiter == message.count - 1
+        }
+    }
+
+    mutating func handOut(_ message: Message, from pipe: Pipe) -> Message {
+        let frames = message.frames
+        let delimiter = frames.firstIndex(where: \.isEmpty)!
+        pending = (pipe, Array(frames[...delimiter]))
+        return Message(Array(frames[(delimiter + 1)...]))
+    }
+}

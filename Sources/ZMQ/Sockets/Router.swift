@@ -1,0 +1,58 @@
+import DequeModule
+import ZMTP
+
+/// ROUTER (28/REQREP): names every peer and routes by name. Each message received gets the
+/// sender's routing id as a new first frame; a message sent goes to the peer its first frame
+/// names, without that frame. A message for a peer that is gone, or whose queue is full, is
+/// dropped, as libzmq does without ZMQ_ROUTER_MANDATORY.
+///
+/// A peer's routing id is the Identity it announced (a second peer announcing one in use is
+/// refused), or else five octets the ROUTER makes up: 0x00 and a 32-bit counter, as libzmq's.
+struct RouterPattern: SocketPattern {
+    private var fairQueue = FairQueue()
+    private var pipesByID: [[UInt8]: Pipe] = [:]
+    private var lastGeneratedID = UInt32.random(in: 0...UInt32.max)
+
+    func admits(_ peer: PeerInfo, among pipes: [Pipe]) -> Bool {
+        guard let identity = peer.identity, !identity.isEmpty else { return true }
+        return pipesByID[identity] == nil
+    }
+
+    mutating func attached(_ pipe: Pipe) {
+        let announced = pipe.peer?.identity ?? []
+        let id = announced.isEmpty || pipesByID[announced] != nil ? generatedID() : announced
+        pipe.routingID = id
+        pipesByID[id] = pipe
+    }
+
+    mutating func detached(_ pipe: Pipe) {
+        if pipesByID[pipe.routingID] === pipe { pipesByID[pipe.routingID] = nil }
+    }
+
+    private mutating func generatedID() -> [UInt8] {
+        while true {
+            lastGeneratedID &+= 1
+            let id = [0] + withUnsafeBytes(of: lastGeneratedID.bigEndian) { Array($0) }
+            if pipesByID[id] == nil { return id }
+        }
+    }
+
+    mutating func send(_ message: Message, among pipes: [Pipe], outbox: inout Outbox) throws(ZMQError) -> Bool {
+        guard message.count >= 2, let pipe = pipesByID[message[0].bytes], pipe.hasRoom(hwm: outbox.hwm) else {
+            return true  // unroutable: dropped
+        }
+        outbox.queue(Message(Array(message.frames.dropFirst())), on: pipe)
+        return true
+    }
+
+    mutating func pipeForReceiving(among pipes: [Pipe]) throws(ZMQError) -> Pipe? {
+        fairQueue.select(from: pipes)
+    }
+
+    mutating func received(_ batch: inout Deque<Message>, from pipe: Pipe) {
+        let id = Frame(pipe.routingID)
+        for index in batch.indices {
+            batch[index] = Message([id] + batch[index].frames)
+        }
+    }
+}

@@ -1,0 +1,171 @@
+import Foundation
+import Testing
+import ZMQ
+
+/// REQ, REP, DEALER and ROUTER (28/REQREP) between swift-zmq sockets.
+@Suite("Request-reply", .timeLimit(.minutes(1)))
+struct ReqRepTests {
+    enum Transport: String, CaseIterable { case tcp, ipc, inproc }
+
+    static func endpoint(_ transport: Transport) -> String {
+        switch transport {
+        case .tcp: "tcp://127.0.0.1:*"
+        case .ipc: temporaryIPCEndpoint("reqrep")
+        case .inproc: "inproc://reqrep-\(UUID().uuidString)"
+        }
+    }
+
+    func withTimeouts(_ sockets: ZMQSocket...) throws {
+        for socket in sockets { try socket.set(.receiveTimeout(.seconds(10))) }
+    }
+
+    @Test("REQ and REP take turns; multipart requests and replies arrive whole", arguments: Transport.allCases)
+    func roundTrips(transport: Transport) async throws {
+        try await withContext { context in
+            let rep = try context.socket(.rep)
+            let req = try context.socket(.req)
+            try withTimeouts(rep, req)
+            let endpoint = try await rep.bind(Self.endpoint(transport))
+            try await req.connect(endpoint)
+            let server = Task {
+                for _ in 0..<100 {
+                    let request = try await rep.receive()
+                    try await rep.send(Message(request.frames + ["done"]))
+                }
+            }
+            for index in 0..<100 {
+                try await req.send(["request", Frame("\(index)")])
+                #expect(try await req.receive() == ["request", Frame("\(index)"), "done"])
+            }
+            try await server.value
+        }
+    }
+
+    @Test("REQ and REP refuse to break the turn with invalidState")
+    func strictTurns() async throws {
+        try await withContext { context in
+            let rep = try context.socket(.rep)
+            let req = try context.socket(.req)
+            try withTimeouts(rep, req)
+            try await rep.bind("inproc://turns")
+            try await req.connect("inproc://turns")
+            #expect(throws: ZMQError.self) { try req.tryReceive() }
+            #expect(throws: ZMQError.self) { try rep.trySend("no request yet") }
+            try await req.send("first")
+            await #expect(throws: ZMQError.invalidState("a REQ socket must receive the reply before it sends another request")) {
+                try await req.send("second")
+            }
+            #expect(try await rep.receive() == "first")
+            #expect(throws: ZMQError.self) { try rep.tryReceive() }
+            try await rep.send("answer")
+            #expect(try await req.receive() == "answer")
+            try await req.send("again")
+            #expect(try await rep.receive() == "again")
+        }
+    }
+
+    @Test("REQ spreads requests round-robin over its peers")
+    func requestsAreLoadBalanced() async throws {
+        try await withContext { context in
+            let req = try context.socket(.req)
+            try withTimeouts(req)
+            var servers: [Task<Void, any Error>] = []
+            for name in ["A", "B"] {
+                let rep = try context.socket(.rep)
+                try await req.connect(try await rep.bind("inproc://balanced-\(name)"))
+                // Each server answers with its name until the context closes its socket.
+                servers.append(Task {
+                    while true {
+                        _ = try await rep.receive()
+                        try await rep.send(Message(Frame(name)))
+                    }
+                })
+            }
+            try await req.waitForPeers(2)
+            var answeredBy: [String] = []
+            for index in 0..<10 {
+                try await req.send(Message(Frame("\(index)")))
+                answeredBy.append(try await req.receive()[0].string ?? "?")
+            }
+            #expect(answeredBy.filter { $0 == "A" }.count == 5)
+            #expect(answeredBy.filter { $0 == "B" }.count == 5)
+            #expect(zip(answeredBy, answeredBy.dropFirst()).allSatisfy { $0 != $1 }, "\(answeredBy)")
+            servers.forEach { $0.cancel() }
+        }
+    }
+
+    @Test("ROUTER names each DEALER by its Identity, or by five octets of its own, and routes replies by name", arguments: Transport.allCases)
+    func dealerAndRouter(transport: Transport) async throws {
+        try await withContext { context in
+            let router = try context.socket(.router)
+            try withTimeouts(router)
+            let endpoint = try await router.bind(Self.endpoint(transport))
+            let named = try context.socket(.dealer)
+            try named.set(.routingID(Array("worker-1".utf8)))
+            let anonymous = try context.socket(.dealer)
+            try withTimeouts(named, anonymous)
+            try await named.connect(endpoint)
+            try await anonymous.connect(endpoint)
+
+            try await named.send(["hello", "from 1"])
+            let first = try await router.receive()
+            #expect(first == ["worker-1", "hello", "from 1"])
+            try await anonymous.send("hi")
+            let second = try await router.receive()
+            #expect(second.count == 2 && second[0].count == 5 && second[0].bytes.first == 0 && second[1] == "hi")
+
+            try await router.send([second[0], "to the anonymous one"])
+            try await router.send(["nobody by this name", "dropped"])
+            try await router.send(["worker-1", "to worker 1"])
+            #expect(try await anonymous.receive() == "to the anonymous one")
+            #expect(try await named.receive() == "to worker 1")
+        }
+    }
+
+    @Test("a ROUTER refuses a second peer that announces an Identity already in use")
+    func duplicateIdentityRefused() async throws {
+        try await withContext { context in
+            let router = try context.socket(.router)
+            let events = router.monitor()
+            let endpoint = try await router.bind("tcp://127.0.0.1:*")
+            for _ in 0..<2 {
+                let dealer = try context.socket(.dealer)
+                try dealer.set(.routingID(Array("twin".utf8)))
+                try await dealer.connect(endpoint)
+                if router.connectedPeerCount == 0 { try await router.waitForPeers(1) }
+            }
+            let refused = await nextEvent(events) { if case .peerRefused = $0 { true } else { false } }
+            #expect(refused != nil)
+            #expect(router.connectedPeerCount == 1)
+        }
+    }
+
+    @Test("REQ through a ROUTER, and DEALER to a REP: the envelope is the application's to keep")
+    func envelopes() async throws {
+        try await withContext { context in
+            let router = try context.socket(.router)
+            let req = try context.socket(.req)
+            try withTimeouts(router, req)
+            try await router.bind("inproc://broker")
+            try await req.connect("inproc://broker")
+            try await req.send("question")
+            let request = try await router.receive()
+            #expect(request.count == 3 && request[1].isEmpty && request[2] == "question")
+            // A reply without the delimiter is not a reply; the good one after it is.
+            try await router.send([request[0], "malformed"])
+            try await router.send([request[0], Frame(), "answer"])
+            #expect(try await req.receive() == "answer")
+
+            let rep = try context.socket(.rep)
+            let dealer = try context.socket(.dealer)
+            try withTimeouts(rep, dealer)
+            try await rep.bind("inproc://service")
+            try await dealer.connect("inproc://service")
+            try await dealer.send("no delimiter: dropped")
+            try await dealer.send(["", "question"])
+            #expect(try await rep.receive() == "question")
+            try await rep.send("answer")
+            #expect(try await dealer.receive() == ["", "answer"])
+        }
+    }
+}
