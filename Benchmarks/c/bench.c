@@ -2,8 +2,8 @@
  *   recv EP COUNT SIZE      PULL binds EP, prints "ENDPOINT e", receives; RESULT msgs/s cpu-ns/msg received
  *   send EP COUNT SIZE      PUSH connects, sends, closes with linger;     RESULT 0 cpu-ns/msg sent
  *   inproc COUNT SIZE       both ends in one process;                      RESULT msgs/s cpu-ns/msg received
- *   lat-server EP COUNT SIZE  PAIR binds, echoes COUNT messages
- *   lat-client EP COUNT SIZE  PAIR connects, COUNT round trips;            RESULT p50-us p99-us (one way)
+ *   lat-server EP COUNT SIZE  REP binds, answers COUNT requests with the request
+ *   lat-client EP COUNT SIZE  REQ connects, COUNT round trips;             RESULT p50-us p99-us (one way)
  *   lat-inproc COUNT SIZE   both ends in one process;                      RESULT p50-us p99-us
  *   mem-idle N              N idle tcp connections in one process;         RESULT bytes-per-connection
  *   mem-queue N SIZE        N messages queued for a peer that never comes; RESULT peak-bytes queued-bytes-per-msg
@@ -122,34 +122,34 @@ static int compare(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-static void echo(void *pair, long count) {
+static void echo(void *rep, long count) {
     zmq_msg_t msg;
     zmq_msg_init(&msg);
     for (long i = 0; i < count; i++) {
-        zmq_msg_recv(&msg, pair, 0);
-        zmq_msg_send(&msg, pair, 0);
+        zmq_msg_recv(&msg, rep, 0);
+        zmq_msg_send(&msg, rep, 0);
     }
     zmq_msg_close(&msg);
 }
 
 static void *inproc_echo(void *argument) {
     struct job *job = argument;
-    void *pair = zmq_socket(context, ZMQ_PAIR);
-    zmq_connect(pair, job->endpoint);
-    echo(pair, job->count);
-    zmq_close(pair);
+    void *rep = zmq_socket(context, ZMQ_REP);
+    zmq_connect(rep, job->endpoint);
+    echo(rep, job->count);
+    zmq_close(rep);
     return NULL;
 }
 
-static void round_trips(void *pair, long count, size_t size) {
+static void round_trips(void *req, long count, size_t size) {
     double *samples = malloc(sizeof(double) * count);
     char *payload = calloc(1, size + 1);
     zmq_msg_t msg;
     zmq_msg_init(&msg);
     for (long i = 0; i < count; i++) {
         double start = now_ns();
-        zmq_send(pair, payload, size, 0);
-        zmq_msg_recv(&msg, pair, 0);
+        zmq_send(req, payload, size, 0);
+        zmq_msg_recv(&msg, req, 0);
         samples[i] = (now_ns() - start) / 2 / 1e3;
     }
     qsort(samples, count, sizeof(double), compare);
@@ -195,25 +195,25 @@ int main(int argc, char **argv) {
         pthread_join(thread, NULL);
         zmq_close(pull);
     } else if (strcmp(mode, "lat-server") == 0) {
-        void *pair = zmq_socket(context, ZMQ_PAIR);
-        if (zmq_bind(pair, argv[2]) != 0) { perror("bind"); return 1; }
-        print_endpoint(pair);
-        echo(pair, atol(argv[3]));
-        zmq_close(pair);
+        void *rep = zmq_socket(context, ZMQ_REP);
+        if (zmq_bind(rep, argv[2]) != 0) { perror("bind"); return 1; }
+        print_endpoint(rep);
+        echo(rep, atol(argv[3]));
+        zmq_close(rep);
     } else if (strcmp(mode, "lat-client") == 0) {
-        void *pair = zmq_socket(context, ZMQ_PAIR);
-        zmq_connect(pair, argv[2]);
-        round_trips(pair, atol(argv[3]), (size_t) atol(argv[4]));
-        zmq_close(pair);
+        void *req = zmq_socket(context, ZMQ_REQ);
+        zmq_connect(req, argv[2]);
+        round_trips(req, atol(argv[3]), (size_t) atol(argv[4]));
+        zmq_close(req);
     } else if (strcmp(mode, "lat-inproc") == 0) {
         struct job job = { "inproc://latency", atol(argv[2]), (size_t) atol(argv[3]) };
-        void *pair = zmq_socket(context, ZMQ_PAIR);
-        zmq_bind(pair, job.endpoint);
+        void *req = zmq_socket(context, ZMQ_REQ);
+        zmq_bind(req, job.endpoint);
         pthread_t thread;
         pthread_create(&thread, NULL, inproc_echo, &job);
-        round_trips(pair, job.count, job.size);
+        round_trips(req, job.count, job.size);
         pthread_join(thread, NULL);
-        zmq_close(pair);
+        zmq_close(req);
     } else if (strcmp(mode, "mem-idle") == 0) {
         int count = atoi(argv[2]);
         void *pull = zmq_socket(context, ZMQ_PULL);

@@ -23,7 +23,7 @@ struct PubSubInteropTests {
                 let (ours, theirs): (SocketType, String) = publishing == .pubToXsub ? (.pub, "XSUB") : (.xpub, "SUB")
                 let publisher = try context.socket(ours)
                 try publisher.set(.receiveTimeout(.seconds(20)))
-                let peer = try await connectPeer(publisher, binder: binder, transport: transport,
+                let peer = try await startPeer(publisher, binder: binder, transport: transport,
                                                  arguments: ["subscriber", "--type", theirs, "--topic", "A", "--count", "\(Self.count)"])
                 if ours == .xpub {
                     // Nothing is lost once the subscription is here: send exactly what is expected.
@@ -49,7 +49,7 @@ struct PubSubInteropTests {
                 let subscriber = try context.socket(.sub)
                 try subscriber.set(.receiveTimeout(.seconds(20)))
                 try subscriber.subscribe("A")
-                let peer = try await connectPeer(subscriber, binder: binder, transport: transport,
+                let peer = try await startPeer(subscriber, binder: binder, transport: transport,
                                                  arguments: ["publisher", "--type", "XPUB", "--topic", "A", "--count", "\(Self.count)"])
                 try await peer.waitFor("SUBSCRIBED")
                 for index in 0..<Self.count {
@@ -66,9 +66,9 @@ struct PubSubInteropTests {
             let frontend = try context.socket(.xsub)
             let backend = try context.socket(.xpub)
             // The libzmq XPUB publishes once our proxy has passed the subscription up to it.
-            let publisher = try await connectPeer(frontend, binder: .libzmq, transport: transport,
+            let publisher = try await startPeer(frontend, binder: .libzmq, transport: transport,
                                                   arguments: ["publisher", "--type", "XPUB", "--topic", "A", "--count", "\(Self.count)"])
-            let subscriber = try await connectPeer(backend, binder: .swift, transport: transport,
+            let subscriber = try await startPeer(backend, binder: .swift, transport: transport,
                                                    arguments: ["subscriber", "--type", "SUB", "--topic", "A", "--count", "\(Self.count)"])
             let proxy = Task { try await ZMQProxy.run(frontend: frontend, backend: backend) }
             defer { proxy.cancel() }
@@ -76,20 +76,6 @@ struct PubSubInteropTests {
             try await subscriber.result()
             try await publisher.result()
         }
-    }
-
-    /// Starts the peer and connects the two sockets, the side `binder` says binding.
-    private func connectPeer(_ socket: ZMQSocket, binder: Binder, transport: Transport, arguments: [String]) async throws -> PythonPeer {
-        let local = transport == .tcp ? "tcp://127.0.0.1:*" : "ipc://\(NSTemporaryDirectory())zmq-pubsub-\(UUID().uuidString.prefix(8)).sock"
-        if binder == .swift {
-            let endpoint = try await socket.bind(local)
-            let peer = try PythonPeer(arguments + ["--connect", endpoint])
-            _ = try await peer.endpoint()
-            return peer
-        }
-        let peer = try PythonPeer(arguments + ["--bind", local])
-        try await socket.connect(try await peer.endpoint())
-        return peer
     }
 }
 

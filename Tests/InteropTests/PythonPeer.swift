@@ -105,3 +105,18 @@ enum Pattern {
         text.split(separator: ";").map { $0.split(separator: ",").map { Int($0)! } }
     }
 }
+
+/// Starts a peer.py peer and joins it to `socket`: the side `binder` names binds (on a fresh
+/// loopback port or ipc path), the other connects to what it bound.
+func startPeer(_ socket: ZMQSocket, binder: InteropTests.Binder, transport: InteropTests.Transport, arguments: [String]) async throws -> PythonPeer {
+    let local = transport == .tcp ? "tcp://127.0.0.1:*" : "ipc://\(NSTemporaryDirectory())zmq-peer-\(UUID().uuidString.prefix(8)).sock"
+    if binder == .swift {
+        let endpoint = try await socket.bind(local)
+        let peer = try PythonPeer(arguments + ["--connect", endpoint])
+        _ = try await peer.endpoint()
+        return peer
+    }
+    let peer = try PythonPeer(arguments + ["--bind", local])
+    try await socket.connect(try await peer.endpoint())
+    return peer
+}

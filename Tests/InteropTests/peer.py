@@ -48,6 +48,8 @@ def open_socket(args):
     sock.setsockopt(zmq.RCVTIMEO, int(args.timeout * 1000))
     sock.setsockopt(zmq.SNDTIMEO, int(args.timeout * 1000))
     sock.setsockopt(zmq.RCVHWM, 0 if args.sequence else 1000)
+    if args.routing_id:
+        sock.setsockopt(zmq.ROUTING_ID, args.routing_id.encode())
     if args.bind:
         sock.bind(args.bind)
         endpoint = sock.getsockopt_string(zmq.LAST_ENDPOINT)
@@ -109,6 +111,49 @@ def mode_echo(args):
     sock.close()
     context.term()
     report(True, echoed=args.count)
+
+
+def mode_request(args):
+    """REQ, or DEALER with --routing-id: sends --count requests of the shape pattern and checks
+    that each reply is the request echoed. A DEALER adds and expects the empty delimiter."""
+    import zmq
+    context, sock = open_socket(args)
+    shapes = parse_shapes(args.shapes)
+    dealer = args.type.upper() == "DEALER"
+    for i in range(args.count):
+        request = expected_message(i, shapes)
+        sock.send_multipart(([b""] if dealer else []) + request)
+        try:
+            reply = sock.recv_multipart()
+        except zmq.Again:
+            report(False, error="no reply to request %d" % i)
+        if dealer:
+            if not reply or reply[0] != b"":
+                report(False, error="reply %d lacks the delimiter: %r" % (i, reply[:2]))
+            reply = reply[1:]
+        if reply != request:
+            report(False, error="reply %d differs from the request" % i)
+    sock.close()
+    context.term()
+    report(True, requests=args.count)
+
+
+def mode_router_echo(args):
+    """ROUTER: sends every message back to the peer it came from, routing id included, and
+    reports the routing ids it saw."""
+    import zmq
+    context, sock = open_socket(args)
+    seen = set()
+    for i in range(args.count):
+        try:
+            frames = sock.recv_multipart()
+        except zmq.Again:
+            report(False, error="timed out", echoed=i)
+        seen.add(frames[0].hex())
+        sock.send_multipart(frames)
+    sock.close()
+    context.term()
+    report(True, echoed=args.count, routing_ids=sorted(seen))
 
 
 def mode_subscriber(args):
@@ -248,7 +293,8 @@ def mode_silent(args):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("mode", choices=["recv", "send", "echo", "zmtp30", "silent", "subscriber", "publisher"])
+    parser.add_argument("mode", choices=["recv", "send", "echo", "zmtp30", "silent", "subscriber", "publisher",
+                                         "request", "router-echo"])
     parser.add_argument("--type", default="PULL")
     parser.add_argument("--bind")
     parser.add_argument("--connect")
@@ -259,9 +305,11 @@ def main():
     parser.add_argument("--linger", type=int, default=-1)
     parser.add_argument("--timeout", type=float, default=30.0)
     parser.add_argument("--topic", default="A")
+    parser.add_argument("--routing-id")
     args = parser.parse_args()
     modes = {"recv": mode_recv, "send": mode_send, "echo": mode_echo, "zmtp30": mode_zmtp30,
-             "silent": mode_silent, "subscriber": mode_subscriber, "publisher": mode_publisher}
+             "silent": mode_silent, "subscriber": mode_subscriber, "publisher": mode_publisher,
+             "request": mode_request, "router-echo": mode_router_echo}
     modes[args.mode](args)
 
 

@@ -58,18 +58,18 @@ func receiveAll(_ pull: ZMQSocket, count: Int, size: Int) async throws {
     output("RESULT \(rate) \((cpuNanoseconds() - startCPU) / Double(received - 1)) \(received)")
 }
 
-func echo(_ pair: ZMQSocket, count: Int) async throws {
-    for _ in 0..<count { try await pair.send(try await pair.receive()) }
+func echo(_ rep: ZMQSocket, count: Int) async throws {
+    for _ in 0..<count { try await rep.send(try await rep.receive()) }
 }
 
-func roundTrips(_ pair: ZMQSocket, count: Int, size: Int) async throws {
+func roundTrips(_ req: ZMQSocket, count: Int, size: Int) async throws {
     let message = payload(size)
     var samples: [Double] = []
     samples.reserveCapacity(count)
     for _ in 0..<count {
         let start = ContinuousClock.now
-        try await pair.send(message)
-        _ = try await pair.receive()
+        try await req.send(message)
+        _ = try await req.receive()
         samples.append(seconds(ContinuousClock.now - start) / 2 * 1e6)
     }
     samples.sort()
@@ -116,23 +116,23 @@ case "inproc":
     try await receiveAll(pull, count: count, size: size)
     try await sender.value
 case "lat-server":
-    let pair = try context.socket(.pair)
-    output("ENDPOINT \(try await pair.bind(arguments[2]))")
-    try await onIOThread(pair) { try await echo(pair, count: argument(3)) }
+    let rep = try context.socket(.rep)
+    output("ENDPOINT \(try await rep.bind(arguments[2]))")
+    try await onIOThread(rep) { try await echo(rep, count: argument(3)) }
 case "lat-client":
-    let pair = try context.socket(.pair)
-    try await pair.connect(arguments[2])
-    try await onIOThread(pair) { try await roundTrips(pair, count: argument(3), size: argument(4)) }
+    let req = try context.socket(.req)
+    try await req.connect(arguments[2])
+    try await onIOThread(req) { try await roundTrips(req, count: argument(3), size: argument(4)) }
 case "lat-inproc":
-    let pair = try context.socket(.pair)
-    try await pair.bind("inproc://latency")
+    let req = try context.socket(.req)
+    try await req.bind("inproc://latency")
     let count = argument(2)
     let echoer = Task {
-        let peer = try context.socket(.pair)
-        try await peer.connect("inproc://latency")
-        try await onIOThread(peer) { try await echo(peer, count: count) }
+        let rep = try context.socket(.rep)
+        try await rep.connect("inproc://latency")
+        try await onIOThread(rep) { try await echo(rep, count: count) }
     }
-    try await onIOThread(pair) { try await roundTrips(pair, count: count, size: argument(3)) }
+    try await onIOThread(req) { try await roundTrips(req, count: count, size: argument(3)) }
     try await echoer.value
 case "mem-idle":
     let count = argument(2)

@@ -1,0 +1,76 @@
+import Foundation
+import Testing
+import ZMQ
+
+/// REQ/REP and DEALER/ROUTER against libzmq 4.3.5 (pyzmq 27.3.0): envelopes, delimiters and
+/// routing ids on the wire, in both directions, with either side binding, over tcp and ipc.
+@Suite("Request-reply interop with libzmq", .serialized, .timeLimit(.minutes(2)))
+struct ReqRepInteropTests {
+    typealias Transport = InteropTests.Transport
+    typealias Binder = InteropTests.Binder
+
+    enum Pairing: String, CaseIterable {
+        /// swift-zmq REQ asks a libzmq REP (which echoes).
+        case swiftReqToLibzmqRep
+        /// libzmq REQ asks a swift-zmq REP.
+        case libzmqReqToSwiftRep
+        /// swift-zmq DEALER (with an Identity) through a libzmq ROUTER (which echoes).
+        case swiftDealerToLibzmqRouter
+        /// libzmq DEALER (with an Identity) through a swift-zmq ROUTER.
+        case libzmqDealerToSwiftRouter
+    }
+
+    static let count = 50
+    /// One frame, three frames, an empty frame and a long one.
+    static let shapes = "5;1,2,3;0;300"
+
+    @Test("requests and replies cross intact", arguments: Pairing.allCases, Transport.allCases)
+    func exchange(pairing: Pairing, transport: Transport) async throws {
+        for binder in Binder.allCases {
+            try await withInteropContext { context in
+                try await run(pairing, transport: transport, binder: binder, context: context)
+            }
+        }
+    }
+
+    private func run(_ pairing: Pairing, transport: Transport, binder: Binder, context: ZMQContext) async throws {
+        let shapes = Pattern.parse(Self.shapes)
+        let common = ["--count", "\(Self.count)", "--shapes", Self.shapes]
+        switch pairing {
+        case .swiftReqToLibzmqRep, .swiftDealerToLibzmqRouter:
+            let isDealer = pairing == .swiftDealerToLibzmqRouter
+            let socket = try context.socket(isDealer ? .dealer : .req)
+            if isDealer { try socket.set(.routingID(Array("swift-dealer".utf8))) }
+            try socket.set(.receiveTimeout(.seconds(20)))
+            let peer = try await startPeer(socket, binder: binder, transport: transport,
+                                             arguments: [isDealer ? "router-echo" : "echo", "--type", isDealer ? "ROUTER" : "REP"] + common)
+            for index in 0..<Self.count {
+                let request = Pattern.message(index, shapes: shapes)
+                try await socket.send(isDealer ? Message([Frame()] + request.frames) : request)
+                let reply = try await socket.receive()
+                #expect(reply == (isDealer ? Message([Frame()] + request.frames) : request))
+            }
+            let report = try await peer.result()
+            if isDealer {
+                #expect(report["routing_ids"] as? [String] == [Data("swift-dealer".utf8).map { String(format: "%02x", $0) }.joined()])
+            }
+        case .libzmqReqToSwiftRep, .libzmqDealerToSwiftRouter:
+            let isRouter = pairing == .libzmqDealerToSwiftRouter
+            let socket = try context.socket(isRouter ? .router : .rep)
+            try socket.set(.receiveTimeout(.seconds(20)))
+            let peer = try await startPeer(socket, binder: binder, transport: transport,
+                                             arguments: ["request", "--type", isRouter ? "DEALER" : "REQ", "--routing-id", "py-peer"] + common)
+            for index in 0..<Self.count {
+                let request = try await socket.receive()
+                let body = Pattern.message(index, shapes: shapes)
+                if isRouter {
+                    #expect(request == Message(["py-peer", Frame()] + body.frames))
+                } else {
+                    #expect(request == body)
+                }
+                try await socket.send(request)
+            }
+            try await peer.result()
+        }
+    }
+}
