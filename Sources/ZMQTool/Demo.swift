@@ -4,7 +4,7 @@ import ZMQ
 
 struct Demo: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run the exclusive-pair, pipeline and publish-subscribe topologies over tcp and check what flowed.",
+        abstract: "Run the four basic topologies over tcp (exclusive pair, pipeline, publish-subscribe, request-reply) and check what flowed.",
         discussion: "Exits 0 only if every check passed."
     )
 
@@ -17,21 +17,26 @@ struct Demo: AsyncParsableCommand {
     @Option(help: "Updates published on each topic.")
     var updates = 50_000
 
+    @Option(help: "Requests each of the two clients sends through the broker.")
+    var requests = 5_000
+
     func validate() throws {
-        if roundTrips < 1 || tasks < 2 || updates < 1 {
-            throw ValidationError("--round-trips and --updates must be at least 1, --tasks at least 2")
+        if roundTrips < 1 || tasks < 2 || updates < 1 || requests < 1 {
+            throw ValidationError("--round-trips, --updates and --requests must be at least 1, --tasks at least 2")
         }
     }
 
     func run() async throws {
         let context = ZMQContext()
         var checks: [(String, Bool)] = []
-        print("swift-zmq demo: three topologies over tcp on loopback\n")
+        print("swift-zmq demo: four topologies over tcp on loopback\n")
         checks += try await exclusivePair(context)
         print()
         checks += try await pipeline(context)
         print()
         checks += try await publishSubscribe(context)
+        print()
+        checks += try await requestReply(context)
         await context.shutdown()
         print()
         for (name, passed) in checks { print("\(passed ? "PASS" : "FAIL")  \(name)") }
@@ -177,6 +182,67 @@ struct Demo: AsyncParsableCommand {
             ("publish-subscribe: each subscriber got every update on its topic, in order",
              results.allSatisfy { $0.count == updates && $0.inOrder }),
             ("publish-subscribe: no subscriber got another topic", results.allSatisfy(\.onTopic)),
+        ]
+    }
+
+    /// Request-reply (28/REQREP): two REQ clients, a ROUTER/DEALER broker (the proxy), two REP
+    /// workers. The ROUTER's envelope carries each reply back to the client that asked.
+    private func requestReply(_ context: ZMQContext) async throws -> [(String, Bool)] {
+        print("Request-reply: 2 REQ -> ROUTER | proxy | DEALER -> 2 REP, \(requests) requests per client")
+        let frontend = try context.socket(.router)
+        let frontendEndpoint = try await frontend.bind("tcp://127.0.0.1:*")
+        let backend = try context.socket(.dealer)
+        let backendEndpoint = try await backend.bind("tcp://127.0.0.1:*")
+        print("  clients connect to \(frontendEndpoint), workers to \(backendEndpoint)")
+        let broker = Task { try await ZMQProxy.run(frontend: frontend, backend: backend) }
+
+        var workers: [Task<Void, any Error>] = []
+        var sockets: [ZMQSocket] = []
+        for name in ["A", "B"] {
+            let worker = try context.socket(.rep)
+            try await worker.connect(backendEndpoint)
+            sockets.append(worker)
+            workers.append(Task {
+                while true {
+                    let request = try await worker.receive()
+                    try await worker.send([Frame(name), request[0]])
+                }
+            })
+        }
+        try await backend.waitForPeers(2)
+
+        let started = ContinuousClock.now
+        let clients = try ["1", "2"].map { name in
+            let client = try context.socket(.req)
+            sockets.append(client)
+            return Task { () -> (answered: Int, servedBy: Set<String>) in
+                try await client.connect(frontendEndpoint)
+                var answered = 0
+                var servedBy: Set<String> = []
+                for index in 0..<requests {
+                    let question = "client \(name) request \(index)"
+                    try await client.send(Frame(question))
+                    let reply = try await client.receive()
+                    if reply.count == 2, reply[1].string == question { answered += 1 }
+                    servedBy.insert(reply[0].string ?? "?")
+                }
+                return (answered, servedBy)
+            }
+        }
+        var results: [(answered: Int, servedBy: Set<String>)] = []
+        for client in clients { results.append(try await client.value) }
+        let elapsed = ContinuousClock.now - started
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let servedBy = results.reduce(into: Set<String>()) { $0.formUnion($1.servedBy) }
+        print("  \(2 * requests) round trips through the broker in \(String(format: "%.2f", seconds)) s, served by workers \(servedBy.sorted().joined(separator: " and "))")
+
+        broker.cancel()
+        _ = await broker.result
+        for socket in sockets + [frontend, backend] { await socket.close() }
+        for worker in workers { _ = await worker.result }
+        return [
+            ("request-reply: every client got the answer to each of its own requests", results.allSatisfy { $0.answered == requests }),
+            ("request-reply: both workers served", servedBy == ["A", "B"]),
         ]
     }
 }
