@@ -41,6 +41,9 @@ public enum SocketOption: Sendable {
     /// XPUB: also pass on every cancel, not only the last for a topic, and each topic a leaving
     /// peer held (libzmq's ZMQ_XPUB_VERBOSER, which also turns on `xpubVerbose`). Default false.
     case xpubVerboser(Bool)
+    /// ROUTER: a message for an unknown routing id throws `unroutable`, and one for a peer whose
+    /// queue is full waits, instead of both being dropped (libzmq's ZMQ_ROUTER_MANDATORY).
+    case routerMandatory(Bool)
 }
 
 /// The current values of every socket option, with libzmq's defaults.
@@ -60,6 +63,7 @@ public struct SocketOptions: Sendable, Equatable {
     public var sendTimeout: Duration? = nil
     public var xpubVerbose = false
     public var xpubVerboser = false
+    public var routerMandatory = false
 
     public init() {}
 
@@ -118,6 +122,8 @@ public struct SocketOptions: Sendable, Equatable {
         case .xpubVerboser(let value):
             xpubVerboser = value
             if value { xpubVerbose = true }
+        case .routerMandatory(let value):
+            routerMandatory = value
         }
     }
 

@@ -122,6 +122,30 @@ struct ReqRepTests {
         }
     }
 
+    @Test("with routerMandatory a ROUTER throws for an unknown routing id and waits for room")
+    func routerMandatory() async throws {
+        try await withContext { context in
+            let router = try context.socket(.router)
+            try router.set(.routerMandatory(true))
+            try router.set(.sendHighWaterMark(1))
+            try await router.bind("inproc://mandatory")
+            #expect(throws: ZMQError.unroutable(routingID: Array("nobody".utf8))) { try router.trySend(["nobody", "x"]) }
+            let dealer = try context.socket(.dealer)
+            try dealer.set(.routingID(Array("d".utf8)))
+            try dealer.set(.receiveHighWaterMark(1))
+            try await dealer.connect("inproc://mandatory")
+            try await router.waitForPeers(1)
+            // The dealer reads nothing: once its queue and the router's are full, a send waits
+            // (here until its timeout) where without the option it would drop and return.
+            try router.set(.sendTimeout(.milliseconds(100)))
+            var outcome: (any Error)?
+            for _ in 0..<10_000 {
+                do { try await router.send(["d", "fill"]) } catch { outcome = error; break }
+            }
+            #expect(outcome as? ZMQError == .timedOut)
+        }
+    }
+
     @Test("a ROUTER refuses a second peer that announces an Identity already in use")
     func duplicateIdentityRefused() async throws {
         try await withContext { context in

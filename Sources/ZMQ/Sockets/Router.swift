@@ -4,7 +4,8 @@ import ZMTP
 /// ROUTER (28/REQREP): names every peer and routes by name. Each message received gets the
 /// sender's routing id as a new first frame; a message sent goes to the peer its first frame
 /// names, without that frame. A message for a peer that is gone, or whose queue is full, is
-/// dropped, as libzmq does without ZMQ_ROUTER_MANDATORY.
+/// dropped, as libzmq does; with `routerMandatory` the first throws `unroutable` and the second
+/// waits for room.
 ///
 /// A peer's routing id is the Identity it announced (a second peer announcing one in use is
 /// refused), or else five octets the ROUTER makes up: 0x00 and a 32-bit counter, as libzmq's.
@@ -12,6 +13,11 @@ struct RouterPattern: SocketPattern {
     private var fairQueue = FairQueue()
     private var pipesByID: [[UInt8]: Pipe] = [:]
     private var lastGeneratedID = UInt32.random(in: 0...UInt32.max)
+    private var mandatory = false
+
+    mutating func configure(_ options: SocketOptions) {
+        mandatory = options.routerMandatory
+    }
 
     func admits(_ peer: PeerInfo, among pipes: [Pipe]) -> Bool {
         guard let identity = peer.identity, !identity.isEmpty else { return true }
@@ -38,9 +44,12 @@ struct RouterPattern: SocketPattern {
     }
 
     mutating func send(_ message: Message, among pipes: [Pipe], outbox: inout Outbox) throws(ZMQError) -> Bool {
-        guard message.count >= 2, let pipe = pipesByID[message[0].bytes], pipe.hasRoom(hwm: outbox.hwm) else {
-            return true  // unroutable: dropped
+        let id = message[0].bytes
+        guard message.count >= 2, let pipe = pipesByID[id] else {
+            if mandatory { throw .unroutable(routingID: id) }
+            return true  // dropped
         }
+        guard pipe.hasRoom(hwm: outbox.hwm) else { return !mandatory }
         outbox.queue(Message(Array(message.frames.dropFirst())), on: pipe)
         return true
     }
