@@ -42,4 +42,46 @@ struct RoutingTests {
         gone.isDetached = true
         #expect(pattern.admits(peer, among: [gone]), "a peer whose connection is gone does not count")
     }
+
+    @Test("subscriptions match by binary prefix of the first frame, and count")
+    func subscriptionsMatchPrefixes() {
+        var subscriptions = Subscriptions()
+        #expect(!subscriptions.matches("anything"), "no subscription matches nothing")
+        let firstIsNew = subscriptions.add(Array("news.".utf8))
+        #expect(firstIsNew)
+        let repeatIsNew = subscriptions.add(Array("news.".utf8))
+        #expect(!repeatIsNew, "a second subscribe to a topic is not new")
+        #expect(subscriptions.matches("news.sport"))
+        #expect(subscriptions.matches(["news.", "second frame ignored"]))
+        #expect(!subscriptions.matches("news"), "shorter than the prefix")
+        #expect(!subscriptions.matches(["weather", "news."]), "only the first frame counts")
+        #expect(!subscriptions.matches(Message(Frame())))
+        let firstCancelRemoved = subscriptions.remove(Array("news.".utf8))
+        #expect(!firstCancelRemoved, "one count is left")
+        #expect(subscriptions.matches("news.sport"))
+        let secondCancelRemoved = subscriptions.remove(Array("news.".utf8))
+        #expect(secondCancelRemoved)
+        #expect(!subscriptions.matches("news.sport"))
+        let unknownCancelRemoved = subscriptions.remove(Array("never".utf8))
+        #expect(!unknownCancelRemoved)
+
+        subscriptions.add([])
+        #expect(subscriptions.matchesEverything)
+        #expect(subscriptions.matches(Message(Frame())))
+        #expect(subscriptions.matches(Message(Frame([0xFF, 0x00]))))
+    }
+
+    @Test("a publisher keeps each peer's subscriptions as a set: one cancel undoes repeats")
+    func publisherSideSetSemantics() {
+        var subscriptions = Subscriptions()
+        let subscribed = subscriptions.applyOnce(Subscription(subscribe: true, topic: [1]))
+        #expect(subscribed)
+        let repeated = subscriptions.applyOnce(Subscription(subscribe: true, topic: [1]))
+        #expect(!repeated)
+        let cancelled = subscriptions.applyOnce(Subscription(subscribe: false, topic: [1]))
+        #expect(cancelled)
+        #expect(subscriptions.isEmpty)
+        let cancelledAgain = subscriptions.applyOnce(Subscription(subscribe: false, topic: [1]))
+        #expect(!cancelledAgain)
+    }
 }
