@@ -118,13 +118,15 @@ public final class ZMQSocket: Sendable {
 
     /// Queues `message` where the socket type routes it; false when it must wait for room.
     private func enqueue(_ message: Message) throws(ZMQError) -> Bool {
-        let (queued, outbox) = try state.withLock { (state: inout SocketState) throws(ZMQError) -> (Bool, Outbox) in
+        guard !message.isEmpty else { throw .invalidMessage("a message has at least one frame") }
+        let (queued, outbox, resume) = try state.withLock { (state: inout SocketState) throws(ZMQError) -> (Bool, Outbox, [any PipeEngine]) in
             guard !state.closed else { throw .socketClosed }
             var outbox = Outbox(hwm: state.options.sendHighWaterMark)
             let queued = try state.pattern.send(message, among: state.pipes, outbox: &outbox)
-            return (queued, outbox)
+            return (queued, outbox, outbox.removedInbound ? state.inboundShrank() : [])
         }
         outbox.wake()
+        resume.forEach { $0.resumeReading() }
         return queued
     }
 
@@ -151,13 +153,19 @@ public final class ZMQSocket: Sendable {
     }
 
     private func changeSubscription(_ subscription: Subscription) throws(ZMQError) {
-        let outbox = try state.withLock { (state: inout SocketState) throws(ZMQError) -> Outbox in
+        let (outbox, resume) = try state.withLock { (state: inout SocketState) throws(ZMQError) -> (Outbox, [any PipeEngine]) in
             guard !state.closed else { throw .socketClosed }
             var outbox = Outbox(hwm: 0)
             try state.pattern.changeSubscription(subscription, among: state.pipes, outbox: &outbox)
-            return outbox
+            guard !subscription.isSubscribe else { return (outbox, []) }
+            // Nothing already queued for a cancelled topic is handed out afterwards.
+            let pattern = state.pattern
+            for pipe in state.pipes { pipe.inbound.removeAll { !pattern.accepts($0) } }
+            received.withLock { $0.removeAll { !pattern.accepts($0) } }
+            return (outbox, state.inboundShrank())
         }
         outbox.wake()
+        resume.forEach { $0.resumeReading() }
     }
 
     // MARK: Receiving
@@ -275,6 +283,13 @@ public final class ZMQSocket: Sendable {
 
     // MARK: Called by engines
 
+    /// Returns once the socket is closing or closed (used by the proxy to notice either side go).
+    func untilClosed() async {
+        let events = events.stream()
+        if state.withLock({ $0.closed }) { return }
+        for await _ in events {}
+    }
+
     /// Whether a `receive` is suspended waiting for a message.
     var hasWaitingReceiver: Bool { state.withLock { !$0.receiveWaiters.isEmpty } }
 
@@ -341,6 +356,8 @@ public final class ZMQSocket: Sendable {
             }
             // XPUB may have queued cancels for the peer's subscriptions.
             if !pipe.inbound.isEmpty { waiters.take(&state.receiveWaiters) }
+            // A send waiting for this peer (ROUTER with routerMandatory) must learn it is gone.
+            waiters.take(&state.sendWaiters)
             return waiters
         }
         waiters.resume()
@@ -360,7 +377,7 @@ public final class ZMQSocket: Sendable {
                 while let message = batch.popFirst() { pipe.inbound.append(message) }
             }
             let hwm = state.options.receiveHighWaterMark
-            let pause = hwm > 0 && pipe.inbound.count >= hwm
+            let pause = hwm > 0 && pipe.inbound.count >= hwm && state.pattern.pausesReading
             if pause { pipe.readingPaused = true }
             var woken = SocketState.Wakeups()
             for _ in 0..<min(delivered, state.receiveWaiters.count) {
@@ -552,7 +569,7 @@ struct SocketState: Sendable {
 
     func isReady(_ kind: ZMQSocket.WaitKind) -> Bool {
         switch kind {
-        case .send: return pipes.contains { $0.hasRoom(hwm: options.sendHighWaterMark) }
+        case .send: return pattern.canSend(among: pipes, hwm: options.sendHighWaterMark)
         case .receive: return pipes.contains { !$0.inbound.isEmpty }
         case .peers(let count): return connectedPeers >= count
         }
@@ -565,6 +582,19 @@ struct SocketState: Sendable {
 
     mutating func remove(_ pipe: Pipe) {
         pipes.removeAll { $0 === pipe }
+    }
+
+    /// After messages left inbound queues other than through `receive`: resumes reading where
+    /// that made room, and forgets accepted pipes whose connection has gone and that are empty.
+    mutating func inboundShrank() -> [any PipeEngine] {
+        var resume: [any PipeEngine] = []
+        let hwm = options.receiveHighWaterMark
+        for pipe in pipes where pipe.readingPaused && pipe.inbound.count <= hwm / 2 {
+            pipe.readingPaused = false
+            if let engine = pipe.engine { resume.append(engine) }
+        }
+        pipes.removeAll { $0.isDetached && $0.inbound.isEmpty }
+        return resume
     }
 
     mutating func beginClosing() -> Closing {

@@ -17,6 +17,8 @@ public enum ZMQError: Error, Equatable, Sendable, CustomStringConvertible {
     /// The socket's state does not allow this now, e.g. a REQ sending a second request before
     /// the reply to the first (libzmq's EFSM); `reason` says what must happen first.
     case invalidState(String)
+    /// The message cannot be sent as it is; `reason` says why (a message has at least one frame).
+    case invalidMessage(String)
     /// A ROUTER with `routerMandatory` set has no peer with this routing id (EHOSTUNREACH).
     case unroutable(routingID: [UInt8])
     /// The socket has been closed.
@@ -34,6 +36,7 @@ public enum ZMQError: Error, Equatable, Sendable, CustomStringConvertible {
         case .timedOut: return "the operation timed out"
         case .notSupported(let what): return what
         case .invalidState(let reason): return reason
+        case .invalidMessage(let reason): return reason
         case .unroutable(let id): return "no peer with routing id \(Frame(id))"
         case .socketClosed: return "the socket is closed"
         case .contextTerminated: return "the context has been shut down"

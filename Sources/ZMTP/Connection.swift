@@ -157,6 +157,10 @@ public struct Connection: Sendable {
             state = .open(peerMinor: peerMinor)
             applyMessageLimit()
             let identity = theirs.announcesIdentity ? metadata["Identity"] : nil
+            // 23/ZMTP: an Identity is 0 to 255 octets.
+            if let identity, identity.count > 255 {
+                throw .malformedCommand("Identity of \(identity.count) octets (at most 255)")
+            }
             return .handshakeComplete(PeerInfo(socketType: theirs, identity: identity, metadata: metadata, minorVersion: peerMinor))
         case .error(let reason):
             throw .peerError(reason: reason)

@@ -60,6 +60,32 @@ struct ProxyTests {
         }
     }
 
+    @Test("timeouts on the proxied sockets do not stop the proxy, and closing the side it only sends to does")
+    func timeoutsAndOneWayClose() async throws {
+        try await withContext { context in
+            let frontend = try context.socket(.pull)
+            let backend = try context.socket(.push)
+            try frontend.set(.receiveTimeout(.milliseconds(1)))
+            try await frontend.bind("inproc://timeouts-in")
+            try await backend.bind("inproc://timeouts-out")
+            let proxy = Task { try await ZMQProxy.run(frontend: frontend, backend: backend) }
+            let source = try context.socket(.push)
+            let sink = try context.socket(.pull)
+            try sink.set(.receiveTimeout(.seconds(10)))
+            try await source.connect("inproc://timeouts-in")
+            try await sink.connect("inproc://timeouts-out")
+            for round in 0..<3 {
+                // Each round trip outlasts the frontend's 1 ms receive timeout many times over.
+                try await sink.waitForPeers(1)
+                try await source.send(Message(Frame("round \(round)")))
+                #expect(try await sink.receive() == Message(Frame("round \(round)")))
+            }
+            // The backend only sends; the proxy notices it close while waiting to receive.
+            await backend.close()
+            try await proxy.value
+        }
+    }
+
     @Test("a pair of types with nothing to pass is refused")
     func nothingToPass() async throws {
         try await withContext { context in

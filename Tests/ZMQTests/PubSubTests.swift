@@ -149,6 +149,41 @@ struct PubSubTests {
         }
     }
 
+    @Test("an XPUB that is not read still applies every subscription")
+    func xpubNeverStopsReadingSubscriptions() async throws {
+        try await withContext { context in
+            let xpub = try context.socket(.xpub)
+            try xpub.set(.receiveHighWaterMark(1))
+            let endpoint = try await xpub.bind("tcp://127.0.0.1:*")
+            let subscriber = try context.socket(.sub)
+            try subscriber.set(.receiveTimeout(.seconds(10)))
+            try await subscriber.connect(endpoint)
+            for topic in ["A", "B", "C", "D", "Z"] { try subscriber.subscribe(topic) }
+            let flood = keepPublishing(["Z1"], on: xpub)
+            defer { flood.cancel() }
+            #expect(try await subscriber.receive() == "Z1")
+        }
+    }
+
+    @Test("after unsubscribe, nothing already queued for that topic is handed out")
+    func unsubscribePurgesQueued() async throws {
+        try await withContext { context in
+            let xpub = try context.socket(.xpub)
+            try xpub.set(.receiveTimeout(.seconds(10)))
+            try await xpub.bind("inproc://purge")
+            let subscriber = try context.socket(.sub)
+            try subscriber.set(.receiveTimeout(.seconds(10)))
+            try await subscriber.connect("inproc://purge")
+            try subscriber.subscribe("A")
+            try subscriber.subscribe("B")
+            for _ in 0..<2 { _ = try await xpub.receive() }
+            for text in ["A1", "A2", "A3", "B1"] { try await xpub.send(Message(Frame(text))) }
+            #expect(try await subscriber.receive() == "A1")
+            try subscriber.unsubscribe("A")
+            #expect(try await subscriber.receive() == "B1")
+        }
+    }
+
     @Test("a subscription is counted at the SUB: two subscribes need two cancels")
     func countedSubscriptions() async throws {
         try await withContext { context in
@@ -234,6 +269,7 @@ struct PubSubTests {
             #expect(throws: ZMQError.self) { try subscriber.trySend("x") }
             #expect(throws: ZMQError.self) { try push.subscribe("x") }
             #expect(throws: ZMQError.self) { try publisher.subscribe("x") }
+            #expect(throws: ZMQError.invalidMessage("a message has at least one frame")) { try publisher.trySend(Message([Frame]())) }
             // With no subscriber a PUB drops the message and does not wait.
             try await publisher.send("nobody listens")
         }

@@ -122,7 +122,7 @@ struct ReqRepTests {
         }
     }
 
-    @Test("with routerMandatory a ROUTER throws for an unknown routing id and waits for room")
+    @Test("with routerMandatory a ROUTER throws for an unknown routing id, waits for room at the peer named, and learns when it goes")
     func routerMandatory() async throws {
         try await withContext { context in
             let router = try context.socket(.router)
@@ -130,19 +130,74 @@ struct ReqRepTests {
             try router.set(.sendHighWaterMark(1))
             try await router.bind("inproc://mandatory")
             #expect(throws: ZMQError.unroutable(routingID: Array("nobody".utf8))) { try router.trySend(["nobody", "x"]) }
-            let dealer = try context.socket(.dealer)
-            try dealer.set(.routingID(Array("d".utf8)))
-            try dealer.set(.receiveHighWaterMark(1))
-            try await dealer.connect("inproc://mandatory")
-            try await router.waitForPeers(1)
-            // The dealer reads nothing: once its queue and the router's are full, a send waits
-            // (here until its timeout) where without the option it would drop and return.
+            var dealers: [ZMQSocket] = []
+            for name in ["stalled", "idle"] {
+                let dealer = try context.socket(.dealer)
+                try dealer.set(.routingID(Array(name.utf8)))
+                try dealer.set(.receiveHighWaterMark(1))
+                try await dealer.connect("inproc://mandatory")
+                dealers.append(dealer)
+            }
+            try await router.waitForPeers(2)
+            // "stalled" reads nothing: once its queue and the router's are full, a send to it
+            // waits (here until its timeout), although "idle" has room; without the option it
+            // would be dropped at once.
             try router.set(.sendTimeout(.milliseconds(100)))
             var outcome: (any Error)?
             for _ in 0..<10_000 {
-                do { try await router.send(["d", "fill"]) } catch { outcome = error; break }
+                do { try await router.send(["stalled", "fill"]) } catch { outcome = error; break }
             }
             #expect(outcome as? ZMQError == .timedOut)
+
+            // A send waiting for a peer that goes away throws instead of waiting on.
+            try router.set(.sendTimeout(nil))
+            let blocked = Task { try await router.send(["stalled", "one more"]) }
+            await dealers[0].close()
+            await #expect(throws: ZMQError.unroutable(routingID: Array("stalled".utf8))) { try await blocked.value }
+        }
+    }
+
+    @Test("a ROUTER keeps the routing id it made up for a peer it connects to, across reconnects")
+    func connectSideRoutingIDSurvivesReconnect() async throws {
+        try await withContext { context in
+            let endpoint = temporaryIPCEndpoint("router-reconnect")
+            let router = try context.socket(.router)
+            try router.set(.receiveTimeout(.seconds(10)))
+            try router.set(.reconnectInterval(.milliseconds(10)))
+            try await router.connect(endpoint)
+            var ids: [Frame] = []
+            for attempt in 0..<2 {
+                let dealer = try context.socket(.dealer)
+                try await dealer.bind(endpoint)
+                try await dealer.send(Message(Frame("attempt \(attempt)")))
+                let message = try await router.receive()
+                ids.append(message[0])
+                await dealer.close()
+            }
+            #expect(ids[0] == ids[1])
+            #expect(ids[0].count == 5)
+        }
+    }
+
+    @Test("a REQ that drops stale replies at its high-water mark still reads the next reply")
+    func staleRepliesDoNotStallReading() async throws {
+        try await withContext { context in
+            let router = try context.socket(.router)
+            try router.set(.receiveTimeout(.seconds(10)))
+            let endpoint = try await router.bind("tcp://127.0.0.1:*")
+            let req = try context.socket(.req)
+            try req.set(.receiveHighWaterMark(1))
+            try req.set(.receiveTimeout(.seconds(10)))
+            try await req.connect(endpoint)
+            try await req.send("q1")
+            let request = try await router.receive()
+            for reply in ["r1a", "r1b", "r1c"] { try await router.send([request[0], Frame(), Frame(reply)]) }
+            #expect(try await req.receive() == "r1a")
+            try await req.send("q2")
+            let second = try await router.receive()
+            #expect(second[2] == "q2")
+            try await router.send([second[0], Frame(), "r2"])
+            #expect(try await req.receive() == "r2")
         }
     }
 

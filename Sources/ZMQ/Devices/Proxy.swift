@@ -27,21 +27,38 @@ public enum ZMQProxy {
             for (from, to) in directions {
                 group.addTask { try await forward(from: from, to: to, capture: capture) }
             }
-            // The first direction to end (a socket closed) ends the proxy.
+            // A side that only sends is not waiting in `receive`: watch for it closing too.
+            for socket in [frontend, backend] + (capture.map { [$0] } ?? []) {
+                group.addTask { await socket.untilClosed() }
+            }
+            // The first task to end (a socket closed) ends the proxy.
             defer { group.cancelAll() }
             try await group.next()
+            try Task.checkCancellation()
         }
     }
 
+    /// Moves messages one way. A receive or send timeout set on either socket does not end the
+    /// proxy (libzmq's proxy polls, so its timeouts never apply); the message in hand is kept.
     private static func forward(from: ZMQSocket, to: ZMQSocket, capture: ZMQSocket?) async throws {
         do {
             while true {
-                let message = try await from.receive()
-                if let capture { try await capture.send(message) }
-                try await to.send(message)
+                let message = try await retryingTimeouts { try await from.receive() }
+                if let capture { try await retryingTimeouts { try await capture.send(message) } }
+                try await retryingTimeouts { try await to.send(message) }
             }
         } catch ZMQError.socketClosed {
             return
+        }
+    }
+
+    private static func retryingTimeouts<T>(_ operation: () async throws -> T) async throws -> T {
+        while true {
+            do {
+                return try await operation()
+            } catch ZMQError.timedOut {
+                continue
+            }
         }
     }
 }

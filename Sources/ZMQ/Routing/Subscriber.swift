@@ -41,6 +41,10 @@ struct Subscriber: Sendable {
         batch.removeAll { !subscriptions.matches($0) }
     }
 
+    func accepts(_ message: Message) -> Bool {
+        subscriptions.matches(message)
+    }
+
     mutating func pipeForReceiving(among pipes: [Pipe]) -> Pipe? {
         fairQueue.select(from: pipes)
     }

@@ -47,7 +47,7 @@ struct Subscriptions: Sendable {
     /// Whether some prefix here starts the first frame of `message`.
     func matches(_ message: Message) -> Bool {
         if matchesEverything { return true }
-        if counts.isEmpty { return false }
+        if counts.isEmpty || message.isEmpty { return false }
         return message[0].withUnsafeBytes { first in
             counts.keys.contains { topic in
                 topic.count <= first.count && topic.withUnsafeBytes { prefix in

@@ -19,7 +19,10 @@ struct ReqPattern: SocketPattern {
         }
         guard let pipe = loadBalancer.select(from: pipes, hwm: outbox.hwm) else { return false }
         // A late reply to an earlier request must not pass for the answer to this one.
-        for pipe in pipes { pipe.inbound.removeAll() }
+        for pipe in pipes where !pipe.inbound.isEmpty {
+            pipe.inbound.removeAll()
+            outbox.removedInbound = true
+        }
         outbox.queue(Message([Frame()] + message.frames), on: pipe)
         replyPipe = pipe
         return true

@@ -14,6 +14,8 @@ struct RouterPattern: SocketPattern {
     private var pipesByID: [[UInt8]: Pipe] = [:]
     private var lastGeneratedID = UInt32.random(in: 0...UInt32.max)
     private var mandatory = false
+    /// With `routerMandatory`, the peer a send is waiting for room at.
+    private var waitingFor: Pipe?
 
     mutating func configure(_ options: SocketOptions) {
         mandatory = options.routerMandatory
@@ -26,7 +28,14 @@ struct RouterPattern: SocketPattern {
 
     mutating func attached(_ pipe: Pipe) {
         let announced = pipe.peer?.identity ?? []
-        let id = announced.isEmpty || pipesByID[announced] != nil ? generatedID() : announced
+        let id: [UInt8]
+        if !announced.isEmpty, pipesByID[announced] == nil {
+            id = announced
+        } else if pipe.isConnectSide, !pipe.routingID.isEmpty, pipesByID[pipe.routingID] == nil {
+            id = pipe.routingID  // a reconnect keeps the name replies are addressed to, as in libzmq
+        } else {
+            id = generatedID()
+        }
         pipe.routingID = id
         pipesByID[id] = pipe
     }
@@ -44,14 +53,29 @@ struct RouterPattern: SocketPattern {
     }
 
     mutating func send(_ message: Message, among pipes: [Pipe], outbox: inout Outbox) throws(ZMQError) -> Bool {
+        // A routing id with nothing after it is not a message: dropped, as libzmq does.
+        guard message.count >= 2 else { return true }
         let id = message[0].bytes
-        guard message.count >= 2, let pipe = pipesByID[id] else {
+        guard let pipe = pipesByID[id] else {
+            waitingFor = nil
             if mandatory { throw .unroutable(routingID: id) }
             return true  // dropped
         }
-        guard pipe.hasRoom(hwm: outbox.hwm) else { return !mandatory }
+        guard pipe.hasRoom(hwm: outbox.hwm) else {
+            guard mandatory else { return true }  // dropped
+            waitingFor = pipe
+            return false
+        }
+        waitingFor = nil
         outbox.queue(Message(Array(message.frames.dropFirst())), on: pipe)
         return true
+    }
+
+    /// A waiting send is for one peer: it may go on when that peer has room, or has gone (then
+    /// it throws `unroutable`).
+    func canSend(among pipes: [Pipe], hwm: Int) -> Bool {
+        guard let waitingFor else { return true }
+        return waitingFor.hasRoom(hwm: hwm) || pipesByID[waitingFor.routingID] !== waitingFor
     }
 
     mutating func pipeForReceiving(among pipes: [Pipe]) throws(ZMQError) -> Pipe? {

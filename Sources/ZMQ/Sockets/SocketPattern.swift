@@ -9,6 +9,14 @@ protocol SocketPattern: Sendable {
     mutating func send(_ message: Message, among pipes: [Pipe], outbox: inout Outbox) throws(ZMQError) -> Bool
     /// The pipe the next incoming message is taken from, or nil when none holds one.
     mutating func pipeForReceiving(among pipes: [Pipe]) throws(ZMQError) -> Pipe?
+    /// Whether a send that had to wait may succeed now: by default, whether any pipe has room.
+    func canSend(among pipes: [Pipe], hwm: Int) -> Bool
+    /// Whether a pipe stops reading from its peer when its inbound queue reaches the receive
+    /// high-water mark. XPUB does not: its peers' subscriptions must always be applied.
+    var pausesReading: Bool { get }
+    /// Whether `receive` may still hand out `message`: SUB's check against its current
+    /// subscriptions, so that nothing already queued for a cancelled topic is handed out.
+    func accepts(_ message: Message) -> Bool
     /// Whether a newly accepted peer may join the pipes already there.
     func admits(_ peer: PeerInfo, among pipes: [Pipe]) -> Bool
     /// Whether `receive` may take a run of messages from one pipe at a time. REQ and REP see each
@@ -31,6 +39,9 @@ protocol SocketPattern: Sendable {
 
 extension SocketPattern {
     func admits(_ peer: PeerInfo, among pipes: [Pipe]) -> Bool { true }
+    func canSend(among pipes: [Pipe], hwm: Int) -> Bool { pipes.contains { $0.hasRoom(hwm: hwm) } }
+    var pausesReading: Bool { true }
+    func accepts(_ message: Message) -> Bool { true }
     var batchesReceives: Bool { true }
     mutating func handOut(_ message: Message, from pipe: Pipe) -> Message { message }
     mutating func received(_ batch: inout Deque<Message>, from pipe: Pipe) {}
@@ -49,6 +60,9 @@ struct Outbox {
     let hwm: Int
     private(set) var first: (any PipeEngine)?
     private(set) var others: [any PipeEngine] = []
+    /// Set by a pattern that removed messages from inbound queues (REQ dropping stale replies):
+    /// the socket then resumes reading where that made room.
+    var removedInbound = false
 
     init(hwm: Int) {
         self.hwm = hwm

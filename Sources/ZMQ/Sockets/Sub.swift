@@ -19,6 +19,7 @@ struct SubPattern: SocketPattern {
     }
 
     mutating func received(_ batch: inout Deque<Message>, from pipe: Pipe) { subscriber.filter(&batch) }
+    func accepts(_ message: Message) -> Bool { subscriber.accepts(message) }
     mutating func attached(_ pipe: Pipe) { subscriber.attached(pipe) }
     mutating func detached(_ pipe: Pipe) { subscriber.detached(pipe) }
 }

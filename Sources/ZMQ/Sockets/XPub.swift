@@ -13,6 +13,10 @@ struct XPubPattern: SocketPattern {
     private var verbose = false
     private var verboser = false
 
+    /// libzmq's XPUB reads its peers without limit too: a subscriber's requests are small and
+    /// must all be applied, or it would stop getting what it asked for.
+    var pausesReading: Bool { false }
+
     mutating func configure(_ options: SocketOptions) {
         verbose = options.xpubVerbose
         verboser = options.xpubVerboser
