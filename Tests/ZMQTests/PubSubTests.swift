@@ -162,6 +162,11 @@ struct PubSubTests {
             let flood = keepPublishing(["Z1"], on: xpub)
             defer { flood.cancel() }
             #expect(try await subscriber.receive() == "Z1")
+            // Only what fits under the high-water mark was queued for the application: one of
+            // the five subscriptions (a new connection gets them in no particular order).
+            let queued = try xpub.tryReceive()
+            #expect(queued.count == 1 && queued[0].count == 2 && queued[0].bytes.first == 1)
+            #expect(throws: ZMQError.wouldBlock) { try xpub.tryReceive() }
         }
     }
 

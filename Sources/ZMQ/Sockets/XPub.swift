@@ -6,20 +6,24 @@ import ZMTP
 /// all peers, a cancel only when it removes the last, and a cancel for each topic a disconnected
 /// peer alone held. Other messages from peers are delivered as they are, fair-queued.
 /// `xpubVerbose` passes on every subscribe; `xpubVerboser` also every cancel.
+///
+/// An XPUB never stops reading its peers, so every subscription is applied even when the
+/// application does not receive; what would be queued for it beyond the receive high-water
+/// mark is dropped instead, so a peer cannot grow that queue without bound.
 struct XPubPattern: SocketPattern {
     private var fairQueue = FairQueue()
     /// For each topic, how many peers subscribe to it.
     private var everyone = Subscriptions()
     private var verbose = false
     private var verboser = false
+    private var receiveHighWaterMark = SocketOptions().receiveHighWaterMark
 
-    /// libzmq's XPUB reads its peers without limit too: a subscriber's requests are small and
-    /// must all be applied, or it would stop getting what it asked for.
     var pausesReading: Bool { false }
 
     mutating func configure(_ options: SocketOptions) {
         verbose = options.xpubVerbose
         verboser = options.xpubVerboser
+        receiveHighWaterMark = options.receiveHighWaterMark
     }
 
     mutating func send(_ message: Message, among pipes: [Pipe], outbox: inout Outbox) throws(ZMQError) -> Bool {
@@ -32,17 +36,25 @@ struct XPubPattern: SocketPattern {
     }
 
     mutating func received(_ batch: inout Deque<Message>, from pipe: Pipe) {
+        var room = receiveHighWaterMark == 0 ? Int.max : max(0, receiveHighWaterMark - pipe.inbound.count)
         batch.removeAll { message in
-            guard let subscription = Subscription(message) else { return false }
-            guard pipe.subscriptions.applyOnce(subscription) else {
-                // A repeat from the same peer changes nothing; verbose passes it on regardless.
-                return !(subscription.isSubscribe && verbose)
-            }
-            let news = subscription.isSubscribe
-                ? everyone.add(subscription.topic)
-                : everyone.remove(subscription.topic)
-            return !(news || (subscription.isSubscribe ? verbose : verboser))
+            guard passesOn(message, from: pipe), room > 0 else { return true }
+            room -= 1
+            return false
         }
+    }
+
+    /// Applies a subscription from `pipe`; whether `message` goes on to the application.
+    private mutating func passesOn(_ message: Message, from pipe: Pipe) -> Bool {
+        guard let subscription = Subscription(message) else { return true }
+        guard pipe.subscriptions.applyOnce(subscription) else {
+            // A repeat from the same peer changes nothing; verbose passes it on regardless.
+            return subscription.isSubscribe && verbose
+        }
+        let news = subscription.isSubscribe
+            ? everyone.add(subscription.topic)
+            : everyone.remove(subscription.topic)
+        return news || (subscription.isSubscribe ? verbose : verboser)
     }
 
     mutating func detached(_ pipe: Pipe) {
