@@ -45,7 +45,9 @@ public final class ZMQContext: Sendable {
         sockets.withLock { $0[ObjectIdentifier(socket)] = nil }
     }
 
-    /// Closes every socket still open (each with its linger) and stops the I/O threads.
+    /// Closes every socket still open (each with its linger, all at once, so that one socket's
+    /// linger never waits on another that has not been closed yet) and stops the I/O threads.
+    /// Cancelling the calling task cuts every linger short.
     public func shutdown() async {
         let alreadyTerminated = terminated.withLock { terminated in
             defer { terminated = true }
@@ -53,7 +55,9 @@ public final class ZMQContext: Sendable {
         }
         guard !alreadyTerminated else { return }
         let open = sockets.withLock { Array($0.values) }
-        for socket in open { await socket.close() }
+        await withTaskGroup(of: Void.self) { group in
+            for socket in open { group.addTask { await socket.close() } }
+        }
         if ownsGroup {
             try? await eventLoopGroup.shutdownGracefully()
         }

@@ -439,7 +439,8 @@ public final class ZMQSocket: Sendable {
     // MARK: Closing
 
     /// Closes the socket. Messages still queued are delivered first, for as long as the linger
-    /// option allows; then every connection and listener is closed and its descriptor released.
+    /// option allows (or until the calling task is cancelled); then every connection and
+    /// listener is closed and its descriptor released.
     public func close() async {
         let closing = state.withLock { state -> (SocketState.Closing)? in
             guard !state.closed else { return nil }
@@ -471,21 +472,28 @@ public final class ZMQSocket: Sendable {
         events.finish()
     }
 
+    /// Waits until everything queued is written, or the linger time passes, or the closing task
+    /// is cancelled (a cancelled close stops lingering and drops what is left).
     private func waitForLinger(_ linger: Linger) async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let settledNow = state.withLock { state -> Bool in
-                if state.isSettled { return true }
-                state.lingerWaiter = continuation
-                return false
-            }
-            if settledNow {
-                continuation.resume()
-            } else if case .after(let duration) = linger {
-                eventLoop.scheduleTask(in: TimeAmount(duration)) { [self] in
-                    let waiter = self.state.withLock { state in state.lingerWaiter.take() }
-                    waiter?.resume()
+        let endLinger: @Sendable () -> Void = { [self] in
+            let waiter = self.state.withLock { state in state.lingerWaiter.take() }
+            waiter?.resume()
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let settledNow = state.withLock { state -> Bool in
+                    if state.isSettled || Task.isCancelled { return true }
+                    state.lingerWaiter = continuation
+                    return false
+                }
+                if settledNow {
+                    continuation.resume()
+                } else if case .after(let duration) = linger {
+                    eventLoop.scheduleTask(in: TimeAmount(duration), endLinger)
                 }
             }
+        } onCancel: {
+            endLinger()
         }
     }
 }

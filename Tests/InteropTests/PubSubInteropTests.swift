@@ -23,6 +23,9 @@ struct PubSubInteropTests {
                 let (ours, theirs): (SocketType, String) = publishing == .pubToXsub ? (.pub, "XSUB") : (.xpub, "SUB")
                 let publisher = try context.socket(ours)
                 try publisher.set(.receiveTimeout(.seconds(20)))
+                // The peer confirms what it received; what the flood left queued for it when it
+                // went must not hold the context's shutdown (linger is forever by default).
+                try publisher.set(.linger(.zero))
                 let peer = try await startPeer(publisher, binder: binder, transport: transport,
                                                  arguments: ["subscriber", "--type", theirs, "--topic", "A", "--count", "\(Self.count)"])
                 if ours == .xpub {

@@ -105,6 +105,38 @@ struct ConnectionLifeTests {
         }
     }
 
+    @Test("cancelling a lingering close cuts the linger short")
+    func cancelledCloseStopsLingering() async throws {
+        try await withContext { context in
+            let push = try context.socket(.push)
+            try await push.connect(temporaryIPCEndpoint("nobody-binds"))
+            try await push.send("waits forever for a peer")
+            let closing = Task { await push.close() }
+            closing.cancel()
+            await closing.value
+            #expect(throws: ZMQError.socketClosed) { try push.trySend("after close") }
+        }
+    }
+
+    @Test("context shutdown closes every socket at once, so a linger never waits on a socket not yet closed")
+    func shutdownDoesNotDeadlock() async throws {
+        // Closed one at a time in the context's (hash) order, a pair deadlocks whenever its PUSH
+        // comes first; with eight pairs that is all but certain.
+        let context = ZMQContext()
+        for pair in 0..<8 {
+            let push = try context.socket(.push)
+            try push.set(.sendHighWaterMark(10))
+            try await push.bind("inproc://stalled-\(pair)")
+            let pull = try context.socket(.pull)
+            try pull.set(.receiveHighWaterMark(1))
+            try await pull.connect("inproc://stalled-\(pair)")
+            try await push.waitForPeers(1)
+            // The PULL never reads: PUSH's queue stays full, and its linger is forever.
+            while (try? push.trySend("stuck")) != nil {}
+        }
+        await context.shutdown()
+    }
+
     @Test("closing a socket wakes a waiting receive with socketClosed")
     func closeWakesReceivers() async throws {
         try await withContext { context in
