@@ -5,16 +5,6 @@ import ZMQ
 /// PUB, SUB, XPUB and XSUB (29/PUBSUB) between swift-zmq sockets and against hand-written peers.
 @Suite("Publish-subscribe", .timeLimit(.minutes(1)))
 struct PubSubTests {
-    enum Transport: String, CaseIterable { case tcp, ipc, inproc }
-
-    static func endpoint(_ transport: Transport) -> String {
-        switch transport {
-        case .tcp: "tcp://127.0.0.1:*"
-        case .ipc: temporaryIPCEndpoint("pubsub")
-        case .inproc: "inproc://pubsub-\(UUID().uuidString)"
-        }
-    }
-
     @Test("a SUB receives only the messages that match its subscriptions", arguments: Transport.allCases)
     func filtering(transport: Transport) async throws {
         try await withContext { context in
@@ -23,7 +13,7 @@ struct PubSubTests {
             try subscriber.set(.receiveTimeout(.seconds(10)))
             try subscriber.subscribe("weather.")
             try subscriber.subscribe("news")
-            let endpoint = try await publisher.bind(Self.endpoint(transport))
+            let endpoint = try await publisher.bind(transport.freshEndpoint)
             try await subscriber.connect(endpoint)
 
             let flood = keepPublishing(["sports 1", "weather.oslo -3", ["news", "two", "frames"], "newsroom", "w"], on: publisher)

@@ -5,16 +5,6 @@ import ZMQ
 /// REQ, REP, DEALER and ROUTER (28/REQREP) between swift-zmq sockets.
 @Suite("Request-reply", .timeLimit(.minutes(1)))
 struct ReqRepTests {
-    enum Transport: String, CaseIterable { case tcp, ipc, inproc }
-
-    static func endpoint(_ transport: Transport) -> String {
-        switch transport {
-        case .tcp: "tcp://127.0.0.1:*"
-        case .ipc: temporaryIPCEndpoint("reqrep")
-        case .inproc: "inproc://reqrep-\(UUID().uuidString)"
-        }
-    }
-
     func withTimeouts(_ sockets: ZMQSocket...) throws {
         for socket in sockets { try socket.set(.receiveTimeout(.seconds(10))) }
     }
@@ -25,7 +15,7 @@ struct ReqRepTests {
             let rep = try context.socket(.rep)
             let req = try context.socket(.req)
             try withTimeouts(rep, req)
-            let endpoint = try await rep.bind(Self.endpoint(transport))
+            let endpoint = try await rep.bind(transport.freshEndpoint)
             try await req.connect(endpoint)
             let server = Task {
                 for _ in 0..<100 {
@@ -99,7 +89,7 @@ struct ReqRepTests {
         try await withContext { context in
             let router = try context.socket(.router)
             try withTimeouts(router)
-            let endpoint = try await router.bind(Self.endpoint(transport))
+            let endpoint = try await router.bind(transport.freshEndpoint)
             let named = try context.socket(.dealer)
             try named.set(.routingID(Array("worker-1".utf8)))
             let anonymous = try context.socket(.dealer)

@@ -25,6 +25,20 @@ func temporaryIPCEndpoint(_ name: String = "zmq") -> String {
     "ipc://\(NSTemporaryDirectory())/\(name)-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).sock"
 }
 
+/// The transports a socket test runs over.
+enum Transport: String, CaseIterable {
+    case tcp, ipc, inproc
+
+    /// A fresh endpoint to bind: an ephemeral loopback port, a new ipc path, a new inproc name.
+    var freshEndpoint: String {
+        switch self {
+        case .tcp: "tcp://127.0.0.1:*"
+        case .ipc: temporaryIPCEndpoint(rawValue)
+        case .inproc: "inproc://test-\(UUID().uuidString)"
+        }
+    }
+}
+
 /// The number of open file descriptors of this process.
 func openFileDescriptorCount() -> Int {
     (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count) ?? -1
