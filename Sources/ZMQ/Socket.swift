@@ -205,24 +205,17 @@ public final class ZMQSocket: Sendable {
             guard let pipe = try state.pattern.pipeForReceiving(among: state.pipes) else { return (nil, nil, nil) }
             var message = pipe.inbound.removeFirst()
             var waiter: SocketState.Waiter?
-            let more = state.pattern.batchesReceives ? min(pipe.inbound.count, Self.receiveBatch - 1) : 0
             if !state.pattern.batchesReceives {
                 message = state.pattern.handOut(message, from: pipe)
-            } else if more > 0 {
+            } else if !pipe.inbound.isEmpty {
+                let more = min(pipe.inbound.count, Self.receiveBatch - 1)
                 received.withLock { received in
                     for _ in 0..<more { received.append(pipe.inbound.removeFirst()) }
                 }
                 // Another receiver may be waiting: there is more for it now.
                 waiter = state.receiveWaiters.popFirst()
             }
-            var resume: (any PipeEngine)?
-            let hwm = state.options.receiveHighWaterMark
-            if pipe.readingPaused, pipe.inbound.count <= hwm / 2 {
-                pipe.readingPaused = false
-                resume = pipe.engine
-            }
-            if pipe.isDetached, pipe.inbound.isEmpty { state.remove(pipe) }
-            return (message, resume, waiter)
+            return (message, state.inboundShrank(pipe), waiter)
         }
         waiter?.continuation.resume()
         engine?.resumeReading()
@@ -595,13 +588,17 @@ struct SocketState: Sendable {
     /// After messages left inbound queues other than through `receive`: resumes reading where
     /// that made room, and forgets accepted pipes whose connection has gone and that are empty.
     mutating func inboundShrank() -> [any PipeEngine] {
-        var resume: [any PipeEngine] = []
-        let hwm = options.receiveHighWaterMark
-        for pipe in pipes where pipe.readingPaused && pipe.inbound.count <= hwm / 2 {
+        pipes.compactMap { inboundShrank($0) }
+    }
+
+    /// The same for one pipe: the engine to resume, if reading paused and there is room again.
+    mutating func inboundShrank(_ pipe: Pipe) -> (any PipeEngine)? {
+        var resume: (any PipeEngine)?
+        if pipe.readingPaused, pipe.inbound.count <= options.receiveHighWaterMark / 2 {
             pipe.readingPaused = false
-            if let engine = pipe.engine { resume.append(engine) }
+            resume = pipe.engine
         }
-        pipes.removeAll { $0.isDetached && $0.inbound.isEmpty }
+        if pipe.isDetached, pipe.inbound.isEmpty { remove(pipe) }
         return resume
     }
 

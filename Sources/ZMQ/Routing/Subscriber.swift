@@ -38,7 +38,7 @@ struct Subscriber: Sendable {
     /// Publishers filter already; this catches what was in flight before a cancel reached them.
     func filter(_ batch: inout Deque<Message>) {
         guard !subscriptions.matchesEverything else { return }
-        batch.removeAll { !subscriptions.matches($0) }
+        batch.removeAll { !accepts($0) }
     }
 
     func accepts(_ message: Message) -> Bool {
