@@ -47,6 +47,7 @@ let package = Package(
                 "ZMQ", "ZMTP",
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // Runs the built `zmq` executable; depending on it makes sure it is built first.

@@ -18,8 +18,13 @@ public final class ZMQContext: Sendable {
     private let sockets = Mutex<[ObjectIdentifier: ZMQSocket]>([:])
     private let terminated = Mutex(false)
 
+    /// A logger that discards everything: the library is silent unless given a logger, as libzmq is.
+    public static let silentLogger = Logger(label: "swift-zmq", factory: { _ in SwiftLogNoOpLogHandler() })
+
     /// A context with its own I/O threads (one is plenty for most programs, as in libzmq).
-    public init(ioThreads: Int = 1, logger: Logger = Logger(label: "swift-zmq")) {
+    /// Connection failures go to `logger` at the `info` level, at most one line per socket
+    /// every ten seconds; by default nothing is logged (`ZMQSocket.monitor()` has every event).
+    public init(ioThreads: Int = 1, logger: Logger = ZMQContext.silentLogger) {
         self.eventLoopGroup = MultiThreadedEventLoopGroup(numberOfThreads: max(1, ioThreads))
         self.ownsGroup = true
         self.logger = logger
@@ -27,7 +32,7 @@ public final class ZMQContext: Sendable {
     }
 
     /// A context that runs on an application's existing NIO event loops.
-    public init(eventLoopGroup: any EventLoopGroup, logger: Logger = Logger(label: "swift-zmq")) {
+    public init(eventLoopGroup: any EventLoopGroup, logger: Logger = ZMQContext.silentLogger) {
         self.eventLoopGroup = eventLoopGroup
         self.ownsGroup = false
         self.logger = logger

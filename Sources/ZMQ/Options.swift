@@ -25,7 +25,9 @@ public enum SocketOption: Sendable {
     case heartbeatTimeout(Duration?)
     /// The TTL we ask the peer to apply to us; nil announces none. Whole deciseconds, at most 6553.5 s.
     case heartbeatTTL(Duration?)
-    /// The largest message (all frames) accepted from a peer; a larger one closes that connection.
+    /// The largest message (all frames together) accepted from a peer; a peer that announces a
+    /// larger one is disconnected before its octets are buffered. Default 64 MiB
+    /// (`SocketOptions.defaultMaxMessageSize`); nil means no limit, libzmq's default.
     case maxMessageSize(Int?)
     /// The Identity this socket announces to its peers (1–255 octets, not starting with 0x00).
     case routingID([UInt8]?)
@@ -56,7 +58,7 @@ public struct SocketOptions: Sendable, Equatable {
     public var heartbeatInterval: Duration? = nil
     public var heartbeatTimeout: Duration? = nil
     public var heartbeatTTL: Duration? = nil
-    public var maxMessageSize: Int? = nil
+    public var maxMessageSize: Int? = SocketOptions.defaultMaxMessageSize
     public var routingID: [UInt8]? = nil
     public var handshakeInterval: Duration? = .seconds(30)
     public var receiveTimeout: Duration? = nil
@@ -64,6 +66,12 @@ public struct SocketOptions: Sendable, Equatable {
     public var xpubVerbose = false
     public var xpubVerboser = false
     public var routerMandatory = false
+
+    /// The default largest incoming message: 64 MiB. libzmq has no limit, so one peer can make
+    /// it buffer as much as it sends of a frame it announces as 2^62 octets. 64 MiB is far above
+    /// ordinary ZeroMQ traffic (the Guide's advice is to split anything large into chunks) and
+    /// bounds what one connection can hold; set `.maxMessageSize(nil)` for libzmq's behaviour.
+    public static let defaultMaxMessageSize = 64 << 20
 
     public init() {}
 

@@ -16,12 +16,15 @@ public final class ZMQSocket: Sendable {
     let eventLoop: any EventLoop
     var logger: Logger { context.logger }
     let state: Mutex<SocketState>
-    let events = EventHub()
+    /// Counts, monitors and logs what happens to connections.
+    let connectionLog: ConnectionLog
+    var events: EventHub { connectionLog.events }
 
     init(type: SocketType, context: ZMQContext) throws(ZMQError) {
         self.type = type
         self.context = context
         self.eventLoop = context.eventLoopGroup.next()
+        self.connectionLog = ConnectionLog(logger: context.logger)
         self.state = Mutex(SocketState(pattern: try type.makePattern()))
     }
 
@@ -44,6 +47,9 @@ public final class ZMQSocket: Sendable {
     public func monitor() -> AsyncStream<SocketEvent> {
         events.stream()
     }
+
+    /// How many connections have completed their handshake, failed it, been refused or closed.
+    public var connectionStatistics: ConnectionStatistics { connectionLog.statistics }
 
     // MARK: Bind and connect
 

@@ -2,19 +2,45 @@ import ZMQ
 
 /// How the tool shows frames on a line, and reads them from arguments.
 enum FrameText {
-    /// Printable UTF-8 without tabs or control characters prints as text; anything else as 0x + hex.
-    static func format(_ frame: Frame) -> String {
-        if let text = frame.string, text.unicodeScalars.allSatisfy(isPrintable) {
-            return text
+    /// Writes the message's line (without the newline) to `output`: a frame of printable UTF-8
+    /// without tabs or control characters as text, any other as 0x + hex, tab-separated; in
+    /// pieces of at most `chunkSize` octets, so printing a large binary frame needs a small
+    /// buffer, not a string per octet.
+    static func write(_ message: Message, to output: (UnsafeRawBufferPointer) -> Void) {
+        for (index, frame) in message.enumerated() {
+            if index > 0 { withUnsafeBytes(of: UInt8(ascii: "\t")) { output($0) } }
+            frame.withUnsafeBytes { octets in
+                if let text = String(validating: octets, as: UTF8.self), text.unicodeScalars.allSatisfy(isPrintable) {
+                    output(octets)
+                } else {
+                    writeHex(octets, to: output)
+                }
+            }
         }
-        return "0x" + frame.bytes.map { byte in
-            let hex = String(byte, radix: 16)
-            return byte < 16 ? "0" + hex : hex
-        }.joined()
     }
 
-    static func format(_ message: Message) -> String {
-        message.map(format).joined(separator: "\t")
+    static let chunkSize = 64 * 1024
+    private static let hexDigits = Array("0123456789abcdef".utf8)
+
+    private static func writeHex(_ octets: UnsafeRawBufferPointer, to output: (UnsafeRawBufferPointer) -> Void) {
+        "0x".utf8CString.withUnsafeBytes { output(UnsafeRawBufferPointer(rebasing: $0.dropLast())) }
+        let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkSize, alignment: 1)
+        defer { chunk.deallocate() }
+        hexDigits.withUnsafeBufferPointer { digits in
+            var start = 0
+            while start < octets.count {
+                let end = min(start + chunkSize / 2, octets.count)
+                var position = 0
+                for index in start..<end {
+                    let octet = octets[index]
+                    chunk[position] = digits[Int(octet >> 4)]
+                    chunk[position &+ 1] = digits[Int(octet & 0x0f)]
+                    position &+= 2
+                }
+                output(UnsafeRawBufferPointer(rebasing: chunk[0..<position]))
+                start = end
+            }
+        }
     }
 
     private static func isPrintable(_ scalar: Unicode.Scalar) -> Bool {

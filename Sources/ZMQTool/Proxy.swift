@@ -34,15 +34,26 @@ struct Proxy: AsyncParsableCommand {
     @Option(help: "Also publish every forwarded message on a PUB socket bound here.")
     var capture: String?
 
+    @Option(help: ArgumentHelp(
+        "Disconnect a peer of either side that sends a message larger than this many octets (default 64 MiB).",
+        discussion: "0 means no limit."))
+    var maxMessageSize: Int?
+
     func validate() throws {
+        if let maxMessageSize, maxMessageSize < 0 { throw ValidationError("--max-message-size must not be negative") }
         try SocketArguments.validate(type: frontend, bind: frontendBind, connect: frontendConnect, option: "frontend-")
         try SocketArguments.validate(type: backend, bind: backendBind, connect: backendConnect, option: "backend-")
     }
 
     func run() async throws {
         let context = ZMQContext()
-        let frontend = try await SocketArguments.open(type: self.frontend, bind: frontendBind, connect: frontendConnect, in: context)
-        let backend = try await SocketArguments.open(type: self.backend, bind: backendBind, connect: backendConnect, in: context)
+        let limit: (ZMQSocket) throws -> Void = { socket in
+            if let maxMessageSize = self.maxMessageSize {
+                try socket.set(.maxMessageSize(maxMessageSize == 0 ? nil : maxMessageSize))
+            }
+        }
+        let frontend = try await SocketArguments.open(type: self.frontend, bind: frontendBind, connect: frontendConnect, in: context, configure: limit)
+        let backend = try await SocketArguments.open(type: self.backend, bind: backendBind, connect: backendConnect, in: context, configure: limit)
         let capture: ZMQSocket? = if let endpoint = self.capture {
             try await SocketArguments.open(type: "PUB", bind: endpoint, connect: nil, in: context)
         } else {

@@ -22,7 +22,13 @@ struct Receive: AsyncParsableCommand {
         discussion: "Without it a SUB or XSUB socket subscribes to everything."))
     var subscribe: [String] = []
 
+    @Option(help: ArgumentHelp(
+        "Disconnect a peer that sends a message larger than this many octets (default 64 MiB).",
+        discussion: "0 means no limit."))
+    var maxMessageSize: Int?
+
     func validate() throws {
+        if let maxMessageSize, maxMessageSize < 0 { throw ValidationError("--max-message-size must not be negative") }
         if let count, count < 1 { throw ValidationError("--count must be at least 1") }
         if let timeout, timeout <= 0 { throw ValidationError("--timeout must be positive") }
         let type = socket.type.uppercased()
@@ -36,6 +42,7 @@ struct Receive: AsyncParsableCommand {
         let prefixes = subscribe.isEmpty ? [""] : subscribe
         let socket = try await self.socket.open(in: context) { socket in
             try socket.set(.linger(.zero))
+            if let maxMessageSize { try socket.set(.maxMessageSize(maxMessageSize == 0 ? nil : maxMessageSize)) }
             switch socket.type {
             case .sub: for prefix in prefixes { try socket.subscribe(prefix) }
             case .xsub: for prefix in prefixes { try socket.trySend(Message(Frame([1] + Array(prefix.utf8)))) }
@@ -53,7 +60,7 @@ struct Receive: AsyncParsableCommand {
             }
             do {
                 let message = try await socket.receive()
-                FileHandle.standardOutput.write(Data((FrameText.format(message) + "\n").utf8))
+                StandardOutput.writeLine(message)
                 received += 1
             } catch ZMQError.timedOut {
                 timedOut = true
@@ -65,5 +72,28 @@ struct Receive: AsyncParsableCommand {
             FileHandle.standardError.write(Data("zmq recv: timed out after \(received) message(s)\n".utf8))
             throw ExitCode(1)
         }
+    }
+}
+
+/// Prints messages a line each through one buffer of at most `FrameText.chunkSize` octets:
+/// a line of small frames is one write, a huge frame a few dozen.
+enum StandardOutput {
+    static func writeLine(_ message: Message) {
+        var pending: [UInt8] = []
+        pending.reserveCapacity(256)
+        FrameText.write(message) { piece in
+            if pending.count + piece.count > FrameText.chunkSize {
+                flush(&pending)
+            }
+            pending.append(contentsOf: piece)
+        }
+        pending.append(UInt8(ascii: "\n"))
+        flush(&pending)
+    }
+
+    private static func flush(_ pending: inout [UInt8]) {
+        guard !pending.isEmpty else { return }
+        FileHandle.standardOutput.write(Data(pending))
+        pending.removeAll(keepingCapacity: true)
     }
 }

@@ -106,6 +106,64 @@ struct ToolTests {
         #expect(run.status == 0, "stderr was: \(run.errors)")
     }
 
+    @Test("recv prints a large binary frame as hex with little more memory than the frame itself")
+    func receiveLargeBinaryFrame() async throws {
+        let endpoint = Self.ipcEndpoint()
+        let output = NSTemporaryDirectory() + "zmq-tool-hex-\(getpid()).txt"
+        defer { unlink(output) }
+        // Python runs the tool and reports the largest resident size any of its children reached.
+        let python = ProcessInfo.processInfo.environment["SWIFT_ZMQ_PYTHON"] ?? "python3"
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = [python, "-c", """
+            import resource, subprocess, sys
+            status = subprocess.run(sys.argv[2:], stdout=open(sys.argv[1], "wb")).returncode
+            print(status, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+            """, output, Self.executable.path, "recv", "--type", "PULL", "--bind", endpoint, "--count", "1"]
+        let report = Pipe()
+        process.standardOutput = report
+        try process.run()
+        let context = ZMQContext()
+        let push = try context.socket(.push)
+        try await push.connect(endpoint)
+        let size = 32 << 20
+        try await push.send(Message(Frame([UInt8](repeating: 0xAB, count: size))))
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            Thread.detachNewThread {
+                process.waitUntilExit()
+                continuation.resume()
+            }
+        }
+        await context.shutdown()
+        let fields = String(decoding: report.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).split(separator: " ")
+        #expect(fields.first == "0")
+        let peakKiB = Int(fields.last?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? .max
+        print("hex: peak \(peakKiB) KiB")
+        // The frame is 32 MiB and its hex 64 MiB; a string per octet took 19 times the frame.
+        #expect(peakKiB < 3 * (size >> 10), "peak resident size \(peakKiB) KiB")
+        let printed = try Data(contentsOf: URL(fileURLWithPath: output))
+        #expect(printed.count == 2 + 2 * size + 1)
+        #expect(printed.prefix(6) == Data("0xabab".utf8))
+    }
+
+    @Test("recv --max-message-size disconnects a peer whose message is larger")
+    func receiveMaxMessageSize() async throws {
+        let endpoint = Self.ipcEndpoint()
+        let running = try Running(["recv", "--type", "PULL", "--bind", endpoint, "--count", "1", "--max-message-size", "10"])
+        let context = ZMQContext()
+        let push = try context.socket(.push)
+        let events = push.monitor()
+        try await push.connect(endpoint)
+        try await push.send("this message is longer than ten octets")
+        // The tool drops the connection; the message is gone with it, and the next one arrives.
+        for await event in events { if case .disconnected = event { break } }
+        try await push.send("short")
+        let run = await running.finish()
+        await context.shutdown()
+        #expect(run.status == 0)
+        #expect(run.output == "short\n")
+    }
+
     @Test("recv exits 1 when the timeout passes first")
     func receiveTimesOut() async throws {
         let run = try await Self.run(["recv", "--type", "PULL", "--bind", Self.ipcEndpoint(), "--count", "1", "--timeout", "0.2"])
@@ -150,6 +208,7 @@ struct ToolTests {
         (["recv", "--type", "PULL", "--connect", "udp://x:1"], "unknown transport 'udp'"),
         (["send", "--type", "PUSH", "--connect", "tcp://127.0.0.1:1", "0xzz"], "not valid hex"),
         (["recv", "--type", "PULL", "--bind", "tcp://*:1", "--count", "0"], "--count must be at least 1"),
+        (["recv", "--type", "PULL", "--bind", "tcp://*:1", "--max-message-size=-1"], "--max-message-size must not be negative"),
         (["recv", "--type", "PULL", "--bind", "tcp://*:1", "--subscribe", "a"], "--subscribe needs --type SUB or XSUB"),
         (["frobnicate"], "Unexpected argument"),
         (["proxy", "--frontend", "XSUB", "--backend", "XPUB", "--backend-bind", "tcp://*:1"], "exactly one of --frontend-bind"),

@@ -63,6 +63,13 @@ final class RawPeer: @unchecked Sendable {
 
     private var isClosed = false
 
+    /// Closes the connection with a reset (RST) instead of an orderly FIN.
+    func reset() {
+        var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
+        close()
+    }
+
     /// Closes the connection; later calls do nothing (the descriptor number may be reused).
     func close() {
         guard !isClosed else { return }
@@ -147,6 +154,18 @@ struct RawPeerTests {
             try await push.connect(endpoint)
             try await push.send("still working")
             #expect(try await pull.receive().strings == ["still working"])
+        }
+    }
+
+    @Test("by default a frame announced larger than 64 MiB is refused before any of it is buffered")
+    func defaultMessageLimit() async throws {
+        #expect(SocketOptions().maxMessageSize == 64 << 20)
+        try await withRawPeer { _, _, events, _, peer in
+            // A frame of 2^40 octets announced, and the first octets of it sent.
+            peer.send(RawPeer.greeting + RawPeer.ready("PUSH") + [0x02, 0, 0, 0x01, 0, 0, 0, 0, 0] + [UInt8](repeating: 1, count: 1000))
+            let event = await nextEvent(events) { if case .disconnected = $0 { true } else { false } }
+            guard case .disconnected(_, let why) = event else { Issue.record("no disconnect"); return }
+            #expect(why?.contains("exceeds the maximum message size of 67108864") == true, "reason: \(why ?? "none")")
         }
     }
 

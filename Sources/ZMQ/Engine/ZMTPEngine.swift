@@ -1,6 +1,6 @@
 import DequeModule
-import Logging
 import NIOCore
+import Synchronization
 import ZMTP
 
 /// Drives one ZMTP connection: the thin I/O shell around `ZMTP.Connection`.
@@ -35,6 +35,8 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
     private var handshakeTimer: Scheduled<Void>?
     private var heartbeatTimer: Scheduled<Void>?
     private var closeReason: String?
+    /// Set once the channel has gone: no timer may be scheduled after that.
+    private var inactive = false
     private var refused = false
     /// PUB and XPUB take SUBSCRIBE and CANCEL commands, as subscription messages; other
     /// types ignore them, as libzmq does.
@@ -56,6 +58,7 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
         )
         self.heartbeats = heartbeat.interval != nil
         self.takesSubscriptions = socket.type == .pub || socket.type == .xpub
+        Self.liveCount.add(1, ordering: .relaxed)
         self.machine = Connection(configuration: .init(
             socketType: socket.type,
             identity: options.routingID ?? [],
@@ -64,7 +67,12 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
         ))
     }
 
-    private var logger: Logger { socket.logger }
+    /// Engines alive in this process: every connection's engine is freed when its channel goes.
+    static let liveCount = Atomic<Int>(0)
+
+    deinit {
+        Self.liveCount.subtract(1, ordering: .relaxed)
+    }
 
     /// An accepted peer's address in endpoint form, e.g. tcp://127.0.0.1:53122.
     static func describe(_ address: SocketAddress) -> String {
@@ -91,13 +99,34 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
         if connecter == nil, let remote = context.channel.remoteAddress {
             endpoint = Self.describe(remote)
         }
-        context.writeAndFlush(wrapOutboundOut(machine.start()), promise: nil)
+        // The timer first: a peer that has already reset fails the write below, and the channel
+        // goes inactive inside it, which must find the timer to cancel.
         if let handshakeInterval {
-            handshakeTimer = eventLoop.scheduleTask(in: handshakeInterval) { [self] in
-                if !machine.isOpen { fail(.handshakeTimeout, farewell: nil) }
+            handshakeTimer = eventLoop.scheduleTask(in: handshakeInterval) { [weak self] in
+                guard let self, !self.machine.isOpen else { return }
+                self.fail(.handshakeTimeout, farewell: nil)
             }
         }
+        context.writeAndFlush(wrapOutboundOut(machine.start()), promise: nil)
         context.fireChannelActive()
+    }
+
+    /// The channel is gone: let go of everything, so nothing outlives the connection. The
+    /// context holds this handler, so keeping it would keep the whole connection alive.
+    func handlerRemoved(context: ChannelHandlerContext) {
+        cancelTimers()
+        self.context = nil
+        machine = Connection(configuration: machine.configuration)
+        incoming = Deque()
+        outgoing = Deque()
+        spareBuffer = nil
+    }
+
+    private func cancelTimers() {
+        handshakeTimer?.cancel()
+        handshakeTimer = nil
+        heartbeatTimer?.cancel()
+        heartbeatTimer = nil
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -141,8 +170,8 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        handshakeTimer?.cancel()
-        heartbeatTimer?.cancel()
+        inactive = true
+        cancelTimers()
         let wasAttached = pipe != nil
         if let pipe {
             socket.detach(self, from: pipe)
@@ -150,16 +179,17 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
         }
         socket.unregister(self)
         if wasAttached {
-            socket.events.emit(.disconnected(endpoint: endpoint, reason: closeReason))
+            socket.connectionLog.record(.disconnected(endpoint: endpoint, reason: closeReason))
         } else if !refused {
-            socket.events.emit(.handshakeFailed(endpoint: endpoint, reason: closeReason ?? "connection closed by peer"))
+            socket.connectionLog.record(.handshakeFailed(endpoint: endpoint, reason: closeReason ?? "connection closed by peer"))
         }
         connecter?.connectionLost(afterHandshake: wasAttached)
         context.fireChannelInactive()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        logger.debug("connection error", metadata: ["endpoint": "\(endpoint)", "error": "\(error)"])
+        // Reported once, with the close (a reset from a hostile peer is not worth a log line each).
+        if closeReason == nil { closeReason = "\(error)" }
         context.close(promise: nil)
     }
 
@@ -177,16 +207,15 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
     private func attach(_ peer: PeerInfo) -> Bool {
         handshakeTimer?.cancel()
         guard let pipe = socket.attach(self, peer: peer, connectPipe: connecter?.pipe) else {
-            logger.info("refusing connection: the socket takes no further peer", metadata: ["endpoint": "\(endpoint)"])
             refused = true
-            socket.events.emit(.peerRefused(endpoint: endpoint))
+            socket.connectionLog.record(.peerRefused(endpoint: endpoint))
             context?.close(promise: nil)
             return false
         }
         self.pipe = pipe
         subscriptionsAsCommands = (socket.type == .sub || socket.type == .xsub) && peer.minorVersion >= 1
         connecter?.handshakeCompleted()
-        socket.events.emit(.handshakeSucceeded(endpoint: endpoint))
+        socket.connectionLog.record(.handshakeSucceeded(endpoint: endpoint))
         if heartbeats {
             machine.startHeartbeat(now: .now())
             scheduleHeartbeat()
@@ -195,25 +224,25 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
     }
 
     private func scheduleHeartbeat() {
-        guard let deadline = machine.nextHeartbeatDeadline else { return }
-        heartbeatTimer = eventLoop.scheduleTask(deadline: deadline) { [self] in
-            switch machine.heartbeatTick(now: .now()) {
+        guard !inactive, let deadline = machine.nextHeartbeatDeadline else { return }
+        heartbeatTimer = eventLoop.scheduleTask(deadline: deadline) { [weak self] in
+            guard let self else { return }
+            switch self.machine.heartbeatTick(now: .now()) {
             case .write(let ping):
-                context?.writeAndFlush(wrapOutboundOut(ping), promise: nil)
+                self.context?.writeAndFlush(self.wrapOutboundOut(ping), promise: nil)
             case .close(let error, let farewell):
-                fail(error, farewell: farewell)
+                self.fail(error, farewell: farewell)
                 return
             default:
                 break
             }
-            scheduleHeartbeat()
+            self.scheduleHeartbeat()
         }
     }
 
     private func fail(_ error: ZMTPError, farewell: ByteBuffer?) {
         guard let context else { return }
         closeReason = error.description
-        logger.warning("closing connection: \(error)", metadata: ["endpoint": "\(endpoint)"])
         if let farewell {
             let channel = context.channel
             context.writeAndFlush(wrapOutboundOut(farewell)).whenComplete { _ in channel.close(promise: nil) }

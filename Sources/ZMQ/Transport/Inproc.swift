@@ -54,7 +54,9 @@ final class InprocRegistry: Sendable {
         let connecting = connecter.socket
         bound.eventLoop.execute {
             guard connecting.type.isCompatible(with: bound.type) else {
-                bound.logger.warning("inproc: \(connecting.type) cannot connect to \(bound.type)", metadata: ["endpoint": "\(connecter.endpoint)"])
+                let reason = ZMTPError.incompatibleSocketType(ours: bound.type.rawValue, theirs: connecting.type.rawValue).description
+                connecting.connectionLog.record(.handshakeFailed(endpoint: "\(connecter.endpoint)", reason: reason))
+                bound.connectionLog.record(.handshakeFailed(endpoint: "\(connecter.endpoint)", reason: reason))
                 return
             }
             let link = InprocLink()
@@ -84,8 +86,8 @@ final class InprocRegistry: Sendable {
                 return
             }
             let endpoint = connecter.endpoint.description
-            connecting.events.emit(.handshakeSucceeded(endpoint: endpoint))
-            bound.events.emit(.handshakeSucceeded(endpoint: endpoint))
+            connecting.connectionLog.record(.handshakeSucceeded(endpoint: endpoint))
+            bound.connectionLog.record(.handshakeSucceeded(endpoint: endpoint))
         }
     }
 }
@@ -198,7 +200,7 @@ final class InprocEngine: PipeEngine, @unchecked Sendable {
         for (half, pipe) in halves {
             if let pipe {
                 half.socket.detach(half, from: pipe)
-                half.socket.events.emit(.disconnected(endpoint: "inproc", reason: nil))
+                half.socket.connectionLog.record(.disconnected(endpoint: "inproc", reason: nil))
             }
             half.socket.unregister(half)
         }

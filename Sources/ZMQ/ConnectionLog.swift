@@ -1,0 +1,89 @@
+import Logging
+import NIOCore
+import Synchronization
+
+/// How many connections a socket has seen succeed and fail, for `ZMQSocket.connectionStatistics`.
+public struct ConnectionStatistics: Sendable, Equatable {
+    /// Connections that completed their handshake.
+    public var handshakesSucceeded = 0
+    /// Connections that closed before completing their handshake: a bad greeting, an incompatible
+    /// socket type, a handshake timeout, a peer that went away mid-handshake.
+    public var handshakesFailed = 0
+    /// Peers refused after a good handshake because the socket type takes no further peer (PAIR).
+    public var peersRefused = 0
+    /// Established connections that closed (by either side, or by a heartbeat timeout).
+    public var disconnections = 0
+
+    public init() {}
+}
+
+/// At most one log line per `window`: the first event of a window is logged, the others are
+/// counted and reported with the next line. Hostile peers can then make thousands of failed
+/// connections a second without turning the log into megabytes.
+struct LogLimiter: Sendable {
+    let window: TimeAmount
+    private var windowStart: NIODeadline?
+    private var suppressed = 0
+
+    init(window: TimeAmount = .seconds(10)) {
+        self.window = window
+    }
+
+    /// Whether to log an event at `now`; if so, also how many went unlogged since the last line.
+    mutating func admit(now: NIODeadline) -> Int? {
+        if let windowStart, now < windowStart + window {
+            suppressed += 1
+            return nil
+        }
+        windowStart = now
+        defer { suppressed = 0 }
+        return suppressed
+    }
+}
+
+/// Where a socket's engines report what happens to their connections: each report is counted,
+/// sent to the socket's monitors, and failures are logged at a bounded rate.
+final class ConnectionLog: Sendable {
+    private struct State {
+        var statistics = ConnectionStatistics()
+        var limiter = LogLimiter()
+    }
+    private let state = Mutex(State())
+    let events = EventHub()
+    private let logger: Logger
+
+    init(logger: Logger) {
+        self.logger = logger
+    }
+
+    var statistics: ConnectionStatistics { state.withLock { $0.statistics } }
+
+    func record(_ event: SocketEvent) {
+        let logLine: (String, Int)? = state.withLock { state in
+            let failure: String?
+            switch event {
+            case .handshakeSucceeded:
+                state.statistics.handshakesSucceeded += 1
+                failure = nil
+            case .handshakeFailed(let endpoint, let reason):
+                state.statistics.handshakesFailed += 1
+                failure = "handshake failed with \(endpoint): \(reason)"
+            case .peerRefused(let endpoint):
+                state.statistics.peersRefused += 1
+                failure = "refused \(endpoint): the socket takes no further peer"
+            case .disconnected(let endpoint, let reason):
+                state.statistics.disconnections += 1
+                failure = reason.map { "disconnected from \(endpoint): \($0)" }
+            default:
+                failure = nil
+            }
+            guard let failure, let suppressed = state.limiter.admit(now: .now()) else { return nil }
+            return (failure, suppressed)
+        }
+        if let (line, suppressed) = logLine {
+            let more = suppressed > 0 ? " (and \(suppressed) more connection failures not logged)" : ""
+            logger.info("\(line)\(more)")
+        }
+        events.emit(event)
+    }
+}
