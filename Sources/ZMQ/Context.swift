@@ -17,6 +17,7 @@ public final class ZMQContext: Sendable {
     let inproc: InprocRegistry
     private let sockets = Mutex<[ObjectIdentifier: ZMQSocket]>([:])
     private let terminated = Mutex(false)
+    private let installedAuthenticator = Mutex<(any ZMQAuthenticator)?>(nil)
 
     /// A logger that discards everything: the library is silent unless given a logger, as libzmq is.
     public static let silentLogger = Logger(label: "swift-zmq", factory: { _ in SwiftLogNoOpLogHandler() })
@@ -45,6 +46,19 @@ public final class ZMQContext: Sendable {
         sockets.withLock { $0[ObjectIdentifier(socket)] = socket }
         return socket
     }
+
+    /// Installs the authenticator that every server socket of this context asks about each
+    /// connecting client (nil removes it). Without one, a PLAIN server refuses every client.
+    public func setAuthenticator(_ authenticator: (any ZMQAuthenticator)?) {
+        installedAuthenticator.withLock { $0 = authenticator }
+    }
+
+    /// Installs a closure as the authenticator.
+    public func authenticate(with body: @escaping @Sendable (ZAPRequest) async -> AuthenticationReply) {
+        setAuthenticator(ClosureAuthenticator(body))
+    }
+
+    var authenticator: (any ZMQAuthenticator)? { installedAuthenticator.withLock { $0 } }
 
     func forget(_ socket: ZMQSocket) {
         sockets.withLock { $0[ObjectIdentifier(socket)] = nil }

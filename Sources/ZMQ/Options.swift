@@ -46,6 +46,15 @@ public enum SocketOption: Sendable {
     /// ROUTER: a message for an unknown routing id throws `unroutable`, and one for a peer whose
     /// queue is full waits, instead of both being dropped (libzmq's ZMQ_ROUTER_MANDATORY).
     case routerMandatory(Bool)
+    /// Act as a PLAIN server (24/ZMTP-PLAIN): clients must send credentials, which the context's
+    /// authenticator checks; without an authenticator every client is refused, as in libzmq.
+    case plainServer(Bool)
+    /// Act as a PLAIN client with this user name (at most 255 octets); nil goes back to NULL.
+    case plainUsername(String?)
+    /// The PLAIN client's password (at most 255 octets).
+    case plainPassword(String?)
+    /// The ZAP domain sent to the authenticator with each request (libzmq's ZMQ_ZAP_DOMAIN).
+    case zapDomain(String)
 }
 
 /// The current values of every socket option, with libzmq's defaults.
@@ -66,6 +75,17 @@ public struct SocketOptions: Sendable, Equatable {
     public var xpubVerbose = false
     public var xpubVerboser = false
     public var routerMandatory = false
+    public var plainServer = false
+    public var plainUsername: String? = nil
+    public var plainPassword: String? = nil
+    public var zapDomain = ""
+
+    /// The security mechanism these options select, and our role in it.
+    public var security: Security {
+        if plainServer { return .plainServer }
+        if let plainUsername { return .plainClient(username: plainUsername, password: plainPassword ?? "") }
+        return .null
+    }
 
     /// The default largest incoming message: 64 MiB. libzmq has no limit, so one peer can make
     /// it buffer as much as it sends of a frame it announces as 2^62 octets. 64 MiB is far above
@@ -132,11 +152,27 @@ public struct SocketOptions: Sendable, Equatable {
             if value { xpubVerbose = true }
         case .routerMandatory(let value):
             routerMandatory = value
+        case .plainServer(let value):
+            plainServer = value
+        case .plainUsername(let value):
+            try Self.requireShort(value, "plainUsername")
+            plainUsername = value
+        case .plainPassword(let value):
+            try Self.requireShort(value, "plainPassword")
+            plainPassword = value
+        case .zapDomain(let value):
+            try Self.requireShort(value, "zapDomain")
+            zapDomain = value
         }
     }
 
     private static func require(_ condition: Bool, _ name: String, _ reason: String) throws(ZMQError) {
         if !condition { throw .invalidOption(name: name, reason: reason) }
+    }
+
+    /// 24/ZMTP-PLAIN and 27/ZAP carry these in one-octet length fields.
+    private static func requireShort(_ value: String?, _ name: String) throws(ZMQError) {
+        if let value { try require(value.utf8.count <= 255, name, "must be at most 255 octets of UTF-8, not \(value.utf8.count)") }
     }
 
     private static func requirePositive(_ value: Duration?, _ name: String) throws(ZMQError) {

@@ -8,17 +8,27 @@ public struct PeerInfo: Sendable, Equatable {
     public var metadata: Metadata
     /// 0 for a ZMTP 3.0 peer, 1 for 3.1.
     public var minorVersion: UInt8
+    /// The security mechanism both sides agreed on: "NULL", "PLAIN" or "CURVE".
+    public var mechanism: String
+    /// What our authenticator said of the peer, when it was asked (a server's view of a client).
+    public var authentication: AuthenticationReply?
 
-    public init(socketType: SocketType, identity: [UInt8]?, metadata: Metadata, minorVersion: UInt8) {
+    public init(
+        socketType: SocketType, identity: [UInt8]?, metadata: Metadata, minorVersion: UInt8,
+        mechanism: String = "NULL", authentication: AuthenticationReply? = nil
+    ) {
         self.socketType = socketType
         self.identity = identity
         self.metadata = metadata
         self.minorVersion = minorVersion
+        self.mechanism = mechanism
+        self.authentication = authentication
     }
 }
 
-/// The ZMTP 3.x protocol for one connection, NULL mechanism, as a state machine: octets and
-/// timer ticks in, actions out. It does no I/O and reads no clock, so byte vectors test it.
+/// The ZMTP 3.x protocol for one connection as a state machine: octets, authentication replies
+/// and timer ticks in, actions out. The security handshake runs in a `Mechanism` sub-machine.
+/// It does no I/O and reads no clock, so byte vectors test it.
 public struct Connection: Sendable {
     public struct Configuration: Sendable {
         public var socketType: SocketType
@@ -29,16 +39,19 @@ public struct Connection: Sendable {
         public var heartbeat: Heartbeat.Configuration
         /// Which minor version we announce; 1 (ZMTP 3.1) except in tests of 3.0 behaviour.
         public var minorVersion: UInt8
+        /// The security mechanism and our role in it.
+        public var security: Security
 
         public init(
             socketType: SocketType, identity: [UInt8] = [], maxMessageSize: Int? = nil,
-            heartbeat: Heartbeat.Configuration = .init(), minorVersion: UInt8 = 1
+            heartbeat: Heartbeat.Configuration = .init(), minorVersion: UInt8 = 1, security: Security = .null
         ) {
             self.socketType = socketType
             self.identity = identity
             self.maxMessageSize = maxMessageSize
             self.heartbeat = heartbeat
             self.minorVersion = minorVersion
+            self.security = security
         }
     }
 
@@ -48,6 +61,9 @@ public struct Connection: Sendable {
         case needMoreData
         /// Send these octets to the peer.
         case write(ByteBuffer)
+        /// Ask the authenticator (27/ZAP) and pass its reply to `authenticated(_:)`; until then
+        /// the handshake waits.
+        case authenticate(AuthenticationRequest)
         /// The handshake is complete: messages may flow both ways.
         case handshakeComplete(PeerInfo)
         /// A complete message arrived.
@@ -60,7 +76,7 @@ public struct Connection: Sendable {
 
     enum State {
         case awaitingGreeting
-        case awaitingReady(peerMinor: UInt8)
+        case handshaking(peerMinor: UInt8)
         case open(peerMinor: UInt8)
         case closed
     }
@@ -73,6 +89,11 @@ public struct Connection: Sendable {
     private var greetingBytes = ByteBuffer()
     private var decoder = FrameDecoder()
     private var heartbeat: Heartbeat?
+    private var mechanism: Mechanism
+    /// Actions decided together (a command to send and the end of the handshake), handed out
+    /// one per call.
+    private var pending: [Action] = []
+    private var authentication: AuthenticationReply?
     /// The frames of a message being assembled: the first kept apart so a one-frame message needs no array.
     private var firstFrame: Frame?
     private var moreFrames: [Frame] = []
@@ -80,6 +101,12 @@ public struct Connection: Sendable {
 
     public init(configuration: Configuration) {
         self.configuration = configuration
+        var metadata = Metadata()
+        metadata.append("Socket-Type", Array(configuration.socketType.rawValue.utf8))
+        if configuration.socketType.announcesIdentity {
+            metadata.append("Identity", configuration.identity)
+        }
+        self.mechanism = Mechanism(configuration.security, ourMetadata: metadata)
         decoder.bodyLimit = Self.handshakeFrameLimit
         decoder.reportedLimit = Int(Self.handshakeFrameLimit)
     }
@@ -87,7 +114,8 @@ public struct Connection: Sendable {
     /// The octets to send as soon as the transport is up: our whole greeting. Sending all 64 at
     /// once is allowed (23/ZMTP) and means we never wait on the peer's partial greeting.
     public func start() -> ByteBuffer {
-        Greeting(minor: configuration.minorVersion, mechanism: "NULL", asServer: false).encoded
+        let security = configuration.security
+        return Greeting(minor: configuration.minorVersion, mechanism: security.mechanismName, asServer: security.isServer).encoded
     }
 
     public var isOpen: Bool {
@@ -105,67 +133,98 @@ public struct Connection: Sendable {
     /// the other actions: the shell pays for one call per read, not one per message.
     public mutating func receive(_ buffer: inout ByteBuffer, deliver: ((Message) -> Void)?) -> Action {
         do {
-            switch state {
-            case .awaitingGreeting:
-                return try receiveGreeting(&buffer)
-            case .awaitingReady(let peerMinor):
-                return try receiveHandshake(&buffer, peerMinor: peerMinor)
-            case .open:
-                return try receiveTraffic(&buffer, deliver: deliver)
-            case .closed:
-                buffer.moveReaderIndex(to: buffer.writerIndex)
-                return .needMoreData
+            while true {
+                if !pending.isEmpty { return pending.removeFirst() }
+                switch state {
+                case .awaitingGreeting:
+                    guard try receiveGreeting(&buffer) else { return .needMoreData }
+                case .handshaking(let peerMinor):
+                    guard try receiveHandshake(&buffer, peerMinor: peerMinor) else { return .needMoreData }
+                case .open:
+                    return try receiveTraffic(&buffer, deliver: deliver)
+                case .closed:
+                    buffer.moveReaderIndex(to: buffer.writerIndex)
+                    return .needMoreData
+                }
             }
         } catch {
-            state = .closed
-            return .close(error, farewell: nil)
+            return close(error)
         }
     }
 
-    private mutating func receiveGreeting(_ buffer: inout ByteBuffer) throws(ZMTPError) -> Action {
+    /// The authenticator's reply to an `.authenticate` action. The actions it leads to come from
+    /// the next calls to `receive` (with an empty buffer if nothing new arrived).
+    public mutating func authenticated(_ reply: AuthenticationReply) {
+        guard case .handshaking(let peerMinor) = state else { return }
+        do {
+            authentication = reply
+            perform(try mechanism.authenticated(reply), peerMinor: peerMinor)
+        } catch {
+            pending = [close(error)]
+        }
+    }
+
+    private mutating func close(_ error: ZMTPError) -> Action {
+        state = .closed
+        pending.removeAll()
+        return .close(error, farewell: error.farewellReason.map { Command.error(reason: $0).encoded })
+    }
+
+    /// Takes greeting octets; true once the whole greeting is in and accepted.
+    private mutating func receiveGreeting(_ buffer: inout ByteBuffer) throws(ZMTPError) -> Bool {
         let wanted = Greeting.size - greetingBytes.readableBytes
         var piece = buffer.readSlice(length: min(wanted, buffer.readableBytes))!
         greetingBytes.writeBuffer(&piece)
-        guard let greeting = try Greeting.decode(from: &greetingBytes) else { return .needMoreData }
-        guard greeting.mechanism == "NULL" else {
-            throw .mechanismMismatch(ours: "NULL", theirs: greeting.mechanism)
+        guard let greeting = try Greeting.decode(from: &greetingBytes) else { return false }
+        let ours = configuration.security.mechanismName
+        guard greeting.mechanism == ours else {
+            throw .mechanismMismatch(ours: ours, theirs: greeting.mechanism)
         }
         // Keep our own framing with equal or newer peers; a 3.0 peer gets 3.0 forms.
         let peerMinor = greeting.major > 3 ? configuration.minorVersion : min(greeting.minor, configuration.minorVersion)
-        state = .awaitingReady(peerMinor: peerMinor)
-        // NULL: send READY at once, without waiting for the peer's.
-        var metadata = Metadata()
-        metadata.append("Socket-Type", Array(configuration.socketType.rawValue.utf8))
-        if configuration.socketType.announcesIdentity {
-            metadata.append("Identity", configuration.identity)
-        }
-        return .write(Command.ready(metadata).encoded)
+        state = .handshaking(peerMinor: peerMinor)
+        perform(mechanism.start(), peerMinor: peerMinor)
+        return true
     }
 
-    private mutating func receiveHandshake(_ buffer: inout ByteBuffer, peerMinor: UInt8) throws(ZMTPError) -> Action {
-        guard let frame = try decoder.next(from: &buffer) else { return .needMoreData }
+    /// Takes one handshake command; false when no whole frame is buffered yet.
+    private mutating func receiveHandshake(_ buffer: inout ByteBuffer, peerMinor: UInt8) throws(ZMTPError) -> Bool {
+        guard let frame = try decoder.next(from: &buffer) else { return false }
         guard frame.isCommand else { throw .messageBeforeHandshake }
-        switch try Command(parsing: frame.body) {
-        case .ready(let metadata):
-            let ours = configuration.socketType
+        let ourType = configuration.socketType
+        let steps = try mechanism.receive(frame.body) { (metadata: Metadata) throws(ZMTPError) in
             let theirName = metadata["Socket-Type"].map { String(decoding: $0, as: UTF8.self) } ?? ""
-            guard let theirs = SocketType(rawValue: theirName), ours.isCompatible(with: theirs) else {
-                let error = ZMTPError.incompatibleSocketType(ours: ours.rawValue, theirs: theirName)
-                state = .closed
-                return .close(error, farewell: Command.error(reason: "Invalid socket type").encoded)
+            guard let theirs = SocketType(rawValue: theirName), ourType.isCompatible(with: theirs) else {
+                throw .incompatibleSocketType(ours: ourType.rawValue, theirs: theirName)
             }
-            state = .open(peerMinor: peerMinor)
-            applyMessageLimit()
-            let identity = theirs.announcesIdentity ? metadata["Identity"] : nil
             // 23/ZMTP: an Identity is 0 to 255 octets.
-            if let identity, identity.count > 255 {
+            if theirs.announcesIdentity, let identity = metadata["Identity"], identity.count > 255 {
                 throw .malformedCommand("Identity of \(identity.count) octets (at most 255)")
             }
-            return .handshakeComplete(PeerInfo(socketType: theirs, identity: identity, metadata: metadata, minorVersion: peerMinor))
-        case .error(let reason):
-            throw .peerError(reason: reason)
-        case let other:
-            throw .unexpectedCommand(other.name)
+        }
+        perform(steps, peerMinor: peerMinor)
+        return true
+    }
+
+    /// Turns the mechanism's steps into actions, queued in `pending` for `receive` to hand out.
+    private mutating func perform(_ steps: [MechanismStep], peerMinor: UInt8) {
+        for step in steps {
+            switch step {
+            case .send(let command):
+                pending.append(.write(command))
+            case .authenticate(let request):
+                pending.append(.authenticate(request))
+            case .complete(let metadata):
+                // Validated by the mechanism through the check in `receiveHandshake`.
+                let theirs = SocketType(rawValue: String(decoding: metadata["Socket-Type"] ?? [], as: UTF8.self))!
+                state = .open(peerMinor: peerMinor)
+                applyMessageLimit()
+                pending.append(.handshakeComplete(PeerInfo(
+                    socketType: theirs, identity: theirs.announcesIdentity ? metadata["Identity"] : nil,
+                    metadata: metadata, minorVersion: peerMinor,
+                    mechanism: configuration.security.mechanismName, authentication: authentication
+                )))
+            }
         }
     }
 

@@ -26,6 +26,25 @@ public enum ZMTPError: Error, Equatable, Sendable, CustomStringConvertible {
     case heartbeatTimeout
     /// The handshake did not complete within the handshake interval.
     case handshakeTimeout
+    /// The peer refused our credentials: its ERROR carried this 27/ZAP status code (300, 400, 500).
+    case authenticationFailed(status: String)
+    /// We refused the peer's credentials: the authenticator answered this status code.
+    case authenticationRefused(status: String)
+    /// A server mechanism needs an authenticator and none is installed (PLAIN refuses everyone then, as libzmq does).
+    case noAuthenticator(mechanism: String)
+    /// An authentication reply arrived when the mechanism was not waiting for one (a shell bug).
+    case unexpectedAuthentication
+
+    /// The reason to send in an ERROR command before closing, where the protocol asks for one.
+    /// 27/ZAP: a 300 (temporary failure) closes without ERROR; 400 and 500 send the code.
+    public var farewellReason: String? {
+        switch self {
+        case .incompatibleSocketType: return "Invalid socket type"
+        case .mechanismMismatch: return "Security mechanism mismatch"
+        case .authenticationRefused(let status): return status.hasPrefix("3") ? nil : status
+        default: return nil
+        }
+    }
 
     public var description: String {
         switch self {
@@ -45,6 +64,10 @@ public enum ZMTPError: Error, Equatable, Sendable, CustomStringConvertible {
         case .peerError(let reason): return "peer sent ERROR: \(reason)"
         case .heartbeatTimeout: return "heartbeat timeout: the peer went silent"
         case .handshakeTimeout: return "handshake timeout"
+        case .authenticationFailed(let status): return "authentication failed: the peer refused our credentials (status \(status))"
+        case .authenticationRefused(let status): return "authentication refused: the authenticator answered \(status)"
+        case .noAuthenticator(let mechanism): return "\(mechanism) server refused the client: no authenticator is installed"
+        case .unexpectedAuthentication: return "an authentication reply when none was asked for"
         }
     }
 }

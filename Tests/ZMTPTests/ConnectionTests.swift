@@ -234,13 +234,14 @@ struct ConnectionTests {
         #expect(actions.first?.closeError == .unsupportedVersion(major: 1))
     }
 
-    @Test("a wrong mechanism closes with mechanismMismatch", arguments: ["PLAIN", "CURVE", "null"])
-    func wrongMechanism(mechanism: String) {
+    @Test("a wrong mechanism closes with mechanismMismatch, after an ERROR", arguments: ["PLAIN", "CURVE", "null"])
+    func wrongMechanism(mechanism: String) throws {
         var connection = Connection(configuration: .init(socketType: .pull))
         let actions = feed(&connection, Self.greeting(mechanism: mechanism))
         #expect(actions.count == 1)
         #expect(actions.first?.closeError == .mechanismMismatch(ours: "NULL", theirs: mechanism))
-        #expect(actions.first?.farewell == .some(nil))
+        let farewell = try #require(actions.first?.farewell ?? nil)
+        #expect(try parseCommandFrame(farewell) == .error(reason: "Security mechanism mismatch"))
     }
 
     // MARK: Versions

@@ -59,6 +59,11 @@ extension Connection.Action {
         return nil
     }
 
+    var authenticationRequest: AuthenticationRequest? {
+        if case .authenticate(let request) = self { return request }
+        return nil
+    }
+
     var closeError: ZMTPError? {
         if case .close(let error, _) = self { return error }
         return nil
@@ -99,7 +104,22 @@ func feed(
     return actions
 }
 
-/// Two connections wired back to back: what one writes, the other receives.
+/// Passes an authentication reply to `connection` and returns the actions that follow.
+func answer(_ connection: inout Connection, with reply: AuthenticationReply) -> [Connection.Action] {
+    connection.authenticated(reply)
+    var actions: [Connection.Action] = []
+    var nothing = ByteBuffer()
+    while actions.count < 100 {
+        let action = connection.receive(&nothing)
+        if action.isNeedMoreData { break }
+        actions.append(action)
+        if case .close = action { break }
+    }
+    return actions
+}
+
+/// Two connections wired back to back: what one writes, the other receives. Authentication
+/// requests from either side are answered by `authenticator`.
 struct Link {
     var a: Connection
     var b: Connection
@@ -110,7 +130,10 @@ struct Link {
     var aWrote: [UInt8] = []
     var bWrote: [UInt8] = []
 
-    init(_ aConfiguration: Connection.Configuration, _ bConfiguration: Connection.Configuration, chunkSize: Int? = nil) {
+    init(
+        _ aConfiguration: Connection.Configuration, _ bConfiguration: Connection.Configuration, chunkSize: Int? = nil,
+        authenticator: (AuthenticationRequest) -> AuthenticationReply = { _ in .accepted }
+    ) {
         a = Connection(configuration: aConfiguration)
         b = Connection(configuration: bConfiguration)
         var toB = a.start()
@@ -122,20 +145,28 @@ struct Link {
             rounds += 1
             let forB = toB
             toB = ByteBuffer()
-            for action in feed(&b, forB, chunkSize: chunkSize) {
+            var actions = feed(&b, forB, chunkSize: chunkSize)
+            while let action = actions.first {
+                actions.removeFirst()
                 if var written = action.written {
                     bWrote += bytes(written)
                     toA.writeBuffer(&written)
+                } else if let request = action.authenticationRequest {
+                    actions += answer(&b, with: authenticator(request))
                 } else {
                     bEvents.append(action)
                 }
             }
             let forA = toA
             toA = ByteBuffer()
-            for action in feed(&a, forA, chunkSize: chunkSize) {
+            actions = feed(&a, forA, chunkSize: chunkSize)
+            while let action = actions.first {
+                actions.removeFirst()
                 if var written = action.written {
                     aWrote += bytes(written)
                     toB.writeBuffer(&written)
+                } else if let request = action.authenticationRequest {
+                    actions += answer(&a, with: authenticator(request))
                 } else {
                     aEvents.append(action)
                 }

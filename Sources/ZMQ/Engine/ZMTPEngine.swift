@@ -44,6 +44,7 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
     /// SUB and XSUB talking to a ZMTP 3.1 peer send their subscription messages as commands.
     private var subscriptionsAsCommands = false
     private var spareBuffer: ByteBuffer?
+    private let zapDomain: String
 
     init(socket: ZMQSocket, connecter: Connecter?, endpoint: String, eventLoop: any EventLoop, options: SocketOptions) {
         self.socket = socket
@@ -57,13 +58,15 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
             ttl: options.heartbeatTTL.map(TimeAmount.init)
         )
         self.heartbeats = heartbeat.interval != nil
+        self.zapDomain = options.zapDomain
         self.takesSubscriptions = socket.type == .pub || socket.type == .xpub
         Self.liveCount.add(1, ordering: .relaxed)
         self.machine = Connection(configuration: .init(
             socketType: socket.type,
             identity: options.routingID ?? [],
             maxMessageSize: options.maxMessageSize,
-            heartbeat: heartbeat
+            heartbeat: heartbeat,
+            security: options.security
         ))
     }
 
@@ -132,6 +135,12 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var buffer = unwrapInboundIn(data)
         if heartbeats { machine.trafficReceived(at: .now()) }
+        process(&buffer, context: context)
+    }
+
+    /// Runs the state machine over `buffer` (empty when an authentication reply came back) and
+    /// carries out its actions.
+    private func process(_ buffer: inout ByteBuffer, context: ChannelHandlerContext) {
         var wrote = false
         // Locals, not properties, in the per-message path: no dynamic exclusivity checks.
         var batch = Deque<Message>()
@@ -146,6 +155,8 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
             case .write(let bytes):
                 context.write(wrapOutboundOut(bytes), promise: nil)
                 wrote = true
+            case .authenticate(let request):
+                authenticate(request, context: context)
             case .handshakeComplete(let peer):
                 guard attach(peer) else { return }
             case .command(let command):
@@ -161,6 +172,30 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
         if wrote { context.flush() }
         if !batch.isEmpty, let pipe {
             if socket.deliver(&batch, from: pipe) { readingPaused = true }
+        }
+    }
+
+    /// Asks the context's authenticator about the peer (27/ZAP); the handshake waits for the reply.
+    private func authenticate(_ request: AuthenticationRequest, context: ChannelHandlerContext) {
+        guard let authenticator = socket.context.authenticator else {
+            // libzmq: PLAIN without a ZAP handler refuses everyone.
+            fail(.noAuthenticator(mechanism: request.mechanism), farewell: nil)
+            return
+        }
+        let zap = ZAPRequest(
+            domain: zapDomain, address: context.channel.remoteAddress?.ipAddress ?? "",
+            identity: socket.options.routingID ?? [], mechanism: request.mechanism, credentials: request.credentials
+        )
+        let eventLoop = self.eventLoop
+        weak let engine = self
+        Task {
+            let reply = await authenticator.authenticate(zap)
+            eventLoop.execute {
+                guard let self = engine, let context = self.context, !self.inactive else { return }
+                self.machine.authenticated(reply)
+                var nothing = ByteBuffer()
+                self.process(&nothing, context: context)
+            }
         }
     }
 
