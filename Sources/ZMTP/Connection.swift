@@ -167,7 +167,7 @@ public struct Connection: Sendable {
     private mutating func close(_ error: ZMTPError) -> Action {
         state = .closed
         pending.removeAll()
-        return .close(error, farewell: error.farewellReason.map { Command.error(reason: $0).encoded })
+        return .close(error, farewell: mechanism.farewell(for: error))
     }
 
     /// Takes greeting octets; true once the whole greeting is in and accepted.

@@ -35,6 +35,14 @@ public enum ZMTPError: Error, Equatable, Sendable, CustomStringConvertible {
     /// An authentication reply arrived when the mechanism was not waiting for one (a shell bug).
     case unexpectedAuthentication
 
+    /// Whether the peer turned us away on purpose, so retrying at once would be refused again.
+    public var isRefusal: Bool {
+        switch self {
+        case .authenticationFailed, .peerError, .mechanismMismatch, .incompatibleSocketType: return true
+        default: return false
+        }
+    }
+
     /// The reason to send in an ERROR command before closing, where the protocol asks for one.
     /// 27/ZAP: a 300 (temporary failure) closes without ERROR; 400 and 500 send the code.
     public var farewellReason: String? {

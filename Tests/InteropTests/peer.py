@@ -40,6 +40,9 @@ def report(ok, **fields):
     sys.exit(0 if ok else 1)
 
 
+AUTHENTICATORS = []
+
+
 def open_socket(args):
     import zmq
     context = zmq.Context()
@@ -50,6 +53,18 @@ def open_socket(args):
     sock.setsockopt(zmq.RCVHWM, 0 if args.sequence else 1000)
     if args.routing_id:
         sock.setsockopt(zmq.ROUTING_ID, args.routing_id.encode())
+    if args.plain_server:
+        # pyzmq's own ZAP handler, on inproc://zeromq.zap.01, with one user=password pair.
+        from zmq.auth.thread import ThreadAuthenticator
+        user, password = args.plain_server.split("=", 1)
+        authenticator = ThreadAuthenticator(context)
+        authenticator.start()
+        authenticator.configure_plain(domain="*", passwords={user: password})
+        AUTHENTICATORS.append(authenticator)  # kept alive as long as the process
+        sock.setsockopt(zmq.PLAIN_SERVER, 1)
+    if args.plain_user is not None:
+        sock.setsockopt(zmq.PLAIN_USERNAME, args.plain_user.encode())
+        sock.setsockopt(zmq.PLAIN_PASSWORD, (args.plain_password or "").encode())
     if args.bind:
         sock.bind(args.bind)
         endpoint = sock.getsockopt_string(zmq.LAST_ENDPOINT)
@@ -85,6 +100,32 @@ def mode_recv(args):
             sizes = [len(frame) for frame in frames]
             report(False, error="message %d differs: sizes %s, expected %s" % (i, sizes, [len(e) for e in expected]))
     report(True, received=args.count, last=last)
+
+
+def mode_auth_failure(args):
+    """Waits for the socket's monitor to report a failed authentication and reports its status."""
+    import zmq
+    from zmq.utils.monitor import recv_monitor_message
+    # The monitor is attached before connecting, so no event is missed.
+    connect = args.connect
+    context = zmq.Context()
+    sock = context.socket(getattr(zmq, args.type.upper()))
+    monitor = sock.get_monitor_socket()
+    monitor.setsockopt(zmq.RCVTIMEO, int(args.timeout * 1000))
+    if args.plain_user is not None:
+        sock.setsockopt(zmq.PLAIN_USERNAME, args.plain_user.encode())
+        sock.setsockopt(zmq.PLAIN_PASSWORD, (args.plain_password or "").encode())
+    sock.connect(connect)
+    print("ENDPOINT " + connect, flush=True)
+    while True:
+        try:
+            event = recv_monitor_message(monitor)
+        except zmq.Again:
+            report(False, error="no authentication failure reported")
+        if event["event"] == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
+            report(True, status=event["value"])
+        if event["event"] == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+            report(False, error="the handshake succeeded")
 
 
 def mode_send(args):
@@ -294,7 +335,7 @@ def mode_silent(args):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("mode", choices=["recv", "send", "echo", "zmtp30", "silent", "subscriber", "publisher",
-                                         "request", "router-echo"])
+                                         "request", "router-echo", "auth-failure"])
     parser.add_argument("--type", default="PULL")
     parser.add_argument("--bind")
     parser.add_argument("--connect")
@@ -306,10 +347,13 @@ def main():
     parser.add_argument("--timeout", type=float, default=30.0)
     parser.add_argument("--topic", default="A")
     parser.add_argument("--routing-id")
+    parser.add_argument("--plain-server", help="USER=PASSWORD: a PLAIN server admitting that user")
+    parser.add_argument("--plain-user")
+    parser.add_argument("--plain-password")
     args = parser.parse_args()
     modes = {"recv": mode_recv, "send": mode_send, "echo": mode_echo, "zmtp30": mode_zmtp30,
              "silent": mode_silent, "subscriber": mode_subscriber, "publisher": mode_publisher,
-             "request": mode_request, "router-echo": mode_router_echo}
+             "request": mode_request, "router-echo": mode_router_echo, "auth-failure": mode_auth_failure}
     modes[args.mode](args)
 
 

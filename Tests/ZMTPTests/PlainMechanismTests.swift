@@ -91,7 +91,7 @@ struct PlainMechanismTests {
         #expect(actions.first?.message?.count == 2)
     }
 
-    @Test("a refusal with 400 or 500 sends ERROR with the status code; the client closes with it", arguments: ["400", "500"])
+    @Test("a refusal with 400 or 500 sends ERROR with the status code in libzmq's PLAIN form; the client closes with it", arguments: ["400", "500"])
     func refused(status: String) throws {
         var server = Connection(configuration: Self.server)
         var input = Self.plainGreeting(asServer: false)
@@ -101,7 +101,8 @@ struct PlainMechanismTests {
         #expect(actions.count == 1)
         #expect(actions.first?.closeError == .authenticationRefused(status: status))
         let farewell = try #require(actions.first?.farewell ?? nil)
-        #expect(bytes(farewell) == Self.command([5] + ascii("ERROR") + [3] + ascii(status)))
+        // As libzmq 4.3.5's PLAIN server sends it (seen on the wire): 0x5E "RROR", not 5 "ERROR".
+        #expect(bytes(farewell) == [0x04, 9, 0x5E] + ascii("RROR") + [3] + ascii(status))
 
         // The client hears the code as an authentication failure, not a protocol error.
         var client = Connection(configuration: Self.client)
@@ -111,6 +112,18 @@ struct PlainMechanismTests {
         #expect(clientActions.last?.closeError == .authenticationFailed(status: status))
         #expect(clientActions.last?.farewell == .some(nil), "no ERROR answers an ERROR")
         #expect(!client.isOpen)
+    }
+
+    @Test("the client takes an ERROR in the RFC's form as well as libzmq's", arguments: [
+        command([5] + ascii("ERROR") + [3] + ascii("400")),
+        [0x04, 9, 0x5E] + ascii("RROR") + [3] + ascii("400"),
+    ])
+    func bothErrorForms(error: [UInt8]) {
+        var client = Connection(configuration: Self.client)
+        var input = Self.plainGreeting(asServer: true)
+        input.writeBytes(error)
+        let actions = feed(&client, input)
+        #expect(actions.last?.closeError == .authenticationFailed(status: "400"))
     }
 
     @Test("a 300 (temporary failure) closes without ERROR, as libzmq does")

@@ -35,6 +35,8 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
     private var handshakeTimer: Scheduled<Void>?
     private var heartbeatTimer: Scheduled<Void>?
     private var closeReason: String?
+    /// The peer turned us away (an ERROR or a mechanism it does not share): retry slowly.
+    private var refusedByPeer = false
     /// Set once the channel has gone: no timer may be scheduled after that.
     private var inactive = false
     private var refused = false
@@ -218,7 +220,7 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
         } else if !refused {
             socket.connectionLog.record(.handshakeFailed(endpoint: endpoint, reason: closeReason ?? "connection closed by peer"))
         }
-        connecter?.connectionLost(afterHandshake: wasAttached)
+        connecter?.connectionLost(afterHandshake: wasAttached, refusedByPeer: refusedByPeer)
         context.fireChannelInactive()
     }
 
@@ -278,6 +280,7 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
     private func fail(_ error: ZMTPError, farewell: ByteBuffer?) {
         guard let context else { return }
         closeReason = error.description
+        refusedByPeer = error.isRefusal
         if let farewell {
             let channel = context.channel
             context.writeAndFlush(wrapOutboundOut(farewell)).whenComplete { _ in channel.close(promise: nil) }

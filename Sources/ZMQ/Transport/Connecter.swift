@@ -18,6 +18,8 @@ final class Connecter: Sendable {
         var retry: Scheduled<Void>?
         var dialing: EventLoopFuture<any Channel>?
         var stopped = false
+        /// Set after a refusal: the wait doubles whatever the configured maximum.
+        var backingOff = false
     }
     private let state: NIOLockedValueBox<State>
 
@@ -60,11 +62,23 @@ final class Connecter: Sendable {
 
     /// A handshake succeeded: the next drop retries after the base interval again.
     func handshakeCompleted() {
-        state.withLockedValue { $0.interval = baseInterval }
+        state.withLockedValue { state in
+            state.interval = baseInterval
+            state.backingOff = false
+        }
     }
 
-    func connectionLost(afterHandshake: Bool) {
-        state.withLockedValue { $0.channel = nil }
+    /// The longest wait before retrying a peer that refused us, unless the maximum is longer.
+    static let refusedRetryCeiling = TimeAmount.seconds(30)
+
+    /// A connection closed. A peer that refused us (wrong credentials, another mechanism, an
+    /// incompatible socket type) is retried with a wait that doubles each time, up to 30 s, so
+    /// a wrong password never turns into a tight reconnect loop.
+    func connectionLost(afterHandshake: Bool, refusedByPeer: Bool = false) {
+        state.withLockedValue { state in
+            state.channel = nil
+            if refusedByPeer { state.backingOff = true }
+        }
         scheduleRetry()
     }
 
@@ -76,6 +90,8 @@ final class Connecter: Sendable {
             let jitter = TimeAmount.nanoseconds(Int64.random(in: 0...max(1, interval.nanoseconds / 2)))
             if maxInterval > baseInterval {
                 state.interval = min(interval * 2, maxInterval)
+            } else if state.backingOff {
+                state.interval = min(interval * 2, max(Self.refusedRetryCeiling, baseInterval))
             }
             state.retry = eventLoop.scheduleTask(in: interval + jitter) { self.dial() }
             socket.events.emit(.connectRetrying(endpoint: endpoint.description, delay: .nanoseconds((interval + jitter).nanoseconds)))

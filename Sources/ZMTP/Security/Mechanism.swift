@@ -28,6 +28,9 @@ enum Mechanism: Sendable {
 
     /// A command frame's body from the peer, during the handshake.
     mutating func receive(_ body: ByteBuffer, validate: (Metadata) throws(ZMTPError) -> Void) throws(ZMTPError) -> [MechanismStep] {
+        if case .plainClient = self, let reason = PlainCommand.libzmqErrorReason(body) {
+            throw ZMTPError(peerErrorReason: reason)
+        }
         let command = try Command(parsing: body)
         if case .error(let reason) = command { throw ZMTPError(peerErrorReason: reason) }
         switch self {
@@ -41,6 +44,15 @@ enum Mechanism: Sendable {
             defer { self = .plainServer(mechanism) }
             return try mechanism.receive(command, validate: validate)
         }
+    }
+
+    /// The ERROR to send before closing because of `error`, if the protocol asks for one.
+    func farewell(for error: ZMTPError) -> ByteBuffer? {
+        guard let reason = error.farewellReason else { return nil }
+        if case .plainServer = self, case .authenticationRefused = error {
+            return PlainCommand.libzmqError(reason: reason)
+        }
+        return Command.error(reason: reason).encoded
     }
 
     /// The authenticator's answer to the `.authenticate` step.

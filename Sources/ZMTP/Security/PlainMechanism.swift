@@ -14,6 +14,34 @@ enum PlainCommand {
 
     static let welcome = Command.unknown(name: "WELCOME", data: ByteBuffer()).encoded
 
+    /// libzmq's PLAIN writes its ERROR name as the C literal "\x05ERROR", whose hex escape
+    /// swallows the E: the body starts with the five octets 0x5E "RROR" (up to libzmq 4.3.5 and
+    /// beyond). Its PLAIN clients recognise only that form, so a refusal is sent in it, and
+    /// both forms are accepted from servers.
+    static let libzmqErrorPrefix: [UInt8] = [0x5E] + Array("RROR".utf8)
+
+    static func libzmqError(reason: String) -> ByteBuffer {
+        let reason = Array(reason.utf8.prefix(255))
+        var buffer = ByteBuffer()
+        let size = libzmqErrorPrefix.count + 1 + reason.count
+        buffer.writeInteger(FrameFlags.command.rawValue)
+        buffer.writeInteger(UInt8(size))
+        buffer.writeBytes(libzmqErrorPrefix)
+        buffer.writeInteger(UInt8(reason.count))
+        buffer.writeBytes(reason)
+        return buffer
+    }
+
+    /// The reason of an ERROR in libzmq's PLAIN form, or nil if `body` is not one.
+    static func libzmqErrorReason(_ body: ByteBuffer) -> String? {
+        var body = body
+        guard body.readBytes(length: libzmqErrorPrefix.count) == libzmqErrorPrefix,
+              let length = body.readInteger(as: UInt8.self),
+              let reason = body.readString(length: Int(length)), body.readableBytes == 0
+        else { return nil }
+        return reason
+    }
+
     static func initiate(_ metadata: Metadata) -> ByteBuffer {
         var data = ByteBuffer()
         metadata.encode(into: &data)

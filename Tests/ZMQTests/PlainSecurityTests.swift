@@ -1,0 +1,108 @@
+import Foundation
+import Testing
+import ZMQ
+
+/// PLAIN between swift-zmq sockets: who gets in, who does not, and how a refused client retries.
+@Suite("PLAIN security", .timeLimit(.minutes(1)))
+struct PlainSecurityTests {
+    static func admitAdmin(_ context: ZMQContext) {
+        context.authenticate { request in
+            request.plainCredentials.map { $0 == ("admin", "secret") } == true ? .accepted : .denied
+        }
+    }
+
+    static func plainPair(
+        _ context: ZMQContext, transport: Transport, password: String
+    ) async throws -> (pull: ZMQSocket, push: ZMQSocket, pushEvents: AsyncStream<SocketEvent>) {
+        let pull = try context.socket(.pull)
+        try pull.set(.plainServer(true))
+        let endpoint = try await pull.bind(transport.freshEndpoint)
+        let push = try context.socket(.push)
+        try push.set(.plainUsername("admin"))
+        try push.set(.plainPassword(password))
+        try push.set(.linger(.zero))
+        let events = push.monitor()
+        try await push.connect(endpoint)
+        return (pull, push, events)
+    }
+
+    @Test("the right password gets in and messages flow", arguments: [Transport.tcp, .ipc])
+    func admitted(transport: Transport) async throws {
+        try await withContext { context in
+            Self.admitAdmin(context)
+            let (pull, push, _) = try await Self.plainPair(context, transport: transport, password: "secret")
+            try await push.send(["job", "42"])
+            #expect(try await pull.receive().strings == ["job", "42"])
+            #expect(pull.connectionStatistics.handshakesSucceeded == 1)
+        }
+    }
+
+    @Test("a wrong password is refused with status 400, nothing is delivered, and retries back off")
+    func refusedAndBacksOff() async throws {
+        try await withContext { context in
+            Self.admitAdmin(context)
+            let (pull, push, events) = try await Self.plainPair(context, transport: .tcp, password: "wrong")
+            try await push.send("must not arrive")
+            var failures: [String] = []
+            var delays: [Duration] = []
+            for await event in events {
+                switch event {
+                case .handshakeFailed(_, let reason): failures.append(reason)
+                case .connectRetrying(_, let delay): delays.append(delay)
+                default: break
+                }
+                if delays.count == 4 { break }
+            }
+            #expect(failures.allSatisfy { $0.contains("authentication failed") && $0.contains("400") }, "\(failures)")
+            // 100 ms, 200 ms, 400 ms, 800 ms, each with up to half again of jitter.
+            #expect(delays[3] >= .milliseconds(800), "\(delays)")
+            #expect(delays[1] >= .milliseconds(200))
+            #expect(pull.connectionStatistics.handshakesSucceeded == 0)
+            #expect(throws: ZMQError.wouldBlock) { try pull.tryReceive() }
+        }
+    }
+
+    @Test("without an authenticator a PLAIN server refuses every client, as libzmq does")
+    func noAuthenticator() async throws {
+        try await withContext { context in
+            let pull = try context.socket(.pull)
+            try pull.set(.plainServer(true))
+            let serverEvents = pull.monitor()
+            let endpoint = try await pull.bind("tcp://127.0.0.1:*")
+            let push = try context.socket(.push)
+            try push.set(.plainUsername("admin"))
+            try push.set(.linger(.zero))
+            try await push.connect(endpoint)
+            let event = await nextEvent(serverEvents) { if case .handshakeFailed = $0 { true } else { false } }
+            #expect(event.map { "\($0)".contains("no authenticator is installed") } == true, "\(String(describing: event))")
+        }
+    }
+
+    @Test("a NULL client and a PLAIN server do not connect: each side sees a mechanism mismatch")
+    func mechanismMismatch() async throws {
+        try await withContext { context in
+            Self.admitAdmin(context)
+            let pull = try context.socket(.pull)
+            try pull.set(.plainServer(true))
+            let endpoint = try await pull.bind("tcp://127.0.0.1:*")
+            let push = try context.socket(.push)
+            try push.set(.linger(.zero))
+            let events = push.monitor()
+            try await push.connect(endpoint)
+            let event = await nextEvent(events) { if case .handshakeFailed = $0 { true } else { false } }
+            #expect(event.map { "\($0)".contains("mechanism mismatch") } == true, "\(String(describing: event))")
+        }
+    }
+
+    @Test("PLAIN credentials longer than 255 octets are refused when set")
+    func longCredentials() throws {
+        let context = ZMQContext()
+        let socket = try context.socket(.push)
+        let long = String(repeating: "x", count: 256)
+        #expect(throws: ZMQError.invalidOption(name: "plainUsername", reason: "must be at most 255 octets of UTF-8, not 256")) {
+            try socket.set(.plainUsername(long))
+        }
+        #expect(throws: ZMQError.self) { try socket.set(.plainPassword(long)) }
+        #expect(throws: ZMQError.self) { try socket.set(.zapDomain(long)) }
+    }
+}
