@@ -8,6 +8,11 @@ let package = Package(
         .library(name: "ZMTP", targets: ["ZMTP"]),
         .executable(name: "zmq", targets: ["ZMQTool"]),
     ],
+    traits: [
+        // CurveZMQ security, with libsodium from the system (Debian libsodium-dev, Homebrew
+        // libsodium). Off by default so that the rest builds where libsodium is not installed.
+        .trait(name: "CURVE", description: "CURVE security (26/CURVEZMQ) with the system's libsodium"),
+    ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
@@ -18,7 +23,15 @@ let package = Package(
         // The wire protocol as pure values: no sockets, threads or clocks.
         .target(
             name: "ZMTP",
-            dependencies: [.product(name: "NIOCore", package: "swift-nio")]
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .target(name: "CSodium", condition: .when(traits: ["CURVE"])),
+            ]
+        ),
+        .systemLibrary(
+            name: "CSodium",
+            pkgConfig: "libsodium",
+            providers: [.apt(["libsodium-dev"]), .brew(["libsodium"])]
         ),
         // The library users import: sockets, transports, engines.
         .target(

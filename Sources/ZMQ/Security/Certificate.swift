@@ -36,6 +36,7 @@ public struct Certificate: Sendable, Equatable {
         secretKey.map { CurveKeyPair(publicKey: publicKey, secretKey: $0) }
     }
 
+    /// Equal keys and the same metadata in the same order.
     public static func == (lhs: Certificate, rhs: Certificate) -> Bool {
         lhs.publicKey == rhs.publicKey && lhs.secretKey == rhs.secretKey && lhs.metadata.elementsEqual(rhs.metadata, by: ==)
     }
@@ -57,13 +58,18 @@ public struct Certificate: Sendable, Equatable {
 
     /// Writes the public file (mode 0644) and, if `secretPath` is given, the secret file (mode 0600).
     public func write(publicPath: String, secretPath: String?) throws(CertificateError) {
+        // Check and render everything first, so a refused certificate leaves no file half written.
         let generated = Self.timestamp()
-        try writeFile(publicPath, zplText(secret: false, generated: generated, path: publicPath), mode: 0o644)
-        guard let secretPath else { return }
-        guard secretKey != nil else {
-            throw CertificateError(path: secretPath, reason: "cannot write a secret certificate without a secret key")
+        let publicText = try zplText(secret: false, generated: generated, path: publicPath)
+        var secretText: String?
+        if let secretPath {
+            guard secretKey != nil else {
+                throw CertificateError(path: secretPath, reason: "cannot write a secret certificate without a secret key")
+            }
+            secretText = try zplText(secret: true, generated: generated, path: secretPath)
         }
-        try writeFile(secretPath, zplText(secret: true, generated: generated, path: secretPath), mode: 0o600)
+        try writeFile(publicPath, publicText, mode: 0o644)
+        if let secretPath, let secretText { try writeFile(secretPath, secretText, mode: 0o600) }
     }
 
     /// The public keys of every `*.key` file in `directory`, as pyzmq's `load_certificates` reads them:
