@@ -53,6 +53,15 @@ public enum SocketOption: Sendable {
     case plainUsername(String?)
     /// The PLAIN client's password (at most 255 octets).
     case plainPassword(String?)
+    /// Act as a CURVE server (25/ZMTP-CURVE) with this key pair: traffic is encrypted, and the
+    /// context's authenticator checks each client's public key (without one, any key is
+    /// admitted, as libzmq does). nil goes back to NULL.
+    case curveServer(CurveKeyPair?)
+    /// Act as a CURVE client of the server with this public key; without `curveKeyPair` the
+    /// socket makes a fresh key pair of its own. nil goes back to NULL.
+    case curveServerKey(CurvePublicKey?)
+    /// A CURVE client's own key pair, as the server's authenticator will know it.
+    case curveKeyPair(CurveKeyPair?)
     /// The ZAP domain sent to the authenticator with each request (libzmq's ZMQ_ZAP_DOMAIN).
     case zapDomain(String)
 }
@@ -79,9 +88,14 @@ public struct SocketOptions: Sendable, Equatable {
     public var plainUsername: String? = nil
     public var plainPassword: String? = nil
     public var zapDomain = ""
+    public var curveServer: CurveKeyPair? = nil
+    public var curveServerKey: CurvePublicKey? = nil
+    public var curveKeyPair: CurveKeyPair? = nil
 
     /// The security mechanism these options select, and our role in it.
     public var security: Security {
+        if let curveServer { return .curveServer(keyPair: curveServer) }
+        if let curveServerKey, let curveKeyPair { return .curveClient(serverKey: curveServerKey, keyPair: curveKeyPair) }
         if plainServer { return .plainServer }
         if let plainUsername { return .plainClient(username: plainUsername, password: plainPassword ?? "") }
         return .null
@@ -160,6 +174,22 @@ public struct SocketOptions: Sendable, Equatable {
         case .plainPassword(let value):
             try Self.requireShort(value, "plainPassword")
             plainPassword = value
+        case .curveServer(let value):
+            try Self.requireCurve(value != nil, "curveServer")
+            curveServer = value
+        case .curveServerKey(let value):
+            try Self.requireCurve(value != nil, "curveServerKey")
+            curveServerKey = value
+            if value != nil, curveKeyPair == nil {
+                do {
+                    curveKeyPair = try CurveKeyPair.generate()
+                } catch {
+                    throw .invalidOption(name: "curveServerKey", reason: error.description)
+                }
+            }
+        case .curveKeyPair(let value):
+            try Self.requireCurve(value != nil, "curveKeyPair")
+            curveKeyPair = value
         case .zapDomain(let value):
             try Self.requireShort(value, "zapDomain")
             zapDomain = value
@@ -168,6 +198,11 @@ public struct SocketOptions: Sendable, Equatable {
 
     private static func require(_ condition: Bool, _ name: String, _ reason: String) throws(ZMQError) {
         if !condition { throw .invalidOption(name: name, reason: reason) }
+    }
+
+    /// CURVE options throw in a build without CURVE, saying what to install.
+    private static func requireCurve(_ setting: Bool, _ name: String) throws(ZMQError) {
+        if setting, !CurveAvailability.isBuilt { throw .notSupported("\(name): \(CurveAvailability.missingMessage)") }
     }
 
     /// 24/ZMTP-PLAIN and 27/ZAP carry these in one-octet length fields.

@@ -94,6 +94,10 @@ public struct Connection: Sendable {
     /// one per call.
     private var pending: [Action] = []
     private var authentication: AuthenticationReply?
+    #if CURVE
+    /// CURVE after the handshake: every frame in and out is a MESSAGE box.
+    private var cipher: CurveCipher?
+    #endif
     /// The frames of a message being assembled: the first kept apart so a one-frame message needs no array.
     private var firstFrame: Frame?
     private var moreFrames: [Frame] = []
@@ -183,7 +187,7 @@ public struct Connection: Sendable {
         // Keep our own framing with equal or newer peers; a 3.0 peer gets 3.0 forms.
         let peerMinor = greeting.major > 3 ? configuration.minorVersion : min(greeting.minor, configuration.minorVersion)
         state = .handshaking(peerMinor: peerMinor)
-        perform(mechanism.start(), peerMinor: peerMinor)
+        perform(try mechanism.start(), peerMinor: peerMinor)
         return true
     }
 
@@ -218,6 +222,9 @@ public struct Connection: Sendable {
                 // Validated by the mechanism through the check in `receiveHandshake`.
                 let theirs = SocketType(rawValue: String(decoding: metadata["Socket-Type"] ?? [], as: UTF8.self))!
                 state = .open(peerMinor: peerMinor)
+                #if CURVE
+                cipher = mechanism.trafficCipher
+                #endif
                 applyMessageLimit()
                 pending.append(.handshakeComplete(PeerInfo(
                     socketType: theirs, identity: theirs.announcesIdentity ? metadata["Identity"] : nil,
@@ -229,12 +236,29 @@ public struct Connection: Sendable {
     }
 
     private mutating func receiveTraffic(_ buffer: inout ByteBuffer, deliver: ((Message) -> Void)?) throws(ZMTPError) -> Action {
-        while let frame = try decoder.next(from: &buffer) {
+        while let wireFrame = try decoder.next(from: &buffer) {
+            var frame = wireFrame
+            var frameBody: Frame
+            #if CURVE
+            if cipher != nil {
+                // The outer flags say nothing (libzmq sends 0); MORE and COMMAND are in the box.
+                let (flags, payload) = try cipher!.open(wireFrame.body)
+                if flags & 0x02 != 0 {
+                    if let action = try handleCommand(payload.buffer) { return action }
+                    continue
+                }
+                frame = WireFrame(flags: flags & 0x01 != 0 ? .more : [], body: ByteBuffer())
+                frameBody = payload
+            } else {
+                frameBody = Frame(buffer: wireFrame.body)
+            }
+            #else
+            frameBody = Frame(buffer: wireFrame.body)
+            #endif
             if frame.isCommand {
                 if let action = try handleCommand(frame.body) { return action }
                 continue
             }
-            let frameBody = Frame(buffer: frame.body)
             if frame.hasMore {
                 if firstFrame == nil { firstFrame = frameBody } else { moreFrames.append(frameBody) }
                 assembledSize += frameBody.count
@@ -274,7 +298,7 @@ public struct Connection: Sendable {
         switch try Command(parsing: body) {
         case .ping(let ttl, let context):
             heartbeat?.peerAnnounced(ttlDeciseconds: ttl)
-            return .write(Command.pong(context: context).encoded)
+            return .write(encodedCommand(.pong(context: context)))
         case .pong:
             return nil
         case .error(let reason):
@@ -312,7 +336,48 @@ public struct Connection: Sendable {
             state = .closed
             return .close(.heartbeatTimeout, farewell: nil)
         case .sendPing(let ping):
-            return .write(ping.encoded)
+            return .write(encodedCommand(ping))
         }
+    }
+}
+
+// MARK: Outgoing traffic
+
+extension Connection {
+    /// Whether outgoing messages must go through `seal` (CURVE) rather than plain framing.
+    public var encryptsTraffic: Bool {
+        #if CURVE
+        return cipher != nil
+        #else
+        return false
+        #endif
+    }
+
+    /// A command as it goes on the wire: plain, or inside a MESSAGE box under CURVE.
+    mutating func encodedCommand(_ command: Command) -> ByteBuffer {
+        #if CURVE
+        if cipher != nil {
+            var buffer = ByteBuffer()
+            cipher!.seal(command, into: &buffer)
+            return buffer
+        }
+        #endif
+        return command.encoded
+    }
+
+    /// Appends `message` to `buffer` as CURVE MESSAGEs, one per frame. With
+    /// `subscriptionsAsCommands`, a subscription message (0x01/0x00 + topic) goes as a boxed
+    /// SUBSCRIBE or CANCEL command, as a SUB talking to a ZMTP 3.1 peer sends it.
+    public mutating func seal(_ message: Message, subscriptionsAsCommands: Bool, into buffer: inout ByteBuffer) {
+        #if CURVE
+        if subscriptionsAsCommands, let subscription = Subscription(message) {
+            cipher!.seal(subscription.command, into: &buffer)
+            return
+        }
+        let last = message.count - 1
+        for index in 0...last {
+            cipher!.seal(message[index], more: index < last, into: &buffer)
+        }
+        #endif
     }
 }

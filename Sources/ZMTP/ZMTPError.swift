@@ -32,6 +32,13 @@ public enum ZMTPError: Error, Equatable, Sendable, CustomStringConvertible {
     case authenticationRefused(status: String)
     /// A server mechanism needs an authenticator and none is installed (PLAIN refuses everyone then, as libzmq does).
     case noAuthenticator(mechanism: String)
+    /// A CURVE box did not open: forged, corrupted, or sealed with keys other than ours (a
+    /// client configured with the wrong server key sees this on WELCOME).
+    case boxDidNotOpen(String)
+    /// A CURVE nonce did not strictly increase: a replayed or reordered message.
+    case nonceNotIncreasing(received: UInt64, last: UInt64)
+    /// CURVE was configured but this build has no CURVE (the package's CURVE trait is off).
+    case curveNotBuilt
     /// An authentication reply arrived when the mechanism was not waiting for one (a shell bug).
     case unexpectedAuthentication
 
@@ -75,6 +82,9 @@ public enum ZMTPError: Error, Equatable, Sendable, CustomStringConvertible {
         case .authenticationFailed(let status): return "authentication failed: the peer refused our credentials (status \(status))"
         case .authenticationRefused(let status): return "authentication refused: the authenticator answered \(status)"
         case .noAuthenticator(let mechanism): return "\(mechanism) server refused the client: no authenticator is installed"
+        case .boxDidNotOpen(let command): return "cryptographic error: the \(command) box did not open (wrong key, or tampered with)"
+        case .nonceNotIncreasing(let received, let last): return "CURVE nonce \(received) does not follow \(last): replayed or reordered"
+        case .curveNotBuilt: return CurveAvailability.missingMessage
         case .unexpectedAuthentication: return "an authentication reply when none was asked for"
         }
     }

@@ -180,8 +180,13 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
     /// Asks the context's authenticator about the peer (27/ZAP); the handshake waits for the reply.
     private func authenticate(_ request: AuthenticationRequest, context: ChannelHandlerContext) {
         guard let authenticator = socket.context.authenticator else {
-            // libzmq: PLAIN without a ZAP handler refuses everyone.
-            fail(.noAuthenticator(mechanism: request.mechanism), farewell: nil)
+            // libzmq: CURVE without a ZAP handler admits any key (encryption only);
+            // PLAIN without one refuses everyone.
+            if request.mechanism == "CURVE" {
+                machine.authenticated(AuthenticationReply(statusCode: "200", statusText: "no authenticator installed"))
+            } else {
+                fail(.noAuthenticator(mechanism: request.mechanism), farewell: nil)
+            }
             return
         }
         let zap = ZAPRequest(
@@ -318,7 +323,15 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
         }
         let allocator = context.channel.allocator
         let buffer: ByteBuffer
-        if subscriptionsAsCommands {
+        if machine.encryptsTraffic {
+            var sealed = spareBuffer.take() ?? allocator.buffer(capacity: 0)
+            sealed.clear()
+            while let message = batch.popFirst() {
+                machine.seal(message, subscriptionsAsCommands: subscriptionsAsCommands, into: &sealed)
+            }
+            buffer = sealed
+            if buffer.capacity <= Self.spareBufferLimit { spareBuffer = buffer }
+        } else if subscriptionsAsCommands {
             buffer = Self.encodeWithSubscriptionCommands(batch, allocator: allocator)
         } else {
             // The last batch's buffer, reused once the channel has let go of it (a write that

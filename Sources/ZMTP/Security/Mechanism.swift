@@ -7,6 +7,12 @@ enum Mechanism: Sendable {
     case null(NullMechanism)
     case plainClient(PlainClientMechanism)
     case plainServer(PlainServerMechanism)
+    #if CURVE
+    case curveClient(CurveClientMechanism)
+    case curveServer(CurveServerMechanism)
+    #endif
+    /// CURVE asked for in a build without it: the handshake fails at the greeting.
+    case unavailable
 
     init(_ security: Security, ourMetadata: Metadata) {
         switch security {
@@ -14,15 +20,53 @@ enum Mechanism: Sendable {
         case .plainClient(let username, let password):
             self = .plainClient(PlainClientMechanism(username: username, password: password, ourMetadata: ourMetadata))
         case .plainServer: self = .plainServer(PlainServerMechanism(ourMetadata: ourMetadata))
+        #if CURVE
+        case .curveClient(let serverKey, let keyPair):
+            self = .curveClient(CurveClientMechanism(serverKey: serverKey, keyPair: keyPair, ourMetadata: ourMetadata))
+        case .curveServer(let keyPair):
+            self = .curveServer(CurveServerMechanism(keyPair: keyPair, ourMetadata: ourMetadata))
+        #else
+        case .curveClient, .curveServer: self = .unavailable
+        #endif
         }
     }
 
+    #if CURVE
+    /// Byte-vector tests fix the transient keys and long nonces.
+    init(_ security: Security, ourMetadata: Metadata, random: CurveRandom) {
+        switch security {
+        case .curveClient(let serverKey, let keyPair):
+            self = .curveClient(CurveClientMechanism(serverKey: serverKey, keyPair: keyPair, ourMetadata: ourMetadata, random: random))
+        case .curveServer(let keyPair):
+            self = .curveServer(CurveServerMechanism(keyPair: keyPair, ourMetadata: ourMetadata, random: random))
+        default:
+            self.init(security, ourMetadata: ourMetadata)
+        }
+    }
+
+    /// After the handshake, the cipher that boxes and unboxes every frame (CURVE only).
+    var trafficCipher: CurveCipher? {
+        switch self {
+        case .curveClient(let mechanism): return mechanism.cipher
+        case .curveServer(let mechanism): return mechanism.cipher
+        default: return nil
+        }
+    }
+    #endif
+
     /// What to do as soon as the peer's greeting has been accepted.
-    mutating func start() -> [MechanismStep] {
+    mutating func start() throws(ZMTPError) -> [MechanismStep] {
         switch self {
         case .null(let mechanism): return mechanism.start()
         case .plainClient(let mechanism): return mechanism.start()
         case .plainServer: return []
+        #if CURVE
+        case .curveClient(var mechanism):
+            defer { self = .curveClient(mechanism) }
+            return mechanism.start()
+        case .curveServer: return []
+        #endif
+        case .unavailable: throw .curveNotBuilt
         }
     }
 
@@ -31,6 +75,11 @@ enum Mechanism: Sendable {
         if case .plainClient = self, let reason = PlainCommand.libzmqErrorReason(body) {
             throw ZMTPError(peerErrorReason: reason)
         }
+        #if CURVE
+        // CURVE's commands carry boxes, not the fields `Command` parses.
+        if case .curveClient = self { return try receiveCurve(body, validate: validate) }
+        if case .curveServer = self { return try receiveCurve(body, validate: validate) }
+        #endif
         let command = try Command(parsing: body)
         if case .error(let reason) = command { throw ZMTPError(peerErrorReason: reason) }
         switch self {
@@ -43,8 +92,35 @@ enum Mechanism: Sendable {
         case .plainServer(var mechanism):
             defer { self = .plainServer(mechanism) }
             return try mechanism.receive(command, validate: validate)
+        #if CURVE
+        case .curveClient, .curveServer: return []
+        #endif
+        case .unavailable: throw .curveNotBuilt
         }
     }
+
+    #if CURVE
+    private mutating func receiveCurve(_ body: ByteBuffer, validate: (Metadata) throws(ZMTPError) -> Void) throws(ZMTPError) -> [MechanismStep] {
+        var data = body
+        guard let length = data.readInteger(as: UInt8.self), length > 0, let name = data.readString(length: Int(length)) else {
+            throw .malformedCommand("bad command name")
+        }
+        if name == "ERROR", case .error(let reason) = try Command(parsing: body) {
+            throw ZMTPError(peerErrorReason: reason)
+        }
+        let bytes = Array(data.readableBytesView)
+        switch self {
+        case .curveClient(var mechanism):
+            defer { self = .curveClient(mechanism) }
+            return try mechanism.receive(name: name, data: bytes, validate: validate)
+        case .curveServer(var mechanism):
+            defer { self = .curveServer(mechanism) }
+            return try mechanism.receive(name: name, data: bytes, validate: validate)
+        default:
+            return []
+        }
+    }
+    #endif
 
     /// The ERROR to send before closing because of `error`, if the protocol asks for one.
     func farewell(for error: ZMTPError) -> ByteBuffer? {
@@ -61,7 +137,12 @@ enum Mechanism: Sendable {
         case .plainServer(var mechanism):
             defer { self = .plainServer(mechanism) }
             return try mechanism.authenticated(reply)
-        case .null, .plainClient:
+        #if CURVE
+        case .curveServer(var mechanism):
+            defer { self = .curveServer(mechanism) }
+            return try mechanism.authenticated(reply)
+        #endif
+        default:
             throw .unexpectedAuthentication
         }
     }

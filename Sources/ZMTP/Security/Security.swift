@@ -10,12 +10,17 @@ public enum Security: Sendable, Equatable {
     case plainClient(username: String, password: String)
     /// 24/ZMTP-PLAIN as the server: asks the authenticator to check each client's credentials.
     case plainServer
+    /// 25/ZMTP-CURVE as the client: knows the server's public key, proves its own key pair.
+    case curveClient(serverKey: CurvePublicKey, keyPair: CurveKeyPair)
+    /// 25/ZMTP-CURVE as the server: its key pair; the authenticator checks each client's public key.
+    case curveServer(keyPair: CurveKeyPair)
 
     /// The name in the greeting's mechanism field.
     public var mechanismName: String {
         switch self {
         case .null: return "NULL"
         case .plainClient, .plainServer: return "PLAIN"
+        case .curveClient, .curveServer: return "CURVE"
         }
     }
 
@@ -23,8 +28,8 @@ public enum Security: Sendable, Equatable {
     /// it; libzmq ignores it).
     public var isServer: Bool {
         switch self {
-        case .null, .plainClient: return false
-        case .plainServer: return true
+        case .null, .plainClient, .curveClient: return false
+        case .plainServer, .curveServer: return true
         }
     }
 }

@@ -1,0 +1,98 @@
+#if CURVE
+import NIOCore
+
+/// CurveZMQ traffic after the handshake (26/CURVEZMQ MESSAGE, as libzmq encodes it): every frame
+/// travels as its own ZMTP data frame, flags 0, whose body is "\x07MESSAGE", an 8-octet nonce
+/// and a box of one flags octet (0x01 MORE, 0x02 COMMAND) followed by the frame. Nonces carry on
+/// from the handshake and must strictly increase.
+struct CurveCipher: Sendable {
+    static let messageName: [UInt8] = [7] + Array("MESSAGE".utf8)
+    /// Name, nonce, MAC and flags: what a MESSAGE adds to the frame it carries.
+    static let overhead = 8 + 8 + Sodium.macBytes + 1
+
+    private let key: [UInt8]
+    /// 24-octet nonces: a 16-octet prefix naming the sender, then the counter.
+    private var sendNonce: [UInt8]
+    private var receiveNonce: [UInt8]
+    private var nextNonce: UInt64
+    private var lastReceived: UInt64
+
+    /// `nextNonce` is the sender's next short nonce; `lastReceived` the peer's last handshake nonce.
+    init(key: [UInt8], isServer: Bool, nextNonce: UInt64, lastReceived: UInt64) {
+        self.key = key
+        let client = Array("CurveZMQMESSAGEC".utf8), server = Array("CurveZMQMESSAGES".utf8)
+        self.sendNonce = (isServer ? server : client) + [UInt8](repeating: 0, count: 8)
+        self.receiveNonce = (isServer ? client : server) + [UInt8](repeating: 0, count: 8)
+        self.nextNonce = nextNonce
+        self.lastReceived = lastReceived
+    }
+
+    /// Appends one whole MESSAGE frame carrying `payload` with inner `flags`. The box is sealed
+    /// in place in `buffer`: no allocation beyond the buffer's own growth.
+    mutating func seal(flags: UInt8, payload: UnsafeRawBufferPointer, into buffer: inout ByteBuffer) {
+        let boxed = Sodium.macBytes + 1 + payload.count
+        let size = 16 + boxed
+        FrameEncoder.writeHeader(more: false, size: size, into: &buffer)
+        buffer.writeBytes(Self.messageName)
+        buffer.writeInteger(nextNonce)
+        Self.store(nextNonce, in: &sendNonce)
+        nextNonce &+= 1
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: boxed) { target in
+            let plain = target.baseAddress! + Sodium.macBytes
+            plain.storeBytes(of: flags, as: UInt8.self)
+            if payload.count > 0 { (plain + 1).copyMemory(from: payload.baseAddress!, byteCount: payload.count) }
+            sendNonce.withUnsafeBufferPointer { nonce in
+                key.withUnsafeBufferPointer { key in
+                    Sodium.seal(target.baseAddress!, plain, count: 1 + payload.count, nonce: nonce.baseAddress!, key: key.baseAddress!)
+                }
+            }
+            return boxed
+        }
+    }
+
+    mutating func seal(_ frame: Frame, more: Bool, into buffer: inout ByteBuffer) {
+        frame.withUnsafeBytes { seal(flags: more ? 0x01 : 0x00, payload: $0, into: &buffer) }
+    }
+
+    /// A command (PING, PONG, SUBSCRIBE …) inside a box, with the COMMAND flag.
+    mutating func seal(_ command: Command, into buffer: inout ByteBuffer) {
+        var encoded = command.encoded
+        let headerLength = (encoded.getInteger(at: 0, as: UInt8.self)! & FrameFlags.long.rawValue) != 0 ? 9 : 2
+        encoded.moveReaderIndex(forwardBy: headerLength)
+        encoded.withUnsafeReadableBytes { seal(flags: 0x02, payload: $0, into: &buffer) }
+    }
+
+    /// Opens one MESSAGE: its inner flags and the frame it carries.
+    mutating func open(_ body: ByteBuffer) throws(ZMTPError) -> (flags: UInt8, frame: Frame) {
+        guard body.readableBytes >= 8, body.getBytes(at: body.readerIndex, length: 8) == Self.messageName else {
+            throw .unexpectedCommand("a frame that is not a CURVE MESSAGE")
+        }
+        guard body.readableBytes >= Self.overhead else {
+            throw .malformedCommand("MESSAGE of \(body.readableBytes) octets (at least \(Self.overhead))")
+        }
+        let nonce = body.getInteger(at: body.readerIndex + 8, as: UInt64.self)!
+        guard nonce > lastReceived else { throw .nonceNotIncreasing(received: nonce, last: lastReceived) }
+        Self.store(nonce, in: &receiveNonce)
+        let boxLength = body.readableBytes - 16
+        var plain = ByteBufferAllocator().buffer(capacity: boxLength - Sodium.macBytes)
+        let opened = body.withUnsafeReadableBytes { bytes in
+            plain.writeWithUnsafeMutableBytes(minimumWritableBytes: boxLength - Sodium.macBytes) { target in
+                let ok = receiveNonce.withUnsafeBufferPointer { nonce in
+                    key.withUnsafeBufferPointer { key in
+                        Sodium.open(target.baseAddress!, bytes.baseAddress! + 16, count: boxLength, nonce: nonce.baseAddress!, key: key.baseAddress!)
+                    }
+                }
+                return ok ? boxLength - Sodium.macBytes : 0
+            }
+        }
+        guard opened > 0 else { throw .boxDidNotOpen("MESSAGE") }
+        lastReceived = nonce
+        let flags = plain.readInteger(as: UInt8.self)!
+        return (flags, Frame(buffer: plain))
+    }
+
+    private static func store(_ counter: UInt64, in nonce: inout [UInt8]) {
+        for index in 0..<8 { nonce[16 + index] = UInt8(truncatingIfNeeded: counter >> (56 - 8 * UInt64(index))) }
+    }
+}
+#endif

@@ -1,0 +1,119 @@
+import Foundation
+import Testing
+import ZMQ
+
+/// CURVE between swift-zmq sockets: encrypted traffic, who gets in, and what a wrong key does.
+@Suite("CURVE security", .timeLimit(.minutes(1)))
+struct CurveSecurityTests {
+    @Test("this test run has CURVE built in (scripts/test builds with the CURVE trait)")
+    func built() {
+        #expect(CurveAvailability.isBuilt, "run the tests with --traits CURVE, as scripts/test does")
+    }
+
+    #if CURVE
+    static func serverAndClient(
+        _ context: ZMQContext, _ serverType: SocketType, _ clientType: SocketType, transport: Transport,
+        serverKeys: CurveKeyPair, clientServerKey: CurvePublicKey, clientKeys: CurveKeyPair? = nil
+    ) async throws -> (server: ZMQSocket, client: ZMQSocket, clientEvents: AsyncStream<SocketEvent>, endpoint: String) {
+        let server = try context.socket(serverType)
+        try server.set(.curveServer(serverKeys))
+        let endpoint = try await server.bind(transport.freshEndpoint)
+        let client = try context.socket(clientType)
+        try client.set(.linger(.zero))
+        if let clientKeys { try client.set(.curveKeyPair(clientKeys)) }
+        try client.set(.curveServerKey(clientServerKey))
+        let events = client.monitor()
+        try await client.connect(endpoint)
+        return (server, client, events, endpoint)
+    }
+
+    @Test("messages of every size cross both ways, multipart intact", arguments: [Transport.tcp, .ipc])
+    func roundTrip(transport: Transport) async throws {
+        try await withContext { context in
+            let serverKeys = try CurveKeyPair.generate()
+            let (server, client, _, _) = try await Self.serverAndClient(context, .router, .dealer, transport: transport,
+                                                                    serverKeys: serverKeys, clientServerKey: serverKeys.publicKey)
+            let big = Frame([UInt8](repeating: 0x5A, count: 300_000))
+            try await client.send(["", "hello", big])
+            let request = try await server.receive()
+            #expect(request.count == 4)
+            #expect(request[3] == big)
+            try await server.send(Message([request[0], "", "world"]))
+            #expect(try await client.receive().strings == ["", "world"])
+        }
+    }
+
+    @Test("the authenticator sees the client's public key and can refuse it")
+    func authenticatorDecides() async throws {
+        try await withContext { context in
+            let serverKeys = try CurveKeyPair.generate()
+            let allowed = try CurveKeyPair.generate()
+            let refused = try CurveKeyPair.generate()
+            context.authenticate { request in
+                request.mechanism == "CURVE" && request.credentials == [allowed.publicKey.bytes] ? .accepted : .denied
+            }
+            let (pull, push, _, endpoint) = try await Self.serverAndClient(context, .pull, .push, transport: .tcp, serverKeys: serverKeys,
+                                                                clientServerKey: serverKeys.publicKey, clientKeys: allowed)
+            try await push.send("from the allowed key")
+            #expect(try await pull.receive().strings == ["from the allowed key"])
+
+            let other = try context.socket(.push)
+            try other.set(.linger(.zero))
+            try other.set(.curveKeyPair(refused))
+            try other.set(.curveServerKey(serverKeys.publicKey))
+            let events = other.monitor()
+            try await other.connect(endpoint)
+            try await other.send("must not arrive")
+            let failure = await nextEvent(events) { if case .handshakeFailed = $0 { true } else { false } }
+            #expect(failure.map { "\($0)".contains("status 400") } == true, "\(String(describing: failure))")
+            #expect(throws: ZMQError.wouldBlock) { try pull.tryReceive() }
+        }
+    }
+
+    @Test("a client with the wrong server key cannot connect and nothing is delivered")
+    func wrongServerKey() async throws {
+        try await withContext { context in
+            let serverKeys = try CurveKeyPair.generate()
+            let impostor = try CurveKeyPair.generate()
+            let (pull, push, events, _) = try await Self.serverAndClient(context, .pull, .push, transport: .tcp, serverKeys: serverKeys,
+                                                                     clientServerKey: impostor.publicKey)
+            let serverEvents = pull.monitor()
+            try await push.send("must not arrive")
+            let failure = await nextEvent(serverEvents) { if case .handshakeFailed = $0 { true } else { false } }
+            #expect(failure.map { "\($0)".contains("HELLO box did not open") } == true, "\(String(describing: failure))")
+            _ = events
+            #expect(throws: ZMQError.wouldBlock) { try pull.tryReceive() }
+        }
+    }
+
+    @Test("subscriptions and heartbeats travel inside the boxes")
+    func pubSubWithHeartbeats() async throws {
+        try await withContext { context in
+            let serverKeys = try CurveKeyPair.generate()
+            let pub = try context.socket(.xpub)
+            try pub.set(.curveServer(serverKeys))
+            try pub.set(.heartbeatInterval(.milliseconds(20)))
+            let endpoint = try await pub.bind("tcp://127.0.0.1:*")
+            let sub = try context.socket(.sub)
+            try sub.set(.curveServerKey(serverKeys.publicKey))
+            try sub.set(.heartbeatInterval(.milliseconds(20)))
+            try sub.set(.heartbeatTimeout(.milliseconds(200)))
+            let events = sub.monitor()
+            try sub.subscribe("weather")
+            try await sub.connect(endpoint)
+            // XPUB hears the subscription, so it reached the publisher through the box.
+            #expect(try await pub.receive().bytes(0) == [1] + Array("weather".utf8))
+            try await pub.send(["weather", "sunny"])
+            try await pub.send(["sport", "not subscribed"])
+            try await pub.send(["weather", "rain"])
+            #expect(try await sub.receive().strings == ["weather", "sunny"])
+            #expect(try await sub.receive().strings == ["weather", "rain"])
+            _ = events
+        }
+    }
+    #endif
+}
+
+extension Message {
+    func bytes(_ index: Int) -> [UInt8] { self[index].bytes }
+}
