@@ -125,7 +125,8 @@ struct InlineBytes: Sendable {
     }
 }
 
-extension Frame: ExpressibleByStringLiteral {
+/// `"weather.\(city)"` makes a frame too, not only a plain literal.
+extension Frame: ExpressibleByStringInterpolation {
     public init(stringLiteral value: String) {
         self.init(value)
     }
@@ -196,7 +197,7 @@ public struct Message: Sendable, Hashable, RandomAccessCollection, ExpressibleBy
     }
 }
 
-extension Message: ExpressibleByStringLiteral {
+extension Message: ExpressibleByStringInterpolation {
     /// A one-frame message holding the text.
     public init(stringLiteral value: String) {
         self.init(Frame(value))

@@ -43,6 +43,37 @@ def report(ok, **fields):
 AUTHENTICATORS = []
 
 
+def configure_curve(context, sock, args):
+    """--curve-server SECRET_Z85 makes a CURVE server; --curve-allow KEY_Z85 (repeatable) has
+    pyzmq's authenticator admit only those client keys. --curve-server-key KEY_Z85 makes a client,
+    with --curve-secret SECRET_Z85 as its own key (a fresh pair without it)."""
+    import zmq
+    if args.curve_allow:
+        from zmq.auth.thread import ThreadAuthenticator
+        import tempfile
+        directory = tempfile.mkdtemp()
+        for index, key in enumerate(args.curve_allow):
+            with open(os.path.join(directory, "client%d.key" % index), "w") as certificate:
+                certificate.write('metadata\ncurve\n    public-key = "%s"\n' % key)
+        authenticator = ThreadAuthenticator(context)
+        authenticator.start()
+        authenticator.configure_curve(domain="*", location=directory)
+        AUTHENTICATORS.append(authenticator)
+    if args.curve_server:
+        sock.curve_secretkey = args.curve_server.encode()
+        sock.curve_publickey = zmq.curve_public(args.curve_server.encode())
+        sock.curve_server = True
+    if args.curve_server_key:
+        if args.curve_secret:
+            secret = args.curve_secret.encode()
+            public = zmq.curve_public(secret)
+        else:
+            public, secret = zmq.curve_keypair()
+        sock.curve_publickey = public
+        sock.curve_secretkey = secret
+        sock.curve_serverkey = args.curve_server_key.encode()
+
+
 def open_socket(args):
     import zmq
     context = zmq.Context()
@@ -65,6 +96,10 @@ def open_socket(args):
     if args.plain_user is not None:
         sock.setsockopt(zmq.PLAIN_USERNAME, args.plain_user.encode())
         sock.setsockopt(zmq.PLAIN_PASSWORD, (args.plain_password or "").encode())
+    configure_curve(context, sock, args)
+    if args.heartbeat:
+        sock.setsockopt(zmq.HEARTBEAT_IVL, args.heartbeat)
+        sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, args.heartbeat * 10)
     if args.bind:
         sock.bind(args.bind)
         endpoint = sock.getsockopt_string(zmq.LAST_ENDPOINT)
@@ -115,6 +150,7 @@ def mode_auth_failure(args):
     if args.plain_user is not None:
         sock.setsockopt(zmq.PLAIN_USERNAME, args.plain_user.encode())
         sock.setsockopt(zmq.PLAIN_PASSWORD, (args.plain_password or "").encode())
+    configure_curve(context, sock, args)
     sock.connect(connect)
     print("ENDPOINT " + connect, flush=True)
     while True:
@@ -124,6 +160,8 @@ def mode_auth_failure(args):
             report(False, error="no authentication failure reported")
         if event["event"] == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
             report(True, status=event["value"])
+        if event["event"] == zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL:
+            report(True, protocol_error=event["value"])
         if event["event"] == zmq.EVENT_HANDSHAKE_SUCCEEDED:
             report(False, error="the handshake succeeded")
 
@@ -350,6 +388,11 @@ def main():
     parser.add_argument("--plain-server", help="USER=PASSWORD: a PLAIN server admitting that user")
     parser.add_argument("--plain-user")
     parser.add_argument("--plain-password")
+    parser.add_argument("--curve-server", help="the server's secret key, Z85")
+    parser.add_argument("--curve-allow", action="append", default=[], help="a client public key to admit, Z85")
+    parser.add_argument("--curve-server-key", help="a client's server public key, Z85")
+    parser.add_argument("--curve-secret", help="a client's own secret key, Z85")
+    parser.add_argument("--heartbeat", type=int, default=0, help="heartbeat interval in ms")
     args = parser.parse_args()
     modes = {"recv": mode_recv, "send": mode_send, "echo": mode_echo, "zmtp30": mode_zmtp30,
              "silent": mode_silent, "subscriber": mode_subscriber, "publisher": mode_publisher,
