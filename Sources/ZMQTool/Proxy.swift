@@ -34,6 +34,9 @@ struct Proxy: AsyncParsableCommand {
     @Option(help: "Also publish every forwarded message on a PUB socket bound here.")
     var capture: String?
 
+    @OptionGroup(title: "Frontend security") var frontendSecurity: FrontendSecurityArguments
+    @OptionGroup(title: "Backend security") var backendSecurity: BackendSecurityArguments
+
     @Option(help: ArgumentHelp(
         "Disconnect a peer of either side that sends a message larger than this many octets (default 64 MiB).",
         discussion: "0 means no limit."))
@@ -52,8 +55,18 @@ struct Proxy: AsyncParsableCommand {
                 try socket.set(.maxMessageSize(maxMessageSize == 0 ? nil : maxMessageSize))
             }
         }
-        let frontend = try await SocketArguments.open(type: self.frontend, bind: frontendBind, connect: frontendConnect, in: context, configure: limit)
-        let backend = try await SocketArguments.open(type: self.backend, bind: backendBind, connect: backendConnect, in: context, configure: limit)
+        // Each side's server rules answer for its own ZAP domain, installed before it binds.
+        var authenticators: [String: any ZMQAuthenticator] = [:]
+        let frontend = try await SocketArguments.open(type: self.frontend, bind: frontendBind, connect: frontendConnect, in: context) { socket in
+            authenticators["frontend"] = try frontendSecurity.settings.apply(to: socket, domain: "frontend")
+            if !authenticators.isEmpty { context.setAuthenticator(DomainAuthenticator(authenticators)) }
+            try limit(socket)
+        }
+        let backend = try await SocketArguments.open(type: self.backend, bind: backendBind, connect: backendConnect, in: context) { socket in
+            authenticators["backend"] = try backendSecurity.settings.apply(to: socket, domain: "backend")
+            if !authenticators.isEmpty { context.setAuthenticator(DomainAuthenticator(authenticators)) }
+            try limit(socket)
+        }
         let capture: ZMQSocket? = if let endpoint = self.capture {
             try await SocketArguments.open(type: "PUB", bind: endpoint, connect: nil, in: context)
         } else {

@@ -10,6 +10,7 @@ struct Receive: AsyncParsableCommand {
     )
 
     @OptionGroup var socket: SocketArguments
+    @OptionGroup(title: "Security") var security: SecurityArguments
 
     @Option(help: "Exit after this many messages.")
     var count: Int?
@@ -40,7 +41,7 @@ struct Receive: AsyncParsableCommand {
     func run() async throws {
         let context = ZMQContext()
         let prefixes = subscribe.isEmpty ? [""] : subscribe
-        let socket = try await self.socket.open(in: context) { socket in
+        let socket = try await self.socket.open(in: context, security: security.settings) { socket in
             try socket.set(.linger(.zero))
             if let maxMessageSize { try socket.set(.maxMessageSize(maxMessageSize == 0 ? nil : maxMessageSize)) }
             switch socket.type {

@@ -9,6 +9,7 @@ struct Send: AsyncParsableCommand {
     )
 
     @OptionGroup var socket: SocketArguments
+    @OptionGroup(title: "Security") var security: SecurityArguments
 
     @Option(help: "How many times to send the message.")
     var count: Int = 1
@@ -23,7 +24,7 @@ struct Send: AsyncParsableCommand {
     func run() async throws {
         let message = frames.isEmpty ? nil : Message(try frames.map(FrameText.parse))
         let context = ZMQContext()
-        let socket = try await self.socket.open(in: context)
+        let socket = try await self.socket.open(in: context, security: security.settings)
         if let message {
             for _ in 0..<count { try await socket.send(message) }
         } else {

@@ -7,7 +7,7 @@ struct ZMQTool: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "zmq",
         abstract: "Send and receive ZeroMQ messages from a shell, run a proxy, and run the swift-zmq demo.",
-        subcommands: [Receive.self, Send.self, Proxy.self, Demo.self]
+        subcommands: [Receive.self, Send.self, Proxy.self, Keygen.self, Demo.self]
     )
 
     /// Usage errors exit 2 (as most Unix tools do), not ArgumentParser's 64.
@@ -63,8 +63,15 @@ struct SocketArguments: ParsableArguments {
     }
 
     /// Opens the socket and binds or connects it; bad endpoints and unsupported types are usage errors.
-    func open(in context: ZMQContext, configure: (ZMQSocket) throws -> Void = { _ in }) async throws -> ZMQSocket {
-        try await Self.open(type: type, bind: bind, connect: connect, in: context, configure: configure)
+    func open(
+        in context: ZMQContext, security: SecuritySettings = SecuritySettings(), configure: (ZMQSocket) throws -> Void = { _ in }
+    ) async throws -> ZMQSocket {
+        try await Self.open(type: type, bind: bind, connect: connect, in: context) { socket in
+            if let authenticator = try security.apply(to: socket, domain: "zmq") {
+                context.setAuthenticator(authenticator)
+            }
+            try configure(socket)
+        }
     }
 
     static func open(

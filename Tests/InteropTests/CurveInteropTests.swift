@@ -155,10 +155,13 @@ struct CurveInteropTests {
             let wrongKey = try PythonPeer(["send", "--type", "PUSH", "--connect", endpoint, "--count", "1", "--linger", "0",
                                            "--curve-server-key", impostor.publicKey.z85])
             _ = try await wrongKey.endpoint()
+            // Every event until the one expected, so a failure says what happened instead.
+            var seen: [SocketEvent] = []
             let failure = await nextEvent(events) {
+                seen.append($0)
                 if case .handshakeFailed(_, let reason) = $0 { return reason.contains("HELLO box did not open") } else { return false }
             }
-            #expect(failure != nil)
+            #expect(failure != nil, "events: \(seen)")
             #expect(pull.connectionStatistics.handshakesSucceeded == 0)
             #expect(throws: ZMQError.wouldBlock) { try pull.tryReceive() }
         }

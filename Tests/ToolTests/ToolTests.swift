@@ -164,6 +164,64 @@ struct ToolTests {
         #expect(run.output == "short\n")
     }
 
+    @Test("keygen prints a matching Z85 key pair, or writes a certificate pair")
+    func keygen() async throws {
+        let run = try await Self.run(["keygen"])
+        #expect(run.status == 0, "\(run.errors)")
+        let lines = run.output.split(separator: "\n")
+        #expect(lines.count == 2 && lines[0].hasPrefix("public: ") && lines[1].hasPrefix("secret: "))
+        let publicKey = try CurvePublicKey(z85: String(lines[0].dropFirst(8)))
+        let secretKey = try CurveSecretKey(z85: String(lines[1].dropFirst(8)))
+        #expect(try CurveKeyPair(secretKey: secretKey).publicKey == publicKey)
+
+        let directory = NSTemporaryDirectory() + "zmq-keygen-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        #expect(try await Self.run(["keygen", "--out", directory + "/server"]).status == 0)
+        let written = try Certificate.load(path: directory + "/server_secret")
+        #expect(try Certificate.load(path: directory + "/server").publicKey == written.publicKey)
+        #expect(written.secretKey != nil)
+    }
+
+    @Test("recv and send under CURVE: an admitted client's messages arrive, an unknown key's do not")
+    func curveSendReceive() async throws {
+        let directory = NSTemporaryDirectory() + "zmq-curve-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: directory + "/clients", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        _ = try await Self.run(["keygen", "--out", directory + "/server"])
+        _ = try await Self.run(["keygen", "--out", directory + "/client"])
+        // The server admits the client's public certificate only.
+        try FileManager.default.copyItem(atPath: directory + "/client", toPath: directory + "/clients/client.key")
+        let serverKey = try Certificate.load(path: directory + "/server").publicKey.z85
+
+        let endpoint = Self.ipcEndpoint()
+        let receiving = try Running(["recv", "--type", "PULL", "--bind", endpoint, "--count", "1", "--timeout", "20",
+                                     "--curve-server", "--curve-cert", directory + "/server_secret", "--curve-allow", directory + "/clients"])
+        // A fresh key of its own: refused, so its message never leaves its queue.
+        let stranger = try Running(["send", "--type", "PUSH", "--connect", endpoint, "--curve-server-key", serverKey, "from a stranger"])
+        defer { stranger.process.terminate() }
+        let admitted = try await Self.run(["send", "--type", "PUSH", "--connect", endpoint, "--curve-server-key", serverKey,
+                                           "--curve-cert", directory + "/client", "from the client"])
+        #expect(admitted.status == 0, "\(admitted.errors)")
+        let run = await receiving.finish()
+        #expect(run.status == 0, "\(run.errors)")
+        #expect(run.output == "from the client\n")
+    }
+
+    @Test("recv and send under PLAIN with a password file")
+    func plainSendReceive() async throws {
+        let passwords = NSTemporaryDirectory() + "zmq-passwords-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try "# users\nadmin=secret\n".write(toFile: passwords, atomically: true, encoding: .utf8)
+        defer { unlink(passwords) }
+        let endpoint = Self.ipcEndpoint()
+        let receiving = try Running(["recv", "--type", "PULL", "--bind", endpoint, "--count", "1", "--timeout", "20",
+                                     "--plain-server", "--plain-passwords", passwords])
+        let sent = try await Self.run(["send", "--type", "PUSH", "--connect", endpoint, "--plain-user", "admin", "--plain-password", "secret", "hello"])
+        #expect(sent.status == 0, "\(sent.errors)")
+        let run = await receiving.finish()
+        #expect(run.output == "hello\n")
+    }
+
     @Test("recv exits 1 when the timeout passes first")
     func receiveTimesOut() async throws {
         let run = try await Self.run(["recv", "--type", "PULL", "--bind", Self.ipcEndpoint(), "--count", "1", "--timeout", "0.2"])
@@ -211,6 +269,11 @@ struct ToolTests {
         (["recv", "--type", "PULL", "--bind", "tcp://*:1", "--max-message-size=-1"], "--max-message-size must not be negative"),
         (["recv", "--type", "PULL", "--bind", "tcp://*:1", "--subscribe", "a"], "--subscribe needs --type SUB or XSUB"),
         (["frobnicate"], "Unexpected argument"),
+        (["recv", "--type", "PULL", "--bind", "tcp://*:1", "--curve-server"], "--curve-server needs --curve-cert FILE"),
+        (["recv", "--type", "PULL", "--bind", "tcp://*:1", "--plain-server"], "--plain-server needs --plain-passwords FILE"),
+        (["send", "--type", "PUSH", "--connect", "tcp://127.0.0.1:1", "--curve-server-key", "short"], "40 characters"),
+        (["proxy", "--frontend", "PULL", "--frontend-bind", "tcp://*:1", "--backend", "PUSH", "--backend-bind", "tcp://*:2",
+          "--frontend-curve-server"], "--frontend-curve-server needs --frontend-curve-cert FILE"),
         (["proxy", "--frontend", "XSUB", "--backend", "XPUB", "--backend-bind", "tcp://*:1"], "exactly one of --frontend-bind"),
         (["proxy", "--frontend", "SUB", "--frontend-bind", "tcp://127.0.0.1:*", "--backend", "PULL", "--backend-bind", "tcp://127.0.0.1:*"],
          "pass nothing between them"),
