@@ -41,11 +41,16 @@ public struct Connection: Sendable {
         public var minorVersion: UInt8
         /// The security mechanism and our role in it.
         public var security: Security
+        /// NULL: ask the authenticator about each peer before sending READY (libzmq does this
+        /// when a ZAP domain is set).
+        public var authenticatesNullPeers: Bool
 
         public init(
             socketType: SocketType, identity: [UInt8] = [], maxMessageSize: Int? = nil,
-            heartbeat: Heartbeat.Configuration = .init(), minorVersion: UInt8 = 1, security: Security = .null
+            heartbeat: Heartbeat.Configuration = .init(), minorVersion: UInt8 = 1, security: Security = .null,
+            authenticatesNullPeers: Bool = false
         ) {
+            self.authenticatesNullPeers = authenticatesNullPeers
             self.socketType = socketType
             self.identity = identity
             self.maxMessageSize = maxMessageSize
@@ -110,7 +115,7 @@ public struct Connection: Sendable {
         if configuration.socketType.announcesIdentity {
             metadata.append("Identity", configuration.identity)
         }
-        self.mechanism = Mechanism(configuration.security, ourMetadata: metadata)
+        self.mechanism = Mechanism(configuration.security, ourMetadata: metadata, authenticatesNull: configuration.authenticatesNullPeers)
         decoder.bodyLimit = Self.handshakeFrameLimit
         decoder.reportedLimit = Int(Self.handshakeFrameLimit)
     }

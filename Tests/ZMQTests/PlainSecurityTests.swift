@@ -106,3 +106,75 @@ struct PlainSecurityTests {
         #expect(throws: ZMQError.self) { try socket.set(.zapDomain(long)) }
     }
 }
+
+/// The ready-made authenticator's rules, and NULL sockets that ask it.
+@Suite("Standard authenticator", .timeLimit(.minutes(1)))
+struct StandardAuthenticatorTests {
+    static func request(_ mechanism: String, _ credentials: [[UInt8]] = [], address: String = "10.0.0.1") -> ZAPRequest {
+        ZAPRequest(domain: "", address: address, identity: [], mechanism: mechanism, credentials: credentials)
+    }
+
+    @Test("addresses are denied or allowed before credentials are looked at")
+    func addresses() {
+        var auth = StandardAuthenticator()
+        auth.plainUsers = ["admin": "secret"]
+        let good = Self.request("PLAIN", [Array("admin".utf8), Array("secret".utf8)])
+        #expect(auth.decide(good).statusCode == "200")
+        #expect(auth.decide(good).userID == "admin")
+        auth.deniedAddresses = ["10.0.0.1"]
+        #expect(auth.decide(good).statusCode == "400")
+        auth.deniedAddresses = []
+        auth.allowedAddresses = ["10.0.0.2"]
+        #expect(auth.decide(good).statusCode == "400")
+        #expect(auth.decide(Self.request("PLAIN", [Array("admin".utf8), Array("secret".utf8)], address: "10.0.0.2")).statusCode == "200")
+        #expect(auth.decide(Self.request("PLAIN", [Array("admin".utf8), Array("wrong".utf8)], address: "10.0.0.2")).statusCode == "400")
+    }
+
+    @Test("CURVE keys from a list, or any key")
+    func curveKeys() throws {
+        let known = try CurvePublicKey(z85: "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7")
+        var auth = StandardAuthenticator()
+        #expect(auth.decide(Self.request("CURVE", [known.bytes])).statusCode == "400")
+        auth.curveClients = .only([known])
+        #expect(auth.decide(Self.request("CURVE", [known.bytes])).statusCode == "200")
+        #expect(auth.decide(Self.request("CURVE", [[UInt8](repeating: 1, count: 32)])).statusCode == "400")
+        auth.curveClients = .any
+        #expect(auth.decide(Self.request("CURVE", [[UInt8](repeating: 1, count: 32)])).statusCode == "200")
+    }
+
+    @Test("a password file of user=password lines, with comments")
+    func passwordFile() throws {
+        let path = NSTemporaryDirectory() + "zmq-passwords-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try "# who may log in\nadmin=secret\n\nguest=a=b\n".write(toFile: path, atomically: true, encoding: .utf8)
+        defer { unlink(path) }
+        #expect(try StandardAuthenticator.loadPasswords(path: path) == ["admin": "secret", "guest": "a=b"])
+        try "no equals sign\n".write(toFile: path, atomically: true, encoding: .utf8)
+        #expect(throws: ZMQError.self) { try StandardAuthenticator.loadPasswords(path: path) }
+    }
+
+    @Test("a NULL socket with a ZAP domain asks the authenticator, which can refuse by address")
+    func nullWithDomain() async throws {
+        try await withContext { context in
+            var auth = StandardAuthenticator()
+            auth.deniedAddresses = ["127.0.0.1"]
+            context.setAuthenticator(auth)
+            let pull = try context.socket(.pull)
+            try pull.set(.zapDomain("global"))
+            let endpoint = try await pull.bind("tcp://127.0.0.1:*")
+            let push = try context.socket(.push)
+            try push.set(.linger(.zero))
+            let events = push.monitor()
+            try await push.connect(endpoint)
+            let failure = await nextEvent(events) { if case .handshakeFailed = $0 { true } else { false } }
+            #expect(failure.map { "\($0)".contains("status 400") } == true, "\(String(describing: failure))")
+
+            // Without a domain, the same authenticator is not asked.
+            let open = try context.socket(.pull)
+            let openEndpoint = try await open.bind("tcp://127.0.0.1:*")
+            let other = try context.socket(.push)
+            try await other.connect(openEndpoint)
+            try await other.send("in")
+            #expect(try await open.receive().strings == ["in"])
+        }
+    }
+}

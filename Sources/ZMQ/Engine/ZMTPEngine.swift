@@ -68,7 +68,8 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
             identity: options.routingID ?? [],
             maxMessageSize: options.maxMessageSize,
             heartbeat: heartbeat,
-            security: options.security
+            security: options.security,
+            authenticatesNullPeers: !options.zapDomain.isEmpty
         ))
     }
 
@@ -180,12 +181,12 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
     /// Asks the context's authenticator about the peer (27/ZAP); the handshake waits for the reply.
     private func authenticate(_ request: AuthenticationRequest, context: ChannelHandlerContext) {
         guard let authenticator = socket.context.authenticator else {
-            // libzmq: CURVE without a ZAP handler admits any key (encryption only);
-            // PLAIN without one refuses everyone.
-            if request.mechanism == "CURVE" {
-                machine.authenticated(AuthenticationReply(statusCode: "200", statusText: "no authenticator installed"))
-            } else {
+            // libzmq: PLAIN without a ZAP handler refuses everyone; CURVE admits any key
+            // (encryption only) and NULL lets everyone in.
+            if request.mechanism == "PLAIN" {
                 fail(.noAuthenticator(mechanism: request.mechanism), farewell: nil)
+            } else {
+                machine.authenticated(AuthenticationReply(statusCode: "200", statusText: "no authenticator installed"))
             }
             return
         }

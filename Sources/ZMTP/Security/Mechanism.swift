@@ -14,9 +14,9 @@ enum Mechanism: Sendable {
     /// CURVE asked for in a build without it: the handshake fails at the greeting.
     case unavailable
 
-    init(_ security: Security, ourMetadata: Metadata) {
+    init(_ security: Security, ourMetadata: Metadata, authenticatesNull: Bool = false) {
         switch security {
-        case .null: self = .null(NullMechanism(ourMetadata: ourMetadata))
+        case .null: self = .null(NullMechanism(ourMetadata: ourMetadata, authenticates: authenticatesNull))
         case .plainClient(let username, let password):
             self = .plainClient(PlainClientMechanism(username: username, password: password, ourMetadata: ourMetadata))
         case .plainServer: self = .plainServer(PlainServerMechanism(ourMetadata: ourMetadata))
@@ -57,7 +57,9 @@ enum Mechanism: Sendable {
     /// What to do as soon as the peer's greeting has been accepted.
     mutating func start() throws(ZMTPError) -> [MechanismStep] {
         switch self {
-        case .null(let mechanism): return mechanism.start()
+        case .null(var mechanism):
+            defer { self = .null(mechanism) }
+            return mechanism.start()
         case .plainClient(let mechanism): return mechanism.start()
         case .plainServer: return []
         #if CURVE
@@ -137,6 +139,9 @@ enum Mechanism: Sendable {
         case .plainServer(var mechanism):
             defer { self = .plainServer(mechanism) }
             return try mechanism.authenticated(reply)
+        case .null(var mechanism):
+            defer { self = .null(mechanism) }
+            return try mechanism.authenticated(reply)
         #if CURVE
         case .curveServer(var mechanism):
             defer { self = .curveServer(mechanism) }
@@ -149,18 +154,41 @@ enum Mechanism: Sendable {
 }
 
 /// 23/ZMTP's NULL mechanism: each side sends READY with its metadata at once and the handshake
-/// is done when the peer's READY arrives.
+/// is done when the peer's READY arrives. With a ZAP domain set (as libzmq does), the
+/// authenticator is asked first and our READY waits for its answer.
 struct NullMechanism: Sendable {
     let ourMetadata: Metadata
+    let authenticates: Bool
+    private var approved: Bool
+    private var readySent = false
+    private var peerMetadata: Metadata?
 
-    func start() -> [MechanismStep] {
-        [.send(Command.ready(ourMetadata).encoded)]
+    init(ourMetadata: Metadata, authenticates: Bool = false) {
+        self.ourMetadata = ourMetadata
+        self.authenticates = authenticates
+        self.approved = !authenticates
+    }
+
+    mutating func start() -> [MechanismStep] {
+        guard approved else { return [.authenticate(AuthenticationRequest(mechanism: "NULL", credentials: []))] }
+        readySent = true
+        return [.send(Command.ready(ourMetadata).encoded)]
     }
 
     mutating func receive(_ command: Command, validate: (Metadata) throws(ZMTPError) -> Void) throws(ZMTPError) -> [MechanismStep] {
-        guard case .ready(let metadata) = command else { throw .unexpectedCommand(command.name) }
+        guard case .ready(let metadata) = command, peerMetadata == nil else { throw .unexpectedCommand(command.name) }
         try validate(metadata)
-        return [.complete(peerMetadata: metadata)]
+        peerMetadata = metadata
+        return readySent ? [.complete(peerMetadata: metadata)] : []
+    }
+
+    mutating func authenticated(_ reply: AuthenticationReply) throws(ZMTPError) -> [MechanismStep] {
+        guard authenticates, !approved else { throw .unexpectedAuthentication }
+        guard reply.isSuccess else { throw .authenticationRefused(status: reply.statusCode) }
+        approved = true
+        readySent = true
+        let ready = MechanismStep.send(Command.ready(ourMetadata).encoded)
+        return peerMetadata.map { [ready, .complete(peerMetadata: $0)] } ?? [ready]
     }
 }
 
