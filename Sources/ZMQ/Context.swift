@@ -58,7 +58,18 @@ public final class ZMQContext: Sendable {
         setAuthenticator(ClosureAuthenticator(body))
     }
 
-    var authenticator: (any ZMQAuthenticator)? { installedAuthenticator.withLock { $0 } }
+    /// The installed authenticator; or else, if the application serves ZAP itself on
+    /// `inproc://zeromq.zap.01` (as libzmq programs do), a client of that handler.
+    var authenticator: (any ZMQAuthenticator)? {
+        if let installed = installedAuthenticator.withLock({ $0 }) { return installed }
+        guard inproc.isBound("zeromq.zap.01") else { return nil }
+        return zapHandlerClient.withLock { client in
+            if client == nil { client = ZAPHandlerClient(context: self) }
+            return client
+        }
+    }
+
+    private let zapHandlerClient = Mutex<ZAPHandlerClient?>(nil)
 
     func forget(_ socket: ZMQSocket) {
         sockets.withLock { $0[ObjectIdentifier(socket)] = nil }

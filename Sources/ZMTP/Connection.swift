@@ -87,7 +87,7 @@ public struct Connection: Sendable {
     }
 
     /// READY metadata can carry several properties; during the handshake no frame may exceed this.
-    static let handshakeFrameLimit: UInt64 = 1 << 20
+    static let handshakeFrameLimit: UInt64 = 64 << 10
 
     public let configuration: Configuration
     private var state: State = .awaitingGreeting
@@ -265,6 +265,9 @@ public struct Connection: Sendable {
                 continue
             }
             if frame.hasMore {
+                if let limit = configuration.maxMessageSize, moreFrames.count + 2 > Self.frameLimit(forMessageSize: limit) {
+                    throw .tooManyFrames(limit: Self.frameLimit(forMessageSize: limit))
+                }
                 if firstFrame == nil { firstFrame = frameBody } else { moreFrames.append(frameBody) }
                 assembledSize += frameBody.count
                 applyMessageLimit()
@@ -288,6 +291,10 @@ public struct Connection: Sendable {
         }
         return .needMoreData
     }
+
+    /// The most frames one message may have under a maximum message size: every frame costs
+    /// memory beyond its octets, so a peer streaming empty frames is bounded as well.
+    static func frameLimit(forMessageSize limit: Int) -> Int { max(1024, limit / 32) }
 
     /// Bounds the next frame by what is left of the maximum message size.
     private mutating func applyMessageLimit() {

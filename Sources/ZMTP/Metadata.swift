@@ -40,9 +40,16 @@ public struct Metadata: Sendable, Hashable {
         }
     }
 
+    /// The most properties one command may carry: enough for any real peer, and a bound on
+    /// what a hostile one can make us keep.
+    public static let propertyLimit = 64
+
     public static func decode(from buffer: inout ByteBuffer) throws(ZMTPError) -> Metadata {
         var metadata = Metadata()
         while buffer.readableBytes > 0 {
+            guard metadata.properties.count < propertyLimit else {
+                throw .malformedCommand("more than \(propertyLimit) metadata properties")
+            }
             guard let nameLength = buffer.readInteger(as: UInt8.self), nameLength > 0,
                   let name = buffer.readString(length: Int(nameLength))
             else { throw .malformedCommand("bad metadata property name") }

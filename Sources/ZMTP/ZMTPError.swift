@@ -12,6 +12,8 @@ public enum ZMTPError: Error, Equatable, Sendable, CustomStringConvertible {
     case frameSizeOverflow
     /// An incoming message is larger than the configured maximum message size.
     case messageTooLarge(size: UInt64, limit: Int)
+    /// An incoming message has more frames than the maximum message size allows (1 per 32 octets, at least 1024).
+    case tooManyFrames(limit: Int)
     /// A command frame that does not follow its grammar.
     case malformedCommand(String)
     /// A command that is not allowed at this point of the handshake.
@@ -71,6 +73,7 @@ public enum ZMTPError: Error, Equatable, Sendable, CustomStringConvertible {
         case .frameSizeOverflow: return "frame size of 2^63 octets or more"
         case .messageTooLarge(let size, let limit):
             return "message of at least \(size) octets exceeds the maximum message size of \(limit)"
+        case .tooManyFrames(let limit): return "message of more than \(limit) frames exceeds the maximum message size"
         case .malformedCommand(let what): return "malformed command: \(what)"
         case .unexpectedCommand(let name): return "unexpected command \(name) during handshake"
         case .messageBeforeHandshake: return "message frame received before the handshake completed"

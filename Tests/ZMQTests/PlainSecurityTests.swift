@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-import ZMQ
+@testable import ZMQ
 
 /// PLAIN between swift-zmq sockets: who gets in, who does not, and how a refused client retries.
 @Suite("PLAIN security", .timeLimit(.minutes(1)))
@@ -176,5 +176,89 @@ struct StandardAuthenticatorTests {
             try await other.send("in")
             #expect(try await open.receive().strings == ["in"])
         }
+    }
+}
+
+/// A ZAP handler served the libzmq way, by an ordinary socket on inproc://zeromq.zap.01.
+@Suite("ZAP handler on inproc", .timeLimit(.minutes(1)))
+struct ZAPHandlerTests {
+    /// Answers every request as 27/ZAP says: admits admin/secret, refuses anything else.
+    static func serve(_ handler: ZMQSocket, router: Bool, seen: RequestFrames) -> Task<Void, Never> {
+        Task {
+            while let request = try? await handler.receive() {
+                // A ROUTER sees the routing id and the empty delimiter first; a REP does not.
+                let envelope = router ? Array(request.prefix(2)) : []
+                let frames = Array(request.dropFirst(envelope.count))
+                seen.append(frames.map(\.bytes))
+                let admitted = frames.count == 8 && frames[5].string == "PLAIN" && frames[6].string == "admin" && frames[7].string == "secret"
+                let reply: [Frame] = ["1.0", frames[1], admitted ? "200" : "400", admitted ? "OK" : "no", admitted ? "admin" : "", Frame()]
+                try? await handler.send(Message(envelope + reply))
+            }
+        }
+    }
+
+    @Test("a REP or ROUTER handler decides for a PLAIN server", arguments: [false, true])
+    func handler(router: Bool) async throws {
+        try await withContext { context in
+            let handler = try context.socket(router ? .router : .rep)
+            try await handler.bind("inproc://zeromq.zap.01")
+            let seen = RequestFrames()
+            let serving = Self.serve(handler, router: router, seen: seen)
+            defer { serving.cancel() }
+
+            let pull = try context.socket(.pull)
+            try pull.set(.plainServer(true))
+            try pull.set(.zapDomain("test"))
+            try pull.set(.routingID(Array("server".utf8)))
+            let endpoint = try await pull.bind("tcp://127.0.0.1:*")
+            let good = try context.socket(.push)
+            try good.set(.plainUsername("admin"))
+            try good.set(.plainPassword("secret"))
+            try await good.connect(endpoint)
+            try await good.send("admitted")
+            #expect(try await pull.receive().strings == ["admitted"])
+
+            let bad = try context.socket(.push)
+            try bad.set(.plainUsername("admin"))
+            try bad.set(.plainPassword("wrong"))
+            try bad.set(.linger(.zero))
+            let events = bad.monitor()
+            try await bad.connect(endpoint)
+            let failure = await nextEvent(events) { if case .handshakeFailed = $0 { true } else { false } }
+            #expect(failure.map { "\($0)".contains("status 400") } == true, "\(String(describing: failure))")
+
+            // The request's frames, as RFC 27 lists them (the id is ours to choose).
+            let first = try #require(seen.frames.first)
+            #expect(first.count == 8)
+            #expect(first[0] == Array("1.0".utf8))
+            #expect(first[2] == Array("test".utf8))
+            #expect(first[3] == Array("127.0.0.1".utf8))
+            #expect(first[4] == Array("server".utf8), "libzmq sends the server socket's routing id")
+            #expect(first[5] == Array("PLAIN".utf8))
+        }
+    }
+}
+
+/// The frames of the requests a handler saw.
+final class RequestFrames: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: [[[UInt8]]] = []
+    var frames: [[[UInt8]]] { lock.withLock { stored } }
+    func append(_ request: [[UInt8]]) { lock.withLock { stored.append(request) } }
+}
+
+@Suite("Authenticator answers")
+struct AuthenticatorAnswerTests {
+    @Test("a status other than 200, 300, 400 or 500 becomes 500, so nothing else reaches the peer")
+    func sanitised() {
+        #expect(ZMTPEngine.sanitised(AuthenticationReply(statusCode: "400 bad password for bob")).statusCode == "500")
+        #expect(ZMTPEngine.sanitised(AuthenticationReply(statusCode: "300")).statusCode == "300")
+        #expect(ZMTPEngine.sanitised(.accepted) == .accepted)
+    }
+
+    @Test("a ZAP request prints without its credentials")
+    func quietRequest() {
+        let request = ZAPRequest(domain: "d", address: "10.0.0.1", identity: [], mechanism: "PLAIN", credentials: [Array("u".utf8), Array("hunter2".utf8)])
+        #expect(!"\(request)".contains("hunter2"))
     }
 }

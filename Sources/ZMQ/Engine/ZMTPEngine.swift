@@ -39,6 +39,8 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
     private var refusedByPeer = false
     /// Set once the channel has gone: no timer may be scheduled after that.
     private var inactive = false
+    /// Set once the connection is being closed for a reason: the machine is not run again.
+    private var failed = false
     private var refused = false
     /// PUB and XPUB take SUBSCRIBE and CANCEL commands, as subscription messages; other
     /// types ignore them, as libzmq does.
@@ -144,6 +146,7 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
     /// Runs the state machine over `buffer` (empty when an authentication reply came back) and
     /// carries out its actions.
     private func process(_ buffer: inout ByteBuffer, context: ChannelHandlerContext) {
+        guard !failed else { return }
         var wrote = false
         // Locals, not properties, in the per-message path: no dynamic exclusivity checks.
         var batch = Deque<Message>()
@@ -156,10 +159,14 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
             case .message(let message):
                 batch.append(message)
             case .write(let bytes):
+                // Once open, writes here are PONGs: a peer that sends PINGs without reading
+                // gets none while its queue is full, so it cannot make ours grow.
+                if machine.isOpen && !context.channel.isWritable { continue }
                 context.write(wrapOutboundOut(bytes), promise: nil)
                 wrote = true
             case .authenticate(let request):
                 authenticate(request, context: context)
+                if failed { return }
             case .handshakeComplete(let peer):
                 guard attach(peer) else { return }
             case .command(let command):
@@ -197,7 +204,7 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
         let eventLoop = self.eventLoop
         weak let engine = self
         Task {
-            let reply = await authenticator.authenticate(zap)
+            let reply = Self.sanitised(await authenticator.authenticate(zap))
             eventLoop.execute {
                 guard let self = engine, let context = self.context, !self.inactive else { return }
                 self.machine.authenticated(reply)
@@ -245,6 +252,15 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
         }
     }
 
+    /// 27/ZAP allows only 200, 300, 400 and 500; anything else an authenticator answers is a 500,
+    /// so nothing it says is echoed to the peer.
+    static func sanitised(_ reply: AuthenticationReply) -> AuthenticationReply {
+        guard !["200", "300", "400", "500"].contains(reply.statusCode) else { return reply }
+        var fixed = reply
+        fixed.statusCode = "500"
+        return fixed
+    }
+
     // MARK: Handshake and heartbeats
 
     private func attach(_ peer: PeerInfo) -> Bool {
@@ -284,7 +300,8 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
     }
 
     private func fail(_ error: ZMTPError, farewell: ByteBuffer?) {
-        guard let context else { return }
+        guard let context, !failed else { return }
+        failed = true
         closeReason = error.description
         refusedByPeer = error.isRefusal
         if let farewell {

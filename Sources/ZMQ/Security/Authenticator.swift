@@ -47,3 +47,11 @@ public struct ClosureAuthenticator: ZMQAuthenticator {
         await body(request)
     }
 }
+
+extension ZAPRequest: CustomStringConvertible, CustomReflectable {
+    /// Leaves the credentials out: a PLAIN password must not reach a log.
+    public var description: String {
+        "ZAP request: \(mechanism) from '\(address)' in domain '\(domain)' (\(credentials.count) credentials)"
+    }
+    public var customMirror: Mirror { Mirror(self, children: ["domain": domain, "address": address, "mechanism": mechanism]) }
+}

@@ -34,6 +34,11 @@ final class InprocRegistry: Sendable {
         if let target { link(connecter, to: target) }
     }
 
+    /// Whether a socket of this context is bound at `inproc://name`.
+    func isBound(_ name: String) -> Bool {
+        state.withLock { $0.bound[name] != nil }
+    }
+
     func unbind(_ name: String) {
         state.withLock { _ = $0.bound.removeValue(forKey: name) }
     }

@@ -65,7 +65,7 @@ enum Mechanism: Sendable {
         #if CURVE
         case .curveClient(var mechanism):
             defer { self = .curveClient(mechanism) }
-            return mechanism.start()
+            return try mechanism.start()
         case .curveServer: return []
         #endif
         case .unavailable: throw .curveNotBuilt

@@ -62,7 +62,10 @@ enum PlainCommand {
 }
 
 /// The PLAIN client: HELLO, then INITIATE once WELCOME comes, then done on READY.
-struct PlainClientMechanism: Sendable {
+/// Holds key material or a password, so it shows nothing of itself when printed or dumped.
+struct PlainClientMechanism: Sendable, CustomReflectable {
+    var customMirror: Mirror { Mirror(self, children: [:]) }
+
     enum State { case awaitingWelcome, awaitingReady }
 
     let username: [UInt8]

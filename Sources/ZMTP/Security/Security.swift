@@ -80,3 +80,21 @@ enum MechanismStep: Sendable {
     /// The handshake is done: the peer's validated metadata.
     case complete(peerMetadata: Metadata)
 }
+
+// Passwords and keys never print: these show what kind of credentials there are, not them.
+extension Security: CustomStringConvertible {
+    public var description: String {
+        switch self {
+        case .null: return "NULL"
+        case .plainClient(let username, _): return "PLAIN client \(username)"
+        case .plainServer: return "PLAIN server"
+        case .curveClient(let serverKey, let keyPair): return "CURVE client \(keyPair.publicKey) of server \(serverKey)"
+        case .curveServer(let keyPair): return "CURVE server \(keyPair.publicKey)"
+        }
+    }
+}
+
+extension AuthenticationRequest: CustomStringConvertible, CustomReflectable {
+    public var description: String { "\(mechanism) authentication request (\(credentials.count) credentials)" }
+    public var customMirror: Mirror { Mirror(self, children: ["mechanism": mechanism]) }
+}

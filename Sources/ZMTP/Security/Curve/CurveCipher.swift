@@ -5,7 +5,10 @@ import NIOCore
 /// travels as its own ZMTP data frame, flags 0, whose body is "\x07MESSAGE", an 8-octet nonce
 /// and a box of one flags octet (0x01 MORE, 0x02 COMMAND) followed by the frame. Nonces carry on
 /// from the handshake and must strictly increase.
-struct CurveCipher: Sendable {
+/// Holds key material or a password, so it shows nothing of itself when printed or dumped.
+struct CurveCipher: Sendable, CustomReflectable {
+    var customMirror: Mirror { Mirror(self, children: [:]) }
+
     static let messageName: [UInt8] = [7] + Array("MESSAGE".utf8)
     /// Name, nonce, MAC and flags: what a MESSAGE adds to the frame it carries.
     static let overhead = 8 + 8 + Sodium.macBytes + 1

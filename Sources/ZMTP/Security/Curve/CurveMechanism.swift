@@ -36,6 +36,12 @@ enum CurveCommand {
         Command.unknown(name: name, data: ByteBuffer(bytes: data)).encoded
     }
 
+    /// A box libsodium refused to seal (a degenerate, low-order key) ends the handshake.
+    static func sealed(_ box: [UInt8]?, _ what: String) throws(ZMTPError) -> [UInt8] {
+        guard let box else { throw .boxDidNotOpen(what) }
+        return box
+    }
+
     static func metadataBytes(_ metadata: Metadata) -> [UInt8] {
         var buffer = ByteBuffer()
         metadata.encode(into: &buffer)
@@ -50,7 +56,10 @@ enum CurveCommand {
 
 /// The CURVE client: HELLO; on WELCOME, INITIATE with a vouch for our transient key; on READY,
 /// done. Short nonces count 1, 2, … through HELLO and INITIATE into the MESSAGEs.
-struct CurveClientMechanism: Sendable {
+/// Holds key material or a password, so it shows nothing of itself when printed or dumped.
+struct CurveClientMechanism: Sendable, CustomReflectable {
+    var customMirror: Mirror { Mirror(self, children: [:]) }
+
     enum State { case awaitingWelcome, awaitingReady, done }
 
     private let serverKey: [UInt8]
@@ -73,11 +82,11 @@ struct CurveClientMechanism: Sendable {
         self.random = random
     }
 
-    mutating func start() -> [MechanismStep] {
+    mutating func start() throws(ZMTPError) -> [MechanismStep] {
         let nonce = takeNonce()
         // The signature box proves we know the server's public key; it holds 64 zero octets.
-        let signature = Sodium.box([UInt8](repeating: 0, count: 64), nonce: CurveCommand.shortNonce("CurveZMQHELLO---", nonce),
-                                   to: serverKey, from: transient.secretKey) ?? []
+        let signature = try CurveCommand.sealed(Sodium.box([UInt8](repeating: 0, count: 64), nonce: CurveCommand.shortNonce("CurveZMQHELLO---", nonce),
+                                   to: serverKey, from: transient.secretKey), "HELLO")
         let data = [1, 0] + [UInt8](repeating: 0, count: 72) + transient.publicKey + CurveCommand.bigEndian(nonce) + signature
         return [.send(CurveCommand.frame("HELLO", data))]
     }
@@ -97,12 +106,12 @@ struct CurveClientMechanism: Sendable {
             sharedKey = key
             // The vouch: our permanent key speaks for the transient one, to this server only.
             let vouchTail = random.bytes(16)
-            let vouch = Sodium.box(transient.publicKey + serverKey, nonce: CurveCommand.nonce("VOUCH---", vouchTail),
-                                   to: serverTransientKey, from: permanent.secretKey) ?? []
+            let vouch = try CurveCommand.sealed(Sodium.box(transient.publicKey + serverKey, nonce: CurveCommand.nonce("VOUCH---", vouchTail),
+                                   to: serverTransientKey, from: permanent.secretKey), "INITIATE vouch")
             let nonce = takeNonce()
             let plain = permanent.publicKey + vouchTail + vouch + CurveCommand.metadataBytes(ourMetadata)
-            let box = Sodium.box(plain, nonce: CurveCommand.shortNonce("CurveZMQINITIATE", nonce),
-                                 to: serverTransientKey, from: transient.secretKey) ?? []
+            let box = try CurveCommand.sealed(Sodium.box(plain, nonce: CurveCommand.shortNonce("CurveZMQINITIATE", nonce),
+                                 to: serverTransientKey, from: transient.secretKey), "INITIATE")
             state = .awaitingReady
             return [.send(CurveCommand.frame("INITIATE", cookie + CurveCommand.bigEndian(nonce) + box))]
         case (.awaitingReady, "READY"):
@@ -129,7 +138,10 @@ struct CurveClientMechanism: Sendable {
 
 /// The CURVE server: on HELLO, WELCOME with a cookie; on INITIATE, checks cookie, box and vouch,
 /// asks the authenticator about the client's permanent key, and on success sends READY.
-struct CurveServerMechanism: Sendable {
+/// Holds key material or a password, so it shows nothing of itself when printed or dumped.
+struct CurveServerMechanism: Sendable, CustomReflectable {
+    var customMirror: Mirror { Mirror(self, children: [:]) }
+
     enum State { case awaitingHello, awaitingInitiate, authenticating, done }
 
     private let permanent: (publicKey: [UInt8], secretKey: [UInt8])
@@ -170,8 +182,8 @@ struct CurveServerMechanism: Sendable {
             let cookie = cookieTail + Sodium.secretBox(clientTransientKey + transient.secretKey,
                                                        nonce: CurveCommand.nonce("COOKIE--", cookieTail), key: cookieKey)
             let welcomeTail = random.bytes(16)
-            let box = Sodium.box(transient.publicKey + cookie, nonce: CurveCommand.nonce("WELCOME-", welcomeTail),
-                                 to: clientTransientKey, from: permanent.secretKey) ?? []
+            let box = try CurveCommand.sealed(Sodium.box(transient.publicKey + cookie, nonce: CurveCommand.nonce("WELCOME-", welcomeTail),
+                                 to: clientTransientKey, from: permanent.secretKey), "WELCOME")
             state = .awaitingInitiate
             return [.send(CurveCommand.frame("WELCOME", welcomeTail + box))]
         case (.awaitingInitiate, "INITIATE"):
@@ -207,8 +219,8 @@ struct CurveServerMechanism: Sendable {
         guard reply.isSuccess else { throw .authenticationRefused(status: reply.statusCode) }
         let nonce = nextNonce
         nextNonce += 1
-        let box = Sodium.box(CurveCommand.metadataBytes(ourMetadata), nonce: CurveCommand.shortNonce("CurveZMQREADY---", nonce),
-                             to: clientTransientKey, from: transient.secretKey) ?? []
+        let box = try CurveCommand.sealed(Sodium.box(CurveCommand.metadataBytes(ourMetadata), nonce: CurveCommand.shortNonce("CurveZMQREADY---", nonce),
+                             to: clientTransientKey, from: transient.secretKey), "READY")
         state = .done
         cipher = CurveCipher(key: sharedKey, isServer: true, nextNonce: nextNonce, lastReceived: lastReceived)
         return [.send(CurveCommand.frame("READY", CurveCommand.bigEndian(nonce) + box)), .complete(peerMetadata: peerMetadata)]
