@@ -10,7 +10,8 @@ let root = URL(fileURLWithPath: Context.packageDirectory).deletingLastPathCompon
 let package = Package(
     name: "swift-zmq-benchmarks",
     dependencies: [
-        .package(path: ".."),
+        // CURVE: the CURVE rows (run.py --only curve) need the library's libsodium-backed CURVE.
+        .package(path: "..", traits: ["CURVE"]),
     ],
     targets: [
         .executableTarget(

@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """swift-zmq next to libzmq: one command, one table.
 
-    python3 Benchmarks/run.py                 # everything, 3 runs per case (about 6 minutes here)
+    python3 Benchmarks/run.py                 # everything, 3 runs per case (about 7 minutes here)
     python3 Benchmarks/run.py --only throughput --transports tcp --sizes 1,1024 --runs 5
+    python3 Benchmarks/run.py --only curve --runs 1   # CURVE tcp PUSH -> PULL, mixed pairs too
     python3 Benchmarks/run.py --baseline OTHER/SwiftBench   # adds an earlier swift-zmq build
 
 Builds Benchmarks/ in release mode (a separate package: the library never links libzmq) and the
-C peer c/bench.c against Debian's libzmq3-dev (installed if missing). Every case runs both
+C peer c/bench.c against Debian's libzmq3-dev (installed if missing, as is libsodium for the
+library's CURVE trait, which the benchmark package enables). Every case runs both
 implementations through the same harness, alternating, in the same run, and reports the median,
 the min-max and the ratio swift-zmq / libzmq. For throughput higher is better; for latency,
 memory and allocations lower is better. CPU ns per message is user+sys over the messages handled.
@@ -19,14 +21,20 @@ import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
 BUILD = os.path.join(HERE, ".build")
 SIZES = [1, 64, 256, 1024, 65536, 1048576]
 COUNTS = {1: 2_000_000, 64: 2_000_000, 256: 1_000_000, 1024: 500_000, 65536: 20_000, 1048576: 1_000}
+CURVE_COUNTS = {64: 1_000_000, 1024: 500_000}
 
 
 def build():
     if subprocess.call(["dpkg", "-s", "libzmq3-dev"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) != 0:
-        subprocess.check_call(["apt-get", "install", "-y", "-q", "libzmq3-dev"])
+        sudo = [] if os.geteuid() == 0 else ["sudo"]
+        subprocess.check_call(sudo + ["apt-get", "update", "-q"])
+        subprocess.check_call(sudo + ["apt-get", "install", "-y", "-q", "libzmq3-dev"])
+    # libsodium for the CURVE trait: the same snippet scripts/test uses (apt-get update and install when missing).
+    subprocess.check_call(["bash", os.path.join(ROOT, "scripts", "require-libsodium")])
     subprocess.check_call(["swift", "build", "-c", "release", "--package-path", HERE], stdout=subprocess.DEVNULL)
     os.makedirs(BUILD, exist_ok=True)
     subprocess.check_call(["cc", "-O2", "-pthread", "-o", os.path.join(BUILD, "zbench"), os.path.join(HERE, "c", "bench.c"), "-lzmq"])
@@ -58,8 +66,8 @@ def pair_run(server, client, server_mode, client_mode, transport, count, size, e
     return (out, err), (client_process.stdout, client_process.stderr)
 
 
-def throughput(receiver, sender, transport, size):
-    count = COUNTS[size]
+def throughput(receiver, sender, transport, size, env=None):
+    count = COUNTS[size] if env is None else CURVE_COUNTS[size]
     if transport == "inproc":
         # Large inproc messages are passed by reference on both sides: count them like small ones,
         # or a run is over in a millisecond and measures only noise.
@@ -67,9 +75,23 @@ def throughput(receiver, sender, transport, size):
         out = subprocess.run([receiver, "inproc", str(count), str(size)], stdout=subprocess.PIPE, text=True, check=True, timeout=600).stdout
         rate, cpu, received = result(out)
         return rate, cpu, None, count - int(received)
-    (recv_out, _), (send_out, _) = pair_run(receiver, sender, "recv", "send", transport, count, size)
+    (recv_out, recv_err), (send_out, send_err) = pair_run(receiver, sender, "recv", "send", transport, count, size, env)
+    if env is not None:
+        for binary, err in ((receiver, recv_err), (sender, send_err)):
+            if "SECURITY CURVE" not in err:
+                raise SystemExit("%s ignored the BENCH_CURVE_* keys: it would measure NULL, not CURVE" % binary)
     rate, recv_cpu, received = result(recv_out)
     return rate, recv_cpu, result(send_out)[1], count - int(received)
+
+
+def curve_keys(libzmq):
+    """Fresh CURVE key pairs for the receiver (server) and the sender (client), made once per run
+    by libzmq's zmq_curve_keypair, and the environment that hands them to both peers."""
+    keys = {}
+    for side in ("SERVER", "CLIENT"):
+        line = subprocess.run([libzmq, "keypair"], stdout=subprocess.PIPE, text=True, check=True).stdout.split()
+        keys["BENCH_CURVE_%s_PUBLIC" % side], keys["BENCH_CURVE_%s_SECRET" % side] = line[1], line[2]
+    return dict(os.environ, **keys)
 
 
 def fanout(binary, subscribers, size):
@@ -168,7 +190,7 @@ class Table:
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--only", default="throughput,latency,fanout,mixed,memory,allocations")
+    parser.add_argument("--only", default="throughput,latency,fanout,mixed,curve,memory,allocations")
     parser.add_argument("--transports", default="tcp,ipc,inproc")
     parser.add_argument("--sizes", default=",".join(map(str, SIZES)))
     parser.add_argument("--baseline", help="an earlier build of SwiftBench to compare with, in the same run")
@@ -235,6 +257,29 @@ def main():
                 for name, (receiver, sender) in (("libzmq", (libzmq, libzmq)), ("swift-zmq", (swift, libzmq))):
                     samples.setdefault(name, []).append(throughput(receiver, sender, "tcp", size)[0])
             table.add("tcp %d B, libzmq PUSH → swift-zmq PULL (vs libzmq → libzmq)" % size, "msgs/s", samples)
+
+    if "curve" in only:
+        # tcp PUSH -> PULL with CURVE, the receiver the server: each implementation with itself, and
+        # the mixed pairs (an interop check at speed) against the libzmq pair of the same run; in a
+        # mixed row the swift-zmq cells, CPU included, are the mixed pair's. No --baseline here, as in
+        # "mixed" (and a build from before these rows would ignore the keys, which throughput() catches).
+        env = curve_keys(libzmq)
+        pairs = {"libzmq": (libzmq, libzmq), "swift-zmq": (swift, swift),
+                 "swift→libzmq": (libzmq, swift), "libzmq→swift": (swift, libzmq)}
+        for size in (64, 1024):
+            samples, cpu, lost = {}, {}, {}
+            for run in range(args.runs):
+                for name, (receiver, sender) in (pairs.items() if run % 2 == 0 else reversed(list(pairs.items()))):
+                    rate, recv_cpu, send_cpu, missing = throughput(receiver, sender, "tcp", size, env)
+                    samples.setdefault(name, []).append(rate)
+                    cpu.setdefault(name, []).append((recv_cpu, send_cpu))
+                    lost[name] = lost.get(name, 0) + missing
+            per = lambda names: "; ".join("%d / %d" % (statistics.median(c[0] for c in cpu[n]), statistics.median(c[1] for c in cpu[n])) for n in names)
+            lost_note = lambda names: " lost: " + ", ".join("%s %d" % (n, lost[n]) for n in names if lost[n]) if any(lost[n] for n in names) else ""
+            for title, name in (("", "swift-zmq"), (", swift-zmq PUSH → libzmq PULL (vs libzmq → libzmq)", "swift→libzmq"),
+                                (", libzmq PUSH → swift-zmq PULL (vs libzmq → libzmq)", "libzmq→swift")):
+                table.add("CURVE tcp %d B, msgs/s%s" % (size, title), "msgs/s", {"libzmq": samples["libzmq"], "swift-zmq": samples[name]},
+                          per(("libzmq", name)) + lost_note(("libzmq", name)))
 
     if "memory" in only:
         idle, peak, per_message = {}, {}, {}

@@ -10,7 +10,11 @@
  *   (pub and sub set no high-water mark, so nothing is dropped and the rate is what flows end to end)
  *   pub EP COUNT SIZE       PUB binds, prints "ENDPOINT e", waits for a line on stdin, publishes; RESULT 0 cpu-ns/msg sent
  *   sub EP COUNT SIZE N     N SUB sockets connect and subscribe to everything, prints "READY", each receives;
- *                           RESULT summed-msgs/s cpu-ns/msg total-received */
+ *                           RESULT summed-msgs/s cpu-ns/msg total-received
+ *   keypair                 prints "KEYPAIR public secret", a new CURVE key pair in Z85 (zmq_curve_keypair)
+ * With BENCH_CURVE_SERVER_PUBLIC, BENCH_CURVE_SERVER_SECRET, BENCH_CURVE_CLIENT_PUBLIC and
+ * BENCH_CURVE_CLIENT_SECRET set (Z85), recv is a CURVE server and send its client, and each says
+ * "SECURITY CURVE" on stderr; without them both use NULL, as every other mode does. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -157,6 +161,33 @@ static void round_trips(void *req, long count, size_t size) {
     zmq_msg_close(&msg);
 }
 
+static const char *curve_key(const char *name) {
+    const char *key = getenv(name);
+    if (!key || strlen(key) != 40) { fprintf(stderr, "%s must be a 40-character Z85 key\n", name); exit(1); }
+    return key;
+}
+
+static void set_key(void *socket, int option, const char *key) {
+    if (zmq_setsockopt(socket, option, key, 41) != 0) { perror("zmq_setsockopt (CURVE key)"); exit(1); }
+}
+
+/* The receiver is the CURVE server, the sender its client, when run.py has set the keys. */
+static void secure(void *socket, int server) {
+    if (!getenv("BENCH_CURVE_SERVER_PUBLIC")) return;
+    if (!zmq_has("curve")) { fprintf(stderr, "this libzmq has no CURVE (built without libsodium)\n"); exit(1); }
+    if (server) {
+        int one = 1;
+        if (zmq_setsockopt(socket, ZMQ_CURVE_SERVER, &one, sizeof one) != 0) { perror("ZMQ_CURVE_SERVER"); exit(1); }
+        set_key(socket, ZMQ_CURVE_PUBLICKEY, curve_key("BENCH_CURVE_SERVER_PUBLIC"));
+        set_key(socket, ZMQ_CURVE_SECRETKEY, curve_key("BENCH_CURVE_SERVER_SECRET"));
+    } else {
+        set_key(socket, ZMQ_CURVE_SERVERKEY, curve_key("BENCH_CURVE_SERVER_PUBLIC"));
+        set_key(socket, ZMQ_CURVE_PUBLICKEY, curve_key("BENCH_CURVE_CLIENT_PUBLIC"));
+        set_key(socket, ZMQ_CURVE_SECRETKEY, curve_key("BENCH_CURVE_CLIENT_SECRET"));
+    }
+    fprintf(stderr, "SECURITY CURVE\n");
+}
+
 static void print_endpoint(void *socket) {
     char endpoint[256];
     size_t length = sizeof endpoint;
@@ -166,11 +197,21 @@ static void print_endpoint(void *socket) {
 }
 
 int main(int argc, char **argv) {
+    if (argc == 2 && strcmp(argv[1], "keypair") == 0) {
+        char public_key[41], secret_key[41];
+        if (!zmq_has("curve") || zmq_curve_keypair(public_key, secret_key) != 0) {
+            fprintf(stderr, "this libzmq has no CURVE (built without libsodium)\n");
+            return 1;
+        }
+        printf("KEYPAIR %s %s\n", public_key, secret_key);
+        return 0;
+    }
     if (argc < 3) { fprintf(stderr, "usage: see the comment at the top of bench.c\n"); return 2; }
     context = zmq_ctx_new();
     const char *mode = argv[1];
     if (strcmp(mode, "recv") == 0) {
         void *pull = zmq_socket(context, ZMQ_PULL);
+        secure(pull, 1);
         if (zmq_bind(pull, argv[2]) != 0) { perror("bind"); return 1; }
         print_endpoint(pull);
         receive_all(pull, atol(argv[3]), (size_t) atol(argv[4]));
@@ -178,6 +219,7 @@ int main(int argc, char **argv) {
     } else if (strcmp(mode, "send") == 0) {
         long count = atol(argv[3]);
         void *push = zmq_socket(context, ZMQ_PUSH);
+        secure(push, 0);
         if (zmq_connect(push, argv[2]) != 0) { perror("connect"); return 1; }
         double start_cpu = cpu_ns();
         send_all(push, count, (size_t) atol(argv[4]));

@@ -30,7 +30,7 @@ struct CurveInteropTests {
             try pull.set(.curveServer(serverKeys))
             let endpoint = try await pull.bind(SecurityInteropTests.local(transport))
             let peer = try PythonPeer(["send", "--type", "PUSH", "--connect", endpoint, "--count", "10", "--shapes", Self.shapes,
-                                       "--curve-server-key", serverKeys.publicKey.z85, "--curve-secret", clientKeys.secretKey.z85])
+                                       "--curve-server-key=" + serverKeys.publicKey.z85, "--curve-secret=" + clientKeys.secretKey.z85])
             _ = try await peer.endpoint()
             let parsed = Pattern.parse(Self.shapes)
             for index in 0..<10 {
@@ -47,8 +47,8 @@ struct CurveInteropTests {
             let serverKeys = try CurveKeyPair.generate()
             let clientKeys = try CurveKeyPair.generate()
             let peer = try PythonPeer(["recv", "--type", "PULL", "--bind", SecurityInteropTests.local(transport), "--count", "10",
-                                       "--shapes", Self.shapes, "--curve-server", serverKeys.secretKey.z85,
-                                       "--curve-allow", clientKeys.publicKey.z85])
+                                       "--shapes", Self.shapes, "--curve-server=" + serverKeys.secretKey.z85,
+                                       "--curve-allow=" + clientKeys.publicKey.z85])
             let push = try context.socket(.push)
             try push.set(.curveKeyPair(clientKeys))
             try push.set(.curveServerKey(serverKeys.publicKey))
@@ -69,7 +69,7 @@ struct CurveInteropTests {
             try xpub.set(.heartbeatInterval(.milliseconds(30)))
             let endpoint = try await xpub.bind("tcp://127.0.0.1:*")
             let peer = try PythonPeer(["subscriber", "--type", "SUB", "--connect", endpoint, "--topic", "weather", "--count", "20",
-                                       "--heartbeat", "30", "--curve-server-key", serverKeys.publicKey.z85])
+                                       "--heartbeat", "30", "--curve-server-key=" + serverKeys.publicKey.z85])
             _ = try await peer.endpoint()
             // The SUBSCRIBE command arrived in a box and became XPUB's subscription message.
             #expect(try await xpub.receive().bytes(0) == [1] + Array("weather".utf8))
@@ -91,7 +91,7 @@ struct CurveInteropTests {
         try await withInteropContext { context in
             let serverKeys = try CurveKeyPair.generate()
             let peer = try PythonPeer(["publisher", "--type", "XPUB", "--bind", "tcp://127.0.0.1:*", "--topic", "weather", "--count", "20",
-                                       "--heartbeat", "30", "--curve-server", serverKeys.secretKey.z85])
+                                       "--heartbeat", "30", "--curve-server=" + serverKeys.secretKey.z85])
             let sub = try context.socket(.sub)
             try sub.set(.curveServerKey(serverKeys.publicKey))
             try sub.set(.heartbeatInterval(.milliseconds(30)))
@@ -111,7 +111,7 @@ struct CurveInteropTests {
             let serverKeys = try CurveKeyPair.generate()
             // swift-zmq DEALER client, libzmq ROUTER server.
             let router = try PythonPeer(["router-echo", "--type", "ROUTER", "--bind", SecurityInteropTests.local(transport), "--count", "5",
-                                         "--curve-server", serverKeys.secretKey.z85])
+                                         "--curve-server=" + serverKeys.secretKey.z85])
             let dealer = try context.socket(.dealer)
             try dealer.set(.curveServerKey(serverKeys.publicKey))
             try await dealer.connect(try await router.endpoint())
@@ -126,7 +126,7 @@ struct CurveInteropTests {
             try server.set(.curveServer(serverKeys))
             let endpoint = try await server.bind(SecurityInteropTests.local(transport))
             let client = try PythonPeer(["request", "--type", "DEALER", "--routing-id", "libzmq", "--connect", endpoint,
-                                         "--count", "5", "--shapes", "1,300", "--curve-server-key", serverKeys.publicKey.z85])
+                                         "--count", "5", "--shapes", "1,300", "--curve-server-key=" + serverKeys.publicKey.z85])
             _ = try await client.endpoint()
             for _ in 0..<5 {
                 let request = try await server.receive()
@@ -147,13 +147,14 @@ struct CurveInteropTests {
             let events = pull.monitor()
             let endpoint = try await pull.bind("tcp://127.0.0.1:*")
             let refused = try PythonPeer(["auth-failure", "--type", "PUSH", "--connect", endpoint, "--timeout", "10",
-                                          "--curve-server-key", serverKeys.publicKey.z85])
+                                          "--curve-server-key=" + serverKeys.publicKey.z85])
             _ = try await refused.endpoint()
             #expect(try await refused.result()["status"] as? Int == 400)
 
             let impostor = try CurveKeyPair.generate()
-            let wrongKey = try PythonPeer(["send", "--type", "PUSH", "--connect", endpoint, "--count", "1", "--linger", "0",
-                                           "--curve-server-key", impostor.publicKey.z85])
+            // Lingering forever, it keeps dialling (and is killed when the test ends).
+            let wrongKey = try PythonPeer(["send", "--type", "PUSH", "--connect", endpoint, "--count", "1",
+                                           "--curve-server-key=" + impostor.publicKey.z85])
             _ = try await wrongKey.endpoint()
             // Every event until the one expected, so a failure says what happened instead.
             var seen: [SocketEvent] = []

@@ -198,9 +198,9 @@ struct ToolTests {
         let receiving = try Running(["recv", "--type", "PULL", "--bind", endpoint, "--count", "1", "--timeout", "20",
                                      "--curve-server", "--curve-cert", directory + "/server_secret", "--curve-allow", directory + "/clients"])
         // A fresh key of its own: refused, so its message never leaves its queue.
-        let stranger = try Running(["send", "--type", "PUSH", "--connect", endpoint, "--curve-server-key", serverKey, "from a stranger"])
+        let stranger = try Running(["send", "--type", "PUSH", "--connect", endpoint, "--curve-server-key=" + serverKey, "from a stranger"])
         defer { stranger.process.terminate() }
-        let admitted = try await Self.run(["send", "--type", "PUSH", "--connect", endpoint, "--curve-server-key", serverKey,
+        let admitted = try await Self.run(["send", "--type", "PUSH", "--connect", endpoint, "--curve-server-key=" + serverKey,
                                            "--curve-cert", directory + "/client", "from the client"])
         #expect(admitted.status == 0, "\(admitted.errors)")
         let run = await receiving.finish()

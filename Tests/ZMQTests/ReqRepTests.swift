@@ -187,7 +187,10 @@ struct ReqRepTests {
             let second = try await router.receive()
             #expect(second[2] == "q2")
             try await router.send([second[0], Frame(), "r2"])
-            #expect(try await req.receive() == "r2")
+            // Reading resumed, so a reply comes. Which one is a race, in libzmq too: a stale reply
+            // still in the kernel when q2 went out is taken as q2's (REQ_CORRELATE would tell).
+            let reply = try await req.receive()
+            #expect(["r2", "r1b", "r1c"].contains(reply[0].string ?? ""), "\(reply)")
         }
     }
 

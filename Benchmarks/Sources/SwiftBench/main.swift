@@ -2,6 +2,7 @@
 //   recv EP COUNT SIZE | send EP COUNT SIZE | inproc COUNT SIZE
 //   lat-server EP COUNT SIZE | lat-client EP COUNT SIZE | lat-inproc COUNT SIZE
 //   mem-idle N | mem-queue N SIZE | pub EP COUNT SIZE | sub EP COUNT SIZE N
+// With the BENCH_CURVE_* keys set (see `secure`), recv and send use CURVE, as in c/bench.c.
 import Foundation
 import ZMQ
 
@@ -85,6 +86,27 @@ func onIOThread(_ socket: ZMQSocket, _ body: @Sendable () async throws -> Void) 
     }
 }
 
+/// With BENCH_CURVE_SERVER_PUBLIC, BENCH_CURVE_SERVER_SECRET, BENCH_CURVE_CLIENT_PUBLIC and
+/// BENCH_CURVE_CLIENT_SECRET set (Z85, from run.py), the receiver is a CURVE server and the sender
+/// its client, and each says "SECURITY CURVE" on stderr; without them both use NULL.
+func secure(_ socket: ZMQSocket, server: Bool) throws {
+    let environment = ProcessInfo.processInfo.environment
+    guard let serverPublic = environment["BENCH_CURVE_SERVER_PUBLIC"] else { return }
+    func key(_ name: String) -> String {
+        guard let value = environment[name] else { fatalError("\(name) is not set") }
+        return value
+    }
+    if server {
+        try socket.set(.curveServer(CurveKeyPair(publicKey: CurvePublicKey(z85: serverPublic),
+                                                 secretKey: CurveSecretKey(z85: key("BENCH_CURVE_SERVER_SECRET")))))
+    } else {
+        try socket.set(.curveServerKey(CurvePublicKey(z85: serverPublic)))
+        try socket.set(.curveKeyPair(CurveKeyPair(publicKey: CurvePublicKey(z85: key("BENCH_CURVE_CLIENT_PUBLIC")),
+                                                  secretKey: CurveSecretKey(z85: key("BENCH_CURVE_CLIENT_SECRET")))))
+    }
+    FileHandle.standardError.write(Data("SECURITY CURVE\n".utf8))
+}
+
 let arguments = CommandLine.arguments
 func argument(_ index: Int) -> Int { Int(arguments[index])! }
 let context = ZMQContext()
@@ -92,10 +114,12 @@ let context = ZMQContext()
 switch arguments[1] {
 case "recv":
     let pull = try context.socket(.pull)
+    try secure(pull, server: true)
     output("ENDPOINT \(try await pull.bind(arguments[2]))")
     try await receiveAll(pull, count: argument(3), size: argument(4))
 case "send":
     let push = try context.socket(.push)
+    try secure(push, server: false)
     try await push.connect(arguments[2])
     let message = payload(argument(4))
     let count = argument(3)
