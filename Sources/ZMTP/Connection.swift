@@ -241,55 +241,61 @@ public struct Connection: Sendable {
     }
 
     private mutating func receiveTraffic(_ buffer: inout ByteBuffer, deliver: ((Message) -> Void)?) throws(ZMTPError) -> Action {
-        while let wireFrame = try decoder.next(from: &buffer) {
-            var frame = wireFrame
-            var frameBody: Frame
-            #if CURVE
-            if cipher != nil {
-                // The outer flags say nothing (libzmq sends 0); MORE and COMMAND are in the box.
-                let (flags, payload) = try cipher!.open(wireFrame.body)
-                if flags & 0x02 != 0 {
-                    if let action = try handleCommand(payload.buffer) { return action }
-                    continue
-                }
-                frame = WireFrame(flags: flags & 0x01 != 0 ? .more : [], body: ByteBuffer())
-                frameBody = payload
-            } else {
-                frameBody = Frame(buffer: wireFrame.body)
-            }
-            #else
-            frameBody = Frame(buffer: wireFrame.body)
-            #endif
+        #if CURVE
+        if cipher != nil { return try receiveSealedTraffic(&buffer, deliver: deliver) }
+        #endif
+        while let frame = try decoder.next(from: &buffer) {
             if frame.isCommand {
                 if let action = try handleCommand(frame.body) { return action }
                 continue
             }
-            if frame.hasMore {
-                if let limit = configuration.maxMessageSize, moreFrames.count + 2 > Self.frameLimit(forMessageSize: limit) {
-                    throw .tooManyFrames(limit: Self.frameLimit(forMessageSize: limit))
-                }
-                if firstFrame == nil { firstFrame = frameBody } else { moreFrames.append(frameBody) }
-                assembledSize += frameBody.count
-                applyMessageLimit()
-                continue
-            }
-            guard let first = firstFrame else {
-                guard let deliver else { return .message(Message(frameBody)) }
-                deliver(Message(frameBody))
-                continue
-            }
-            var frames = [first]
-            frames.reserveCapacity(moreFrames.count + 2)
-            frames.append(contentsOf: moreFrames)
-            frames.append(frameBody)
-            firstFrame = nil
-            moreFrames.removeAll(keepingCapacity: true)
-            assembledSize = 0
-            applyMessageLimit()
-            guard let deliver else { return .message(Message(frames)) }
-            deliver(Message(frames))
+            guard let message = try assemble(Frame(buffer: frame.body), more: frame.hasMore) else { continue }
+            guard let deliver else { return .message(message) }
+            deliver(message)
         }
         return .needMoreData
+    }
+
+    #if CURVE
+    /// CURVE traffic: every frame is a MESSAGE box; the outer flags say nothing (libzmq sends 0),
+    /// MORE and COMMAND are inside.
+    private mutating func receiveSealedTraffic(_ buffer: inout ByteBuffer, deliver: ((Message) -> Void)?) throws(ZMTPError) -> Action {
+        while let frame = try decoder.next(from: &buffer) {
+            let (flags, payload) = try cipher!.open(frame.body)
+            if flags & 0x02 != 0 {
+                if let action = try handleCommand(payload.buffer) { return action }
+                continue
+            }
+            guard let message = try assemble(payload, more: flags & 0x01 != 0) else { continue }
+            guard let deliver else { return .message(message) }
+            deliver(message)
+        }
+        return .needMoreData
+    }
+    #endif
+
+    /// Adds a data frame to the message being assembled; returns the message once it is whole.
+    @inline(__always)
+    private mutating func assemble(_ frameBody: Frame, more: Bool) throws(ZMTPError) -> Message? {
+        if more {
+            if let limit = configuration.maxMessageSize, moreFrames.count + 2 > Self.frameLimit(forMessageSize: limit) {
+                throw .tooManyFrames(limit: Self.frameLimit(forMessageSize: limit))
+            }
+            if firstFrame == nil { firstFrame = frameBody } else { moreFrames.append(frameBody) }
+            assembledSize += frameBody.count
+            applyMessageLimit()
+            return nil
+        }
+        guard let first = firstFrame else { return Message(frameBody) }
+        var frames = [first]
+        frames.reserveCapacity(moreFrames.count + 2)
+        frames.append(contentsOf: moreFrames)
+        frames.append(frameBody)
+        firstFrame = nil
+        moreFrames.removeAll(keepingCapacity: true)
+        assembledSize = 0
+        applyMessageLimit()
+        return Message(frames)
     }
 
     /// The most frames one message may have under a maximum message size: every frame costs

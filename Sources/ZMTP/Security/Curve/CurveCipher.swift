@@ -1,4 +1,9 @@
 #if CURVE
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import NIOCore
 
 /// CurveZMQ traffic after the handshake (26/CURVEZMQ MESSAGE, as libzmq encodes it): every frame
@@ -67,7 +72,10 @@ struct CurveCipher: Sendable, CustomReflectable {
 
     /// Opens one MESSAGE: its inner flags and the frame it carries.
     mutating func open(_ body: ByteBuffer) throws(ZMTPError) -> (flags: UInt8, frame: Frame) {
-        guard body.readableBytes >= 8, body.getBytes(at: body.readerIndex, length: 8) == Self.messageName else {
+        let named = body.readableBytes >= 8 && body.withUnsafeReadableBytes { bytes in
+            Self.messageName.withUnsafeBytes { name in memcmp(bytes.baseAddress!, name.baseAddress!, 8) == 0 }
+        }
+        guard named else {
             throw .unexpectedCommand("a frame that is not a CURVE MESSAGE")
         }
         guard body.readableBytes >= Self.overhead else {
