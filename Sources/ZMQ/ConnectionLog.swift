@@ -67,7 +67,7 @@ final class ConnectionLog: Sendable {
                 failure = nil
             case .handshakeFailed(let endpoint, let reason):
                 state.statistics.handshakesFailed += 1
-                failure = "handshake failed with \(endpoint): \(reason)"
+                failure = "handshake failed with \(endpoint): \(reason.description)"
             case .peerRefused(let endpoint):
                 state.statistics.peersRefused += 1
                 failure = "refused \(endpoint): the socket takes no further peer"

@@ -77,7 +77,7 @@ struct SecurityInteropTests {
             try await push.send("must not arrive")
             let failure = await nextEvent(events) { if case .handshakeFailed = $0 { true } else { false } }
             guard case .handshakeFailed(_, let reason) = failure else { Issue.record("no handshake failure"); return }
-            #expect(reason.contains("authentication failed") && reason.contains("400"), "\(reason)")
+            #expect(reason.kind == .authentication(status: "400"), "\(reason)")
             await #expect(throws: PythonPeer.Failure.self) { try await peer.result() }
         }
     }

@@ -43,7 +43,7 @@ struct PlainSecurityTests {
             Self.admitAdmin(context)
             let (pull, push, events) = try await Self.plainPair(context, transport: .tcp, password: "wrong")
             try await push.send("must not arrive")
-            var failures: [String] = []
+            var failures: [HandshakeFailure] = []
             var delays: [Duration] = []
             for await event in events {
                 switch event {
@@ -53,7 +53,8 @@ struct PlainSecurityTests {
                 }
                 if delays.count == 4 { break }
             }
-            #expect(failures.allSatisfy { $0.contains("authentication failed") && $0.contains("400") }, "\(failures)")
+            #expect(!failures.isEmpty && failures.allSatisfy { $0.kind == .authentication(status: "400") }, "\(failures)")
+            #expect(failures.first?.error == .authenticationFailed(status: "400"))
             // 100 ms, 200 ms, 400 ms, 800 ms, each with up to half again of jitter.
             #expect(delays[3] >= .milliseconds(800), "\(delays)")
             #expect(delays[1] >= .milliseconds(200))
@@ -91,6 +92,7 @@ struct PlainSecurityTests {
             try await push.connect(endpoint)
             let event = await nextEvent(events) { if case .handshakeFailed = $0 { true } else { false } }
             #expect(event.map { "\($0)".contains("mechanism mismatch") } == true, "\(String(describing: event))")
+            if case .handshakeFailed(_, let reason) = event { #expect(reason.kind == .mechanismMismatch) }
         }
     }
 

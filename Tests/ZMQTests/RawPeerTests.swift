@@ -115,6 +115,8 @@ struct RawPeerTests {
         try await withRawPeer(configure: { try $0.set(.handshakeInterval(.milliseconds(100))) }) { _, _, events, _, peer in
             let event = await nextEvent(events) { if case .handshakeFailed = $0 { true } else { false } }
             #expect(event.map { "\($0)" }?.contains("handshake timeout") == true)
+            guard case .handshakeFailed(_, let reason) = event else { return }
+            #expect(reason.kind == .timeout)
             // Our greeting came, then the connection was closed.
             #expect(peer.read(64).count == 64)
         }
@@ -175,6 +177,7 @@ struct RawPeerTests {
             peer.send(RawPeer.greeting + RawPeer.ready("PULL"))
             let event = await nextEvent(events) { if case .handshakeFailed = $0 { true } else { false } }
             #expect(event.map { "\($0)" }?.contains("socket type PULL cannot talk to PULL") == true)
+            if case .handshakeFailed(_, let reason) = event { #expect(reason.kind == .incompatibleSocketType) }
             let greeting = peer.read(64)
             #expect(greeting.count == 64)
             // Our READY, then ERROR.

@@ -35,6 +35,7 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
     private var handshakeTimer: Scheduled<Void>?
     private var heartbeatTimer: Scheduled<Void>?
     private var closeReason: String?
+    private var closeError: ZMTPError?
     /// The peer turned us away (an ERROR or a mechanism it does not share): retry slowly.
     private var refusedByPeer = false
     /// Set once the channel has gone: no timer may be scheduled after that.
@@ -231,7 +232,8 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
         if wasAttached {
             socket.connectionLog.record(.disconnected(endpoint: endpoint, reason: closeReason))
         } else if !refused {
-            socket.connectionLog.record(.handshakeFailed(endpoint: endpoint, reason: closeReason ?? "connection closed by peer"))
+            let failure = closeError.map(HandshakeFailure.init) ?? HandshakeFailure(closed: closeReason ?? "connection closed by peer")
+            socket.connectionLog.record(.handshakeFailed(endpoint: endpoint, reason: failure))
         }
         connecter?.connectionLost(afterHandshake: wasAttached, refusedByPeer: refusedByPeer)
         context.fireChannelInactive()
@@ -303,6 +305,7 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
         guard let context, !failed else { return }
         failed = true
         closeReason = error.description
+        closeError = error
         refusedByPeer = error.isRefusal
         if let farewell {
             let channel = context.channel

@@ -59,7 +59,7 @@ final class InprocRegistry: Sendable {
         let connecting = connecter.socket
         bound.eventLoop.execute {
             guard connecting.type.isCompatible(with: bound.type) else {
-                let reason = ZMTPError.incompatibleSocketType(ours: bound.type.rawValue, theirs: connecting.type.rawValue).description
+                let reason = HandshakeFailure(ZMTPError.incompatibleSocketType(ours: bound.type.rawValue, theirs: connecting.type.rawValue))
                 connecting.connectionLog.record(.handshakeFailed(endpoint: "\(connecter.endpoint)", reason: reason))
                 bound.connectionLog.record(.handshakeFailed(endpoint: "\(connecter.endpoint)", reason: reason))
                 return
