@@ -4,7 +4,7 @@ import ZMQ
 
 struct Demo: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run the four basic topologies over tcp (exclusive pair, pipeline, publish-subscribe, request-reply) and check what flowed.",
+        abstract: "Run the four basic topologies over tcp (exclusive pair, pipeline, publish-subscribe, request-reply), then CURVE security, and check what flowed.",
         discussion: "Exits 0 only if every check passed."
     )
 
@@ -37,10 +37,65 @@ struct Demo: AsyncParsableCommand {
         checks += try await publishSubscribe(context)
         print()
         checks += try await requestReply(context)
+        print()
+        checks += try await securePipeline(context)
         await context.shutdown()
         print()
         for (name, passed) in checks { print("\(passed ? "PASS" : "FAIL")  \(name)") }
         guard checks.allSatisfy(\.1) else { throw ExitCode(1) }
+    }
+
+    /// CURVE (26/CURVEZMQ): a server that admits one client key; that client's tasks arrive
+    /// encrypted, a stranger with a key of its own is refused and none of its tasks arrive.
+    private func securePipeline(_ context: ZMQContext) async throws -> [(String, Bool)] {
+        guard CurveAvailability.isBuilt else {
+            print("CURVE: not built in (build with --traits CURVE and libsodium)")
+            return []
+        }
+        print("CURVE: PULL server admitting one client key <- PUSH client, and a stranger")
+        let serverKeys = try CurveKeyPair.generate()
+        let clientKeys = try CurveKeyPair.generate()
+        var rules = StandardAuthenticator()
+        rules.curveClients = .only([clientKeys.publicKey])
+        context.setAuthenticator(rules)
+        let server = try context.socket(.pull)
+        try server.set(.curveServer(serverKeys))
+        let endpoint = try await server.bind("tcp://127.0.0.1:*")
+        print("  server key \(serverKeys.publicKey), bound \(endpoint)")
+
+        let stranger = try context.socket(.push)
+        try stranger.set(.curveServerKey(serverKeys.publicKey))  // a fresh key pair of its own
+        try stranger.set(.linger(.zero))
+        let strangerEvents = stranger.monitor()
+        try await stranger.connect(endpoint)
+        try await stranger.send("from the stranger")
+
+        let client = try context.socket(.push)
+        try client.set(.curveKeyPair(clientKeys))
+        try client.set(.curveServerKey(serverKeys.publicKey))
+        try await client.connect(endpoint)
+        let count = min(tasks, 10_000)
+        let started = ContinuousClock.now
+        for index in 0..<count { try await client.send(Message(Frame("task \(index)"))) }
+        var inOrder = true
+        for index in 0..<count where try await server.receive()[0].string != "task \(index)" { inOrder = false }
+        let elapsed = ContinuousClock.now - started
+        var refusal: HandshakeFailure?
+        for await event in strangerEvents {
+            if case .handshakeFailed(_, let reason) = event { refusal = reason; break }
+        }
+        let rate = Double(count) / (Double(elapsed.components.attoseconds) / 1e18 + Double(elapsed.components.seconds))
+        print("  \(count) encrypted tasks from the admitted client, \(Int(rate)) per second")
+        print("  the stranger: \(refusal.map(\.description) ?? "no refusal seen")")
+        let strangerGotIn = (try? server.tryReceive()) != nil
+        await stranger.close()
+        await client.close()
+        await server.close()
+        context.setAuthenticator(nil)
+        return [
+            ("CURVE: every task of the admitted client arrived, in order", inOrder),
+            ("CURVE: the stranger was refused (status 400) and nothing of it arrived", refusal?.kind == .authentication(status: "400") && !strangerGotIn),
+        ]
     }
 
     /// Exclusive pair (31/EXPAIR): two PAIR sockets, one peer each, ping-pong.
