@@ -173,6 +173,21 @@ public struct Connection: Sendable {
         }
     }
 
+    /// The connection is gone: drops whatever it still buffers (a half-received greeting, frame
+    /// or message, pending actions). It takes nothing more afterwards.
+    public mutating func release() {
+        state = .closed
+        pending = []
+        greetingBytes = ByteBuffer()
+        decoder = FrameDecoder()
+        firstFrame = nil
+        moreFrames = []
+        heartbeat = nil
+        #if CURVE
+        cipher = nil
+        #endif
+    }
+
     private mutating func close(_ error: ZMTPError) -> Action {
         state = .closed
         pending.removeAll()

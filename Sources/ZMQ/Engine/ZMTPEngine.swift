@@ -125,7 +125,7 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
     func handlerRemoved(context: ChannelHandlerContext) {
         cancelTimers()
         self.context = nil
-        machine = Connection(configuration: machine.configuration)
+        machine.release()
         incoming = Deque()
         outgoing = Deque()
         spareBuffer = nil
@@ -257,7 +257,7 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
     /// 27/ZAP allows only 200, 300, 400 and 500; anything else an authenticator answers is a 500,
     /// so nothing it says is echoed to the peer.
     static func sanitised(_ reply: AuthenticationReply) -> AuthenticationReply {
-        guard !["200", "300", "400", "500"].contains(reply.statusCode) else { return reply }
+        guard !AuthenticationReply.statusCodes.contains(reply.statusCode) else { return reply }
         var fixed = reply
         fixed.statusCode = "500"
         return fixed

@@ -81,7 +81,7 @@ final class ZAPHandlerClient: ZMQAuthenticator, Sendable {
     /// A reply: "", "1.0", request id, status code, status text, user id, metadata.
     private func handle(_ reply: Message) {
         guard reply.count == 7, reply[0].isEmpty, let id = reply[2].string else { return }
-        guard reply[1].string == "1.0", let status = reply[3].string, ["200", "300", "400", "500"].contains(status) else {
+        guard reply[1].string == "1.0", let status = reply[3].string, AuthenticationReply.statusCodes.contains(status) else {
             answer(id, AuthenticationReply(statusCode: "500", statusText: "the ZAP handler sent an invalid reply"))
             return
         }

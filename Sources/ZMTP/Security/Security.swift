@@ -69,6 +69,9 @@ public struct AuthenticationReply: Sendable, Equatable {
     public static let denied = AuthenticationReply(statusCode: "400", statusText: "No access")
 
     public var isSuccess: Bool { statusCode == "200" }
+
+    /// The only status codes 27/ZAP allows.
+    public static let statusCodes: Set<String> = ["200", "300", "400", "500"]
 }
 
 /// What a mechanism asks of its connection, in order.
