@@ -2,7 +2,7 @@ import Foundation
 import Testing
 @testable import ZMQ
 
-@Suite("Certificate files")
+@Suite("Certificate files", .timeLimit(.minutes(1)))
 struct CertificateTests {
     /// The server key pair from libzmq's CURVE tests and the CurveZMQ examples.
     static let serverPublicZ85 = "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7"

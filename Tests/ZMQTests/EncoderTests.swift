@@ -3,7 +3,7 @@ import NIOCore
 import Testing
 @testable import ZMQ
 
-@Suite("Batch encoding")
+@Suite("Batch encoding", .timeLimit(.minutes(1)))
 struct EncoderTests {
     @Test("the engine's raw-pointer batch encoder writes exactly what FrameEncoder writes")
     func batchMatchesReferenceEncoder() {

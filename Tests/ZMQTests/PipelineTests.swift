@@ -1,7 +1,7 @@
 import Testing
 import ZMQ
 
-@Suite("PUSH and PULL")
+@Suite("PUSH and PULL", .timeLimit(.minutes(1)))
 struct PipelineTests {
     static let endpoints = ["tcp://127.0.0.1:*", "tcp://[::1]:*", "ipc", "inproc://pipeline"]
 
@@ -30,7 +30,7 @@ struct PipelineTests {
         try await withContext { context in
             let endpoint: String
             switch transport {
-            case "tcp": endpoint = "tcp://127.0.0.1:\(Int.random(in: 20000...60000))"
+            case "tcp": endpoint = "tcp://127.0.0.1:\(unusedTCPPort())"
             case "ipc": endpoint = temporaryIPCEndpoint()
             default: endpoint = "inproc://later"
             }
@@ -130,7 +130,7 @@ struct PipelineTests {
     }
 }
 
-@Suite("I/O executor")
+@Suite("I/O executor", .timeLimit(.minutes(1)))
 struct IOExecutorTests {
     @Test("tasks may run on a socket's I/O thread and exchange messages there", arguments: ["tcp://127.0.0.1:*", "inproc://io-executor"])
     func pingPongOnIOThread(endpoint: String) async throws {

@@ -249,7 +249,7 @@ final class RequestFrames: @unchecked Sendable {
     func append(_ request: [[UInt8]]) { lock.withLock { stored.append(request) } }
 }
 
-@Suite("Authenticator answers")
+@Suite("Authenticator answers", .timeLimit(.minutes(1)))
 struct AuthenticatorAnswerTests {
     @Test("a status other than 200, 300, 400 or 500 becomes 500, so nothing else reaches the peer")
     func sanitised() {

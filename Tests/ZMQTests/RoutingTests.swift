@@ -1,7 +1,7 @@
 import Testing
 @testable import ZMQ
 
-@Suite("Routing strategies")
+@Suite("Routing strategies", .timeLimit(.minutes(1)))
 struct RoutingTests {
     func pipe(_ id: Int, inbound: [String] = [], outbound: Int = 0) -> Pipe {
         let pipe = Pipe(id: id, isConnectSide: true)

@@ -1,7 +1,9 @@
 import Foundation
 import ZMQ
 
-/// Runs `body` with a fresh context that is shut down afterwards, whatever happens.
+/// Runs `body` with a fresh context that is shut down afterwards, whatever happens. After a
+/// failure the shutdown is cancelled at once: messages a failed test left queued would otherwise
+/// linger forever (the default, as in libzmq) and turn the failure into a hang.
 func withContext<R>(_ body: (ZMQContext) async throws -> R) async throws -> R {
     let context = ZMQContext()
     do {
@@ -9,9 +11,29 @@ func withContext<R>(_ body: (ZMQContext) async throws -> R) async throws -> R {
         await context.shutdown()
         return result
     } catch {
-        await context.shutdown()
+        let shutdown = Task { await context.shutdown() }
+        shutdown.cancel()
+        await shutdown.value
         throw error
     }
+}
+
+/// A tcp port on 127.0.0.1 that nothing uses now, chosen by the kernel. A port picked at random
+/// can be the local port of a connection in TIME-WAIT, which makes `bind` fail.
+func unusedTCPPort() -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            _ = bind(fd, $0, length)
+            _ = getsockname(fd, $0, &length)
+        }
+    }
+    return Int(UInt16(bigEndian: address.sin_port))
 }
 
 /// Waits for the first event that matches, from a monitor opened before the action.
