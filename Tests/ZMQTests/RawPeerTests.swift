@@ -21,8 +21,9 @@ final class RawPeer: @unchecked Sendable {
         guard result == 0 else { throw ZMQError.transportFailure(endpoint: "raw", reason: "connect failed") }
     }
 
+    /// Sends what the kernel takes; a connection the peer already closed is no signal (SIGPIPE).
     func send(_ bytes: [UInt8]) {
-        bytes.withUnsafeBytes { _ = Glibc.send(fd, $0.baseAddress, $0.count, 0) }
+        bytes.withUnsafeBytes { _ = Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
     }
 
     /// Reads exactly `count` octets (loopback delivers them promptly), or fewer if the peer closed.
