@@ -7,6 +7,7 @@ let package = Package(
         .library(name: "ZMQ", targets: ["ZMQ"]),
         .library(name: "ZMTP", targets: ["ZMTP"]),
         .executable(name: "zmq", targets: ["ZMQTool"]),
+        .executable(name: "zmq-soak", targets: ["Soak"]),
     ],
     traits: [
         // CurveZMQ security, with libsodium from the system (Debian libsodium-dev, Homebrew
@@ -48,6 +49,14 @@ let package = Package(
         // The `zmq` command-line tool.
         .executableTarget(
             name: "ZMQTool",
+            dependencies: [
+                "ZMQ",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        // A mixed load for a set time that checks nothing drifts or goes missing (scripts/soak).
+        .executableTarget(
+            name: "Soak",
             dependencies: [
                 "ZMQ",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
