@@ -149,12 +149,16 @@ struct InteropTests {
     }
 }
 
+/// Runs `body` with a fresh context that is shut down afterwards. After a failure the shutdown is
+/// cancelled at once, so that messages a failed test left queued cannot linger forever.
 func withInteropContext(_ body: (ZMQContext) async throws -> Void) async throws {
     let context = ZMQContext()
     do {
         try await body(context)
     } catch {
-        await context.shutdown()
+        let shutdown = Task { await context.shutdown() }
+        shutdown.cancel()
+        await shutdown.value
         throw error
     }
     await context.shutdown()

@@ -17,9 +17,15 @@ final class PythonPeer: @unchecked Sendable {
     private let errors = Pipe()
     private var lines: AsyncStream<String>.AsyncIterator
 
-    init(_ arguments: [String]) throws {
+    /// Runs peer.py with `arguments`; in the network namespace `namespace` if one is given.
+    convenience init(_ arguments: [String], namespace: String? = nil) throws {
+        try self.init(script: Self.script, arguments, namespace: namespace)
+    }
+
+    init(script: String, _ arguments: [String], namespace: String? = nil) throws {
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [Self.python, Self.script] + arguments
+        let command = [Self.python, script] + arguments
+        process.arguments = namespace.map { ["ip", "netns", "exec", $0] + command } ?? command
         process.standardOutput = output
         process.standardError = errors
         let (stream, continuation) = AsyncStream.makeStream(of: String.self)

@@ -167,12 +167,17 @@ def mode_auth_failure(args):
 
 
 def mode_send(args):
+    """Sends --count messages of the shape pattern, or with --sequence 8-octet counters from 0;
+    --pace MS spreads them out (a steady stream to cut a link under)."""
     context, sock = open_socket(args)
     shapes = parse_shapes(args.shapes)
-    if args.bind:
-        time.sleep(0)  # nothing to wait for: messages queue until the peer connects
     for i in range(args.count):
-        sock.send_multipart(expected_message(i, shapes))
+        if args.sequence:
+            sock.send(struct.pack(">Q", i))
+        else:
+            sock.send_multipart(expected_message(i, shapes))
+        if args.pace:
+            time.sleep(args.pace / 1000.0)
     sock.close()  # with linger -1 this waits until everything is written
     context.term()
     report(True, sent=args.count)
@@ -393,6 +398,7 @@ def main():
     parser.add_argument("--curve-server-key", help="a client's server public key, Z85")
     parser.add_argument("--curve-secret", help="a client's own secret key, Z85")
     parser.add_argument("--heartbeat", type=int, default=0, help="heartbeat interval in ms")
+    parser.add_argument("--pace", type=float, default=0.0, help="send: milliseconds between messages")
     args = parser.parse_args()
     modes = {"recv": mode_recv, "send": mode_send, "echo": mode_echo, "zmtp30": mode_zmtp30,
              "silent": mode_silent, "subscriber": mode_subscriber, "publisher": mode_publisher,
