@@ -95,6 +95,7 @@ struct ConnectionChurnTests {
         try await run(2_000)  // warms up the allocator and NIO's pools
         let memoryAfterWarmUp = Self.residentMemory()
         let descriptorsBefore = openFileDescriptorCount()
+        let targetsBefore = openFileDescriptorTargets()
         try await run(10_000)
         let growth = Self.residentMemory() - memoryAfterWarmUp
 
@@ -103,7 +104,8 @@ struct ConnectionChurnTests {
         // A leak of 1 KiB per connection would be 10 MiB; mid-frame sessions alone held 28 KiB each.
         print("churn: RSS growth \(growth / 1024) KiB")
         #expect(growth < 4 << 20, "resident memory grew by \(growth / 1024) KiB over 10,000 connections")
-        #expect(await Self.eventually { openFileDescriptorCount() <= descriptorsBefore })
+        #expect(await Self.eventually { openFileDescriptorCount() <= descriptorsBefore },
+                "descriptors before: \(targetsBefore); now: \(openFileDescriptorTargets())")
         // Failures are logged at most once per ten seconds.
         let elapsed = ContinuousClock.now - started
         #expect(lines.count <= Int(elapsed / .seconds(10)) + 1, "\(lines.count) log lines in \(elapsed)")

@@ -223,6 +223,34 @@ struct HostilePeerTests {
         await shutdown.value
     }
 
+    @Test("a peer that floods PINGs and never reads gets no more PONGs than the connection can hold")
+    func pingFlood() async throws {
+        try await withContext { context in
+            let (pull, port, _) = try await Self.target(context, .null)
+            let memoryBefore = ConnectionChurnTests.residentMemory()
+            let ping = Self.command("PING", [0, 0] + Array("ctx".utf8))
+            // Half a million PINGs (6.5 MB) from a peer that reads nothing back. Answering each
+            // queued about 18 MiB in NIO's pending writes; the engine answers only the last PING
+            // of each read, and none while the connection is unwritable.
+            let peer = try RawPeer(port: port)
+            defer { peer.close() }
+            let chunk = [UInt8]((0..<10_000).flatMap { _ in ping })
+            let allSent = await onThread { () -> Bool in
+                var random = SplitMix(state: 0)
+                peer.send(Self.validSession(.null, &random))
+                return (0..<50).allSatisfy { _ in peer.sendAll(chunk) }
+            }
+            // The server read every PING (a send would otherwise have stalled for 10 s) and the
+            // connection is still up.
+            #expect(allSent)
+            #expect(try await pull.receive().strings == ["one", "two"])
+            #expect(pull.connectionStatistics.disconnections == 0)
+            let growth = ConnectionChurnTests.residentMemory() - memoryBefore
+            print("PING flood: RSS growth \(growth / 1024) KiB")
+            #expect(growth < 8 << 20, "resident memory grew by \(growth / 1024) KiB")
+        }
+    }
+
     @Test("slow-loris greetings, one octet at a time, are cut off at the handshake interval")
     func slowLoris() async throws {
         try await withContext { context in

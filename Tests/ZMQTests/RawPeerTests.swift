@@ -11,6 +11,7 @@ final class RawPeer: @unchecked Sendable {
         // A read never waits more than 10 s: a missing frame fails the test instead of hanging it.
         var timeout = timeval(tv_sec: 10, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)
@@ -24,6 +25,18 @@ final class RawPeer: @unchecked Sendable {
     /// Sends what the kernel takes; a connection the peer already closed is no signal (SIGPIPE).
     func send(_ bytes: [UInt8]) {
         bytes.withUnsafeBytes { _ = Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+    }
+
+    /// Sends every octet, waiting while the kernel's buffer is full; false if the peer stopped
+    /// reading for 10 s or closed.
+    func sendAll(_ bytes: [UInt8]) -> Bool {
+        var sent = 0
+        while sent < bytes.count {
+            let n = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + sent, $0.count - sent, Int32(MSG_NOSIGNAL)) }
+            if n <= 0 { return false }
+            sent += n
+        }
+        return true
     }
 
     /// Reads exactly `count` octets (loopback delivers them promptly), or fewer if the peer closed.

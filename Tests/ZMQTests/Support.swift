@@ -61,6 +61,14 @@ enum Transport: String, CaseIterable {
     }
 }
 
+/// What each open file descriptor of this process is (for failure messages).
+func openFileDescriptorTargets() -> [String] {
+    let names = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
+    return names.sorted().map { name in
+        "\(name)→\((try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\(name)")) ?? "?")"
+    }
+}
+
 /// The number of open file descriptors of this process.
 func openFileDescriptorCount() -> Int {
     (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count) ?? -1

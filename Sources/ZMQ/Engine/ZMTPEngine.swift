@@ -149,6 +149,11 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
     private func process(_ buffer: inout ByteBuffer, context: ChannelHandlerContext) {
         guard !failed else { return }
         var wrote = false
+        // After the handshake every write the machine asks for is a PONG. As libzmq keeps one
+        // pending PONG, only the last PING of a read is answered, and none while the channel is
+        // unwritable: a peer that floods PINGs without reading cannot make our queue grow (each
+        // small write costs NIO far more memory than the octets its high-water mark counts).
+        var pong: ByteBuffer?
         // Locals, not properties, in the per-message path: no dynamic exclusivity checks.
         var batch = Deque<Message>()
         swap(&batch, &incoming)
@@ -160,9 +165,11 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
             case .message(let message):
                 batch.append(message)
             case .write(let bytes):
-                // Once open, writes here are PONGs: a peer that sends PINGs without reading
-                // gets none while its queue is full, so it cannot make ours grow.
-                if machine.isOpen && !context.channel.isWritable { continue }
+                // The handshake's writes come before `.handshakeComplete` attaches the pipe.
+                if pipe != nil {
+                    pong = bytes
+                    continue
+                }
                 context.write(wrapOutboundOut(bytes), promise: nil)
                 wrote = true
             case .authenticate(let request):
@@ -179,6 +186,10 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
                 fail(error, farewell: farewell)
                 return
             }
+        }
+        if let pong, context.channel.isWritable {
+            context.write(wrapOutboundOut(pong), promise: nil)
+            wrote = true
         }
         if wrote { context.flush() }
         if !batch.isEmpty, let pipe {
