@@ -143,12 +143,24 @@ public struct Message: Sendable, Hashable, RandomAccessCollection, ExpressibleBy
 
     var storage: Storage
 
+    /// Where a received message came from (peer address, user id, the connection's properties),
+    /// shared by every message of one connection; nil on messages made locally and from inproc.
+    /// Not part of equality: two messages with the same frames are equal wherever they came from.
+    public var metadata: MessageMetadata?
+
     public init(_ frame: Frame) {
         storage = .single(frame)
     }
 
     public init(_ frames: [Frame]) {
         storage = frames.count == 1 ? .single(frames[0]) : .multipart(frames)
+    }
+
+    /// Frames that stand for a received message (its envelope added or taken off), keeping
+    /// where the message came from.
+    public init(_ frames: [Frame], metadata: MessageMetadata?) {
+        self.init(frames)
+        self.metadata = metadata
     }
 
     public init(_ strings: [String]) {
@@ -186,6 +198,14 @@ public struct Message: Sendable, Hashable, RandomAccessCollection, ExpressibleBy
         case .multipart(let frames):
             return frames[position]
         }
+    }
+
+    public static func == (lhs: Message, rhs: Message) -> Bool {
+        lhs.storage == rhs.storage
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(storage)
     }
 
     /// The total number of octets in all frames.

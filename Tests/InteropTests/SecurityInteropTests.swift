@@ -18,7 +18,8 @@ struct SecurityInteropTests {
         context.authenticate { request in
             seen?.append(request)
             let credentials = request.plainCredentials
-            return credentials?.username == "admin" && credentials?.password == "secret" ? .accepted : .denied
+            guard credentials?.username == "admin", credentials?.password == "secret" else { return .denied }
+            return AuthenticationReply(statusCode: "200", statusText: "OK", userID: "admin")
         }
     }
 
@@ -36,7 +37,12 @@ struct SecurityInteropTests {
             _ = try await peer.endpoint()
             let parsed = Pattern.parse(Self.shapes)
             for index in 0..<8 {
-                #expect(try await pull.receive() == Pattern.message(index, shapes: parsed), "message \(index)")
+                let message = try await pull.receive()
+                #expect(message == Pattern.message(index, shapes: parsed), "message \(index)")
+                // Each carries the user id our authenticator gave, and what libzmq announced.
+                #expect(message.metadata?.userID == "admin")
+                #expect(message.metadata?.socketType == "PUSH")
+                #expect(message.metadata?.peerAddress == (transport == .tcp ? "127.0.0.1" : nil))
             }
             try await peer.result()
             let request = try #require(seen.requests.first)

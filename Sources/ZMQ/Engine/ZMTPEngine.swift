@@ -28,6 +28,9 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
     private let heartbeats: Bool
     private var context: ChannelHandlerContext?
     private var pipe: Pipe?
+    /// What every message from this peer carries (peer address, user id, properties), once the
+    /// handshake is done.
+    private var messageMetadata: MessageMetadata?
     @exclusivity(unchecked) private var incoming = Deque<Message>()
     @exclusivity(unchecked) private var outgoing = Deque<Message>()
     private var readingPaused = false
@@ -193,6 +196,9 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
         }
         if wrote { context.flush() }
         if !batch.isEmpty, let pipe {
+            if let messageMetadata {
+                for index in batch.indices { batch[index].metadata = messageMetadata }
+            }
             if socket.deliver(&batch, from: pipe) { readingPaused = true }
         }
     }
@@ -285,6 +291,10 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
             return false
         }
         self.pipe = pipe
+        let authentication = peer.authentication
+        messageMetadata = MessageMetadata(
+            peerAddress: context?.channel.remoteAddress?.ipAddress, userID: authentication?.userID,
+            authenticatorProperties: authentication?.metadata ?? Metadata(), peerProperties: peer.metadata)
         subscriptionsAsCommands = (socket.type == .sub || socket.type == .xsub) && peer.minorVersion >= 1
         connecter?.handshakeCompleted()
         socket.connectionLog.record(.handshakeSucceeded(endpoint: endpoint))

@@ -43,6 +43,6 @@ struct RepPattern: SocketPattern {
         let frames = message.frames
         let delimiter = frames.firstIndex(where: \.isEmpty)!
         pending = (pipe, Array(frames[...delimiter]))
-        return Message(Array(frames[(delimiter + 1)...]))
+        return Message(Array(frames[(delimiter + 1)...]), metadata: message.metadata)
     }
 }

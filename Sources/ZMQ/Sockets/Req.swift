@@ -42,6 +42,6 @@ struct ReqPattern: SocketPattern {
 
     mutating func handOut(_ message: Message, from pipe: Pipe) -> Message {
         replyPipe = nil
-        return Message(Array(message.frames.dropFirst()))
+        return Message(Array(message.frames.dropFirst()), metadata: message.metadata)
     }
 }

@@ -85,7 +85,7 @@ struct RouterPattern: SocketPattern {
     mutating func received(_ batch: inout Deque<Message>, from pipe: Pipe) {
         let id = Frame(pipe.routingID)
         for index in batch.indices {
-            batch[index] = Message([id] + batch[index].frames)
+            batch[index] = Message([id] + batch[index].frames, metadata: batch[index].metadata)
         }
     }
 }
