@@ -102,6 +102,19 @@ protocol Workload: Sendable {
 }
 
 extension Workload {
+    /// Two clients at a time, each running `session` over and over until the deadline: peers
+    /// that join, work and leave.
+    func clients(until deadline: ContinuousClock.Instant, _ session: @escaping @Sendable () async throws -> Void) async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<2 {
+                group.addTask {
+                    while ContinuousClock.now < deadline { try await session() }
+                }
+            }
+            try await group.waitForAll()
+        }
+    }
+
     func endpoint(_ transport: String) -> String {
         transport == "tcp" ? "tcp://127.0.0.1:*" : "ipc://\(NSTemporaryDirectory())/zmq-soak-\(getpid())-\(name).sock"
     }
@@ -147,26 +160,19 @@ struct Pipeline: Workload {
                 ledger.count()
             }
         }
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for _ in 0..<2 {
-                group.addTask {
-                    while ContinuousClock.now < deadline {
-                        let id = producers.next()
-                        let push = try context.socket(.push)
-                        try await push.connect(bound)
-                        let count = Int.random(in: 500...5_000)
-                        for sequence in 0..<count {
-                            try await push.send([Frame(number: id), Frame(number: sequence)])
-                            // `send` suspends only when the queue is full: without a yield now and
-                            // then, two producers would keep both cooperative threads to themselves.
-                            if sequence % 64 == 63 { await Task.yield() }
-                        }
-                        try await push.send([Frame(number: id), Frame("done"), Frame(number: count)])
-                        await push.close()
-                    }
-                }
+        try await clients(until: deadline) {
+            let id = producers.next()
+            let push = try context.socket(.push)
+            try await push.connect(bound)
+            let count = Int.random(in: 500...5_000)
+            for sequence in 0..<count {
+                try await push.send([Frame(number: id), Frame(number: sequence)])
+                // `send` suspends only when the queue is full: without a yield now and
+                // then, two producers would keep both cooperative threads to themselves.
+                if sequence % 64 == 63 { await Task.yield() }
             }
-            try await group.waitForAll()
+            try await push.send([Frame(number: id), Frame("done"), Frame(number: count)])
+            await push.close()
         }
         // Every producer closed with linger: what it sent is on its way. Wait for the last counts.
         let expected = producers.value
@@ -202,30 +208,23 @@ struct Broadcast: Workload {
                 try? await Task.sleep(for: .milliseconds(1))
             }
         }
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for _ in 0..<2 {
-                group.addTask {
-                    while ContinuousClock.now < deadline {
-                        let sub = try context.socket(.sub)
-                        try sub.subscribe("tick")
-                        try await sub.connect(bound)
-                        var last = -1
-                        for _ in 0..<Int.random(in: 1_000...10_000) {
-                            let message = try await sub.receive()
-                            let sequence = message[1].number
-                            if sequence <= last {
-                                ledger.violation("\(name): message \(sequence) after \(last)")
-                            }
-                            last = sequence
-                            ledger.count()
-                        }
-                        ledger.sessionFinished(name)
-                        try sub.set(.linger(.zero))
-                        await sub.close()
-                    }
+        try await clients(until: deadline) {
+            let sub = try context.socket(.sub)
+            try sub.subscribe("tick")
+            try await sub.connect(bound)
+            var last = -1
+            for _ in 0..<Int.random(in: 1_000...10_000) {
+                let message = try await sub.receive()
+                let sequence = message[1].number
+                if sequence <= last {
+                    ledger.violation("\(name): message \(sequence) after \(last)")
                 }
+                last = sequence
+                ledger.count()
             }
-            try await group.waitForAll()
+            ledger.sessionFinished(name)
+            try sub.set(.linger(.zero))
+            await sub.close()
         }
         publisher.cancel()
         try pub.set(.linger(.zero))
@@ -247,29 +246,22 @@ struct Echo: Workload {
                 try? await router.send(request)
             }
         }
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for _ in 0..<2 {
-                group.addTask {
-                    while ContinuousClock.now < deadline {
-                        let dealer = try context.socket(.dealer)
-                        try await dealer.connect(bound)
-                        let count = Int.random(in: 500...3_000)
-                        let window = 10
-                        for sequence in 0..<min(window, count) { try await dealer.send(Frame(number: sequence)) }
-                        for expected in 0..<count {
-                            let reply = try await dealer.receive()
-                            if reply.count != 1 || reply[0].number != expected {
-                                ledger.violation("\(name): reply \(reply.count == 1 ? reply[0].number : -1) when \(expected) was due")
-                            }
-                            ledger.count()
-                            if expected + window < count { try await dealer.send(Frame(number: expected + window)) }
-                        }
-                        ledger.sessionFinished(name)
-                        await dealer.close()
-                    }
+        try await clients(until: deadline) {
+            let dealer = try context.socket(.dealer)
+            try await dealer.connect(bound)
+            let count = Int.random(in: 500...3_000)
+            let window = 10
+            for sequence in 0..<min(window, count) { try await dealer.send(Frame(number: sequence)) }
+            for expected in 0..<count {
+                let reply = try await dealer.receive()
+                if reply.count != 1 || reply[0].number != expected {
+                    ledger.violation("\(name): reply \(reply.count == 1 ? reply[0].number : -1) when \(expected) was due")
                 }
+                ledger.count()
+                if expected + window < count { try await dealer.send(Frame(number: expected + window)) }
             }
-            try await group.waitForAll()
+            ledger.sessionFinished(name)
+            await dealer.close()
         }
         server.cancel()
         try router.set(.linger(.zero))

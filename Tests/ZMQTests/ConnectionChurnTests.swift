@@ -49,6 +49,19 @@ struct ConnectionChurnTests {
         return (fields.count > 1 ? Int(fields[1]) ?? 0 : 0) * Int(sysconf(Int32(_SC_PAGESIZE)))
     }
 
+    /// Waits until `sessions` more connections of `socket` have ended, each in exactly one failed
+    /// handshake or disconnection, and every engine made since `enginesBefore` has been freed.
+    static func expectEnded(_ sessions: Int, of socket: ZMQSocket, finishedBefore: Int, enginesBefore: Int, _ note: String = "",
+                            sourceLocation: SourceLocation = #_sourceLocation) async {
+        let finished = await eventually {
+            let now = socket.connectionStatistics
+            return now.handshakesFailed + now.disconnections - finishedBefore >= sessions
+        }
+        #expect(finished, "\(note)\(socket.connectionStatistics)", sourceLocation: sourceLocation)
+        let freed = await eventually { ZMTPEngine.liveCount.load(ordering: .relaxed) <= enginesBefore }
+        #expect(freed, "\(note)\(ZMTPEngine.liveCount.load(ordering: .relaxed) - enginesBefore) engines still alive", sourceLocation: sourceLocation)
+    }
+
     /// Checks `condition` every few milliseconds until it holds or `limit` passes.
     static func eventually(within limit: Duration = .seconds(30), _ condition: () -> Bool) async -> Bool {
         let deadline = ContinuousClock.now + limit
@@ -82,14 +95,7 @@ struct ConnectionChurnTests {
                     }
                 }
             }.get()
-            // Every session ends in exactly one failed handshake or disconnection.
-            let finished = await Self.eventually {
-                let now = pull.connectionStatistics
-                return now.handshakesFailed + now.disconnections - finishedBefore >= sessions
-            }
-            #expect(finished, "\(pull.connectionStatistics)")
-            let freed = await Self.eventually { ZMTPEngine.liveCount.load(ordering: .relaxed) <= enginesBefore }
-            #expect(freed, "\(ZMTPEngine.liveCount.load(ordering: .relaxed) - enginesBefore) engines still alive")
+            await Self.expectEnded(sessions, of: pull, finishedBefore: finishedBefore, enginesBefore: enginesBefore)
         }
 
         try await run(2_000)  // warms up the allocator and NIO's pools

@@ -191,14 +191,7 @@ struct HostilePeerTests {
                     }
                 }
             }.get()
-            // Every session ends in exactly one failed handshake or disconnection.
-            let finished = await ConnectionChurnTests.eventually {
-                let now = pull.connectionStatistics
-                return now.handshakesFailed + now.disconnections - finishedBefore >= sessions
-            }
-            #expect(finished, "seed \(seed): \(pull.connectionStatistics)")
-            let freed = await ConnectionChurnTests.eventually { ZMTPEngine.liveCount.load(ordering: .relaxed) <= enginesBefore }
-            #expect(freed, "seed \(seed): \(ZMTPEngine.liveCount.load(ordering: .relaxed) - enginesBefore) engines still alive")
+            await ConnectionChurnTests.expectEnded(sessions, of: pull, finishedBefore: finishedBefore, enginesBefore: enginesBefore, "seed \(seed): ")
         }
 
         try await run(700, seed: seed)  // warms up the allocator and NIO's pools
