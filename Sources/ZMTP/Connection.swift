@@ -102,6 +102,12 @@ public struct Connection: Sendable {
     #if CURVE
     /// CURVE after the handshake: every frame in and out is a MESSAGE box.
     private var cipher: CurveCipher?
+    /// The MESSAGEs of the current read, opened and not yet handed out, and why the batch ended
+    /// early if it did.
+    private var opened: [(flags: UInt8, frame: Frame)] = []
+    private var nextOpened = 0
+    private var openFailure: ZMTPError?
+    private var sealedBodies: [ByteBuffer] = []
     #endif
     /// The frames of a message being assembled: the first kept apart so a one-frame message needs no array.
     private var firstFrame: Frame?
@@ -185,6 +191,9 @@ public struct Connection: Sendable {
         heartbeat = nil
         #if CURVE
         cipher = nil
+        opened = []
+        sealedBodies = []
+        openFailure = nil
         #endif
     }
 
@@ -274,18 +283,47 @@ public struct Connection: Sendable {
     #if CURVE
     /// CURVE traffic: every frame is a MESSAGE box; the outer flags say nothing (libzmq sends 0),
     /// MORE and COMMAND are inside.
+    /// Every whole MESSAGE of a read is opened at once (one shared buffer for the batch), then
+    /// handed out in order; an action in the middle returns, and the next call goes on from there.
     private mutating func receiveSealedTraffic(_ buffer: inout ByteBuffer, deliver: ((Message) -> Void)?) throws(ZMTPError) -> Action {
-        while let frame = try decoder.next(from: &buffer) {
-            let (flags, payload) = try cipher!.open(frame.body)
-            if flags & 0x02 != 0 {
-                if let action = try handleCommand(payload.buffer) { return action }
-                continue
+        while true {
+            while nextOpened < opened.count {
+                let (flags, payload) = opened[nextOpened]
+                nextOpened += 1
+                if flags & 0x02 != 0 {
+                    if let action = try handleCommand(payload.buffer) { return action }
+                    continue
+                }
+                // The decoder's limit was set before the batch was decoded: check the message here.
+                if let limit = configuration.maxMessageSize, assembledSize + payload.count > limit {
+                    throw .messageTooLarge(size: UInt64(assembledSize + payload.count), limit: limit)
+                }
+                guard let message = try assemble(payload, more: flags & 0x01 != 0) else { continue }
+                guard let deliver else { return .message(message) }
+                deliver(message)
             }
-            guard let message = try assemble(payload, more: flags & 0x01 != 0) else { continue }
-            guard let deliver else { return .message(message) }
-            deliver(message)
+            opened.removeAll(keepingCapacity: true)
+            nextOpened = 0
+            if let failure = openFailure {
+                openFailure = nil
+                throw failure
+            }
+            var bodies: [ByteBuffer] = []
+            swap(&bodies, &sealedBodies)
+            defer {
+                bodies.removeAll(keepingCapacity: true)
+                swap(&bodies, &sealedBodies)
+            }
+            // What decodes before a bad frame is still delivered, as on the NULL path.
+            do {
+                while let frame = try decoder.next(from: &buffer) { bodies.append(frame.body) }
+            } catch {
+                openFailure = error
+            }
+            if bodies.isEmpty, openFailure == nil { return .needMoreData }
+            let decodeFailure = openFailure
+            openFailure = cipher!.open(bodies, into: &opened) ?? decodeFailure
         }
-        return .needMoreData
     }
     #endif
 

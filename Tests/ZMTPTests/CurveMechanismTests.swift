@@ -84,6 +84,39 @@ struct CurveMechanismTests {
         #expect(actions.first?.closeError == .boxDidNotOpen("MESSAGE"))
     }
 
+    @Test("in one read, the messages before a tampered box are delivered, then the connection closes")
+    func tamperedMidBatch() {
+        var link = Self.openLink()
+        var wire = Self.sealed(Message(Frame("first")), by: &link.a)
+        var second = Self.sealed(Message(Frame([UInt8](repeating: 2, count: 100))), by: &link.a)
+        second.setInteger(second.getInteger(at: second.writerIndex - 1, as: UInt8.self)! ^ 0x01, at: second.writerIndex - 1)
+        wire.writeBuffer(&second)
+        var third = Self.sealed(Message(Frame("third")), by: &link.a)
+        wire.writeBuffer(&third)
+        let actions = feed(&link.b, wire)
+        #expect(actions.count == 2)
+        #expect(actions.first?.message == Message(Frame("first")))
+        #expect(actions.last?.closeError == .boxDidNotOpen("MESSAGE"))
+    }
+
+    @Test("a message over the maximum size is refused even when all its frames arrive in one read")
+    func limitWithinBatch() {
+        let limited = Connection.Configuration(socketType: .pull, maxMessageSize: 100, security: .curveServer(keyPair: Self.serverKeys))
+        var link = Link(Self.client, limited)
+        #expect(link.a.isOpen && link.b.isOpen)
+        let frames = (0..<3).map { _ in Frame([UInt8](repeating: 7, count: 60)) }
+        let actions = feed(&link.b, Self.sealed(Message(frames), by: &link.a))
+        #expect(actions.count == 1)
+        #expect(actions.first?.closeError == .messageTooLarge(size: 120, limit: 100))
+        // Small and large frames together, in one read, come out whole.
+        var again = Self.openLink()
+        let mixed = Message([Frame("a"), Frame([UInt8](repeating: 1, count: 33)), Frame(), Frame([UInt8](repeating: 3, count: 5000))])
+        var twice = Self.sealed(mixed, by: &again.a)
+        var more = Self.sealed(mixed, by: &again.a)
+        twice.writeBuffer(&more)
+        #expect(feed(&again.b, twice).map(\.message) == [mixed, mixed])
+    }
+
     @Test("a replayed MESSAGE (a nonce that does not increase) closes the connection")
     func replayed() {
         var link = Self.openLink()

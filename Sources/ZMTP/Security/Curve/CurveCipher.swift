@@ -72,34 +72,90 @@ struct CurveCipher: Sendable, CustomReflectable {
 
     /// Opens one MESSAGE: its inner flags and the frame it carries.
     mutating func open(_ body: ByteBuffer) throws(ZMTPError) -> (flags: UInt8, frame: Frame) {
-        let named = body.readableBytes >= 8 && body.withUnsafeReadableBytes { bytes in
-            Self.messageName.withUnsafeBytes { name in memcmp(bytes.baseAddress!, name.baseAddress!, 8) == 0 }
+        var opened: [(flags: UInt8, frame: Frame)] = []
+        if let failure = open([body], into: &opened) { throw failure }
+        return opened[0]
+    }
+
+    /// Opens the MESSAGEs of one read in order, appending each one's inner flags and frame to
+    /// `opened`. Frames that fit inline are opened on the stack; the larger ones share one buffer
+    /// allocated for the whole batch, so the steady path allocates once per read, not per message.
+    /// Returns the error of the first MESSAGE that does not open, after keeping those before it.
+    mutating func open(_ bodies: [ByteBuffer], into opened: inout [(flags: UInt8, frame: Frame)]) -> ZMTPError? {
+        // The flags octet, then the frame: what a box holds once opened.
+        func plainLength(_ body: ByteBuffer) -> Int { body.readableBytes - 16 - Sodium.macBytes }
+        let shared = bodies.reduce(0) { total, body in
+            let length = plainLength(body)
+            return length - 1 > Frame.inlineCapacity ? total + length : total
         }
-        guard named else {
-            throw .unexpectedCommand("a frame that is not a CURVE MESSAGE")
-        }
-        guard body.readableBytes >= Self.overhead else {
-            throw .malformedCommand("MESSAGE of \(body.readableBytes) octets (at least \(Self.overhead))")
-        }
-        let nonce = body.getInteger(at: body.readerIndex + 8, as: UInt64.self)!
-        guard nonce > lastReceived else { throw .nonceNotIncreasing(received: nonce, last: lastReceived) }
-        Self.store(nonce, in: &receiveNonce)
-        let boxLength = body.readableBytes - 16
-        var plain = ByteBufferAllocator().buffer(capacity: boxLength - Sodium.macBytes)
-        let opened = body.withUnsafeReadableBytes { bytes in
-            plain.writeWithUnsafeMutableBytes(minimumWritableBytes: boxLength - Sodium.macBytes) { target in
-                let ok = receiveNonce.withUnsafeBufferPointer { nonce in
-                    key.withUnsafeBufferPointer { key in
-                        Sodium.open(target.baseAddress!, bytes.baseAddress! + 16, count: boxLength, nonce: nonce.baseAddress!, key: key.baseAddress!)
-                    }
+        var batch = ByteBufferAllocator().buffer(capacity: shared)
+        // Where each large frame's plaintext starts in `batch`; sliced once every box is open, as
+        // writing after slicing would copy the buffer.
+        var large: [(index: Int, start: Int, length: Int)] = []
+        var failure: ZMTPError?
+        for body in bodies {
+            let named = body.readableBytes >= 8 && body.withUnsafeReadableBytes { bytes in
+                Self.messageName.withUnsafeBytes { name in memcmp(bytes.baseAddress!, name.baseAddress!, 8) == 0 }
+            }
+            guard named else {
+                failure = .unexpectedCommand("a frame that is not a CURVE MESSAGE")
+                break
+            }
+            guard body.readableBytes >= Self.overhead else {
+                failure = .malformedCommand("MESSAGE of \(body.readableBytes) octets (at least \(Self.overhead))")
+                break
+            }
+            let nonce = body.getInteger(at: body.readerIndex + 8, as: UInt64.self)!
+            guard nonce > lastReceived else {
+                failure = .nonceNotIncreasing(received: nonce, last: lastReceived)
+                break
+            }
+            Self.store(nonce, in: &receiveNonce)
+            let length = plainLength(body)
+            let ok: Bool
+            if length - 1 <= Frame.inlineCapacity {
+                var small = (flags: UInt8(0), frame: Frame())
+                ok = withUnsafeTemporaryAllocation(byteCount: Frame.inlineCapacity + 1, alignment: 1) { target in
+                    guard openBox(body, into: target.baseAddress!) else { return false }
+                    small = (target[0], Frame(storage: .inline(InlineBytes(UnsafeRawBufferPointer(rebasing: target[1..<length])))))
+                    return true
                 }
-                return ok ? boxLength - Sodium.macBytes : 0
+                if ok { opened.append(small) }
+            } else {
+                let start = batch.writerIndex
+                var written = false
+                batch.writeWithUnsafeMutableBytes(minimumWritableBytes: length) { target in
+                    written = openBox(body, into: target.baseAddress!)
+                    return written ? length : 0
+                }
+                ok = written
+                if ok {
+                    large.append((opened.count, start, length))
+                    opened.append((0, Frame()))
+                }
+            }
+            guard ok else {
+                failure = .boxDidNotOpen("MESSAGE")
+                break
+            }
+            lastReceived = nonce
+        }
+        for (index, start, length) in large {
+            opened[index] = (batch.getInteger(at: start)!, Frame(buffer: batch.getSlice(at: start + 1, length: length - 1)!))
+        }
+        return failure
+    }
+
+    /// Opens the box of one MESSAGE body, with the receive nonce already set, into `target`.
+    private func openBox(_ body: ByteBuffer, into target: UnsafeMutableRawPointer) -> Bool {
+        let boxLength = body.readableBytes - 16
+        return body.withUnsafeReadableBytes { bytes in
+            receiveNonce.withUnsafeBufferPointer { nonce in
+                key.withUnsafeBufferPointer { key in
+                    Sodium.open(target, bytes.baseAddress! + 16, count: boxLength, nonce: nonce.baseAddress!, key: key.baseAddress!)
+                }
             }
         }
-        guard opened > 0 else { throw .boxDidNotOpen("MESSAGE") }
-        lastReceived = nonce
-        let flags = plain.readInteger(as: UInt8.self)!
-        return (flags, Frame(buffer: plain))
     }
 
     private static func store(_ counter: UInt64, in nonce: inout [UInt8]) {
