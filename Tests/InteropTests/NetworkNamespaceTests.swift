@@ -247,18 +247,28 @@ struct NetworkNamespaceTests {
     func delayAndLoss() async throws {
         try await withNetwork(delay: .milliseconds(40), loss: 0.03) { network in
             try await withInteropContext { context in
-                let pull = try context.socket(.pull)
+                let push = try context.socket(.push)
                 // A PONG is due within 1 s of each PING: a round trip of 80 ms plus retransmits fits.
-                try pull.set(.heartbeatInterval(.milliseconds(200)))
-                try pull.set(.heartbeatTimeout(.seconds(1)))
-                let peer = try PythonPeer(["send", "--type", "PUSH", "--sequence", "--count", "2000", "--pace", "1",
+                try push.set(.heartbeatInterval(.milliseconds(200)))
+                try push.set(.heartbeatTimeout(.seconds(1)))
+                // libzmq in namespace A checks that the counters arrive in order. It receives, so it
+                // closes only after the last one (a sender that exits with our PINGs unread would
+                // reset the connection and take its unsent messages with it).
+                let peer = try PythonPeer(["recv", "--type", "PULL", "--sequence", "--count", "2000", "--timeout", "60",
                                            "--bind", "tcp://\(network.peerAddress):\(Self.port)"], namespace: network.namespace)
-                try await pull.connect(try await peer.endpoint())
-                try await Self.receiveSequence(pull, count: 2000)
+                try await push.connect(try await peer.endpoint())
+                for index in 0..<2000 {
+                    try await push.send(Frame(Swift.withUnsafeBytes(of: UInt64(index).bigEndian, Array.init)))
+                    // A steady stream over about two seconds rather than one burst.
+                    if index % 10 == 9 { try await Task.sleep(for: .milliseconds(10)) }
+                }
+                let report = try await peer.result()
+                // Strictly increasing, 2,000 of them, the last 1,999: every counter, in order.
+                #expect(report["received"] as? Int == 2000)
+                #expect(report["last"] as? Int == 1999)
                 // One connection carried it all: had a PONG come late, the stream would have been
                 // dropped and dialled again.
-                #expect(pull.connectionStatistics.handshakesSucceeded == 1, "\(pull.connectionStatistics)")
-                try await peer.result()
+                #expect(push.connectionStatistics.handshakesSucceeded == 1, "\(push.connectionStatistics)")
             }
         }
     }
