@@ -308,21 +308,16 @@ public struct Connection: Sendable {
                 openFailure = nil
                 throw failure
             }
-            var bodies: [ByteBuffer] = []
-            swap(&bodies, &sealedBodies)
-            defer {
-                bodies.removeAll(keepingCapacity: true)
-                swap(&bodies, &sealedBodies)
-            }
             // What decodes before a bad frame is still delivered, as on the NULL path.
             do {
-                while let frame = try decoder.next(from: &buffer) { bodies.append(frame.body) }
+                while let frame = try decoder.next(from: &buffer) { sealedBodies.append(frame.body) }
             } catch {
                 openFailure = error
             }
-            if bodies.isEmpty, openFailure == nil { return .needMoreData }
-            let decodeFailure = openFailure
-            openFailure = cipher!.open(bodies, into: &opened) ?? decodeFailure
+            if sealedBodies.isEmpty, openFailure == nil { return .needMoreData }
+            openFailure = cipher!.open(sealedBodies, into: &opened) ?? openFailure
+            // The bodies are slices of the read buffer: let go of them at once.
+            sealedBodies.removeAll(keepingCapacity: true)
         }
     }
     #endif
