@@ -26,6 +26,7 @@ let package = Package(
             name: "ZMTP",
             dependencies: [
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "DequeModule", package: "swift-collections"),
                 .target(name: "CSodium", condition: .when(traits: ["CURVE"])),
             ]
         ),

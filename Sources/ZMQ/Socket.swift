@@ -210,13 +210,18 @@ public final class ZMQSocket: Sendable {
             guard !state.closed else { throw .socketClosed }
             guard let pipe = try state.pattern.pipeForReceiving(among: state.pipes) else { return (nil, nil, nil) }
             var message = pipe.inbound.removeFirst()
+            pipe.tag(&message)
             var waiter: SocketState.Waiter?
             if !state.pattern.batchesReceives {
                 message = state.pattern.handOut(message, from: pipe)
             } else if !pipe.inbound.isEmpty {
                 let more = min(pipe.inbound.count, Self.receiveBatch - 1)
                 received.withLock { received in
-                    for _ in 0..<more { received.append(pipe.inbound.removeFirst()) }
+                    for _ in 0..<more {
+                        var next = pipe.inbound.removeFirst()
+                        pipe.tag(&next)
+                        received.append(next)
+                    }
                 }
                 // Another receiver may be waiting: there is more for it now.
                 waiter = state.receiveWaiters.popFirst()
@@ -311,7 +316,7 @@ public final class ZMQSocket: Sendable {
 
     /// A connection completed its handshake. Returns its pipe (the connect-side pipe, or a new one
     /// for an accepted peer), or nil when the socket type refuses another peer.
-    func attach(_ engine: any PipeEngine, peer: PeerInfo, connectPipe: Pipe?) -> Pipe? {
+    func attach(_ engine: any PipeEngine, peer: PeerInfo, metadata: MessageMetadata? = nil, connectPipe: Pipe?) -> Pipe? {
         let (pipe, waiters) = state.withLock { state -> (Pipe?, SocketState.Wakeups) in
             guard !state.closed || state.lingering else { return (nil, .init()) }
             let pipe: Pipe
@@ -325,6 +330,9 @@ public final class ZMQSocket: Sendable {
             }
             pipe.engine = engine
             pipe.peer = peer
+            // What the last connection left unread keeps that connection's metadata.
+            for index in pipe.inbound.indices { pipe.tag(&pipe.inbound[index]) }
+            pipe.messageMetadata = metadata
             state.pattern.attached(pipe)
             pipe.drainScheduled = !pipe.outbound.isEmpty
             // A new peer may be the room a waiting sender needs, or the peer someone waits for.

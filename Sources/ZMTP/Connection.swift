@@ -1,3 +1,4 @@
+import DequeModule
 import NIOCore
 
 /// What a ZMTP connection learned about its peer in the handshake.
@@ -104,8 +105,7 @@ public struct Connection: Sendable {
     private var cipher: CurveCipher?
     /// The MESSAGEs of the current read, opened and not yet handed out, and why the batch ended
     /// early if it did.
-    private var opened: [(flags: UInt8, frame: Frame)] = []
-    private var nextOpened = 0
+    private var opened = Deque<(flags: UInt8, frame: Frame)>()
     private var openFailure: ZMTPError?
     private var sealedBodies: [ByteBuffer] = []
     #endif
@@ -146,7 +146,7 @@ public struct Connection: Sendable {
 
     /// Like `receive(_:)`, but hands every message to `deliver` as it completes and returns only
     /// the other actions: the shell pays for one call per read, not one per message.
-    public mutating func receive(_ buffer: inout ByteBuffer, deliver: ((Message) -> Void)?) -> Action {
+    public mutating func receive(_ buffer: inout ByteBuffer, deliver: ((consuming Message) -> Void)?) -> Action {
         do {
             while true {
                 if !pending.isEmpty { return pending.removeFirst() }
@@ -264,7 +264,7 @@ public struct Connection: Sendable {
         }
     }
 
-    private mutating func receiveTraffic(_ buffer: inout ByteBuffer, deliver: ((Message) -> Void)?) throws(ZMTPError) -> Action {
+    private mutating func receiveTraffic(_ buffer: inout ByteBuffer, deliver: ((consuming Message) -> Void)?) throws(ZMTPError) -> Action {
         #if CURVE
         if cipher != nil { return try receiveSealedTraffic(&buffer, deliver: deliver) }
         #endif
@@ -285,11 +285,10 @@ public struct Connection: Sendable {
     /// MORE and COMMAND are inside.
     /// Every whole MESSAGE of a read is opened at once (one shared buffer for the batch), then
     /// handed out in order; an action in the middle returns, and the next call goes on from there.
-    private mutating func receiveSealedTraffic(_ buffer: inout ByteBuffer, deliver: ((Message) -> Void)?) throws(ZMTPError) -> Action {
+    private mutating func receiveSealedTraffic(_ buffer: inout ByteBuffer, deliver: ((consuming Message) -> Void)?) throws(ZMTPError) -> Action {
         while true {
-            while nextOpened < opened.count {
-                let (flags, payload) = opened[nextOpened]
-                nextOpened += 1
+            // Taken out, not copied: each frame's reference moves on into its message.
+            while let (flags, payload) = opened.popFirst() {
                 if flags & 0x02 != 0 {
                     if let action = try handleCommand(payload.buffer) { return action }
                     continue
@@ -302,8 +301,6 @@ public struct Connection: Sendable {
                 guard let deliver else { return .message(message) }
                 deliver(message)
             }
-            opened.removeAll(keepingCapacity: true)
-            nextOpened = 0
             if let failure = openFailure {
                 openFailure = nil
                 throw failure
@@ -324,13 +321,13 @@ public struct Connection: Sendable {
 
     /// Adds a data frame to the message being assembled; returns the message once it is whole.
     @inline(__always)
-    private mutating func assemble(_ frameBody: Frame, more: Bool) throws(ZMTPError) -> Message? {
+    private mutating func assemble(_ frameBody: consuming Frame, more: Bool) throws(ZMTPError) -> Message? {
         if more {
             if let limit = configuration.maxMessageSize, moreFrames.count + 2 > Self.frameLimit(forMessageSize: limit) {
                 throw .tooManyFrames(limit: Self.frameLimit(forMessageSize: limit))
             }
-            if firstFrame == nil { firstFrame = frameBody } else { moreFrames.append(frameBody) }
             assembledSize += frameBody.count
+            if firstFrame == nil { firstFrame = frameBody } else { moreFrames.append(frameBody) }
             applyMessageLimit()
             return nil
         }
@@ -440,9 +437,17 @@ extension Connection {
             cipher!.seal(subscription.command, into: &buffer)
             return
         }
-        let last = message.count - 1
-        for index in 0...last {
-            cipher!.seal(message[index], more: index < last, into: &buffer)
+        cipher!.seal(CollectionOfOne(message), into: &buffer)
+        #endif
+    }
+
+    /// Appends every message of `messages` as `seal(_:subscriptionsAsCommands:into:)` does one.
+    public mutating func seal(_ messages: Deque<Message>, subscriptionsAsCommands: Bool, into buffer: inout ByteBuffer) {
+        #if CURVE
+        if subscriptionsAsCommands {
+            for message in messages { seal(message, subscriptionsAsCommands: true, into: &buffer) }
+        } else {
+            cipher!.seal(messages, into: &buffer)
         }
         #endif
     }

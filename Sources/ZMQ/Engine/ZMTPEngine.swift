@@ -28,9 +28,6 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
     private let heartbeats: Bool
     private var context: ChannelHandlerContext?
     private var pipe: Pipe?
-    /// What every message from this peer carries (peer address, user id, properties), once the
-    /// handshake is done.
-    private var messageMetadata: MessageMetadata?
     @exclusivity(unchecked) private var incoming = Deque<Message>()
     @exclusivity(unchecked) private var outgoing = Deque<Message>()
     private var readingPaused = false
@@ -196,9 +193,6 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
         }
         if wrote { context.flush() }
         if !batch.isEmpty, let pipe {
-            if let messageMetadata {
-                for index in batch.indices { batch[index].metadata = messageMetadata }
-            }
             if socket.deliver(&batch, from: pipe) { readingPaused = true }
         }
     }
@@ -284,17 +278,17 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
 
     private func attach(_ peer: PeerInfo) -> Bool {
         handshakeTimer?.cancel()
-        guard let pipe = socket.attach(self, peer: peer, connectPipe: connecter?.pipe) else {
+        let authentication = peer.authentication
+        let metadata = MessageMetadata(
+            peerAddress: context?.channel.remoteAddress?.ipAddress, userID: authentication?.userID,
+            authenticatorProperties: authentication?.metadata ?? Metadata(), peerProperties: peer.metadata)
+        guard let pipe = socket.attach(self, peer: peer, metadata: metadata, connectPipe: connecter?.pipe) else {
             refused = true
             socket.connectionLog.record(.peerRefused(endpoint: endpoint))
             context?.close(promise: nil)
             return false
         }
         self.pipe = pipe
-        let authentication = peer.authentication
-        messageMetadata = MessageMetadata(
-            peerAddress: context?.channel.remoteAddress?.ipAddress, userID: authentication?.userID,
-            authenticatorProperties: authentication?.metadata ?? Metadata(), peerProperties: peer.metadata)
         subscriptionsAsCommands = (socket.type == .sub || socket.type == .xsub) && peer.minorVersion >= 1
         connecter?.handshakeCompleted()
         socket.connectionLog.record(.handshakeSucceeded(endpoint: endpoint))
@@ -368,9 +362,7 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
         if machine.encryptsTraffic {
             var sealed = spareBuffer.take() ?? allocator.buffer(capacity: 0)
             sealed.clear()
-            while let message = batch.popFirst() {
-                machine.seal(message, subscriptionsAsCommands: subscriptionsAsCommands, into: &sealed)
-            }
+            machine.seal(batch, subscriptionsAsCommands: subscriptionsAsCommands, into: &sealed)
             buffer = sealed
             if buffer.capacity <= Self.spareBufferLimit { spareBuffer = buffer }
         } else if subscriptionsAsCommands {

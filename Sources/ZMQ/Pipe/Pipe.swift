@@ -28,6 +28,9 @@ final class Pipe: @unchecked Sendable {
     @exclusivity(unchecked) var inbound = Deque<Message>()
     var engine: (any PipeEngine)?
     var peer: PeerInfo?
+    /// What messages from the current connection carry. Attached as they leave `inbound`, on the
+    /// receiving thread, so the I/O thread never touches the shared reference count per message.
+    var messageMetadata: MessageMetadata?
     /// True while a drain is scheduled or the engine is waiting for the channel to become writable,
     /// so a sender wakes the I/O thread only on the empty-to-non-empty edge.
     @exclusivity(unchecked) var drainScheduled = false
@@ -46,6 +49,12 @@ final class Pipe: @unchecked Sendable {
     init(id: Int, isConnectSide: Bool) {
         self.id = id
         self.isConnectSide = isConnectSide
+    }
+
+    /// Gives `message` this pipe's connection metadata, unless it came with its own.
+    @inline(__always)
+    func tag(_ message: inout Message) {
+        if message.metadata == nil, let messageMetadata { message.metadata = messageMetadata }
     }
 
     /// Whether `send` may queue another message here under high-water mark `hwm` (0 = no limit).

@@ -4,6 +4,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import DequeModule
 import NIOCore
 
 /// CurveZMQ traffic after the handshake (26/CURVEZMQ MESSAGE, as libzmq encodes it): every frame
@@ -19,8 +20,10 @@ struct CurveCipher: Sendable, CustomReflectable {
     static let overhead = 8 + 8 + Sodium.macBytes + 1
 
     private let key: [UInt8]
-    /// 24-octet nonces: a 16-octet prefix naming the sender, then the counter.
-    private var sendNonce: [UInt8]
+    /// Nonces are 24 octets: a 16-octet prefix naming the sender, then the 8-octet counter that
+    /// each MESSAGE also carries.
+    private let sendPrefix: [UInt8]
+    /// The peer's prefix, with the counter of the MESSAGE being opened.
     private var receiveNonce: [UInt8]
     private var nextNonce: UInt64
     private var lastReceived: UInt64
@@ -29,32 +32,94 @@ struct CurveCipher: Sendable, CustomReflectable {
     init(key: [UInt8], isServer: Bool, nextNonce: UInt64, lastReceived: UInt64) {
         self.key = key
         let client = Array("CurveZMQMESSAGEC".utf8), server = Array("CurveZMQMESSAGES".utf8)
-        self.sendNonce = (isServer ? server : client) + [UInt8](repeating: 0, count: 8)
+        self.sendPrefix = isServer ? server : client
         self.receiveNonce = (isServer ? client : server) + [UInt8](repeating: 0, count: 8)
         self.nextNonce = nextNonce
         self.lastReceived = lastReceived
     }
 
-    /// Appends one whole MESSAGE frame carrying `payload` with inner `flags`. The box is sealed
-    /// in place in `buffer`: no allocation beyond the buffer's own growth.
+    /// The octets one MESSAGE carrying `count` octets of frame takes on the wire, header included.
+    static func sealedSize(frame count: Int) -> Int {
+        let body = 16 + Sodium.macBytes + 1 + count
+        return FrameEncoder.headerSize(for: body) + body
+    }
+
+    /// Appends one whole MESSAGE frame carrying `payload` with inner `flags`, sealed in place in
+    /// `buffer`: no allocation beyond the buffer's own growth.
     mutating func seal(flags: UInt8, payload: UnsafeRawBufferPointer, into buffer: inout ByteBuffer) {
-        let boxed = Sodium.macBytes + 1 + payload.count
-        let size = 16 + boxed
-        FrameEncoder.writeHeader(more: false, size: size, into: &buffer)
-        buffer.writeBytes(Self.messageName)
-        buffer.writeInteger(nextNonce)
-        Self.store(nextNonce, in: &sendNonce)
-        nextNonce &+= 1
-        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: boxed) { target in
-            let plain = target.baseAddress! + Sodium.macBytes
+        withSendState { state in
+            buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: Self.sealedSize(frame: payload.count)) { target in
+                state.seal(flags: flags, payload: payload, at: target.baseAddress!)
+            }
+        }
+    }
+
+    /// Appends every frame of `messages` as a MESSAGE. The whole batch is one capacity check and
+    /// one write into `buffer`, with the nonce kept on the stack: per frame, only the box itself.
+    mutating func seal(_ messages: some Sequence<Message>, into buffer: inout ByteBuffer) {
+        var total = 0
+        for message in messages {
+            for frame in message { total += Self.sealedSize(frame: frame.count) }
+        }
+        withSendState { state in
+            buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: total) { target in
+                var written = 0
+                for message in messages {
+                    let last = message.count - 1
+                    for index in 0...last {
+                        message[index].withUnsafeBytes { payload in
+                            written += state.seal(flags: index < last ? 0x01 : 0x00, payload: payload, at: target.baseAddress! + written)
+                        }
+                    }
+                }
+                return written
+            }
+        }
+    }
+
+    /// What sealing needs, as raw memory for the duration of `body`: the key, and a 24-octet
+    /// nonce on the stack whose prefix is set once; the counter is written back afterwards.
+    private mutating func withSendState(_ body: (inout SendState) -> Void) {
+        let key = self.key, prefix = self.sendPrefix
+        nextNonce = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: Sodium.nonceBytes) { nonce in
+            _ = nonce.initialize(from: prefix)
+            return key.withUnsafeBufferPointer { key in
+                var state = SendState(key: key.baseAddress!, nonce: nonce.baseAddress!, counter: nextNonce)
+                body(&state)
+                return state.counter
+            }
+        }
+    }
+
+    private struct SendState {
+        let key: UnsafePointer<UInt8>
+        let nonce: UnsafeMutablePointer<UInt8>
+        var counter: UInt64
+
+        /// Writes one MESSAGE frame at `target` (which has `sealedSize` octets): the ZMTP header,
+        /// the name, the short nonce and the box, sealed over the plaintext laid out in place.
+        /// Returns the octets written.
+        mutating func seal(flags: UInt8, payload: UnsafeRawBufferPointer, at target: UnsafeMutableRawPointer) -> Int {
+            let body = 16 + Sodium.macBytes + 1 + payload.count
+            var at = target
+            if body <= 255 {
+                at.storeBytes(of: 0, as: UInt8.self)
+                at.storeBytes(of: UInt8(body), toByteOffset: 1, as: UInt8.self)
+                at += 2
+            } else {
+                at.storeBytes(of: FrameFlags.long.rawValue, as: UInt8.self)
+                at.storeBytes(of: UInt64(body).bigEndian, toByteOffset: 1, as: UInt64.self)
+                at += 9
+            }
+            CurveCipher.messageName.withUnsafeBytes { at.copyMemory(from: $0.baseAddress!, byteCount: 8) }
+            at.storeBytes(of: counter.bigEndian, toByteOffset: 8, as: UInt64.self)
+            UnsafeMutableRawPointer(nonce + 16).storeBytes(of: counter.bigEndian, as: UInt64.self)
+            counter &+= 1
+            let plain = at + 16 + Sodium.macBytes
             plain.storeBytes(of: flags, as: UInt8.self)
             if payload.count > 0 { (plain + 1).copyMemory(from: payload.baseAddress!, byteCount: payload.count) }
-            sendNonce.withUnsafeBufferPointer { nonce in
-                key.withUnsafeBufferPointer { key in
-                    Sodium.seal(target.baseAddress!, plain, count: 1 + payload.count, nonce: nonce.baseAddress!, key: key.baseAddress!)
-                }
-            }
-            return boxed
+            Sodium.seal(at + 16, plain, count: 1 + payload.count, nonce: nonce, key: key)
+            return body + (at - target)
         }
     }
 
@@ -72,7 +137,7 @@ struct CurveCipher: Sendable, CustomReflectable {
 
     /// Opens one MESSAGE: its inner flags and the frame it carries.
     mutating func open(_ body: ByteBuffer) throws(ZMTPError) -> (flags: UInt8, frame: Frame) {
-        var opened: [(flags: UInt8, frame: Frame)] = []
+        var opened = Deque<(flags: UInt8, frame: Frame)>()
         if let failure = open([body], into: &opened) { throw failure }
         return opened[0]
     }
@@ -81,7 +146,7 @@ struct CurveCipher: Sendable, CustomReflectable {
     /// `opened`. Frames that fit inline are opened on the stack; the larger ones share one buffer
     /// allocated for the whole batch, so the steady path allocates once per read, not per message.
     /// Returns the error of the first MESSAGE that does not open, after keeping those before it.
-    mutating func open(_ bodies: [ByteBuffer], into opened: inout [(flags: UInt8, frame: Frame)]) -> ZMTPError? {
+    mutating func open(_ bodies: [ByteBuffer], into opened: inout Deque<(flags: UInt8, frame: Frame)>) -> ZMTPError? {
         // The flags octet, then the frame: what a box holds once opened.
         func plainLength(_ body: ByteBuffer) -> Int { body.readableBytes - 16 - Sodium.macBytes }
         let shared = bodies.reduce(0) { total, body in
