@@ -15,6 +15,10 @@ struct PubPattern: SocketPattern {
         throw .notSupported("a PUB socket cannot receive")
     }
 
+    /// Sending never waits: a subscriber without room misses the message.
+    func hasOut(among pipes: [Pipe], hwm: Int) -> Bool { true }
+    func hasIn(among pipes: [Pipe]) -> Bool { false }
+
     mutating func received(_ batch: inout Deque<Message>, from pipe: Pipe) {
         for message in batch {
             if let subscription = Subscription(message) {

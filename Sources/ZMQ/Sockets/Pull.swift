@@ -8,6 +8,8 @@ struct PullPattern: SocketPattern {
         throw .notSupported("a PULL socket cannot send")
     }
 
+    func hasOut(among pipes: [Pipe], hwm: Int) -> Bool { false }
+
     mutating func pipeForReceiving(among pipes: [Pipe]) throws(ZMQError) -> Pipe? {
         fairQueue.select(from: pipes)
     }

@@ -14,4 +14,6 @@ struct PushPattern: SocketPattern {
     mutating func pipeForReceiving(among pipes: [Pipe]) throws(ZMQError) -> Pipe? {
         throw .notSupported("a PUSH socket cannot receive")
     }
+
+    func hasIn(among pipes: [Pipe]) -> Bool { false }
 }

@@ -24,6 +24,14 @@ struct RepPattern: SocketPattern {
         return true
     }
 
+    /// Only while a request waits for its reply (which is never refused: a full peer misses it).
+    func hasOut(among pipes: [Pipe], hwm: Int) -> Bool { pending != nil }
+
+    /// Only between a reply and the next request, when one has come.
+    func hasIn(among pipes: [Pipe]) -> Bool {
+        pending == nil && pipes.contains { !$0.inbound.isEmpty }
+    }
+
     mutating func pipeForReceiving(among pipes: [Pipe]) throws(ZMQError) -> Pipe? {
         guard pending == nil else {
             throw .invalidState("a REP socket must reply before it receives the next request")

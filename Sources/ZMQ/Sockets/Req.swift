@@ -28,6 +28,16 @@ struct ReqPattern: SocketPattern {
         return true
     }
 
+    /// Only between a reply and the next request.
+    func hasOut(among pipes: [Pipe], hwm: Int) -> Bool {
+        replyPipe == nil && pipes.contains { $0.hasRoom(hwm: hwm) }
+    }
+
+    /// Only when the reply to the request sent has come.
+    func hasIn(among pipes: [Pipe]) -> Bool {
+        replyPipe.map { !$0.inbound.isEmpty } ?? false
+    }
+
     mutating func pipeForReceiving(among pipes: [Pipe]) throws(ZMQError) -> Pipe? {
         guard let replyPipe else {
             throw .invalidState("a REQ socket must send a request before it receives")

@@ -73,7 +73,7 @@ struct RouterPattern: SocketPattern {
 
     /// A waiting send is for one peer: it may go on when that peer has room, or has gone (then
     /// it throws `unroutable`).
-    func canSend(among pipes: [Pipe], hwm: Int) -> Bool {
+    func hasOut(among pipes: [Pipe], hwm: Int) -> Bool {
         guard let waitingFor else { return true }
         return waitingFor.hasRoom(hwm: hwm) || pipesByID[waitingFor.routingID] !== waitingFor
     }

@@ -9,8 +9,12 @@ protocol SocketPattern: Sendable {
     mutating func send(_ message: Message, among pipes: [Pipe], outbox: inout Outbox) throws(ZMQError) -> Bool
     /// The pipe the next incoming message is taken from, or nil when none holds one.
     mutating func pipeForReceiving(among pipes: [Pipe]) throws(ZMQError) -> Pipe?
-    /// Whether a send that had to wait may succeed now: by default, whether any pipe has room.
-    func canSend(among pipes: [Pipe], hwm: Int) -> Bool
+    /// Whether a send may succeed now (libzmq's `xhas_out`), asked by a send that had to wait and
+    /// by pollers: by default, whether any pipe has room.
+    func hasOut(among pipes: [Pipe], hwm: Int) -> Bool
+    /// Whether a receive would find a message now (libzmq's `xhas_in`): by default, whether any
+    /// pipe holds one.
+    func hasIn(among pipes: [Pipe]) -> Bool
     /// Whether a pipe stops reading from its peer when its inbound queue reaches the receive
     /// high-water mark. XPUB does not: its peers' subscriptions must always be applied.
     var pausesReading: Bool { get }
@@ -39,7 +43,8 @@ protocol SocketPattern: Sendable {
 
 extension SocketPattern {
     func admits(_ peer: PeerInfo, among pipes: [Pipe]) -> Bool { true }
-    func canSend(among pipes: [Pipe], hwm: Int) -> Bool { pipes.contains { $0.hasRoom(hwm: hwm) } }
+    func hasOut(among pipes: [Pipe], hwm: Int) -> Bool { pipes.contains { $0.hasRoom(hwm: hwm) } }
+    func hasIn(among pipes: [Pipe]) -> Bool { pipes.contains { !$0.inbound.isEmpty } }
     var pausesReading: Bool { true }
     func accepts(_ message: Message) -> Bool { true }
     var batchesReceives: Bool { true }

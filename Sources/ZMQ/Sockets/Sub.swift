@@ -14,6 +14,8 @@ struct SubPattern: SocketPattern {
         subscriber.pipeForReceiving(among: pipes)
     }
 
+    func hasOut(among pipes: [Pipe], hwm: Int) -> Bool { false }
+
     mutating func changeSubscription(_ subscription: Subscription, among pipes: [Pipe], outbox: inout Outbox) throws(ZMQError) {
         subscriber.change(subscription, among: pipes, outbox: &outbox)
     }

@@ -31,6 +31,9 @@ struct XPubPattern: SocketPattern {
         return true
     }
 
+    /// Sending never waits: a subscriber without room misses the message.
+    func hasOut(among pipes: [Pipe], hwm: Int) -> Bool { true }
+
     mutating func pipeForReceiving(among pipes: [Pipe]) throws(ZMQError) -> Pipe? {
         fairQueue.select(from: pipes)
     }

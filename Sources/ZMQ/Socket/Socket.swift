@@ -1,0 +1,239 @@
+import DequeModule
+import Logging
+import NIOCore
+import Synchronization
+import ZMTP
+
+/// A ZeroMQ socket. Safe to use from many tasks at once: every operation takes the socket's lock
+/// for a few instructions, and the I/O threads hand messages over in batches.
+///
+///     let push = try context.socket(.push)
+///     try await push.connect("tcp://127.0.0.1:5555")
+///     try await push.send(["job", "42"])
+public final class ZMQSocket: Sendable {
+    public let type: SocketType
+    let context: ZMQContext
+    let eventLoop: any EventLoop
+    var logger: Logger { context.logger }
+    let state: Mutex<SocketState>
+    /// Counts, monitors and logs what happens to connections.
+    let connectionLog: ConnectionLog
+    var events: EventHub { connectionLog.events }
+
+    init(type: SocketType, context: ZMQContext) throws(ZMQError) {
+        self.type = type
+        self.context = context
+        self.eventLoop = context.eventLoopGroup.next()
+        self.connectionLog = ConnectionLog(logger: context.logger)
+        self.state = Mutex(SocketState(pattern: try type.makePattern()))
+    }
+
+    /// Runs tasks on this socket's I/O thread, for the lowest latency; see `IOExecutor`.
+    public var ioExecutor: IOExecutor { IOExecutor(eventLoop: eventLoop) }
+
+    /// A snapshot of the current option values.
+    public var options: SocketOptions { state.withLock { $0.options } }
+
+    /// Sets one option; an invalid value throws `ZMQError.invalidOption` and changes nothing.
+    /// Options that shape connections (heartbeats, limits) apply to connections made afterwards.
+    public func set(_ option: SocketOption) throws(ZMQError) {
+        try state.withLock { (state: inout SocketState) throws(ZMQError) in
+            try state.options.apply(option)
+            state.pattern.configure(state.options)
+        }
+    }
+
+    /// A stream of connection events: handshakes, disconnects, retries. It ends when the socket closes.
+    public func monitor() -> AsyncStream<SocketEvent> {
+        events.stream()
+    }
+
+    /// How many connections have completed their handshake, failed it, been refused or closed.
+    public var connectionStatistics: ConnectionStatistics { connectionLog.statistics }
+
+    // MARK: Bind and connect
+
+    /// Accepts connections at `endpoint` and returns the endpoint actually bound, with an
+    /// ephemeral port (`tcp://host:*`) filled in.
+    @discardableResult
+    public func bind(_ endpoint: String) async throws -> String {
+        let parsed = try Endpoint(endpoint)
+        try checkOpen()
+        let listener = try await Listener.bind(parsed, socket: self)
+        let accepted = state.withLock { state -> Bool in
+            guard !state.closed else { return false }
+            state.listeners.append(listener)
+            return true
+        }
+        guard accepted else {
+            await listener.close()
+            throw ZMQError.socketClosed
+        }
+        events.emit(.listening(endpoint: listener.boundEndpoint))
+        return listener.boundEndpoint
+    }
+
+    /// Connects to `endpoint` in the background and keeps the connection up: a peer that is not
+    /// there yet, or goes away, is retried with backoff. Messages sent meanwhile wait in this
+    /// connection's queue.
+    public func connect(_ endpoint: String) async throws {
+        let parsed = try Endpoint(endpoint)
+        let (connecter, wakeups) = try state.withLock { (state: inout SocketState) throws(ZMQError) in
+            guard !state.closed else { throw .socketClosed }
+            let pipe = state.makePipe(connectSide: true)
+            state.pipes.append(pipe)
+            let connecter = Connecter(endpoint: parsed, socket: self, pipe: pipe, options: state.options)
+            state.connecters.append(connecter)
+            // Messages may queue on the new pipe before it connects.
+            return (connecter, state.waiters.roomMade())
+        }
+        wakeups.resume()
+        if case .inproc = parsed {
+            context.inproc.connect(connecter)
+        } else {
+            connecter.start()
+        }
+    }
+
+    /// Whether `close()` has begun.
+    var isClosed: Bool { state.withLock { $0.closed } }
+
+    func checkOpen() throws(ZMQError) {
+        if state.withLock({ $0.closed }) { throw .socketClosed }
+    }
+
+    // MARK: Sending
+
+    /// Sends a message, waiting while no peer has room (or until the send timeout).
+    nonisolated(nonsending) public func send(_ message: Message) async throws {
+        if try enqueue(message) { return }
+        // No room: only now is the timeout worth reading.
+        let deadline = options.sendTimeout.map { NIODeadline.now() + TimeAmount($0) }
+        repeat {
+            try await suspend(.send, until: deadline)
+        } while try !enqueue(message)
+    }
+
+    nonisolated(nonsending) public func send(_ frame: Frame) async throws {
+        try await send(Message(frame))
+    }
+
+    nonisolated(nonsending) public func send(_ string: String) async throws {
+        try await send(Message(Frame(string)))
+    }
+
+    /// Sends without waiting: throws `ZMQError.wouldBlock` when no peer has room.
+    public func trySend(_ message: Message) throws {
+        guard try enqueue(message) else { throw ZMQError.wouldBlock }
+    }
+
+    /// Queues `message` where the socket type routes it; false when it must wait for room.
+    private func enqueue(_ message: Message) throws(ZMQError) -> Bool {
+        guard !message.isEmpty else { throw .invalidMessage("a message has at least one frame") }
+        let sent = try state.withLock { (state: inout SocketState) throws(ZMQError) in try state.enqueue(message) }
+        sent.outbox.wake()
+        sent.resume.forEach { $0.resumeReading() }
+        sent.wakeups.resume()
+        return sent.queued
+    }
+
+    // MARK: Subscribing
+
+    /// Subscribes a SUB or XSUB socket to the messages whose first frame starts with `prefix`;
+    /// the empty prefix subscribes to everything. Subscriptions are counted: subscribing twice
+    /// needs two `unsubscribe` calls. Other socket types throw `notSupported`.
+    public func subscribe(_ prefix: [UInt8]) throws(ZMQError) {
+        try changeSubscription(Subscription(subscribe: true, topic: prefix))
+    }
+
+    public func subscribe(_ prefix: String = "") throws(ZMQError) {
+        try subscribe(Array(prefix.utf8))
+    }
+
+    /// Cancels one `subscribe(prefix)`; cancelling a prefix never subscribed does nothing.
+    public func unsubscribe(_ prefix: [UInt8]) throws(ZMQError) {
+        try changeSubscription(Subscription(subscribe: false, topic: prefix))
+    }
+
+    public func unsubscribe(_ prefix: String) throws(ZMQError) {
+        try unsubscribe(Array(prefix.utf8))
+    }
+
+    private func changeSubscription(_ subscription: Subscription) throws(ZMQError) {
+        let (outbox, resume) = try state.withLock { (state: inout SocketState) throws(ZMQError) -> (Outbox, [any PipeEngine]) in
+            // Nothing already queued for a cancelled topic is handed out afterwards.
+            try received.withLock { (received: inout Deque<Message>) throws(ZMQError) in
+                try state.changeSubscription(subscription, received: &received)
+            }
+        }
+        outbox.wake()
+        resume.forEach { $0.resumeReading() }
+    }
+
+    // MARK: Receiving
+
+    /// Receives the next message, waiting until one arrives (or until the receive timeout).
+    nonisolated(nonsending) public func receive() async throws -> Message {
+        if let message = try dequeue() { return message }
+        let deadline = options.receiveTimeout.map { NIODeadline.now() + TimeAmount($0) }
+        while true {
+            try await suspend(.receive, until: deadline)
+            if let message = try dequeue() { return message }
+        }
+    }
+
+    /// Receives without waiting: throws `ZMQError.wouldBlock` when no message is queued.
+    public func tryReceive() throws -> Message {
+        guard let message = try dequeue() else { throw ZMQError.wouldBlock }
+        return message
+    }
+
+    /// Messages as they arrive; the sequence ends when the socket is closed.
+    public var messages: Messages { Messages(socket: self) }
+
+    /// Messages already taken from a pipe, oldest first, for the next receives. Filled a batch at
+    /// a time under the socket lock and emptied under this lock alone, so receiving a message
+    /// does not contend with the I/O threads for the socket lock. Lock order: `state`, then this.
+    let received = Mutex(Deque<Message>())
+
+    /// At most this many messages move from one pipe to `received` at a time: fair-queueing
+    /// between peers works in batches of this size.
+    static let receiveBatch = 256
+
+    private func dequeue() throws(ZMQError) -> Message? {
+        if let message = received.withLock({ $0.popFirst() }) { return message }
+        let taken = try state.withLock { (state: inout SocketState) throws(ZMQError) in
+            try received.withLock { (received: inout Deque<Message>) throws(ZMQError) in
+                try state.dequeue(batch: Self.receiveBatch, into: &received)
+            }
+        }
+        taken.wakeups.resume()
+        taken.resume?.resumeReading()
+        return taken.message
+    }
+}
+
+/// The messages of a socket as an `AsyncSequence`; iteration ends when the socket closes.
+public struct Messages: AsyncSequence, Sendable {
+    public typealias Element = Message
+    let socket: ZMQSocket
+
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        let socket: ZMQSocket
+        public mutating func next() async throws -> Message? {
+            do {
+                return try await socket.receive()
+            } catch ZMQError.socketClosed {
+                return nil
+            }
+        }
+    }
+
+    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(socket: socket) }
+}
+
+/// Sockets compare by identity, so they can key dictionaries and be found among poll results.
+extension ZMQSocket: Hashable {
+    public static func == (lhs: ZMQSocket, rhs: ZMQSocket) -> Bool { lhs === rhs }
+    public func hash(into hasher: inout Hasher) { hasher.combine(ObjectIdentifier(self)) }
+}

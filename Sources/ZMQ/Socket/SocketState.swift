@@ -1,0 +1,280 @@
+import DequeModule
+import ZMTP
+
+/// The socket's shared state and what happens to it under the socket's lock. Each operation
+/// changes the state and returns what to do once the lock is released (engines to wake, waiters
+/// to resume), so the rules are tested without threads or I/O.
+struct SocketState: Sendable {
+    typealias Waiter = UnsafeContinuation<Void, any Error>
+    typealias Wakeups = WaitQueues<Waiter, PollSignal>.Wakeups
+
+    var pattern: any SocketPattern
+    var options = SocketOptions()
+    var pipes: [Pipe] = []
+    var listeners: [Listener] = []
+    var connecters: [Connecter] = []
+    var engines: [ObjectIdentifier: any PipeEngine] = [:]
+    var waiters = WaitQueues<Waiter, PollSignal>()
+    var nextWaiterID: UInt64 = 0
+    var nextPipeID = 0
+    var closed = false
+    /// True between `close()` and the end of linger: connections may still form and drain.
+    var lingering = false
+    var lingerWaiter: CheckedContinuation<Void, Never>?
+
+    init(pattern: any SocketPattern) {
+        self.pattern = pattern
+    }
+
+    var connectedPeers: Int { pipes.reduce(0) { $0 + ($1.engine == nil ? 0 : 1) } }
+
+    mutating func makePipe(connectSide: Bool) -> Pipe {
+        nextPipeID += 1
+        return Pipe(id: nextPipeID, isConnectSide: connectSide)
+    }
+
+    mutating func remove(_ pipe: Pipe) {
+        pipes.removeAll { $0 === pipe }
+    }
+
+    mutating func makeWaiterID() -> UInt64 {
+        nextWaiterID += 1
+        return nextWaiterID
+    }
+
+    // MARK: Readiness
+
+    /// Whether a task waiting for `kind` may go on now (`received` holds messages already taken
+    /// from the pipes for the next receives).
+    func isReady(_ kind: WaitKind, received: Int) -> Bool {
+        switch kind {
+        case .send: return pattern.hasOut(among: pipes, hwm: options.sendHighWaterMark)
+        case .receive: return received > 0 || pattern.hasIn(among: pipes)
+        case .peers(let count): return connectedPeers >= count
+        }
+    }
+
+    /// Which of `events` the socket is ready for.
+    func readiness(_ events: PollEvents, received: Int) -> PollEvents {
+        var ready: PollEvents = []
+        if events.contains(.readable), isReady(.receive, received: received) { ready.insert(.readable) }
+        if events.contains(.writable), isReady(.send, received: received) { ready.insert(.writable) }
+        return ready
+    }
+
+    // MARK: Sending and receiving
+
+    /// What `send` does once the lock is released.
+    struct Sent {
+        var queued: Bool
+        var outbox: Outbox
+        var resume: [any PipeEngine] = []
+        var wakeups = Wakeups()
+    }
+
+    /// Queues `message` where the socket type routes it; `queued` is false when it must wait.
+    mutating func enqueue(_ message: Message) throws(ZMQError) -> Sent {
+        guard !closed else { throw .socketClosed }
+        var outbox = Outbox(hwm: options.sendHighWaterMark)
+        var sent = Sent(queued: try pattern.send(message, among: pipes, outbox: &outbox), outbox: outbox)
+        if sent.outbox.removedInbound { sent.resume = inboundShrank() }
+        if sent.queued, !pattern.batchesReceives { sent.wakeups = waiters.turnTaken() }
+        return sent
+    }
+
+    /// What `receive` takes under the lock.
+    struct Taken {
+        var message: Message?
+        var resume: (any PipeEngine)?
+        var wakeups = Wakeups()
+    }
+
+    /// Takes the next message from the pipe the socket type picks. Where the type allows, up to
+    /// `batch - 1` more of that pipe's messages move to `received` for the next receives, so that
+    /// those take only `received`'s lock, not the socket's.
+    mutating func dequeue(batch: Int, into received: inout Deque<Message>) throws(ZMQError) -> Taken {
+        guard !closed else { throw .socketClosed }
+        guard let pipe = try pattern.pipeForReceiving(among: pipes) else { return Taken() }
+        var message = pipe.inbound.removeFirst()
+        pipe.tag(&message)
+        var taken = Taken()
+        if !pattern.batchesReceives {
+            taken.message = pattern.handOut(message, from: pipe)
+            taken.wakeups = waiters.turnTaken()
+        } else {
+            taken.message = message
+            if !pipe.inbound.isEmpty {
+                for _ in 0..<min(pipe.inbound.count, batch - 1) {
+                    var next = pipe.inbound.removeFirst()
+                    pipe.tag(&next)
+                    received.append(next)
+                }
+                // Another receiver may be waiting: there is more for it now.
+                taken.wakeups = waiters.messagesArrived(1)
+            }
+        }
+        taken.resume = inboundShrank(pipe)
+        return taken
+    }
+
+    /// A subscription changes; a cancel also drops what is queued for the cancelled topic.
+    mutating func changeSubscription(_ subscription: Subscription, received: inout Deque<Message>) throws(ZMQError) -> (Outbox, [any PipeEngine]) {
+        guard !closed else { throw .socketClosed }
+        var outbox = Outbox(hwm: 0)
+        try pattern.changeSubscription(subscription, among: pipes, outbox: &outbox)
+        guard !subscription.isSubscribe else { return (outbox, []) }
+        let pattern = self.pattern
+        for pipe in pipes { pipe.inbound.removeAll { !pattern.accepts($0) } }
+        received.removeAll { !pattern.accepts($0) }
+        return (outbox, inboundShrank())
+    }
+
+    // MARK: Connections
+
+    /// A connection completed its handshake: its pipe (the connect-side one, or a new one for an
+    /// accepted peer), or nil when the socket type refuses another peer.
+    mutating func attach(_ engine: any PipeEngine, peer: PeerInfo, metadata: MessageMetadata?, connectPipe: Pipe?) -> (Pipe?, Wakeups) {
+        guard !closed || lingering else { return (nil, Wakeups()) }
+        let pipe: Pipe
+        if let connectPipe {
+            guard pipes.contains(where: { $0 === connectPipe }) else { return (nil, Wakeups()) }
+            pipe = connectPipe
+        } else {
+            guard pattern.admits(peer, among: pipes) else { return (nil, Wakeups()) }
+            pipe = makePipe(connectSide: false)
+            pipes.append(pipe)
+        }
+        pipe.engine = engine
+        pipe.peer = peer
+        // What the last connection left unread keeps that connection's metadata.
+        for index in pipe.inbound.indices { pipe.tag(&pipe.inbound[index]) }
+        pipe.messageMetadata = metadata
+        pattern.attached(pipe)
+        pipe.drainScheduled = !pipe.outbound.isEmpty
+        // A new peer may be the room a waiting sender needs, or the peer someone waits for.
+        return (pipe, waiters.peerAttached())
+    }
+
+    /// A connection went away. Its queued outbound messages stay with a connect-side pipe; an
+    /// accepted peer's pipe is dropped once what it already received has been read.
+    mutating func detach(_ engine: any PipeEngine, from pipe: Pipe) -> Wakeups {
+        guard pipe.engine === engine else { return Wakeups() }
+        pipe.engine = nil
+        pipe.drainScheduled = false
+        pipe.readingPaused = false
+        pattern.detached(pipe)
+        if !pipe.isConnectSide {
+            pipe.outbound.removeAll()
+            pipe.isDetached = true
+            if pipe.inbound.isEmpty { remove(pipe) }
+        }
+        // XPUB may have queued cancels for the peer's subscriptions; a send waiting for this
+        // peer (ROUTER with routerMandatory) must learn it is gone.
+        return waiters.peerDetached(leftMessages: !pipe.inbound.isEmpty)
+    }
+
+    /// Messages read from `pipe`'s connection join its inbound queue; `pause` says that the
+    /// engine should stop reading (the receive high-water mark is reached).
+    mutating func deliver(_ batch: inout Deque<Message>, from pipe: Pipe) -> (pause: Bool, wakeups: Wakeups) {
+        pattern.received(&batch, from: pipe)
+        let delivered = batch.count
+        // Moved, not copied: a copy would retain every payload here and release it again
+        // below, on a reference count the receiving thread is releasing at the same time.
+        if pipe.inbound.isEmpty {
+            swap(&pipe.inbound, &batch)
+        } else {
+            while let message = batch.popFirst() { pipe.inbound.append(message) }
+        }
+        let hwm = options.receiveHighWaterMark
+        let pause = hwm > 0 && pipe.inbound.count >= hwm && pattern.pausesReading
+        if pause { pipe.readingPaused = true }
+        return (pause, delivered > 0 ? waiters.messagesArrived(delivered) : Wakeups())
+    }
+
+    /// Moves up to `limit` queued outbound messages of `pipe` into `batch` (usually an O(1) swap
+    /// of the whole queue). Nil, with the drain flag cleared, when there is nothing to send;
+    /// otherwise whether the engine must report the batch written: only while lingering.
+    mutating func takeOutbound(from pipe: Pipe, into batch: inout Deque<Message>, limit: Int) -> (reportWhenWritten: Bool, wakeups: Wakeups)? {
+        guard !pipe.outbound.isEmpty else {
+            pipe.drainScheduled = false
+            return nil
+        }
+        let wasFull = !pipe.hasRoom(hwm: options.sendHighWaterMark)
+        if pipe.outbound.count <= limit {
+            swap(&pipe.outbound, &batch)
+        } else {
+            // Moved one by one: a copy would touch every payload's reference count.
+            for _ in 0..<limit { batch.append(pipe.outbound.removeFirst()) }
+        }
+        if lingering { pipe.batchesInFlight += 1 }
+        return (lingering, wasFull ? waiters.roomMade() : Wakeups())
+    }
+
+    /// After messages left inbound queues other than through `receive`: resumes reading where
+    /// that made room, and forgets accepted pipes whose connection has gone and that are empty.
+    mutating func inboundShrank() -> [any PipeEngine] {
+        pipes.compactMap { inboundShrank($0) }
+    }
+
+    /// The same for one pipe: the engine to resume, if reading paused and there is room again.
+    mutating func inboundShrank(_ pipe: Pipe) -> (any PipeEngine)? {
+        var resume: (any PipeEngine)?
+        if pipe.readingPaused, pipe.inbound.count <= options.receiveHighWaterMark / 2 {
+            pipe.readingPaused = false
+            resume = pipe.engine
+        }
+        if pipe.isDetached, pipe.inbound.isEmpty { remove(pipe) }
+        return resume
+    }
+
+    // MARK: Closing
+
+    struct Closing {
+        var wakeups: Wakeups
+        var listeners: [Listener]
+        var linger: Linger
+        /// Connections whose earlier writes linger must wait for.
+        var flushes: [(any PipeEngine, Pipe)]
+    }
+
+    mutating func beginClosing() -> Closing {
+        closed = true
+        lingering = options.linger != .zero
+        var flushes: [(any PipeEngine, Pipe)] = []
+        if lingering {
+            for pipe in pipes {
+                guard let engine = pipe.engine else { continue }
+                pipe.batchesInFlight += 1
+                flushes.append((engine, pipe))
+            }
+        }
+        defer { listeners.removeAll() }
+        return Closing(wakeups: waiters.closeAll(), listeners: listeners, linger: options.linger, flushes: flushes)
+    }
+
+    /// Nothing left to write: every pipe's queue is empty and every engine has flushed.
+    var isSettled: Bool {
+        pipes.allSatisfy { $0.outbound.isEmpty && $0.batchesInFlight == 0 }
+    }
+
+    mutating func takeLingerWaiterIfSettled() -> CheckedContinuation<Void, Never>? {
+        guard lingerWaiter != nil, isSettled else { return nil }
+        return lingerWaiter.take()
+    }
+}
+
+extension WaitQueues.Wakeups where Waiter == SocketState.Waiter, Watcher == PollSignal {
+    /// Resumes the takers (to look again) and tells the watchers; call with the lock released.
+    func resume() {
+        first?.resume()
+        for waiter in others { waiter.resume() }
+        for watcher in watchers { watcher.fire() }
+    }
+
+    /// Fails the takers with `error` (the socket closed) and tells the watchers.
+    func fail(with error: any Error) {
+        first?.resume(throwing: error)
+        for waiter in others { waiter.resume(throwing: error) }
+        for watcher in watchers { watcher.fire() }
+    }
+}
