@@ -172,7 +172,8 @@ struct Pipeline: Workload {
                 if sequence % 64 == 63 { await Task.yield() }
             }
             try await push.send([Frame(number: id), Frame("done"), Frame(number: count)])
-            await push.close()
+            push.close()
+            await push.waitUntilClosed()
         }
         // Every producer closed with linger: what it sent is on its way. Wait for the last counts.
         let expected = producers.value
@@ -184,7 +185,8 @@ struct Pipeline: Workload {
             try await Task.sleep(for: .milliseconds(10))
         }
         consumer.cancel()
-        await pull.close()
+        pull.close()
+        await pull.waitUntilClosed()
     }
 }
 
@@ -224,11 +226,13 @@ struct Broadcast: Workload {
             }
             ledger.sessionFinished(name)
             try sub.set(.linger(.zero))
-            await sub.close()
+            sub.close()
+            await sub.waitUntilClosed()
         }
         publisher.cancel()
         try pub.set(.linger(.zero))
-        await pub.close()
+        pub.close()
+        await pub.waitUntilClosed()
     }
 }
 
@@ -261,11 +265,13 @@ struct Echo: Workload {
                 if expected + window < count { try await dealer.send(Frame(number: expected + window)) }
             }
             ledger.sessionFinished(name)
-            await dealer.close()
+            dealer.close()
+            await dealer.waitUntilClosed()
         }
         server.cancel()
         try router.set(.linger(.zero))
-        await router.close()
+        router.close()
+        await router.waitUntilClosed()
     }
 }
 

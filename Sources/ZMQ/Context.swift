@@ -75,18 +75,21 @@ public final class ZMQContext: Sendable {
         sockets.withLock { $0[ObjectIdentifier(socket)] = nil }
     }
 
-    /// Closes every socket still open (each with its linger, all at once, so that one socket's
-    /// linger never waits on another that has not been closed yet) and stops the I/O threads.
-    /// Cancelling the calling task cuts every linger short.
+    /// Closes every socket still open and waits until every socket closed, now or before, has
+    /// delivered what it queued or reached the end of its linger (all at once, as libzmq's
+    /// `zmq_ctx_term` does), then stops the I/O threads. Cancelling the calling task cuts every
+    /// linger short.
     public func shutdown() async {
         let alreadyTerminated = terminated.withLock { terminated in
             defer { terminated = true }
             return terminated
         }
         guard !alreadyTerminated else { return }
-        let open = sockets.withLock { Array($0.values) }
+        // Sockets stay here until their closing is done, so those closed earlier are waited for too.
+        let remaining = sockets.withLock { Array($0.values) }
+        for socket in remaining { socket.close() }
         await withTaskGroup(of: Void.self) { group in
-            for socket in open { group.addTask { await socket.close() } }
+            for socket in remaining { group.addTask { await socket.waitUntilClosed() } }
         }
         if ownsGroup {
             try? await eventLoopGroup.shutdownGracefully()

@@ -88,9 +88,9 @@ struct Demo: AsyncParsableCommand {
         print("  \(count) encrypted tasks from the admitted client, \(Int(rate)) per second")
         print("  the stranger: \(refusal.map(\.description) ?? "no refusal seen")")
         let strangerGotIn = (try? server.tryReceive()) != nil
-        await stranger.close()
-        await client.close()
-        await server.close()
+        stranger.close()
+        client.close()
+        server.close()
         context.setAuthenticator(nil)
         return [
             ("CURVE: every task of the admitted client arrived, in order", inOrder),
@@ -121,8 +121,8 @@ struct Demo: AsyncParsableCommand {
         try await echo.value
         let microseconds = elapsed / roundTrips / .microseconds(1)
         print("  \(roundTrips) pings answered, \(String(format: "%.1f", microseconds)) µs per round trip")
-        await left.close()
-        await right.close()
+        left.close()
+        right.close()
         return [("exclusive pair: every ping came back unchanged", intact)]
     }
 
@@ -174,7 +174,7 @@ struct Demo: AsyncParsableCommand {
         print("  \(tasks) tasks through the pipeline in \(String(format: "%.2f", seconds)) s (\(Int(Double(tasks) / seconds)) tasks/s)")
         print("  worker A did \(perWorker["A", default: 0]), worker B did \(perWorker["B", default: 0])")
 
-        for socket in workerSockets + [source, sink] { await socket.close() }
+        for socket in workerSockets + [source, sink] { socket.close() }
         for worker in workers { _ = await worker.result }
         return [
             ("pipeline: every task reached the sink exactly once", seen.allSatisfy { $0 } && duplicates == 0),
@@ -232,7 +232,7 @@ struct Demo: AsyncParsableCommand {
         let elapsed = ContinuousClock.now - started
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         print("  weather got \(results[0].count), sport got \(results[1].count), in \(String(format: "%.2f", seconds)) s (\(Int(Double(2 * updates) / seconds)) deliveries/s)")
-        for socket in subscribers + [publisher] { await socket.close() }
+        for socket in subscribers + [publisher] { socket.close() }
         return [
             ("publish-subscribe: each subscriber got every update on its topic, in order",
              results.allSatisfy { $0.count == updates && $0.inOrder }),
@@ -293,7 +293,7 @@ struct Demo: AsyncParsableCommand {
 
         broker.cancel()
         _ = await broker.result
-        for socket in sockets + [frontend, backend] { await socket.close() }
+        for socket in sockets + [frontend, backend] { socket.close() }
         for worker in workers { _ = await worker.result }
         return [
             ("request-reply: every client got the answer to each of its own requests", results.allSatisfy { $0.answered == requests }),

@@ -32,8 +32,8 @@ struct Send: AsyncParsableCommand {
                 try await socket.send(Message(Frame(line)))
             }
         }
-        // Linger is forever by default: closing returns once everything is on the wire.
-        await socket.close()
+        // Linger is forever by default: shutdown returns once everything is on the wire.
+        socket.close()
         await context.shutdown()
     }
 }

@@ -82,7 +82,8 @@ struct InteropTests {
                 #expect(message == Pattern.message(index, shapes: parsed), "echo \(index)")
             }
         }
-        await socket.close()  // linger: everything queued reaches the wire first
+        socket.close()  // linger: everything queued reaches the wire first
+        await socket.waitUntilClosed()
         try await peer.result()
     }
 

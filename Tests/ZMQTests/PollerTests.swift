@@ -204,7 +204,8 @@ struct PollerTests {
             var poller = ZMQPoller()
             poller.register(pull)
             let waiting = Task { [poller] in try await poller.poll() }
-            await pull.close()
+            pull.close()
+            await pull.waitUntilClosed()
             await #expect(throws: ZMQError.socketClosed) { try await waiting.value }
 
             let other = try context.socket(.pull)
@@ -241,7 +242,7 @@ struct PollerTests {
                 #expect(message[0].string?.hasPrefix("\(index).") == true)
                 seen[index, default: []].append(message[0].string!)
                 if seen.values.map(\.count).reduce(0, +) == 30 {
-                    for pull in pulls { await pull.close() }
+                    for pull in pulls { pull.close() }
                 }
             }
             for index in 0..<3 {

@@ -20,7 +20,9 @@ struct ProxyTests {
             for index in 0..<1000 { try await source.send(Message(Frame("\(index)"))) }
             for index in 0..<1000 { #expect(try await sink.receive() == Message(Frame("\(index)"))) }
 
-            await frontend.close()
+            frontend.close()
+
+            await frontend.waitUntilClosed()
             try await proxy.value
         }
     }
@@ -81,7 +83,8 @@ struct ProxyTests {
                 #expect(try await sink.receive() == Message(Frame("round \(round)")))
             }
             // The backend only sends; the proxy notices it close while waiting to receive.
-            await backend.close()
+            backend.close()
+            await backend.waitUntilClosed()
             try await proxy.value
         }
     }

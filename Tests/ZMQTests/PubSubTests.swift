@@ -105,7 +105,8 @@ struct PubSubTests {
             #expect(try await xpub.receive() == Message(Frame([1] + Array("D".utf8))))
 
             // The peer that held A and C goes: the XPUB hears both cancels.
-            await second.close()
+            second.close()
+            await second.waitUntilClosed()
             let cancels = Set([try await xpub.receive(), try await xpub.receive()])
             #expect(cancels == [Message(Frame([0] + Array("A".utf8))), Message(Frame([0] + Array("C".utf8)))])
 
@@ -134,7 +135,8 @@ struct PubSubTests {
             // The topic is still held by `first`, yet the cancel is passed on.
             try second.unsubscribe("A")
             #expect(try await xpub.receive() == Message(Frame([0, 65])))
-            await first.close()
+            first.close()
+            await first.waitUntilClosed()
             #expect(try await xpub.receive() == Message(Frame([0, 65])))
         }
     }

@@ -142,7 +142,8 @@ struct ReqRepTests {
             // A send waiting for a peer that goes away throws instead of waiting on.
             try router.set(.sendTimeout(nil))
             let blocked = Task { try await router.send(["stalled", "one more"]) }
-            await dealers[0].close()
+            dealers[0].close()
+            await dealers[0].waitUntilClosed()
             await #expect(throws: ZMQError.unroutable(routingID: Array("stalled".utf8))) { try await blocked.value }
         }
     }
@@ -162,7 +163,8 @@ struct ReqRepTests {
                 try await dealer.send(Message(Frame("attempt \(attempt)")))
                 let message = try await router.receive()
                 ids.append(message[0])
-                await dealer.close()
+                dealer.close()
+                await dealer.waitUntilClosed()
             }
             #expect(ids[0] == ids[1])
             #expect(ids[0].count == 5)

@@ -125,7 +125,8 @@ case "send":
     let count = argument(3)
     let startCPU = cpuNanoseconds()
     for _ in 0..<count { try await push.send(message) }
-    await push.close()
+    push.close()
+    await push.waitUntilClosed()
     output("RESULT 0 \((cpuNanoseconds() - startCPU) / Double(count)) \(count)")
 case "inproc":
     let pull = try context.socket(.pull)
@@ -192,7 +193,8 @@ case "pub":
     } else {
         for _ in 0..<count { try await publisher.send(message) }
     }
-    await publisher.close()
+    publisher.close()
+    await publisher.waitUntilClosed()
     output("RESULT 0 \((cpuNanoseconds() - startCPU) / Double(count)) \(count)")
 case "sub":
     let count = argument(3), size = argument(4)

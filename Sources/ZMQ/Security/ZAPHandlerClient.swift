@@ -62,7 +62,7 @@ final class ZAPHandlerClient: ZMQAuthenticator, Sendable {
             return socket
         }
         guard winner === socket else {
-            await socket.close()
+            socket.close()
             return winner
         }
         do {

@@ -2,10 +2,12 @@ import NIOCore
 import ZMTP
 
 extension ZMQSocket {
-    /// Closes the socket. Messages still queued are delivered first, for as long as the linger
-    /// option allows (or until the calling task is cancelled); then every connection and
-    /// listener is closed and its descriptor released.
-    public func close() async {
+    /// Closes the socket and returns at once, as libzmq's `zmq_close` does: sending and
+    /// receiving throw `socketClosed` from now on, while in the background the messages still
+    /// queued are delivered for as long as the linger option allows, then every connection and
+    /// listener is closed and its descriptor released. `context.shutdown()` waits for that, as
+    /// does `waitUntilClosed()`.
+    public func close() {
         let closing = state.withLock { state -> (SocketState.Closing)? in
             guard !state.closed else { return nil }
             return state.beginClosing()
@@ -18,6 +20,24 @@ extension ZMQSocket {
         for (engine, pipe) in closing.flushes {
             engine.whenFlushed { [self] in self.batchWritten(from: pipe) }
         }
+        let task = Task { await finishClosing(closing) }
+        state.withLock { $0.closingTask = task }
+    }
+
+    /// Waits until the work of `close()` is done: the linger over and every connection closed.
+    /// Cancelling the wait cuts the linger short and drops what is still queued. Returns at
+    /// once if the socket has not been closed.
+    public func waitUntilClosed() async {
+        guard let task = state.withLock({ $0.closingTask }) else { return }
+        await withTaskCancellationHandler {
+            await task.value
+        } onCancel: {
+            task.cancel()
+        }
+    }
+
+    /// Lingers, then closes every listener, connecter and connection (on a task of its own).
+    private func finishClosing(_ closing: SocketState.Closing) async {
         for listener in closing.listeners { await listener.close() }
 
         if closing.linger != .zero {
@@ -37,7 +57,7 @@ extension ZMQSocket {
     }
 
     /// Waits until everything queued is written, or the linger time passes, or the closing task
-    /// is cancelled (a cancelled close stops lingering and drops what is left).
+    /// is cancelled (then lingering stops and what is left is dropped).
     private func waitForLinger(_ linger: Linger) async {
         let endLinger: @Sendable () -> Void = { [self] in
             let waiter = self.state.withLock { state in state.lingerWaiter.take() }

@@ -21,6 +21,8 @@ struct SocketState: Sendable {
     /// True between `close()` and the end of linger: connections may still form and drain.
     var lingering = false
     var lingerWaiter: CheckedContinuation<Void, Never>?
+    /// The work `close()` leaves to the background: lingering, then closing every connection.
+    var closingTask: Task<Void, Never>?
 
     init(pattern: any SocketPattern) {
         self.pattern = pattern

@@ -86,8 +86,9 @@ final class Connecter: Sendable {
         state.withLockedValue { state in
             guard !state.stopped else { return }
             let interval = state.interval
-            // Up to half an interval of jitter keeps a crowd of clients from reconnecting in step.
-            let jitter = TimeAmount.nanoseconds(Int64.random(in: 0...max(1, interval.nanoseconds / 2)))
+            // Up to one base interval of jitter keeps a crowd of clients from reconnecting in
+            // step, and a wait within the maximum plus one base interval (libzmq adds the same).
+            let jitter = TimeAmount.nanoseconds(Int64.random(in: 0..<max(1, baseInterval.nanoseconds)))
             if maxInterval > baseInterval {
                 state.interval = min(interval * 2, maxInterval)
             } else if state.backingOff {
