@@ -66,6 +66,23 @@ public enum SocketOption: Sendable {
     case zapDomain(String)
 }
 
+extension SocketOption {
+    /// The option's name, as `ZMQError.invalidOption` reports it.
+    var name: String {
+        let label = String(describing: self)
+        return String(label.prefix { $0 != "(" })
+    }
+
+    /// The socket types the option means something for; nil for every type.
+    var socketTypes: Set<SocketType>? {
+        switch self {
+        case .xpubVerbose, .xpubVerboser: return [.xpub]
+        case .routerMandatory: return [.router]
+        default: return nil
+        }
+    }
+}
+
 /// The current values of every socket option, with libzmq's defaults.
 public struct SocketOptions: Sendable, Equatable {
     public var sendHighWaterMark = 1000

@@ -170,6 +170,39 @@ struct SocketTests {
         }
     }
 
+    @Test("an option that means nothing for the socket type throws invalidOption", arguments: [
+        (SocketType.pull, SocketOption.routerMandatory(true), "routerMandatory", SocketType.router),
+        (.dealer, .routerMandatory(false), "routerMandatory", .router),
+        (.pub, .xpubVerbose(true), "xpubVerbose", .xpub),
+        (.sub, .xpubVerboser(true), "xpubVerboser", .xpub),
+    ])
+    func optionForAnotherType(type: SocketType, option: SocketOption, name: String, owner: SocketType) async throws {
+        try await withContext { context in
+            let socket = try context.socket(type)
+            #expect(throws: ZMQError.invalidOption(name: name, reason: "applies to \(owner.rawValue) sockets only, not \(type.rawValue)")) {
+                try socket.set(option)
+            }
+            // The type it is for takes it.
+            try context.socket(owner).set(option)
+        }
+    }
+
+    @Test("connect refuses a wildcard host or port, which only bind accepts", arguments: [
+        ("tcp://*:5555", "not *"), ("tcp://127.0.0.1:*", "needs a port"), ("tcp://127.0.0.1:0", "needs a port"),
+    ])
+    func connectWildcard(endpoint: String, reason: String) async throws {
+        try await withContext { context in
+            let socket = try context.socket(.push)
+            await #expect {
+                try await socket.connect(endpoint)
+            } throws: { error in
+                guard case ZMQError.invalidEndpoint(let text, let why) = error else { return false }
+                return text == endpoint && why.contains(reason)
+            }
+            #expect(socket.connectedPeerCount == 0)
+        }
+    }
+
     @Test("bind returns the real endpoint; * binds every interface; host names work on connect")
     func wildcardAndHostNames() async throws {
         try await withContext { context in

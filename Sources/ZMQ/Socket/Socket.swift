@@ -34,9 +34,14 @@ public final class ZMQSocket: Sendable {
     /// A snapshot of the current option values.
     public var options: SocketOptions { state.withLock { $0.options } }
 
-    /// Sets one option; an invalid value throws `ZMQError.invalidOption` and changes nothing.
+    /// Sets one option; an invalid value, or an option that means nothing for this socket type
+    /// (`routerMandatory` on a PULL), throws `ZMQError.invalidOption` and changes nothing.
     /// Options that shape connections (heartbeats, limits) apply to connections made afterwards.
     public func set(_ option: SocketOption) throws(ZMQError) {
+        if let types = option.socketTypes, !types.contains(type) {
+            let names = types.map { $0.rawValue }.sorted().joined(separator: " and ")
+            throw .invalidOption(name: option.name, reason: "applies to \(names) sockets only, not \(type.rawValue)")
+        }
         try state.withLock { (state: inout SocketState) throws(ZMQError) in
             try state.options.apply(option)
             state.pattern.configure(state.options)
@@ -78,6 +83,11 @@ public final class ZMQSocket: Sendable {
     /// connection's queue.
     public func connect(_ endpoint: String) async throws {
         let parsed = try Endpoint(endpoint)
+        if case .tcp(let host, let port) = parsed {
+            // libzmq says EINVAL: a wildcard names no peer to dial.
+            if host == "*" { throw ZMQError.invalidEndpoint(endpoint, reason: "connect needs a host, not * (which only bind accepts)") }
+            if port == 0 { throw ZMQError.invalidEndpoint(endpoint, reason: "connect needs a port, not * or 0 (which only bind accepts)") }
+        }
         let (connecter, wakeups) = try state.withLock { (state: inout SocketState) throws(ZMQError) in
             guard !state.closed else { throw .socketClosed }
             let pipe = state.makePipe(connectSide: true)
