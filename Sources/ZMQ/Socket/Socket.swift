@@ -105,6 +105,50 @@ public final class ZMQSocket: Sendable {
         }
     }
 
+    /// Stops connecting to `endpoint`, given as it was to `connect`: its connection closes and
+    /// the messages still queued for it are dropped, as libzmq's `zmq_disconnect` does. Throws
+    /// `invalidEndpoint` when the socket is not connected to it.
+    public func disconnect(_ endpoint: String) async throws {
+        let parsed = try Endpoint(endpoint)
+        let removed = try state.withLock { (state: inout SocketState) throws(ZMQError) -> [(Connecter, (any PipeEngine)?)] in
+            guard !state.closed else { throw .socketClosed }
+            let matching = state.connecters.filter { $0.endpoint == parsed }
+            guard !matching.isEmpty else {
+                throw .invalidEndpoint(endpoint, reason: "this socket is not connected to it")
+            }
+            state.connecters.removeAll { $0.endpoint == parsed }
+            for connecter in matching {
+                connecter.pipe.outbound.removeAll()
+                state.remove(connecter.pipe)
+            }
+            return matching.map { ($0, $0.pipe.engine) }
+        }
+        for (connecter, engine) in removed {
+            await connecter.stop()
+            context.inproc.forget(connecter)
+            await engine?.close()
+        }
+    }
+
+    /// Stops accepting connections at `endpoint`, given as `bind` returned it or as it was given
+    /// to `bind`, and closes the connections accepted there, as libzmq's `zmq_unbind` does.
+    /// Throws `invalidEndpoint` when the socket is not bound to it.
+    public func unbind(_ endpoint: String) async throws {
+        let (listener, inprocLinks) = try state.withLock { (state: inout SocketState) throws(ZMQError) -> (Listener, [any PipeEngine]) in
+            guard !state.closed else { throw .socketClosed }
+            guard let index = state.listeners.firstIndex(where: { $0.matches(endpoint) }) else {
+                throw .invalidEndpoint(endpoint, reason: "this socket is not bound to it")
+            }
+            let listener = state.listeners.remove(at: index)
+            guard case .inproc(let name) = listener.requestedEndpoint else { return (listener, []) }
+            let links = state.engines.values.filter { ($0 as? InprocEngine)?.acceptedAt == name }
+            return (listener, links)
+        }
+        await listener.close()
+        await listener.closeAccepted()
+        for link in inprocLinks { await link.close() }
+    }
+
     /// Whether `close()` has begun.
     var isClosed: Bool { state.withLock { $0.closed } }
 

@@ -1,3 +1,4 @@
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 
@@ -42,13 +43,14 @@ enum Transport {
         }
     }
 
-    static func serverBootstrap(on eventLoop: any EventLoop, socket: ZMQSocket, endpoint: String, tcp: Bool) -> ServerBootstrap {
+    static func serverBootstrap(on eventLoop: any EventLoop, socket: ZMQSocket, endpoint: String, tcp: Bool, accepted: AcceptedChannels) -> ServerBootstrap {
         var bootstrap = ServerBootstrap(group: eventLoop)
             .serverChannelOption(.backlog, value: 256)
             .childChannelOption(.writeBufferWaterMark, value: writeBufferWaterMark)
             .childChannelOption(.recvAllocator, value: receiveAllocator)
             .childChannelInitializer { channel in
-                initialize(channel, socket: socket, connecter: nil, endpoint: endpoint)
+                accepted.add(channel)
+                return initialize(channel, socket: socket, connecter: nil, endpoint: endpoint)
             }
         if tcp {
             bootstrap = bootstrap
@@ -56,5 +58,23 @@ enum Transport {
                 .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
         }
         return bootstrap
+    }
+}
+
+/// The connections a listener accepted and that are still open, so that `unbind` can close
+/// them, as libzmq's does.
+final class AcceptedChannels: Sendable {
+    private let channels = NIOLockedValueBox<[ObjectIdentifier: any Channel]>([:])
+
+    func add(_ channel: any Channel) {
+        let id = ObjectIdentifier(channel)
+        channels.withLockedValue { $0[id] = channel }
+        channel.closeFuture.whenComplete { _ in self.channels.withLockedValue { $0[id] = nil } }
+    }
+
+    func closeAll() async {
+        for channel in channels.withLockedValue({ Array($0.values) }) {
+            try? await channel.close()
+        }
     }
 }

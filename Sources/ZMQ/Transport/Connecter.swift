@@ -99,6 +99,9 @@ final class Connecter: Sendable {
         }
     }
 
+    /// Whether `stop()` was called: the socket disconnected or closed.
+    var isStopped: Bool { state.withLockedValue { $0.stopped } }
+
     /// Stops dialling and closes the current connection, if any.
     func stop() async {
         let (channel, dialing) = state.withLockedValue { state in

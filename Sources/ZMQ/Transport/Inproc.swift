@@ -43,6 +43,12 @@ final class InprocRegistry: Sendable {
         state.withLock { _ = $0.bound.removeValue(forKey: name) }
     }
 
+    /// Forgets a connect waiting for its name to be bound (the socket disconnected it).
+    func forget(_ connecter: Connecter) {
+        guard case .inproc(let name) = connecter.endpoint else { return }
+        state.withLock { $0.pending[name]?.removeAll { $0 === connecter } }
+    }
+
     /// Forgets every name a closing socket bound and every connect it left waiting.
     func unbind(socket: ZMQSocket) {
         state.withLock { state in
@@ -56,6 +62,7 @@ final class InprocRegistry: Sendable {
     /// Joins a connect-side pipe to a new pipe of the bound socket with two engines, one per
     /// direction. Both run on the bound socket's event loop, so linking and draining never race.
     private func link(_ connecter: Connecter, to bound: ZMQSocket) {
+        guard case .inproc(let name) = connecter.endpoint else { return }
         let connecting = connecter.socket
         bound.eventLoop.execute {
             guard connecting.type.isCompatible(with: bound.type) else {
@@ -66,7 +73,7 @@ final class InprocRegistry: Sendable {
             }
             let link = InprocLink()
             let outward = InprocEngine(socket: connecting, link: link, connecter: connecter, registry: self)
-            let inward = InprocEngine(socket: bound, link: link, connecter: nil, registry: self)
+            let inward = InprocEngine(socket: bound, link: link, connecter: nil, registry: self, acceptedAt: name)
             link.withLock {
                 outward.peer = inward
                 inward.peer = outward
@@ -115,6 +122,8 @@ final class InprocEngine: PipeEngine, @unchecked Sendable {
     private let eventLoop: any EventLoop
     private let connecter: Connecter?
     private let registry: InprocRegistry
+    /// The bound name the peer connected to, on the bound side; `unbind` closes these links.
+    let acceptedAt: String?
     var pipe: Pipe?
     var peer: InprocEngine?
     /// The peer's inbound queue reached its high-water mark; wait for it to resume us.
@@ -123,8 +132,9 @@ final class InprocEngine: PipeEngine, @unchecked Sendable {
     private var drainWanted = false
     private var batch = Deque<Message>()
 
-    init(socket: ZMQSocket, link: InprocLink, connecter: Connecter?, registry: InprocRegistry) {
+    init(socket: ZMQSocket, link: InprocLink, connecter: Connecter?, registry: InprocRegistry, acceptedAt: String? = nil) {
         self.socket = socket
+        self.acceptedAt = acceptedAt
         self.eventLoop = socket.eventLoop
         self.link = link
         self.connecter = connecter
@@ -210,7 +220,7 @@ final class InprocEngine: PipeEngine, @unchecked Sendable {
             half.socket.unregister(half)
         }
         for (half, _) in halves {
-            if let connecter = half.connecter, !half.socket.state.withLock({ $0.closed }) {
+            if let connecter = half.connecter, !connecter.isStopped, !half.socket.state.withLock({ $0.closed }) {
                 registry.connect(connecter)
             }
         }

@@ -9,9 +9,15 @@ final class Listener: Sendable {
     private let inprocName: String?
     private let ipcPath: String?
     private let context: ZMQContext?
+    /// The endpoint as `bind` was given it (with `*` for an ephemeral port).
+    let requestedEndpoint: Endpoint
+    private let accepted: AcceptedChannels
 
-    private init(boundEndpoint: String, channel: (any Channel)?, inprocName: String? = nil, ipcPath: String? = nil, context: ZMQContext? = nil) {
+    private init(boundEndpoint: String, requested: Endpoint, channel: (any Channel)?, accepted: AcceptedChannels = AcceptedChannels(),
+                 inprocName: String? = nil, ipcPath: String? = nil, context: ZMQContext? = nil) {
         self.boundEndpoint = boundEndpoint
+        self.requestedEndpoint = requested
+        self.accepted = accepted
         self.channel = channel
         self.inprocName = inprocName
         self.ipcPath = ipcPath
@@ -23,7 +29,8 @@ final class Listener: Sendable {
         switch endpoint {
         case .tcp(let host, let port):
             let bindHost = host == "*" ? "0.0.0.0" : host
-            let bootstrap = Transport.serverBootstrap(on: eventLoop, socket: socket, endpoint: endpoint.description, tcp: true)
+            let accepted = AcceptedChannels()
+            let bootstrap = Transport.serverBootstrap(on: eventLoop, socket: socket, endpoint: endpoint.description, tcp: true, accepted: accepted)
             let channel: any Channel
             do {
                 channel = try await bootstrap.bind(host: bindHost, port: port).get()
@@ -34,13 +41,14 @@ final class Listener: Sendable {
             }
             let actualPort = channel.localAddress?.port ?? port
             let shownHost = bindHost.contains(":") ? "[\(bindHost)]" : bindHost
-            return Listener(boundEndpoint: "tcp://\(shownHost):\(actualPort)", channel: channel)
+            return Listener(boundEndpoint: "tcp://\(shownHost):\(actualPort)", requested: endpoint, channel: channel, accepted: accepted)
         case .ipc(let path):
             try await removeStaleSocketFile(path, endpoint: endpoint, eventLoop: eventLoop)
-            let bootstrap = Transport.serverBootstrap(on: eventLoop, socket: socket, endpoint: endpoint.description, tcp: false)
+            let accepted = AcceptedChannels()
+            let bootstrap = Transport.serverBootstrap(on: eventLoop, socket: socket, endpoint: endpoint.description, tcp: false, accepted: accepted)
             do {
                 let channel = try await bootstrap.bind(unixDomainSocketPath: path).get()
-                return Listener(boundEndpoint: endpoint.description, channel: channel, ipcPath: path)
+                return Listener(boundEndpoint: endpoint.description, requested: endpoint, channel: channel, accepted: accepted, ipcPath: path)
             } catch let error as IOError where error.errnoCode == EADDRINUSE {
                 throw ZMQError.addressInUse(endpoint.description)
             } catch {
@@ -48,7 +56,7 @@ final class Listener: Sendable {
             }
         case .inproc(let name):
             try socket.context.inproc.bind(name, socket: socket)
-            return Listener(boundEndpoint: endpoint.description, channel: nil, inprocName: name, context: socket.context)
+            return Listener(boundEndpoint: endpoint.description, requested: endpoint, channel: nil, inprocName: name, context: socket.context)
         }
     }
 
@@ -64,6 +72,17 @@ final class Listener: Sendable {
             throw ZMQError.addressInUse(endpoint.description)
         }
         unlink(path)
+    }
+
+    /// Whether `endpoint`, as given to `unbind`, names this listener: the endpoint it reported
+    /// from `bind`, or the one `bind` was given.
+    func matches(_ endpoint: String) -> Bool {
+        endpoint == boundEndpoint || (try? Endpoint(endpoint)) == requestedEndpoint
+    }
+
+    /// Closes the connections accepted here (inproc peers are unlinked by the socket).
+    func closeAccepted() async {
+        await accepted.closeAll()
     }
 
     func close() async {
