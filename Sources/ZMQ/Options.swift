@@ -43,6 +43,13 @@ public enum SocketOption: Sendable {
     /// XPUB: also pass on every cancel, not only the last for a topic, and each topic a leaving
     /// peer held (libzmq's ZMQ_XPUB_VERBOSER, which also turns on `xpubVerbose`). Default false.
     case xpubVerboser(Bool)
+    /// REQ: a new request may be sent before the reply to the last one has come; that reply, if
+    /// it still comes, is not returned for the new request when `reqCorrelate` is on (libzmq's
+    /// ZMQ_REQ_RELAXED). Default false: strict turns.
+    case reqRelaxed(Bool)
+    /// REQ: each request carries a request id frame before its delimiter, and only a reply with
+    /// the id of the last request is accepted (libzmq's ZMQ_REQ_CORRELATE). Default false.
+    case reqCorrelate(Bool)
     /// ROUTER: a message for an unknown routing id throws `unroutable`, and one for a peer whose
     /// queue is full waits, instead of both being dropped (libzmq's ZMQ_ROUTER_MANDATORY).
     case routerMandatory(Bool)
@@ -78,6 +85,7 @@ extension SocketOption {
         switch self {
         case .xpubVerbose, .xpubVerboser: return [.xpub]
         case .routerMandatory: return [.router]
+        case .reqRelaxed, .reqCorrelate: return [.req]
         default: return nil
         }
     }
@@ -101,6 +109,8 @@ public struct SocketOptions: Sendable, Equatable {
     public var xpubVerbose = false
     public var xpubVerboser = false
     public var routerMandatory = false
+    public var reqRelaxed = false
+    public var reqCorrelate = false
     public var plainServer = false
     public var plainUsername: String? = nil
     public var plainPassword: String? = nil
@@ -183,6 +193,10 @@ public struct SocketOptions: Sendable, Equatable {
             if value { xpubVerbose = true }
         case .routerMandatory(let value):
             routerMandatory = value
+        case .reqRelaxed(let value):
+            reqRelaxed = value
+        case .reqCorrelate(let value):
+            reqCorrelate = value
         case .plainServer(let value):
             plainServer = value
         case .plainUsername(let value):

@@ -33,6 +33,42 @@ struct ReqRepInteropTests {
         }
     }
 
+    @Test("a correlated swift-zmq REQ puts a 4-octet request id before the delimiter, and a libzmq ROUTER echo brings it back", arguments: Transport.allCases)
+    func correlatedRequestsToLibzmq(transport: Transport) async throws {
+        try await withInteropContext { context in
+            let req = try context.socket(.req)
+            try req.set(.reqCorrelate(true))
+            try req.set(.reqRelaxed(true))
+            try req.set(.receiveTimeout(.seconds(20)))
+            let peer = try await startPeer(req, binder: .libzmq, transport: transport,
+                                           arguments: ["router-echo", "--type", "ROUTER", "--count", "\(Self.count)"])
+            for index in 0..<Self.count {
+                try await req.send(["request", Frame("\(index)")])
+                #expect(try await req.receive() == ["request", Frame("\(index)")])
+            }
+            let report = try await peer.result()
+            #expect(report["envelopes"] as? [[Int]] == [[4]])
+        }
+    }
+
+    @Test("a libzmq REQ with REQ_CORRELATE and REQ_RELAXED gets its replies from a swift-zmq REP", arguments: Transport.allCases)
+    func correlatedRequestsFromLibzmq(transport: Transport) async throws {
+        try await withInteropContext { context in
+            let rep = try context.socket(.rep)
+            try rep.set(.receiveTimeout(.seconds(20)))
+            let shapes = Pattern.parse(Self.shapes)
+            let peer = try await startPeer(rep, binder: .swift, transport: transport,
+                                           arguments: ["request", "--type", "REQ", "--req-correlate", "--req-relaxed",
+                                                       "--count", "\(Self.count)", "--shapes", Self.shapes])
+            for index in 0..<Self.count {
+                let request = try await rep.receive()
+                #expect(request == Pattern.message(index, shapes: shapes))
+                try await rep.send(request)
+            }
+            try await peer.result()
+        }
+    }
+
     private func run(_ pairing: Pairing, transport: Transport, binder: Binder, context: ZMQContext) async throws {
         let shapes = Pattern.parse(Self.shapes)
         let common = ["--count", "\(Self.count)", "--shapes", Self.shapes]

@@ -84,6 +84,10 @@ def open_socket(args):
     sock.setsockopt(zmq.RCVHWM, 0 if args.sequence else 1000)
     if args.routing_id:
         sock.setsockopt(zmq.ROUTING_ID, args.routing_id.encode())
+    if args.req_correlate:
+        sock.setsockopt(zmq.REQ_CORRELATE, 1)
+    if args.req_relaxed:
+        sock.setsockopt(zmq.REQ_RELAXED, 1)
     if args.plain_server:
         # pyzmq's own ZAP handler, on inproc://zeromq.zap.01, with one user=password pair.
         from zmq.auth.thread import ThreadAuthenticator
@@ -224,20 +228,24 @@ def mode_request(args):
 
 def mode_router_echo(args):
     """ROUTER: sends every message back to the peer it came from, routing id included, and
-    reports the routing ids it saw."""
+    reports the routing ids it saw and the octet counts of the envelope frames between the
+    routing id and the empty delimiter (a REQ_CORRELATE request id shows as [4])."""
     import zmq
     context, sock = open_socket(args)
     seen = set()
+    envelopes = set()
     for i in range(args.count):
         try:
             frames = sock.recv_multipart()
         except zmq.Again:
             report(False, error="timed out", echoed=i)
         seen.add(frames[0].hex())
+        if b"" in frames[1:]:
+            envelopes.add(tuple(len(f) for f in frames[1:frames.index(b"", 1)]))
         sock.send_multipart(frames)
     sock.close()
     context.term()
-    report(True, echoed=args.count, routing_ids=sorted(seen))
+    report(True, echoed=args.count, routing_ids=sorted(seen), envelopes=sorted(list(e) for e in envelopes))
 
 
 def mode_subscriber(args):
@@ -390,6 +398,8 @@ def main():
     parser.add_argument("--timeout", type=float, default=30.0)
     parser.add_argument("--topic", default="A")
     parser.add_argument("--routing-id")
+    parser.add_argument("--req-correlate", action="store_true")
+    parser.add_argument("--req-relaxed", action="store_true")
     parser.add_argument("--plain-server", help="USER=PASSWORD: a PLAIN server admitting that user")
     parser.add_argument("--plain-user")
     parser.add_argument("--plain-password")

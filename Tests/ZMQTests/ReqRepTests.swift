@@ -54,6 +54,56 @@ struct ReqRepTests {
         }
     }
 
+    @Test("a relaxed REQ sends again without the reply; correlated, it drops the late reply to the abandoned request")
+    func relaxedAndCorrelated() async throws {
+        try await withContext { context in
+            let rep = try context.socket(.rep)
+            let req = try context.socket(.req)
+            try withTimeouts(rep, req)
+            try req.set(.reqRelaxed(true))
+            try req.set(.reqCorrelate(true))
+            try await rep.bind("inproc://relaxed")
+            try await req.connect("inproc://relaxed")
+            try await req.send("first")
+            #expect(try await rep.receive() == ["first"])
+            // Given up on: a new request goes before the reply to the first.
+            try await req.send("second")
+            try await rep.send("reply to first")
+            #expect(try await rep.receive() == ["second"])
+            try await rep.send("reply to second")
+            #expect(try await req.receive() == ["reply to second"])
+            // Strict turns still hold for receiving: nothing was asked now.
+            #expect(throws: ZMQError.invalidState("a REQ socket must send a request before it receives")) { try req.tryReceive() }
+        }
+    }
+
+    @Test("a correlated REQ puts a request id before the delimiter, and accepts only a reply that brings it back")
+    func correlatedEnvelope() async throws {
+        try await withContext { context in
+            let router = try context.socket(.router)
+            let req = try context.socket(.req)
+            try withTimeouts(router, req)
+            try req.set(.reqCorrelate(true))
+            try await router.bind("inproc://correlate")
+            try await req.connect("inproc://correlate")
+            try await req.send("question")
+            let first = try await router.receive()
+            // Routing id, request id (4 octets), delimiter, body.
+            #expect(first.count == 4)
+            #expect(first[1].count == 4 && first[2].isEmpty && first[3].string == "question")
+            // A reply with another id is dropped; the right one is delivered without its envelope.
+            var forged = first.frames[1].bytes
+            forged[0] &+= 1
+            try await router.send([first[0], Frame(forged), Frame(), "forged"])
+            try await router.send([first[0], first[1], Frame(), "answer"])
+            #expect(try await req.receive() == ["answer"])
+
+            try await req.send("again")
+            let second = try await router.receive()
+            #expect(second[1] != first[1])
+        }
+    }
+
     @Test("REQ spreads requests round-robin over its peers")
     func requestsAreLoadBalanced() async throws {
         try await withContext { context in

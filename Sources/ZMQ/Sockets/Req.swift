@@ -1,20 +1,32 @@
 import DequeModule
 import ZMTP
 
-/// REQ (28/REQREP): strictly one request, then its reply. A request goes to the next peer with
-/// room (round-robin) behind an empty delimiter frame; only that peer's reply, starting with the
-/// delimiter, is accepted, and the delimiter is removed. Sending twice, or receiving before
-/// sending, throws `invalidState`. If the peer goes away the reply never comes: use a receive
-/// timeout, as with libzmq.
+/// REQ (28/REQREP): one request, then its reply. A request goes to the next peer with room
+/// (round-robin) behind an empty delimiter frame; only that peer's reply, starting with the
+/// delimiter, is accepted, and the delimiter is removed. Strictly, sending twice or receiving
+/// before sending throws `invalidState`; if the peer goes away the reply never comes, so use a
+/// receive timeout, as with libzmq, or `reqRelaxed`, which lets a new request go (to the next
+/// peer) without the reply. With `reqCorrelate` each request carries a 4-octet request id before
+/// its delimiter, and a reply must bring the id of the last request back, so that a late reply
+/// to an abandoned request is never taken for the answer to a newer one.
 struct ReqPattern: SocketPattern {
     private var loadBalancer = LoadBalancer()
     /// The peer asked, while its reply is awaited.
     private var replyPipe: Pipe?
+    private var relaxed = false
+    private var correlate = false
+    /// The id of the last request, when correlating; libzmq starts from a random one too.
+    private var requestID = UInt32.random(in: 0...UInt32.max)
 
     var batchesReceives: Bool { false }
 
+    mutating func configure(_ options: SocketOptions) {
+        relaxed = options.reqRelaxed
+        correlate = options.reqCorrelate
+    }
+
     mutating func send(_ message: Message, among pipes: [Pipe], outbox: inout Outbox) throws(ZMQError) -> Bool {
-        guard replyPipe == nil else {
+        guard replyPipe == nil || relaxed else {
             throw .invalidState("a REQ socket must receive the reply before it sends another request")
         }
         guard let pipe = loadBalancer.select(from: pipes, hwm: outbox.hwm) else { return false }
@@ -23,14 +35,25 @@ struct ReqPattern: SocketPattern {
             pipe.inbound.removeAll()
             outbox.removedInbound = true
         }
-        outbox.queue(Message([Frame()] + message.frames), on: pipe)
+        var envelope = [Frame()]
+        if correlate {
+            requestID &+= 1
+            envelope.insert(Self.frame(for: requestID), at: 0)
+        }
+        outbox.queue(Message(envelope + message.frames), on: pipe)
         replyPipe = pipe
         return true
     }
 
-    /// Only between a reply and the next request.
+    /// The request id as libzmq writes it: the 32-bit counter in the machine's byte order, which
+    /// only the REQ itself ever reads (little-endian here, as on the machines libzmq runs on).
+    private static func frame(for id: UInt32) -> Frame {
+        withUnsafeBytes(of: id.littleEndian) { Frame(Array($0)) }
+    }
+
+    /// Strict: only between a reply and the next request. Relaxed: whenever a peer has room.
     func hasOut(among pipes: [Pipe], hwm: Int) -> Bool {
-        replyPipe == nil && pipes.contains { $0.hasRoom(hwm: hwm) }
+        (replyPipe == nil || relaxed) && pipes.contains { $0.hasRoom(hwm: hwm) }
     }
 
     /// Only when the reply to the request sent has come.
@@ -45,13 +68,22 @@ struct ReqPattern: SocketPattern {
         return replyPipe.inbound.isEmpty ? nil : replyPipe
     }
 
+    /// Drops what is not a reply to the request awaited: from another peer, without the
+    /// delimiter, or (correlating) without the request's id.
     mutating func received(_ batch: inout Deque<Message>, from pipe: Pipe) {
-        let expected = replyPipe === pipe
-        batch.removeAll { !expected || $0.count < 2 || !$0[0].isEmpty }
+        guard replyPipe === pipe else {
+            batch.removeAll()
+            return
+        }
+        let envelope = correlate ? 2 : 1
+        let id = correlate ? Self.frame(for: requestID) : nil
+        batch.removeAll { reply in
+            reply.count <= envelope || !reply[envelope - 1].isEmpty || (id != nil && reply[0] != id!)
+        }
     }
 
     mutating func handOut(_ message: Message, from pipe: Pipe) -> Message {
         replyPipe = nil
-        return Message(Array(message.frames.dropFirst()), metadata: message.metadata)
+        return Message(Array(message.frames.dropFirst(correlate ? 2 : 1)), metadata: message.metadata)
     }
 }
