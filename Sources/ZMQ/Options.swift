@@ -43,6 +43,10 @@ public enum SocketOption: Sendable {
     /// XPUB: also pass on every cancel, not only the last for a topic, and each topic a leaving
     /// peer held (libzmq's ZMQ_XPUB_VERBOSER, which also turns on `xpubVerbose`). Default false.
     case xpubVerboser(Bool)
+    /// Keep only the newest message in each queue, in and out: a receiver gets the latest
+    /// state and a sender never waits (libzmq's ZMQ_CONFLATE, for PUSH, PULL, PUB, SUB and
+    /// DEALER). Whole messages are kept, multipart ones too. Default false.
+    case conflate(Bool)
     /// REQ: a new request may be sent before the reply to the last one has come; that reply, if
     /// it still comes, is not returned for the new request when `reqCorrelate` is on (libzmq's
     /// ZMQ_REQ_RELAXED). Default false: strict turns.
@@ -86,6 +90,7 @@ extension SocketOption {
         case .xpubVerbose, .xpubVerboser: return [.xpub]
         case .routerMandatory: return [.router]
         case .reqRelaxed, .reqCorrelate: return [.req]
+        case .conflate: return [.push, .pull, .pub, .sub, .dealer]
         default: return nil
         }
     }
@@ -110,6 +115,7 @@ public struct SocketOptions: Sendable, Equatable {
     public var xpubVerboser = false
     public var routerMandatory = false
     public var reqRelaxed = false
+    public var conflate = false
     public var reqCorrelate = false
     public var plainServer = false
     public var plainUsername: String? = nil
@@ -118,6 +124,9 @@ public struct SocketOptions: Sendable, Equatable {
     public var curveServer: CurveKeyPair? = nil
     public var curveServerKey: CurvePublicKey? = nil
     public var curveKeyPair: CurveKeyPair? = nil
+
+    /// The send high-water mark in force: none when conflating, as the queue holds one message.
+    var effectiveSendHighWaterMark: Int { conflate ? 0 : sendHighWaterMark }
 
     /// The security mechanism these options select, and our role in it.
     public var security: Security {
@@ -195,6 +204,8 @@ public struct SocketOptions: Sendable, Equatable {
             routerMandatory = value
         case .reqRelaxed(let value):
             reqRelaxed = value
+        case .conflate(let value):
+            conflate = value
         case .reqCorrelate(let value):
             reqCorrelate = value
         case .plainServer(let value):

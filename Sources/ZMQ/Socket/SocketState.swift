@@ -50,7 +50,7 @@ struct SocketState: Sendable {
     /// from the pipes for the next receives).
     func isReady(_ kind: WaitKind, received: Int) -> Bool {
         switch kind {
-        case .send: return pattern.hasOut(among: pipes, hwm: options.sendHighWaterMark)
+        case .send: return pattern.hasOut(among: pipes, hwm: options.effectiveSendHighWaterMark)
         case .receive: return received > 0 || pattern.hasIn(among: pipes)
         case .peers(let count): return connectedPeers >= count
         }
@@ -77,7 +77,7 @@ struct SocketState: Sendable {
     /// Queues `message` where the socket type routes it; `queued` is false when it must wait.
     mutating func enqueue(_ message: Message) throws(ZMQError) -> Sent {
         guard !closed else { throw .socketClosed }
-        var outbox = Outbox(hwm: options.sendHighWaterMark)
+        var outbox = Outbox(hwm: options.effectiveSendHighWaterMark, conflate: options.conflate)
         var sent = Sent(queued: try pattern.send(message, among: pipes, outbox: &outbox), outbox: outbox)
         if sent.outbox.removedInbound { sent.resume = inboundShrank() }
         if sent.queued, !pattern.batchesReceives { sent.wakeups = waiters.turnTaken() }
@@ -179,6 +179,11 @@ struct SocketState: Sendable {
     /// engine should stop reading (the receive high-water mark is reached).
     mutating func deliver(_ batch: inout Deque<Message>, from pipe: Pipe) -> (pause: Bool, wakeups: Wakeups) {
         pattern.received(&batch, from: pipe)
+        if options.conflate, let newest = batch.popLast() {
+            pipe.inbound.removeAll()
+            batch.removeAll()
+            batch.append(newest)
+        }
         let delivered = batch.count
         // Moved, not copied: a copy would retain every payload here and release it again
         // below, on a reference count the receiving thread is releasing at the same time.
@@ -201,7 +206,7 @@ struct SocketState: Sendable {
             pipe.drainScheduled = false
             return nil
         }
-        let wasFull = !pipe.hasRoom(hwm: options.sendHighWaterMark)
+        let wasFull = !pipe.hasRoom(hwm: options.effectiveSendHighWaterMark)
         if pipe.outbound.count <= limit {
             swap(&pipe.outbound, &batch)
         } else {

@@ -69,11 +69,16 @@ struct Outbox {
     /// the socket then resumes reading where that made room.
     var removedInbound = false
 
-    init(hwm: Int) {
+    /// Conflating: a queued message replaces whatever the pipe still held.
+    let conflate: Bool
+
+    init(hwm: Int, conflate: Bool = false) {
         self.hwm = hwm
+        self.conflate = conflate
     }
 
     mutating func queue(_ message: Message, on pipe: Pipe) {
+        if conflate { pipe.outbound.removeAll() }
         pipe.outbound.append(message)
         // The flag first: reading `engine` retains it, and its reference count shares a cache
         // line with state the I/O thread is writing.
