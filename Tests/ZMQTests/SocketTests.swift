@@ -187,6 +187,19 @@ struct SocketTests {
         }
     }
 
+    @Test("binding an interface name binds its address")
+    func bindInterfaceName() async throws {
+        try await withContext { context in
+            let pull = try context.socket(.pull)
+            let bound = try await pull.bind("tcp://lo:*")
+            #expect(bound.hasPrefix("tcp://127.0.0.1:"))
+            let push = try context.socket(.push)
+            try await push.connect(bound)
+            try await push.send("via lo")
+            #expect(try await pull.receive() == ["via lo"])
+        }
+    }
+
     @Test("connect refuses a wildcard host or port, which only bind accepts", arguments: [
         ("tcp://*:5555", "not *"), ("tcp://127.0.0.1:*", "needs a port"), ("tcp://127.0.0.1:0", "needs a port"),
     ])

@@ -28,7 +28,7 @@ final class Listener: Sendable {
         let eventLoop = socket.eventLoop
         switch endpoint {
         case .tcp(let host, let port):
-            let bindHost = host == "*" ? "0.0.0.0" : host
+            let bindHost = try interfaceAddress(host, endpoint: endpoint)
             let accepted = AcceptedChannels()
             let bootstrap = Transport.serverBootstrap(on: eventLoop, socket: socket, endpoint: endpoint.description, tcp: true, accepted: accepted)
             let channel: any Channel
@@ -58,6 +58,22 @@ final class Listener: Sendable {
             try socket.context.inproc.bind(name, socket: socket)
             return Listener(boundEndpoint: endpoint.description, requested: endpoint, channel: nil, inprocName: name, context: socket.context)
         }
+    }
+
+    /// The address to bind for `host`: `*` is every IPv4 interface, an interface name (`lo`,
+    /// `eth0`) its first IPv4 address (else its first IPv6 one), as libzmq binds them; anything
+    /// else is taken as an address.
+    private static func interfaceAddress(_ host: String, endpoint: Endpoint) throws(ZMQError) -> String {
+        if host == "*" { return "0.0.0.0" }
+        if host.contains(":") || host.first.map({ $0.isNumber }) == true { return host }
+        let devices = (try? System.enumerateDevices()) ?? []
+        let named = devices.filter { $0.name == host }.compactMap(\.address)
+        guard !named.isEmpty else { return host }
+        let address = named.first { $0.protocol == .inet } ?? named[0]
+        guard let ip = address.ipAddress else {
+            throw .invalidEndpoint(endpoint.description, reason: "interface \(host) has no IP address")
+        }
+        return ip
     }
 
     /// A socket file left by a process that died is removed; one that a live process still
