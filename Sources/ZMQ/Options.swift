@@ -43,6 +43,9 @@ public enum SocketOption: Sendable {
     /// XPUB: also pass on every cancel, not only the last for a topic, and each topic a leaving
     /// peer held (libzmq's ZMQ_XPUB_VERBOSER, which also turns on `xpubVerbose`). Default false.
     case xpubVerboser(Bool)
+    /// ROUTER: the routing id to give the peer of the next `connect` call, instead of one made up
+    /// or announced (libzmq's ZMQ_CONNECT_ROUTING_ID); used by that call only. 1 to 255 octets.
+    case connectRoutingID([UInt8])
     /// Keep only the newest message in each queue, in and out: a receiver gets the latest
     /// state and a sender never waits (libzmq's ZMQ_CONFLATE, for PUSH, PULL, PUB, SUB and
     /// DEALER). Whole messages are kept, multipart ones too. Default false.
@@ -88,7 +91,7 @@ extension SocketOption {
     var socketTypes: Set<SocketType>? {
         switch self {
         case .xpubVerbose, .xpubVerboser: return [.xpub]
-        case .routerMandatory: return [.router]
+        case .routerMandatory, .connectRoutingID: return [.router]
         case .reqRelaxed, .reqCorrelate: return [.req]
         case .conflate: return [.push, .pull, .pub, .sub, .dealer]
         default: return nil
@@ -116,6 +119,8 @@ public struct SocketOptions: Sendable, Equatable {
     public var routerMandatory = false
     public var reqRelaxed = false
     public var conflate = false
+    /// Set by `.connectRoutingID`, taken by the next `connect`.
+    public var connectRoutingID: [UInt8]? = nil
     public var reqCorrelate = false
     public var plainServer = false
     public var plainUsername: String? = nil
@@ -206,6 +211,9 @@ public struct SocketOptions: Sendable, Equatable {
             reqRelaxed = value
         case .conflate(let value):
             conflate = value
+        case .connectRoutingID(let value):
+            try Self.require((1...255).contains(value.count), "connectRoutingID", "must be 1 to 255 octets, not \(value.count)")
+            connectRoutingID = value
         case .reqCorrelate(let value):
             reqCorrelate = value
         case .plainServer(let value):

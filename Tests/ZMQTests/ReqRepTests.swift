@@ -104,6 +104,32 @@ struct ReqRepTests {
         }
     }
 
+    @Test("connectRoutingID names the peer of the next connect only, whatever Identity it announces")
+    func connectRoutingID() async throws {
+        try await withContext { context in
+            let router = try context.socket(.router)
+            try withTimeouts(router)
+            var named: [ZMQSocket] = []
+            for index in 0..<2 {
+                let dealer = try context.socket(.dealer)
+                try withTimeouts(dealer)
+                try dealer.set(.routingID(Array("announced-\(index)".utf8)))
+                try await dealer.bind("inproc://named-\(index)")
+                named.append(dealer)
+            }
+            try router.set(.connectRoutingID(Array("first".utf8)))
+            try await router.connect("inproc://named-0")
+            try await router.connect("inproc://named-1")
+            try await router.waitForPeers(2)
+            try await router.send(["first", "to the first"])
+            #expect(try await named[0].receive() == ["to the first"])
+            try await router.send(["announced-1", "to the second"])
+            #expect(try await named[1].receive() == ["to the second"])
+            try await named[0].send("back")
+            #expect(try await router.receive() == ["first", "back"])
+        }
+    }
+
     @Test("REQ spreads requests round-robin over its peers")
     func requestsAreLoadBalanced() async throws {
         try await withContext { context in

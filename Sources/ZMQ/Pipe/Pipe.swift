@@ -43,6 +43,8 @@ final class Pipe: @unchecked Sendable {
     @exclusivity(unchecked) var isDetached = false
     /// The peer's name at a ROUTER: the Identity it announced, or one the ROUTER made up.
     var routingID: [UInt8] = []
+    /// The application named this connect-side pipe's peer (ROUTER's `connectRoutingID`).
+    var routingIDChosen = false
     /// What the peer subscribed to, for PUB and XPUB: the filter applied to every message sent.
     @exclusivity(unchecked) var subscriptions = Subscriptions()
 

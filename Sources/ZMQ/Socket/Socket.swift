@@ -91,6 +91,12 @@ public final class ZMQSocket: Sendable {
         let (connecter, wakeups) = try state.withLock { (state: inout SocketState) throws(ZMQError) in
             guard !state.closed else { throw .socketClosed }
             let pipe = state.makePipe(connectSide: true)
+            // ROUTER's connectRoutingID names this connection's peer, and only this one.
+            if let id = state.options.connectRoutingID {
+                pipe.routingID = id
+                pipe.routingIDChosen = true
+                state.options.connectRoutingID = nil
+            }
             state.pipes.append(pipe)
             let connecter = Connecter(endpoint: parsed, socket: self, pipe: pipe, options: state.options)
             state.connecters.append(connecter)

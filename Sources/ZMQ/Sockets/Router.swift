@@ -29,7 +29,9 @@ struct RouterPattern: SocketPattern {
     mutating func attached(_ pipe: Pipe) {
         let announced = pipe.peer?.identity ?? []
         let id: [UInt8]
-        if !announced.isEmpty, pipesByID[announced] == nil {
+        if pipe.isConnectSide, !pipe.routingID.isEmpty, pipe.routingIDChosen, pipesByID[pipe.routingID] == nil {
+            id = pipe.routingID  // given with connectRoutingID: it wins over what the peer announces
+        } else if !announced.isEmpty, pipesByID[announced] == nil {
             id = announced
         } else if pipe.isConnectSide, !pipe.routingID.isEmpty, pipesByID[pipe.routingID] == nil {
             id = pipe.routingID  // a reconnect keeps the name replies are addressed to, as in libzmq
