@@ -190,11 +190,10 @@ public final class ZMQSocket: Sendable {
     /// Queues `message` where the socket type routes it; false when it must wait for room.
     private func enqueue(_ message: Message) throws(ZMQError) -> Bool {
         guard !message.isEmpty else { throw .invalidMessage("a message has at least one frame") }
-        let sent = try state.withLock { (state: inout SocketState) throws(ZMQError) in try state.enqueue(message) }
-        sent.outbox.wake()
-        sent.resume.forEach { $0.resumeReading() }
-        sent.wakeups.resume()
-        return sent.queued
+        var outbox = Outbox()
+        let queued = try state.withLock { (state: inout SocketState) throws(ZMQError) in try state.enqueue(message, outbox: &outbox) }
+        outbox.wake()
+        return queued
     }
 
     // MARK: Subscribing
@@ -262,14 +261,15 @@ public final class ZMQSocket: Sendable {
 
     private func dequeue() throws(ZMQError) -> Message? {
         if let message = received.withLock({ $0.popFirst() }) { return message }
-        let taken = try state.withLock { (state: inout SocketState) throws(ZMQError) in
+        var after = SocketState.AfterReceive()
+        let message = try state.withLock { (state: inout SocketState) throws(ZMQError) in
             try received.withLock { (received: inout Deque<Message>) throws(ZMQError) in
-                try state.dequeue(batch: Self.receiveBatch, into: &received)
+                try state.dequeue(batch: Self.receiveBatch, into: &received, after: &after)
             }
         }
-        taken.wakeups.resume()
-        taken.resume?.resumeReading()
-        return taken.message
+        after.wakeups.resume()
+        after.resume?.resumeReading()
+        return message
     }
 }
 

@@ -9,6 +9,8 @@ struct SocketState: Sendable {
     typealias Wakeups = WaitQueues<Waiter, PollSignal>.Wakeups
 
     var pattern: any SocketPattern
+    /// The pattern's `batchesReceives`, read once: it is asked on every send and receive.
+    let takesTurns: Bool
     var options = SocketOptions()
     var pipes: [Pipe] = []
     var listeners: [Listener] = []
@@ -26,6 +28,7 @@ struct SocketState: Sendable {
 
     init(pattern: any SocketPattern) {
         self.pattern = pattern
+        self.takesTurns = !pattern.batchesReceives
     }
 
     var connectedPeers: Int { pipes.reduce(0) { $0 + ($1.engine == nil ? 0 : 1) } }
@@ -66,27 +69,27 @@ struct SocketState: Sendable {
 
     // MARK: Sending and receiving
 
-    /// What `send` does once the lock is released.
-    struct Sent {
-        var queued: Bool
-        var outbox: Outbox
-        var resume: [any PipeEngine] = []
-        var wakeups = Wakeups()
-    }
+    // These run for every message: what to do after the lock goes into the caller's `outbox`
+    // or `after` in place, never into a returned struct, whose copies would each update the
+    // reference counts of the engines and arrays it holds.
 
-    /// Queues `message` where the socket type routes it; `queued` is false when it must wait.
-    mutating func enqueue(_ message: Message) throws(ZMQError) -> Sent {
+    /// Queues `message` where the socket type routes it; false when it must wait for room.
+    @inline(__always)
+    mutating func enqueue(_ message: Message, outbox: inout Outbox) throws(ZMQError) -> Bool {
         guard !closed else { throw .socketClosed }
-        var outbox = Outbox(hwm: options.effectiveSendHighWaterMark, conflate: options.conflate)
-        var sent = Sent(queued: try pattern.send(message, among: pipes, outbox: &outbox), outbox: outbox)
-        if sent.outbox.removedInbound { sent.resume = inboundShrank() }
-        if sent.queued, !pattern.batchesReceives { sent.wakeups = waiters.turnTaken() }
-        return sent
+        outbox.hwm = options.effectiveSendHighWaterMark
+        outbox.conflate = options.conflate
+        let queued = try pattern.send(message, among: pipes, outbox: &outbox)
+        if outbox.removedInbound || (queued && takesTurns) {
+            outbox.followUps = Outbox.FollowUps(
+                resume: outbox.removedInbound ? inboundShrank() : [],
+                wakeups: queued && takesTurns ? waiters.turnTaken() : Wakeups())
+        }
+        return queued
     }
 
-    /// What `receive` takes under the lock.
-    struct Taken {
-        var message: Message?
+    /// What `receive` does once the lock is released.
+    struct AfterReceive {
         var resume: (any PipeEngine)?
         var wakeups = Wakeups()
     }
@@ -94,29 +97,26 @@ struct SocketState: Sendable {
     /// Takes the next message from the pipe the socket type picks. Where the type allows, up to
     /// `batch - 1` more of that pipe's messages move to `received` for the next receives, so that
     /// those take only `received`'s lock, not the socket's.
-    mutating func dequeue(batch: Int, into received: inout Deque<Message>) throws(ZMQError) -> Taken {
+    @inline(__always)
+    mutating func dequeue(batch: Int, into received: inout Deque<Message>, after: inout AfterReceive) throws(ZMQError) -> Message? {
         guard !closed else { throw .socketClosed }
-        guard let pipe = try pattern.pipeForReceiving(among: pipes) else { return Taken() }
+        guard let pipe = try pattern.pipeForReceiving(among: pipes) else { return nil }
         var message = pipe.inbound.removeFirst()
         pipe.tag(&message)
-        var taken = Taken()
-        if !pattern.batchesReceives {
-            taken.message = pattern.handOut(message, from: pipe)
-            taken.wakeups = waiters.turnTaken()
-        } else {
-            taken.message = message
-            if !pipe.inbound.isEmpty {
-                for _ in 0..<min(pipe.inbound.count, batch - 1) {
-                    var next = pipe.inbound.removeFirst()
-                    pipe.tag(&next)
-                    received.append(next)
-                }
-                // Another receiver may be waiting: there is more for it now.
-                taken.wakeups = waiters.messagesArrived(1)
+        if takesTurns {
+            message = pattern.handOut(message, from: pipe)
+            after.wakeups = waiters.turnTaken()
+        } else if !pipe.inbound.isEmpty {
+            for _ in 0..<min(pipe.inbound.count, batch - 1) {
+                var next = pipe.inbound.removeFirst()
+                pipe.tag(&next)
+                received.append(next)
             }
+            // Another receiver may be waiting: there is more for it now.
+            after.wakeups = waiters.messagesArrived(1)
         }
-        taken.resume = inboundShrank(pipe)
-        return taken
+        after.resume = inboundShrank(pipe)
+        return message
     }
 
     /// A subscription changes; a cancel also drops what is queued for the cancelled topic.
@@ -177,6 +177,7 @@ struct SocketState: Sendable {
 
     /// Messages read from `pipe`'s connection join its inbound queue; `pause` says that the
     /// engine should stop reading (the receive high-water mark is reached).
+    @inline(__always)
     mutating func deliver(_ batch: inout Deque<Message>, from pipe: Pipe) -> (pause: Bool, wakeups: Wakeups) {
         pattern.received(&batch, from: pipe)
         if options.conflate, let newest = batch.popLast() {
@@ -201,6 +202,7 @@ struct SocketState: Sendable {
     /// Moves up to `limit` queued outbound messages of `pipe` into `batch` (usually an O(1) swap
     /// of the whole queue). Nil, with the drain flag cleared, when there is nothing to send;
     /// otherwise whether the engine must report the batch written: only while lingering.
+    @inline(__always)
     mutating func takeOutbound(from pipe: Pipe, into batch: inout Deque<Message>, limit: Int) -> (reportWhenWritten: Bool, wakeups: Wakeups)? {
         guard !pipe.outbound.isEmpty else {
             pipe.drainScheduled = false
@@ -274,14 +276,14 @@ extension WaitQueues.Wakeups where Waiter == SocketState.Waiter, Watcher == Poll
     /// Resumes the takers (to look again) and tells the watchers; call with the lock released.
     func resume() {
         first?.resume()
-        for waiter in others { waiter.resume() }
-        for watcher in watchers { watcher.fire() }
+        if let others { for waiter in others { waiter.resume() } }
+        if let watchers { for watcher in watchers { watcher.fire() } }
     }
 
     /// Fails the takers with `error` (the socket closed) and tells the watchers.
     func fail(with error: any Error) {
         first?.resume(throwing: error)
-        for waiter in others { waiter.resume(throwing: error) }
-        for watcher in watchers { watcher.fire() }
+        if let others { for waiter in others { waiter.resume(throwing: error) } }
+        if let watchers { for watcher in watchers { watcher.fire() } }
     }
 }

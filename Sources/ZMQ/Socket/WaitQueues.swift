@@ -22,17 +22,25 @@ struct WaitQueues<Waiter: Sendable, Watcher: Sendable>: Sendable {
     private var peerWaiters = Deque<(id: UInt64, waiter: Waiter)>()
     private var watchers: [(id: UInt64, events: PollEvents, watcher: Watcher)] = []
 
-    /// Whom to wake, taken out under the lock. The usual case, one taker, needs no array.
+    /// Whom to wake, taken out under the lock. It is made and dropped for every message sent
+    /// and every batch delivered, nearly always empty, so the rarely needed arrays stay nil:
+    /// copying an empty one then costs no reference counting. One taker needs no array at all.
     struct Wakeups: Sendable {
         private(set) var first: Waiter?
-        private(set) var others: [Waiter] = []
-        private(set) var watchers: [Watcher] = []
+        private(set) var others: [Waiter]?
+        private(set) var watchers: [Watcher]?
 
-        var isEmpty: Bool { first == nil && watchers.isEmpty }
-        var takers: [Waiter] { (first.map { [$0] } ?? []) + others }
+        var isEmpty: Bool { first == nil && watchers == nil }
+        var takers: [Waiter] { (first.map { [$0] } ?? []) + (others ?? []) }
 
         mutating func append(_ waiter: Waiter) {
-            if first == nil { first = waiter } else { others.append(waiter) }
+            if first == nil {
+                first = waiter
+            } else if others == nil {
+                others = [waiter]
+            } else {
+                others!.append(waiter)
+            }
         }
 
         mutating func take(_ queue: inout Deque<(id: UInt64, waiter: Waiter)>, upTo limit: Int = .max) {
@@ -44,7 +52,7 @@ struct WaitQueues<Waiter: Sendable, Watcher: Sendable>: Sendable {
         }
 
         mutating func notify(_ watcher: Watcher) {
-            watchers.append(watcher)
+            if watchers == nil { watchers = [watcher] } else { watchers!.append(watcher) }
         }
     }
 

@@ -58,21 +58,30 @@ extension SocketPattern {
     }
 }
 
-/// Queues messages on pipes under the socket lock and remembers which engines to wake once the
-/// lock is released: only on a pipe's empty-to-non-empty edge, never per message.
+/// Queues messages on pipes under the socket lock and remembers what to do once the lock is
+/// released: the engines to wake (only on a pipe's empty-to-non-empty edge, never per message),
+/// the engines to resume reading, the waiters to wake.
 struct Outbox {
     /// The send high-water mark per pipe (0 = no limit).
-    let hwm: Int
+    var hwm: Int
     private(set) var first: (any PipeEngine)?
     private(set) var others: [any PipeEngine] = []
     /// Set by a pattern that removed messages from inbound queues (REQ dropping stale replies):
     /// the socket then resumes reading where that made room.
     var removedInbound = false
+    /// What only some sends leave to do: engines to resume reading, waiters to wake. An outbox
+    /// is made and dropped for every message sent, so this stays nil on the common path.
+    var followUps: FollowUps?
+
+    struct FollowUps {
+        var resume: [any PipeEngine] = []
+        var wakeups = SocketState.Wakeups()
+    }
 
     /// Conflating: a queued message replaces whatever the pipe still held.
-    let conflate: Bool
+    var conflate: Bool
 
-    init(hwm: Int, conflate: Bool = false) {
+    init(hwm: Int = 0, conflate: Bool = false) {
         self.hwm = hwm
         self.conflate = conflate
     }
@@ -87,10 +96,14 @@ struct Outbox {
         if first == nil { first = engine } else { others.append(engine) }
     }
 
-    /// Wakes the engines collected; call with the socket lock released.
+    /// Wakes the engines and waiters collected; call with the socket lock released.
     func wake() {
         first?.scheduleDrain()
         for engine in others { engine.scheduleDrain() }
+        if let followUps {
+            for engine in followUps.resume { engine.resumeReading() }
+            followUps.wakeups.resume()
+        }
     }
 }
 
