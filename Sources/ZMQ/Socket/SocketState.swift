@@ -107,10 +107,12 @@ struct SocketState: Sendable {
             message = pattern.handOut(message, from: pipe)
             after.wakeups = waiters.turnTaken()
         } else if !pipe.inbound.isEmpty {
+            // Moved, and tagged in place: a copy would touch the payload's reference count,
+            // which the sending thread shares.
+            let tagged = pipe.messageMetadata != nil
             for _ in 0..<min(pipe.inbound.count, batch - 1) {
-                var next = pipe.inbound.removeFirst()
-                pipe.tag(&next)
-                received.append(next)
+                received.append(pipe.inbound.removeFirst())
+                if tagged { pipe.tag(&received[received.count - 1]) }
             }
             // Another receiver may be waiting: there is more for it now.
             after.wakeups = waiters.messagesArrived(1)
