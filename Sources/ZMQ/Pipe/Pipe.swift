@@ -56,11 +56,19 @@ final class Pipe: @unchecked Sendable {
     /// Gives `message` this pipe's connection metadata, unless it came with its own.
     @inline(__always)
     func tag(_ message: inout Message) {
-        if message.metadata == nil, let messageMetadata { message.metadata = messageMetadata }
+        if let messageMetadata { message.tagIfUntagged(messageMetadata) }
     }
 
     /// Whether `send` may queue another message here under high-water mark `hwm` (0 = no limit).
     func hasRoom(hwm: Int) -> Bool {
         !isDetached && (hwm == 0 || outbound.count < hwm)
+    }
+}
+
+extension Message {
+    /// Sets `metadata` unless the message already carries some.
+    @inline(__always)
+    mutating func tagIfUntagged(_ metadata: MessageMetadata) {
+        if self.metadata == nil { self.metadata = metadata }
     }
 }

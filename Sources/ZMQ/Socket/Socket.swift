@@ -262,10 +262,12 @@ public final class ZMQSocket: Sendable {
     private func dequeue() throws(ZMQError) -> Message? {
         if let message = received.withLock({ $0.popFirst() }) { return message }
         var after = SocketState.AfterReceive()
-        let message = try state.withLock { (state: inout SocketState) throws(ZMQError) in
-            try received.withLock { (received: inout Deque<Message>) throws(ZMQError) in
-                try state.dequeue(batch: Self.receiveBatch, into: &received, after: &after)
+        let message = try state.withLock { (state: inout SocketState) throws(ZMQError) -> Message? in
+            guard let (message, more) = try state.dequeue(after: &after) else { return nil }
+            if let more {
+                received.withLock { state.moveBatch(from: more, limit: Self.receiveBatch - 1, into: &$0, after: &after) }
             }
+            return message
         }
         after.wakeups.resume()
         after.resume?.resumeReading()

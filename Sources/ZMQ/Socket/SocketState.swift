@@ -94,11 +94,10 @@ struct SocketState: Sendable {
         var wakeups = Wakeups()
     }
 
-    /// Takes the next message from the pipe the socket type picks. Where the type allows, up to
-    /// `batch - 1` more of that pipe's messages move to `received` for the next receives, so that
-    /// those take only `received`'s lock, not the socket's.
+    /// Takes the next message from the pipe the socket type picks. When the type allows and the
+    /// pipe holds more, that pipe is returned too, for `moveBatch`.
     @inline(__always)
-    mutating func dequeue(batch: Int, into received: inout Deque<Message>, after: inout AfterReceive) throws(ZMQError) -> Message? {
+    mutating func dequeue(after: inout AfterReceive) throws(ZMQError) -> (Message, more: Pipe?)? {
         guard !closed else { throw .socketClosed }
         guard let pipe = try pattern.pipeForReceiving(among: pipes) else { return nil }
         var message = pipe.inbound.removeFirst()
@@ -107,18 +106,31 @@ struct SocketState: Sendable {
             message = pattern.handOut(message, from: pipe)
             after.wakeups = waiters.turnTaken()
         } else if !pipe.inbound.isEmpty {
-            // Moved, and tagged in place: a copy would touch the payload's reference count,
-            // which the sending thread shares.
-            let tagged = pipe.messageMetadata != nil
-            for _ in 0..<min(pipe.inbound.count, batch - 1) {
-                received.append(pipe.inbound.removeFirst())
-                if tagged { pipe.tag(&received[received.count - 1]) }
-            }
-            // Another receiver may be waiting: there is more for it now.
-            after.wakeups = waiters.messagesArrived(1)
+            return (message, pipe)
         }
         after.resume = inboundShrank(pipe)
-        return message
+        return (message, nil)
+    }
+
+    /// Moves up to `limit` more of `pipe`'s messages to `received` for the next receives, so that
+    /// those take only `received`'s lock, not the socket's.
+    @inline(__always)
+    mutating func moveBatch(from pipe: Pipe, limit: Int, into received: inout Deque<Message>, after: inout AfterReceive) {
+        // Moved, and tagged in place: a copy would touch the payload's reference count, which
+        // the sending thread shares.
+        // The pipe's metadata is read once: its fields share cache lines the I/O thread writes.
+        let count = min(pipe.inbound.count, limit)
+        if let metadata = pipe.messageMetadata {
+            for _ in 0..<count {
+                received.append(pipe.inbound.removeFirst())
+                received[received.count - 1].tagIfUntagged(metadata)
+            }
+        } else {
+            for _ in 0..<count { received.append(pipe.inbound.removeFirst()) }
+        }
+        // Another receiver may be waiting: there is more for it now.
+        after.wakeups = waiters.messagesArrived(1)
+        after.resume = inboundShrank(pipe)
     }
 
     /// A subscription changes; a cancel also drops what is queued for the cancelled topic.
