@@ -34,6 +34,9 @@ struct Proxy: AsyncParsableCommand {
     @Option(help: "Also publish every forwarded message on a PUB socket bound here.")
     var capture: String?
 
+    @Option(help: "Take PAUSE, RESUME, TERMINATE and STATISTICS on a REP socket bound here (zmq_proxy_steerable).")
+    var control: String?
+
     @OptionGroup(title: "Frontend security") var frontendSecurity: FrontendSecurityArguments
     @OptionGroup(title: "Backend security") var backendSecurity: BackendSecurityArguments
 
@@ -72,7 +75,12 @@ struct Proxy: AsyncParsableCommand {
         } else {
             nil
         }
-        let sockets = [frontend, backend] + (capture.map { [$0] } ?? [])
+        let control: ZMQSocket? = if let endpoint = self.control {
+            try await SocketArguments.open(type: "REP", bind: endpoint, connect: nil, in: context)
+        } else {
+            nil
+        }
+        let sockets = [frontend, backend] + (capture.map { [$0] } ?? []) + (control.map { [$0] } ?? [])
         // SIGINT and SIGTERM end the proxy cleanly, from the moment the handlers are in place.
         let interrupt = Mutex<(proxy: Task<Void, any Error>?, interrupted: Bool)>((nil, false))
         var sources: [any DispatchSourceSignal] = []
@@ -90,7 +98,7 @@ struct Proxy: AsyncParsableCommand {
         }
         let proxy = Task {
             do {
-                try await ZMQProxy.run(frontend: frontend, backend: backend, capture: capture)
+                try await ZMQProxy.run(frontend: frontend, backend: backend, capture: capture, control: control)
             } catch ZMQError.notSupported(let reason) {
                 throw UsageError(message: reason)  // two types with nothing to pass
             }

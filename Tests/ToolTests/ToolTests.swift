@@ -106,6 +106,31 @@ struct ToolTests {
         #expect(run.status == 0, "stderr was: \(run.errors)")
     }
 
+    @Test("proxy --control takes STATISTICS and TERMINATE, as zmq_proxy_steerable does, and exits 0")
+    func steerableProxy() async throws {
+        let (inward, outward, control) = (Self.ipcEndpoint(), Self.ipcEndpoint(), Self.ipcEndpoint())
+        let running = try Running(["proxy", "--frontend", "PULL", "--frontend-bind", inward, "--backend", "PUSH",
+                                   "--backend-bind", outward, "--control", control])
+        let context = ZMQContext()
+        let source = try context.socket(.push)
+        let sink = try context.socket(.pull)
+        let steer = try context.socket(.req)
+        for socket in [sink, steer] { try socket.set(.receiveTimeout(.seconds(10))) }
+        try await source.connect(inward)
+        try await sink.connect(outward)
+        try await steer.connect(control)
+        try await source.send("through")
+        #expect(try await sink.receive() == ["through"])
+        try await steer.send("STATISTICS")
+        let counters = try await steer.receive().map { $0.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) } }
+        #expect(counters == [1, 7, 0, 0, 0, 0, 1, 7])
+        try await steer.send("TERMINATE")
+        #expect(try await steer.receive() == [Frame()])
+        let run = await running.finish()
+        await context.shutdown()
+        #expect(run.status == 0, "stderr was: \(run.errors)")
+    }
+
     @Test("recv prints a large binary frame as hex with little more memory than the frame itself")
     func receiveLargeBinaryFrame() async throws {
         let endpoint = Self.ipcEndpoint()

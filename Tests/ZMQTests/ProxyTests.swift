@@ -27,6 +27,57 @@ struct ProxyTests {
         }
     }
 
+    /// The eight counters a STATISTICS reply carries, as libzmq writes them.
+    static func statistics(_ control: ZMQSocket) async throws -> [UInt64] {
+        try await control.send("STATISTICS")
+        let reply = try await control.receive()
+        #expect(reply.count == 8)
+        return reply.map { frame in frame.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) } }
+    }
+
+    @Test("a steerable proxy pauses, resumes, reports libzmq's eight counters and terminates", arguments: [SocketType.pair, .rep])
+    func steerable(controlType: SocketType) async throws {
+        try await withContext { context in
+            let frontend = try context.socket(.pull)
+            let backend = try context.socket(.push)
+            let control = try context.socket(controlType)
+            try await frontend.bind("inproc://steer-in")
+            try await backend.bind("inproc://steer-out")
+            try await control.bind("inproc://steer-control")
+            let proxy = Task { try await ZMQProxy.run(frontend: frontend, backend: backend, control: control) }
+
+            let source = try context.socket(.push)
+            let sink = try context.socket(.pull)
+            let steer = try context.socket(controlType == .rep ? .req : .pair)
+            try sink.set(.receiveTimeout(.seconds(10)))
+            try await source.connect("inproc://steer-in")
+            try await sink.connect("inproc://steer-out")
+            try await steer.connect("inproc://steer-control")
+
+            for index in 0..<10 { try await source.send(["part", Frame("\(index)")]) }
+            for _ in 0..<10 { _ = try await sink.receive() }
+            // Ten messages of two frames, 4 + 1 octets each: counted in, and out of the backend.
+            #expect(try await Self.statistics(steer) == [20, 50, 0, 0, 0, 0, 20, 50])
+
+            try await steer.send("PAUSE")
+            if controlType == .rep { #expect(try await steer.receive() == [Frame()]) }
+            try await source.send(["held"])
+            // Received by the frontend, then held: wait until the counters show it arrive.
+            var counters = try await Self.statistics(steer)
+            while counters[0] == 20 { counters = try await Self.statistics(steer) }
+            #expect(counters == [21, 54, 0, 0, 0, 0, 20, 50])
+            #expect(throws: ZMQError.wouldBlock) { try sink.tryReceive() }
+
+            try await steer.send("RESUME")
+            if controlType == .rep { #expect(try await steer.receive() == [Frame()]) }
+            #expect(try await sink.receive() == ["held"])
+
+            try await steer.send("TERMINATE")
+            if controlType == .rep { #expect(try await steer.receive() == [Frame()]) }
+            try await proxy.value
+        }
+    }
+
     @Test("a forwarder carries subscriptions upstream and the subscribed topic downstream, with a capture of both")
     func forwarder() async throws {
         try await withContext { context in

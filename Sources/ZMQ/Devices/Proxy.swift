@@ -1,3 +1,4 @@
+import Synchronization
 import ZMTP
 
 /// Forwards messages between two sockets, as libzmq's `zmq_proxy` does: what the frontend
@@ -14,25 +15,40 @@ import ZMTP
 ///
 /// Typical pairs are XSUB/XPUB (forwarder), PULL/PUSH (streamer), and ROUTER/DEALER (queue).
 public enum ZMQProxy {
-    /// Runs until either socket is closed (then returns) or the task is cancelled (then throws
-    /// `CancellationError`). Every message forwarded is also sent to `capture`, if given.
-    public static func run(frontend: ZMQSocket, backend: ZMQSocket, capture: ZMQSocket? = nil) async throws {
+    /// Runs until either socket is closed or a `TERMINATE` arrives on `control` (then returns),
+    /// or the task is cancelled (then throws `CancellationError`). Every message forwarded is
+    /// also sent to `capture`, if given.
+    ///
+    /// `control`, as in libzmq's `zmq_proxy_steerable`, takes one-frame commands: `PAUSE` stops
+    /// forwarding (messages wait in the sockets' queues), `RESUME` goes on, `TERMINATE` ends the
+    /// proxy, and `STATISTICS` is answered with eight 8-octet counters (little-endian, as libzmq
+    /// writes them on these machines): frames and octets received by the frontend, sent by the
+    /// frontend, received by the backend, sent by the backend. A REP control socket answers the
+    /// other commands with an empty frame, as libzmq's does; PAIR and SUB answer nothing.
+    public static func run(frontend: ZMQSocket, backend: ZMQSocket, capture: ZMQSocket? = nil, control: ZMQSocket? = nil) async throws {
         let directions = [(frontend, backend), (backend, frontend)].filter { from, to in
             from.type.canReceive && to.type.canSend
         }
         guard !directions.isEmpty else {
             throw ZMQError.notSupported("a \(frontend.type) frontend and a \(backend.type) backend pass nothing between them")
         }
+        let steering = Steering(frontend: frontend)
         try await withThrowingTaskGroup(of: Void.self) { group in
             for (from, to) in directions {
-                group.addTask { try await forward(from: from, to: to, capture: capture) }
+                group.addTask { try await forward(from: from, to: to, capture: capture, steering: steering) }
             }
             // A side that only sends is not waiting in `receive`: watch for it closing too.
             for socket in [frontend, backend] + (capture.map { [$0] } ?? []) {
                 group.addTask { await socket.untilClosed() }
             }
-            // The first task to end (a socket closed) ends the proxy.
-            defer { group.cancelAll() }
+            if let control {
+                group.addTask { try await steer(control, steering) }
+            }
+            // The first task to end (a socket closed, TERMINATE) ends the proxy.
+            defer {
+                group.cancelAll()
+                steering.terminate()
+            }
             try await group.next()
             try Task.checkCancellation()
         }
@@ -40,12 +56,41 @@ public enum ZMQProxy {
 
     /// Moves messages one way. A receive or send timeout set on either socket does not end the
     /// proxy (libzmq's proxy polls, so its timeouts never apply); the message in hand is kept.
-    private static func forward(from: ZMQSocket, to: ZMQSocket, capture: ZMQSocket?) async throws {
+    private static func forward(from: ZMQSocket, to: ZMQSocket, capture: ZMQSocket?, steering: Steering) async throws {
         do {
             while true {
                 let message = try await retryingTimeouts { try await from.receive() }
+                steering.count(message, receivedBy: from)
+                // Paused: the message in hand waits with the rest.
+                try await steering.whileRunning()
                 if let capture { try await retryingTimeouts { try await capture.send(message) } }
                 try await retryingTimeouts { try await to.send(message) }
+                steering.count(message, sentBy: to)
+            }
+        } catch ZMQError.socketClosed {
+            return
+        }
+    }
+
+    /// Serves the control socket until TERMINATE (or it closes).
+    private static func steer(_ control: ZMQSocket, _ steering: Steering) async throws {
+        do {
+            while true {
+                let command = try await retryingTimeouts { try await control.receive() }
+                let name = command.count == 1 ? command[0].string : nil
+                if name == "STATISTICS" {
+                    let counters = steering.counters
+                    try await control.send(Message(counters.map { value in withUnsafeBytes(of: value.littleEndian) { Frame(Array($0)) } }))
+                    continue
+                }
+                switch name {
+                case "PAUSE": steering.pause()
+                case "RESUME": steering.resume()
+                case "TERMINATE": steering.terminate()
+                default: break
+                }
+                if control.type == .rep { try await control.send(Frame()) }
+                if name == "TERMINATE" { return }
             }
         } catch ZMQError.socketClosed {
             return
@@ -59,6 +104,77 @@ public enum ZMQProxy {
             } catch ZMQError.timedOut {
                 continue
             }
+        }
+    }
+
+    /// What the control socket changes and reads: paused or not, and the eight counters.
+    final class Steering: Sendable {
+        private struct State {
+            var paused = false
+            var terminated = false
+            var waiting: [CheckedContinuation<Void, Never>] = []
+            /// Frames and octets: frontend received, frontend sent, backend received, backend sent.
+            var counters = [UInt64](repeating: 0, count: 8)
+        }
+        private let state = Mutex(State())
+        private let frontend: ZMQSocket
+
+        init(frontend: ZMQSocket) {
+            self.frontend = frontend
+        }
+
+        var counters: [UInt64] { state.withLock { $0.counters } }
+
+        func count(_ message: Message, receivedBy socket: ZMQSocket) {
+            add(message, at: socket === frontend ? 0 : 4)
+        }
+
+        func count(_ message: Message, sentBy socket: ZMQSocket) {
+            add(message, at: socket === frontend ? 2 : 6)
+        }
+
+        /// libzmq counts every frame of a multipart message.
+        private func add(_ message: Message, at index: Int) {
+            let octets = message.reduce(0) { $0 + UInt64($1.count) }
+            state.withLock { state in
+                state.counters[index] &+= UInt64(message.count)
+                state.counters[index + 1] &+= octets
+            }
+        }
+
+        func pause() {
+            state.withLock { $0.paused = true }
+        }
+
+        func resume() {
+            let waiting = state.withLock { state in
+                state.paused = false
+                defer { state.waiting.removeAll() }
+                return state.waiting
+            }
+            waiting.forEach { $0.resume() }
+        }
+
+        func terminate() {
+            let waiting = state.withLock { state in
+                state.terminated = true
+                defer { state.waiting.removeAll() }
+                return state.waiting
+            }
+            waiting.forEach { $0.resume() }
+        }
+
+        /// Returns at once while running; while paused, once resumed. Throws once terminated.
+        func whileRunning() async throws {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let now = state.withLock { state -> Bool in
+                    if !state.paused || state.terminated { return true }
+                    state.waiting.append(continuation)
+                    return false
+                }
+                if now { continuation.resume() }
+            }
+            if state.withLock({ $0.terminated }) { throw CancellationError() }
         }
     }
 }
