@@ -13,7 +13,30 @@ import ZMTP
 ///     try await backend.bind("tcp://*:5557")
 ///     try await ZMQProxy.run(frontend: frontend, backend: backend)
 ///
-/// Typical pairs are XSUB/XPUB (forwarder), PULL/PUSH (streamer), and ROUTER/DEALER (queue).
+/// The three classic devices:
+///
+///     // Queue (request-reply broker): REQ clients connect to a ROUTER, REP workers to a
+///     // DEALER; requests are spread over the workers and each reply finds its client.
+///     let clients = try context.socket(.router)
+///     try await clients.bind("tcp://*:5559")
+///     let workers = try context.socket(.dealer)
+///     try await workers.bind("tcp://*:5560")
+///     try await ZMQProxy.run(frontend: clients, backend: workers)
+///
+///     // Streamer (pipeline): PUSH producers connect to a PULL, PULL consumers to a PUSH.
+///     let producers = try context.socket(.pull)
+///     try await producers.bind("tcp://*:5557")
+///     let consumers = try context.socket(.push)
+///     try await consumers.bind("tcp://*:5558")
+///     try await ZMQProxy.run(frontend: producers, backend: consumers)
+///
+/// Any of them can be steered from another task or process through a control socket:
+///
+///     let control = try context.socket(.rep)
+///     try await control.bind("inproc://proxy-control")
+///     try await ZMQProxy.run(frontend: clients, backend: workers, control: control)
+///     // elsewhere: a REQ connected to inproc://proxy-control sends "PAUSE", "RESUME",
+///     // "STATISTICS" or "TERMINATE".
 public enum ZMQProxy {
     /// Runs until either socket is closed or a `TERMINATE` arrives on `control` (then returns),
     /// or the task is cancelled (then throws `CancellationError`). Every message forwarded is
