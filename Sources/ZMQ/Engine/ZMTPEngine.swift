@@ -87,9 +87,7 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
     static func describe(_ address: SocketAddress) -> String {
         switch address {
         case .v4, .v6:
-            let host = address.ipAddress ?? "?"
-            let shown = host.contains(":") ? "[\(host)]" : host
-            return "tcp://\(shown):\(address.port ?? 0)"
+            return Endpoint.tcp(host: address.ipAddress ?? "?", port: address.port ?? 0).description
         case .unixDomainSocket:
             return "ipc://\(address.pathname ?? "")"
         }

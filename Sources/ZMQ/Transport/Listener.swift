@@ -40,8 +40,8 @@ final class Listener: Sendable {
                 throw ZMQError.transportFailure(endpoint: endpoint.description, reason: "cannot bind: \(error)")
             }
             let actualPort = channel.localAddress?.port ?? port
-            let shownHost = bindHost.contains(":") ? "[\(bindHost)]" : bindHost
-            return Listener(boundEndpoint: "tcp://\(shownHost):\(actualPort)", requested: endpoint, channel: channel, accepted: accepted)
+            let bound = Endpoint.tcp(host: bindHost, port: actualPort).description
+            return Listener(boundEndpoint: bound, requested: endpoint, channel: channel, accepted: accepted)
         case .ipc(let path):
             try await removeStaleSocketFile(path, endpoint: endpoint, eventLoop: eventLoop)
             let accepted = AcceptedChannels()
