@@ -219,14 +219,14 @@ public final class ZMQSocket: Sendable {
     }
 
     private func changeSubscription(_ subscription: Subscription) throws(ZMQError) {
-        let (outbox, resume) = try state.withLock { (state: inout SocketState) throws(ZMQError) -> (Outbox, [any PipeEngine]) in
+        var outbox = Outbox()
+        try state.withLock { (state: inout SocketState) throws(ZMQError) in
             // Nothing already queued for a cancelled topic is handed out afterwards.
             try received.withLock { (received: inout Deque<Message>) throws(ZMQError) in
-                try state.changeSubscription(subscription, received: &received)
+                try state.changeSubscription(subscription, received: &received, outbox: &outbox)
             }
         }
         outbox.wake()
-        resume.forEach { $0.resumeReading() }
     }
 
     // MARK: Receiving

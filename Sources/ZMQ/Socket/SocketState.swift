@@ -134,15 +134,14 @@ struct SocketState: Sendable {
     }
 
     /// A subscription changes; a cancel also drops what is queued for the cancelled topic.
-    mutating func changeSubscription(_ subscription: Subscription, received: inout Deque<Message>) throws(ZMQError) -> (Outbox, [any PipeEngine]) {
+    mutating func changeSubscription(_ subscription: Subscription, received: inout Deque<Message>, outbox: inout Outbox) throws(ZMQError) {
         guard !closed else { throw .socketClosed }
-        var outbox = Outbox(hwm: 0)
         try pattern.changeSubscription(subscription, among: pipes, outbox: &outbox)
-        guard !subscription.isSubscribe else { return (outbox, []) }
+        guard !subscription.isSubscribe else { return }
         let pattern = self.pattern
         for pipe in pipes { pipe.inbound.removeAll { !pattern.accepts($0) } }
         received.removeAll { !pattern.accepts($0) }
-        return (outbox, inboundShrank())
+        outbox.followUps = Outbox.FollowUps(resume: inboundShrank())
     }
 
     // MARK: Connections
