@@ -61,19 +61,21 @@ final class ConnectionLog: Sendable {
     func record(_ event: SocketEvent) {
         let logLine: (String, Int)? = state.withLock { state in
             let failure: String?
-            switch event {
+            switch event.kind {
             case .handshakeSucceeded:
                 state.statistics.handshakesSucceeded += 1
                 failure = nil
-            case .handshakeFailed(let endpoint, let reason):
+            case .handshakeFailed:
                 state.statistics.handshakesFailed += 1
-                failure = "handshake failed with \(endpoint): \(reason.description)"
-            case .peerRefused(let endpoint):
+                failure = "handshake failed with \(event.peerAddress ?? event.endpoint): \(event.failure?.description ?? "")"
+            case .peerRefused:
                 state.statistics.peersRefused += 1
-                failure = "refused \(endpoint): the socket takes no further peer"
-            case .disconnected(let endpoint, let reason):
+                failure = "refused \(event.peerAddress ?? event.endpoint): the socket takes no further peer"
+            case .disconnected:
                 state.statistics.disconnections += 1
-                failure = reason.map { "disconnected from \(endpoint): \($0)" }
+                failure = event.reason.map { "disconnected from \(event.peerAddress ?? event.endpoint): \($0)" }
+            case .acceptFailed:
+                failure = event.error?.description
             default:
                 failure = nil
             }

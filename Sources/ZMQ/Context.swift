@@ -40,10 +40,20 @@ public final class ZMQContext: Sendable {
         self.inproc = InprocRegistry()
     }
 
-    public func socket(_ type: SocketType) throws(ZMQError) -> ZMQSocket {
-        guard !terminated.withLock({ $0 }) else { throw .contextTerminated }
+    /// A new socket of `type`, with `options` set in order. An option that is invalid or means
+    /// nothing for the type throws `invalidOption`, and no socket is left open.
+    ///
+    ///     let dealer = try context.socket(.dealer, options: [.routingID(Array("A".utf8)), .linger(.zero)])
+    public func socket(_ type: SocketType, options: [SocketOption] = []) throws -> ZMQSocket {
+        guard !terminated.withLock({ $0 }) else { throw ZMQError.contextTerminated }
         let socket = try ZMQSocket(type: type, context: self)
         sockets.withLock { $0[ObjectIdentifier(socket)] = socket }
+        do {
+            for option in options { try socket.set(option) }
+        } catch {
+            socket.close()
+            throw error
+        }
         return socket
     }
 

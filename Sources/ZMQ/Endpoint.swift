@@ -1,14 +1,54 @@
 /// Where a socket binds or connects: `tcp://host:port`, `ipc://path` or `inproc://name`.
-public enum Endpoint: Sendable, Hashable, CustomStringConvertible {
-    /// `host` is an IPv4 or IPv6 address, a host name, or `*` (every interface, bind only).
-    /// `port` 0 asks the system for a free port (written `*` or `0`, bind only).
-    case tcp(host: String, port: Int)
-    /// A Unix domain socket at `path`.
-    case ipc(path: String)
-    /// A pipe between sockets of one context.
-    case inproc(name: String)
+/// A struct rather than an enum, so that transports can be added without breaking a `switch`.
+public struct Endpoint: Sendable, Hashable, CustomStringConvertible {
+    enum Address: Sendable, Hashable {
+        /// `host` is an IPv4 or IPv6 address, a host name, an interface name, or `*` (every
+        /// interface, bind only). `port` 0 asks the system for a free port (`*`, bind only).
+        case tcp(host: String, port: Int)
+        /// A Unix domain socket at `path`.
+        case ipc(path: String)
+        /// A pipe between sockets of one context.
+        case inproc(name: String)
+    }
 
-    public init(_ string: String) throws(ZMQError) {
+    let address: Address
+
+    public static func tcp(host: String, port: Int) -> Endpoint { Endpoint(address: .tcp(host: host, port: port)) }
+    public static func ipc(path: String) -> Endpoint { Endpoint(address: .ipc(path: path)) }
+    public static func inproc(name: String) -> Endpoint { Endpoint(address: .inproc(name: name)) }
+
+    private init(address: Address) { self.address = address }
+
+    /// The transport: `tcp`, `ipc` or `inproc`.
+    public var transport: String {
+        switch address {
+        case .tcp: return "tcp"
+        case .ipc: return "ipc"
+        case .inproc: return "inproc"
+        }
+    }
+
+    /// The tcp host (without brackets for IPv6), the ipc path or the inproc name.
+    public var host: String {
+        switch address {
+        case .tcp(let host, _): return host
+        case .ipc(let path): return path
+        case .inproc(let name): return name
+        }
+    }
+
+    /// The tcp port (0 for `*`); nil for the other transports.
+    public var port: Int? {
+        if case .tcp(_, let port) = address { return port }
+        return nil
+    }
+
+    /// Parses `transport://address`; throws `ZMQError` (`invalidEndpoint`) saying what is wrong.
+    public init(_ string: String) throws {
+        try self.init(parsing: string)
+    }
+
+    init(parsing string: String) throws(ZMQError) {
         guard let schemeEnd = string.range(of: "://") else {
             throw .invalidEndpoint(string, reason: "expected transport://address, e.g. tcp://127.0.0.1:5555")
         }
@@ -59,7 +99,7 @@ public enum Endpoint: Sendable, Hashable, CustomStringConvertible {
     }
 
     public var description: String {
-        switch self {
+        switch address {
         case .tcp(let host, let port):
             let shown = host.contains(":") ? "[\(host)]" : host
             return "tcp://\(shown):\(port == 0 ? "*" : String(port))"

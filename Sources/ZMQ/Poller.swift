@@ -58,12 +58,12 @@ public struct ZMQPoller: Sendable {
     /// Waits until at least one registered socket is ready for what it is registered for, and
     /// returns those that are, in registration order, each with what it is ready for. Returns an
     /// empty array when `timeout` passes first (`.zero` only looks; nil waits without limit).
-    /// With no socket registered it only sleeps for `timeout`. Throws `ZMQError.socketClosed` if a registered socket is closed, and `CancellationError`
-    /// when the task is cancelled.
+    /// With no socket registered it only sleeps for `timeout`. Throws `socketClosed` if a
+    /// registered socket is closed, and `cancelled` when the task is cancelled.
     public func poll(timeout: Duration? = nil) async throws -> [Item] {
         guard let first = items.first else {
             guard let timeout else { throw ZMQError.invalidState("a poller with no sockets would wait forever") }
-            try await Task.sleep(for: timeout)
+            do { try await Task.sleep(for: timeout) } catch { throw ZMQError.cancelled }
             return []
         }
         let ready = try readyItems()
@@ -86,7 +86,7 @@ public struct ZMQPoller: Sendable {
             } onCancel: {
                 signal.fire()
             }
-            try Task.checkCancellation()
+            if Task.isCancelled { throw ZMQError.cancelled }
             let ready = try readyItems()
             if !ready.isEmpty { return ready }
             if let deadline, NIODeadline.now() >= deadline { return [] }
@@ -175,6 +175,8 @@ public struct MergedMessages: AsyncSequence, Sendable {
                     ready = try await poller.poll()
                 } catch ZMQError.socketClosed {
                     continue
+                } catch ZMQError.cancelled {
+                    return nil
                 }
                 for item in ready {
                     // A task receiving on the same socket may have taken the message meanwhile.

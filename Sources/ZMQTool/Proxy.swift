@@ -99,8 +99,8 @@ struct Proxy: AsyncParsableCommand {
         let proxy = Task {
             do {
                 try await ZMQProxy.run(frontend: frontend, backend: backend, capture: capture, control: control)
-            } catch ZMQError.notSupported(let reason) {
-                throw UsageError(message: reason)  // two types with nothing to pass
+            } catch let error as ZMQError where error.code == .notSupported {
+                throw UsageError(message: error.message)  // two types with nothing to pass
             }
         }
         interrupt.withLock { state in
@@ -111,6 +111,6 @@ struct Proxy: AsyncParsableCommand {
         sources.forEach { $0.cancel() }
         for socket in sockets { try socket.set(SocketOption.linger(.zero)) }
         await context.shutdown()
-        if case .failure(let error) = result, !(error is CancellationError) { throw error }
+        if case .failure(let error) = result, !ZMQError.cancelled.matches(error) { throw error }
     }
 }

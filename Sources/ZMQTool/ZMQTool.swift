@@ -91,9 +91,8 @@ struct SocketArguments: ParsableArguments {
             } else if let connect {
                 try await socket.connect(connect)
             }
-        } catch let error as ZMQError {
-            if case .invalidEndpoint = error { throw UsageError(message: "\(error)") }
-            throw error
+        } catch let error as ZMQError where error.code == .invalidEndpoint {
+            throw UsageError(message: "\(error)")
         }
         return socket
     }

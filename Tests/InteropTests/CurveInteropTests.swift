@@ -160,7 +160,7 @@ struct CurveInteropTests {
             var seen: [SocketEvent] = []
             let failure = await nextEvent(events) {
                 seen.append($0)
-                if case .handshakeFailed(_, let reason) = $0 { return reason.error == .boxDidNotOpen("HELLO") } else { return false }
+                return $0.failure?.error == .boxDidNotOpen("HELLO")
             }
             #expect(failure != nil, "events: \(seen)")
             #expect(pull.connectionStatistics.handshakesSucceeded == 0)

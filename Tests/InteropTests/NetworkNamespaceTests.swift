@@ -145,7 +145,7 @@ struct NetworkNamespaceTests {
     static let port = 5555
 
     static func isDisconnect(_ event: SocketEvent) -> Bool {
-        if case .disconnected = event { true } else { false }
+        event.kind == .disconnected
     }
 
     /// Receives `count` 8-octet counters and checks they run 0, 1, 2, … with none missing.
@@ -202,7 +202,7 @@ struct NetworkNamespaceTests {
                     _ = try await peer.endpoint()
                 }
                 defer { peer.kill() }
-                _ = await nextEvent(events) { if case .handshakeSucceeded = $0 { true } else { false } }
+                _ = await nextEvent(events) { $0.kind == .handshakeSucceeded }
                 #expect(ZMTPEngine.liveCount.load(ordering: .relaxed) == enginesBefore + 1)
 
                 try network.cut()
@@ -288,14 +288,15 @@ struct NetworkNamespaceTests {
                                            "--bind", "tcp://\(network.peerAddress):\(Self.port)"], namespace: network.namespace)
                 defer { peer.kill() }
                 try await push.connect(try await peer.endpoint())
-                let connected = await event(events, within: .seconds(10)) { if case .handshakeSucceeded = $0 { true } else { false } }
+                let connected = await event(events, within: .seconds(10)) { $0.kind == .handshakeSucceeded }
                 #expect(connected != nil, "no handshake through the delay")
                 let dropped = await event(events, within: .seconds(10), where: Self.isDisconnect)
-                guard case .disconnected(_, let reason) = dropped else {
+                guard let dropped, dropped.kind == .disconnected else {
                     Issue.record("the connection was not dropped"); return
                 }
+                let reason = dropped.reason
                 #expect(reason?.contains("heartbeat") == true, "reason: \(reason ?? "none")")
-                let retried = await event(events, within: .seconds(10)) { if case .connectRetrying = $0 { true } else { false } }
+                let retried = await event(events, within: .seconds(10)) { $0.kind == .connectRetried }
                 #expect(retried != nil)
             }
         }

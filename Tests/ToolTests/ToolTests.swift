@@ -181,7 +181,7 @@ struct ToolTests {
         try await push.connect(endpoint)
         try await push.send("this message is longer than ten octets")
         // The tool drops the connection; the message is gone with it, and the next one arrives.
-        for await event in events { if case .disconnected = event { break } }
+        for await event in events { if event.kind == .disconnected { break } }
         try await push.send("short")
         let run = await running.finish()
         await context.shutdown()

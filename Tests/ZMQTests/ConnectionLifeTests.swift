@@ -20,7 +20,7 @@ struct ConnectionLifeTests {
             first.close()
 
             await first.waitUntilClosed()
-            #expect(await nextEvent(events) { if case .disconnected = $0 { true } else { false } } != nil)
+            #expect(await nextEvent(events) { $0.kind == .disconnected } != nil)
             try await push.send("two")
             try await push.send("three")
 
@@ -49,7 +49,7 @@ struct ConnectionLifeTests {
             try await push.connect(endpoint)
             var delays: [Duration] = []
             for await event in events {
-                if case .connectRetrying(_, let delay) = event { delays.append(delay) }
+                if event.kind == .connectRetried, let delay = event.delay { delays.append(delay) }
                 if delays.count == 6 { break }
             }
             // Doubling up to the maximum, plus less than one base interval of jitter.
@@ -171,7 +171,7 @@ struct ConnectionLifeTests {
             let events = pull.monitor()
             let receiver = Task { try await pull.receive() }
             try await pull.bind("inproc://nobody")
-            _ = await nextEvent(events) { if case .listening = $0 { true } else { false } }
+            _ = await nextEvent(events) { $0.kind == .listening }
             pull.close()
             await pull.waitUntilClosed()
             await #expect(throws: ZMQError.socketClosed) { try await receiver.value }

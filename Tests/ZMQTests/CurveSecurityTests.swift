@@ -64,7 +64,7 @@ struct CurveSecurityTests {
             let events = other.monitor()
             try await other.connect(endpoint)
             try await other.send("must not arrive")
-            let failure = await nextEvent(events) { if case .handshakeFailed = $0 { true } else { false } }
+            let failure = await nextEvent(events) { $0.kind == .handshakeFailed }
             #expect(failure.map { "\($0)".contains("status 400") } == true, "\(String(describing: failure))")
             #expect(throws: ZMQError.wouldBlock) { try pull.tryReceive() }
         }
@@ -79,7 +79,7 @@ struct CurveSecurityTests {
                                                                      clientServerKey: impostor.publicKey)
             let serverEvents = pull.monitor()
             try await push.send("must not arrive")
-            let failure = await nextEvent(serverEvents) { if case .handshakeFailed = $0 { true } else { false } }
+            let failure = await nextEvent(serverEvents) { $0.kind == .handshakeFailed }
             #expect(failure.map { "\($0)".contains("HELLO box did not open") } == true, "\(String(describing: failure))")
             _ = events
             #expect(throws: ZMQError.wouldBlock) { try pull.tryReceive() }

@@ -39,7 +39,7 @@ struct DisconnectTests {
             try await push.waitForPeers(1)
 
             try await first.unbind(endpoint)
-            #expect(await nextEvent(events) { if case .disconnected = $0 { true } else { false } } != nil)
+            #expect(await nextEvent(events) { $0.kind == .disconnected } != nil)
             // Another socket can bind the same address, and the PUSH reconnects to it.
             let second = try context.socket(.pull)
             try await second.bind(endpoint)

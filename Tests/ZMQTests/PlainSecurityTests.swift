@@ -46,14 +46,11 @@ struct PlainSecurityTests {
             var failures: [HandshakeFailure] = []
             var delays: [Duration] = []
             for await event in events {
-                switch event {
-                case .handshakeFailed(_, let reason): failures.append(reason)
-                case .connectRetrying(_, let delay): delays.append(delay)
-                default: break
-                }
+                if let failure = event.failure { failures.append(failure) }
+                if event.kind == .connectRetried, let delay = event.delay { delays.append(delay) }
                 if delays.count == 4 { break }
             }
-            #expect(!failures.isEmpty && failures.allSatisfy { $0.kind == .authentication(status: "400") }, "\(failures)")
+            #expect(!failures.isEmpty && failures.allSatisfy { $0.kind == .authentication && $0.status == "400" }, "\(failures)")
             #expect(failures.first?.error == .authenticationFailed(status: "400"))
             // 100 ms, 200 ms, 400 ms, 800 ms, each with up to half again of jitter.
             #expect(delays[3] >= .milliseconds(800), "\(delays)")
@@ -74,7 +71,7 @@ struct PlainSecurityTests {
             try push.set(.plainUsername("admin"))
             try push.set(.linger(.zero))
             try await push.connect(endpoint)
-            let event = await nextEvent(serverEvents) { if case .handshakeFailed = $0 { true } else { false } }
+            let event = await nextEvent(serverEvents) { $0.kind == .handshakeFailed }
             #expect(event.map { "\($0)".contains("no authenticator is installed") } == true, "\(String(describing: event))")
         }
     }
@@ -90,9 +87,9 @@ struct PlainSecurityTests {
             try push.set(.linger(.zero))
             let events = push.monitor()
             try await push.connect(endpoint)
-            let event = await nextEvent(events) { if case .handshakeFailed = $0 { true } else { false } }
+            let event = await nextEvent(events) { $0.kind == .handshakeFailed }
             #expect(event.map { "\($0)".contains("mechanism mismatch") } == true, "\(String(describing: event))")
-            if case .handshakeFailed(_, let reason) = event { #expect(reason.kind == .mechanismMismatch) }
+            #expect(event?.failure?.kind == .mechanismMismatch)
         }
     }
 
@@ -167,7 +164,7 @@ struct StandardAuthenticatorTests {
             try push.set(.linger(.zero))
             let events = push.monitor()
             try await push.connect(endpoint)
-            let failure = await nextEvent(events) { if case .handshakeFailed = $0 { true } else { false } }
+            let failure = await nextEvent(events) { $0.kind == .handshakeFailed }
             #expect(failure.map { "\($0)".contains("status 400") } == true, "\(String(describing: failure))")
 
             // Without a domain, the same authenticator is not asked.
@@ -226,7 +223,7 @@ struct ZAPHandlerTests {
             try bad.set(.linger(.zero))
             let events = bad.monitor()
             try await bad.connect(endpoint)
-            let failure = await nextEvent(events) { if case .handshakeFailed = $0 { true } else { false } }
+            let failure = await nextEvent(events) { $0.kind == .handshakeFailed }
             #expect(failure.map { "\($0)".contains("status 400") } == true, "\(String(describing: failure))")
 
             // The request's frames, as RFC 27 lists them (the id is ours to choose).

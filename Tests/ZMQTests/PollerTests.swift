@@ -214,7 +214,7 @@ struct PollerTests {
             idle.register(other)
             let cancelled = Task { [idle] in try await idle.poll() }
             cancelled.cancel()
-            await #expect(throws: CancellationError.self) { try await cancelled.value }
+            await #expect(throws: ZMQError.cancelled) { try await cancelled.value }
         }
     }
 

@@ -109,7 +109,7 @@ struct ProxyTests {
             #expect(try await captured.receive() == "A1")
 
             proxy.cancel()
-            await #expect(throws: CancellationError.self) { try await proxy.value }
+            await #expect(throws: ZMQError.cancelled) { try await proxy.value }
         }
     }
 

@@ -127,10 +127,9 @@ struct RawPeerTests {
     @Test("a peer that never completes the handshake is closed after the handshake interval")
     func handshakeTimeout() async throws {
         try await withRawPeer(configure: { try $0.set(.handshakeInterval(.milliseconds(100))) }) { _, _, events, _, peer in
-            let event = await nextEvent(events) { if case .handshakeFailed = $0 { true } else { false } }
+            let event = await nextEvent(events) { $0.kind == .handshakeFailed }
             #expect(event.map { "\($0)" }?.contains("handshake timeout") == true)
-            guard case .handshakeFailed(_, let reason) = event else { return }
-            #expect(reason.kind == .timeout)
+            #expect(event?.failure?.kind == .timeout)
             // Our greeting came, then the connection was closed.
             #expect(peer.read(64).count == 64)
         }
@@ -142,9 +141,9 @@ struct RawPeerTests {
             peer.send(RawPeer.greeting + RawPeer.ready("PUSH"))
             // Two whole frames of a three-frame message, then the connection drops.
             peer.send([0x01, 5] + Array("part1".utf8) + [0x01, 5] + Array("part2".utf8))
-            _ = await nextEvent(events) { if case .handshakeSucceeded = $0 { true } else { false } }
+            _ = await nextEvent(events) { $0.kind == .handshakeSucceeded }
             peer.close()
-            _ = await nextEvent(events) { if case .disconnected = $0 { true } else { false } }
+            _ = await nextEvent(events) { $0.kind == .disconnected }
 
             let push = try context.socket(.push)
             try await push.connect(endpoint)
@@ -162,8 +161,9 @@ struct RawPeerTests {
     func malformedInput(bytes: [UInt8], reason: String) async throws {
         try await withRawPeer { context, pull, events, endpoint, peer in
             peer.send(RawPeer.greeting + RawPeer.ready("PUSH") + bytes)
-            let event = await nextEvent(events) { if case .disconnected = $0 { true } else { false } }
-            guard case .disconnected(_, let why) = event else { Issue.record("no disconnect"); return }
+            let event = await nextEvent(events) { $0.kind == .disconnected }
+            guard let event else { Issue.record("no disconnect"); return }
+            let why = event.reason
             #expect(why?.contains(reason) == true, "reason: \(why ?? "none")")
 
             let push = try context.socket(.push)
@@ -179,8 +179,9 @@ struct RawPeerTests {
         try await withRawPeer { _, _, events, _, peer in
             // A frame of 2^40 octets announced, and the first octets of it sent.
             peer.send(RawPeer.greeting + RawPeer.ready("PUSH") + [0x02, 0, 0, 0x01, 0, 0, 0, 0, 0] + [UInt8](repeating: 1, count: 1000))
-            let event = await nextEvent(events) { if case .disconnected = $0 { true } else { false } }
-            guard case .disconnected(_, let why) = event else { Issue.record("no disconnect"); return }
+            let event = await nextEvent(events) { $0.kind == .disconnected }
+            guard let event else { Issue.record("no disconnect"); return }
+            let why = event.reason
             #expect(why?.contains("exceeds the maximum message size of 67108864") == true, "reason: \(why ?? "none")")
         }
     }
@@ -189,9 +190,9 @@ struct RawPeerTests {
     func incompatibleType() async throws {
         try await withRawPeer { _, _, events, _, peer in
             peer.send(RawPeer.greeting + RawPeer.ready("PULL"))
-            let event = await nextEvent(events) { if case .handshakeFailed = $0 { true } else { false } }
+            let event = await nextEvent(events) { $0.kind == .handshakeFailed }
             #expect(event.map { "\($0)" }?.contains("socket type PULL cannot talk to PULL") == true)
-            if case .handshakeFailed(_, let reason) = event { #expect(reason.kind == .incompatibleSocketType) }
+            #expect(event?.failure?.kind == .incompatibleSocketType)
             let greeting = peer.read(64)
             #expect(greeting.count == 64)
             // Our READY, then ERROR.

@@ -284,7 +284,7 @@ struct ReqRepTests {
                 try await dealer.connect(endpoint)
                 if router.connectedPeerCount == 0 { try await router.waitForPeers(1) }
             }
-            let refused = await nextEvent(events) { if case .peerRefused = $0 { true } else { false } }
+            let refused = await nextEvent(events) { $0.kind == .peerRefused }
             #expect(refused != nil)
             #expect(router.connectedPeerCount == 1)
         }

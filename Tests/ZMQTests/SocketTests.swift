@@ -17,7 +17,7 @@ struct SocketTests {
             let second = try context.socket(.pair)
             try second.set(.linger(.zero))
             try await second.connect(endpoint)
-            #expect(await nextEvent(events) { if case .peerRefused = $0 { true } else { false } } != nil)
+            #expect(await nextEvent(events) { $0.kind == .peerRefused } != nil)
             #expect(pair.connectedPeerCount == 1)
             try await first.send("from the first")
             #expect(try await pair.receive().strings == ["from the first"])
@@ -75,12 +75,13 @@ struct SocketTests {
             let pushEvents = push.monitor()
             try await push.connect(endpoint)
             try await push.send([Frame([UInt8](repeating: 1, count: 60)), Frame([UInt8](repeating: 2, count: 41))])
-            let event = await nextEvent(events) { if case .disconnected = $0 { true } else { false } }
-            guard case .disconnected(_, let reason) = event else { Issue.record("no disconnect"); return }
+            let event = await nextEvent(events) { $0.kind == .disconnected }
+            guard let event else { Issue.record("no disconnect"); return }
+            let reason = event.reason
             #expect(reason?.contains("exceeds the maximum message size of 100") == true)
             // Once the sender has seen the close too (a message sent before that is lost with the
             // connection), the connection comes back and messages within the limit flow.
-            _ = await nextEvent(pushEvents) { if case .disconnected = $0 { true } else { false } }
+            _ = await nextEvent(pushEvents) { $0.kind == .disconnected }
             try await push.send(Message(Frame([UInt8](repeating: 3, count: 100))))
             #expect(try await pull.receive()[0].count == 100)
         }
@@ -110,9 +111,9 @@ struct SocketTests {
             do {
                 try socket.set(option)
                 Issue.record("\(option) was accepted")
-            } catch let ZMQError.invalidOption(optionName, reason) {
-                #expect(optionName == name)
-                #expect(!reason.isEmpty)
+            } catch let error as ZMQError where error.code == .invalidOption {
+                #expect(error.option == name)
+                #expect(!error.message.isEmpty)
             }
             #expect(socket.options == before)
         }
@@ -158,14 +159,14 @@ struct SocketTests {
             await #expect {
                 try await socket.bind(endpoint)
             } throws: { error in
-                guard case ZMQError.invalidEndpoint(let text, let why) = error else { return false }
-                return text == endpoint && why.contains(reason)
+                guard let error = error as? ZMQError, error.code == .invalidEndpoint else { return false }
+                return error.endpoint == endpoint && error.message.contains(reason)
             }
             await #expect {
                 try await socket.connect(endpoint)
             } throws: { error in
-                guard case ZMQError.invalidEndpoint(_, let why) = error else { return false }
-                return why.contains(reason)
+                guard let error = error as? ZMQError, error.code == .invalidEndpoint else { return false }
+                return error.message.contains(reason)
             }
         }
     }
@@ -209,8 +210,8 @@ struct SocketTests {
             await #expect {
                 try await socket.connect(endpoint)
             } throws: { error in
-                guard case ZMQError.invalidEndpoint(let text, let why) = error else { return false }
-                return text == endpoint && why.contains(reason)
+                guard let error = error as? ZMQError, error.code == .invalidEndpoint else { return false }
+                return error.endpoint == endpoint && error.message.contains(reason)
             }
             #expect(socket.connectedPeerCount == 0)
         }
@@ -243,6 +244,45 @@ struct SocketTests {
             let endpoint = try await first.bind(requested)
             let second = try context.socket(.pull)
             await #expect(throws: ZMQError.addressInUse(endpoint)) { try await second.bind(endpoint) }
+        }
+    }
+
+    @Test("transport failures say what went wrong in words, with the endpoint", arguments: [
+        ("tcp://192.0.2.1:5555", ZMQError.Code.addressNotAvailable, "tcp://192.0.2.1:5555: address not available"),
+        ("tcp://no-such-host.invalid:5555", .hostNotFound, "tcp://no-such-host.invalid:5555: host not found: no-such-host.invalid"),
+        ("ipc:///no-such-directory/socket", .transportFailure, "ipc:///no-such-directory/socket: cannot bind: no such file or directory"),
+    ])
+    func transportFailures(endpoint: String, code: ZMQError.Code, text: String) async throws {
+        try await withContext { context in
+            let socket = try context.socket(.pull)
+            do {
+                try await socket.bind(endpoint)
+                Issue.record("\(endpoint) was bound")
+            } catch let error as ZMQError {
+                #expect(error.code == code)
+                #expect(error.endpoint == endpoint)
+                #expect(error.description.hasPrefix(text))
+                #expect(!error.description.contains("errno"))
+            }
+        }
+    }
+
+    @Test("a catch by code matches every error with that code, whatever its message")
+    func catchByCode() async throws {
+        try await withContext { context in
+            let pull = try context.socket(.pull)
+            try pull.set(.receiveTimeout(.milliseconds(10)))
+            try await pull.bind("inproc://nobody-sends")
+            var timedOut = false
+            do {
+                _ = try await pull.receive()
+            } catch ZMQError.timedOut {
+                timedOut = true
+            }
+            #expect(timedOut)
+            #expect(ZMQError.invalidState("a").matches(ZMQError.invalidState("b")))
+            #expect(!ZMQError.timedOut.matches(ZMQError.wouldBlock))
+            #expect(!ZMQError.timedOut.matches(CancellationError()))
         }
     }
 

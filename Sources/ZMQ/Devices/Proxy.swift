@@ -39,7 +39,7 @@ import ZMTP
 ///     // "STATISTICS" or "TERMINATE".
 public enum ZMQProxy {
     /// Runs until either socket is closed or a `TERMINATE` arrives on `control` (then returns),
-    /// or the task is cancelled (then throws `CancellationError`). Every message forwarded is
+    /// or the task is cancelled (then throws `ZMQError.cancelled`). Every message forwarded is
     /// also sent to `capture`, if given.
     ///
     /// `control`, as in libzmq's `zmq_proxy_steerable`, takes one-frame commands: `PAUSE` stops
@@ -56,6 +56,17 @@ public enum ZMQProxy {
             throw ZMQError.notSupported("a \(frontend.type) frontend and a \(backend.type) backend pass nothing between them")
         }
         let steering = Steering(frontend: frontend)
+        do {
+            try await runTasks(frontend: frontend, backend: backend, directions: directions, capture: capture, control: control, steering: steering)
+        } catch let error as ZMQError {
+            throw error
+        } catch {
+            throw ZMQError.cancelled
+        }
+    }
+
+    private static func runTasks(frontend: ZMQSocket, backend: ZMQSocket, directions: [(ZMQSocket, ZMQSocket)], capture: ZMQSocket?,
+                                 control: ZMQSocket?, steering: Steering) async throws {
         try await withThrowingTaskGroup(of: Void.self) { group in
             for (from, to) in directions {
                 group.addTask { try await forward(from: from, to: to, capture: capture, steering: steering) }
@@ -73,7 +84,7 @@ public enum ZMQProxy {
                 steering.terminate()
             }
             try await group.next()
-            try Task.checkCancellation()
+            if Task.isCancelled { throw ZMQError.cancelled }
         }
     }
 
@@ -188,7 +199,7 @@ public enum ZMQProxy {
         }
 
         /// Returns at once while running; while paused, once resumed. Throws once terminated.
-        func whileRunning() async throws {
+        func whileRunning() async throws(ZMQError) {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 let now = state.withLock { state -> Bool in
                     if !state.paused || state.terminated { return true }
@@ -197,7 +208,7 @@ public enum ZMQProxy {
                 }
                 if now { continuation.resume() }
             }
-            if state.withLock({ $0.terminated }) { throw CancellationError() }
+            if state.withLock({ $0.terminated }) { throw ZMQError.cancelled }
         }
     }
 }

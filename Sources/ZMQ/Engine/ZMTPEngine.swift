@@ -19,7 +19,10 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
 
     private let socket: ZMQSocket
     private let connecter: Connecter?
-    private var endpoint: String
+    /// The endpoint as bound (for an accepted connection) or as given to `connect`.
+    private let endpoint: String
+    /// The far side's address, once the channel is active.
+    private var peerAddress: String?
     private let eventLoop: any EventLoop
     // Touched per read and per message, only on this engine's event loop: the runtime exclusivity
     // check would find nothing and costs a thread-local lookup each time.
@@ -83,13 +86,14 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
         Self.liveCount.subtract(1, ordering: .relaxed)
     }
 
-    /// An accepted peer's address in endpoint form, e.g. tcp://127.0.0.1:53122.
-    static func describe(_ address: SocketAddress) -> String {
+    /// A peer's address in endpoint form, e.g. tcp://127.0.0.1:53122; nil for an unnamed ipc client.
+    static func describe(_ address: SocketAddress) -> String? {
         switch address {
         case .v4, .v6:
             return Endpoint.tcp(host: address.ipAddress ?? "?", port: address.port ?? 0).description
         case .unixDomainSocket:
-            return "ipc://\(address.pathname ?? "")"
+            guard let path = address.pathname, !path.isEmpty else { return nil }
+            return "ipc://\(path)"
         }
     }
 
@@ -103,9 +107,8 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        if connecter == nil, let remote = context.channel.remoteAddress {
-            endpoint = Self.describe(remote)
-        }
+        peerAddress = context.channel.remoteAddress.flatMap(Self.describe)
+        socket.connectionLog.record(SocketEvent(connecter == nil ? .accepted : .connected, endpoint: endpoint, peerAddress: peerAddress))
         // The timer first: a peer that has already reset fails the write below, and the channel
         // goes inactive inside it, which must find the timer to cancel.
         if let handshakeInterval {
@@ -239,10 +242,10 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
         }
         socket.unregister(self)
         if wasAttached {
-            socket.connectionLog.record(.disconnected(endpoint: endpoint, reason: closeReason))
+            socket.connectionLog.record(SocketEvent(.disconnected, endpoint: endpoint, peerAddress: peerAddress, reason: closeReason))
         } else if !refused {
             let failure = closeError.map(HandshakeFailure.init) ?? HandshakeFailure(closed: closeReason ?? "connection closed by peer")
-            socket.connectionLog.record(.handshakeFailed(endpoint: endpoint, reason: failure))
+            socket.connectionLog.record(SocketEvent(.handshakeFailed, endpoint: endpoint, peerAddress: peerAddress, failure: failure))
         }
         connecter?.connectionLost(afterHandshake: wasAttached, refusedByPeer: refusedByPeer)
         context.fireChannelInactive()
@@ -282,14 +285,14 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
             authenticatorProperties: authentication?.metadata ?? Metadata(), peerProperties: peer.metadata)
         guard let pipe = socket.attach(self, peer: peer, metadata: metadata, connectPipe: connecter?.pipe) else {
             refused = true
-            socket.connectionLog.record(.peerRefused(endpoint: endpoint))
+            socket.connectionLog.record(SocketEvent(.peerRefused, endpoint: endpoint, peerAddress: peerAddress))
             context?.close(promise: nil)
             return false
         }
         self.pipe = pipe
         subscriptionsAsCommands = (socket.type == .sub || socket.type == .xsub) && peer.minorVersion >= 1
         connecter?.handshakeCompleted()
-        socket.connectionLog.record(.handshakeSucceeded(endpoint: endpoint))
+        socket.connectionLog.record(SocketEvent(.handshakeSucceeded, endpoint: endpoint, peerAddress: peerAddress))
         if heartbeats {
             machine.startHeartbeat(now: .now())
             scheduleHeartbeat()

@@ -42,7 +42,7 @@ public struct Certificate: Sendable, Equatable {
     }
 
     /// Reads one certificate file: a public file gives no secret key, a `_secret` file gives both.
-    public static func load(path: String) throws(CertificateError) -> Certificate {
+    public static func load(path: String) throws -> Certificate {
         let contents = try readFile(path)
         guard let text = String(validating: contents, as: UTF8.self) else {
             throw CertificateError(path: path, reason: "is not UTF-8 text")
@@ -52,12 +52,12 @@ public struct Certificate: Sendable, Equatable {
 
     /// Writes the public file at `basePath` and the secret file at `basePath + "_secret"`,
     /// the pair zcert_save writes; name it `NAME.key`, as pyzmq does, so directory loading finds it.
-    public func write(to basePath: String) throws(CertificateError) {
+    public func write(to basePath: String) throws {
         try write(publicPath: basePath, secretPath: basePath + "_secret")
     }
 
     /// Writes the public file (mode 0644) and, if `secretPath` is given, the secret file (mode 0600).
-    public func write(publicPath: String, secretPath: String?) throws(CertificateError) {
+    public func write(publicPath: String, secretPath: String?) throws {
         // Check and render everything first, so a refused certificate leaves no file half written.
         let generated = Self.timestamp()
         let publicText = try zplText(secret: false, generated: generated, path: publicPath)
@@ -74,7 +74,7 @@ public struct Certificate: Sendable, Equatable {
 
     /// The public keys of every `*.key` file in `directory`, as pyzmq's `load_certificates` reads them:
     /// not recursive, hidden files and `*.key_secret` files skipped, each key once, in file name order.
-    public static func loadPublicKeys(directory: String) throws(CertificateError) -> [CurvePublicKey] {
+    public static func loadPublicKeys(directory: String) throws -> [CurvePublicKey] {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw CertificateError(path: directory, reason: "is not a directory")

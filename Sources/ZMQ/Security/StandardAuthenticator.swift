@@ -62,16 +62,16 @@ public struct StandardAuthenticator: ZMQAuthenticator {
 
     /// Reads a password file as CZMQ's zauth does: one `user=password` line each; blank lines and
     /// lines starting with `#` are skipped.
-    public static func loadPasswords(path: String) throws(ZMQError) -> [String: String] {
+    public static func loadPasswords(path: String) throws -> [String: String] {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-            throw .invalidOption(name: "password file", reason: "cannot read \(path)")
+            throw ZMQError.invalidFile(path, reason: "cannot read it")
         }
         var users: [String: String] = [:]
         for (number, rawLine) in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {
             let line = rawLine.trimmingCharacters(in: .whitespaces)
             if line.isEmpty || line.hasPrefix("#") { continue }
             guard let equals = line.firstIndex(of: "=") else {
-                throw .invalidOption(name: "password file", reason: "\(path):\(number + 1): expected user=password")
+                throw ZMQError.invalidFile(path, reason: "line \(number + 1): expected user=password")
             }
             users[String(line[..<equals])] = String(line[line.index(after: equals)...])
         }

@@ -38,7 +38,10 @@ extension ZMQSocket {
 
     /// Lingers, then closes every listener, connecter and connection (on a task of its own).
     private func finishClosing(_ closing: SocketState.Closing) async {
-        for listener in closing.listeners { await listener.close() }
+        for listener in closing.listeners {
+            await listener.close()
+            events.emit(SocketEvent(.closed, endpoint: listener.boundEndpoint))
+        }
 
         if closing.linger != .zero {
             await waitForLinger(closing.linger)

@@ -14,36 +14,38 @@ extension ZMQSocket {
     public var connectedPeerCount: Int { state.withLock { $0.connectedPeers } }
 
     /// Suspends until the socket may be able to do `kind` again; callers retry after it returns.
-    nonisolated(nonsending) func suspend(_ kind: WaitKind, until deadline: NIODeadline?) async throws {
+    /// Throws `timedOut` at the deadline, `cancelled` when the task is cancelled.
+    nonisolated(nonsending) func suspend(_ kind: WaitKind, until deadline: NIODeadline?) async throws(ZMQError) {
         let id = state.withLock { $0.makeWaiterID() }
-        try await withTaskCancellationHandler {
+        let failure = await withTaskCancellationHandler {
             // Unsafe, not checked: the checked kind allocates per wait. Each waiter is resumed
             // exactly once, by whoever takes it out of the socket's wait queues under the lock.
-            try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Void, any Error>) in
-                let immediate = state.withLock { state -> Result<Void, any Error>? in
-                    if state.closed { return .failure(ZMQError.socketClosed) }
-                    if Task.isCancelled { return .failure(CancellationError()) }
+            await withUnsafeContinuation { (continuation: SocketState.Waiter) in
+                let immediate = state.withLock { state -> ZMQError?? in
+                    if state.closed { return .some(.socketClosed) }
+                    if Task.isCancelled { return .some(.cancelled) }
                     let received = kind == .receive ? self.received.withLock { $0.count } : 0
-                    if state.isReady(kind, received: received) { return .success(()) }
+                    if state.isReady(kind, received: received) { return .some(nil) }
                     state.waiters.add(continuation, id: id, for: kind)
                     return nil
                 }
                 if let immediate {
-                    continuation.resume(with: immediate)
+                    continuation.resume(returning: immediate)
                 } else if let deadline {
                     eventLoop.scheduleTask(deadline: deadline) { [self] in
-                        self.cancelWaiter(id, kind, with: ZMQError.timedOut)
+                        self.cancelWaiter(id, kind, with: .timedOut)
                     }
                 }
             }
         } onCancel: {
-            self.cancelWaiter(id, kind, with: CancellationError())
+            self.cancelWaiter(id, kind, with: .cancelled)
         }
+        if let failure { throw failure }
     }
 
-    private func cancelWaiter(_ id: UInt64, _ kind: WaitKind, with error: any Error) {
+    private func cancelWaiter(_ id: UInt64, _ kind: WaitKind, with error: ZMQError) {
         let waiter = state.withLock { $0.waiters.remove(id, for: kind) }
-        waiter?.resume(throwing: error)
+        waiter?.resume(returning: error)
     }
 
     // MARK: Polling

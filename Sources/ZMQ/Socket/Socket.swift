@@ -37,10 +37,10 @@ public final class ZMQSocket: Sendable {
     /// Sets one option; an invalid value, or an option that means nothing for this socket type
     /// (`routerMandatory` on a PULL), throws `ZMQError.invalidOption` and changes nothing.
     /// Options that shape connections (heartbeats, limits) apply to connections made afterwards.
-    public func set(_ option: SocketOption) throws(ZMQError) {
+    public func set(_ option: SocketOption) throws {
         if let types = option.socketTypes, !types.contains(type) {
             let names = types.map { $0.rawValue }.sorted().joined(separator: " and ")
-            throw .invalidOption(name: option.name, reason: "applies to \(names) sockets only, not \(type.rawValue)")
+            throw ZMQError.invalidOption(name: option.name, reason: "applies to \(names) sockets only, not \(type.rawValue)")
         }
         try state.withLock { (state: inout SocketState) throws(ZMQError) in
             try state.options.apply(option)
@@ -62,9 +62,15 @@ public final class ZMQSocket: Sendable {
     /// ephemeral port (`tcp://host:*`) filled in.
     @discardableResult
     public func bind(_ endpoint: String) async throws -> String {
-        let parsed = try Endpoint(endpoint)
+        let parsed = try Endpoint(parsing: endpoint)
         try checkOpen()
-        let listener = try await Listener.bind(parsed, socket: self)
+        let listener: Listener
+        do {
+            listener = try await Listener.bind(parsed, socket: self)
+        } catch {
+            events.emit(SocketEvent(.bindFailed, endpoint: endpoint, error: error))
+            throw error
+        }
         let accepted = state.withLock { state -> Bool in
             guard !state.closed else { return false }
             state.listeners.append(listener)
@@ -74,7 +80,7 @@ public final class ZMQSocket: Sendable {
             await listener.close()
             throw ZMQError.socketClosed
         }
-        events.emit(.listening(endpoint: listener.boundEndpoint))
+        events.emit(SocketEvent(.listening, endpoint: listener.boundEndpoint))
         return listener.boundEndpoint
     }
 
@@ -82,8 +88,8 @@ public final class ZMQSocket: Sendable {
     /// there yet, or goes away, is retried with backoff. Messages sent meanwhile wait in this
     /// connection's queue.
     public func connect(_ endpoint: String) async throws {
-        let parsed = try Endpoint(endpoint)
-        if case .tcp(let host, let port) = parsed {
+        let parsed = try Endpoint(parsing: endpoint)
+        if case .tcp(let host, let port) = parsed.address {
             // libzmq says EINVAL: a wildcard names no peer to dial.
             if host == "*" { throw ZMQError.invalidEndpoint(endpoint, reason: "connect needs a host, not * (which only bind accepts)") }
             if port == 0 { throw ZMQError.invalidEndpoint(endpoint, reason: "connect needs a port, not * or 0 (which only bind accepts)") }
@@ -104,7 +110,7 @@ public final class ZMQSocket: Sendable {
             return (connecter, state.waiters.roomMade())
         }
         wakeups.resume()
-        if case .inproc = parsed {
+        if case .inproc = parsed.address {
             context.inproc.connect(connecter)
         } else {
             connecter.start()
@@ -115,7 +121,7 @@ public final class ZMQSocket: Sendable {
     /// the messages still queued for it are dropped, as libzmq's `zmq_disconnect` does. Throws
     /// `invalidEndpoint` when the socket is not connected to it.
     public func disconnect(_ endpoint: String) async throws {
-        let parsed = try Endpoint(endpoint)
+        let parsed = try Endpoint(parsing: endpoint)
         let removed = try state.withLock { (state: inout SocketState) throws(ZMQError) -> [(Connecter, (any PipeEngine)?)] in
             guard !state.closed else { throw .socketClosed }
             let matching = state.connecters.filter { $0.endpoint == parsed }
@@ -146,11 +152,12 @@ public final class ZMQSocket: Sendable {
                 throw .invalidEndpoint(endpoint, reason: "this socket is not bound to it")
             }
             let listener = state.listeners.remove(at: index)
-            guard case .inproc(let name) = listener.requestedEndpoint else { return (listener, []) }
+            guard case .inproc(let name) = listener.requestedEndpoint.address else { return (listener, []) }
             let links = state.engines.values.filter { ($0 as? InprocEngine)?.acceptedAt == name }
             return (listener, links)
         }
         await listener.close()
+        events.emit(SocketEvent(.closed, endpoint: listener.boundEndpoint))
         await listener.closeAccepted()
         for link in inprocLinks { await link.close() }
     }
@@ -201,20 +208,20 @@ public final class ZMQSocket: Sendable {
     /// Subscribes a SUB or XSUB socket to the messages whose first frame starts with `prefix`;
     /// the empty prefix subscribes to everything. Subscriptions are counted: subscribing twice
     /// needs two `unsubscribe` calls. Other socket types throw `notSupported`.
-    public func subscribe(_ prefix: [UInt8]) throws(ZMQError) {
+    public func subscribe(_ prefix: [UInt8]) throws {
         try changeSubscription(Subscription(subscribe: true, topic: prefix))
     }
 
-    public func subscribe(_ prefix: String = "") throws(ZMQError) {
+    public func subscribe(_ prefix: String = "") throws {
         try subscribe(Array(prefix.utf8))
     }
 
     /// Cancels one `subscribe(prefix)`; cancelling a prefix never subscribed does nothing.
-    public func unsubscribe(_ prefix: [UInt8]) throws(ZMQError) {
+    public func unsubscribe(_ prefix: [UInt8]) throws {
         try changeSubscription(Subscription(subscribe: false, topic: prefix))
     }
 
-    public func unsubscribe(_ prefix: String) throws(ZMQError) {
+    public func unsubscribe(_ prefix: String) throws {
         try unsubscribe(Array(prefix.utf8))
     }
 
@@ -235,9 +242,22 @@ public final class ZMQSocket: Sendable {
     nonisolated(nonsending) public func receive() async throws -> Message {
         if let message = try dequeue() { return message }
         let deadline = options.receiveTimeout.map { NIODeadline.now() + TimeAmount($0) }
+        return try await receive(until: deadline)
+    }
+
+    nonisolated(nonsending) func receive(until deadline: NIODeadline?) async throws(ZMQError) -> Message {
         while true {
-            try await suspend(.receive, until: deadline)
             if let message = try dequeue() { return message }
+            try await suspend(.receive, until: deadline)
+        }
+    }
+
+    /// The next message for `messages`: nil once the socket is closed or the task cancelled.
+    nonisolated(nonsending) func nextMessage() async throws(ZMQError) -> Message? {
+        do {
+            return try await receive(until: nil)
+        } catch ZMQError.socketClosed, ZMQError.cancelled {
+            return nil
         }
     }
 
@@ -247,7 +267,12 @@ public final class ZMQSocket: Sendable {
         return message
     }
 
-    /// Messages as they arrive; the sequence ends when the socket is closed.
+    /// Messages as they arrive. The loop waits as long as it takes for the next message: the
+    /// receive timeout applies to `receive()` only, so a quiet spell never ends the loop. It ends
+    /// when the socket closes or the task is cancelled; a loop that must notice silence uses
+    /// `receive()` with `.receiveTimeout`, or a `ZMQPoller` with a timeout.
+    ///
+    ///     for try await message in socket.messages { … }
     public var messages: Messages { Messages(socket: self) }
 
     /// Messages already taken from a pipe, oldest first, for the next receives. Filled a batch at
@@ -275,19 +300,18 @@ public final class ZMQSocket: Sendable {
     }
 }
 
-/// The messages of a socket as an `AsyncSequence`; iteration ends when the socket closes.
+/// The messages of a socket as an `AsyncSequence`: it ends when the socket closes or the task is
+/// cancelled, and throws only what `receive()` would for the socket's state (a REP that has not
+/// replied, a PUSH that cannot receive).
 public struct Messages: AsyncSequence, Sendable {
     public typealias Element = Message
     let socket: ZMQSocket
 
     public struct AsyncIterator: AsyncIteratorProtocol {
         let socket: ZMQSocket
+
         public mutating func next() async throws -> Message? {
-            do {
-                return try await socket.receive()
-            } catch ZMQError.socketClosed {
-                return nil
-            }
+            try await socket.nextMessage()
         }
     }
 

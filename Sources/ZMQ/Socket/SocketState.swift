@@ -5,7 +5,8 @@ import ZMTP
 /// changes the state and returns what to do once the lock is released (engines to wake, waiters
 /// to resume), so the rules are tested without threads or I/O.
 struct SocketState: Sendable {
-    typealias Waiter = UnsafeContinuation<Void, any Error>
+    /// A suspended task, resumed with nil to look again or with the error to throw.
+    typealias Waiter = UnsafeContinuation<ZMQError?, Never>
     typealias Wakeups = WaitQueues<Waiter, PollSignal>.Wakeups
 
     var pattern: any SocketPattern
@@ -288,15 +289,15 @@ struct SocketState: Sendable {
 extension WaitQueues.Wakeups where Waiter == SocketState.Waiter, Watcher == PollSignal {
     /// Resumes the takers (to look again) and tells the watchers; call with the lock released.
     func resume() {
-        first?.resume()
-        if let others { for waiter in others { waiter.resume() } }
+        first?.resume(returning: nil)
+        if let others { for waiter in others { waiter.resume(returning: nil) } }
         if let watchers { for watcher in watchers { watcher.fire() } }
     }
 
     /// Fails the takers with `error` (the socket closed) and tells the watchers.
-    func fail(with error: any Error) {
-        first?.resume(throwing: error)
-        if let others { for waiter in others { waiter.resume(throwing: error) } }
+    func fail(with error: ZMQError) {
+        first?.resume(returning: error)
+        if let others { for waiter in others { waiter.resume(returning: error) } }
         if let watchers { for watcher in watchers { watcher.fire() } }
     }
 }

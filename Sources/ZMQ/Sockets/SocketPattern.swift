@@ -109,7 +109,7 @@ struct Outbox {
 
 extension SocketType {
     func makePattern() throws(ZMQError) -> any SocketPattern {
-        switch self {
+        switch kind {
         case .push: return PushPattern()
         case .pull: return PullPattern()
         case .pair: return PairPattern()

@@ -31,7 +31,7 @@ enum Transport {
             .channelInitializer { channel in
                 initialize(channel, socket: socket, connecter: connecter, endpoint: name)
             }
-        switch endpoint {
+        switch endpoint.address {
         case .tcp(let host, let port):
             return bootstrap
                 .channelOption(.tcpOption(.tcp_nodelay), value: 1)
@@ -43,14 +43,19 @@ enum Transport {
         }
     }
 
-    static func serverBootstrap(on eventLoop: any EventLoop, socket: ZMQSocket, endpoint: String, tcp: Bool, accepted: AcceptedChannels) -> ServerBootstrap {
+    static func serverBootstrap(on eventLoop: any EventLoop, socket: ZMQSocket, tcp: Bool, accepted: AcceptedChannels) -> ServerBootstrap {
         var bootstrap = ServerBootstrap(group: eventLoop)
             .serverChannelOption(.backlog, value: 256)
+            .serverChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(AcceptFailureReporter(socket: socket, accepted: accepted))
+                }
+            }
             .childChannelOption(.writeBufferWaterMark, value: writeBufferWaterMark)
             .childChannelOption(.recvAllocator, value: receiveAllocator)
             .childChannelInitializer { channel in
                 accepted.add(channel)
-                return initialize(channel, socket: socket, connecter: nil, endpoint: endpoint)
+                return initialize(channel, socket: socket, connecter: nil, endpoint: accepted.boundEndpoint)
             }
         if tcp {
             bootstrap = bootstrap
@@ -65,6 +70,14 @@ enum Transport {
 /// them, as libzmq's does.
 final class AcceptedChannels: Sendable {
     private let channels = NIOLockedValueBox<[ObjectIdentifier: any Channel]>([:])
+    private let bound = NIOLockedValueBox("")
+
+    /// The endpoint `bind` returned, which the monitor events of these connections name; set
+    /// once the listener is bound, before the first connection is accepted.
+    var boundEndpoint: String {
+        get { bound.withLockedValue { $0 } }
+        set { bound.withLockedValue { $0 = newValue } }
+    }
 
     func add(_ channel: any Channel) {
         let id = ObjectIdentifier(channel)
@@ -76,5 +89,25 @@ final class AcceptedChannels: Sendable {
         for channel in channels.withLockedValue({ Array($0.values) }) {
             try? await channel.close()
         }
+    }
+}
+
+/// Reports what the listening channel could not accept (NIO passes accept errors, such as
+/// running out of file descriptors, down the server channel's pipeline).
+final class AcceptFailureReporter: ChannelInboundHandler, Sendable {
+    typealias InboundIn = any Channel
+    private let socket: ZMQSocket
+    private let accepted: AcceptedChannels
+
+    init(socket: ZMQSocket, accepted: AcceptedChannels) {
+        self.socket = socket
+        self.accepted = accepted
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        let endpoint = accepted.boundEndpoint
+        let failure = ZMQError.transport(error, endpoint: endpoint, doing: "accept")
+        socket.connectionLog.record(SocketEvent(.acceptFailed, endpoint: endpoint, error: failure))
+        context.fireErrorCaught(error)
     }
 }

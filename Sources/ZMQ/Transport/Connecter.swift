@@ -39,6 +39,7 @@ final class Connecter: Sendable {
 
     private func dial() {
         guard !state.withLockedValue({ $0.stopped }) else { return }
+        socket.events.emit(SocketEvent(.connectDelayed, endpoint: endpoint.description))
         let dialing = Transport.connect(endpoint, on: eventLoop, socket: socket, connecter: self)
         let stopped = state.withLockedValue { state in
             state.dialing = dialing
@@ -95,7 +96,7 @@ final class Connecter: Sendable {
                 state.interval = min(interval * 2, max(Self.refusedRetryCeiling, baseInterval))
             }
             state.retry = eventLoop.scheduleTask(in: interval + jitter) { self.dial() }
-            socket.events.emit(.connectRetrying(endpoint: endpoint.description, delay: .nanoseconds((interval + jitter).nanoseconds)))
+            socket.events.emit(SocketEvent(.connectRetried, endpoint: endpoint.description, delay: .nanoseconds((interval + jitter).nanoseconds)))
         }
     }
 

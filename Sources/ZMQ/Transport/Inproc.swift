@@ -25,7 +25,7 @@ final class InprocRegistry: Sendable {
     /// Links `connecter` to the socket bound at its name, or waits for that name to be bound.
     /// Also used to put a connect whose peer went away back in line for the next bind.
     func connect(_ connecter: Connecter) {
-        guard case .inproc(let name) = connecter.endpoint else { return }
+        guard case .inproc(let name) = connecter.endpoint.address else { return }
         let target = state.withLock { state -> ZMQSocket? in
             if let socket = state.bound[name] { return socket }
             state.pending[name, default: []].append(connecter)
@@ -45,7 +45,7 @@ final class InprocRegistry: Sendable {
 
     /// Forgets a connect waiting for its name to be bound (the socket disconnected it).
     func forget(_ connecter: Connecter) {
-        guard case .inproc(let name) = connecter.endpoint else { return }
+        guard case .inproc(let name) = connecter.endpoint.address else { return }
         state.withLock { $0.pending[name]?.removeAll { $0 === connecter } }
     }
 
@@ -62,13 +62,13 @@ final class InprocRegistry: Sendable {
     /// Joins a connect-side pipe to a new pipe of the bound socket with two engines, one per
     /// direction. Both run on the bound socket's event loop, so linking and draining never race.
     private func link(_ connecter: Connecter, to bound: ZMQSocket) {
-        guard case .inproc(let name) = connecter.endpoint else { return }
+        guard case .inproc(let name) = connecter.endpoint.address else { return }
         let connecting = connecter.socket
         bound.eventLoop.execute {
             guard connecting.type.isCompatible(with: bound.type) else {
                 let reason = HandshakeFailure(ZMTPError.incompatibleSocketType(ours: bound.type.rawValue, theirs: connecting.type.rawValue))
-                connecting.connectionLog.record(.handshakeFailed(endpoint: "\(connecter.endpoint)", reason: reason))
-                bound.connectionLog.record(.handshakeFailed(endpoint: "\(connecter.endpoint)", reason: reason))
+                connecting.connectionLog.record(SocketEvent(.handshakeFailed, endpoint: "\(connecter.endpoint)", failure: reason))
+                bound.connectionLog.record(SocketEvent(.handshakeFailed, endpoint: "\(connecter.endpoint)", failure: reason))
                 return
             }
             let link = InprocLink()
@@ -98,8 +98,8 @@ final class InprocRegistry: Sendable {
                 return
             }
             let endpoint = connecter.endpoint.description
-            connecting.connectionLog.record(.handshakeSucceeded(endpoint: endpoint))
-            bound.connectionLog.record(.handshakeSucceeded(endpoint: endpoint))
+            connecting.connectionLog.record(SocketEvent(.handshakeSucceeded, endpoint: endpoint))
+            bound.connectionLog.record(SocketEvent(.handshakeSucceeded, endpoint: endpoint))
         }
     }
 }
@@ -124,6 +124,8 @@ final class InprocEngine: PipeEngine, @unchecked Sendable {
     private let registry: InprocRegistry
     /// The bound name the peer connected to, on the bound side; `unbind` closes these links.
     let acceptedAt: String?
+    /// The link's endpoint, for monitor events.
+    var endpoint: String { connecter?.endpoint.description ?? acceptedAt.map { "inproc://\($0)" } ?? "inproc" }
     var pipe: Pipe?
     var peer: InprocEngine?
     /// The peer's inbound queue reached its high-water mark; wait for it to resume us.
@@ -215,7 +217,7 @@ final class InprocEngine: PipeEngine, @unchecked Sendable {
         for (half, pipe) in halves {
             if let pipe {
                 half.socket.detach(half, from: pipe)
-                half.socket.connectionLog.record(.disconnected(endpoint: "inproc", reason: nil))
+                half.socket.connectionLog.record(SocketEvent(.disconnected, endpoint: half.endpoint))
             }
             half.socket.unregister(half)
         }

@@ -24,35 +24,33 @@ final class Listener: Sendable {
         self.context = context
     }
 
-    static func bind(_ endpoint: Endpoint, socket: ZMQSocket) async throws -> Listener {
+    static func bind(_ endpoint: Endpoint, socket: ZMQSocket) async throws(ZMQError) -> Listener {
         let eventLoop = socket.eventLoop
-        switch endpoint {
+        switch endpoint.address {
         case .tcp(let host, let port):
             let bindHost = try interfaceAddress(host, endpoint: endpoint)
             let accepted = AcceptedChannels()
-            let bootstrap = Transport.serverBootstrap(on: eventLoop, socket: socket, endpoint: endpoint.description, tcp: true, accepted: accepted)
+            let bootstrap = Transport.serverBootstrap(on: eventLoop, socket: socket, tcp: true, accepted: accepted)
             let channel: any Channel
             do {
                 channel = try await bootstrap.bind(host: bindHost, port: port).get()
-            } catch let error as IOError where error.errnoCode == EADDRINUSE {
-                throw ZMQError.addressInUse(endpoint.description)
             } catch {
-                throw ZMQError.transportFailure(endpoint: endpoint.description, reason: "cannot bind: \(error)")
+                throw .transport(error, endpoint: endpoint.description, doing: "bind")
             }
             let actualPort = channel.localAddress?.port ?? port
             let bound = Endpoint.tcp(host: bindHost, port: actualPort).description
+            accepted.boundEndpoint = bound
             return Listener(boundEndpoint: bound, requested: endpoint, channel: channel, accepted: accepted)
         case .ipc(let path):
             try await removeStaleSocketFile(path, endpoint: endpoint, eventLoop: eventLoop)
             let accepted = AcceptedChannels()
-            let bootstrap = Transport.serverBootstrap(on: eventLoop, socket: socket, endpoint: endpoint.description, tcp: false, accepted: accepted)
+            let bootstrap = Transport.serverBootstrap(on: eventLoop, socket: socket, tcp: false, accepted: accepted)
             do {
+                accepted.boundEndpoint = endpoint.description
                 let channel = try await bootstrap.bind(unixDomainSocketPath: path).get()
                 return Listener(boundEndpoint: endpoint.description, requested: endpoint, channel: channel, accepted: accepted, ipcPath: path)
-            } catch let error as IOError where error.errnoCode == EADDRINUSE {
-                throw ZMQError.addressInUse(endpoint.description)
             } catch {
-                throw ZMQError.transportFailure(endpoint: endpoint.description, reason: "cannot bind: \(error)")
+                throw .transport(error, endpoint: endpoint.description, doing: "bind")
             }
         case .inproc(let name):
             try socket.context.inproc.bind(name, socket: socket)
@@ -78,14 +76,14 @@ final class Listener: Sendable {
 
     /// A socket file left by a process that died is removed; one that a live process still
     /// accepts on is an address in use.
-    private static func removeStaleSocketFile(_ path: String, endpoint: Endpoint, eventLoop: any EventLoop) async throws {
+    private static func removeStaleSocketFile(_ path: String, endpoint: Endpoint, eventLoop: any EventLoop) async throws(ZMQError) {
         guard FileManager.default.fileExists(atPath: path) else { return }
         let probe = try? await ClientBootstrap(group: eventLoop)
             .connectTimeout(.seconds(1))
             .connect(unixDomainSocketPath: path).get()
         if let probe {
             try? await probe.close()
-            throw ZMQError.addressInUse(endpoint.description)
+            throw .addressInUse(endpoint.description)
         }
         unlink(path)
     }
@@ -93,7 +91,7 @@ final class Listener: Sendable {
     /// Whether `endpoint`, as given to `unbind`, names this listener: the endpoint it reported
     /// from `bind`, or the one `bind` was given.
     func matches(_ endpoint: String) -> Bool {
-        endpoint == boundEndpoint || (try? Endpoint(endpoint)) == requestedEndpoint
+        endpoint == boundEndpoint || (try? Endpoint(parsing: endpoint)) == requestedEndpoint
     }
 
     /// Closes the connections accepted here (inproc peers are unlinked by the socket).
