@@ -1,3 +1,4 @@
+import CoreMetrics
 import Logging
 import NIOCore
 import NIOPosix
@@ -14,6 +15,8 @@ public final class ZMQContext: Sendable {
     public let eventLoopGroup: any EventLoopGroup
     private let ownsGroup: Bool
     public let logger: Logger
+    /// Where sockets create their counters (see `SocketOption.metricsName`).
+    let metricsFactory: any MetricsFactory
     let inproc: InprocRegistry
     private let sockets = Mutex<[ObjectIdentifier: ZMQSocket]>([:])
     private let terminated = Mutex(false)
@@ -25,18 +28,22 @@ public final class ZMQContext: Sendable {
     /// A context with its own I/O threads (one is plenty for most programs, as in libzmq).
     /// Connection failures go to `logger` at the `info` level, at most one line per socket
     /// every ten seconds; by default nothing is logged (`ZMQSocket.monitor()` has every event).
-    public init(ioThreads: Int = 1, logger: Logger = ZMQContext.silentLogger) {
+    /// Each socket counts messages and octets in and out, and drops by reason, as swift-metrics
+    /// counters made by `metrics` (by default the factory `MetricsSystem.bootstrap` installed).
+    public init(ioThreads: Int = 1, logger: Logger = ZMQContext.silentLogger, metrics: (any MetricsFactory)? = nil) {
         self.eventLoopGroup = MultiThreadedEventLoopGroup(numberOfThreads: max(1, ioThreads))
         self.ownsGroup = true
         self.logger = logger
+        self.metricsFactory = metrics ?? MetricsSystem.factory
         self.inproc = InprocRegistry()
     }
 
     /// A context that runs on an application's existing NIO event loops.
-    public init(eventLoopGroup: any EventLoopGroup, logger: Logger = ZMQContext.silentLogger) {
+    public init(eventLoopGroup: any EventLoopGroup, logger: Logger = ZMQContext.silentLogger, metrics: (any MetricsFactory)? = nil) {
         self.eventLoopGroup = eventLoopGroup
         self.ownsGroup = false
         self.logger = logger
+        self.metricsFactory = metrics ?? MetricsSystem.factory
         self.inproc = InprocRegistry()
     }
 

@@ -78,6 +78,9 @@ public enum SocketOption: Sendable {
     case curveKeyPair(CurveKeyPair?)
     /// The ZAP domain sent to the authenticator with each request (libzmq's ZMQ_ZAP_DOMAIN).
     case zapDomain(String)
+    /// The name the socket's swift-metrics counters carry as their `socket` dimension, so that
+    /// sockets of one type can be told apart (connections made afterwards count under it).
+    case metricsName(String?)
 }
 
 extension SocketOption {
@@ -126,6 +129,7 @@ public struct SocketOptions: Sendable, Equatable {
     public var plainUsername: String? = nil
     public var plainPassword: String? = nil
     public var zapDomain = ""
+    public var metricsName: String? = nil
     public var curveServer: CurveKeyPair? = nil
     public var curveServerKey: CurvePublicKey? = nil
     public var curveKeyPair: CurveKeyPair? = nil
@@ -153,6 +157,8 @@ public struct SocketOptions: Sendable, Equatable {
     /// Validates `option` and applies it, or throws `ZMQError.invalidOption` saying what is allowed.
     public mutating func apply(_ option: SocketOption) throws(ZMQError) {
         switch option {
+        case .metricsName(let value):
+            metricsName = value
         case .sendHighWaterMark(let value):
             try Self.require(value >= 0, "sendHighWaterMark", "must be 0 (no limit) or more, not \(value)")
             sendHighWaterMark = value

@@ -16,6 +16,8 @@ struct ConflateTests {
         batch = [["4"], ["5"]]
         _ = state.deliver(&batch, from: pipe)
         #expect(Array(pipe.inbound) == [["5"]])
+        // 1, 2, then 3 and 4 were replaced.
+        #expect(state.drops[.conflated] == 4 && pipe.drops[.conflated] == 4)
     }
 
     @Test("a conflating PUSH never waits and hands a late peer only its newest message")
@@ -31,6 +33,7 @@ struct ConflateTests {
             try await pull.bind("inproc://conflated")
             #expect(try await pull.receive() == ["4"])
             #expect(throws: ZMQError.wouldBlock) { try pull.tryReceive() }
+            #expect(push.drops[.conflated] == 4)
         }
     }
 

@@ -79,6 +79,7 @@ struct SocketTests {
             guard let event else { Issue.record("no disconnect"); return }
             let reason = event.reason
             #expect(reason?.contains("exceeds the maximum message size of 100") == true)
+            #expect(pull.drops[.tooLarge] == 1 && pull.drops.total == 1)
             // Once the sender has seen the close too (a message sent before that is lost with the
             // connection), the connection comes back and messages within the limit flow.
             _ = await nextEvent(pushEvents) { $0.kind == .disconnected }

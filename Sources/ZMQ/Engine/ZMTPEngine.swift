@@ -20,9 +20,9 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
     private let socket: ZMQSocket
     private let connecter: Connecter?
     /// The endpoint as bound (for an accepted connection) or as given to `connect`.
-    private let endpoint: String
+    let endpoint: String
     /// The far side's address, once the channel is active.
-    private var peerAddress: String?
+    private(set) var peerAddress: String?
     private let eventLoop: any EventLoop
     // Touched per read and per message, only on this engine's event loop: the runtime exclusivity
     // check would find nothing and costs a thread-local lookup each time.
@@ -53,6 +53,8 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
     private var subscriptionsAsCommands = false
     private var spareBuffer: ByteBuffer?
     private let zapDomain: String
+    /// Where octets in and out are counted (swift-metrics).
+    private let metrics: SocketMetrics?
 
     init(socket: ZMQSocket, connecter: Connecter?, endpoint: String, eventLoop: any EventLoop, options: SocketOptions) {
         self.socket = socket
@@ -67,6 +69,7 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
         )
         self.heartbeats = heartbeat.interval != nil
         self.zapDomain = options.zapDomain
+        self.metrics = socket.metrics
         self.takesSubscriptions = socket.type == .pub || socket.type == .xpub
         Self.liveCount.add(1, ordering: .relaxed)
         self.machine = Connection(configuration: .init(
@@ -141,6 +144,7 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var buffer = unwrapInboundIn(data)
+        metrics?.bytesReceived.increment(by: buffer.readableBytes)
         if heartbeats { machine.trafficReceived(at: .now()) }
         process(&buffer, context: context)
     }
@@ -322,6 +326,12 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
         failed = true
         closeReason = error.description
         closeError = error
+        switch error {
+        case .messageTooLarge, .tooManyFrames:
+            if let pipe { socket.countDrop(.tooLarge, at: pipe) }
+        default:
+            break
+        }
         refusedByPeer = error.isRefusal
         if let farewell {
             let channel = context.channel
@@ -374,12 +384,14 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
             var reused = spareBuffer.take() ?? allocator.buffer(capacity: 0)
             reused.clear()
             Self.encode(&batch, into: &reused, allocator: allocator) { [self] octets, frame in
+                metrics?.bytesSent.increment(by: octets.readableBytes + frame.buffer.readableBytes)
                 context.write(wrapOutboundOut(octets), promise: nil)
                 context.write(wrapOutboundOut(frame.buffer), promise: nil)
             }
             buffer = reused
             if buffer.capacity <= Self.spareBufferLimit { spareBuffer = buffer }
         }
+        metrics?.bytesSent.increment(by: buffer.readableBytes)
         guard reportWhenWritten else {
             context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
             return

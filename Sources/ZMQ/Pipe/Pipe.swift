@@ -12,6 +12,10 @@ protocol PipeEngine: AnyObject, Sendable {
     func whenFlushed(_ done: @escaping @Sendable () -> Void)
     /// Close the connection now and wait until it is closed; queued outbound messages stay in the pipe.
     func close() async
+    /// The endpoint as bound (accepted connections) or as given to `connect`.
+    var endpoint: String { get }
+    /// The far side's address, where there is one (not for inproc).
+    var peerAddress: String? { get }
 }
 
 /// The per-peer queues between user code and one connection: outbound messages waiting for the
@@ -47,6 +51,11 @@ final class Pipe: @unchecked Sendable {
     var routingIDChosen = false
     /// What the peer subscribed to, for PUB and XPUB: the filter applied to every message sent.
     @exclusivity(unchecked) var subscriptions = Subscriptions()
+    /// What this peer's messages lost by the socket type's rules.
+    var drops = DropCounts()
+    /// The connection's endpoint (as bound or connected) and the peer's address, for `peerDrops`.
+    var endpoint = ""
+    var peerAddress: String?
 
     init(id: Int, isConnectSide: Bool) {
         self.id = id

@@ -5,8 +5,12 @@ import ZMTP
 /// waits (29/PUBSUB "SHALL silently drop the message if the queue for a subscriber is full").
 enum Distributor {
     static func send(_ message: Message, to pipes: [Pipe], outbox: inout Outbox, where wanted: (Pipe) -> Bool) {
-        for pipe in pipes where pipe.hasRoom(hwm: outbox.hwm) && wanted(pipe) {
-            outbox.queue(message, on: pipe)
+        for pipe in pipes where wanted(pipe) {
+            if pipe.hasRoom(hwm: outbox.hwm) {
+                outbox.queue(message, on: pipe)
+            } else if !pipe.isDetached {
+                outbox.drop(.highWaterMark, at: pipe)
+            }
         }
     }
 }

@@ -25,7 +25,9 @@ public final class ZMQSocket: Sendable {
         self.context = context
         self.eventLoop = context.eventLoopGroup.next()
         self.connectionLog = ConnectionLog(logger: context.logger)
-        self.state = Mutex(SocketState(pattern: try type.makePattern()))
+        var state = SocketState(pattern: try type.makePattern())
+        state.metrics = SocketMetrics(type: type, name: nil, factory: context.metricsFactory)
+        self.state = Mutex(state)
     }
 
     /// Runs tasks on this socket's I/O thread, for the lowest latency; see `IOExecutor`.
@@ -45,7 +47,24 @@ public final class ZMQSocket: Sendable {
         try state.withLock { (state: inout SocketState) throws(ZMQError) in
             try state.options.apply(option)
             state.pattern.configure(state.options)
+            if case .metricsName(let name) = option { state.metrics = SocketMetrics(type: type, name: name, factory: context.metricsFactory) }
         }
+    }
+
+    /// Every message this socket's type dropped by its rules so far, by reason: PUB and XPUB at a
+    /// subscriber's full queue, ROUTER to an unknown peer, REQ's stray replies, conflation,
+    /// messages over the size limit. Also exported as the `zmq_messages_dropped` counter.
+    public var drops: DropCounts { state.withLock { $0.drops } }
+
+    /// The same for each peer connected now, with its endpoint and address.
+    public var peerDrops: [PeerDrops] { state.withLock { $0.peerDrops } }
+
+    /// The counters connections made from now on report octets to.
+    var metrics: SocketMetrics? { state.withLock { $0.metrics } }
+
+    /// Counts a message the connection of `pipe` dropped (one over the size limit).
+    func countDrop(_ reason: DropReason, at pipe: Pipe) {
+        state.withLock { $0.countDrops(1, reason, at: pipe) }
     }
 
     /// A stream of connection events: handshakes, disconnects, retries. It ends when the socket closes.

@@ -26,6 +26,10 @@ struct SocketState: Sendable {
     var lingerWaiter: CheckedContinuation<Void, Never>?
     /// The work `close()` leaves to the background: lingering, then closing every connection.
     var closingTask: Task<Void, Never>?
+    /// Every message the socket type dropped, by reason, including those of peers now gone.
+    var drops = DropCounts()
+    /// The swift-metrics counters; nil only in tests that use a bare state.
+    var metrics: SocketMetrics?
 
     init(pattern: any SocketPattern) {
         self.pattern = pattern
@@ -81,12 +85,36 @@ struct SocketState: Sendable {
         outbox.hwm = options.effectiveSendHighWaterMark
         outbox.conflate = options.conflate
         let queued = try pattern.send(message, among: pipes, outbox: &outbox)
-        if outbox.removedInbound || (queued && takesTurns) {
+        if outbox.dropped > 0 { countDrops(outbox.dropped, outbox.dropReason) }
+        if let discards = outbox.discards {
+            for pipe in discards {
+                countDrops(pipe.inbound.count, .strayReply, at: pipe)
+                pipe.inbound.removeAll()
+            }
+        }
+        if outbox.discards != nil || (queued && takesTurns) {
             outbox.followUps = Outbox.FollowUps(
-                resume: outbox.removedInbound ? inboundShrank() : [],
+                resume: outbox.discards != nil ? inboundShrank() : [],
                 wakeups: queued && takesTurns ? waiters.turnTaken() : Wakeups())
         }
         return queued
+    }
+
+    /// Counts `count` messages dropped for `reason`, on the socket and, when given, on the peer's
+    /// pipe (patterns that drop while sending count the pipe themselves, through the outbox).
+    mutating func countDrops(_ count: Int, _ reason: DropReason, at pipe: Pipe? = nil) {
+        guard count > 0 else { return }
+        pipe?.drops.add(count, reason)
+        drops.add(count, reason)
+        metrics?.dropped(count, reason)
+    }
+
+    /// The drops of the peers connected now.
+    var peerDrops: [PeerDrops] {
+        pipes.filter { $0.engine != nil }.map { pipe in
+            PeerDrops(endpoint: pipe.endpoint, peerAddress: pipe.peerAddress,
+                      routingID: pipe.routingID.isEmpty ? nil : pipe.routingID, counts: pipe.drops)
+        }
     }
 
     /// What `receive` does once the lock is released.
@@ -162,6 +190,8 @@ struct SocketState: Sendable {
         }
         pipe.engine = engine
         pipe.peer = peer
+        pipe.endpoint = engine.endpoint
+        pipe.peerAddress = engine.peerAddress
         // What the last connection left unread keeps that connection's metadata.
         for index in pipe.inbound.indices { pipe.tag(&pipe.inbound[index]) }
         pipe.messageMetadata = metadata
@@ -193,8 +223,12 @@ struct SocketState: Sendable {
     /// engine should stop reading (the receive high-water mark is reached).
     @inline(__always)
     mutating func deliver(_ batch: inout Deque<Message>, from pipe: Pipe) -> (pause: Bool, wakeups: Wakeups) {
-        pattern.received(&batch, from: pipe)
+        let arrived = batch.count
+        let discarded = pattern.received(&batch, from: pipe)
+        if discarded.count > 0 { countDrops(discarded.count, discarded.reason, at: pipe) }
+        metrics?.messagesReceived.increment(by: arrived)
         if options.conflate, let newest = batch.popLast() {
+            countDrops(pipe.inbound.count + batch.count, .conflated, at: pipe)
             pipe.inbound.removeAll()
             batch.removeAll()
             batch.append(newest)
@@ -230,6 +264,7 @@ struct SocketState: Sendable {
             for _ in 0..<limit { batch.append(pipe.outbound.removeFirst()) }
         }
         if lingering { pipe.batchesInFlight += 1 }
+        metrics?.messagesSent.increment(by: batch.count)
         return (lingering, wasFull ? waiters.roomMade() : Wakeups())
     }
 

@@ -19,13 +19,14 @@ struct PubPattern: SocketPattern {
     func hasOut(among pipes: [Pipe], hwm: Int) -> Bool { true }
     func hasIn(among pipes: [Pipe]) -> Bool { false }
 
-    mutating func received(_ batch: inout Deque<Message>, from pipe: Pipe) {
+    mutating func received(_ batch: inout Deque<Message>, from pipe: Pipe) -> DropTally {
         for message in batch {
             if let subscription = Subscription(message) {
                 _ = pipe.subscriptions.applyOnce(subscription)
             }
         }
         batch.removeAll(keepingCapacity: true)
+        return .none
     }
 
     mutating func detached(_ pipe: Pipe) {

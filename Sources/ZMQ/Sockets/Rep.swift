@@ -39,12 +39,14 @@ struct RepPattern: SocketPattern {
         return fairQueue.select(from: pipes)
     }
 
-    mutating func received(_ batch: inout Deque<Message>, from pipe: Pipe) {
+    mutating func received(_ batch: inout Deque<Message>, from pipe: Pipe) -> DropTally {
         // A request has a delimiter with at least one frame after it.
+        let before = batch.count
         batch.removeAll { message in
             guard let delimiter = message.firstIndex(where: \.isEmpty) else { return true }
             return delimiter == message.count - 1
         }
+        return DropTally(count: before - batch.count, reason: .malformed)
     }
 
     mutating func handOut(_ message: Message, from pipe: Pipe) -> Message {

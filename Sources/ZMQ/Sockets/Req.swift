@@ -32,8 +32,7 @@ struct ReqPattern: SocketPattern {
         guard let pipe = loadBalancer.select(from: pipes, hwm: outbox.hwm) else { return false }
         // A late reply to an earlier request must not pass for the answer to this one.
         for pipe in pipes where !pipe.inbound.isEmpty {
-            pipe.inbound.removeAll()
-            outbox.removedInbound = true
+            outbox.discardInbound(of: pipe)
         }
         var envelope = [Frame()]
         if correlate {
@@ -70,16 +69,18 @@ struct ReqPattern: SocketPattern {
 
     /// Drops what is not a reply to the request awaited: from another peer, without the
     /// delimiter, or (correlating) without the request's id.
-    mutating func received(_ batch: inout Deque<Message>, from pipe: Pipe) {
+    mutating func received(_ batch: inout Deque<Message>, from pipe: Pipe) -> DropTally {
+        let before = batch.count
         guard replyPipe === pipe else {
             batch.removeAll()
-            return
+            return DropTally(count: before)
         }
         let envelope = correlate ? 2 : 1
         let id = correlate ? Self.frame(for: requestID) : nil
         batch.removeAll { reply in
             reply.count <= envelope || !reply[envelope - 1].isEmpty || (id != nil && reply[0] != id!)
         }
+        return DropTally(count: before - batch.count)
     }
 
     mutating func handOut(_ message: Message, from pipe: Pipe) -> Message {

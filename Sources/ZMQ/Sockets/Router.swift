@@ -56,15 +56,22 @@ struct RouterPattern: SocketPattern {
 
     mutating func send(_ message: Message, among pipes: [Pipe], outbox: inout Outbox) throws(ZMQError) -> Bool {
         // A routing id with nothing after it is not a message: dropped, as libzmq does.
-        guard message.count >= 2 else { return true }
+        guard message.count >= 2 else {
+            outbox.drop(.malformed, at: nil)
+            return true
+        }
         let id = message[0].bytes
         guard let pipe = pipesByID[id] else {
             waitingFor = nil
             if mandatory { throw .unroutable(routingID: id) }
-            return true  // dropped
+            outbox.drop(.unroutable, at: nil)
+            return true
         }
         guard pipe.hasRoom(hwm: outbox.hwm) else {
-            guard mandatory else { return true }  // dropped
+            guard mandatory else {
+                outbox.drop(.highWaterMark, at: pipe)
+                return true
+            }
             waitingFor = pipe
             return false
         }
@@ -84,10 +91,11 @@ struct RouterPattern: SocketPattern {
         fairQueue.select(from: pipes)
     }
 
-    mutating func received(_ batch: inout Deque<Message>, from pipe: Pipe) {
+    mutating func received(_ batch: inout Deque<Message>, from pipe: Pipe) -> DropTally {
         let id = Frame(pipe.routingID)
         for index in batch.indices {
             batch[index] = Message([id] + batch[index].frames, metadata: batch[index].metadata)
         }
+        return .none
     }
 }

@@ -29,8 +29,9 @@ protocol SocketPattern: Sendable {
     /// The message `receive` returns for `message`, taken from `pipe` (when `batchesReceives` is false).
     mutating func handOut(_ message: Message, from pipe: Pipe) -> Message
     /// A batch read from `pipe`'s peer, before it joins the pipe's inbound queue: the pattern may
-    /// take subscriptions out of it or filter it.
-    mutating func received(_ batch: inout Deque<Message>, from pipe: Pipe)
+    /// take subscriptions out of it or filter it. Returns what it discarded by its rules (REQ's
+    /// stray replies, REP's malformed requests), for the drop counters.
+    mutating func received(_ batch: inout Deque<Message>, from pipe: Pipe) -> DropTally
     /// `pipe` has a connected peer now (its outbound queue is drained once this returns).
     mutating func attached(_ pipe: Pipe)
     /// `pipe`'s peer went away.
@@ -49,7 +50,7 @@ extension SocketPattern {
     func accepts(_ message: Message) -> Bool { true }
     var batchesReceives: Bool { true }
     mutating func handOut(_ message: Message, from pipe: Pipe) -> Message { message }
-    mutating func received(_ batch: inout Deque<Message>, from pipe: Pipe) {}
+    mutating func received(_ batch: inout Deque<Message>, from pipe: Pipe) -> DropTally { .none }
     mutating func attached(_ pipe: Pipe) {}
     mutating func detached(_ pipe: Pipe) {}
     mutating func configure(_ options: SocketOptions) {}
@@ -66,9 +67,12 @@ struct Outbox {
     var hwm: Int
     private(set) var first: (any PipeEngine)?
     private(set) var others: [any PipeEngine] = []
-    /// Set by a pattern that removed messages from inbound queues (REQ dropping stale replies):
-    /// the socket then resumes reading where that made room.
-    var removedInbound = false
+    /// Pipes whose unread messages a pattern wants discarded (REQ's stale replies, when a new
+    /// request goes out): the socket discards and counts them, and resumes reading there.
+    var discards: [Pipe]?
+    /// Messages the pattern dropped by its rules during this send, and why (one reason per send).
+    var dropped = 0
+    var dropReason = DropReason.highWaterMark
     /// What only some sends leave to do: engines to resume reading, waiters to wake. An outbox
     /// is made and dropped for every message sent, so this stays nil on the common path.
     var followUps: FollowUps?
@@ -86,8 +90,25 @@ struct Outbox {
         self.conflate = conflate
     }
 
+    /// `message` is dropped by the socket type's rules (at `pipe`, when it names a peer).
+    mutating func drop(_ reason: DropReason, at pipe: Pipe?) {
+        pipe?.drops.add(1, reason)
+        dropped += 1
+        dropReason = reason
+    }
+
+    /// `pipe`'s unread messages are to be discarded as stray replies.
+    mutating func discardInbound(of pipe: Pipe) {
+        if discards == nil { discards = [pipe] } else { discards!.append(pipe) }
+    }
+
     mutating func queue(_ message: Message, on pipe: Pipe) {
-        if conflate { pipe.outbound.removeAll() }
+        if conflate, !pipe.outbound.isEmpty {
+            pipe.drops.add(pipe.outbound.count, .conflated)
+            dropped += pipe.outbound.count
+            dropReason = .conflated
+            pipe.outbound.removeAll()
+        }
         pipe.outbound.append(message)
         // The flag first: reading `engine` retains it, and its reference count shares a cache
         // line with state the I/O thread is writing.

@@ -20,7 +20,10 @@ struct SubPattern: SocketPattern {
         subscriber.change(subscription, among: pipes, outbox: &outbox)
     }
 
-    mutating func received(_ batch: inout Deque<Message>, from pipe: Pipe) { subscriber.filter(&batch) }
+    mutating func received(_ batch: inout Deque<Message>, from pipe: Pipe) -> DropTally {
+        subscriber.filter(&batch)
+        return .none
+    }
     func accepts(_ message: Message) -> Bool { subscriber.accepts(message) }
     mutating func attached(_ pipe: Pipe) { subscriber.attached(pipe) }
     mutating func detached(_ pipe: Pipe) { subscriber.detached(pipe) }

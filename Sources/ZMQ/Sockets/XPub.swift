@@ -38,13 +38,19 @@ struct XPubPattern: SocketPattern {
         fairQueue.select(from: pipes)
     }
 
-    mutating func received(_ batch: inout Deque<Message>, from pipe: Pipe) {
+    mutating func received(_ batch: inout Deque<Message>, from pipe: Pipe) -> DropTally {
         var room = receiveHighWaterMark == 0 ? Int.max : max(0, receiveHighWaterMark - pipe.inbound.count)
+        var overflow = 0
         batch.removeAll { message in
-            guard passesOn(message, from: pipe), room > 0 else { return true }
+            guard passesOn(message, from: pipe) else { return true }
+            guard room > 0 else {
+                overflow += 1
+                return true
+            }
             room -= 1
             return false
         }
+        return DropTally(count: overflow, reason: .highWaterMark)
     }
 
     /// Applies a subscription from `pipe`; whether `message` goes on to the application.

@@ -126,6 +126,7 @@ final class InprocEngine: PipeEngine, @unchecked Sendable {
     let acceptedAt: String?
     /// The link's endpoint, for monitor events.
     var endpoint: String { connecter?.endpoint.description ?? acceptedAt.map { "inproc://\($0)" } ?? "inproc" }
+    var peerAddress: String? { nil }
     var pipe: Pipe?
     var peer: InprocEngine?
     /// The peer's inbound queue reached its high-water mark; wait for it to resume us.
