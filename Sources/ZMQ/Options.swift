@@ -81,6 +81,64 @@ public enum SocketOption: Sendable {
     /// The name the socket's swift-metrics counters carry as their `socket` dimension, so that
     /// sockets of one type can be told apart (connections made afterwards count under it).
     case metricsName(String?)
+    /// Queue messages only on connections whose handshake is complete: with no such peer,
+    /// `send` waits (`trySend` throws `wouldBlock`), and what was queued for a connection that
+    /// drops is dropped with it (libzmq's ZMQ_IMMEDIATE). Default false: a `connect` endpoint
+    /// queues from the call on.
+    case immediate(Bool)
+    /// ROUTER, DEALER, REQ: send an empty message to each new peer as soon as it is connected,
+    /// so that a ROUTER at the far end learns the peer's routing id (libzmq's ZMQ_PROBE_ROUTER).
+    case probeRouter(Bool)
+    /// ROUTER: a peer announcing a routing id already in use takes it over; the old connection
+    /// is closed and what it left unread is dropped (libzmq's ZMQ_ROUTER_HANDOVER). Default
+    /// false: the newcomer is refused.
+    case routerHandover(Bool)
+    /// ROUTER: deliver `[routing id, ""]` when a peer connects and/or disconnects (libzmq's
+    /// draft ZMQ_ROUTER_NOTIFY).
+    case routerNotify(RouterNotify)
+    /// XPUB and PUB: a send waits (`trySend` throws `wouldBlock`) while a matching subscriber's
+    /// queue is full, instead of dropping the message for it (libzmq's ZMQ_XPUB_NODROP).
+    case xpubNoDrop(Bool)
+    /// XPUB and PUB: a message sent to each new subscriber as it connects; a SUB receives it
+    /// only if subscribed to a prefix of it (libzmq's ZMQ_XPUB_WELCOME_MSG). nil sends none.
+    case xpubWelcomeMessage(Frame?)
+    /// PUB, XPUB, SUB, XSUB: a message matches when no subscription is a prefix of it; both ends
+    /// must set it (libzmq's ZMQ_INVERT_MATCHING).
+    case invertMatching(Bool)
+    /// tcp: turn TCP keepalive on or off; nil leaves the system's setting (libzmq's
+    /// ZMQ_TCP_KEEPALIVE). Applies to connections made afterwards, accepted and connected.
+    case tcpKeepalive(Bool?)
+    /// tcp: unanswered keepalive probes before the connection is dropped; nil for the system's.
+    case tcpKeepaliveCount(Int?)
+    /// tcp: idle time before the first keepalive probe (whole seconds); nil for the system's.
+    case tcpKeepaliveIdle(Duration?)
+    /// tcp: time between keepalive probes (whole seconds); nil for the system's.
+    case tcpKeepaliveInterval(Duration?)
+    /// tcp: how long a connect may take before it is abandoned and retried (libzmq's
+    /// ZMQ_CONNECT_TIMEOUT). nil: 30 s.
+    case connectTimeout(Duration?)
+    /// When a `connect` endpoint stops being dialled: after a refused connection and/or after a
+    /// failed handshake (libzmq's ZMQ_RECONNECT_STOP). Its queue is then dropped, as after
+    /// `disconnect`. Default: never.
+    case reconnectStop(ReconnectStop)
+}
+
+/// Which connection events a ROUTER delivers as `[routing id, ""]` (`SocketOption.routerNotify`).
+public struct RouterNotify: OptionSet, Sendable, Hashable {
+    public let rawValue: Int
+    public init(rawValue: Int) { self.rawValue = rawValue }
+    public static let connect = RouterNotify(rawValue: 1)
+    public static let disconnect = RouterNotify(rawValue: 2)
+}
+
+/// When a `connect` endpoint is given up (`SocketOption.reconnectStop`).
+public struct ReconnectStop: OptionSet, Sendable, Hashable {
+    public let rawValue: Int
+    public init(rawValue: Int) { self.rawValue = rawValue }
+    /// The peer refused the connection (nothing listens there).
+    public static let connectionRefused = ReconnectStop(rawValue: 1)
+    /// The connection closed before its handshake completed.
+    public static let handshakeFailed = ReconnectStop(rawValue: 2)
 }
 
 extension SocketOption {
@@ -97,6 +155,10 @@ extension SocketOption {
         case .routerMandatory, .connectRoutingID: return [.router]
         case .reqRelaxed, .reqCorrelate: return [.req]
         case .conflate: return [.push, .pull, .pub, .sub, .dealer]
+        case .probeRouter: return [.router, .dealer, .req]
+        case .routerHandover, .routerNotify: return [.router]
+        case .xpubNoDrop, .xpubWelcomeMessage: return [.xpub, .pub]
+        case .invertMatching: return [.pub, .xpub, .sub, .xsub]
         default: return nil
         }
     }
@@ -130,6 +192,19 @@ public struct SocketOptions: Sendable, Equatable {
     public var plainPassword: String? = nil
     public var zapDomain = ""
     public var metricsName: String? = nil
+    public var immediate = false
+    public var probeRouter = false
+    public var routerHandover = false
+    public var routerNotify: RouterNotify = []
+    public var xpubNoDrop = false
+    public var xpubWelcomeMessage: Frame? = nil
+    public var invertMatching = false
+    public var tcpKeepalive: Bool? = nil
+    public var tcpKeepaliveCount: Int? = nil
+    public var tcpKeepaliveIdle: Duration? = nil
+    public var tcpKeepaliveInterval: Duration? = nil
+    public var connectTimeout: Duration? = nil
+    public var reconnectStop: ReconnectStop = []
     public var curveServer: CurveKeyPair? = nil
     public var curveServerKey: CurvePublicKey? = nil
     public var curveKeyPair: CurveKeyPair? = nil
@@ -159,6 +234,36 @@ public struct SocketOptions: Sendable, Equatable {
         switch option {
         case .metricsName(let value):
             metricsName = value
+        case .immediate(let value):
+            immediate = value
+        case .probeRouter(let value):
+            probeRouter = value
+        case .routerHandover(let value):
+            routerHandover = value
+        case .routerNotify(let value):
+            routerNotify = value
+        case .xpubNoDrop(let value):
+            xpubNoDrop = value
+        case .xpubWelcomeMessage(let value):
+            xpubWelcomeMessage = value
+        case .invertMatching(let value):
+            invertMatching = value
+        case .tcpKeepalive(let value):
+            tcpKeepalive = value
+        case .tcpKeepaliveCount(let value):
+            if let value { try Self.require(value > 0, "tcpKeepaliveCount", "must be positive (nil for the system's)") }
+            tcpKeepaliveCount = value
+        case .tcpKeepaliveIdle(let value):
+            try Self.requireWholeSeconds(value, "tcpKeepaliveIdle")
+            tcpKeepaliveIdle = value
+        case .tcpKeepaliveInterval(let value):
+            try Self.requireWholeSeconds(value, "tcpKeepaliveInterval")
+            tcpKeepaliveInterval = value
+        case .connectTimeout(let value):
+            try Self.requirePositive(value, "connectTimeout")
+            connectTimeout = value
+        case .reconnectStop(let value):
+            reconnectStop = value
         case .sendHighWaterMark(let value):
             try Self.require(value >= 0, "sendHighWaterMark", "must be 0 (no limit) or more, not \(value)")
             sendHighWaterMark = value
@@ -264,6 +369,12 @@ public struct SocketOptions: Sendable, Equatable {
     /// 24/ZMTP-PLAIN and 27/ZAP carry these in one-octet length fields.
     private static func requireShort(_ value: String?, _ name: String) throws(ZMQError) {
         if let value { try require(value.utf8.count <= 255, name, "must be at most 255 octets of UTF-8, not \(value.utf8.count)") }
+    }
+
+    /// The kernel takes keepalive times in whole seconds.
+    private static func requireWholeSeconds(_ value: Duration?, _ name: String) throws(ZMQError) {
+        guard let value else { return }
+        try require(value >= .seconds(1) && value.components.attoseconds == 0, name, "must be a whole number of seconds, at least 1 (nil for the system's)")
     }
 
     private static func requirePositive(_ value: Duration?, _ name: String) throws(ZMQError) {

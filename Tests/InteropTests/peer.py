@@ -88,6 +88,8 @@ def open_socket(args):
         sock.setsockopt(zmq.REQ_CORRELATE, 1)
     if args.req_relaxed:
         sock.setsockopt(zmq.REQ_RELAXED, 1)
+    if args.probe_router:
+        sock.setsockopt(zmq.PROBE_ROUTER, 1)
     if args.plain_server:
         # pyzmq's own ZAP handler, on inproc://zeromq.zap.01, with one user=password pair.
         from zmq.auth.thread import ThreadAuthenticator
@@ -400,6 +402,7 @@ def main():
     parser.add_argument("--routing-id")
     parser.add_argument("--req-correlate", action="store_true")
     parser.add_argument("--req-relaxed", action="store_true")
+    parser.add_argument("--probe-router", action="store_true")
     parser.add_argument("--plain-server", help="USER=PASSWORD: a PLAIN server admitting that user")
     parser.add_argument("--plain-user")
     parser.add_argument("--plain-password")

@@ -1,6 +1,6 @@
 import MetricsTestKit
 import Testing
-import ZMQ
+@testable import ZMQ
 
 @Suite("Drops are counted, per socket and per peer, and exported as metrics")
 struct DropTests {
@@ -32,6 +32,8 @@ struct DropTests {
         }
         #expect(throws: ZMQError.wouldBlock) { try subscriber.tryReceive() }
 
+        publisher.publishMetrics()
+        subscriber.publishMetrics()
         let dimensions = [("type", "XPUB"), ("socket", "prices")]
         #expect(try metrics.expectCounter("zmq_messages_dropped", dimensions + [("reason", "highWaterMark")]).totalValue == Int64(dropped))
         #expect(metrics.counterTotal(label: "zmq_messages_sent", dimensions: dimensions) == Int64(sent - dropped))

@@ -53,8 +53,6 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
     private var subscriptionsAsCommands = false
     private var spareBuffer: ByteBuffer?
     private let zapDomain: String
-    /// Where octets in and out are counted (swift-metrics).
-    private let metrics: SocketMetrics?
 
     init(socket: ZMQSocket, connecter: Connecter?, endpoint: String, eventLoop: any EventLoop, options: SocketOptions) {
         self.socket = socket
@@ -69,7 +67,6 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
         )
         self.heartbeats = heartbeat.interval != nil
         self.zapDomain = options.zapDomain
-        self.metrics = socket.metrics
         self.takesSubscriptions = socket.type == .pub || socket.type == .xpub
         Self.liveCount.add(1, ordering: .relaxed)
         self.machine = Connection(configuration: .init(
@@ -144,7 +141,7 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var buffer = unwrapInboundIn(data)
-        metrics?.bytesReceived.increment(by: buffer.readableBytes)
+        socket.octetsReceived.add(buffer.readableBytes, ordering: .relaxed)
         if heartbeats { machine.trafficReceived(at: .now()) }
         process(&buffer, context: context)
     }
@@ -384,14 +381,14 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
             var reused = spareBuffer.take() ?? allocator.buffer(capacity: 0)
             reused.clear()
             Self.encode(&batch, into: &reused, allocator: allocator) { [self] octets, frame in
-                metrics?.bytesSent.increment(by: octets.readableBytes + frame.buffer.readableBytes)
+                self.socket.octetsSent.add(octets.readableBytes + frame.buffer.readableBytes, ordering: .relaxed)
                 context.write(wrapOutboundOut(octets), promise: nil)
                 context.write(wrapOutboundOut(frame.buffer), promise: nil)
             }
             buffer = reused
             if buffer.capacity <= Self.spareBufferLimit { spareBuffer = buffer }
         }
-        metrics?.bytesSent.increment(by: buffer.readableBytes)
+        self.socket.octetsSent.add(buffer.readableBytes, ordering: .relaxed)
         guard reportWhenWritten else {
             context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
             return

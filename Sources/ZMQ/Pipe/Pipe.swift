@@ -45,6 +45,10 @@ final class Pipe: @unchecked Sendable {
     var batchesInFlight = 0
     /// An accepted peer's pipe whose connection has gone: it lives on only until `inbound` is read.
     @exclusivity(unchecked) var isDetached = false
+    /// With `immediate`, a connect-side pipe takes no messages until its connection is up.
+    @exclusivity(unchecked) var awaitingConnection = false
+    /// The probe of `probeRouter` has been queued (once per pipe, as libzmq: not on reconnects).
+    var probed = false
     /// The peer's name at a ROUTER: the Identity it announced, or one the ROUTER made up.
     var routingID: [UInt8] = []
     /// The application named this connect-side pipe's peer (ROUTER's `connectRoutingID`).
@@ -70,7 +74,7 @@ final class Pipe: @unchecked Sendable {
 
     /// Whether `send` may queue another message here under high-water mark `hwm` (0 = no limit).
     func hasRoom(hwm: Int) -> Bool {
-        !isDetached && (hwm == 0 || outbound.count < hwm)
+        !isDetached && !awaitingConnection && (hwm == 0 || outbound.count < hwm)
     }
 }
 

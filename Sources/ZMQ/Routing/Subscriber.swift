@@ -7,6 +7,8 @@ import ZMTP
 struct Subscriber: Sendable {
     private(set) var subscriptions = Subscriptions()
     private var fairQueue = FairQueue()
+    /// `invertMatching`: a message is wanted when no subscription matches it.
+    var invert = false
 
     /// Records the change and forwards it to every connected publisher. A cancel is forwarded
     /// only when it removes the topic's last count, as libzmq does; one for a topic never
@@ -37,12 +39,12 @@ struct Subscriber: Sendable {
 
     /// Publishers filter already; this catches what was in flight before a cancel reached them.
     func filter(_ batch: inout Deque<Message>) {
-        guard !subscriptions.matchesEverything else { return }
+        guard invert || !subscriptions.matchesEverything else { return }
         batch.removeAll { !accepts($0) }
     }
 
     func accepts(_ message: Message) -> Bool {
-        subscriptions.matches(message)
+        subscriptions.matches(message) != invert
     }
 
     mutating func pipeForReceiving(among pipes: [Pipe]) -> Pipe? {

@@ -1,4 +1,6 @@
 import CoreMetrics
+import NIOCore
+import Synchronization
 import ZMTP
 
 /// Why a socket discarded a message by its type's rules, where libzmq drops in silence.
@@ -77,31 +79,69 @@ public struct PeerDrops: Sendable, Equatable {
     public let counts: DropCounts
 }
 
-/// The counters a socket exports through swift-metrics: messages and octets in and out (octets
-/// as they cross the wire, framing included, for tcp and ipc; payload octets for inproc), and
-/// drops by reason. Labelled `zmq_messages_received` …, with the socket type and, when set with
-/// `SocketOption.metricsName`, the socket's name as dimensions. Counted per batch, not per
-/// message, so that the hot paths stay as fast without a metrics backend as with one.
-final class SocketMetrics: Sendable {
-    let messagesReceived: Counter
-    let messagesSent: Counter
-    let bytesReceived: Counter
-    let bytesSent: Counter
-    private let drops: [Counter]
+/// What a socket has carried: plain counts kept where the work is done (messages under the
+/// socket lock, octets by the I/O threads), published to swift-metrics once a second.
+struct Traffic: Equatable {
+    var messagesReceived = 0
+    var messagesSent = 0
+    var octetsReceived = 0
+    var octetsSent = 0
+    var drops = DropCounts()
+}
 
-    init(type: SocketType, name: String?, factory: any MetricsFactory) {
+/// The counters a socket exports through swift-metrics: messages and octets in and out (octets
+/// as they cross the wire, framing included, for tcp and ipc; inproc carries none), and drops
+/// by reason. Labelled `zmq_messages_received` …, with the socket type and, when set with
+/// `SocketOption.metricsName`, the socket's name as dimensions. The hot paths only add to plain
+/// counts; `publish` hands the growth since the last call to the counters, once a second and
+/// when the socket closes, so sending and receiving cost the same with a metrics backend or
+/// without one.
+final class SocketMetrics: Sendable {
+    private let messagesReceived: Counter
+    private let messagesSent: Counter
+    private let octetsReceived: Counter
+    private let octetsSent: Counter
+    private let drops: [Counter]
+    private let published = Mutex(Traffic())
+
+    /// How often the counters are brought up to date.
+    static let interval = TimeAmount.seconds(1)
+
+    /// Counts from `baseline` on: what the socket carried before is not this name's.
+    init(type: SocketType, name: String?, factory: any MetricsFactory, baseline: Traffic = Traffic()) {
+        published.withLock { $0 = baseline }
         var dimensions = [("type", type.rawValue)]
         if let name { dimensions.append(("socket", name)) }
         messagesReceived = Counter(label: "zmq_messages_received", dimensions: dimensions, factory: factory)
         messagesSent = Counter(label: "zmq_messages_sent", dimensions: dimensions, factory: factory)
-        bytesReceived = Counter(label: "zmq_bytes_received", dimensions: dimensions, factory: factory)
-        bytesSent = Counter(label: "zmq_bytes_sent", dimensions: dimensions, factory: factory)
+        octetsReceived = Counter(label: "zmq_bytes_received", dimensions: dimensions, factory: factory)
+        octetsSent = Counter(label: "zmq_bytes_sent", dimensions: dimensions, factory: factory)
         drops = DropReason.all.map {
             Counter(label: "zmq_messages_dropped", dimensions: dimensions + [("reason", $0.description)], factory: factory)
         }
     }
 
-    func dropped(_ count: Int, _ reason: DropReason) {
-        drops[reason.index].increment(by: count)
+    /// Whether `factory` records anything: without a backend there is nothing to publish.
+    static func records(_ factory: any MetricsFactory) -> Bool {
+        !(factory is NOOPMetricsHandler)
+    }
+
+    /// Adds what `traffic` grew by since the last call.
+    func publish(_ traffic: Traffic) {
+        let last = published.withLock { last in
+            defer { last = traffic }
+            return last
+        }
+        increment(messagesReceived, by: traffic.messagesReceived - last.messagesReceived)
+        increment(messagesSent, by: traffic.messagesSent - last.messagesSent)
+        increment(octetsReceived, by: traffic.octetsReceived - last.octetsReceived)
+        increment(octetsSent, by: traffic.octetsSent - last.octetsSent)
+        for reason in DropReason.all {
+            increment(drops[reason.index], by: traffic.drops[reason] - last.drops[reason])
+        }
+    }
+
+    private func increment(_ counter: Counter, by delta: Int) {
+        if delta > 0 { counter.increment(by: delta) }
     }
 }

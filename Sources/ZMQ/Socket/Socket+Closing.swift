@@ -56,6 +56,8 @@ extension ZMQSocket {
         for engine in engines { await engine.close() }
         context.inproc.unbind(socket: self)
         context.forget(self)
+        metricsTimer.withLock { $0?.cancel() }
+        publishMetrics()
         events.finish()
     }
 

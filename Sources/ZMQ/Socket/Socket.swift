@@ -25,9 +25,38 @@ public final class ZMQSocket: Sendable {
         self.context = context
         self.eventLoop = context.eventLoopGroup.next()
         self.connectionLog = ConnectionLog(logger: context.logger)
-        var state = SocketState(pattern: try type.makePattern())
-        state.metrics = SocketMetrics(type: type, name: nil, factory: context.metricsFactory)
-        self.state = Mutex(state)
+        self.state = Mutex(SocketState(pattern: try type.makePattern()))
+        if SocketMetrics.records(context.metricsFactory) {
+            metricsBox.withLock { $0 = SocketMetrics(type: type, name: nil, factory: context.metricsFactory) }
+            metricsTimer.withLock {
+                $0 = eventLoop.scheduleRepeatedTask(initialDelay: SocketMetrics.interval, delay: SocketMetrics.interval) { [weak self] _ in
+                    self?.publishMetrics()
+                }
+            }
+        }
+    }
+
+    /// Octets read from and written to the wire by this socket's connections (tcp and ipc).
+    let octetsReceived = Atomic<Int>(0)
+    let octetsSent = Atomic<Int>(0)
+    /// The swift-metrics counters, when the context's factory records anything.
+    private let metricsBox = Mutex<SocketMetrics?>(nil)
+    let metricsTimer = Mutex<RepeatedTask?>(nil)
+
+    /// Brings the swift-metrics counters up to date (once a second, and when the socket closes).
+    func publishMetrics() {
+        guard let metrics = metricsBox.withLock({ $0 }) else { return }
+        metrics.publish(traffic)
+    }
+
+    /// Everything counted so far.
+    var traffic: Traffic {
+        var traffic = state.withLock { state in
+            Traffic(messagesReceived: state.messagesReceived, messagesSent: state.messagesSent, drops: state.drops)
+        }
+        traffic.octetsReceived = octetsReceived.load(ordering: .relaxed)
+        traffic.octetsSent = octetsSent.load(ordering: .relaxed)
+        return traffic
     }
 
     /// Runs tasks on this socket's I/O thread, for the lowest latency; see `IOExecutor`.
@@ -47,7 +76,12 @@ public final class ZMQSocket: Sendable {
         try state.withLock { (state: inout SocketState) throws(ZMQError) in
             try state.options.apply(option)
             state.pattern.configure(state.options)
-            if case .metricsName(let name) = option { state.metrics = SocketMetrics(type: type, name: name, factory: context.metricsFactory) }
+        }
+        if case .metricsName(let name) = option, SocketMetrics.records(context.metricsFactory) {
+            // Counted from now on under the new name.
+            publishMetrics()
+            let baseline = traffic
+            metricsBox.withLock { $0 = SocketMetrics(type: type, name: name, factory: context.metricsFactory, baseline: baseline) }
         }
     }
 
@@ -58,9 +92,6 @@ public final class ZMQSocket: Sendable {
 
     /// The same for each peer connected now, with its endpoint and address.
     public var peerDrops: [PeerDrops] { state.withLock { $0.peerDrops } }
-
-    /// The counters connections made from now on report octets to.
-    var metrics: SocketMetrics? { state.withLock { $0.metrics } }
 
     /// Counts a message the connection of `pipe` dropped (one over the size limit).
     func countDrop(_ reason: DropReason, at pipe: Pipe) {
@@ -159,6 +190,20 @@ public final class ZMQSocket: Sendable {
             context.inproc.forget(connecter)
             await engine?.close()
         }
+    }
+
+    /// `reconnectStop`: gives up `connecter`'s endpoint as `disconnect` would, dropping its queue.
+    func abandon(_ connecter: Connecter) {
+        let wakeups = state.withLock { state -> SocketState.Wakeups in
+            guard state.connecters.contains(where: { $0 === connecter }) else { return SocketState.Wakeups() }
+            state.connecters.removeAll { $0 === connecter }
+            connecter.pipe.outbound.removeAll()
+            state.remove(connecter.pipe)
+            return state.waiters.peerDetached(leftMessages: false)
+        }
+        wakeups.resume()
+        events.emit(SocketEvent(.closed, endpoint: connecter.endpoint.description))
+        Task { await connecter.stop() }
     }
 
     /// Stops accepting connections at `endpoint`, given as `bind` returned it or as it was given

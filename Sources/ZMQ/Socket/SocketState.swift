@@ -28,8 +28,9 @@ struct SocketState: Sendable {
     var closingTask: Task<Void, Never>?
     /// Every message the socket type dropped, by reason, including those of peers now gone.
     var drops = DropCounts()
-    /// The swift-metrics counters; nil only in tests that use a bare state.
-    var metrics: SocketMetrics?
+    /// Messages handed over by the engines and taken by them for the wire, for the metrics.
+    var messagesReceived = 0
+    var messagesSent = 0
 
     init(pattern: any SocketPattern) {
         self.pattern = pattern
@@ -40,7 +41,9 @@ struct SocketState: Sendable {
 
     mutating func makePipe(connectSide: Bool) -> Pipe {
         nextPipeID += 1
-        return Pipe(id: nextPipeID, isConnectSide: connectSide)
+        let pipe = Pipe(id: nextPipeID, isConnectSide: connectSide)
+        pipe.awaitingConnection = connectSide && options.immediate
+        return pipe
     }
 
     mutating func remove(_ pipe: Pipe) {
@@ -106,7 +109,6 @@ struct SocketState: Sendable {
         guard count > 0 else { return }
         pipe?.drops.add(count, reason)
         drops.add(count, reason)
-        metrics?.dropped(count, reason)
     }
 
     /// The drops of the peers connected now.
@@ -177,14 +179,16 @@ struct SocketState: Sendable {
 
     /// A connection completed its handshake: its pipe (the connect-side one, or a new one for an
     /// accepted peer), or nil when the socket type refuses another peer.
-    mutating func attach(_ engine: any PipeEngine, peer: PeerInfo, metadata: MessageMetadata?, connectPipe: Pipe?) -> (Pipe?, Wakeups) {
-        guard !closed || lingering else { return (nil, Wakeups()) }
+    /// Also returns the engine of a peer the new one replaces (ROUTER handover), to be closed.
+    mutating func attach(_ engine: any PipeEngine, peer: PeerInfo, metadata: MessageMetadata?, connectPipe: Pipe?)
+        -> (pipe: Pipe?, wakeups: Wakeups, replaced: (any PipeEngine)?) {
+        guard !closed || lingering else { return (nil, Wakeups(), nil) }
         let pipe: Pipe
         if let connectPipe {
-            guard pipes.contains(where: { $0 === connectPipe }) else { return (nil, Wakeups()) }
+            guard pipes.contains(where: { $0 === connectPipe }) else { return (nil, Wakeups(), nil) }
             pipe = connectPipe
         } else {
-            guard pattern.admits(peer, among: pipes) else { return (nil, Wakeups()) }
+            guard pattern.admits(peer, among: pipes) else { return (nil, Wakeups(), nil) }
             pipe = makePipe(connectSide: false)
             pipes.append(pipe)
         }
@@ -195,10 +199,23 @@ struct SocketState: Sendable {
         // What the last connection left unread keeps that connection's metadata.
         for index in pipe.inbound.indices { pipe.tag(&pipe.inbound[index]) }
         pipe.messageMetadata = metadata
-        pattern.attached(pipe)
+        pipe.awaitingConnection = false
+        let replaced = pattern.attached(pipe)
+        var replacedEngine: (any PipeEngine)?
+        if let replaced {
+            // Taken over: what the old connection left unread is dropped, as libzmq does.
+            replaced.inbound.removeAll()
+            replaced.isDetached = true
+            replacedEngine = replaced.engine
+        }
+        if options.probeRouter, !pipe.probed {
+            pipe.probed = true
+            pipe.outbound.prepend(Message(Frame()))
+        }
         pipe.drainScheduled = !pipe.outbound.isEmpty
-        // A new peer may be the room a waiting sender needs, or the peer someone waits for.
-        return (pipe, waiters.peerAttached())
+        // A new peer may be the room a waiting sender needs, or the peer someone waits for (and
+        // with routerNotify it brings a message).
+        return (pipe, waiters.peerAttached(withMessages: !pipe.inbound.isEmpty), replacedEngine)
     }
 
     /// A connection went away. Its queued outbound messages stay with a connect-side pipe; an
@@ -209,6 +226,11 @@ struct SocketState: Sendable {
         pipe.drainScheduled = false
         pipe.readingPaused = false
         pattern.detached(pipe)
+        if pipe.isConnectSide, options.immediate {
+            // Queued only for that connection: it goes with it, as libzmq's does.
+            pipe.outbound.removeAll()
+            pipe.awaitingConnection = true
+        }
         if !pipe.isConnectSide {
             pipe.outbound.removeAll()
             pipe.isDetached = true
@@ -226,7 +248,7 @@ struct SocketState: Sendable {
         let arrived = batch.count
         let discarded = pattern.received(&batch, from: pipe)
         if discarded.count > 0 { countDrops(discarded.count, discarded.reason, at: pipe) }
-        metrics?.messagesReceived.increment(by: arrived)
+        messagesReceived &+= arrived
         if options.conflate, let newest = batch.popLast() {
             countDrops(pipe.inbound.count + batch.count, .conflated, at: pipe)
             pipe.inbound.removeAll()
@@ -264,7 +286,7 @@ struct SocketState: Sendable {
             for _ in 0..<limit { batch.append(pipe.outbound.removeFirst()) }
         }
         if lingering { pipe.batchesInFlight += 1 }
-        metrics?.messagesSent.increment(by: batch.count)
+        messagesSent &+= batch.count
         return (lingering, wasFull ? waiters.roomMade() : Wakeups())
     }
 

@@ -104,10 +104,15 @@ struct WaitQueues<Waiter: Sendable, Watcher: Sendable>: Sendable {
         return wakeups
     }
 
-    /// A peer completed its handshake: room for senders, and perhaps enough peers.
-    mutating func peerAttached() -> Wakeups {
+    /// A peer completed its handshake: room for senders, and perhaps enough peers; with
+    /// `withMessages` (a ROUTER's connect notification) something for a receiver too.
+    mutating func peerAttached(withMessages: Bool = false) -> Wakeups {
         var wakeups = roomMade()
         wakeups.take(&peerWaiters)
+        if withMessages {
+            wakeups.take(&receivers, upTo: 1)
+            notifyWatchers(of: .readable, into: &wakeups)
+        }
         return wakeups
     }
 

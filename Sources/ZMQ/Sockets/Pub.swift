@@ -6,17 +6,25 @@ import ZMTP
 /// waits. Subscriptions are kept per peer and forgotten when it disconnects; anything else a
 /// peer sends is discarded.
 struct PubPattern: SocketPattern {
+    private var publisher = Publisher()
+
+    mutating func configure(_ options: SocketOptions) { publisher.configure(options) }
+
     mutating func send(_ message: Message, among pipes: [Pipe], outbox: inout Outbox) throws(ZMQError) -> Bool {
-        Distributor.send(message, to: pipes, outbox: &outbox) { $0.subscriptions.matches(message) }
-        return true
+        publisher.send(message, among: pipes, outbox: &outbox)
     }
 
     mutating func pipeForReceiving(among pipes: [Pipe]) throws(ZMQError) -> Pipe? {
         throw .notSupported("a PUB socket cannot receive")
     }
 
-    /// Sending never waits: a subscriber without room misses the message.
-    func hasOut(among pipes: [Pipe], hwm: Int) -> Bool { true }
+    /// Sending never waits (unless `xpubNoDrop`): a subscriber without room misses the message.
+    func hasOut(among pipes: [Pipe], hwm: Int) -> Bool { publisher.hasOut(among: pipes, hwm: hwm) }
+
+    mutating func attached(_ pipe: Pipe) -> Pipe? {
+        publisher.attached(pipe)
+        return nil
+    }
     func hasIn(among pipes: [Pipe]) -> Bool { false }
 
     mutating func received(_ batch: inout Deque<Message>, from pipe: Pipe) -> DropTally {

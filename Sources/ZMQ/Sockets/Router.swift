@@ -17,18 +17,31 @@ struct RouterPattern: SocketPattern {
     /// With `routerMandatory`, the peer a send is waiting for room at.
     private var waitingFor: Pipe?
 
+    private var handover = false
+    private var notify: RouterNotify = []
+
     mutating func configure(_ options: SocketOptions) {
         mandatory = options.routerMandatory
+        handover = options.routerHandover
+        notify = options.routerNotify
     }
 
     func admits(_ peer: PeerInfo, among pipes: [Pipe]) -> Bool {
-        guard let identity = peer.identity, !identity.isEmpty else { return true }
+        guard let identity = peer.identity, !identity.isEmpty, !handover else { return true }
         return pipesByID[identity] == nil
     }
 
-    mutating func attached(_ pipe: Pipe) {
+    /// The peer gets its routing id; with `routerHandover`, one announced by a peer already
+    /// there is taken over, and the old peer's pipe is returned for the socket to close.
+    mutating func attached(_ pipe: Pipe) -> Pipe? {
         let announced = pipe.peer?.identity ?? []
         let id: [UInt8]
+        var replaced: Pipe?
+        if handover, !announced.isEmpty, let old = pipesByID[announced], old !== pipe {
+            pipesByID[announced] = nil
+            old.routingID = generatedID()
+            replaced = old
+        }
         if pipe.isConnectSide, !pipe.routingID.isEmpty, pipe.routingIDChosen, pipesByID[pipe.routingID] == nil {
             id = pipe.routingID  // given with connectRoutingID: it wins over what the peer announces
         } else if !announced.isEmpty, pipesByID[announced] == nil {
@@ -40,10 +53,14 @@ struct RouterPattern: SocketPattern {
         }
         pipe.routingID = id
         pipesByID[id] = pipe
+        if notify.contains(.connect) { pipe.inbound.append(Message([Frame(id), Frame()])) }
+        return replaced
     }
 
     mutating func detached(_ pipe: Pipe) {
-        if pipesByID[pipe.routingID] === pipe { pipesByID[pipe.routingID] = nil }
+        guard pipesByID[pipe.routingID] === pipe else { return }
+        pipesByID[pipe.routingID] = nil
+        if notify.contains(.disconnect) { pipe.inbound.append(Message([Frame(pipe.routingID), Frame()])) }
     }
 
     private mutating func generatedID() -> [UInt8] {

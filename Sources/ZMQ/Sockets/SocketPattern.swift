@@ -32,8 +32,9 @@ protocol SocketPattern: Sendable {
     /// take subscriptions out of it or filter it. Returns what it discarded by its rules (REQ's
     /// stray replies, REP's malformed requests), for the drop counters.
     mutating func received(_ batch: inout Deque<Message>, from pipe: Pipe) -> DropTally
-    /// `pipe` has a connected peer now (its outbound queue is drained once this returns).
-    mutating func attached(_ pipe: Pipe)
+    /// `pipe` has a connected peer now (its outbound queue is drained once this returns). Returns
+    /// a pipe the new one takes the place of (ROUTER handover), whose connection the socket closes.
+    mutating func attached(_ pipe: Pipe) -> Pipe?
     /// `pipe`'s peer went away.
     mutating func detached(_ pipe: Pipe)
     /// The socket's options changed (and once at creation): patterns keep what they use.
@@ -51,7 +52,7 @@ extension SocketPattern {
     var batchesReceives: Bool { true }
     mutating func handOut(_ message: Message, from pipe: Pipe) -> Message { message }
     mutating func received(_ batch: inout Deque<Message>, from pipe: Pipe) -> DropTally { .none }
-    mutating func attached(_ pipe: Pipe) {}
+    mutating func attached(_ pipe: Pipe) -> Pipe? { nil }
     mutating func detached(_ pipe: Pipe) {}
     mutating func configure(_ options: SocketOptions) {}
     mutating func changeSubscription(_ subscription: Subscription, among pipes: [Pipe], outbox: inout Outbox) throws(ZMQError) {

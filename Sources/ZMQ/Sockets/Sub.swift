@@ -25,6 +25,10 @@ struct SubPattern: SocketPattern {
         return .none
     }
     func accepts(_ message: Message) -> Bool { subscriber.accepts(message) }
-    mutating func attached(_ pipe: Pipe) { subscriber.attached(pipe) }
+    mutating func attached(_ pipe: Pipe) -> Pipe? {
+        subscriber.attached(pipe)
+        return nil
+    }
+    mutating func configure(_ options: SocketOptions) { subscriber.invert = options.invertMatching }
     mutating func detached(_ pipe: Pipe) { subscriber.detached(pipe) }
 }

@@ -17,6 +17,7 @@ struct XPubPattern: SocketPattern {
     private var verbose = false
     private var verboser = false
     private var receiveHighWaterMark = SocketOptions().receiveHighWaterMark
+    private var publisher = Publisher()
 
     var pausesReading: Bool { false }
 
@@ -24,15 +25,20 @@ struct XPubPattern: SocketPattern {
         verbose = options.xpubVerbose
         verboser = options.xpubVerboser
         receiveHighWaterMark = options.receiveHighWaterMark
+        publisher.configure(options)
     }
 
     mutating func send(_ message: Message, among pipes: [Pipe], outbox: inout Outbox) throws(ZMQError) -> Bool {
-        Distributor.send(message, to: pipes, outbox: &outbox) { $0.subscriptions.matches(message) }
-        return true
+        publisher.send(message, among: pipes, outbox: &outbox)
     }
 
-    /// Sending never waits: a subscriber without room misses the message.
-    func hasOut(among pipes: [Pipe], hwm: Int) -> Bool { true }
+    /// Sending never waits (unless `xpubNoDrop`): a subscriber without room misses the message.
+    func hasOut(among pipes: [Pipe], hwm: Int) -> Bool { publisher.hasOut(among: pipes, hwm: hwm) }
+
+    mutating func attached(_ pipe: Pipe) -> Pipe? {
+        publisher.attached(pipe)
+        return nil
+    }
 
     mutating func pipeForReceiving(among pipes: [Pipe]) throws(ZMQError) -> Pipe? {
         fairQueue.select(from: pipes)

@@ -11,7 +11,7 @@ struct XSubPattern: SocketPattern {
         if let subscription = Subscription(message) {
             subscriber.change(subscription, among: pipes, outbox: &outbox)
         } else {
-            Distributor.send(message, to: pipes, outbox: &outbox) { _ in true }
+            _ = Distributor.send(message, to: pipes, outbox: &outbox) { _ in true }
         }
         return true
     }
@@ -24,6 +24,10 @@ struct XSubPattern: SocketPattern {
         subscriber.change(subscription, among: pipes, outbox: &outbox)
     }
 
-    mutating func attached(_ pipe: Pipe) { subscriber.attached(pipe) }
+    mutating func attached(_ pipe: Pipe) -> Pipe? {
+        subscriber.attached(pipe)
+        return nil
+    }
+    mutating func configure(_ options: SocketOptions) { subscriber.invert = options.invertMatching }
     mutating func detached(_ pipe: Pipe) { subscriber.detached(pipe) }
 }

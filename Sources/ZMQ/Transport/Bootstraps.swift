@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
@@ -14,22 +19,40 @@ enum Transport {
     static let receiveAllocator = AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 2048, maximum: 256 * 1024)
 
     /// Adds a ZMTP engine to a new channel.
-    static func initialize(_ channel: any Channel, socket: ZMQSocket, connecter: Connecter?, endpoint: String) -> EventLoopFuture<Void> {
+    static func initialize(_ channel: any Channel, socket: ZMQSocket, connecter: Connecter?, endpoint: String, tcp: Bool) -> EventLoopFuture<Void> {
         let options = socket.options
         return channel.eventLoop.makeCompletedFuture {
+            if tcp { try tuneKeepalive(channel, options: options) }
             let engine = ZMTPEngine(socket: socket, connecter: connecter, endpoint: endpoint, eventLoop: channel.eventLoop, options: options)
             try channel.pipeline.syncOperations.addHandler(engine)
         }
     }
 
+    /// TCP keepalive as libzmq's `tune_tcp_keepalives` sets it: nothing unless `tcpKeepalive` is
+    /// set, then the count, idle time and interval that are set.
+    static func tuneKeepalive(_ channel: any Channel, options: SocketOptions) throws {
+        guard let keepalive = options.tcpKeepalive, let sync = channel.syncOptions else { return }
+        try sync.setOption(.socketOption(.so_keepalive), value: keepalive ? 1 : 0)
+        if let count = options.tcpKeepaliveCount {
+            try sync.setOption(.tcpOption(NIOBSDSocket.Option(rawValue: CInt(TCP_KEEPCNT))), value: count)
+        }
+        if let idle = options.tcpKeepaliveIdle {
+            try sync.setOption(.tcpOption(NIOBSDSocket.Option(rawValue: CInt(TCP_KEEPIDLE))), value: Int(idle.components.seconds))
+        }
+        if let interval = options.tcpKeepaliveInterval {
+            try sync.setOption(.tcpOption(NIOBSDSocket.Option(rawValue: CInt(TCP_KEEPINTVL))), value: Int(interval.components.seconds))
+        }
+    }
+
     static func connect(_ endpoint: Endpoint, on eventLoop: any EventLoop, socket: ZMQSocket, connecter: Connecter) -> EventLoopFuture<any Channel> {
         let name = endpoint.description
+        let tcp = endpoint.transport == "tcp"
         let bootstrap = ClientBootstrap(group: eventLoop)
-            .connectTimeout(.seconds(10))
+            .connectTimeout(TimeAmount(socket.options.connectTimeout ?? .seconds(30)))
             .channelOption(.writeBufferWaterMark, value: writeBufferWaterMark)
             .channelOption(.recvAllocator, value: receiveAllocator)
             .channelInitializer { channel in
-                initialize(channel, socket: socket, connecter: connecter, endpoint: name)
+                initialize(channel, socket: socket, connecter: connecter, endpoint: name, tcp: tcp)
             }
         switch endpoint.address {
         case .tcp(let host, let port):
@@ -55,7 +78,7 @@ enum Transport {
             .childChannelOption(.recvAllocator, value: receiveAllocator)
             .childChannelInitializer { channel in
                 accepted.add(channel)
-                return initialize(channel, socket: socket, connecter: nil, endpoint: accepted.boundEndpoint)
+                return initialize(channel, socket: socket, connecter: nil, endpoint: accepted.boundEndpoint, tcp: tcp)
             }
         if tcp {
             bootstrap = bootstrap

@@ -1,5 +1,6 @@
 import NIOCore
 import NIOConcurrencyHelpers
+import NIOPosix
 
 /// Keeps one `connect` endpoint connected: dials, and after a refusal or a drop dials again after
 /// a randomised wait that doubles up to the maximum (23/ZMTP: "reconnect with a randomised delay
@@ -11,6 +12,7 @@ final class Connecter: Sendable {
     private let eventLoop: any EventLoop
     private let baseInterval: TimeAmount
     private let maxInterval: TimeAmount
+    private let stopOn: ReconnectStop
 
     private struct State {
         var interval: TimeAmount
@@ -30,6 +32,7 @@ final class Connecter: Sendable {
         self.eventLoop = socket.eventLoop
         self.baseInterval = TimeAmount(options.reconnectInterval)
         self.maxInterval = TimeAmount(options.reconnectIntervalMax)
+        self.stopOn = options.reconnectStop
         self.state = NIOLockedValueBox(State(interval: baseInterval))
     }
 
@@ -55,6 +58,10 @@ final class Connecter: Sendable {
                 }
                 if stopped { channel.close(promise: nil) }
             case .failure(let error):
+                if self.stopOn.contains(.connectionRefused), Self.isRefusal(error) {
+                    self.socket.abandon(self)
+                    return
+                }
                 self.socket.logger.debug("connect failed; will retry", metadata: ["endpoint": "\(self.endpoint)", "error": "\(error)"])
                 self.scheduleRetry()
             }
@@ -80,7 +87,20 @@ final class Connecter: Sendable {
             state.channel = nil
             if refusedByPeer { state.backingOff = true }
         }
+        if !afterHandshake, stopOn.contains(.handshakeFailed) {
+            socket.abandon(self)
+            return
+        }
         scheduleRetry()
+    }
+
+    /// Whether a failed dial was refused: nothing listens there.
+    static func isRefusal(_ error: any Error) -> Bool {
+        if let error = error as? IOError { return error.errnoCode == ECONNREFUSED }
+        if let error = error as? NIOConnectionError {
+            return !error.connectionErrors.isEmpty && error.connectionErrors.allSatisfy { isRefusal($0.error) }
+        }
+        return false
     }
 
     private func scheduleRetry() {
