@@ -96,6 +96,10 @@ public enum SocketOption: Sendable {
     /// ROUTER: deliver `[routing id, ""]` when a peer connects and/or disconnects (libzmq's
     /// draft ZMQ_ROUTER_NOTIFY).
     case routerNotify(RouterNotify)
+    /// XPUB: subscriptions from peers are not applied; every one, repeats included, reaches the
+    /// application, which applies it with `subscribe(_:)` / `unsubscribe(_:)` on the XPUB, for
+    /// the peer whose subscription it received last (libzmq's ZMQ_XPUB_MANUAL). Default false.
+    case xpubManual(Bool)
     /// XPUB and PUB: a send waits (`trySend` throws `wouldBlock`) while a matching subscriber's
     /// queue is full, instead of dropping the message for it (libzmq's ZMQ_XPUB_NODROP).
     case xpubNoDrop(Bool)
@@ -158,6 +162,7 @@ extension SocketOption {
         case .probeRouter: return [.router, .dealer, .req]
         case .routerHandover, .routerNotify: return [.router]
         case .xpubNoDrop, .xpubWelcomeMessage: return [.xpub, .pub]
+        case .xpubManual: return [.xpub]
         case .invertMatching: return [.pub, .xpub, .sub, .xsub]
         default: return nil
         }
@@ -197,6 +202,7 @@ public struct SocketOptions: Sendable, Equatable {
     public var routerHandover = false
     public var routerNotify: RouterNotify = []
     public var xpubNoDrop = false
+    public var xpubManual = false
     public var xpubWelcomeMessage: Frame? = nil
     public var invertMatching = false
     public var tcpKeepalive: Bool? = nil
@@ -244,6 +250,8 @@ public struct SocketOptions: Sendable, Equatable {
             routerNotify = value
         case .xpubNoDrop(let value):
             xpubNoDrop = value
+        case .xpubManual(let value):
+            xpubManual = value
         case .xpubWelcomeMessage(let value):
             xpubWelcomeMessage = value
         case .invertMatching(let value):

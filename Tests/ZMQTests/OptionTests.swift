@@ -161,6 +161,35 @@ struct OptionTests {
         }
     }
 
+    @Test("xpubManual: the application applies each subscription, to the peer it came from")
+    func xpubManual() async throws {
+        try await withContext { context in
+            let publisher = try context.socket(.xpub, options: [.xpubManual(true)])
+            let endpoint = try await publisher.bind("tcp://127.0.0.1:*")
+            let first = try context.socket(.sub)
+            try first.subscribe("t")
+            try await first.connect(endpoint)
+            let subscribe = Message(Frame([1] + Array("t".utf8)))
+            #expect(try await publisher.receive() == subscribe)
+            try publisher.subscribe("t")  // for the first subscriber only
+
+            let second = try context.socket(.sub)
+            try second.subscribe("t")
+            try await second.connect(endpoint)
+            #expect(try await publisher.receive() == subscribe)  // a repeat, passed on too
+            try await publisher.send("t1")  // the second is not subscribed yet
+            #expect(try await first.receive() == ["t1"])
+            try publisher.subscribe("t")  // now the second
+            try await publisher.send("t2")
+            #expect(try await first.receive() == ["t2"])
+            #expect(try await second.receive() == ["t2"])
+
+            // A subscriber that leaves takes the subscriptions applied for it away, and says so.
+            second.close()
+            #expect(try await publisher.receive() == Message(Frame([0] + Array("t".utf8))))
+        }
+    }
+
     @Test("invertMatching on both ends: a subscriber gets what does not match its subscriptions")
     func invertMatching() async throws {
         try await withContext { context in
@@ -238,7 +267,7 @@ struct OptionTests {
     func optionTypes() async throws {
         try await withContext { context in
             let pull = try context.socket(.pull)
-            for option: SocketOption in [.probeRouter(true), .routerHandover(true), .routerNotify(.connect), .xpubNoDrop(true),
+            for option: SocketOption in [.probeRouter(true), .routerHandover(true), .routerNotify(.connect), .xpubNoDrop(true), .xpubManual(true),
                                          .xpubWelcomeMessage("w"), .invertMatching(true)] {
                 #expect(throws: ZMQError.self) { try pull.set(option) }
             }

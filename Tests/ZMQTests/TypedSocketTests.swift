@@ -63,6 +63,30 @@ struct TypedSocketTests {
         }
     }
 
+    @Test("a receive timeout ends a receive, never a for-await loop over messages")
+    func loopOutlivesReceiveTimeout() async throws {
+        try await withContext { context in
+            let pull = try context.socket(.pull, options: [.receiveTimeout(.milliseconds(5))])
+            let endpoint = try await pull.bind("inproc://loop")
+            await #expect(throws: ZMQError.timedOut) { try await pull.receive() }
+            let loop = Task {
+                var got: [Message] = []
+                for try await message in pull.messages {
+                    got.append(message)
+                    if got.count == 2 { break }
+                }
+                return got
+            }
+            // Several receive timeouts pass while the loop waits.
+            try await Task.sleep(for: .milliseconds(50))
+            let push = try context.socket(.push)
+            try await push.connect(endpoint)
+            try await push.send("late")
+            try await push.send("later")
+            #expect(try await loop.value == ["late", "later"])
+        }
+    }
+
     @Test("frames and messages from string interpolations and arrays of strings")
     func messagesFromStrings() {
         let count = 3

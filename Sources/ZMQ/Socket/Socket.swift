@@ -74,8 +74,7 @@ public final class ZMQSocket: Sendable {
             throw ZMQError.invalidOption(name: option.name, reason: "applies to \(names) sockets only, not \(type.rawValue)")
         }
         try state.withLock { (state: inout SocketState) throws(ZMQError) in
-            try state.options.apply(option)
-            state.pattern.configure(state.options)
+            try state.apply(option)
         }
         if case .metricsName(let name) = option, SocketMetrics.records(context.metricsFactory) {
             // Counted from now on under the new name.

@@ -10,8 +10,9 @@ struct SocketState: Sendable {
     typealias Wakeups = WaitQueues<Waiter, PollSignal>.Wakeups
 
     var pattern: any SocketPattern
-    /// The pattern's `batchesReceives`, read once: it is asked on every send and receive.
-    let takesTurns: Bool
+    /// The pattern's `batchesReceives`, read when options change: it is asked on every send and
+    /// receive.
+    private(set) var takesTurns: Bool
     var options = SocketOptions()
     var pipes: [Pipe] = []
     var listeners: [Listener] = []
@@ -35,6 +36,13 @@ struct SocketState: Sendable {
     init(pattern: any SocketPattern) {
         self.pattern = pattern
         self.takesTurns = !pattern.batchesReceives
+    }
+
+    /// Applies `option` for the socket and its type.
+    mutating func apply(_ option: SocketOption) throws(ZMQError) {
+        try options.apply(option)
+        pattern.configure(options)
+        takesTurns = !pattern.batchesReceives
     }
 
     var connectedPeers: Int { pipes.reduce(0) { $0 + ($1.engine == nil ? 0 : 1) } }

@@ -18,6 +18,12 @@ struct XPubPattern: SocketPattern {
     private var verboser = false
     private var receiveHighWaterMark = SocketOptions().receiveHighWaterMark
     private var publisher = Publisher()
+    /// `xpubManual`: the application applies subscriptions, to the peer whose subscription it
+    /// received last (`lastSubscriber`); receiving then goes message by message to know it.
+    private var manual = false
+    private var lastSubscriber: Pipe?
+
+    var batchesReceives: Bool { !manual }
 
     var pausesReading: Bool { false }
 
@@ -26,6 +32,19 @@ struct XPubPattern: SocketPattern {
         verboser = options.xpubVerboser
         receiveHighWaterMark = options.receiveHighWaterMark
         publisher.configure(options)
+        manual = options.xpubManual
+    }
+
+    mutating func handOut(_ message: Message, from pipe: Pipe) -> Message {
+        if Subscription(message) != nil { lastSubscriber = pipe }
+        return message
+    }
+
+    /// Manual mode: the application's subscribe and unsubscribe apply to the last subscriber.
+    mutating func changeSubscription(_ subscription: Subscription, among pipes: [Pipe], outbox: inout Outbox) throws(ZMQError) {
+        guard manual else { throw .notSupported("an XPUB subscribes its peers itself only with xpubManual") }
+        guard let pipe = lastSubscriber, !pipe.isDetached else { return }
+        _ = pipe.subscriptions.applyOnce(subscription)
     }
 
     mutating func send(_ message: Message, among pipes: [Pipe], outbox: inout Outbox) throws(ZMQError) -> Bool {
@@ -62,6 +81,7 @@ struct XPubPattern: SocketPattern {
     /// Applies a subscription from `pipe`; whether `message` goes on to the application.
     private mutating func passesOn(_ message: Message, from pipe: Pipe) -> Bool {
         guard let subscription = Subscription(message) else { return true }
+        if manual { return true }
         guard pipe.subscriptions.applyOnce(subscription) else {
             // A repeat from the same peer changes nothing; verbose passes it on regardless.
             return subscription.isSubscribe && verbose
@@ -73,6 +93,15 @@ struct XPubPattern: SocketPattern {
     }
 
     mutating func detached(_ pipe: Pipe) {
+        if lastSubscriber === pipe { lastSubscriber = nil }
+        if manual {
+            // The application applied these: it hears of each one the peer took away with it.
+            for topic in pipe.subscriptions.topics {
+                pipe.inbound.append(Subscription(subscribe: false, topic: topic).message)
+            }
+            pipe.subscriptions.removeAll()
+            return
+        }
         for topic in pipe.subscriptions.topics where everyone.remove(topic) || verboser {
             pipe.inbound.append(Subscription(subscribe: false, topic: topic).message)
         }
