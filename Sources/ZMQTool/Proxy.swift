@@ -1,7 +1,6 @@
 import ArgumentParser
-import Dispatch
 import Foundation
-import Synchronization
+import ServiceLifecycle
 import ZMQ
 
 struct Proxy: AsyncParsableCommand {
@@ -81,36 +80,19 @@ struct Proxy: AsyncParsableCommand {
             nil
         }
         let sockets = [frontend, backend] + (capture.map { [$0] } ?? []) + (control.map { [$0] } ?? [])
-        // SIGINT and SIGTERM end the proxy cleanly, from the moment the handlers are in place.
-        let interrupt = Mutex<(proxy: Task<Void, any Error>?, interrupted: Bool)>((nil, false))
-        var sources: [any DispatchSourceSignal] = []
-        for number in [SIGINT, SIGTERM] {
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number)
-            source.setEventHandler {
-                interrupt.withLock { state in
-                    state.interrupted = true
-                    state.proxy?.cancel()
-                }
-            }
-            source.resume()
-            sources.append(source)
-        }
-        let proxy = Task {
-            do {
-                try await ZMQProxy.run(frontend: frontend, backend: backend, capture: capture, control: control)
-            } catch let error as ZMQError where error.code == .notSupported {
-                throw UsageError(message: error.message)  // two types with nothing to pass
-            }
-        }
-        interrupt.withLock { state in
-            state.proxy = proxy
-            if state.interrupted { proxy.cancel() }
-        }
-        let result = await proxy.result
-        sources.forEach { $0.cancel() }
+        // What is still queued when the proxy stops is not waited for.
         for socket in sockets { try socket.set(SocketOption.linger(.zero)) }
-        await context.shutdown()
-        if case .failure(let error) = result, !ZMQError.cancelled.matches(error) { throw error }
+        guard ZMQProxy.passesMessages(between: frontend.type, and: backend.type) else {
+            await context.shutdown()
+            throw UsageError(message: "a \(frontend.type) frontend and a \(backend.type) backend pass nothing between them")
+        }
+        // SIGINT and SIGTERM end the proxy gracefully; the context, listed first, stops last.
+        // A proxy that ends by itself (TERMINATE) shuts the rest down gracefully.
+        let proxy = ZMQProxyService(frontend: frontend, backend: backend, capture: capture, control: control)
+        let group = ServiceGroup(configuration: ServiceGroupConfiguration(
+            services: [.init(service: context), .init(service: proxy, successTerminationBehavior: .gracefullyShutdownGroup)],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: ZMQContext.silentLogger))
+        try await group.run()
     }
 }

@@ -52,7 +52,7 @@ public enum ZMQProxy {
         let directions = [(frontend, backend), (backend, frontend)].filter { from, to in
             from.type.canReceive && to.type.canSend
         }
-        guard !directions.isEmpty else {
+        guard passesMessages(between: frontend.type, and: backend.type) else {
             throw ZMQError.notSupported("a \(frontend.type) frontend and a \(backend.type) backend pass nothing between them")
         }
         let steering = Steering(frontend: frontend)
@@ -86,6 +86,11 @@ public enum ZMQProxy {
             try await group.next()
             if Task.isCancelled { throw ZMQError.cancelled }
         }
+    }
+
+    /// Whether a proxy between these types forwards anything, either way.
+    public static func passesMessages(between frontend: SocketType, and backend: SocketType) -> Bool {
+        (frontend.canReceive && backend.canSend) || (backend.canReceive && frontend.canSend)
     }
 
     /// Moves messages one way. A receive or send timeout set on either socket does not end the
