@@ -3,14 +3,15 @@ import ZMQ
 /// How the tool shows frames on a line, and reads them from arguments.
 enum FrameText {
     /// Writes the message's line (without the newline) to `output`: a frame of printable UTF-8
-    /// without tabs or control characters as text, any other as 0x + hex, tab-separated; in
+    /// without tabs or control characters as text, any other (and text that itself starts with
+    /// `0x`, which would read back as hex) as 0x + hex, tab-separated; in
     /// pieces of at most `chunkSize` octets, so printing a large binary frame needs a small
     /// buffer, not a string per octet.
     static func write(_ message: Message, to output: (UnsafeRawBufferPointer) -> Void) {
         for (index, frame) in message.enumerated() {
             if index > 0 { withUnsafeBytes(of: UInt8(ascii: "\t")) { output($0) } }
             frame.withUnsafeBytes { octets in
-                if let text = String(validating: octets, as: UTF8.self), text.unicodeScalars.allSatisfy(isPrintable) {
+                if let text = String(validating: octets, as: UTF8.self), !text.hasPrefix("0x"), text.unicodeScalars.allSatisfy(isPrintable) {
                     output(octets)
                 } else {
                     writeHex(octets, to: output)
@@ -50,6 +51,11 @@ enum FrameText {
         default:
             return true
         }
+    }
+
+    /// A message as `write` prints it: frames separated by tabs, each parsed as an argument is.
+    static func parseLine(_ line: String) throws -> Message {
+        Message(try line.split(separator: "\t", omittingEmptySubsequences: false).map { try parse(String($0)) })
     }
 
     /// A frame argument: `0x…` is hex, anything else is its UTF-8 text.

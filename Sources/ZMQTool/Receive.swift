@@ -6,7 +6,12 @@ struct Receive: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "recv",
         abstract: "Print each message received, one per line, frames separated by a tab.",
-        discussion: "Exits 0 after --count messages, 1 if --timeout passes first."
+        discussion: """
+            A frame that is not printable text (or that starts with 0x) is printed as 0x and hex, \
+            as `zmq send` reads it back. A ROUTER prints the sender's routing id as the first \
+            frame; a REP answers each request with an empty message. Exits 0 after --count \
+            messages, 1 if --timeout passes first.
+            """
     )
 
     @OptionGroup var socket: SocketArguments
@@ -33,6 +38,11 @@ struct Receive: AsyncParsableCommand {
         if let count, count < 1 { throw ValidationError("--count must be at least 1") }
         if let timeout, timeout <= 0 { throw ValidationError("--timeout must be positive") }
         let type = socket.type.uppercased()
+        switch type {
+        case "PUSH", "PUB": throw ValidationError("a \(type) socket cannot receive")
+        case "REQ": throw ValidationError("a REQ asks first: use zmq send --type REQ, which prints each reply")
+        default: break
+        }
         if !subscribe.isEmpty, type != "SUB", type != "XSUB" {
             throw ValidationError("--subscribe needs --type SUB or XSUB")
         }
@@ -63,6 +73,7 @@ struct Receive: AsyncParsableCommand {
                 let message = try await socket.receive()
                 StandardOutput.writeLine(message)
                 received += 1
+                if socket.type == .rep { try await socket.send(Message(Frame())) }
             } catch ZMQError.timedOut {
                 timedOut = true
                 break

@@ -5,7 +5,12 @@ import ZMQ
 struct Send: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Send the frames as one message, --count times; with no frames, each line of standard input is a message.",
-        discussion: "A frame written 0x… is hex. Exits once every message has been written to the wire."
+        discussion: """
+            A frame written 0x… is hex; a line of standard input holds a message's frames separated \
+            by tabs, as `zmq recv` prints them. A ROUTER's first frame names the peer to send to. \
+            A REQ prints each reply, one per line. Exits once every message has been written to \
+            the wire.
+            """
     )
 
     @OptionGroup var socket: SocketArguments
@@ -14,26 +19,53 @@ struct Send: AsyncParsableCommand {
     @Option(help: "How many times to send the message.")
     var count: Int = 1
 
+    @Option(help: "REQ: exit with status 1 if a reply has not come after this many seconds.")
+    var timeout: Double?
+
     @Argument(help: "The frames of the message.")
     var frames: [String] = []
 
     func validate() throws {
         if count < 1 { throw ValidationError("--count must be at least 1") }
+        if let timeout, timeout <= 0 { throw ValidationError("--timeout must be positive") }
+        switch socket.type.uppercased() {
+        case "PULL", "SUB": throw ValidationError("a \(socket.type.uppercased()) socket cannot send")
+        case "REP": throw ValidationError("a REP answers requests: use zmq recv --type REP")
+        default: break
+        }
     }
 
     func run() async throws {
         let message = frames.isEmpty ? nil : Message(try frames.map(FrameText.parse))
         let context = ZMQContext()
-        let socket = try await self.socket.open(in: context, security: security.settings)
-        if let message {
-            for _ in 0..<count { try await socket.send(message) }
-        } else {
-            while let line = readLine() {
-                try await socket.send(Message(Frame(line)))
+        let socket = try await self.socket.open(in: context, security: security.settings) { socket in
+            if socket.type == .router { try socket.set(.routerMandatory(true)) }
+            if let timeout { try socket.set(.receiveTimeout(.milliseconds(Int64(timeout * 1000)))) }
+        }
+        do {
+            if let message {
+                for _ in 0..<count { try await send(message, on: socket) }
+            } else {
+                while let line = readLine() {
+                    try await send(try FrameText.parseLine(line), on: socket)
+                }
             }
+        } catch let error as ZMQError where error.code == .timedOut || error.code == .unroutable {
+            await context.shutdown()
+            FileHandle.standardError.write(Data("zmq send: \(error.code == .timedOut ? "no reply in time" : error.description)\n".utf8))
+            throw ExitCode(1)
         }
         // Linger is forever by default: shutdown returns once everything is on the wire.
         socket.close()
         await context.shutdown()
+    }
+
+    /// Sends one message; a REQ prints the reply. A ROUTER waits for a peer to address, and an
+    /// XSUB for a publisher: a subscription is kept for the next connection, not queued, so
+    /// closing before one would lose it.
+    private func send(_ message: Message, on socket: ZMQSocket) async throws {
+        if socket.type == .router || socket.type == .xsub { try await socket.waitForPeers(1) }
+        try await socket.send(message)
+        if socket.type == .req { StandardOutput.writeLine(try await socket.receive()) }
     }
 }

@@ -293,6 +293,127 @@ def mode_publisher(args):
     report(True, sent=args.count)
 
 
+def mode_matrix(args):
+    """One side of a legal pair of socket types (--type, with --peer-type the other side's):
+    --role speak sends first and checks each echo; --role answer echoes. Publishers publish
+    numbered messages until --timeout (XPUB after the subscription arrives); subscribers
+    subscribe to everything and check --count messages with increasing numbers. Messages follow
+    the shape pattern, after the numbering frame for publish-subscribe."""
+    import zmq
+    context, sock = open_socket(args)
+    me, peer = args.type.upper(), args.peer_type.upper()
+    shapes = parse_shapes(args.shapes)
+    count = args.count
+    if me in ("PUB", "XPUB"):
+        if me == "XPUB":
+            try:
+                subscription = sock.recv()
+            except zmq.Again:
+                report(False, error="no subscription arrived")
+            if subscription != b"\x01":
+                report(False, error="unexpected subscription %r" % subscription)
+        deadline = time.time() + args.timeout
+        number = 0
+        while time.time() < deadline:
+            sock.send_multipart([b"%08d" % number] + expected_message(number, shapes))
+            number += 1
+            time.sleep(0.001)
+        report(True, published=number)
+    if me in ("SUB", "XSUB"):
+        if me == "SUB":
+            sock.setsockopt(zmq.SUBSCRIBE, b"")
+        else:
+            sock.send(b"\x01")
+        last = -1
+        for i in range(count):
+            try:
+                frames = sock.recv_multipart()
+            except zmq.Again:
+                report(False, error="timed out", received=i)
+            number = int(frames[0])
+            if number <= last or frames[1:] != expected_message(number, shapes):
+                report(False, error="message %d is out of order or differs" % number)
+            last = number
+        report(True, received=count)
+    if me == "PUSH":
+        for i in range(count):
+            sock.send_multipart(expected_message(i, shapes))
+        sock.close()
+        context.term()
+        report(True, sent=count)
+    if me == "PULL":
+        for i in range(count):
+            try:
+                frames = sock.recv_multipart()
+            except zmq.Again:
+                report(False, error="timed out", received=i)
+            if frames != expected_message(i, shapes):
+                report(False, error="message %d differs" % i)
+        report(True, received=count)
+    if args.role == "speak":
+        envelope = {"DEALER": [b""] if peer == "REP" else [], "ROUTER": [b"R"]}.get(me, [])
+        if me == "ROUTER":
+            sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
+        for i in range(count):
+            request = envelope + expected_message(i, shapes)
+            while True:
+                try:
+                    sock.send_multipart(request)
+                    break
+                except zmq.ZMQError as error:
+                    # A ROUTER learns its peer's name with the handshake; until then it is unknown.
+                    if error.errno != zmq.EHOSTUNREACH:
+                        raise
+                    time.sleep(0.01)
+            try:
+                reply = sock.recv_multipart()
+            except zmq.Again:
+                report(False, error="no echo of message %d" % i)
+            if reply != request:
+                report(False, error="echo %d differs" % i)
+        sock.close()
+        context.term()
+        report(True, exchanged=count)
+    for i in range(count):
+        try:
+            frames = sock.recv_multipart()
+        except zmq.Again:
+            report(False, error="timed out", echoed=i)
+        sock.send_multipart(frames)
+    sock.close()
+    context.term()
+    report(True, echoed=count)
+
+
+def mode_refused(args):
+    """Connects or binds, and waits for the connection to close without a handshake."""
+    import zmq
+    from zmq.utils.monitor import recv_monitor_message
+    context = zmq.Context()
+    sock = context.socket(getattr(zmq, args.type.upper()))
+    monitor = sock.get_monitor_socket()
+    monitor.setsockopt(zmq.RCVTIMEO, int(args.timeout * 1000))
+    if args.bind:
+        sock.bind(args.bind)
+        endpoint = sock.getsockopt_string(zmq.LAST_ENDPOINT)
+    else:
+        sock.connect(args.connect)
+        endpoint = args.connect
+    print("ENDPOINT " + endpoint, flush=True)
+    connected = False
+    while True:
+        try:
+            event = recv_monitor_message(monitor)
+        except zmq.Again:
+            report(False, error="the connection never closed", connected=connected)
+        if event["event"] in (zmq.EVENT_ACCEPTED, zmq.EVENT_CONNECTED):
+            connected = True
+        if event["event"] == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+            report(False, error="the handshake succeeded")
+        if event["event"] == zmq.EVENT_DISCONNECTED:
+            report(connected, closed=True)
+
+
 # --- Hand-written ZMTP peers on a raw TCP socket ------------------------------------------------
 
 def greeting(minor):
@@ -388,7 +509,7 @@ def mode_silent(args):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("mode", choices=["recv", "send", "echo", "zmtp30", "silent", "subscriber", "publisher",
-                                         "request", "router-echo", "auth-failure"])
+                                         "request", "router-echo", "auth-failure", "matrix", "refused"])
     parser.add_argument("--type", default="PULL")
     parser.add_argument("--bind")
     parser.add_argument("--connect")
@@ -403,6 +524,8 @@ def main():
     parser.add_argument("--req-correlate", action="store_true")
     parser.add_argument("--req-relaxed", action="store_true")
     parser.add_argument("--probe-router", action="store_true")
+    parser.add_argument("--peer-type", help="matrix: the other side's socket type")
+    parser.add_argument("--role", choices=["speak", "answer"], default="answer")
     parser.add_argument("--plain-server", help="USER=PASSWORD: a PLAIN server admitting that user")
     parser.add_argument("--plain-user")
     parser.add_argument("--plain-password")
@@ -415,7 +538,8 @@ def main():
     args = parser.parse_args()
     modes = {"recv": mode_recv, "send": mode_send, "echo": mode_echo, "zmtp30": mode_zmtp30,
              "silent": mode_silent, "subscriber": mode_subscriber, "publisher": mode_publisher,
-             "request": mode_request, "router-echo": mode_router_echo, "auth-failure": mode_auth_failure}
+             "request": mode_request, "router-echo": mode_router_echo, "auth-failure": mode_auth_failure,
+             "matrix": mode_matrix, "refused": mode_refused}
     modes[args.mode](args)
 
 

@@ -1,0 +1,140 @@
+import Foundation
+import Testing
+import ZMQ
+
+/// `zmq send` and `zmq recv` with every classic socket type, each against a swift-zmq peer of a
+/// type it can talk to, and `recv | send` relaying messages unchanged.
+@Suite("zmq send and recv with every socket type", .timeLimit(.minutes(1)))
+struct ToolSocketTypeTests {
+    typealias Running = ToolTests.Running
+
+    /// recv with each type that can receive, and the peer that sends to it.
+    @Test("recv prints what a peer of each type sends it", arguments: [
+        ("PAIR", SocketType.pair), ("PULL", .push), ("SUB", .pub), ("XSUB", .xpub), ("XPUB", .sub),
+        ("DEALER", .dealer), ("ROUTER", .dealer), ("REP", .req),
+    ])
+    func receive(type: String, peerType: SocketType) async throws {
+        let context = ZMQContext()
+        let peer = try context.socket(peerType, options: peerType == .dealer ? [.routingID(Array("peer".utf8)), .linger(.zero)] : [.linger(.zero)])
+        let endpoint = try await peer.bind("tcp://127.0.0.1:*")
+        let running = try Running(["recv", "--type", type, "--connect", endpoint, "--count", "1", "--timeout", "20"])
+        let expected: String
+        switch peerType {
+        case .sub:
+            // An XPUB receives the subscription, as 0x01 and the topic.
+            try peer.subscribe("t")
+            expected = "0x0174"
+        case .pub, .xpub:
+            if peerType == .xpub { _ = try await peer.receive() }  // the XSUB's subscription
+            let sending = Task { while !Task.isCancelled { try? peer.trySend(["news", "0"]); await Task.yield() } }
+            let run = await running.finish()
+            sending.cancel()
+            #expect(run.status == 0, "\(run.errors)")
+            #expect(run.output == "news\t0\n")
+            await context.shutdown()
+            return
+        case .req:
+            try await peer.send(["hello", "rep"])
+            expected = "hello\trep"
+            #expect(try await peer.receive() == [""])  // the REP's empty answer
+        default:
+            try await peer.send(["hello", Frame([0, 1])])
+            expected = type == "ROUTER" ? "peer\thello\t0x0001" : "hello\t0x0001"
+        }
+        let run = await running.finish()
+        #expect(run.status == 0, "\(run.errors)")
+        #expect(run.output == expected + "\n")
+        await context.shutdown()
+    }
+
+    /// send with each type that can send, and the peer that receives from it.
+    @Test("send delivers to a peer of each type", arguments: [
+        ("PAIR", SocketType.pair), ("PUSH", .pull), ("DEALER", .router), ("ROUTER", .dealer), ("REQ", .rep),
+        ("XSUB", .xpub), ("PUB", .sub), ("XPUB", .xsub),
+    ])
+    func send(type: String, peerType: SocketType) async throws {
+        let context = ZMQContext()
+        let peer = try context.socket(peerType, options: peerType == .dealer ? [.routingID(Array("D".utf8)), .linger(.zero)] : [.linger(.zero)])
+        let endpoint = try await peer.bind("tcp://127.0.0.1:*")
+        switch type {
+        case "ROUTER":
+            let run = try await ToolTests.run(["send", "--type", "ROUTER", "--connect", endpoint, "D", "to you"])
+            #expect(run.status == 0, "\(run.errors)")
+            #expect(try await peer.receive() == ["to you"])
+        case "REQ":
+            let running = try Running(["send", "--type", "REQ", "--connect", endpoint, "--timeout", "20", "question"])
+            try running.input.fileHandleForWriting.close()
+            #expect(try await peer.receive() == ["question"])
+            try await peer.send(["answer", Frame([0xff])])
+            let run = await running.finish()
+            #expect(run.status == 0, "\(run.errors)")
+            #expect(run.output == "answer\t0xff\n")
+        case "XSUB":
+            let run = try await ToolTests.run(["send", "--type", "XSUB", "--connect", endpoint, "0x0174"])
+            #expect(run.status == 0, "\(run.errors)")
+            #expect(try await peer.receive() == Message(Frame([1, 0x74])))
+        case "PUB", "XPUB":
+            if peerType == .sub { try peer.subscribe("") } else { try await peer.send(Message(Frame([1]))) }
+            // Fed a line every 20 ms until the subscriber has one: what is published before its
+            // subscription arrives is missed, by design.
+            let running = try Running(["send", "--type", type, "--connect", endpoint])
+            let feeding = Task.detached {
+                while running.process.isRunning {
+                    // Throws, rather than traps, once the tool has gone.
+                    guard (try? running.input.fileHandleForWriting.write(contentsOf: Data("news\n".utf8))) != nil else { return }
+                    try? await Task.sleep(for: .milliseconds(20))
+                }
+            }
+            #expect(try await peer.receive() == ["news"])
+            feeding.cancel()
+            try? running.input.fileHandleForWriting.close()
+            let run = await running.finish()
+            #expect(run.status == 0, "\(run.errors)")
+        default:
+            let run = try await ToolTests.run(["send", "--type", type, "--connect", endpoint, "one", "0x00"])
+            #expect(run.status == 0, "\(run.errors)")
+            // A ROUTER receives the DEALER's routing id first.
+            let message = try await peer.receive()
+            #expect(message.count == (type == "DEALER" ? 3 : 2))
+            #expect(Array(message.frames.suffix(2)) == ["one", Frame([0])])
+        }
+        await context.shutdown()
+    }
+
+    @Test("types that cannot send or receive are usage errors that say what to use", arguments: [
+        (["recv", "--type", "PUSH"], "cannot receive"), (["recv", "--type", "REQ"], "use zmq send --type REQ"),
+        (["send", "--type", "SUB"], "cannot send"), (["send", "--type", "REP"], "use zmq recv --type REP"),
+    ])
+    func refusedTypes(arguments: [String], message: String) async throws {
+        let run = try await ToolTests.run(arguments + ["--bind", "tcp://127.0.0.1:*"])
+        #expect(run.status == 2)
+        #expect(run.errors.contains(message), "\(run.errors)")
+    }
+
+    @Test("zmq recv | zmq send relays messages unchanged: binary frames, empty frames, tabs, text that looks like hex")
+    func relay() async throws {
+        let context = ZMQContext()
+        let source = try context.socket(.push)
+        let inbound = try await source.bind("tcp://127.0.0.1:*")
+        let sink = try context.socket(.pull)
+        let outbound = try await sink.bind("tcp://127.0.0.1:*")
+        let messages: [Message] = [
+            ["plain", "text"],
+            [Frame([0, 1, 2, 255]), Frame()],
+            ["tab\there", "new\nline"],
+            ["0xff", "0x"],
+            [Frame()],
+            ["wörld ✓"],
+        ]
+        let tool = ToolTests.executable.path
+        let pipeline = Process()
+        pipeline.executableURL = URL(fileURLWithPath: "/bin/sh")
+        pipeline.arguments = ["-c", "'\(tool)' recv --type PULL --connect '\(inbound)' --count \(messages.count) | '\(tool)' send --type PUSH --connect '\(outbound)'"]
+        try pipeline.run()
+        for message in messages { try await source.send(message) }
+        for message in messages { #expect(try await sink.receive() == message) }
+        pipeline.waitUntilExit()
+        #expect(pipeline.terminationStatus == 0)
+        await context.shutdown()
+    }
+}
