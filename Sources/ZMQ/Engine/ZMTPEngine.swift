@@ -46,10 +46,9 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
     /// Set once the connection is being closed for a reason: the machine is not run again.
     private var failed = false
     private var refused = false
-    /// PUB and XPUB take SUBSCRIBE and CANCEL commands, as subscription messages; other
-    /// types ignore them, as libzmq does.
-    private let takesSubscriptions: Bool
-    /// SUB and XSUB talking to a ZMTP 3.1 peer send their subscription messages as commands.
+    /// The socket type's rules for subscriptions on the wire.
+    private let wireRules: WireRules
+    /// Set once the handshake shows the peer takes subscriptions as commands.
     private var subscriptionsAsCommands = false
     private var spareBuffer: ByteBuffer?
     private let zapDomain: String
@@ -67,7 +66,7 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
         )
         self.heartbeats = heartbeat.interval != nil
         self.zapDomain = options.zapDomain
-        self.takesSubscriptions = socket.type == .pub || socket.type == .xpub
+        self.wireRules = WireRules(socket.type)
         Self.liveCount.add(1, ordering: .relaxed)
         self.machine = Connection(configuration: .init(
             socketType: socket.type,
@@ -180,7 +179,7 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
             case .handshakeComplete(let peer):
                 guard attach(peer) else { return }
             case .command(let command):
-                if takesSubscriptions, let subscription = Subscription(command) {
+                if wireRules.takesSubscriptionCommands, let subscription = Subscription(command) {
                     batch.append(subscription.message)
                 }
             case .close(let error, let farewell):
@@ -291,7 +290,7 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
             return false
         }
         self.pipe = pipe
-        subscriptionsAsCommands = (socket.type == .sub || socket.type == .xsub) && peer.minorVersion >= 1
+        subscriptionsAsCommands = wireRules.subscriptionsAsCommands(peerMinorVersion: peer.minorVersion)
         connecter?.handshakeCompleted()
         socket.connectionLog.record(SocketEvent(.handshakeSucceeded, endpoint: endpoint, peerAddress: peerAddress))
         if heartbeats {
