@@ -5,27 +5,27 @@ import ZMTP
 
 /// Why a socket discarded a message by its type's rules, where libzmq drops in silence.
 public struct DropReason: Hashable, Sendable, CustomStringConvertible {
+    /// One octet and nothing to reference-count: the send path carries one in every `Outbox`.
     let index: Int
-    public let description: String
-    private init(_ index: Int, _ name: String) {
-        self.index = index
-        self.description = name
-    }
+    private init(_ index: Int, _ name: StaticString) { self.index = index }
+
+    public var description: String { Self.names[index] }
+    private static let names = ["highWaterMark", "unroutable", "strayReply", "conflated", "tooLarge", "malformed"]
 
     /// A PUB or XPUB subscriber's queue, or a ROUTER peer's without `routerMandatory`, was full.
-    public static let highWaterMark = DropReason(0, "highWaterMark")
+    public static var highWaterMark: DropReason { DropReason(0, "highWaterMark") }
     /// A ROUTER had no peer with the message's routing id (and `routerMandatory` was off).
-    public static let unroutable = DropReason(1, "unroutable")
+    public static var unroutable: DropReason { DropReason(1, "unroutable") }
     /// A REQ received a reply that was not for the request it awaits: late, from another peer,
     /// malformed, or (with `reqCorrelate`) with another request's id.
-    public static let strayReply = DropReason(2, "strayReply")
+    public static var strayReply: DropReason { DropReason(2, "strayReply") }
     /// `conflate` replaced a queued message with a newer one.
-    public static let conflated = DropReason(3, "conflated")
+    public static var conflated: DropReason { DropReason(3, "conflated") }
     /// A message over `maxMessageSize` arrived; its connection was closed.
-    public static let tooLarge = DropReason(4, "tooLarge")
+    public static var tooLarge: DropReason { DropReason(4, "tooLarge") }
     /// A message without the envelope its socket type needs: a request without a delimiter at
     /// a REP, a routing id with nothing after it sent on a ROUTER.
-    public static let malformed = DropReason(5, "malformed")
+    public static var malformed: DropReason { DropReason(5, "malformed") }
 
     public static let all: [DropReason] = [.highWaterMark, .unroutable, .strayReply, .conflated, .tooLarge, .malformed]
 }
@@ -64,7 +64,7 @@ struct DropTally {
     var count = 0
     var reason = DropReason.strayReply
 
-    static let none = DropTally()
+    static var none: DropTally { DropTally(count: 0) }
 }
 
 /// One connected peer's drops, from `ZMQSocket.peerDrops`.

@@ -17,15 +17,15 @@ extension ZMQSocket {
     /// Throws `timedOut` at the deadline, `cancelled` when the task is cancelled.
     nonisolated(nonsending) func suspend(_ kind: WaitKind, until deadline: NIODeadline?) async throws(ZMQError) {
         let id = state.withLock { $0.makeWaiterID() }
-        let failure = await withTaskCancellationHandler {
+        let outcome = await withTaskCancellationHandler {
             // Unsafe, not checked: the checked kind allocates per wait. Each waiter is resumed
             // exactly once, by whoever takes it out of the socket's wait queues under the lock.
             await withUnsafeContinuation { (continuation: SocketState.Waiter) in
-                let immediate = state.withLock { state -> ZMQError?? in
-                    if state.closed { return .some(.socketClosed) }
-                    if Task.isCancelled { return .some(.cancelled) }
+                let immediate = state.withLock { state -> WaitOutcome? in
+                    if state.closed { return .socketClosed }
+                    if Task.isCancelled { return .cancelled }
                     let received = kind == .receive ? self.received.withLock { $0.count } : 0
-                    if state.isReady(kind, received: received) { return .some(nil) }
+                    if state.isReady(kind, received: received) { return .lookAgain }
                     state.waiters.add(continuation, id: id, for: kind)
                     return nil
                 }
@@ -40,12 +40,12 @@ extension ZMQSocket {
         } onCancel: {
             self.cancelWaiter(id, kind, with: .cancelled)
         }
-        if let failure { throw failure }
+        if let error = outcome.error { throw error }
     }
 
-    private func cancelWaiter(_ id: UInt64, _ kind: WaitKind, with error: ZMQError) {
+    private func cancelWaiter(_ id: UInt64, _ kind: WaitKind, with outcome: WaitOutcome) {
         let waiter = state.withLock { $0.waiters.remove(id, for: kind) }
-        waiter?.resume(returning: error)
+        waiter?.resume(returning: outcome)
     }
 
     // MARK: Polling

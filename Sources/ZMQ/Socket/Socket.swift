@@ -304,14 +304,21 @@ public final class ZMQSocket: Sendable {
     /// Receives the next message, waiting until one arrives (or until the receive timeout).
     nonisolated(nonsending) public func receive() async throws -> Message {
         if let message = try dequeue() { return message }
+        // Nothing queued: only now is the timeout worth reading.
         let deadline = options.receiveTimeout.map { NIODeadline.now() + TimeAmount($0) }
-        return try await receive(until: deadline)
+        return try await waitAndReceive(until: deadline)
     }
 
     nonisolated(nonsending) func receive(until deadline: NIODeadline?) async throws(ZMQError) -> Message {
+        if let message = try dequeue() { return message }
+        return try await waitAndReceive(until: deadline)
+    }
+
+    /// Waits, then receives; called once a look found nothing, so it does not look again first.
+    nonisolated(nonsending) private func waitAndReceive(until deadline: NIODeadline?) async throws(ZMQError) -> Message {
         while true {
-            if let message = try dequeue() { return message }
             try await suspend(.receive, until: deadline)
+            if let message = try dequeue() { return message }
         }
     }
 

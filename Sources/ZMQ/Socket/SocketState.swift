@@ -5,8 +5,9 @@ import ZMTP
 /// changes the state and returns what to do once the lock is released (engines to wake, waiters
 /// to resume), so the rules are tested without threads or I/O.
 struct SocketState: Sendable {
-    /// A suspended task, resumed with nil to look again or with the error to throw.
-    typealias Waiter = UnsafeContinuation<ZMQError?, Never>
+    /// A suspended task, resumed to look again or with why it must stop. A one-octet value: a
+    /// resume hands it through the task's context, on every wakeup.
+    typealias Waiter = UnsafeContinuation<WaitOutcome, Never>
     typealias Wakeups = WaitQueues<Waiter, PollSignal>.Wakeups
 
     var pattern: any SocketPattern
@@ -354,15 +355,15 @@ struct SocketState: Sendable {
 extension WaitQueues.Wakeups where Waiter == SocketState.Waiter, Watcher == PollSignal {
     /// Resumes the takers (to look again) and tells the watchers; call with the lock released.
     func resume() {
-        first?.resume(returning: nil)
-        if let others { for waiter in others { waiter.resume(returning: nil) } }
+        first?.resume(returning: .lookAgain)
+        if let others { for waiter in others { waiter.resume(returning: .lookAgain) } }
         if let watchers { for watcher in watchers { watcher.fire() } }
     }
 
     /// Fails the takers with `error` (the socket closed) and tells the watchers.
-    func fail(with error: ZMQError) {
-        first?.resume(returning: error)
-        if let others { for waiter in others { waiter.resume(returning: error) } }
+    func fail(with outcome: WaitOutcome) {
+        first?.resume(returning: outcome)
+        if let others { for waiter in others { waiter.resume(returning: outcome) } }
         if let watchers { for watcher in watchers { watcher.fire() } }
     }
 }

@@ -1,5 +1,22 @@
 import DequeModule
 
+/// How a wait on a socket ended.
+enum WaitOutcome: Sendable {
+    /// Something changed: look again.
+    case lookAgain
+    case socketClosed, timedOut, cancelled
+
+    /// The error to throw, if the wait ended for good.
+    var error: ZMQError? {
+        switch self {
+        case .lookAgain: return nil
+        case .socketClosed: return .socketClosed
+        case .timedOut: return .timedOut
+        case .cancelled: return .cancelled
+        }
+    }
+}
+
 /// What a task can wait on one socket for.
 enum WaitKind: Equatable, Sendable {
     case send, receive
