@@ -48,6 +48,8 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
     private var refused = false
     /// The socket type's rules for subscriptions on the wire.
     private let wireRules: WireRules
+    /// Where the octets read and written are counted, for the metrics.
+    private let octets: OctetCounters
     /// Set once the handshake shows the peer takes subscriptions as commands.
     private var subscriptionsAsCommands = false
     private var spareBuffer: ByteBuffer?
@@ -67,6 +69,7 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
         self.heartbeats = heartbeat.interval != nil
         self.zapDomain = options.zapDomain
         self.wireRules = WireRules(socket.type)
+        self.octets = socket.octets
         Self.liveCount.add(1, ordering: .relaxed)
         self.machine = Connection(configuration: .init(
             socketType: socket.type,
@@ -140,7 +143,7 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var buffer = unwrapInboundIn(data)
-        socket.octetsReceived.add(buffer.readableBytes, ordering: .relaxed)
+        octets.received.add(buffer.readableBytes, ordering: .relaxed)
         if heartbeats { machine.trafficReceived(at: .now()) }
         process(&buffer, context: context)
     }
@@ -380,14 +383,14 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
             var reused = spareBuffer.take() ?? allocator.buffer(capacity: 0)
             reused.clear()
             Self.encode(&batch, into: &reused, allocator: allocator) { [self] octets, frame in
-                self.socket.octetsSent.add(octets.readableBytes + frame.buffer.readableBytes, ordering: .relaxed)
+                self.octets.sent.add(octets.readableBytes + frame.buffer.readableBytes, ordering: .relaxed)
                 context.write(wrapOutboundOut(octets), promise: nil)
                 context.write(wrapOutboundOut(frame.buffer), promise: nil)
             }
             buffer = reused
             if buffer.capacity <= Self.spareBufferLimit { spareBuffer = buffer }
         }
-        self.socket.octetsSent.add(buffer.readableBytes, ordering: .relaxed)
+        self.octets.sent.add(buffer.readableBytes, ordering: .relaxed)
         guard reportWhenWritten else {
             context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
             return

@@ -79,6 +79,13 @@ public struct PeerDrops: Sendable, Equatable {
     public let counts: DropCounts
 }
 
+/// The octets a socket's connections read and wrote, counted by the I/O threads. An object of
+/// its own, so that these counters do not share a cache line with the socket's lock.
+final class OctetCounters: Sendable {
+    let received = Atomic<Int>(0)
+    let sent = Atomic<Int>(0)
+}
+
 /// What a socket has carried: plain counts kept where the work is done (messages under the
 /// socket lock, octets by the I/O threads), published to swift-metrics once a second.
 struct Traffic: Equatable {

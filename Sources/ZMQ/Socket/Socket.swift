@@ -37,8 +37,7 @@ public final class ZMQSocket: Sendable {
     }
 
     /// Octets read from and written to the wire by this socket's connections (tcp and ipc).
-    let octetsReceived = Atomic<Int>(0)
-    let octetsSent = Atomic<Int>(0)
+    let octets = OctetCounters()
     /// The swift-metrics counters, when the context's factory records anything.
     private let metricsBox = Mutex<SocketMetrics?>(nil)
     let metricsTimer = Mutex<RepeatedTask?>(nil)
@@ -54,8 +53,8 @@ public final class ZMQSocket: Sendable {
         var traffic = state.withLock { state in
             Traffic(messagesReceived: state.messagesReceived, messagesSent: state.messagesSent, drops: state.drops)
         }
-        traffic.octetsReceived = octetsReceived.load(ordering: .relaxed)
-        traffic.octetsSent = octetsSent.load(ordering: .relaxed)
+        traffic.octetsReceived = octets.received.load(ordering: .relaxed)
+        traffic.octetsSent = octets.sent.load(ordering: .relaxed)
         return traffic
     }
 
