@@ -259,7 +259,7 @@ public struct SocketOptions: Sendable, Equatable {
         case .tcpKeepalive(let value):
             tcpKeepalive = value
         case .tcpKeepaliveCount(let value):
-            if let value { try Self.require(value > 0, "tcpKeepaliveCount", "must be positive (nil for the system's)") }
+            if let value { try Self.require((1...127).contains(value), "tcpKeepaliveCount", "must be 1 to 127 (nil for the system's)") }
             tcpKeepaliveCount = value
         case .tcpKeepaliveIdle(let value):
             try Self.requireWholeSeconds(value, "tcpKeepaliveIdle")
@@ -382,7 +382,8 @@ public struct SocketOptions: Sendable, Equatable {
     /// The kernel takes keepalive times in whole seconds.
     private static func requireWholeSeconds(_ value: Duration?, _ name: String) throws(ZMQError) {
         guard let value else { return }
-        try require(value >= .seconds(1) && value.components.attoseconds == 0, name, "must be a whole number of seconds, at least 1 (nil for the system's)")
+        try require(value >= .seconds(1) && value <= .seconds(32767) && value.components.attoseconds == 0, name,
+                    "must be a whole number of seconds from 1 to 32767 (nil for the system's)")
     }
 
     private static func requirePositive(_ value: Duration?, _ name: String) throws(ZMQError) {

@@ -263,6 +263,18 @@ struct OptionTests {
         }
     }
 
+    @Test("reconnectStop while lingering: giving the endpoint up ends the linger its queue held")
+    func reconnectStopEndsLinger() async throws {
+        try await withContext { context in
+            let push = try context.socket(.push, options: [.reconnectStop(.connectionRefused), .linger(.forever)])
+            try await push.connect("tcp://127.0.0.1:\(unusedTCPPort())")
+            try? push.trySend("never delivered")  // queued, unless the refusal came first
+            push.close()
+            await push.waitUntilClosed()  // returns once the refusal gives the endpoint up
+            #expect(throws: ZMQError.socketClosed) { try push.trySend("after") }
+        }
+    }
+
     @Test("each new option refuses socket types it means nothing for")
     func optionTypes() async throws {
         try await withContext { context in

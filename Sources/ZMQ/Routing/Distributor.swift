@@ -4,10 +4,9 @@ import ZMTP
 /// A pipe whose queue is full misses the message and the others still get it: a publisher never
 /// waits (29/PUBSUB "SHALL silently drop the message if the queue for a subscriber is full").
 enum Distributor {
-    /// Queues `message` on every wanted pipe with room. With `noDrop` (XPUB_NODROP) it queues
-    /// nothing and returns false while any wanted peer's queue is full; otherwise that peer misses it.
-    static func send(_ message: Message, to pipes: [Pipe], outbox: inout Outbox, noDrop: Bool = false, where wanted: (Pipe) -> Bool) -> Bool {
-        if noDrop, pipes.contains(where: { isFull($0, hwm: outbox.hwm) && wanted($0) }) { return false }
+    /// Queues `message` on every wanted pipe with room; a wanted peer whose queue is full misses
+    /// it, counted as a drop.
+    static func send(_ message: Message, to pipes: [Pipe], outbox: inout Outbox, where wanted: (Pipe) -> Bool) {
         for pipe in pipes where wanted(pipe) {
             if pipe.hasRoom(hwm: outbox.hwm) {
                 outbox.queue(message, on: pipe)
@@ -15,7 +14,6 @@ enum Distributor {
                 outbox.drop(.highWaterMark, at: pipe)
             }
         }
-        return true
     }
 
     /// Whether a connected peer's queue is at the high-water mark (a peer that has gone, or
@@ -24,8 +22,4 @@ enum Distributor {
         !pipe.isDetached && !pipe.awaitingConnection && !pipe.hasRoom(hwm: hwm)
     }
 
-    /// Whether a send may go on now: always, unless `noDrop` and some peer's queue is full.
-    static func hasOut(among pipes: [Pipe], hwm: Int, noDrop: Bool) -> Bool {
-        !noDrop || !pipes.contains { isFull($0, hwm: hwm) }
-    }
 }

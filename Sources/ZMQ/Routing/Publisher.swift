@@ -8,6 +8,10 @@ struct Publisher: Sendable {
     private var noDrop = false
     private var invert = false
     private var welcome: Frame?
+    /// With `noDrop`, the peers whose full queues made the last send wait: sending may go on
+    /// once each has room again (or has gone). Only these, so that a stalled subscriber the
+    /// message was not for never holds it up.
+    private var blockers: [Pipe] = []
 
     mutating func configure(_ options: SocketOptions) {
         noDrop = options.xpubNoDrop
@@ -15,15 +19,20 @@ struct Publisher: Sendable {
         welcome = options.xpubWelcomeMessage
     }
 
-    func send(_ message: Message, among pipes: [Pipe], outbox: inout Outbox) -> Bool {
+    mutating func send(_ message: Message, among pipes: [Pipe], outbox: inout Outbox) -> Bool {
         let invert = self.invert
-        return Distributor.send(message, to: pipes, outbox: &outbox, noDrop: noDrop) {
-            $0.subscriptions.matches(message) != invert
+        if noDrop {
+            blockers = pipes.filter { Distributor.isFull($0, hwm: outbox.hwm) && $0.subscriptions.matches(message) != invert }
+            if !blockers.isEmpty { return false }
         }
+        Distributor.send(message, to: pipes, outbox: &outbox) { $0.subscriptions.matches(message) != invert }
+        return true
     }
 
     func hasOut(among pipes: [Pipe], hwm: Int) -> Bool {
-        Distributor.hasOut(among: pipes, hwm: hwm, noDrop: noDrop)
+        blockers.allSatisfy { blocker in
+            !Distributor.isFull(blocker, hwm: hwm) || !pipes.contains { $0 === blocker }
+        }
     }
 
     func attached(_ pipe: Pipe) {

@@ -94,6 +94,8 @@ struct Traffic: Equatable {
     var octetsReceived = 0
     var octetsSent = 0
     var drops = DropCounts()
+
+    var sum: Int { messagesReceived + messagesSent + octetsReceived + octetsSent + drops.total }
 }
 
 /// The counters a socket exports through swift-metrics: messages and octets in and out (octets
@@ -133,12 +135,16 @@ final class SocketMetrics: Sendable {
         !(factory is NOOPMetricsHandler)
     }
 
-    /// Adds what `traffic` grew by since the last call.
+    /// Adds what `traffic` grew by since the last call. Every count only grows, so a snapshot
+    /// that sums to less than the last one was taken before it (two publishes crossing) and is
+    /// ignored.
     func publish(_ traffic: Traffic) {
-        let last = published.withLock { last in
+        let last = published.withLock { last -> Traffic? in
+            guard traffic.sum >= last.sum else { return nil }
             defer { last = traffic }
             return last
         }
+        guard let last else { return }
         increment(messagesReceived, by: traffic.messagesReceived - last.messagesReceived)
         increment(messagesSent, by: traffic.messagesSent - last.messagesSent)
         increment(octetsReceived, by: traffic.octetsReceived - last.octetsReceived)

@@ -76,10 +76,12 @@ public final class ZMQSocket: Sendable {
             try state.apply(option)
         }
         if case .metricsName(let name) = option, SocketMetrics.records(context.metricsFactory) {
-            // Counted from now on under the new name.
-            publishMetrics()
-            let baseline = traffic
-            metricsBox.withLock { $0 = SocketMetrics(type: type, name: name, factory: context.metricsFactory, baseline: baseline) }
+            // Counted from now on under the new name: what came before goes to the old one.
+            let snapshot = traffic
+            metricsBox.withLock { metrics in
+                metrics?.publish(snapshot)
+                metrics = SocketMetrics(type: type, name: name, factory: context.metricsFactory, baseline: snapshot)
+            }
         }
     }
 
@@ -192,14 +194,18 @@ public final class ZMQSocket: Sendable {
 
     /// `reconnectStop`: gives up `connecter`'s endpoint as `disconnect` would, dropping its queue.
     func abandon(_ connecter: Connecter) {
-        let wakeups = state.withLock { state -> SocketState.Wakeups in
-            guard state.connecters.contains(where: { $0 === connecter }) else { return SocketState.Wakeups() }
+        let abandoned = state.withLock { state -> (SocketState.Wakeups, CheckedContinuation<Void, Never>?)? in
+            // Disconnected or closed meanwhile: that took care of it.
+            guard state.connecters.contains(where: { $0 === connecter }) else { return nil }
             state.connecters.removeAll { $0 === connecter }
             connecter.pipe.outbound.removeAll()
             state.remove(connecter.pipe)
-            return state.waiters.peerDetached(leftMessages: false)
+            // A lingering close may have waited only for this endpoint's queue.
+            return (state.waiters.peerDetached(leftMessages: false), state.takeLingerWaiterIfSettled())
         }
+        guard let (wakeups, settled) = abandoned else { return }
         wakeups.resume()
+        settled?.resume()
         events.emit(SocketEvent(.closed, endpoint: connecter.endpoint.description))
         Task { await connecter.stop() }
     }

@@ -214,7 +214,9 @@ struct SocketState: Sendable {
         if let replaced {
             // Taken over: what the old connection left unread is dropped, as libzmq does.
             replaced.inbound.removeAll()
-            replaced.isDetached = true
+            // An accepted peer's pipe goes with its connection; a connect-side one stays for the
+            // reconnect, which must find it usable.
+            if !replaced.isConnectSide { replaced.isDetached = true }
             replacedEngine = replaced.engine
         }
         if options.probeRouter, !pipe.probed {

@@ -37,7 +37,8 @@ struct RouterPattern: SocketPattern {
         let announced = pipe.peer?.identity ?? []
         let id: [UInt8]
         var replaced: Pipe?
-        if handover, !announced.isEmpty, let old = pipesByID[announced], old !== pipe {
+        let keepsChosenID = pipe.isConnectSide && pipe.routingIDChosen && !pipe.routingID.isEmpty
+        if handover, !keepsChosenID, !announced.isEmpty, let old = pipesByID[announced], old !== pipe {
             pipesByID[announced] = nil
             old.routingID = generatedID()
             replaced = old

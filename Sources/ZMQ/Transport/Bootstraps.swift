@@ -37,7 +37,12 @@ enum Transport {
             try sync.setOption(.tcpOption(NIOBSDSocket.Option(rawValue: CInt(TCP_KEEPCNT))), value: count)
         }
         if let idle = options.tcpKeepaliveIdle {
-            try sync.setOption(.tcpOption(NIOBSDSocket.Option(rawValue: CInt(TCP_KEEPIDLE))), value: Int(idle.components.seconds))
+            #if canImport(Darwin)
+            let idleOption = TCP_KEEPALIVE  // Darwin's name for the idle time
+            #else
+            let idleOption = TCP_KEEPIDLE
+            #endif
+            try sync.setOption(.tcpOption(NIOBSDSocket.Option(rawValue: CInt(idleOption))), value: Int(idle.components.seconds))
         }
         if let interval = options.tcpKeepaliveInterval {
             try sync.setOption(.tcpOption(NIOBSDSocket.Option(rawValue: CInt(TCP_KEEPINTVL))), value: Int(interval.components.seconds))
@@ -78,7 +83,10 @@ enum Transport {
             .childChannelOption(.recvAllocator, value: receiveAllocator)
             .childChannelInitializer { channel in
                 accepted.add(channel)
-                return initialize(channel, socket: socket, connecter: nil, endpoint: accepted.boundEndpoint, tcp: tcp)
+                // An accept can come before `bind` has returned and filled in the endpoint.
+                var endpoint = accepted.boundEndpoint
+                if endpoint.isEmpty { endpoint = channel.localAddress.flatMap(ZMTPEngine.describe) ?? "" }
+                return initialize(channel, socket: socket, connecter: nil, endpoint: endpoint, tcp: tcp)
             }
         if tcp {
             bootstrap = bootstrap

@@ -87,7 +87,7 @@ final class Connecter: Sendable {
             state.channel = nil
             if refusedByPeer { state.backingOff = true }
         }
-        if !afterHandshake, stopOn.contains(.handshakeFailed) {
+        if !afterHandshake, stopOn.contains(.handshakeFailed), !isStopped {
             socket.abandon(self)
             return
         }
