@@ -27,6 +27,18 @@ struct DisconnectTests {
         }
     }
 
+    @Test("disconnect drops what was still queued for that endpoint, and counts it")
+    func disconnectCountsDrops() async throws {
+        try await withContext { context in
+            let push = try context.socket(.push)
+            let endpoint = "tcp://127.0.0.1:\(unusedTCPPort())"
+            try await push.connect(endpoint)  // nobody there: messages wait in its queue
+            for index in 0..<3 { try push.trySend(Message(Frame("\(index)"))) }
+            try await push.disconnect(endpoint)
+            #expect(push.drops[.peerGone] == 3 && push.drops.total == 3)
+        }
+    }
+
     @Test("unbind closes the endpoint and the connections accepted there; the address is free again")
     func unbindTCP() async throws {
         try await withContext { context in

@@ -1,3 +1,4 @@
+import DequeModule
 import ZMTP
 
 /// The publishing half that PUB and XPUB share: each message goes to every peer whose
@@ -36,6 +37,7 @@ struct Publisher: Sendable {
     }
 
     func attached(_ pipe: Pipe) {
-        if let welcome { pipe.outbound.append(Message(welcome)) }
+        // First, ahead of anything queued for a connect endpoint before it connected.
+        if let welcome { pipe.outbound.prepend(Message(welcome)) }
     }
 }

@@ -10,7 +10,7 @@ public struct DropReason: Hashable, Sendable, CustomStringConvertible {
     private init(_ index: Int, _ name: StaticString) { self.index = index }
 
     public var description: String { Self.names[index] }
-    private static let names = ["highWaterMark", "unroutable", "strayReply", "conflated", "tooLarge", "malformed"]
+    private static let names = ["highWaterMark", "unroutable", "strayReply", "conflated", "tooLarge", "malformed", "peerGone"]
 
     /// A PUB or XPUB subscriber's queue, or a ROUTER peer's without `routerMandatory`, was full.
     public static var highWaterMark: DropReason { DropReason(0, "highWaterMark") }
@@ -26,8 +26,12 @@ public struct DropReason: Hashable, Sendable, CustomStringConvertible {
     /// A message without the envelope its socket type needs: a request without a delimiter at
     /// a REP, a routing id with nothing after it sent on a ROUTER.
     public static var malformed: DropReason { DropReason(5, "malformed") }
+    /// A peer went with messages still queued for it: its connection closed (an accepted peer,
+    /// or a connect endpoint with `immediate`), its endpoint was disconnected or given up
+    /// (`reconnectStop`), or a ROUTER handed its name to a newcomer (what it left unread).
+    public static var peerGone: DropReason { DropReason(6, "peerGone") }
 
-    public static let all: [DropReason] = [.highWaterMark, .unroutable, .strayReply, .conflated, .tooLarge, .malformed]
+    public static let all: [DropReason] = [.highWaterMark, .unroutable, .strayReply, .conflated, .tooLarge, .malformed, .peerGone]
 }
 
 /// How many messages were dropped, by reason.

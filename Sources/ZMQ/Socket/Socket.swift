@@ -180,6 +180,7 @@ public final class ZMQSocket: Sendable {
             }
             state.connecters.removeAll { $0.endpoint == parsed }
             for connecter in matching {
+                state.countDrops(connecter.pipe.outbound.count, .peerGone, at: connecter.pipe)
                 connecter.pipe.outbound.removeAll()
                 state.remove(connecter.pipe)
             }
@@ -198,6 +199,7 @@ public final class ZMQSocket: Sendable {
             // Disconnected or closed meanwhile: that took care of it.
             guard state.connecters.contains(where: { $0 === connecter }) else { return nil }
             state.connecters.removeAll { $0 === connecter }
+            state.countDrops(connecter.pipe.outbound.count, .peerGone, at: connecter.pipe)
             connecter.pipe.outbound.removeAll()
             state.remove(connecter.pipe)
             // A lingering close may have waited only for this endpoint's queue.

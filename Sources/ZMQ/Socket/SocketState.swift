@@ -177,7 +177,8 @@ struct SocketState: Sendable {
     mutating func changeSubscription(_ subscription: Subscription, received: inout Deque<Message>, outbox: inout Outbox) throws(ZMQError) {
         guard !closed else { throw .socketClosed }
         try pattern.changeSubscription(subscription, among: pipes, outbox: &outbox)
-        guard !subscription.isSubscribe else { return }
+        // What narrows the messages wanted (a cancel; with invert matching, a subscribe).
+        guard subscription.isSubscribe == options.invertMatching else { return }
         let pattern = self.pattern
         for pipe in pipes { pipe.inbound.removeAll { !pattern.accepts($0) } }
         received.removeAll { !pattern.accepts($0) }
@@ -213,6 +214,7 @@ struct SocketState: Sendable {
         var replacedEngine: (any PipeEngine)?
         if let replaced {
             // Taken over: what the old connection left unread is dropped, as libzmq does.
+            countDrops(replaced.inbound.count, .peerGone, at: replaced)
             replaced.inbound.removeAll()
             // An accepted peer's pipe goes with its connection; a connect-side one stays for the
             // reconnect, which must find it usable.
@@ -238,11 +240,15 @@ struct SocketState: Sendable {
         pipe.readingPaused = false
         pattern.detached(pipe)
         if pipe.isConnectSide, options.immediate {
-            // Queued only for that connection: it goes with it, as libzmq's does.
+            // Queued only for that connection: it goes with it, as libzmq's does, and the next
+            // connection is a new peer (probed again).
+            countDrops(pipe.outbound.count, .peerGone, at: pipe)
             pipe.outbound.removeAll()
             pipe.awaitingConnection = true
+            pipe.probed = false
         }
         if !pipe.isConnectSide {
+            countDrops(pipe.outbound.count, .peerGone, at: pipe)
             pipe.outbound.removeAll()
             pipe.isDetached = true
             if pipe.inbound.isEmpty { remove(pipe) }
