@@ -350,7 +350,12 @@ public struct Connection: Sendable {
     /// Bounds the next frame by what is left of the maximum message size.
     private mutating func applyMessageLimit() {
         if let limit = configuration.maxMessageSize {
-            decoder.bodyLimit = UInt64(max(0, limit - assembledSize))
+            // The limit counts the message; a CURVE frame is its part of the message in a box.
+            var frameOverhead = 0
+            #if CURVE
+            if cipher != nil { frameOverhead = CurveCipher.overhead }
+            #endif
+            decoder.bodyLimit = UInt64(max(0, limit - assembledSize) + frameOverhead)
             decoder.reportedLimit = limit
         } else {
             decoder.bodyLimit = .max

@@ -117,6 +117,22 @@ struct CurveMechanismTests {
         #expect(feed(&again.b, twice).map(\.message) == [mixed, mixed])
     }
 
+    @Test("the maximum size counts the message, not the box around each frame: a message of exactly the limit passes")
+    func limitCountsPlaintext() {
+        let limited = Connection.Configuration(socketType: .pull, maxMessageSize: 100, security: .curveServer(keyPair: Self.serverKeys))
+        var link = Link(Self.client, limited)
+        let single = Message(Frame([UInt8](repeating: 1, count: 100)))
+        #expect(feed(&link.b, Self.sealed(single, by: &link.a)).map(\.message) == [single])
+        let parts = Message([Frame([UInt8](repeating: 2, count: 60)), Frame([UInt8](repeating: 3, count: 40))])
+        #expect(feed(&link.b, Self.sealed(parts, by: &link.a)).map(\.message) == [parts])
+        let over = Message([Frame([UInt8](repeating: 2, count: 60)), Frame([UInt8](repeating: 3, count: 41))])
+        let refused = feed(&link.b, Self.sealed(over, by: &link.a))
+        guard case .messageTooLarge(_, limit: 100)? = refused.first?.closeError else {
+            Issue.record("expected messageTooLarge, got \(refused)")
+            return
+        }
+    }
+
     @Test("a replayed MESSAGE (a nonce that does not increase) closes the connection")
     func replayed() {
         var link = Self.openLink()
