@@ -51,6 +51,12 @@ struct ToolTests {
         return await running.finish()
     }
 
+    /// The first event that matches; nil if the monitor ends first.
+    static func first(_ events: AsyncStream<SocketEvent>, where matches: (SocketEvent) -> Bool) async -> SocketEvent? {
+        for await event in events where matches(event) { return event }
+        return nil
+    }
+
     static func ipcEndpoint() -> String {
         "ipc://\(NSTemporaryDirectory())zmq-tool-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).sock"
     }
@@ -103,6 +109,51 @@ struct ToolTests {
         let run = await running.finish()
         await context.shutdown()
         #expect(got == ["one", "two", "three"])
+        #expect(run.status == 0, "stderr was: \(run.errors)")
+    }
+
+    @Test("proxy with CURVE on its frontend, PLAIN on its backend and --max-message-size: each side admits only its own, and a message over the size is dropped with its sender's connection")
+    func secureProxy() async throws {
+        let directory = NSTemporaryDirectory() + "zmq-proxy-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        _ = try await Self.run(["keygen", "--out", directory + "/server"])
+        let serverKey = try Certificate.load(path: directory + "/server").publicKey
+        try "worker=secret\n".write(toFile: directory + "/passwords", atomically: true, encoding: .utf8)
+        let (inward, outward) = (Self.ipcEndpoint(), Self.ipcEndpoint())
+        let running = try Running(["proxy", "--frontend", "PULL", "--frontend-bind", inward, "--backend", "PUSH", "--backend-bind", outward,
+                                   "--frontend-curve-server", "--frontend-curve-cert", directory + "/server_secret",
+                                   "--backend-plain-server", "--backend-plain-passwords", directory + "/passwords",
+                                   "--max-message-size", "16"])
+        let context = ZMQContext()
+        let source = try context.socket(.push)
+        try source.set(.curveServerKey(serverKey))
+        try source.set(.curveKeyPair(try CurveKeyPair.generate()))
+        let sourceEvents = source.monitor()
+        let sink = try context.socket(.pull)
+        try sink.set(.plainUsername("worker"))
+        try sink.set(.plainPassword("secret"))
+        try sink.set(.receiveTimeout(.seconds(20)))
+        // A backend client with the wrong password is refused: it never takes a message.
+        let intruder = try context.socket(.pull)
+        try intruder.set(.plainUsername("worker"))
+        try intruder.set(.plainPassword("guess"))
+        let intruderEvents = intruder.monitor()
+        try await intruder.connect(outward)
+        let refused = await Self.first(intruderEvents) { $0.kind == .handshakeFailed }
+        #expect(refused?.failure?.kind == .authentication && refused?.failure?.status == "400")
+        try await source.connect(inward)
+        try await sink.connect(outward)
+        try await source.send("through CURVE")
+        #expect(try await sink.receive() == ["through CURVE"])
+        try await source.send("longer than sixteen octets")
+        _ = await Self.first(sourceEvents) { $0.kind == .disconnected }
+        try await source.send("short again")
+        #expect(try await sink.receive() == ["short again"])
+        #expect((try? intruder.tryReceive()) == nil)
+        running.process.terminate()
+        let run = await running.finish()
+        await context.shutdown()
         #expect(run.status == 0, "stderr was: \(run.errors)")
     }
 
@@ -214,9 +265,8 @@ struct ToolTests {
         try FileManager.default.createDirectory(atPath: directory + "/clients", withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
         _ = try await Self.run(["keygen", "--out", directory + "/server"])
-        _ = try await Self.run(["keygen", "--out", directory + "/client"])
-        // The server admits the client's public certificate only.
-        try FileManager.default.copyItem(atPath: directory + "/client", toPath: directory + "/clients/client.key")
+        // The server admits the certificates in clients/, written there by keygen as they are.
+        _ = try await Self.run(["keygen", "--out", directory + "/clients/client"])
         let serverKey = try Certificate.load(path: directory + "/server").publicKey.z85
 
         let endpoint = Self.ipcEndpoint()
@@ -226,11 +276,29 @@ struct ToolTests {
         let stranger = try Running(["send", "--type", "PUSH", "--connect", endpoint, "--curve-server-key=" + serverKey, "from a stranger"])
         defer { stranger.process.terminate() }
         let admitted = try await Self.run(["send", "--type", "PUSH", "--connect", endpoint, "--curve-server-key=" + serverKey,
-                                           "--curve-cert", directory + "/client", "from the client"])
+                                           "--curve-cert", directory + "/clients/client", "from the client"])
         #expect(admitted.status == 0, "\(admitted.errors)")
         let run = await receiving.finish()
         #expect(run.status == 0, "\(run.errors)")
         #expect(run.output == "from the client\n")
+    }
+
+    @Test("a CURVE server with --curve-allow '*', or with no --curve-allow, admits a client with any key", arguments: [["--curve-allow", "*"], []])
+    func curveAllowAny(allow: [String]) async throws {
+        let directory = NSTemporaryDirectory() + "zmq-curve-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        _ = try await Self.run(["keygen", "--out", directory + "/server"])
+        let serverKey = try Certificate.load(path: directory + "/server").publicKey.z85
+        let endpoint = Self.ipcEndpoint()
+        let receiving = try Running(["recv", "--type", "PULL", "--bind", endpoint, "--count", "1", "--timeout", "20",
+                                     "--curve-server", "--curve-cert", directory + "/server_secret"] + allow)
+        // No certificate: the client makes a fresh key pair that nobody has seen.
+        let sent = try await Self.run(["send", "--type", "PUSH", "--connect", endpoint, "--curve-server-key=" + serverKey, "from anyone"])
+        #expect(sent.status == 0, "\(sent.errors)")
+        let run = await receiving.finish()
+        #expect(run.status == 0, "\(run.errors)")
+        #expect(run.output == "from anyone\n")
     }
 
     @Test("recv and send under PLAIN with a password file")

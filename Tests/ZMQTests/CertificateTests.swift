@@ -165,7 +165,7 @@ struct CertificateTests {
         }
     }
 
-    @Test("a directory's public keys come from its *.key files only, as pyzmq's load_certificates reads them")
+    @Test("a directory's public keys come from every certificate file but hidden and secret ones, as pyzmq and CZMQ read them")
     func directoryOfCertificates() throws {
         let pair = try Self.keyPair
         try withTemporaryDirectory { directory in
@@ -174,13 +174,18 @@ struct CertificateTests {
             try Certificate(keyPair: pair).write(to: directory + "/alice.key")
             try Certificate(publicKey: other).write(publicPath: directory + "/bob.key", secretPath: nil)
             try Certificate(publicKey: other).write(publicPath: directory + "/bob-copy.key", secretPath: nil)
-            for name in [".hidden.key", "carol.txt", "carol.key_secret"] {
+            // CZMQ's store and `zmq keygen --out` name a public certificate without a suffix.
+            let erin = try CurveKeyPair.generate()
+            try Certificate(keyPair: erin).write(to: directory + "/erin")
+            for name in [".hidden.key", "carol.key_secret", "frank_secret"] {
                 try Certificate(publicKey: skipped).write(publicPath: directory + "/" + name, secretPath: nil)
             }
+            // A file that is not a certificate (and not named *.key) is passed over, as in CZMQ.
+            #expect(FileManager.default.createFile(atPath: directory + "/README", contents: Data("certificates\n".utf8)))
             try FileManager.default.createDirectory(atPath: directory + "/nested.key", withIntermediateDirectories: false)
             try Certificate(publicKey: skipped).write(publicPath: directory + "/nested.key/dave.key", secretPath: nil)
 
-            #expect(try Certificate.loadPublicKeys(directory: directory) == [pair.publicKey, other])
+            #expect(try Certificate.loadPublicKeys(directory: directory) == [pair.publicKey, other, erin.publicKey])
         }
     }
 

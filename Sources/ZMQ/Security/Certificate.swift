@@ -72,8 +72,11 @@ public struct Certificate: Sendable, Equatable {
         if let secretPath, let secretText { try writeFile(secretPath, secretText, mode: 0o600) }
     }
 
-    /// The public keys of every `*.key` file in `directory`, as pyzmq's `load_certificates` reads them:
-    /// not recursive, hidden files and `*.key_secret` files skipped, each key once, in file name order.
+    /// The public keys of the certificate files in `directory`, as pyzmq's `load_certificates` and
+    /// CZMQ's certificate store read them: every file but hidden ones and `_secret` ones (so both
+    /// `name.key` from pyzmq and `name` from CZMQ or `zmq keygen --out`), not recursive, each key
+    /// once, in file name order. A `*.key` file that is not a certificate throws, as in pyzmq;
+    /// another file that is not one is passed over, as in CZMQ.
     public static func loadPublicKeys(directory: String) throws -> [CurvePublicKey] {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
@@ -86,10 +89,15 @@ public struct Certificate: Sendable, Equatable {
             throw CertificateError(path: directory, reason: "cannot be listed: \(error.localizedDescription)")
         }
         var keys: [CurvePublicKey] = []
-        for name in names.sorted() where name.hasSuffix(".key") && !name.hasPrefix(".") {
+        for name in names.sorted() where !name.hasSuffix("_secret") && !name.hasPrefix(".") {
             let path = (directory as NSString).appendingPathComponent(name)
             guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue else { continue }
-            let key = try load(path: path).publicKey
+            let key: CurvePublicKey
+            do {
+                key = try load(path: path).publicKey
+            } catch where !name.hasSuffix(".key") {
+                continue
+            }
             if !keys.contains(key) { keys.append(key) }
         }
         return keys
