@@ -45,13 +45,21 @@ struct ConnectionChurnTests {
 
     /// The process's resident memory, in octets.
     static func residentMemory() -> Int {
+        #if os(Linux)
         let fields = (try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8))?.split(separator: " ") ?? []
         return (fields.count > 1 ? Int(fields[1]) ?? 0 : 0) * Int(sysconf(Int32(_SC_PAGESIZE)))
+        #else
+        // No /proc: the peak instead (in octets on Darwin), which can only overstate growth.
+        var usage = rusage()
+        getrusage(RUSAGE_SELF, &usage)
+        return Int(usage.ru_maxrss)
+        #endif
     }
 
     /// Waits until `sessions` more connections of `socket` have ended, each in exactly one failed
-    /// handshake or disconnection, and every engine made since `enginesBefore` has been freed.
-    static func expectEnded(_ sessions: Int, of socket: ZMQSocket, finishedBefore: Int, enginesBefore: Int, _ note: String = "",
+    /// handshake or disconnection, every engine made since `enginesBefore` has been freed, and
+    /// no timer of theirs is left (a handshake timer left behind would wait 30 s).
+    static func expectEnded(_ sessions: Int, of socket: ZMQSocket, finishedBefore: Int, enginesBefore: Int, timersBefore: Int, _ note: String = "",
                             sourceLocation: SourceLocation = #_sourceLocation) async {
         let finished = await eventually {
             let now = socket.connectionStatistics
@@ -60,6 +68,8 @@ struct ConnectionChurnTests {
         #expect(finished, "\(note)\(socket.connectionStatistics)", sourceLocation: sourceLocation)
         let freed = await eventually { ZMTPEngine.liveCount.load(ordering: .relaxed) <= enginesBefore }
         #expect(freed, "\(note)\(ZMTPEngine.liveCount.load(ordering: .relaxed) - enginesBefore) engines still alive", sourceLocation: sourceLocation)
+        let timersGone = await eventually(within: .seconds(10)) { ZMTPEngine.pendingTimers.load(ordering: .relaxed) <= timersBefore }
+        #expect(timersGone, "\(note)\(ZMTPEngine.pendingTimers.load(ordering: .relaxed) - timersBefore) timers still pending", sourceLocation: sourceLocation)
     }
 
     /// Checks `condition` every few milliseconds until it holds or `limit` passes.
@@ -72,17 +82,21 @@ struct ConnectionChurnTests {
         return true
     }
 
-    @Test("10,000 connections that end well, mid-frame, mid-handshake or with a reset leave no engine, memory or log flood behind")
+    @Test("10,000 connections that end well, mid-frame, mid-handshake or with a reset leave no engine, timer, memory or log flood behind")
     func churn() async throws {
         let lines = LogLines()
         let context = ZMQContext(logger: Logger(label: "churn") { _ in lines })
         let pull = try context.socket(.pull)
+        // Heartbeats, so that sessions that complete their handshake have a heartbeat timer
+        // to cancel as well as a handshake timer.
+        try pull.set(.heartbeatInterval(.seconds(1)))
         let port = port(of: try await pull.bind("tcp://127.0.0.1:*"))
         let received = Atomic<Int>(0)
         let reader = Task {
             for try await _ in pull.messages { received.add(1, ordering: .relaxed) }
         }
         let enginesBefore = ZMTPEngine.liveCount.load(ordering: .relaxed)
+        let timersBefore = ZMTPEngine.pendingTimers.load(ordering: .relaxed)
         let started = ContinuousClock.now
 
         func run(_ sessions: Int) async throws {
@@ -95,7 +109,7 @@ struct ConnectionChurnTests {
                     }
                 }
             }.get()
-            await Self.expectEnded(sessions, of: pull, finishedBefore: finishedBefore, enginesBefore: enginesBefore)
+            await Self.expectEnded(sessions, of: pull, finishedBefore: finishedBefore, enginesBefore: enginesBefore, timersBefore: timersBefore)
         }
 
         try await run(2_000)  // warms up the allocator and NIO's pools

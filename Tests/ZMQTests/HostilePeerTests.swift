@@ -177,6 +177,7 @@ struct HostilePeerTests {
             for try await _ in pull.messages { received.add(1, ordering: .relaxed) }
         }
         let enginesBefore = ZMTPEngine.liveCount.load(ordering: .relaxed)
+        let timersBefore = ZMTPEngine.pendingTimers.load(ordering: .relaxed)
 
         func run(_ sessions: Int, seed: UInt64) async throws {
             let before = pull.connectionStatistics
@@ -191,7 +192,7 @@ struct HostilePeerTests {
                     }
                 }
             }.get()
-            await ConnectionChurnTests.expectEnded(sessions, of: pull, finishedBefore: finishedBefore, enginesBefore: enginesBefore, "seed \(seed): ")
+            await ConnectionChurnTests.expectEnded(sessions, of: pull, finishedBefore: finishedBefore, enginesBefore: enginesBefore, timersBefore: timersBefore, "seed \(seed): ")
         }
 
         try await run(700, seed: seed)  // warms up the allocator and NIO's pools

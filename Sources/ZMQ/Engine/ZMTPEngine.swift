@@ -88,6 +88,18 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
         Self.liveCount.subtract(1, ordering: .relaxed)
     }
 
+    /// Engine timers scheduled and neither run nor cancelled yet, in this process: none may
+    /// outlive its connection.
+    static let pendingTimers = Atomic<Int>(0)
+
+    /// Schedules `task`, counted in `pendingTimers` until it runs or is cancelled.
+    private func scheduleTimer(at deadline: NIODeadline, _ task: @escaping () -> Void) -> Scheduled<Void> {
+        Self.pendingTimers.add(1, ordering: .relaxed)
+        let scheduled = eventLoop.scheduleTask(deadline: deadline, task)
+        scheduled.futureResult.whenComplete { _ in Self.pendingTimers.subtract(1, ordering: .relaxed) }
+        return scheduled
+    }
+
     /// A peer's address in endpoint form, e.g. tcp://127.0.0.1:53122; nil for an unnamed ipc client.
     static func describe(_ address: SocketAddress) -> String? {
         switch address {
@@ -114,7 +126,7 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
         // The timer first: a peer that has already reset fails the write below, and the channel
         // goes inactive inside it, which must find the timer to cancel.
         if let handshakeInterval {
-            handshakeTimer = eventLoop.scheduleTask(in: handshakeInterval) { [weak self] in
+            handshakeTimer = scheduleTimer(at: .now() + handshakeInterval) { [weak self] in
                 guard let self, !self.machine.isOpen else { return }
                 self.fail(.handshakeTimeout, farewell: nil)
             }
@@ -305,7 +317,7 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
 
     private func scheduleHeartbeat() {
         guard !inactive, let deadline = machine.nextHeartbeatDeadline else { return }
-        heartbeatTimer = eventLoop.scheduleTask(deadline: deadline) { [weak self] in
+        heartbeatTimer = scheduleTimer(at: deadline) { [weak self] in
             guard let self else { return }
             switch self.machine.heartbeatTick(now: .now()) {
             case .write(let ping):
