@@ -37,9 +37,22 @@ struct Soak: AsyncParsableCommand {
             workloads.append(Echo(transport: transport))
         }
         workloads = workloads.filter { $0.name.hasPrefix(only) }
+        // A lost reply or a stuck subscriber would wait forever: that fails the soak instead.
+        let running = Running(workloads.map(\.name))
+        let watchdog = Task.detached {
+            try await Task.sleep(until: deadline + .seconds(60))
+            let stuck = running.names
+            print("soak: FAILED: still running 60 s after the deadline: \(stuck.joined(separator: ", ")) (a message lost, or a peer stuck)")
+            Foundation.exit(1)
+        }
+        defer { watchdog.cancel() }
         let samples = try await withThrowingTaskGroup(of: [Sample].self) { group in
             for workload in workloads {
-                group.addTask { try await workload.run(context, until: deadline, ledger: ledger); return [] }
+                group.addTask {
+                    try await workload.run(context, until: deadline, ledger: ledger)
+                    running.finished(workload.name)
+                    return []
+                }
             }
             group.addTask { await Measure.sample(ledger, every: .seconds(every), until: deadline) }
             var samples: [Sample] = []
@@ -87,6 +100,14 @@ final class Ledger: Sendable {
     }
 
     func sessions(of workload: String) -> Int { state.withLock { $0.sessions[workload] ?? 0 } }
+}
+
+/// The workloads that have not finished yet.
+final class Running: Sendable {
+    private let state: Mutex<Set<String>>
+    init(_ names: [String]) { state = Mutex(Set(names)) }
+    var names: [String] { state.withLock { $0.sorted() } }
+    func finished(_ name: String) { state.withLock { _ = $0.remove(name) } }
 }
 
 /// A counter tasks share.
