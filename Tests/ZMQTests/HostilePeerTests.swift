@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import Logging
 import Testing
 @testable import ZMQ
 
@@ -170,7 +171,9 @@ struct HostilePeerTests {
     func hostileSessions(server: Server) async throws {
         let seed = UInt64.random(in: 0...UInt64.max)
         print("hostile sessions against \(server): seed \(seed)")
-        let context = ZMQContext()
+        let lines = LogLines()
+        let context = ZMQContext(logger: Logger(label: "hostile") { _ in lines })
+        let started = ContinuousClock.now
         let (pull, port, keys) = try await Self.target(context, server)
         let received = Atomic<Int>(0)
         let reader = Task {
@@ -204,6 +207,12 @@ struct HostilePeerTests {
         // Each session sent up to 4 KiB of a frame announced as huge: none of it may stay.
         #expect(growth < 4 << 20, "seed \(seed): resident memory grew by \(growth / 1024) KiB")
         #expect(await ConnectionChurnTests.eventually { openFileDescriptorCount() <= descriptorsBefore })
+        // Refusals are logged at most once per ten seconds, each line short: an operator's log
+        // does not grow with the number of attackers.
+        let elapsed = ContinuousClock.now - started
+        #expect(lines.count <= Int(elapsed / .seconds(10)) + 1, "\(lines.count) log lines in \(elapsed)")
+        #expect(lines.octets <= lines.count * 1024, "\(lines.octets) octets in \(lines.count) lines")
+        print("hostile sessions against \(server): \(lines.count) log lines, \(lines.octets) octets, in \(elapsed)")
 
         // Still serving.
         let push = try await Self.legitimateClient(context, server, keys: keys, port: port)
