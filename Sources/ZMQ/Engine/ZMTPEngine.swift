@@ -262,7 +262,9 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
             let failure = closeError.map(HandshakeFailure.init) ?? HandshakeFailure(closed: closeReason ?? "connection closed by peer")
             socket.connectionLog.record(SocketEvent(.handshakeFailed, endpoint: endpoint, peerAddress: peerAddress, failure: failure))
         }
-        connecter?.connectionLost(afterHandshake: wasAttached, refusedByPeer: refusedByPeer)
+        // Any handshake that failed backs off: a refusal says so, but a CURVE server that cannot
+        // open our HELLO (a wrong server key) just closes, as libzmq's does.
+        connecter?.connectionLost(afterHandshake: wasAttached, backOff: refusedByPeer || !wasAttached)
         context.fireChannelInactive()
     }
 

@@ -79,13 +79,14 @@ final class Connecter: Sendable {
     /// The longest wait before retrying a peer that refused us, unless the maximum is longer.
     static let refusedRetryCeiling = TimeAmount.seconds(30)
 
-    /// A connection closed. A peer that refused us (wrong credentials, another mechanism, an
-    /// incompatible socket type) is retried with a wait that doubles each time, up to 30 s, so
-    /// a wrong password never turns into a tight reconnect loop.
-    func connectionLost(afterHandshake: Bool, refusedByPeer: Bool = false) {
+    /// A connection closed. With `backOff` (a peer that refused us: wrong credentials or server
+    /// key, another mechanism, an incompatible socket type, or any failed handshake) the retry
+    /// waits double each time, up to 30 s, so a wrong password never turns into a tight
+    /// reconnect loop.
+    func connectionLost(afterHandshake: Bool, backOff: Bool = false) {
         state.withLockedValue { state in
             state.channel = nil
-            if refusedByPeer { state.backingOff = true }
+            if backOff { state.backingOff = true }
         }
         if !afterHandshake, stopOn.contains(.handshakeFailed), !isStopped {
             socket.abandon(self)
