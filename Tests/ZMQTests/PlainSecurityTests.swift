@@ -182,7 +182,7 @@ struct StandardAuthenticatorTests {
 @Suite("ZAP handler on inproc", .timeLimit(.minutes(1)))
 struct ZAPHandlerTests {
     /// Answers every request as 27/ZAP says: admits admin/secret, refuses anything else.
-    static func serve(_ handler: ZMQSocket, router: Bool, seen: RequestFrames) -> Task<Void, Never> {
+    static func serve(_ handler: ZMQSocket, router: Bool, seen: RequestFrames, allowedCurveKey: CurvePublicKey? = nil) -> Task<Void, Never> {
         Task {
             while let request = try? await handler.receive() {
                 // A ROUTER sees the routing id and the empty delimiter first; a REP does not.
@@ -190,7 +190,11 @@ struct ZAPHandlerTests {
                 let frames = Array(request.dropFirst(envelope.count))
                 seen.append(frames.map(\.bytes))
                 let admitted = frames.count == 8 && frames[5].string == "PLAIN" && frames[6].string == "admin" && frames[7].string == "secret"
-                let reply: [Frame] = ["1.0", frames[1], admitted ? "200" : "400", admitted ? "OK" : "no", admitted ? "admin" : "", Frame()]
+                    || frames.count == 7 && frames[5].string == "CURVE" && allowedCurveKey.map { frames[6].bytes == $0.bytes } == true
+                // The user id and a property (ZMTP metadata: name length, name, value length, value).
+                let department = [10] + Array("Department".utf8) + [0, 0, 0, 3] + Array("ops".utf8)
+                let reply: [Frame] = ["1.0", frames[1], admitted ? "200" : "400", admitted ? "OK" : "no",
+                                      admitted ? "admin" : "", admitted ? Frame(department) : Frame()]
                 try? await handler.send(Message(envelope + reply))
             }
         }
@@ -215,7 +219,12 @@ struct ZAPHandlerTests {
             try good.set(.plainPassword("secret"))
             try await good.connect(endpoint)
             try await good.send("admitted")
-            #expect(try await pull.receive().strings == ["admitted"])
+            let received = try await pull.receive()
+            #expect(received.strings == ["admitted"])
+            // What the handler said of the peer travels with every message from it.
+            #expect(received.metadata?.userID == "admin")
+            #expect(received.metadata?["Department"] == "ops")
+            #expect(received.metadata?.peerAddress == "127.0.0.1")
 
             let bad = try context.socket(.push)
             try bad.set(.plainUsername("admin"))
@@ -234,6 +243,94 @@ struct ZAPHandlerTests {
             #expect(first[3] == Array("127.0.0.1".utf8))
             #expect(first[4] == Array("server".utf8), "libzmq sends the server socket's routing id")
             #expect(first[5] == Array("PLAIN".utf8))
+        }
+    }
+}
+
+extension ZAPHandlerTests {
+    @Test("a REP handler decides for a CURVE server by the client's public key")
+    func curveHandler() async throws {
+        try await withContext { context in
+            let serverKeys = try CurveKeyPair.generate()
+            let allowed = try CurveKeyPair.generate()
+            let handler = try context.socket(.rep)
+            try await handler.bind("inproc://zeromq.zap.01")
+            let serving = Self.serve(handler, router: false, seen: RequestFrames(), allowedCurveKey: allowed.publicKey)
+            defer { serving.cancel() }
+            let (pull, push, _, endpoint) = try await CurveSecurityTests.serverAndClient(
+                context, .pull, .push, transport: .tcp, serverKeys: serverKeys, clientServerKey: serverKeys.publicKey, clientKeys: allowed)
+            try await push.send("from the allowed key")
+            let received = try await pull.receive()
+            #expect(received.strings == ["from the allowed key"])
+            #expect(received.metadata?.userID == "admin")
+
+            let stranger = try context.socket(.push)
+            try stranger.set(.linger(.zero))
+            try stranger.set(.curveServerKey(serverKeys.publicKey))
+            let events = stranger.monitor()
+            try await stranger.connect(endpoint)
+            let failure = await nextEvent(events) { $0.kind == .handshakeFailed }?.failure
+            #expect(failure?.kind == .authentication && failure?.status == "400", "\(String(describing: failure))")
+        }
+    }
+}
+
+@Suite("Authenticators by domain", .timeLimit(.minutes(1)))
+struct DomainAuthenticatorTests {
+    @Test("each socket's ZAP domain picks its authenticator; a domain without one is refused")
+    func domains() async throws {
+        try await withContext { context in
+            var admins = StandardAuthenticator()
+            admins.plainUsers = ["admin": "secret"]
+            var guests = StandardAuthenticator()
+            guests.plainUsers = ["guest": "guest"]
+            context.setAuthenticator(DomainAuthenticator(["admins": admins, "guests": guests]))
+
+            func server(domain: String) async throws -> (ZMQSocket, String) {
+                let pull = try context.socket(.pull)
+                try pull.set(.plainServer(true))
+                try pull.set(.zapDomain(domain))
+                return (pull, try await pull.bind("tcp://127.0.0.1:*"))
+            }
+            func client(_ user: String, _ password: String, to endpoint: String) async throws -> (ZMQSocket, AsyncStream<SocketEvent>) {
+                let push = try context.socket(.push)
+                try push.set(.linger(.zero))
+                try push.set(.plainUsername(user))
+                try push.set(.plainPassword(password))
+                let events = push.monitor()
+                try await push.connect(endpoint)
+                return (push, events)
+            }
+            let (adminServer, adminEndpoint) = try await server(domain: "admins")
+            let (guestServer, guestEndpoint) = try await server(domain: "guests")
+            let (_, unknownEndpoint) = try await server(domain: "nobody")
+
+            let (admin, _) = try await client("admin", "secret", to: adminEndpoint)
+            try await admin.send("admin in")
+            #expect(try await adminServer.receive().strings == ["admin in"])
+            let (guest, _) = try await client("guest", "guest", to: guestEndpoint)
+            try await guest.send("guest in")
+            #expect(try await guestServer.receive().strings == ["guest in"])
+
+            // The guest's password means nothing in the admins' domain, nor anything in one with no authenticator.
+            for endpoint in [adminEndpoint, unknownEndpoint] {
+                let (_, events) = try await client("guest", "guest", to: endpoint)
+                let failure = await nextEvent(events) { $0.kind == .handshakeFailed }?.failure
+                #expect(failure?.kind == .authentication && failure?.status == "400", "\(String(describing: failure))")
+            }
+        }
+    }
+
+    @Test("NULL with a ZAP domain and no authenticator installed lets every peer in, as libzmq does")
+    func nullDomainWithoutAuthenticator() async throws {
+        try await withContext { context in
+            let pull = try context.socket(.pull)
+            try pull.set(.zapDomain("global"))
+            let endpoint = try await pull.bind("tcp://127.0.0.1:*")
+            let push = try context.socket(.push)
+            try await push.connect(endpoint)
+            try await push.send("in")
+            #expect(try await pull.receive().strings == ["in"])
         }
     }
 }
