@@ -133,6 +133,36 @@ struct CurveMechanismTests {
         }
     }
 
+    @Test("SUBSCRIBE and CANCEL travel as boxed commands to a 3.1 peer, and as boxed 0x01/0x00 messages to a 3.0 peer")
+    func boxedSubscriptions() {
+        let topic = Array("weather.secret-topic".utf8)
+        let subscribe = Message(Frame([1] + topic))
+        let cancel = Message(Frame([0] + topic))
+        let subscriber = Connection.Configuration(socketType: .sub, security: .curveClient(serverKey: Self.serverKeys.publicKey, keyPair: Self.clientKeys))
+        for minor in [UInt8(1), 0] {
+            let publisher = Connection.Configuration(socketType: .xpub, minorVersion: minor, security: .curveServer(keyPair: Self.serverKeys))
+            var link = Link(subscriber, publisher)
+            #expect(link.a.isOpen && link.b.isOpen)
+            // The engine asks for commands only when the peer speaks 3.1.
+            let asCommands = minor == 1
+            var wire = ByteBuffer()
+            link.a.seal(subscribe, subscriptionsAsCommands: asCommands, into: &wire)
+            link.a.seal(cancel, subscriptionsAsCommands: asCommands, into: &wire)
+            let octets = wire.getBytes(at: wire.readerIndex, length: wire.readableBytes) ?? []
+            func appears(_ needle: [UInt8]) -> Bool {
+                octets.indices.dropLast(needle.count - 1).contains { octets[$0..<$0 + needle.count].elementsEqual(needle) }
+            }
+            #expect(!appears(topic), "the topic is sealed, never in clear")
+            #expect(!appears([9] + Array("SUBSCRIBE".utf8)))
+            let actions = feed(&link.b, wire)
+            if asCommands {
+                #expect(actions.map(\.command) == [.subscribe(ByteBuffer(bytes: topic)), .cancel(ByteBuffer(bytes: topic))])
+            } else {
+                #expect(actions.map(\.message) == [subscribe, cancel])
+            }
+        }
+    }
+
     @Test("a replayed MESSAGE (a nonce that does not increase) closes the connection")
     func replayed() {
         var link = Self.openLink()
