@@ -51,6 +51,12 @@ final class PythonPeer: @unchecked Sendable {
     /// The next line the peer printed, or a failure with its stderr if it exited first.
     func nextLine() async throws -> String {
         if let line = await lines.next() { return line }
+        // Cancelled (a test's time limit): the peer may still be running, so end it rather than
+        // wait for it.
+        if Task.isCancelled {
+            kill()
+            throw Failure(description: "cancelled while waiting for the peer's output")
+        }
         process.waitUntilExit()
         let stderr = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         throw Failure(description: "peer exited (status \(process.terminationStatus)) without output: \(stderr)")

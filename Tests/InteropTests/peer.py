@@ -43,11 +43,34 @@ def report(ok, **fields):
 AUTHENTICATORS = []
 
 
+def terminate(context):
+    """Ends the context; pyzmq's authenticator thread holds a socket in it, so it stops first
+    (or the context would wait for that socket forever)."""
+    while AUTHENTICATORS:
+        AUTHENTICATORS.pop().stop()
+    context.term()
+
+
 def configure_curve(context, sock, args):
     """--curve-server SECRET_Z85 makes a CURVE server; --curve-allow KEY_Z85 (repeatable) has
     pyzmq's authenticator admit only those client keys. --curve-server-key KEY_Z85 makes a client,
     with --curve-secret SECRET_Z85 as its own key (a fresh pair without it)."""
     import zmq
+    import zmq.auth
+    if args.server_cert:
+        public, secret = zmq.auth.load_certificate(args.server_cert)
+        args.curve_server = secret.decode()
+    if args.client_cert:
+        public, secret = zmq.auth.load_certificate(args.client_cert)
+        args.curve_secret = secret.decode()
+        args.curve_server_key = zmq.auth.load_certificate(args.server_public_cert)[0].decode()
+    if args.allow_dir:
+        # pyzmq's authenticator reads the certificates itself (every *.key file in the directory).
+        from zmq.auth.thread import ThreadAuthenticator
+        authenticator = ThreadAuthenticator(context)
+        authenticator.start()
+        authenticator.configure_curve(domain="*", location=args.allow_dir)
+        AUTHENTICATORS.append(authenticator)
     if args.curve_allow:
         from zmq.auth.thread import ThreadAuthenticator
         import tempfile
@@ -201,7 +224,7 @@ def mode_send(args):
         if args.pace:
             time.sleep(args.pace / 1000.0)
     sock.close()  # with linger -1 this waits until everything is written
-    context.term()
+    terminate(context)
     report(True, sent=args.count)
 
 
@@ -215,7 +238,7 @@ def mode_echo(args):
             report(False, error="timed out", echoed=i)
         sock.send_multipart(frames)
     sock.close()
-    context.term()
+    terminate(context)
     report(True, echoed=args.count)
 
 
@@ -240,7 +263,7 @@ def mode_request(args):
         if reply != request:
             report(False, error="reply %d differs from the request" % i)
     sock.close()
-    context.term()
+    terminate(context)
     report(True, requests=args.count)
 
 
@@ -262,7 +285,7 @@ def mode_router_echo(args):
             envelopes.add(tuple(len(f) for f in frames[1:frames.index(b"", 1)]))
         sock.send_multipart(frames)
     sock.close()
-    context.term()
+    terminate(context)
     report(True, echoed=args.count, routing_ids=sorted(seen), envelopes=sorted(list(e) for e in envelopes))
 
 
@@ -284,7 +307,7 @@ def mode_subscriber(args):
         if not frames[0].startswith(topic):
             report(False, error="message %d does not match the subscription: %r" % (i, frames))
     sock.close()
-    context.term()
+    terminate(context)
     report(True, received=args.count)
 
 
@@ -304,9 +327,28 @@ def mode_publisher(args):
     for i in range(args.count):
         sock.send(b"~" + topic + b"%d" % i)
         sock.send(topic + b"%d" % i)
+    if args.expect_cancel:
+        try:
+            cancel = sock.recv()
+        except zmq.Again:
+            report(False, error="no cancel arrived")
+        if cancel != b"\x00" + topic:
+            report(False, error="unexpected cancel %r" % cancel)
     sock.close()
-    context.term()
-    report(True, sent=args.count)
+    terminate(context)
+    report(True, sent=args.count, cancelled=args.expect_cancel)
+
+
+def mode_make_certificates(args):
+    """Writes a server and a client certificate pair with pyzmq's create_certificates into
+    --dir, the client's public file also into --dir/clients (for an authenticator to read)."""
+    import shutil
+    import zmq.auth
+    os.makedirs(os.path.join(args.dir, "clients"), exist_ok=True)
+    server_public, server_secret = zmq.auth.create_certificates(args.dir, "server")
+    client_public, client_secret = zmq.auth.create_certificates(args.dir, "client")
+    shutil.copy(client_public, os.path.join(args.dir, "clients"))
+    report(True, server=server_secret, client=client_secret)
 
 
 def mode_matrix(args):
@@ -355,7 +397,7 @@ def mode_matrix(args):
         for i in range(count):
             sock.send_multipart(expected_message(i, shapes))
         sock.close()
-        context.term()
+        terminate(context)
         report(True, sent=count)
     if me == "PULL":
         for i in range(count):
@@ -388,7 +430,7 @@ def mode_matrix(args):
             if reply != request:
                 report(False, error="echo %d differs" % i)
         sock.close()
-        context.term()
+        terminate(context)
         report(True, exchanged=count)
     for i in range(count):
         try:
@@ -397,7 +439,7 @@ def mode_matrix(args):
             report(False, error="timed out", echoed=i)
         sock.send_multipart(frames)
     sock.close()
-    context.term()
+    terminate(context)
     report(True, echoed=count)
 
 
@@ -525,7 +567,7 @@ def mode_silent(args):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("mode", choices=["recv", "send", "echo", "zmtp30", "silent", "subscriber", "publisher",
-                                         "request", "router-echo", "auth-failure", "matrix", "refused"])
+                                         "request", "router-echo", "auth-failure", "matrix", "refused", "make-certificates"])
     parser.add_argument("--type", default="PULL")
     parser.add_argument("--bind")
     parser.add_argument("--connect")
@@ -551,12 +593,18 @@ def main():
     parser.add_argument("--curve-server-key", help="a client's server public key, Z85")
     parser.add_argument("--curve-secret", help="a client's own secret key, Z85")
     parser.add_argument("--heartbeat", type=int, default=0, help="heartbeat interval in ms")
+    parser.add_argument("--server-cert", help="a CURVE server with the keys of this certificate file")
+    parser.add_argument("--client-cert", help="a CURVE client with the keys of this certificate file")
+    parser.add_argument("--server-public-cert", help="with --client-cert: the server's public certificate file")
+    parser.add_argument("--allow-dir", help="pyzmq's authenticator admits the certificates in this directory")
+    parser.add_argument("--expect-cancel", action="store_true", help="publisher: wait for the subscriber's cancel")
+    parser.add_argument("--dir", help="make-certificates: where to write them")
     parser.add_argument("--pace", type=float, default=0.0, help="send: milliseconds between messages")
     args = parser.parse_args()
     modes = {"recv": mode_recv, "send": mode_send, "echo": mode_echo, "zmtp30": mode_zmtp30,
              "silent": mode_silent, "subscriber": mode_subscriber, "publisher": mode_publisher,
              "request": mode_request, "router-echo": mode_router_echo, "auth-failure": mode_auth_failure,
-             "matrix": mode_matrix, "refused": mode_refused}
+             "matrix": mode_matrix, "refused": mode_refused, "make-certificates": mode_make_certificates}
     modes[args.mode](args)
 
 
