@@ -53,7 +53,9 @@ public struct SocketEvent: Sendable, Equatable, CustomStringConvertible {
     public let endpoint: String
     /// The far side's address, `tcp://ip:port` or `ipc://path`, where there is a connection.
     public let peerAddress: String?
-    /// Why a handshake failed (`handshakeFailed`).
+    /// Why a handshake failed (`handshakeFailed`), or the protocol error that closed an
+    /// established connection (`disconnected`: a CURVE box that did not open, a nonce that did
+    /// not increase, a message over the size limit, a malformed frame).
     public let failure: HandshakeFailure?
     /// Why an established connection closed (`disconnected`); nil when the peer went away.
     public let reason: String?
@@ -76,8 +78,7 @@ public struct SocketEvent: Sendable, Equatable, CustomStringConvertible {
     public var description: String {
         var text = "\(kind) \(endpoint)"
         if let peerAddress { text += " peer \(peerAddress)" }
-        if let failure { text += ": \(failure)" }
-        if let reason { text += ": \(reason)" }
+        if let failure { text += ": \(failure)" } else if let reason { text += ": \(reason)" }
         if let delay { text += " in \(delay)" }
         if let error { text += ": \(error.message)" }
         return text

@@ -1,6 +1,8 @@
 import Foundation
+import NIOCore
 import Testing
 import ZMQ
+import ZMTP
 
 /// CURVE between swift-zmq sockets: encrypted traffic, who gets in, and what a wrong key does.
 @Suite("CURVE security", .timeLimit(.minutes(1)))
@@ -96,6 +98,76 @@ struct CurveSecurityTests {
             #expect(delays[1] >= .milliseconds(200) && delays[3] >= .milliseconds(800), "\(delays)")
             #expect(pull.connectionStatistics.handshakesSucceeded == 0)
             #expect(throws: ZMQError.wouldBlock) { try pull.tryReceive() }
+        }
+    }
+
+    /// A CURVE client of our own state machine over a plain TCP socket, handshake done, so a
+    /// test can put on the wire what no well-behaved client would.
+    static func rawCurveClient(port: Int, serverKey: CurvePublicKey) throws -> (RawPeer, Connection) {
+        let peer = try RawPeer(port: port)
+        var client = Connection(configuration: .init(socketType: .push, security: .curveClient(serverKey: serverKey, keyPair: try CurveKeyPair.generate())))
+        peer.send(Array(buffer: client.start()))
+        while !client.isOpen {
+            let octets = peer.readSome()
+            guard !octets.isEmpty else { throw ZMQError.invalidState("the server closed during the handshake") }
+            var input = ByteBuffer(bytes: octets)
+            loop: while true {
+                switch client.receive(&input) {
+                case .write(let output): peer.send(Array(buffer: output))
+                case .needMoreData: break loop
+                case .close(let error, _): throw ZMQError.invalidState("handshake failed: \(error)")
+                default: continue
+                }
+            }
+        }
+        return (peer, client)
+    }
+
+    @Test("a MESSAGE replayed, tampered with or cut short after a real handshake closes that connection with a typed reason; nothing of it is delivered and the server goes on serving",
+          arguments: ["replayed", "tampered", "truncated"])
+    func brokenTraffic(attack: String) async throws {
+        try await withContext { context in
+            let serverKeys = try CurveKeyPair.generate()
+            let pull = try context.socket(.pull)
+            try pull.set(.curveServer(serverKeys))
+            let events = pull.monitor()
+            let endpoint = try await pull.bind("tcp://127.0.0.1:*")
+            let (peer, client) = try await onThread { Result { try Self.rawCurveClient(port: port(of: endpoint), serverKey: serverKeys.publicKey) } }.get()
+            var sealer = client
+            var first = ByteBuffer()
+            sealer.seal(Message(Frame("first")), subscriptionsAsCommands: false, into: &first)
+            peer.send(Array(buffer: first))
+            #expect(try await pull.receive().strings == ["first"])
+
+            var second = ByteBuffer()
+            sealer.seal(Message(Frame("second")), subscriptionsAsCommands: false, into: &second)
+            var octets = Array(buffer: second)
+            let expected: ZMTPError
+            switch attack {
+            case "replayed":
+                octets = Array(buffer: first)
+                expected = .nonceNotIncreasing(received: 3, last: 3)
+            case "tampered":
+                octets[octets.count - 1] ^= 0x01
+                expected = .boxDidNotOpen("MESSAGE")
+            default:
+                // A MESSAGE too short to hold a nonce and a box.
+                octets = [0x00, 20] + [7] + Array("MESSAGE".utf8) + [UInt8](repeating: 0, count: 12)
+                expected = .malformedCommand("MESSAGE of 20 octets (at least \(8 + 8 + 16 + 1))")
+            }
+            peer.send(octets)
+            let closed = await nextEvent(events) { $0.kind == .disconnected }
+            #expect(closed?.failure?.kind == .protocolError, "\(String(describing: closed))")
+            #expect(closed?.failure?.error == expected, "\(String(describing: closed))")
+            #expect(throws: ZMQError.wouldBlock) { try pull.tryReceive() }
+            #expect(peer.readSome().isEmpty, "the server closed the connection")
+
+            // Still serving.
+            let push = try context.socket(.push)
+            try push.set(.curveServerKey(serverKeys.publicKey))
+            try await push.connect(endpoint)
+            try await push.send("legitimate")
+            #expect(try await pull.receive().strings == ["legitimate"])
         }
     }
 

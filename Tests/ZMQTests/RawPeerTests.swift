@@ -51,6 +51,13 @@ final class RawPeer: @unchecked Sendable {
         return Array(bytes.prefix(got))
     }
 
+    /// Reads what has arrived, waiting for at least one octet; empty once the peer closed.
+    func readSome() -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: 65536)
+        let n = bytes.withUnsafeMutableBytes { recv(fd, $0.baseAddress!, $0.count, 0) }
+        return n > 0 ? Array(bytes.prefix(n)) : []
+    }
+
     /// Reads one frame, or nil if the connection closed or the read timed out.
     func readFrame() -> (flags: UInt8, body: [UInt8])? {
         let head = read(2)

@@ -257,7 +257,8 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
         }
         socket.unregister(self)
         if wasAttached {
-            socket.connectionLog.record(SocketEvent(.disconnected, endpoint: endpoint, peerAddress: peerAddress, reason: closeReason))
+            socket.connectionLog.record(SocketEvent(.disconnected, endpoint: endpoint, peerAddress: peerAddress,
+                                                    failure: closeError.map(HandshakeFailure.init), reason: closeReason))
         } else if !refused {
             let failure = closeError.map(HandshakeFailure.init) ?? HandshakeFailure(closed: closeReason ?? "connection closed by peer")
             socket.connectionLog.record(SocketEvent(.handshakeFailed, endpoint: endpoint, peerAddress: peerAddress, failure: failure))
