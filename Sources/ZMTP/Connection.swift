@@ -114,6 +114,17 @@ public struct Connection: Sendable {
     private var moreFrames: [Frame] = []
     private var assembledSize = 0
 
+    /// The octets this connection holds between reads (a greeting or frame begun, a message
+    /// being assembled, frames opened but not handed out): all a peer can make it keep.
+    package var retainedOctets: Int {
+        var total = greetingBytes.capacity + decoder.retainedCapacity
+        total += (firstFrame?.count ?? 0) + moreFrames.reduce(0) { $0 + $1.count }
+        #if CURVE
+        total += opened.reduce(0) { $0 + $1.frame.count } + sealedBodies.reduce(0) { $0 + $1.readableBytes }
+        #endif
+        return total
+    }
+
     public init(configuration: Configuration) {
         self.configuration = configuration
         var metadata = Metadata()

@@ -15,10 +15,14 @@ public struct FrameDecoder: Sendable {
     /// The octets of a frame that began in an earlier read.
     private var partial: ByteBuffer?
 
+    /// The memory held for a frame that began in an earlier read.
+    package var retainedCapacity: Int { partial?.capacity ?? 0 }
+
     /// The largest buffer reserved up front for a straddling frame (header included), so a frame
-    /// of up to 4 MiB is copied once; larger frames grow as their octets arrive, never because a
-    /// size field says so.
-    static let maxReservation = (4 << 20) + 9
+    /// of up to 4 MiB less its header is copied once; larger frames grow as their octets arrive,
+    /// never because a size field says so. A power of two: NIO rounds a capacity up to one, so
+    /// 4 MiB + 9 octets would hold 8 MiB for every peer that merely announces a large frame.
+    static let maxReservation = 4 << 20
 
     public init() {}
 
