@@ -6,6 +6,7 @@ let package = Package(
     products: [
         .library(name: "ZMQ", targets: ["ZMQ"]),
         .library(name: "ZMTP", targets: ["ZMTP"]),
+        .library(name: "ZMQPatterns", targets: ["ZMQPatterns"]),
         .executable(name: "zmq", targets: ["ZMQTool"]),
         .executable(name: "zmq-soak", targets: ["Soak"]),
     ],
@@ -52,6 +53,9 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // The Guide's reliability patterns as components: the Pirates (and, to come, Majordomo,
+        // Titanic), each a value a user configures and runs in a task.
+        .target(name: "ZMQPatterns", dependencies: ["ZMQ"]),
         // The `zmq` command-line tool.
         .executableTarget(
             name: "ZMQTool",
@@ -84,11 +88,12 @@ let package = Package(
         ),
         // Runs the built `zmq` executable; depending on it makes sure it is built first.
         .testTarget(name: "ToolTests", dependencies: ["ZMQ", "ZMQTool"]),
+        .testTarget(name: "PatternTests", dependencies: ["ZMQ", "ZMQPatterns"]),
         // Runs a real libzmq (pyzmq, pinned in scripts/test) against swift-zmq; peer.py is the far side.
         .testTarget(
             name: "InteropTests",
-            dependencies: ["ZMQ", "ZMTP"],
-            exclude: ["peer.py", "relay.py"]
+            dependencies: ["ZMQ", "ZMTP", "ZMQPatterns"],
+            exclude: ["peer.py", "relay.py", "pirate.py"]
         ),
     ]
 )

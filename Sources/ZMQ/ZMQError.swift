@@ -30,7 +30,7 @@ public struct ZMQError: Error, Hashable, Sendable, CustomStringConvertible {
     /// What kind of failure this is; libzmq's errno is given where there is one.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         public let description: String
-        private init(_ name: String) { description = name }
+        package init(_ name: String) { description = name }
 
         /// The endpoint string could not be parsed, or names something this operation cannot use (EINVAL).
         public static let invalidEndpoint = Code("invalidEndpoint")

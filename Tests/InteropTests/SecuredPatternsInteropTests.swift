@@ -109,6 +109,12 @@ struct SecuredPatternsInteropTests {
     }
 
     #if CURVE
+    /// The key pair in a secret certificate file.
+    static func keyPair(_ path: String) throws -> CurveKeyPair {
+        guard let pair = try Certificate.load(path: path).keyPair else { throw ZMQError.invalidState("\(path) has no secret key") }
+        return pair
+    }
+
     @Test("a swift-zmq CURVE client whose key pyzmq's authenticator does not admit is refused with status 400 and backs off")
     func refusedByPyzmqAuthenticator() async throws {
         try await withInteropContext { context in
@@ -148,7 +154,7 @@ struct SecuredPatternsInteropTests {
             authenticator.curveClients = .only(Set(try Certificate.loadPublicKeys(directory: theirs + "/clients")))
             context.setAuthenticator(authenticator)
             let pull = try context.socket(.pull)
-            try pull.set(.curveServer(try #require(Certificate.load(path: theirs + "/server.key_secret").keyPair)))
+            try pull.set(.curveServer(try Self.keyPair(theirs + "/server.key_secret")))
             let endpoint = try await pull.bind("tcp://127.0.0.1:*")
             let sender = try PythonPeer(["send", "--type", "PUSH", "--connect", endpoint, "--count", "3",
                                         "--client-cert", theirs + "/client.key_secret", "--server-public-cert", theirs + "/server.key"])
@@ -157,7 +163,7 @@ struct SecuredPatternsInteropTests {
             try await sender.result()
             // And our client with pyzmq's client certificate, to the same server.
             let push = try context.socket(.push)
-            try push.set(.curveKeyPair(try #require(Certificate.load(path: theirs + "/client.key_secret").keyPair)))
+            try push.set(.curveKeyPair(try Self.keyPair(theirs + "/client.key_secret")))
             try push.set(.curveServerKey(try Certificate.load(path: theirs + "/server.key").publicKey))
             try await push.connect(endpoint)
             try await push.send("ours, with their certificate")
@@ -173,7 +179,7 @@ struct SecuredPatternsInteropTests {
             let receiver = try PythonPeer(["recv", "--type", "PULL", "--bind", "tcp://127.0.0.1:*", "--count", "1",
                                            "--server-cert", ours + "/server.key_secret", "--allow-dir", ours + "/clients"])
             let ourClient = try context.socket(.push)
-            try ourClient.set(.curveKeyPair(try #require(Certificate.load(path: ours + "/clients/client.key_secret").keyPair)))
+            try ourClient.set(.curveKeyPair(try Self.keyPair(ours + "/clients/client.key_secret")))
             try ourClient.set(.curveServerKey(try Certificate.load(path: ours + "/server.key").publicKey))
             try await ourClient.connect(try await receiver.endpoint())
             try await ourClient.send(Pattern.message(0, shapes: Pattern.parse("1")))

@@ -93,7 +93,7 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
     static let pendingTimers = Atomic<Int>(0)
 
     /// Schedules `task`, counted in `pendingTimers` until it runs or is cancelled.
-    private func scheduleTimer(at deadline: NIODeadline, _ task: @escaping () -> Void) -> Scheduled<Void> {
+    private func scheduleTimer(at deadline: NIODeadline, _ task: @escaping @Sendable () -> Void) -> Scheduled<Void> {
         Self.pendingTimers.add(1, ordering: .relaxed)
         let scheduled = eventLoop.scheduleTask(deadline: deadline, task)
         scheduled.futureResult.whenComplete { _ in Self.pendingTimers.subtract(1, ordering: .relaxed) }

@@ -1,0 +1,70 @@
+import ZMQ
+
+/// What a reliability component did, for logs, metrics and tests: a worker joined or expired, a
+/// request was forwarded, retried, answered or given up.
+///
+///     var queue = PirateQueue(frontend: "tcp://*:5555", backend: "tcp://*:5556")
+///     queue.onEvent = { event in print(event) }   // workerReady tcp worker 0x7f…
+public struct PatternEvent: Sendable, Hashable, CustomStringConvertible {
+    /// What happened; a struct so that kinds can be added without breaking a `switch`.
+    public struct Kind: Hashable, Sendable, CustomStringConvertible {
+        public let description: String
+        private init(_ name: String) { description = name }
+
+        /// A worker joined: it said READY, or a worker not known yet was heard from.
+        public static let workerReady = Kind("workerReady")
+        /// A worker was silent for its liveness and is forgotten; nothing more is sent to it.
+        public static let workerExpired = Kind("workerExpired")
+        /// A worker could not be reached (it left) and is forgotten.
+        public static let workerLost = Kind("workerLost")
+        /// A request went to a worker.
+        public static let requestForwarded = Kind("requestForwarded")
+        /// A reply went back to its client.
+        public static let replyForwarded = Kind("replyForwarded")
+        /// A client sent its request again, on a fresh socket, after no reply came in time.
+        public static let requestRetried = Kind("requestRetried")
+        /// A client got the reply to its request.
+        public static let requestAnswered = Kind("requestAnswered")
+        /// A client gave up on a request after its last attempt.
+        public static let requestAbandoned = Kind("requestAbandoned")
+        /// A reply that belongs to an earlier, abandoned request was discarded.
+        public static let staleReplyDiscarded = Kind("staleReplyDiscarded")
+        /// A worker heard nothing from its queue for its liveness and dials again after `delay`.
+        public static let reconnecting = Kind("reconnecting")
+    }
+
+    public let kind: Kind
+    /// The worker concerned, by its routing id at the queue.
+    public var worker: [UInt8]?
+    /// The attempt a request is on (1 for the first).
+    public var attempt: Int?
+    /// How long until the next try (`reconnecting`).
+    public var delay: Duration?
+
+    public init(_ kind: Kind, worker: [UInt8]? = nil, attempt: Int? = nil, delay: Duration? = nil) {
+        self.kind = kind
+        self.worker = worker
+        self.attempt = attempt
+        self.delay = delay
+    }
+
+    public var description: String {
+        var text = "\(kind)"
+        if let worker { text += " worker 0x" + worker.map { String($0, radix: 16).leftPadded(to: 2) }.joined() }
+        if let attempt { text += " attempt \(attempt)" }
+        if let delay { text += " in \(delay)" }
+        return text
+    }
+}
+
+extension String {
+    func leftPadded(to width: Int) -> String { String(repeating: "0", count: max(0, width - count)) + self }
+}
+
+extension ZMQError.Code {
+    /// A request got no reply after every attempt (Lazy Pirate), or its service has no worker.
+    public static let noReply = ZMQError.Code("noReply")
+}
+
+/// Handlers of reliability components: an observer of their events.
+public typealias PatternEventHandler = @Sendable (PatternEvent) -> Void
