@@ -6,13 +6,25 @@ import ZMTP
 enum Distributor {
     /// Queues `message` on every wanted pipe with room; a wanted peer whose queue is full misses
     /// it, counted as a drop.
-    static func send(_ message: Message, to pipes: [Pipe], outbox: inout Outbox, where wanted: (Pipe) -> Bool) {
-        for pipe in pipes where wanted(pipe) {
-            if pipe.hasRoom(hwm: outbox.hwm) {
-                outbox.queue(message, on: pipe)
-            } else if isFull(pipe, hwm: outbox.hwm) {
-                outbox.drop(.highWaterMark, at: pipe)
-            }
+    static func send(_ message: Message, to pipes: [Pipe], outbox: inout Outbox) {
+        for pipe in pipes { send(message, to: pipe, outbox: &outbox) }
+    }
+
+    /// Queues `message` on every pipe whose subscriptions match it (with `invert`, on every pipe
+    /// whose subscriptions do not). A loop of its own rather than a predicate closure: a closure
+    /// capturing the message cost a retain and a release of it per send (PUB → 1 SUB 10 %).
+    static func send(_ message: Message, toSubscribersOf pipes: [Pipe], invert: Bool, outbox: inout Outbox) {
+        for pipe in pipes where pipe.subscriptions.matches(message) != invert {
+            send(message, to: pipe, outbox: &outbox)
+        }
+    }
+
+    @inline(__always)
+    private static func send(_ message: Message, to pipe: Pipe, outbox: inout Outbox) {
+        if pipe.hasRoom(hwm: outbox.hwm) {
+            outbox.queue(message, on: pipe)
+        } else if isFull(pipe, hwm: outbox.hwm) {
+            outbox.drop(.highWaterMark, at: pipe)
         }
     }
 

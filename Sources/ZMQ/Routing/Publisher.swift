@@ -26,7 +26,7 @@ struct Publisher: Sendable {
             blockers = pipes.filter { Distributor.isFull($0, hwm: outbox.hwm) && $0.subscriptions.matches(message) != invert }
             if !blockers.isEmpty { return false }
         }
-        Distributor.send(message, to: pipes, outbox: &outbox) { $0.subscriptions.matches(message) != invert }
+        Distributor.send(message, toSubscribersOf: pipes, invert: invert, outbox: &outbox)
         return true
     }
 

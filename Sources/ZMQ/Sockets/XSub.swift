@@ -11,7 +11,7 @@ struct XSubPattern: SocketPattern {
         if let subscription = Subscription(message) {
             subscriber.change(subscription, among: pipes, outbox: &outbox)
         } else {
-            Distributor.send(message, to: pipes, outbox: &outbox) { _ in true }
+            Distributor.send(message, to: pipes, outbox: &outbox)
         }
         return true
     }
