@@ -62,8 +62,13 @@ extension String {
 }
 
 extension ZMQError.Code {
-    /// A request got no reply after every attempt (Lazy Pirate), or its service has no worker.
+    /// A request got no reply after every attempt (Lazy Pirate).
     public static let noReply = ZMQError.Code("noReply")
+}
+
+extension ZMQError {
+    /// Matches any `noReply` error: `catch ZMQError.noReply { … }`.
+    public static let noReply = ZMQError(code: .noReply, message: "no reply")
 }
 
 /// Handlers of reliability components: an observer of their events.
