@@ -86,13 +86,7 @@ struct CurveSecurityTests {
             #expect(failure?.kind == .protocolError && failure?.error == .boxDidNotOpen("HELLO"), "\(String(describing: failure))")
             // The server closes without a word, as libzmq's does; the client sees its handshake
             // cut short, and each retry waits twice as long as the one before.
-            var clientFailures: [HandshakeFailure] = []
-            var delays: [Duration] = []
-            for await event in events {
-                if let failure = event.failure { clientFailures.append(failure) }
-                if event.kind == .connectRetried, let delay = event.delay { delays.append(delay) }
-                if delays.count == 4 { break }
-            }
+            let (clientFailures, delays) = await failuresAndRetryDelays(events, retries: 4)
             #expect(!clientFailures.isEmpty && clientFailures.allSatisfy { $0.kind == .closed }, "\(clientFailures)")
             // 100 ms, 200 ms, 400 ms, 800 ms, each with up to one base interval of jitter.
             #expect(delays[1] >= .milliseconds(200) && delays[3] >= .milliseconds(800), "\(delays)")

@@ -43,13 +43,7 @@ struct PlainSecurityTests {
             Self.admitAdmin(context)
             let (pull, push, events) = try await Self.plainPair(context, transport: .tcp, password: "wrong")
             try await push.send("must not arrive")
-            var failures: [HandshakeFailure] = []
-            var delays: [Duration] = []
-            for await event in events {
-                if let failure = event.failure { failures.append(failure) }
-                if event.kind == .connectRetried, let delay = event.delay { delays.append(delay) }
-                if delays.count == 4 { break }
-            }
+            let (failures, delays) = await failuresAndRetryDelays(events, retries: 4)
             #expect(!failures.isEmpty && failures.allSatisfy { $0.kind == .authentication && $0.status == "400" }, "\(failures)")
             #expect(failures.first?.error == .authenticationFailed(status: "400"))
             // 100 ms, 200 ms, 400 ms, 800 ms, each with up to half again of jitter.

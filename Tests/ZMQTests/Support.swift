@@ -96,3 +96,16 @@ func keepPublishing(_ messages: [Message], on publisher: ZMQSocket) -> Task<Void
         }
     }
 }
+
+/// The handshake failures a connecting socket reports and the waits before its retries, until
+/// `retries` retries have been scheduled: what a refused client does, and how it backs off.
+func failuresAndRetryDelays(_ events: AsyncStream<SocketEvent>, retries: Int) async -> (failures: [HandshakeFailure], delays: [Duration]) {
+    var failures: [HandshakeFailure] = []
+    var delays: [Duration] = []
+    for await event in events {
+        if let failure = event.failure { failures.append(failure) }
+        if event.kind == .connectRetried, let delay = event.delay { delays.append(delay) }
+        if delays.count == retries { break }
+    }
+    return (failures, delays)
+}
