@@ -239,6 +239,7 @@ struct NetworkNamespaceTests {
                 try socket.set(.heartbeatInterval(.milliseconds(100)))
                 try socket.set(.heartbeatTimeout(.milliseconds(500)))
                 try socket.set(.linger(.zero))
+                try socket.set(.reconnectInterval(.seconds(60)))
                 let events = socket.monitor()
                 let enginesBefore = ZMTPEngine.liveCount.load(ordering: .relaxed)
                 // libzmq in namespace A waits for messages that never come, answering our PINGs.
@@ -255,6 +256,7 @@ struct NetworkNamespaceTests {
                 defer { peer.kill() }
                 _ = await nextEvent(events) { $0.kind == .handshakeSucceeded }
                 #expect(ZMTPEngine.liveCount.load(ordering: .relaxed) == enginesBefore + 1)
+                #expect(Self.connections(to: network.peerAddress) == 1)
 
                 try network.cut()
                 let cutAt = ContinuousClock.now
@@ -265,8 +267,28 @@ struct NetworkNamespaceTests {
                 // PING every 100 ms, and a PONG due within 500 ms: detected well inside a second.
                 #expect(detectedAfter < .seconds(2), "detected after \(detectedAfter)")
                 #expect(await eventually { ZMTPEngine.liveCount.load(ordering: .relaxed) == enginesBefore })
+                // Its socket is closed too (no redial is due yet: the reconnect interval is long).
+                #expect(await eventually { Self.connections(to: network.peerAddress) == 0 })
             }
         }
+    }
+
+    /// How many of this process's open descriptors are tcp connections to `address` (IPv4): the
+    /// descriptors' socket inodes, looked up in /proc/self/net/tcp.
+    static func connections(to address: String) -> Int {
+        let fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
+        let ours = Set(fds.compactMap { fd -> String? in
+            guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\(fd)"),
+                  target.hasPrefix("socket:[") else { return nil }
+            return String(target.dropFirst(8).dropLast())
+        })
+        let octets = address.split(separator: ".").compactMap { UInt8($0) }
+        let remote = octets.reversed().map { String($0, radix: 16, uppercase: true).leftPadded(to: 2) }.joined() + ":"
+        let table = (try? String(contentsOfFile: "/proc/self/net/tcp", encoding: .utf8)) ?? ""
+        return table.split(separator: "\n").dropFirst().filter { line in
+            let fields = line.split(separator: " ")
+            return fields.count > 9 && fields[2].hasPrefix(remote) && ours.contains(String(fields[9]))
+        }.count
     }
 
     @Test("a REQ client cut off from its server mid-request gets its reply once the partition heals")
@@ -363,6 +385,10 @@ struct NetworkNamespaceTests {
             }
         }
     }
+}
+
+extension String {
+    func leftPadded(to width: Int) -> String { String(repeating: "0", count: max(0, width - count)) + self }
 }
 
 /// How many messages a sending task has sent so far, read by the test while it runs.
