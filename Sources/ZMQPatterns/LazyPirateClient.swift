@@ -26,8 +26,7 @@ public actor LazyPirateClient {
     private let onEvent: PatternEventHandler
     private var socket: ZMQSocket?
     private var sequence = UInt32.random(in: 0...UInt32.max)
-    private var busy = false
-    private var waiting: [CheckedContinuation<Void, Never>] = []
+    private let turns = Turns()
 
     /// A client of the servers at `endpoints` (requests are spread over those connected), with
     /// `options` set on each socket it makes (security, for instance).
@@ -48,8 +47,8 @@ public actor LazyPirateClient {
     /// Throws `.noReply` after the last attempt, and whatever the socket throws (a bad endpoint,
     /// cancellation).
     public func request(_ request: Message) async throws -> Message {
-        await takeTurn()
-        defer { passTurn() }
+        await turns.take()
+        defer { turns.pass() }
         for attempt in 1...attempts {
             sequence &+= 1
             let id = Frame(withUnsafeBytes(of: sequence.bigEndian, Array.init))
@@ -92,17 +91,5 @@ public actor LazyPirateClient {
         }
         self.socket = socket
         return socket
-    }
-
-    private func takeTurn() async {
-        guard busy else {
-            busy = true
-            return
-        }
-        await withCheckedContinuation { waiting.append($0) }
-    }
-
-    private func passTurn() {
-        if waiting.isEmpty { busy = false } else { waiting.removeFirst().resume() }
     }
 }

@@ -31,25 +31,35 @@ public struct PatternEvent: Sendable, Hashable, CustomStringConvertible {
         public static let staleReplyDiscarded = Kind("staleReplyDiscarded")
         /// A worker heard nothing from its queue for its liveness and dials again after `delay`.
         public static let reconnecting = Kind("reconnecting")
+        /// A request waits at the broker for a worker of its service.
+        public static let requestQueued = Kind("requestQueued")
+        /// A request waited longer than the broker keeps requests, and was dropped.
+        public static let requestExpired = Kind("requestExpired")
+        /// A worker was told to go (DISCONNECT): it broke the protocol or asked for an `mmi.` service.
+        public static let workerDisconnected = Kind("workerDisconnected")
     }
 
     public let kind: Kind
     /// The worker concerned, by its routing id at the queue.
     public var worker: [UInt8]?
+    /// The service concerned (Majordomo).
+    public var service: String?
     /// The attempt a request is on (1 for the first).
     public var attempt: Int?
     /// How long until the next try (`reconnecting`).
     public var delay: Duration?
 
-    public init(_ kind: Kind, worker: [UInt8]? = nil, attempt: Int? = nil, delay: Duration? = nil) {
+    public init(_ kind: Kind, worker: [UInt8]? = nil, service: String? = nil, attempt: Int? = nil, delay: Duration? = nil) {
         self.kind = kind
         self.worker = worker
+        self.service = service
         self.attempt = attempt
         self.delay = delay
     }
 
     public var description: String {
         var text = "\(kind)"
+        if let service { text += " service \(service)" }
         if let worker { text += " worker 0x" + worker.map { String($0, radix: 16).leftPadded(to: 2) }.joined() }
         if let attempt { text += " attempt \(attempt)" }
         if let delay { text += " in \(delay)" }

@@ -1,0 +1,56 @@
+import ZMQ
+
+/// A Majordomo broker (7/MDP 0.1 and 18/MDP 0.2 at once, with 8/MMI): clients and workers
+/// connect to one endpoint; requests are routed by service name to the worker of that service
+/// that has been idle longest, queued while none is, and dropped after `requestExpiry`; workers
+/// are heartbeaten and forgotten when silent. Defaults are the Guide's: heartbeat 2.5 s,
+/// liveness 3.
+///
+///     let broker = MajordomoBroker(endpoint: "tcp://*:5555")
+///     let running = Task { try await broker.run(in: context) }
+public struct MajordomoBroker: Sendable {
+    public var endpoint: String
+    public var heartbeat: Duration = .milliseconds(2500)
+    public var liveness = 3
+    /// How long a request waits for a worker of its service before it is dropped.
+    public var requestExpiry: Duration = .seconds(60)
+    /// Options for the broker's socket (security, high-water marks).
+    public var options: [SocketOption] = []
+    public var onEvent: PatternEventHandler = { _ in }
+
+    public init(endpoint: String) {
+        self.endpoint = endpoint
+    }
+
+    /// Binds and brokers until the task is cancelled (then returns, the socket closed).
+    public func run(in context: ZMQContext) async throws {
+        let socket = try context.socket(.router, options: options + [.linger(.zero)])
+        defer { socket.close() }
+        _ = try await socket.bind(endpoint)
+        var machine = MajordomoBrokerMachine(heartbeat: heartbeat, liveness: liveness, requestExpiry: requestExpiry, now: .now)
+        // Deadlines only move later between ticks (a heartbeat is always due within one
+        // interval), so the next one is worked out once per tick, not per message.
+        var nextTick = machine.nextDeadline
+        while !Task.isCancelled {
+            let message: Message?
+            do {
+                message = try await socket.receive(before: nextTick)
+            } catch ZMQError.cancelled {
+                return
+            }
+            var actions: [MajordomoBrokerMachine.Action] = []
+            if let message { actions += machine.received(message, now: .now) }
+            let now = ContinuousClock.now
+            if now >= nextTick {
+                actions += machine.tick(now: now)
+                nextTick = machine.nextDeadline
+            }
+            for action in actions {
+                switch action {
+                case .send(let message): try? socket.trySend(message)
+                case .event(let event): onEvent(event)
+                }
+            }
+        }
+    }
+}

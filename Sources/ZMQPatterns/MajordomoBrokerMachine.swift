@@ -1,0 +1,178 @@
+import DequeModule
+import ZMQ
+
+/// The Majordomo broker (7/MDP, 18/MDP, 8/MMI) as a value: messages from its one ROUTER socket
+/// and clock ticks in, messages to send and events out. Clients and workers of either version
+/// share the socket; each message says by its header which it is. Requests queue per service
+/// until a worker of that service is free (the one idle longest), and expire after
+/// `requestExpiry`; workers heartbeat and are forgotten after `liveness` silent intervals; a
+/// worker that breaks the protocol is told to DISCONNECT. `mmi.service` answers 200 or 404,
+/// other `mmi.` names 501.
+struct MajordomoBrokerMachine {
+    struct Worker {
+        var service: String
+        var version: MajordomoVersion
+        var expiry: ContinuousClock.Instant
+    }
+
+    struct Request {
+        var client: Frame
+        var body: [Frame]
+        var expiry: ContinuousClock.Instant
+    }
+
+    struct Service {
+        var requests = Deque<Request>()
+        /// Idle workers, idle longest first.
+        var waiting: [[UInt8]] = []
+    }
+
+    enum Action: Equatable {
+        case send(Message)
+        case event(PatternEvent)
+    }
+
+    let heartbeat: Duration
+    let liveness: Int
+    let requestExpiry: Duration
+    private(set) var services: [String: Service] = [:]
+    private(set) var workers: [[UInt8]: Worker] = [:]
+    /// The 0.1 clients with a request outstanding: their replies go back in 0.1 (every other
+    /// client gets 0.2). Kept only until the reply, so it holds no more than the requests do.
+    private var v01Clients: Set<[UInt8]> = []
+    private var nextHeartbeat: ContinuousClock.Instant
+
+    init(heartbeat: Duration, liveness: Int, requestExpiry: Duration, now: ContinuousClock.Instant) {
+        self.heartbeat = heartbeat
+        self.liveness = liveness
+        self.requestExpiry = requestExpiry
+        nextHeartbeat = now + heartbeat
+    }
+
+    var nextDeadline: ContinuousClock.Instant {
+        var earliest = nextHeartbeat
+        for worker in workers.values where worker.expiry < earliest { earliest = worker.expiry }
+        for service in services.values {
+            if let first = service.requests.first, first.expiry < earliest { earliest = first.expiry }
+        }
+        return earliest
+    }
+
+    /// A message from the socket: the sender's routing id, then a client request or a worker command.
+    mutating func received(_ message: Message, now: ContinuousClock.Instant) -> [Action] {
+        guard message.count >= 2 else { return [] }
+        let sender = message[0]
+        let frames = message.frames[1...]
+        if let (version, command) = MajordomoCommand.parse(frames) {
+            return fromWorker(sender.bytes, version, command, now: now)
+        }
+        if let (version, service, body) = MajordomoClientMessage.parseRequest(frames) {
+            return fromClient(sender, version, service: service, body: body, now: now)
+        }
+        // Neither: a worker that sends garbage is treated as broken; anyone else is ignored.
+        if workers[sender.bytes] != nil { return disconnect(sender.bytes) }
+        return []
+    }
+
+    private mutating func fromClient(_ client: Frame, _ version: MajordomoVersion, service: String, body: [Frame], now: ContinuousClock.Instant) -> [Action] {
+        if service.hasPrefix("mmi.") {
+            let status: String
+            if service == "mmi.service" {
+                let name = body.first?.string ?? ""
+                status = workers.values.contains { $0.service == name } ? "200" : "404"
+            } else {
+                status = "501"
+            }
+            return [.send(Message([client] + MajordomoClientMessage.reply(version, service: service, body: [Frame(status)])))]
+        }
+        if version == .v01 { v01Clients.insert(client.bytes) }
+        services[service, default: Service()].requests.append(Request(client: client, body: body, expiry: now + requestExpiry))
+        return [.event(PatternEvent(.requestQueued, service: service))] + dispatch(service)
+    }
+
+    private mutating func fromWorker(_ id: [UInt8], _ version: MajordomoVersion, _ command: MajordomoCommand, now: ContinuousClock.Instant) -> [Action] {
+        let known = workers[id] != nil
+        let expiry = now + heartbeat * liveness
+        // Any command from a registered worker is a heartbeat.
+        if known { workers[id]!.expiry = expiry }
+        switch command {
+        case .ready(let service):
+            // A second READY, or a worker that would serve the broker's own namespace.
+            guard !known, !service.hasPrefix("mmi.") else { return disconnect(id, version: version) }
+            workers[id] = Worker(service: service, version: version, expiry: expiry)
+            services[service, default: Service()].waiting.append(id)
+            return [.event(PatternEvent(.workerReady, worker: id, service: service))] + dispatch(service)
+        case .reply(let client, let body, let final):
+            guard let worker = workers[id] else { return disconnect(id, version: version) }
+            var actions: [Action] = []
+            let clientVersion: MajordomoVersion = v01Clients.contains(client.bytes) ? .v01 : .v02
+            // A 0.1 client takes one reply: partials are for 0.2 clients only.
+            if final || clientVersion == .v02 {
+                actions.append(.send(Message([client] + MajordomoClientMessage.reply(clientVersion, service: worker.service, body: body, final: final))))
+            }
+            guard final else { return actions }
+            v01Clients.remove(client.bytes)
+            actions.append(.event(PatternEvent(.replyForwarded, worker: id, service: worker.service)))
+            services[worker.service, default: Service()].waiting.append(id)
+            return actions + dispatch(worker.service)
+        case .heartbeat:
+            return known ? [] : disconnect(id, version: version)
+        case .disconnect:
+            forget(id)
+            return []
+        case .request:
+            // Only the broker sends REQUEST.
+            return disconnect(id, version: version)
+        }
+    }
+
+    /// Expires silent workers and stale requests, and heartbeats every worker when due.
+    mutating func tick(now: ContinuousClock.Instant) -> [Action] {
+        var actions: [Action] = []
+        for (id, worker) in workers where worker.expiry <= now {
+            forget(id)
+            actions.append(.event(PatternEvent(.workerExpired, worker: id, service: worker.service)))
+        }
+        for name in services.keys {
+            while let first = services[name]?.requests.first, first.expiry <= now {
+                services[name]?.requests.removeFirst()
+                v01Clients.remove(first.client.bytes)
+                actions.append(.event(PatternEvent(.requestExpired, service: name)))
+            }
+        }
+        if now >= nextHeartbeat {
+            for (id, worker) in workers {
+                actions.append(.send(Message([Frame(id)] + MajordomoCommand.heartbeat.frames(worker.version))))
+            }
+            nextHeartbeat = now + heartbeat
+        }
+        return actions
+    }
+
+    /// Hands queued requests of `service` to its idle workers, idle longest first.
+    private mutating func dispatch(_ name: String) -> [Action] {
+        var actions: [Action] = []
+        while var service = services[name], !service.waiting.isEmpty, !service.requests.isEmpty {
+            let id = service.waiting.removeFirst()
+            let request = service.requests.removeFirst()
+            services[name] = service
+            guard let worker = workers[id] else { continue }
+            let command = MajordomoCommand.request(client: request.client, body: request.body)
+            actions.append(.send(Message([Frame(id)] + command.frames(worker.version))))
+            actions.append(.event(PatternEvent(.requestForwarded, worker: id, service: name)))
+        }
+        return actions
+    }
+
+    private mutating func disconnect(_ id: [UInt8], version: MajordomoVersion? = nil) -> [Action] {
+        let version = version ?? workers[id]?.version ?? .v02
+        forget(id)
+        return [.send(Message([Frame(id)] + MajordomoCommand.disconnect.frames(version))),
+                .event(PatternEvent(.workerDisconnected, worker: id))]
+    }
+
+    private mutating func forget(_ id: [UInt8]) {
+        guard let worker = workers.removeValue(forKey: id) else { return }
+        services[worker.service]?.waiting.removeAll { $0 == id }
+    }
+}

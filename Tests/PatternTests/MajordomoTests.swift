@@ -1,0 +1,196 @@
+import Foundation
+import Testing
+import ZMQ
+@testable import ZMQPatterns
+
+/// The Majordomo broker as a value, frame by frame as 7/MDP, 18/MDP and 8/MMI lay them out.
+@Suite("Majordomo broker state machine")
+struct MajordomoMachineTests {
+    static let start = ContinuousClock.now
+    static func at(_ seconds: Double) -> ContinuousClock.Instant { start + .milliseconds(Int(seconds * 1000)) }
+
+    static func broker() -> MajordomoBrokerMachine {
+        MajordomoBrokerMachine(heartbeat: .seconds(1), liveness: 3, requestExpiry: .seconds(10), now: at(0))
+    }
+
+    static func sent(_ actions: [MajordomoBrokerMachine.Action]) -> [Message] {
+        actions.compactMap { if case .send(let message) = $0 { message } else { nil } }
+    }
+
+    static func events(_ actions: [MajordomoBrokerMachine.Action]) -> [PatternEvent.Kind] {
+        actions.compactMap { if case .event(let event) = $0 { event.kind } else { nil } }
+    }
+
+    @Test("18/MDP: a request goes to a ready worker as REQUEST, its PARTIAL and FINAL go back to the client, with the service")
+    func version02() {
+        var broker = Self.broker()
+        #expect(Self.events(broker.received(["W", "MDPW02", Frame([1]), "echo"], now: Self.at(0))) == [.workerReady])
+        let forwarded = broker.received(["C", "MDPC02", Frame([1]), "echo", "hello", "world"], now: Self.at(0.1))
+        #expect(Self.sent(forwarded) == [["W", "MDPW02", Frame([2]), "C", "", "hello", "world"]])
+        #expect(Self.sent(broker.received(["W", "MDPW02", Frame([3]), "C", "", "part"], now: Self.at(0.2)))
+                == [["C", "MDPC02", Frame([2]), "echo", "part"]])
+        #expect(Self.sent(broker.received(["W", "MDPW02", Frame([4]), "C", "", "done"], now: Self.at(0.3)))
+                == [["C", "MDPC02", Frame([3]), "echo", "done"]])
+        // The worker is free again: the next request goes straight to it.
+        #expect(Self.sent(broker.received(["C", "MDPC02", Frame([1]), "echo", "again"], now: Self.at(0.4))).count == 1)
+    }
+
+    @Test("7/MDP: a REQ client and a 0.1 worker, each command behind its empty frame")
+    func version01() {
+        var broker = Self.broker()
+        _ = broker.received(["W", "", "MDPW01", Frame([1]), "echo"], now: Self.at(0))
+        let forwarded = broker.received(["C", "", "MDPC01", "echo", "hello"], now: Self.at(0.1))
+        #expect(Self.sent(forwarded) == [["W", "", "MDPW01", Frame([2]), "C", "", "hello"]])
+        #expect(Self.sent(broker.received(["W", "", "MDPW01", Frame([3]), "C", "", "HELLO"], now: Self.at(0.2)))
+                == [["C", "", "MDPC01", "echo", "HELLO"]])
+    }
+
+    @Test("both versions at once: a 0.1 client served by a 0.2 worker gets only the FINAL reply, as a 0.1 REPLY")
+    func mixedVersions() {
+        var broker = Self.broker()
+        _ = broker.received(["W", "MDPW02", Frame([1]), "echo"], now: Self.at(0))
+        #expect(Self.sent(broker.received(["C", "", "MDPC01", "echo", "hi"], now: Self.at(0.1))) == [["W", "MDPW02", Frame([2]), "C", "", "hi"]])
+        #expect(Self.sent(broker.received(["W", "MDPW02", Frame([3]), "C", "", "part"], now: Self.at(0.2))).isEmpty)
+        #expect(Self.sent(broker.received(["W", "MDPW02", Frame([4]), "C", "", "HI"], now: Self.at(0.3))) == [["C", "", "MDPC01", "echo", "HI"]])
+    }
+
+    @Test("8/MMI: mmi.service says 200 for a service with a worker and 404 without; other mmi. names 501")
+    func mmi() {
+        var broker = Self.broker()
+        _ = broker.received(["W", "MDPW02", Frame([1]), "echo"], now: Self.at(0))
+        #expect(Self.sent(broker.received(["C", "MDPC02", Frame([1]), "mmi.service", "echo"], now: Self.at(0.1)))
+                == [["C", "MDPC02", Frame([3]), "mmi.service", "200"]])
+        #expect(Self.sent(broker.received(["C", "", "MDPC01", "mmi.service", "nothing"], now: Self.at(0.1)))
+                == [["C", "", "MDPC01", "mmi.service", "404"]])
+        #expect(Self.sent(broker.received(["C", "MDPC02", Frame([1]), "mmi.workers"], now: Self.at(0.1)))
+                == [["C", "MDPC02", Frame([3]), "mmi.workers", "501"]])
+    }
+
+    @Test("a request for a service with no worker waits for one, and expires if none comes in time")
+    func queuedAndExpired() {
+        var broker = Self.broker()
+        #expect(Self.events(broker.received(["C", "MDPC02", Frame([1]), "late", "one"], now: Self.at(0))) == [.requestQueued])
+        #expect(Self.sent(broker.received(["W", "MDPW02", Frame([1]), "late"], now: Self.at(1))) == [["W", "MDPW02", Frame([2]), "C", "", "one"]])
+        _ = broker.received(["C", "MDPC02", Frame([1]), "never", "two"], now: Self.at(2))
+        #expect(!Self.events(broker.tick(now: Self.at(11))).contains(.requestExpired))
+        #expect(Self.events(broker.tick(now: Self.at(12))).contains(.requestExpired))
+        #expect(broker.services["never"]?.requests.isEmpty == true)
+    }
+
+    @Test("workers are heartbeaten in their own version and forgotten after their liveness; any command keeps one alive")
+    func heartbeats() {
+        var broker = Self.broker()
+        _ = broker.received(["A", "MDPW02", Frame([1]), "s"], now: Self.at(0))
+        _ = broker.received(["B", "", "MDPW01", Frame([1]), "s"], now: Self.at(0))
+        let beats = Set(Self.sent(broker.tick(now: Self.at(1))))
+        #expect(beats == [["A", "MDPW02", Frame([5])], ["B", "", "MDPW01", Frame([4])]])
+        _ = broker.received(["A", "MDPW02", Frame([5])], now: Self.at(2.5))
+        let expired = broker.tick(now: Self.at(3))
+        #expect(expired.contains(.event(PatternEvent(.workerExpired, worker: Array("B".utf8), service: "s"))))
+        #expect(broker.workers.keys.map { String(decoding: $0, as: UTF8.self) } == ["A"])
+    }
+
+    @Test("a worker that breaks the protocol is told to DISCONNECT: a second READY, an mmi. service, a reply before READY")
+    func disconnects() {
+        var broker = Self.broker()
+        _ = broker.received(["A", "MDPW02", Frame([1]), "s"], now: Self.at(0))
+        #expect(Self.sent(broker.received(["A", "MDPW02", Frame([1]), "s"], now: Self.at(0.1))) == [["A", "MDPW02", Frame([6])]])
+        #expect(broker.workers.isEmpty)
+        #expect(Self.sent(broker.received(["M", "", "MDPW01", Frame([1]), "mmi.service"], now: Self.at(0.2))) == [["M", "", "MDPW01", Frame([5])]])
+        #expect(Self.sent(broker.received(["X", "MDPW02", Frame([4]), "C", "", "reply"], now: Self.at(0.3))) == [["X", "MDPW02", Frame([6])]])
+        // A worker's own DISCONNECT is not answered: it is simply forgotten.
+        _ = broker.received(["B", "MDPW02", Frame([1]), "s"], now: Self.at(0.4))
+        #expect(broker.received(["B", "MDPW02", Frame([6])], now: Self.at(0.5)).isEmpty)
+        #expect(broker.workers.isEmpty && broker.services["s"]?.waiting.isEmpty == true)
+    }
+}
+
+@Suite("Majordomo", .serialized, .timeLimit(.minutes(2)))
+struct MajordomoTests {
+    static func fast(_ worker: MajordomoWorker) -> MajordomoWorker {
+        var worker = worker
+        worker.heartbeat = .milliseconds(100)
+        worker.reconnectInterval = .milliseconds(100)
+        worker.reconnectIntervalMax = .milliseconds(400)
+        return worker
+    }
+
+    @Test("clients of both versions reach workers of both versions through one broker, and MMI knows the services")
+    func endToEnd() async throws {
+        try await withContext { context in
+            let endpoint = freshEndpoint("mdp")
+            var broker = MajordomoBroker(endpoint: endpoint)
+            broker.heartbeat = .milliseconds(100)
+            let running = Task { try await broker.run(in: context) }
+            defer { running.cancel() }
+            var tasks: [Task<Void, any Error>] = []
+            for version in MajordomoVersion.allCases {
+                var worker = Self.fast(MajordomoWorker(connectingTo: endpoint, service: "echo"))
+                worker.version = version
+                tasks.append(Task { try await worker.run(in: context) { Message(["\(version.rawValue)"] + $0.frames) } })
+            }
+            defer { for task in tasks { task.cancel() } }
+            for version in MajordomoVersion.allCases {
+                let client = MajordomoClient(context, connectingTo: endpoint, version: version, timeout: .seconds(2), attempts: 5)
+                var servedBy: Set<String> = []
+                for index in 0..<6 {
+                    let reply = try await client.request(service: "echo", ["\(index)"])
+                    #expect(reply.count == 2 && reply[1].string == "\(index)", "\(reply)")
+                    servedBy.insert(reply[0].string ?? "")
+                }
+                #expect(servedBy == ["0.1", "0.2"], "both workers take turns")
+                #expect(try await client.hasService("echo"))
+                #expect(try await !client.hasService("nobody"))
+                await client.close()
+            }
+        }
+    }
+
+    @Test("18/MDP partial replies stream to the client before the final one")
+    func partials() async throws {
+        try await withContext { context in
+            let endpoint = freshEndpoint("mdp")
+            let running = Task { try await MajordomoBroker(endpoint: endpoint).run(in: context) }
+            defer { running.cancel() }
+            let worker = Self.fast(MajordomoWorker(connectingTo: endpoint, service: "count"))
+            let serving = Task {
+                try await worker.run(in: context) { request, partial in
+                    for index in 0..<3 { try partial(["part \(index)"]) }
+                    return ["done"]
+                }
+            }
+            defer { serving.cancel() }
+            let client = MajordomoClient(context, connectingTo: endpoint, timeout: .seconds(5))
+            let (partials, final) = try await client.requestWithPartials(service: "count", ["go"])
+            #expect(partials == [["part 0"], ["part 1"], ["part 2"]])
+            #expect(final == ["done"])
+            await client.close()
+        }
+    }
+
+    @Test("a worker finds a restarted broker again, and a client's retried request is answered")
+    func brokerRestart() async throws {
+        try await withContext { context in
+            let endpoint = freshEndpoint("mdp")
+            var broker = MajordomoBroker(endpoint: endpoint)
+            broker.heartbeat = .milliseconds(100)
+            let log = EventLog()
+            var running = Task { try await broker.run(in: context) }
+            var worker = Self.fast(MajordomoWorker(connectingTo: endpoint, service: "echo"))
+            worker.onEvent = log.handler
+            let serving = Task { try await worker.run(in: context) { $0 } }
+            defer { serving.cancel() }
+            let client = MajordomoClient(context, connectingTo: endpoint, timeout: .milliseconds(500), attempts: 20)
+            let before = try await client.request(service: "echo", ["before"])
+            #expect(before == ["before"])
+            running.cancel()
+            _ = await running.result
+            running = Task { try await broker.run(in: context) }
+            defer { running.cancel() }
+            let after = try await client.request(service: "echo", ["after"])
+            #expect(after == ["after"])
+            #expect(log.count(.reconnecting) >= 1, "the worker dialled the new broker")
+            await client.close()
+        }
+    }
+}
