@@ -93,7 +93,7 @@ let package = Package(
         .testTarget(
             name: "InteropTests",
             dependencies: ["ZMQ", "ZMTP", "ZMQPatterns"],
-            exclude: ["peer.py", "relay.py", "pirate.py"]
+            exclude: ["peer.py", "relay.py", "pirate.py", "mdp.py"]
         ),
     ]
 )

@@ -1,0 +1,71 @@
+import Foundation
+import Testing
+import ZMQ
+import ZMQPatterns
+
+/// Majordomo against libzmq (pyzmq 27.3.0): clients and workers written in Python from 7/MDP and
+/// 18/MDP (mdp.py) through our broker, of each version, and our worker serving Python clients.
+@Suite("Majordomo interop with libzmq", .serialized, .timeLimit(.minutes(2)))
+struct MajordomoInteropTests {
+    static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("mdp.py").path
+
+    static func endpoint() -> String {
+        "ipc://\(NSTemporaryDirectory())zmq-mdp-\(UUID().uuidString.prefix(8)).sock"
+    }
+
+    @Test("Python clients and workers of both versions, through our broker", arguments: MajordomoVersion.allCases, MajordomoVersion.allCases)
+    func pythonPeers(client: MajordomoVersion, worker: MajordomoVersion) async throws {
+        try await withInteropContext { context in
+            let endpoint = Self.endpoint()
+            var broker = MajordomoBroker(endpoint: endpoint)
+            broker.heartbeat = .milliseconds(200)
+            let log = PirateEventLog()
+            broker.onEvent = log.handler
+            let running = Task { try await broker.run(in: context) }
+            defer { running.cancel() }
+            let partials = worker == .v02 ? 2 : 0
+            let workerPeer = try PythonPeer(script: Self.script, ["worker", "--connect", endpoint, "--service", "echo", "--count", "3",
+                                                                  "--version", worker.rawValue, "--partials", "\(partials)", "--heartbeat", "200"])
+            _ = try await workerPeer.endpoint()
+            while log.count(.workerReady) < 1 { try await Task.sleep(for: .milliseconds(5)) }
+            let clientPeer = try PythonPeer(script: Self.script, ["client", "--connect", endpoint, "--service", "echo", "--count", "3",
+                                                                  "--version", client.rawValue])
+            _ = try await clientPeer.endpoint()
+            let report = try await clientPeer.result()
+            let replies = report["replies"] as? [Any] ?? []
+            #expect(replies.count == 3)
+            for (index, reply) in replies.enumerated() {
+                if client == .v01 {
+                    #expect(reply as? [String] == ["python", "request \(index)"])
+                } else {
+                    let reply = reply as? [String: Any]
+                    #expect(reply?["final"] as? [String] == ["python", "request \(index)"])
+                    // A 0.2 client sees a 0.2 worker's partials; a 0.1 worker has none.
+                    #expect((reply?["partials"] as? [[String]])?.count == partials)
+                }
+            }
+            #expect(try await workerPeer.result()["served"] as? Int == 3)
+        }
+    }
+
+    @Test("our worker of each version serves Python clients of each version", arguments: MajordomoVersion.allCases)
+    func ourWorker(version: MajordomoVersion) async throws {
+        try await withInteropContext { context in
+            let endpoint = Self.endpoint()
+            let running = Task { try await MajordomoBroker(endpoint: endpoint).run(in: context) }
+            defer { running.cancel() }
+            var worker = MajordomoWorker(connectingTo: endpoint, service: "upper")
+            worker.version = version
+            let serving = Task { try await worker.run(in: context) { Message($0.frames.map { Frame(($0.string ?? "").uppercased()) }) } }
+            defer { serving.cancel() }
+            for clientVersion in MajordomoVersion.allCases {
+                let clientPeer = try PythonPeer(script: Self.script, ["client", "--connect", endpoint, "--service", "upper", "--count", "2",
+                                                                      "--version", clientVersion.rawValue])
+                _ = try await clientPeer.endpoint()
+                let replies = try await clientPeer.result()["replies"] as? [Any] ?? []
+                let finals = replies.map { ($0 as? [String]) ?? (($0 as? [String: Any])?["final"] as? [String]) ?? [] }
+                #expect(finals == [["REQUEST 0"], ["REQUEST 1"]])
+            }
+        }
+    }
+}
