@@ -14,7 +14,8 @@ let fuzzTarget: [SwiftSetting] = [.unsafeFlags(["-parse-as-library"])]
 let package = Package(
     name: "swift-zmq-fuzz",
     dependencies: [
-        // CURVE: FuzzConnection drives the CURVE client and server handshakes too.
+        // CURVE: FuzzConnection drives the CURVE client and server handshakes too, and
+        // FuzzCurveTraffic whole CURVE connections.
         .package(path: "..", traits: ["CURVE"]),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
     ],
@@ -34,6 +35,14 @@ let package = Package(
         .executableTarget(
             name: "FuzzConnection",
             dependencies: ["FuzzerDriver", .product(name: "ZMTP", package: root), .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: fuzzTarget
+        ),
+        // The NaCl calls FuzzCurveTraffic makes to play a CURVE peer, over the libsodium the ZMTP
+        // module links already (its CSodium is not a product, so not importable from here).
+        .target(name: "FuzzCrypto"),
+        .executableTarget(
+            name: "FuzzCurveTraffic",
+            dependencies: ["FuzzerDriver", "FuzzCrypto", .product(name: "ZMTP", package: root), .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: fuzzTarget
         ),
     ]
