@@ -61,6 +61,7 @@ let package = Package(
             name: "ZMQTool",
             dependencies: [
                 "ZMQ",
+                "ZMQPatterns",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]

@@ -301,6 +301,36 @@ struct ToolTests {
         #expect(run.output == "from anyone\n")
     }
 
+    @Test("req prints the reply to its request; rep prints each request and answers with its frames, or echoes")
+    func reqRep() async throws {
+        let endpoint = Self.ipcEndpoint()
+        let answering = try Running(["rep", "--bind", endpoint, "--count", "2", "--reply", "ok", "0xff"])
+        // The request waits for the server to bind: the client dials until it does.
+        let first = try await Self.run(["req", "--connect", endpoint, "--timeout", "10", "hello", "world"])
+        #expect(first.status == 0, "\(first.errors)")
+        #expect(first.output == "ok\t0xff\n")
+        let second = try await Self.run(["req", "--connect", endpoint, "--timeout", "10", "0x0102"])
+        #expect(second.output == "ok\t0xff\n")
+        let served = await answering.finish()
+        #expect(served.status == 0, "\(served.errors)")
+        #expect(served.output == "hello\tworld\n0x0102\n")
+
+        let echoEndpoint = Self.ipcEndpoint()
+        let echoing = try Running(["rep", "--bind", echoEndpoint, "--count", "1"])
+        let echoed = try await Self.run(["req", "--connect", echoEndpoint, "--timeout", "10", "same", "frames"])
+        #expect(echoed.output == "same\tframes\n")
+        #expect(await echoing.finish().status == 0)
+    }
+
+    @Test("req exits 1 after its retries when nobody answers, and says so")
+    func reqGivesUp() async throws {
+        let endpoint = Self.ipcEndpoint()
+        let run = try await Self.run(["req", "--connect", endpoint, "--timeout", "0.1", "--retries", "2", "anyone?"])
+        #expect(run.status == 1)
+        #expect(run.output.isEmpty)
+        #expect(run.errors.contains("no reply after 2 attempts of 0.1 seconds each"), "\(run.errors)")
+    }
+
     @Test("recv and send under PLAIN with a password file")
     func plainSendReceive() async throws {
         let passwords = NSTemporaryDirectory() + "zmq-passwords-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
