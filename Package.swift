@@ -23,6 +23,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/swiftlang/swift-docc-plugin.git", from: "1.5.0"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
     ],
     targets: [
         // The wire protocol as pure values: no sockets, threads or clocks.
@@ -53,9 +54,16 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
-        // The Guide's reliability patterns as components: the Pirates (and, to come, Majordomo,
-        // Titanic), each a value a user configures and runs in a task.
-        .target(name: "ZMQPatterns", dependencies: ["ZMQ"]),
+        // The Guide's reliability patterns as components: the Pirates, Majordomo, Titanic (on
+        // SQLite, through GRDB and the system's libsqlite3), each a value a user configures and
+        // runs in a task.
+        .target(
+            name: "ZMQPatterns",
+            dependencies: [
+                "ZMQ",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]
+        ),
         // The `zmq` command-line tool.
         .executableTarget(
             name: "ZMQTool",

@@ -20,11 +20,9 @@ public actor LazyPirateClient {
     /// How many times to send a request in all before giving up (the Guide's 3).
     public let attempts: Int
 
-    private let context: ZMQContext
     private let endpoints: [String]
-    private let options: [SocketOption]
     private let onEvent: PatternEventHandler
-    private var socket: ZMQSocket?
+    private let lane: RequestLane
     private var sequence = UInt32.random(in: 0...UInt32.max)
     private let turns = Turns()
 
@@ -35,12 +33,11 @@ public actor LazyPirateClient {
         options: [SocketOption] = [], onEvent: @escaping PatternEventHandler = { _ in }
     ) {
         precondition(attempts >= 1, "a request needs at least one attempt")
-        self.context = context
         self.endpoints = endpoints
         self.timeout = timeout
         self.attempts = attempts
-        self.options = options
         self.onEvent = onEvent
+        lane = RequestLane(context, connectingTo: endpoints, options: options)
     }
 
     /// Sends `request` and returns its reply, retrying on a fresh socket when none comes in time.
@@ -52,22 +49,20 @@ public actor LazyPirateClient {
         for attempt in 1...attempts {
             sequence &+= 1
             let id = Frame(withUnsafeBytes(of: sequence.bigEndian, Array.init))
-            let socket = try await openSocket()
             if attempt > 1 { onEvent(PatternEvent(.requestRetried, attempt: attempt)) }
-            try await socket.send(Message([id, Frame()] + request.frames))
-            let deadline = ContinuousClock.now + timeout
-            while let reply = try await socket.receive(before: deadline) {
+            // No reply in time closes the socket: the request may sit in a dead server's queue.
+            let onEvent = onEvent
+            let reply = try await lane.exchange(Message([id, Frame()] + request.frames), timeout: timeout) { reply -> RequestLane.Verdict<Message> in
                 guard reply.count >= 2, reply[0] == id, reply[1].isEmpty else {
                     onEvent(PatternEvent(.staleReplyDiscarded, attempt: attempt))
-                    continue
+                    return .ignore
                 }
-                onEvent(PatternEvent(.requestAnswered, attempt: attempt))
-                return Message(Array(reply.frames.dropFirst(2)), metadata: reply.metadata)
+                return .answer(Message(Array(reply.frames.dropFirst(2)), metadata: reply.metadata))
             }
-            // No reply in time: the request may sit in a dead server's queue. Drop the socket and
-            // what it still holds; the next attempt starts clean.
-            socket.close()
-            self.socket = nil
+            if let reply {
+                onEvent(PatternEvent(.requestAnswered, attempt: attempt))
+                return reply.answer
+            }
         }
         onEvent(PatternEvent(.requestAbandoned, attempt: attempts))
         throw ZMQError(code: .noReply, message: "no reply after \(attempts) attempt\(attempts == 1 ? "" : "s") of \(timeout) each",
@@ -75,21 +70,7 @@ public actor LazyPirateClient {
     }
 
     /// Closes the socket; a later request opens a new one.
-    public func close() {
-        socket?.close()
-        socket = nil
-    }
-
-    private func openSocket() async throws -> ZMQSocket {
-        if let socket { return socket }
-        let socket = try context.socket(.dealer, options: options + [.linger(.zero)])
-        do {
-            for endpoint in endpoints { try await socket.connect(endpoint) }
-        } catch {
-            socket.close()
-            throw error
-        }
-        self.socket = socket
-        return socket
+    public func close() async {
+        await lane.close()
     }
 }

@@ -9,7 +9,8 @@ import ZMQ
 ///     let broker = MajordomoBroker(endpoint: "tcp://*:5555")
 ///     let running = Task { try await broker.run(in: context) }
 public struct MajordomoBroker: Sendable {
-    public var endpoint: String
+    /// Where it binds: clients and workers connect to any of them.
+    public var endpoints: [String]
     public var heartbeat: Duration = .milliseconds(2500)
     public var liveness = 3
     /// How long a request waits for a worker of its service before it is dropped.
@@ -19,14 +20,18 @@ public struct MajordomoBroker: Sendable {
     public var onEvent: PatternEventHandler = { _ in }
 
     public init(endpoint: String) {
-        self.endpoint = endpoint
+        endpoints = [endpoint]
+    }
+
+    public init(endpoints: [String]) {
+        self.endpoints = endpoints
     }
 
     /// Binds and brokers until the task is cancelled (then returns, the socket closed).
     public func run(in context: ZMQContext) async throws {
         let socket = try context.socket(.router, options: options + [.linger(.zero)])
         defer { socket.close() }
-        _ = try await socket.bind(endpoint)
+        for endpoint in endpoints { _ = try await socket.bind(endpoint) }
         var machine = MajordomoBrokerMachine(heartbeat: heartbeat, liveness: liveness, requestExpiry: requestExpiry, now: .now)
         // Deadlines only move later between ticks (a heartbeat is always due within one
         // interval), so the next one is worked out once per tick, not per message.

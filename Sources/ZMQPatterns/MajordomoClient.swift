@@ -1,40 +1,51 @@
 import ZMQ
 
-/// A synchronous Majordomo client (7/MDP 0.1 or 18/MDP 0.2): one request at a time (concurrent
-/// calls wait their turn), by service
-/// name, retried Lazy Pirate style: it waits `timeout` for the reply and, when none comes, sends
-/// again on a fresh socket, `attempts` times in all, then throws `.noReply`. In 0.2 the PARTIAL
-/// replies of a request are collected and returned with the FINAL one, in order.
+/// A Majordomo client (7/MDP 0.1 or 18/MDP 0.2) that sends requests by service name and retries
+/// them Lazy Pirate style: it waits `timeout` for the reply and, when none comes, sends again on
+/// a fresh socket, `attempts` times in all, then throws `.noReply`. In 0.2 the PARTIAL replies
+/// of a request are collected and returned with the FINAL one, in order.
+///
+/// By default it is the synchronous client: one request at a time, concurrent calls waiting
+/// their turn. With `maxInFlight` above one it is the asynchronous client: that many requests
+/// travel at once, each on a socket of its own (MDP replies carry no request id, so a socket is
+/// what tells them apart), and calls beyond that wait.
 ///
 ///     let client = MajordomoClient(context, connectingTo: "tcp://localhost:5555")
 ///     let reply = try await client.request(service: "echo", ["hello"])
+///
+///     let pipelined = MajordomoClient(context, connectingTo: "tcp://localhost:5555", maxInFlight: 16)
+///     let replies = try await withThrowingTaskGroup(of: Message.self) { group in … }
 public actor MajordomoClient {
     public let version: MajordomoVersion
     public let timeout: Duration
     public let attempts: Int
+    public let maxInFlight: Int
     private let context: ZMQContext
     private let endpoint: String
     private let options: [SocketOption]
     private let onEvent: PatternEventHandler
-    private var socket: ZMQSocket?
-    private let turns = Turns()
+    private let turns: Turns
+    /// Lanes not in use; at most `maxInFlight` exist.
+    private var idle: [RequestLane] = []
 
     public init(
         _ context: ZMQContext, connectingTo endpoint: String, version: MajordomoVersion = .v02, timeout: Duration = .milliseconds(2500),
-        attempts: Int = 3, options: [SocketOption] = [], onEvent: @escaping PatternEventHandler = { _ in }
+        attempts: Int = 3, maxInFlight: Int = 1, options: [SocketOption] = [], onEvent: @escaping PatternEventHandler = { _ in }
     ) {
         precondition(attempts >= 1, "a request needs at least one attempt")
+        precondition(maxInFlight >= 1, "at least one request must be able to travel")
         self.context = context
         self.endpoint = endpoint
         self.version = version
         self.timeout = timeout
         self.attempts = attempts
+        self.maxInFlight = maxInFlight
         self.options = options
         self.onEvent = onEvent
+        turns = Turns(capacity: maxInFlight)
     }
 
-    /// The FINAL reply to `body` from `service` (with 0.2, any PARTIAL replies before it come
-    /// first in `partials`). Throws `.noReply` after the last attempt.
+    /// The FINAL reply to `body` from `service`. Throws `.noReply` after the last attempt.
     public func request(service: String, _ body: Message) async throws -> Message {
         try await requestWithPartials(service: service, body).final
     }
@@ -43,22 +54,23 @@ public actor MajordomoClient {
     public func requestWithPartials(service: String, _ body: Message) async throws -> (partials: [Message], final: Message) {
         await turns.take()
         defer { turns.pass() }
+        let lane = idle.popLast() ?? RequestLane(context, connectingTo: [endpoint], options: options)
+        defer { idle.append(lane) }
+        let request = Message(MajordomoClientMessage.request(version, service: service, body: body.frames))
+        let version = version
         for attempt in 1...attempts {
-            let socket = try await openSocket()
             if attempt > 1 { onEvent(PatternEvent(.requestRetried, service: service, attempt: attempt)) }
-            try await socket.send(Message(MajordomoClientMessage.request(version, service: service, body: body.frames)))
-            var partials: [Message] = []
-            let deadline = ContinuousClock.now + timeout
-            while let reply = try await socket.receive(before: deadline) {
-                guard let (final, replyService, replyBody) = parse(reply), replyService == service else { continue }
-                if final {
-                    onEvent(PatternEvent(.requestAnswered, service: service, attempt: attempt))
-                    return (partials, Message(replyBody, metadata: reply.metadata))
+            let reply = try await lane.exchange(request, timeout: timeout) { reply -> RequestLane.Verdict<Message> in
+                guard let (final, replyService, body) = MajordomoClientMessage.parseReply(version, reply), replyService == service else {
+                    return .ignore
                 }
-                partials.append(Message(replyBody, metadata: reply.metadata))
+                let message = Message(body, metadata: reply.metadata)
+                return final ? .answer(message) : .partial(message)
             }
-            socket.close()
-            self.socket = nil
+            if let reply {
+                onEvent(PatternEvent(.requestAnswered, service: service, attempt: attempt))
+                return (reply.partials, reply.answer)
+            }
         }
         onEvent(PatternEvent(.requestAbandoned, service: service, attempt: attempts))
         throw ZMQError(code: .noReply, message: "no reply from \(service) after \(attempts) attempt\(attempts == 1 ? "" : "s") of \(timeout) each",
@@ -70,37 +82,8 @@ public actor MajordomoClient {
         try await request(service: "mmi.service", Message(Frame(service))).first?.string == "200"
     }
 
-    public func close() {
-        socket?.close()
-        socket = nil
-    }
-
-    /// A reply from the broker: whether it is the last, its service and its body.
-    private func parse(_ reply: Message) -> (final: Bool, service: String, body: [Frame])? {
-        let frames = reply.frames
-        switch version {
-        case .v01:
-            // A DEALER sees the empty frame REQ would have removed.
-            guard frames.count >= 3, frames[0].isEmpty, frames[1] == "MDPC01", let service = frames[2].string else { return nil }
-            return (true, service, Array(frames.dropFirst(3)))
-        case .v02:
-            guard frames.count >= 3, frames[0] == "MDPC02", frames[1].count == 1, let service = frames[2].string else { return nil }
-            let code = frames[1].bytes[0]
-            guard code == 2 || code == 3 else { return nil }
-            return (code == 3, service, Array(frames.dropFirst(3)))
-        }
-    }
-
-    private func openSocket() async throws -> ZMQSocket {
-        if let socket { return socket }
-        let socket = try context.socket(.dealer, options: options + [.linger(.zero)])
-        do {
-            try await socket.connect(endpoint)
-        } catch {
-            socket.close()
-            throw error
-        }
-        self.socket = socket
-        return socket
+    /// Closes the idle sockets; later requests open new ones.
+    public func close() async {
+        for lane in idle { await lane.close() }
     }
 }

@@ -109,4 +109,21 @@ enum MajordomoClientMessage {
         case .v02: return ["MDPC02", Frame([1]), Frame(service)] + body
         }
     }
+
+    /// A reply from the broker as a DEALER client of `version` sees it: whether it is the last
+    /// (0.2 FINAL rather than PARTIAL), its service and its body; nil for anything else.
+    static func parseReply(_ version: MajordomoVersion, _ reply: Message) -> (final: Bool, service: String, body: [Frame])? {
+        let frames = reply.frames
+        switch version {
+        case .v01:
+            // A DEALER sees the empty frame REQ would have removed.
+            guard frames.count >= 3, frames[0].isEmpty, frames[1] == "MDPC01", let service = frames[2].string else { return nil }
+            return (true, service, Array(frames.dropFirst(3)))
+        case .v02:
+            guard frames.count >= 3, frames[0] == "MDPC02", frames[1].count == 1, let service = frames[2].string else { return nil }
+            let code = frames[1].bytes[0]
+            guard code == 2 || code == 3 else { return nil }
+            return (code == 3, service, Array(frames.dropFirst(3)))
+        }
+    }
 }

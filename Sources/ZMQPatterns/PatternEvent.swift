@@ -37,6 +37,12 @@ public struct PatternEvent: Sendable, Hashable, CustomStringConvertible {
         public static let requestExpired = Kind("requestExpired")
         /// A worker was told to go (DISCONNECT): it broke the protocol or asked for an `mmi.` service.
         public static let workerDisconnected = Kind("workerDisconnected")
+        /// Titanic stored a request (and acknowledged it to its client).
+        public static let requestStored = Kind("requestStored")
+        /// Titanic stored the reply to a request: its answer for good.
+        public static let replyStored = Kind("replyStored")
+        /// Titanic forgot a request and its reply (`titanic.close`).
+        public static let requestClosed = Kind("requestClosed")
     }
 
     public let kind: Kind
@@ -48,17 +54,21 @@ public struct PatternEvent: Sendable, Hashable, CustomStringConvertible {
     public var attempt: Int?
     /// How long until the next try (`reconnecting`).
     public var delay: Duration?
+    /// The request concerned, by its Titanic id.
+    public var request: String?
 
-    public init(_ kind: Kind, worker: [UInt8]? = nil, service: String? = nil, attempt: Int? = nil, delay: Duration? = nil) {
+    public init(_ kind: Kind, worker: [UInt8]? = nil, service: String? = nil, attempt: Int? = nil, delay: Duration? = nil, request: String? = nil) {
         self.kind = kind
         self.worker = worker
         self.service = service
         self.attempt = attempt
         self.delay = delay
+        self.request = request
     }
 
     public var description: String {
         var text = "\(kind)"
+        if let request { text += " request \(request)" }
         if let service { text += " service \(service)" }
         if let worker { text += " worker 0x" + worker.map { String($0, radix: 16).leftPadded(to: 2) }.joined() }
         if let attempt { text += " attempt \(attempt)" }

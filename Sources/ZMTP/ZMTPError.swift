@@ -16,7 +16,8 @@ public enum ZMTPError: Error, Equatable, Sendable, CustomStringConvertible {
     case tooManyFrames(limit: Int)
     /// A command frame that does not follow its grammar.
     case malformedCommand(String)
-    /// A command that is not allowed at this point of the handshake.
+    /// A command that is not allowed at this point: out of order in the handshake, or a frame
+    /// other than a CURVE MESSAGE after it.
     case unexpectedCommand(String)
     /// A data frame arrived before the handshake completed.
     case messageBeforeHandshake
@@ -75,7 +76,7 @@ public enum ZMTPError: Error, Equatable, Sendable, CustomStringConvertible {
             return "message of at least \(size) octets exceeds the maximum message size of \(limit)"
         case .tooManyFrames(let limit): return "message of more than \(limit) frames exceeds the maximum message size"
         case .malformedCommand(let what): return "malformed command: \(what)"
-        case .unexpectedCommand(let name): return "unexpected command \(name) during handshake"
+        case .unexpectedCommand(let name): return "unexpected command \(name)"
         case .messageBeforeHandshake: return "message frame received before the handshake completed"
         case .incompatibleSocketType(let ours, let theirs):
             return "socket type \(theirs) cannot talk to \(ours)"

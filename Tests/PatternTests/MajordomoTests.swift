@@ -121,6 +121,8 @@ struct MajordomoTests {
             let endpoint = freshEndpoint("mdp")
             var broker = MajordomoBroker(endpoint: endpoint)
             broker.heartbeat = .milliseconds(100)
+            let log = EventLog()
+            broker.onEvent = log.handler
             let running = Task { try await broker.run(in: context) }
             defer { running.cancel() }
             var tasks: [Task<Void, any Error>] = []
@@ -130,6 +132,8 @@ struct MajordomoTests {
                 tasks.append(Task { try await worker.run(in: context) { Message(["\(version.rawValue)"] + $0.frames) } })
             }
             defer { for task in tasks { task.cancel() } }
+            // Both ready before the first request, or one could take them all.
+            while log.count(.workerReady) < 2 { try await Task.sleep(for: .milliseconds(5)) }
             for version in MajordomoVersion.allCases {
                 let client = MajordomoClient(context, connectingTo: endpoint, version: version, timeout: .seconds(2), attempts: 5)
                 var servedBy: Set<String> = []
@@ -143,6 +147,32 @@ struct MajordomoTests {
                 #expect(try await !client.hasService("nobody"))
                 await client.close()
             }
+        }
+    }
+
+    @Test("the asynchronous client has several requests in flight at once, each reply matched to its request")
+    func inFlight() async throws {
+        try await withContext { context in
+            let endpoint = freshEndpoint("mdp")
+            let running = Task { try await MajordomoBroker(endpoint: endpoint).run(in: context) }
+            defer { running.cancel() }
+            // Each worker holds its request until four are being handled at once: only a client
+            // with four in flight gets any answer.
+            let gate = Gate(opensAt: 4)
+            var tasks: [Task<Void, any Error>] = []
+            for _ in 0..<4 {
+                let worker = Self.fast(MajordomoWorker(connectingTo: endpoint, service: "gate"))
+                tasks.append(Task { try await worker.run(in: context) { request in await gate.arrive(); return request } })
+            }
+            defer { for task in tasks { task.cancel() } }
+            let client = MajordomoClient(context, connectingTo: endpoint, timeout: .seconds(20), attempts: 1, maxInFlight: 4)
+            let replies = try await withThrowingTaskGroup(of: (Int, Message).self) { group in
+                for index in 0..<8 { group.addTask { (index, try await client.request(service: "gate", ["\(index)"])) } }
+                return try await group.reduce(into: [:]) { $0[$1.0] = $1.1 }
+            }
+            #expect(replies.count == 8)
+            for (index, reply) in replies { #expect(reply == ["\(index)"]) }
+            await client.close()
         }
     }
 
@@ -191,6 +221,27 @@ struct MajordomoTests {
             #expect(after == ["after"])
             #expect(log.count(.reconnecting) >= 1, "the worker dialled the new broker")
             await client.close()
+        }
+    }
+}
+
+/// Lets its callers through once `opensAt` of them are waiting, and everyone after that.
+actor Gate {
+    private let opensAt: Int
+    private var waiting: [CheckedContinuation<Void, Never>] = []
+    private var open = false
+
+    init(opensAt: Int) { self.opensAt = opensAt }
+
+    func arrive() async {
+        if open { return }
+        await withCheckedContinuation { continuation in
+            waiting.append(continuation)
+            if waiting.count == opensAt {
+                open = true
+                for waiter in waiting { waiter.resume() }
+                waiting = []
+            }
         }
     }
 }

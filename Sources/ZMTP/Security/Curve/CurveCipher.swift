@@ -163,7 +163,7 @@ struct CurveCipher: Sendable, CustomReflectable {
                 Self.messageName.withUnsafeBytes { name in memcmp(bytes.baseAddress!, name.baseAddress!, 8) == 0 }
             }
             guard named else {
-                failure = .unexpectedCommand("a frame that is not a CURVE MESSAGE")
+                failure = .unexpectedCommand("after the handshake: not a CURVE MESSAGE")
                 break
             }
             guard body.readableBytes >= Self.overhead else {

@@ -1,0 +1,65 @@
+import ZMQ
+
+/// One DEALER socket to a server and one request on it at a time: the send-and-wait step that
+/// the request clients retry. A request that gets no answer in time takes the socket with it
+/// (closed at linger zero, dropping whatever it still queues), so the next one starts clean.
+actor RequestLane {
+    /// What a client makes of an incoming message.
+    enum Verdict<Answer: Sendable>: Sendable {
+        /// The answer: the exchange is over.
+        case answer(Answer)
+        /// Part of the answer (an 18/MDP PARTIAL): kept, and the wait goes on.
+        case partial(Message)
+        /// Not for this request (a late reply to an abandoned one): the wait goes on.
+        case ignore
+    }
+
+    private let context: ZMQContext
+    private let endpoints: [String]
+    private let options: [SocketOption]
+    private var socket: ZMQSocket?
+
+    init(_ context: ZMQContext, connectingTo endpoints: [String], options: [SocketOption]) {
+        self.context = context
+        self.endpoints = endpoints
+        self.options = options
+    }
+
+    /// Sends `request` and waits up to `timeout` for `judge` to find its answer; nil when none
+    /// came in time (the socket is closed then). Throws what the socket throws.
+    func exchange<Answer: Sendable>(
+        _ request: Message, timeout: Duration, judge: @Sendable (Message) -> Verdict<Answer>
+    ) async throws -> (partials: [Message], answer: Answer)? {
+        let socket = try await openSocket()
+        try await socket.send(request)
+        var partials: [Message] = []
+        let deadline = ContinuousClock.now + timeout
+        while let reply = try await socket.receive(before: deadline) {
+            switch judge(reply) {
+            case .answer(let answer): return (partials, answer)
+            case .partial(let partial): partials.append(partial)
+            case .ignore: continue
+            }
+        }
+        close()
+        return nil
+    }
+
+    func close() {
+        socket?.close()
+        socket = nil
+    }
+
+    private func openSocket() async throws -> ZMQSocket {
+        if let socket { return socket }
+        let socket = try context.socket(.dealer, options: options + [.linger(.zero)])
+        do {
+            for endpoint in endpoints { try await socket.connect(endpoint) }
+        } catch {
+            socket.close()
+            throw error
+        }
+        self.socket = socket
+        return socket
+    }
+}

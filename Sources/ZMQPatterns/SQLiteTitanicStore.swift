@@ -1,0 +1,110 @@
+import Foundation
+import GRDB
+import ZMQ
+
+/// Titanic's requests and replies in an SQLite database file: each change is committed, and on
+/// disk (write-ahead log, full synchronous writes), before the call returns. Restart Titanic on
+/// the same file and it takes up the requests still pending.
+///
+///     let store = try SQLiteTitanicStore(path: "titanic.sqlite")
+public final class SQLiteTitanicStore: TitanicStore {
+    private let database: DatabaseQueue
+
+    /// Opens (or creates) the database at `path`. Throws if it cannot be opened, or if SQLite
+    /// would not confirm write-ahead logging with full synchronous writes.
+    public init(path: String) throws {
+        database = try DurableDatabase.open(path: path) { db in
+            try db.execute(sql: """
+                CREATE TABLE IF NOT EXISTS titanic_request (
+                    sequence INTEGER PRIMARY KEY AUTOINCREMENT,
+                    id TEXT NOT NULL UNIQUE,
+                    service TEXT NOT NULL,
+                    body BLOB NOT NULL,
+                    reply BLOB
+                )
+                """)
+        }
+    }
+
+    /// How SQLite keeps this file, as it reports it: write-ahead log and synchronous FULL (2).
+    public func durability() async throws -> SQLiteDurability {
+        try await DurableDatabase.durability(database)
+    }
+
+    public func store(_ request: TitanicRequest) async throws {
+        try await database.write { db in
+            try db.execute(sql: "INSERT OR IGNORE INTO titanic_request (id, service, body) VALUES (?, ?, ?)",
+                           arguments: [request.id, request.service, FrameCoding.encode(request.body)])
+        }
+    }
+
+    public func pending() async throws -> [TitanicRequest] {
+        try await database.read { db in
+            try Row.fetchAll(db, sql: "SELECT id, service, body FROM titanic_request WHERE reply IS NULL ORDER BY sequence").compactMap { row in
+                guard let body = FrameCoding.decode(row["body"]) else { return nil }
+                return TitanicRequest(id: row["id"], service: row["service"], body: body)
+            }
+        }
+    }
+
+    public func storeReply(_ reply: Message, for id: String) async throws -> Bool {
+        try await database.write { db in
+            try db.execute(sql: "UPDATE titanic_request SET reply = ? WHERE id = ? AND reply IS NULL",
+                           arguments: [FrameCoding.encode(reply), id])
+            return db.changesCount == 1
+        }
+    }
+
+    public func state(of id: String) async throws -> TitanicRequestState {
+        try await database.read { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT reply FROM titanic_request WHERE id = ?", arguments: [id]) else {
+                return .unknown
+            }
+            let reply: Data? = row["reply"]
+            return reply.flatMap(FrameCoding.decode).map(TitanicRequestState.answered) ?? .pending
+        }
+    }
+
+    public func close(_ id: String) async throws {
+        try await database.write { db in
+            try db.execute(sql: "DELETE FROM titanic_request WHERE id = ?", arguments: [id])
+        }
+    }
+}
+
+/// An SQLite database opened for durability: write-ahead log and `synchronous = FULL`, set on
+/// the one connection after opening and read back, since some libraries (GRDB's pools among
+/// them) quietly lower it to NORMAL, which can lose the last commits to a power cut.
+enum DurableDatabase {
+    static func open(path: String, schema: @escaping @Sendable (Database) throws -> Void) throws -> DatabaseQueue {
+        let database = try DatabaseQueue(path: path)
+        try database.writeWithoutTransaction { db in
+            let journal = try String.fetchOne(db, sql: "PRAGMA journal_mode = WAL")
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+            let synchronous = try Int.fetchOne(db, sql: "PRAGMA synchronous")
+            guard journal?.lowercased() == "wal", synchronous == 2 else {
+                throw ZMQError(code: .invalidFile,
+                               message: "SQLite would not keep \(path) durably (journal \(journal ?? "?"), synchronous \(synchronous ?? -1); want wal and 2)")
+            }
+            try db.inTransaction {
+                try schema(db)
+                return .commit
+            }
+        }
+        return database
+    }
+
+    static func durability(_ database: DatabaseQueue) async throws -> SQLiteDurability {
+        try await database.read { db in
+            SQLiteDurability(journalMode: try String.fetchOne(db, sql: "PRAGMA journal_mode") ?? "",
+                             synchronous: try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1)
+        }
+    }
+}
+
+/// How SQLite says it keeps a database: its journal mode (`wal`) and `synchronous` level
+/// (2, FULL: each commit is on disk before it returns).
+public struct SQLiteDurability: Sendable, Hashable {
+    public var journalMode: String
+    public var synchronous: Int
+}

@@ -1,0 +1,146 @@
+import Foundation
+import ZMQ
+
+/// Titanic (9/TSP, the Guide's chapter 4): disconnected, durable request-reply on top of a
+/// Majordomo broker. Clients hand requests to the `titanic.request` service and get an id back
+/// once the request is stored; Titanic sends each stored request to its service through the
+/// broker, again and again until a worker answers, and stores the reply; clients fetch it from
+/// `titanic.reply` (200 with the reply, 300 while pending, 400 for an unknown id) as often as
+/// they like, and `titanic.close` forgets it. Workers need nothing special.
+///
+///     let titanic = Titanic(broker: "tcp://localhost:5555", store: try SQLiteTitanicStore(path: "titanic.sqlite"))
+///     let running = Task { try await titanic.run(in: context) }
+///
+/// Killed and restarted on the same store, it loses no request it acknowledged, and each
+/// request keeps the first reply stored for it. A request can reach its service more than once
+/// (a worker answered, but Titanic died before storing the reply): make such workers
+/// idempotent with `CompletedRequests`.
+public struct Titanic: Sendable {
+    /// The Majordomo broker Titanic registers with and sends requests through.
+    public var broker: String
+    public var store: any TitanicStore
+    /// The Majordomo version of Titanic's own workers and client.
+    public var version: MajordomoVersion = .v02
+    /// Heartbeat of Titanic's workers: the broker's.
+    public var heartbeat: Duration = .milliseconds(2500)
+    public var liveness = 3
+    /// How long to wait for a service's reply before sending the request again.
+    public var timeout: Duration = .milliseconds(2500)
+    /// The pause before asking again for a service the broker has no worker for.
+    public var retryInterval: Duration = .seconds(1)
+    /// How many stored requests travel to their services at once.
+    public var maxInFlight = 16
+    public var options: [SocketOption] = []
+    public var onEvent: PatternEventHandler = { _ in }
+
+    public init(broker: String, store: any TitanicStore) {
+        self.broker = broker
+        self.store = store
+    }
+
+    /// Serves the three Titanic services and dispatches stored requests, those left pending by
+    /// an earlier run first, until the task is cancelled.
+    public func run(in context: ZMQContext) async throws {
+        let (arrivals, arrived) = AsyncStream.makeStream(of: TitanicRequest.self)
+        let client = MajordomoClient(context, connectingTo: broker, version: version, timeout: timeout, attempts: 1,
+                                     maxInFlight: maxInFlight, options: options)
+        defer { Task { await client.close() } }
+        // Discarding groups: a finished dispatch leaves nothing behind, and the first task to
+        // fail (a store that cannot be read, a bad endpoint) ends the rest.
+        try await withThrowingDiscardingTaskGroup { group in
+            for service in TitanicService.allCases {
+                let worker = worker(for: service)
+                group.addTask { try await worker.run(in: context) { await answer(service, $0, arrived: arrived) } }
+            }
+            group.addTask {
+                try await withThrowingDiscardingTaskGroup { dispatches in
+                    for request in try await store.pending() {
+                        dispatches.addTask { try await dispatch(request, through: client) }
+                    }
+                    for await request in arrivals {
+                        dispatches.addTask { try await dispatch(request, through: client) }
+                    }
+                    dispatches.cancelAll()
+                }
+            }
+        }
+    }
+
+    private func worker(for service: TitanicService) -> MajordomoWorker {
+        var worker = MajordomoWorker(connectingTo: broker, service: service.rawValue)
+        worker.version = version
+        worker.heartbeat = heartbeat
+        worker.liveness = liveness
+        worker.options = options
+        return worker
+    }
+
+    /// A client's request to one of the Titanic services: stores or looks up, then replies
+    /// with a 9/TSP status frame first.
+    private func answer(_ service: TitanicService, _ request: Message, arrived: AsyncStream<TitanicRequest>.Continuation) async -> Message {
+        do {
+            switch service {
+            case .request:
+                guard let name = request.first?.string, !name.isEmpty else { return ["400 the first frame must name a service"] }
+                let stored = TitanicRequest(id: Self.newID(), service: name, body: Message(Array(request.frames.dropFirst())))
+                try await store.store(stored)
+                onEvent(PatternEvent(.requestStored, service: name, request: stored.id))
+                arrived.yield(stored)
+                return ["200", Frame(stored.id)]
+            case .reply:
+                guard let id = request.first?.string else { return ["400 the first frame must be a request id"] }
+                switch try await store.state(of: id) {
+                case .answered(let reply): return Message(["200"] + reply.frames)
+                case .pending: return ["300"]
+                case .unknown: return ["400"]
+                }
+            case .close:
+                guard let id = request.first?.string else { return ["400 the first frame must be a request id"] }
+                try await store.close(id)
+                onEvent(PatternEvent(.requestClosed, request: id))
+                return ["200"]
+            }
+        } catch {
+            // The store failed: nothing was acknowledged, and 500 tells the client to try again.
+            return [Frame("500 \(error)")]
+        }
+    }
+
+    /// Sends `request` to its service until a worker answers, then stores the reply. Gives up
+    /// only when the request is closed (or the task cancelled).
+    private func dispatch(_ request: TitanicRequest, through client: MajordomoClient) async throws {
+        var attempt = 0
+        while !Task.isCancelled {
+            guard case .pending = try await store.state(of: request.id) else { return }
+            // Asked first, so that a request for a service with no worker does not pile up
+            // copies at the broker, each to be run when a worker comes.
+            if (try? await client.hasService(request.service)) == true {
+                attempt += 1
+                if attempt > 1 { onEvent(PatternEvent(.requestRetried, service: request.service, attempt: attempt, request: request.id)) }
+                onEvent(PatternEvent(.requestForwarded, service: request.service, attempt: attempt, request: request.id))
+                do {
+                    let reply = try await client.request(service: request.service, request.body)
+                    if try await store.storeReply(reply, for: request.id) {
+                        onEvent(PatternEvent(.replyStored, service: request.service, attempt: attempt, request: request.id))
+                    }
+                    return
+                } catch ZMQError.noReply {
+                    // Sent again below, if still pending.
+                }
+            }
+            try await Task.sleep(for: retryInterval)
+        }
+    }
+
+    /// 32 hexadecimal digits, as 9/TSP asks: a random UUID's.
+    static func newID() -> String {
+        UUID().uuidString.replacingOccurrences(of: "-", with: "")
+    }
+}
+
+/// The three services of 9/TSP.
+enum TitanicService: String, CaseIterable {
+    case request = "titanic.request"
+    case reply = "titanic.reply"
+    case close = "titanic.close"
+}

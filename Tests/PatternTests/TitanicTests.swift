@@ -1,0 +1,195 @@
+import Foundation
+import Testing
+import ZMQ
+@testable import ZMQPatterns
+
+/// A fresh SQLite file in the temporary directory.
+func temporaryDatabase(_ name: String) -> String {
+    "\(NSTemporaryDirectory())zmq-\(name)-\(UUID().uuidString.prefix(8)).sqlite"
+}
+
+@Suite("Titanic stores")
+struct TitanicStoreTests {
+    static func stores() throws -> [any TitanicStore] {
+        [MemoryTitanicStore(), try SQLiteTitanicStore(path: temporaryDatabase("titanic-store"))]
+    }
+
+    @Test("a request is pending until answered; the first reply stands; close forgets it", arguments: 0..<2)
+    func lifecycle(kind: Int) async throws {
+        let store = try Self.stores()[kind]
+        let first = TitanicRequest(id: "A1", service: "echo", body: ["one", Frame([0, 255]), ""])
+        let second = TitanicRequest(id: "B2", service: "echo", body: ["two"])
+        try await store.store(first)
+        try await store.store(second)
+        #expect(try await store.pending() == [first, second])
+        #expect(try await store.state(of: "A1") == .pending)
+        #expect(try await store.storeReply(["first answer"], for: "A1"))
+        #expect(try await !store.storeReply(["second answer"], for: "A1"), "a request is answered once")
+        #expect(try await !store.storeReply(["stray"], for: "nobody"))
+        #expect(try await store.state(of: "A1") == .answered(["first answer"]))
+        #expect(try await store.pending() == [second])
+        try await store.close("A1")
+        try await store.close("never-known")
+        #expect(try await store.state(of: "A1") == .unknown)
+        #expect(try await store.pending() == [second])
+    }
+
+    @Test("SQLite: requests and replies outlive the store, on a database in WAL mode with synchronous FULL")
+    func reopened() async throws {
+        let path = temporaryDatabase("titanic-reopen")
+        do {
+            let store = try SQLiteTitanicStore(path: path)
+            #expect(try await store.durability() == SQLiteDurability(journalMode: "wal", synchronous: 2))
+            try await store.store(TitanicRequest(id: "A", service: "s", body: ["a"]))
+            try await store.store(TitanicRequest(id: "B", service: "s", body: ["b"]))
+            _ = try await store.storeReply(["A done"], for: "A")
+        }
+        let store = try SQLiteTitanicStore(path: path)
+        #expect(try await store.durability() == SQLiteDurability(journalMode: "wal", synchronous: 2), "set again on every opening")
+        #expect(try await store.state(of: "A") == .answered(["A done"]))
+        #expect(try await store.pending().map(\.id) == ["B"])
+    }
+
+    @Test("frames survive the blob encoding, empty and large ones too; a damaged blob decodes to nil")
+    func coding() {
+        let message: Message = ["", Frame([UInt8](repeating: 7, count: 70_000)), "x"]
+        #expect(FrameCoding.decode(FrameCoding.encode(message)) == message)
+        #expect(FrameCoding.decode(FrameCoding.encode([])) == [])
+        #expect(FrameCoding.decode(Data([0, 0, 0, 9, 1])) == nil)
+        #expect(FrameCoding.decode(Data([0, 0])) == nil)
+    }
+}
+
+@Suite("Completed requests (idempotent workers)")
+struct CompletedRequestsTests {
+    @Test("work runs once per id, a repeat gets the recorded reply, and the record survives reopening")
+    func once() async throws {
+        let path = temporaryDatabase("completed")
+        let runs = Tally()
+        do {
+            let completed = try CompletedRequests(path: path)
+            #expect(try await completed.durability() == SQLiteDurability(journalMode: "wal", synchronous: 2))
+            let work: (Message) async throws -> Message = { request in
+                runs.add()
+                return ["done \(request[1].string ?? "") #\(runs.value)"]
+            }
+            #expect(try await completed.handle(["rx-1", "aspirin"], by: work) == ["done aspirin #1"])
+            #expect(try await completed.handle(["rx-1", "aspirin"], by: work) == ["done aspirin #1"])
+            #expect(try await completed.handle(["rx-2", "insulin"], by: work) == ["done insulin #2"])
+            #expect(runs.value == 2)
+            await #expect(throws: ZMQError.self) { try await completed.handle([], by: work) }
+        }
+        let completed = try CompletedRequests(path: path)
+        #expect(try await completed.count() == 2)
+        #expect(try await completed.reply(for: "rx-1") == ["done aspirin #1"])
+        #expect(try await completed.record(["other"], for: "rx-2") == ["done insulin #2"], "the first record stands")
+    }
+}
+
+@Suite("Titanic", .serialized, .timeLimit(.minutes(1)))
+struct TitanicTests {
+    static func fast(_ titanic: Titanic) -> Titanic {
+        var titanic = titanic
+        titanic.heartbeat = .milliseconds(100)
+        titanic.timeout = .seconds(1)
+        titanic.retryInterval = .milliseconds(50)
+        return titanic
+    }
+
+    static func broker(_ endpoint: String) -> MajordomoBroker {
+        var broker = MajordomoBroker(endpoint: endpoint)
+        broker.heartbeat = .milliseconds(100)
+        return broker
+    }
+
+    @Test("9/TSP: a request is stored and answered; the reply can be fetched again until closed, then the id is unknown")
+    func requestReplyClose() async throws {
+        try await withContext { context in
+            let endpoint = freshEndpoint("titanic")
+            let broker = Task { try await Self.broker(endpoint).run(in: context) }
+            defer { broker.cancel() }
+            let log = EventLog()
+            var titanic = Self.fast(Titanic(broker: endpoint, store: MemoryTitanicStore()))
+            titanic.onEvent = log.handler
+            let running = Task { try await titanic.run(in: context) }
+            defer { running.cancel() }
+            let worker = Task { try await MajordomoTests.fast(MajordomoWorker(connectingTo: endpoint, service: "echo")).run(in: context) { Message(["echo"] + $0.frames) } }
+            defer { worker.cancel() }
+
+            let client = TitanicClient(context, connectingTo: endpoint, timeout: .seconds(2), attempts: 10)
+            let id = try await client.submit(service: "echo", ["hello", "world"])
+            #expect(id.count == 32 && id.allSatisfy(\.isHexDigit), "9/TSP: 32 hexadecimal digits")
+            var reply = try await client.reply(to: id)
+            while reply == nil {
+                try await Task.sleep(for: .milliseconds(20))
+                reply = try await client.reply(to: id)
+            }
+            #expect(reply == ["echo", "hello", "world"])
+            #expect(try await client.reply(to: id) == reply, "titanic.reply does not delete")
+            try await client.close(id)
+            try await client.close(id)  // idempotent: 200 for an unknown id
+            await #expect(throws: ZMQError.self) { try await client.reply(to: id) }
+            #expect(try await client.request(service: "echo", ["again"]) == ["echo", "again"])
+            #expect(log.count(.requestStored) == 2 && log.count(.replyStored) == 2)
+            await client.closeSockets()
+        }
+    }
+
+    @Test("a request for a service with no worker stays pending, and is answered once a worker comes")
+    func waitsForWorker() async throws {
+        try await withContext { context in
+            let endpoint = freshEndpoint("titanic")
+            let broker = Task { try await Self.broker(endpoint).run(in: context) }
+            defer { broker.cancel() }
+            let log = EventLog()
+            var titanic = Self.fast(Titanic(broker: endpoint, store: MemoryTitanicStore()))
+            titanic.onEvent = log.handler
+            let running = Task { try await titanic.run(in: context) }
+            defer { running.cancel() }
+            let client = TitanicClient(context, connectingTo: endpoint, timeout: .seconds(2), attempts: 10)
+            let id = try await client.submit(service: "late", ["x"])
+            #expect(try await client.reply(to: id) == nil, "300 while pending")
+            #expect(log.count(.requestForwarded) == 0, "nothing is sent to a service the broker has no worker for")
+            let worker = Task { try await MajordomoTests.fast(MajordomoWorker(connectingTo: endpoint, service: "late")).run(in: context) { $0 } }
+            defer { worker.cancel() }
+            while try await client.reply(to: id) == nil { try await Task.sleep(for: .milliseconds(20)) }
+            #expect(try await client.reply(to: id) == ["x"])
+            await client.closeSockets()
+        }
+    }
+
+    @Test("stopped and started again on the same SQLite file, Titanic dispatches what was left pending")
+    func restart() async throws {
+        try await withContext { context in
+            let endpoint = freshEndpoint("titanic")
+            let path = temporaryDatabase("titanic-restart")
+            let broker = Task { try await Self.broker(endpoint).run(in: context) }
+            defer { broker.cancel() }
+            let client = TitanicClient(context, connectingTo: endpoint, timeout: .seconds(2), attempts: 10)
+            var ids: [String] = []
+            do {
+                let first = Task { try await Self.fast(Titanic(broker: endpoint, store: try SQLiteTitanicStore(path: path))).run(in: context) }
+                for index in 0..<5 { ids.append(try await client.submit(service: "upper", ["request \(index)"])) }
+                first.cancel()
+                _ = await first.result
+            }
+            let worker = Task {
+                try await MajordomoTests.fast(MajordomoWorker(connectingTo: endpoint, service: "upper")).run(in: context) {
+                    Message($0.frames.map { Frame(($0.string ?? "").uppercased()) })
+                }
+            }
+            defer { worker.cancel() }
+            let second = Task { try await Self.fast(Titanic(broker: endpoint, store: try SQLiteTitanicStore(path: path))).run(in: context) }
+            defer { second.cancel() }
+            for (index, id) in ids.enumerated() {
+                var reply = try await client.reply(to: id)
+                while reply == nil {
+                    try await Task.sleep(for: .milliseconds(20))
+                    reply = try await client.reply(to: id)
+                }
+                #expect(reply == ["REQUEST \(index)"])
+            }
+            await client.closeSockets()
+        }
+    }
+}
