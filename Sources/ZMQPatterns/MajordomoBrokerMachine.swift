@@ -118,8 +118,9 @@ struct MajordomoBrokerMachine {
         case .heartbeat:
             return known ? [] : disconnect(id, version: version)
         case .disconnect:
+            guard let worker = workers[id] else { return [] }
             forget(id)
-            return []
+            return [.event(PatternEvent(.workerLost, worker: id, service: worker.service))]
         case .request:
             // Only the broker sends REQUEST.
             return disconnect(id, version: version)

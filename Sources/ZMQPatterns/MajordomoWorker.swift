@@ -39,7 +39,9 @@ public struct MajordomoWorker: Sendable {
         var peer = PeerLiveness(heartbeat: heartbeat, liveness: liveness, reconnectInterval: reconnectInterval,
                                 reconnectIntervalMax: reconnectIntervalMax, now: .now)
         var socket = try await connect(context)
-        defer { socket.close() }
+        // Stopping says DISCONNECT, so the broker stops routing to this worker at once rather
+        // than after its liveness.
+        defer { leave(socket) }
         peer.connected(now: .now)
         while !Task.isCancelled {
             let message: Message?
@@ -92,6 +94,12 @@ public struct MajordomoWorker: Sendable {
             guard version == .v02 else { return }
             try socket.trySend(Message(MajordomoCommand.reply(client: client, body: partial.frames, final: false).frames(version)))
         }
+    }
+
+    private func leave(_ socket: ZMQSocket) {
+        try? socket.set(.linger(.after(.seconds(1))))
+        try? socket.trySend(Message(MajordomoCommand.disconnect.frames(version)))
+        socket.close()
     }
 
     private func connect(_ context: ZMQContext) async throws -> ZMQSocket {

@@ -15,7 +15,7 @@ public struct PatternEvent: Sendable, Hashable, CustomStringConvertible {
         public static let workerReady = Kind("workerReady")
         /// A worker was silent for its liveness and is forgotten; nothing more is sent to it.
         public static let workerExpired = Kind("workerExpired")
-        /// A worker could not be reached (it left) and is forgotten.
+        /// A worker left (said DISCONNECT, or could not be reached) and is forgotten.
         public static let workerLost = Kind("workerLost")
         /// A request went to a worker.
         public static let requestForwarded = Kind("requestForwarded")

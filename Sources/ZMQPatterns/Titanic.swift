@@ -45,6 +45,8 @@ public struct Titanic: Sendable {
         let client = MajordomoClient(context, connectingTo: broker, version: version, timeout: timeout, attempts: 1,
                                      maxInFlight: maxInFlight, options: options)
         defer { Task { await client.close() } }
+        // Read before the services start, so that a request stored meanwhile is not in it too.
+        let leftover = try await store.pending()
         // Discarding groups: a finished dispatch leaves nothing behind, and the first task to
         // fail (a store that cannot be read, a bad endpoint) ends the rest.
         try await withThrowingDiscardingTaskGroup { group in
@@ -54,7 +56,7 @@ public struct Titanic: Sendable {
             }
             group.addTask {
                 try await withThrowingDiscardingTaskGroup { dispatches in
-                    for request in try await store.pending() {
+                    for request in leftover {
                         dispatches.addTask { try await dispatch(request, through: client) }
                     }
                     for await request in arrivals {
@@ -107,28 +109,32 @@ public struct Titanic: Sendable {
     }
 
     /// Sends `request` to its service until a worker answers, then stores the reply. Gives up
-    /// only when the request is closed (or the task cancelled).
+    /// only when the request is closed, or Titanic stops (then it returns quietly).
     private func dispatch(_ request: TitanicRequest, through client: MajordomoClient) async throws {
         var attempt = 0
-        while !Task.isCancelled {
-            guard case .pending = try await store.state(of: request.id) else { return }
-            // Asked first, so that a request for a service with no worker does not pile up
-            // copies at the broker, each to be run when a worker comes.
-            if (try? await client.hasService(request.service)) == true {
-                attempt += 1
-                if attempt > 1 { onEvent(PatternEvent(.requestRetried, service: request.service, attempt: attempt, request: request.id)) }
-                onEvent(PatternEvent(.requestForwarded, service: request.service, attempt: attempt, request: request.id))
-                do {
-                    let reply = try await client.request(service: request.service, request.body)
-                    if try await store.storeReply(reply, for: request.id) {
-                        onEvent(PatternEvent(.replyStored, service: request.service, attempt: attempt, request: request.id))
+        do {
+            while !Task.isCancelled {
+                guard case .pending = try await store.state(of: request.id) else { return }
+                // Asked first, so that a request for a service with no worker does not pile up
+                // copies at the broker, each to be run when a worker comes.
+                if (try? await client.hasService(request.service)) == true {
+                    attempt += 1
+                    if attempt > 1 { onEvent(PatternEvent(.requestRetried, service: request.service, attempt: attempt, request: request.id)) }
+                    onEvent(PatternEvent(.requestForwarded, service: request.service, attempt: attempt, request: request.id))
+                    do {
+                        let reply = try await client.request(service: request.service, request.body)
+                        if try await store.storeReply(reply, for: request.id) {
+                            onEvent(PatternEvent(.replyStored, service: request.service, attempt: attempt, request: request.id))
+                        }
+                        return
+                    } catch ZMQError.noReply {
+                        // Sent again below, if still pending.
                     }
-                    return
-                } catch ZMQError.noReply {
-                    // Sent again below, if still pending.
                 }
+                try await Task.sleep(for: retryInterval)
             }
-            try await Task.sleep(for: retryInterval)
+        } catch where Task.isCancelled {
+            // Stopping: the request stays pending in the store for the next run.
         }
     }
 

@@ -11,13 +11,14 @@ import ZMQ
 public struct TitanicClient: Sendable {
     private let client: MajordomoClient
 
-    /// A client whose Majordomo requests to the Titanic services are retried as `MajordomoClient` does.
+    /// A client whose Majordomo requests to the Titanic services are retried as `MajordomoClient`
+    /// does, with up to `maxInFlight` of them at once.
     public init(
         _ context: ZMQContext, connectingTo endpoint: String, version: MajordomoVersion = .v02, timeout: Duration = .milliseconds(2500),
-        attempts: Int = 3, options: [SocketOption] = [], onEvent: @escaping PatternEventHandler = { _ in }
+        attempts: Int = 3, maxInFlight: Int = 1, options: [SocketOption] = [], onEvent: @escaping PatternEventHandler = { _ in }
     ) {
         client = MajordomoClient(context, connectingTo: endpoint, version: version, timeout: timeout, attempts: attempts,
-                                 options: options, onEvent: onEvent)
+                                 maxInFlight: maxInFlight, options: options, onEvent: onEvent)
     }
 
     /// Stores `body` for `service` at Titanic and returns the request's id; Titanic has it on

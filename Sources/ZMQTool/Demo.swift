@@ -4,6 +4,14 @@ import ZMQ
 
 struct Demo: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        abstract: "Run the swift-zmq demos: the four basic topologies (the default), or prescriptions processed exactly once.",
+        subcommands: [Topologies.self, Prescriptions.self],
+        defaultSubcommand: Topologies.self
+    )
+}
+
+struct Topologies: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
         abstract: "Run the four basic topologies over tcp (exclusive pair, pipeline, publish-subscribe, request-reply), then CURVE security, and check what flowed.",
         discussion: "Exits 0 only if every check passed."
     )

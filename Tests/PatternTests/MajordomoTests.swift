@@ -98,9 +98,10 @@ struct MajordomoMachineTests {
         #expect(broker.workers.isEmpty)
         #expect(Self.sent(broker.received(["M", "", "MDPW01", Frame([1]), "mmi.service"], now: Self.at(0.2))) == [["M", "", "MDPW01", Frame([5])]])
         #expect(Self.sent(broker.received(["X", "MDPW02", Frame([4]), "C", "", "reply"], now: Self.at(0.3))) == [["X", "MDPW02", Frame([6])]])
-        // A worker's own DISCONNECT is not answered: it is simply forgotten.
+        // A worker's own DISCONNECT is not answered: it is forgotten, and reported as lost.
         _ = broker.received(["B", "MDPW02", Frame([1]), "s"], now: Self.at(0.4))
-        #expect(broker.received(["B", "MDPW02", Frame([6])], now: Self.at(0.5)).isEmpty)
+        let left = broker.received(["B", "MDPW02", Frame([6])], now: Self.at(0.5))
+        #expect(Self.sent(left).isEmpty && Self.events(left) == [.workerLost])
         #expect(broker.workers.isEmpty && broker.services["s"]?.waiting.isEmpty == true)
     }
 }
@@ -172,6 +173,28 @@ struct MajordomoTests {
             }
             #expect(replies.count == 8)
             for (index, reply) in replies { #expect(reply == ["\(index)"]) }
+            await client.close()
+        }
+    }
+
+    @Test("a worker that stops says DISCONNECT: the broker forgets it at once, not after its liveness")
+    func workerLeaves() async throws {
+        try await withContext { context in
+            let endpoint = freshEndpoint("mdp")
+            var broker = MajordomoBroker(endpoint: endpoint)
+            broker.heartbeat = .seconds(30)
+            let log = EventLog()
+            broker.onEvent = log.handler
+            let running = Task { try await broker.run(in: context) }
+            defer { running.cancel() }
+            let serving = Task { try await MajordomoWorker(connectingTo: endpoint, service: "brief").run(in: context) { $0 } }
+            let client = MajordomoClient(context, connectingTo: endpoint, timeout: .seconds(5))
+            #expect(try await client.request(service: "brief", ["hi"]) == ["hi"])
+            serving.cancel()
+            try await serving.value
+            while log.count(.workerLost) < 1 { try await Task.sleep(for: .milliseconds(5)) }
+            #expect(try await !client.hasService("brief"))
+            #expect(log.count(.workerExpired) == 0)
             await client.close()
         }
     }

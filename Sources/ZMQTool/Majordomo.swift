@@ -1,0 +1,315 @@
+import ArgumentParser
+import Foundation
+import ServiceLifecycle
+import ZMQ
+import ZMQPatterns
+
+struct Broker: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a Majordomo broker (7/MDP 0.1 and 18/MDP 0.2 at once, with 8/MMI), optionally with Titanic.",
+        discussion: """
+            Clients and workers of either version connect to the same endpoint. With --titanic, \
+            the titanic.request, titanic.reply and titanic.close services (9/TSP) run in the same \
+            process, keeping requests and replies in that SQLite file; restarted on the same file, \
+            it takes up the requests still pending. Exits 0 on SIGINT or SIGTERM.
+            """
+    )
+
+    @Option(help: "Bind to this endpoint, e.g. tcp://*:5555 (repeat for several).")
+    var bind: [String]
+
+    @Option(help: "Run Titanic too, with its requests and replies in this SQLite database.")
+    var titanic: String?
+
+    @Option(help: "Seconds between heartbeats; workers must use the same.")
+    var heartbeat: Double = 2.5
+
+    @Flag(help: "Print what happens (workers joining and leaving, requests) on standard error.")
+    var verbose = false
+
+    func validate() throws {
+        if bind.isEmpty { throw ValidationError("give --bind ENDPOINT") }
+        if heartbeat <= 0 { throw ValidationError("--heartbeat must be positive") }
+    }
+
+    func run() async throws {
+        let context = ZMQContext()
+        let verbose = verbose
+        let report: PatternEventHandler = { event in
+            if verbose { standardError("zmq broker: \(event)") }
+        }
+        // Titanic reaches the broker in-process, whatever the public endpoints are.
+        let inproc = "inproc://zmq-broker-titanic"
+        var broker = MajordomoBroker(endpoints: bind + (titanic == nil ? [] : [inproc]))
+        broker.heartbeat = .seconds(heartbeat)
+        broker.onEvent = report
+        let configured = broker
+        var tasks: [@Sendable () async throws -> Void] = [{ try await configured.run(in: context) }]
+        if let path = titanic {
+            let store: SQLiteTitanicStore
+            do {
+                store = try SQLiteTitanicStore(path: path)
+            } catch {
+                throw UsageError(message: "cannot use \(path) for Titanic: \(error)")
+            }
+            var service = Titanic(broker: inproc, store: store)
+            service.heartbeat = .seconds(heartbeat)
+            service.onEvent = report
+            let titanic = service
+            tasks.append { try await titanic.run(in: context) }
+        }
+        standardError("zmq broker: listening on \(bind.joined(separator: ", "))" + (titanic.map { ", Titanic in \($0)" } ?? ""))
+        try await runUntilSignalled(context, tasks)
+    }
+}
+
+struct TitanicCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "titanic",
+        abstract: "Run Titanic (9/TSP) as a process of its own, on a Majordomo broker.",
+        discussion: """
+            Serves titanic.request, titanic.reply and titanic.close through the broker, keeping \
+            requests and replies in an SQLite file, and sends each stored request to its service \
+            until a worker answers. Restarted on the same file, it takes up the requests still \
+            pending. Exits 0 on SIGINT or SIGTERM.
+            """
+    )
+
+    @Option(help: "Connect to the broker at this endpoint.")
+    var connect: String
+
+    @Option(help: "The SQLite database for requests and replies (created if missing).")
+    var database: String
+
+    @Option(help: "Seconds between heartbeats; the broker must use the same.")
+    var heartbeat: Double = 2.5
+
+    @Flag(help: "Print what happens (requests stored, dispatched, answered) on standard error.")
+    var verbose = false
+
+    func validate() throws {
+        if heartbeat <= 0 { throw ValidationError("--heartbeat must be positive") }
+    }
+
+    func run() async throws {
+        let store: SQLiteTitanicStore
+        do {
+            store = try SQLiteTitanicStore(path: database)
+        } catch {
+            throw UsageError(message: "cannot use \(database) for Titanic: \(error)")
+        }
+        let context = ZMQContext()
+        var titanic = Titanic(broker: connect, store: store)
+        titanic.heartbeat = .seconds(heartbeat)
+        let verbose = verbose
+        titanic.onEvent = { event in
+            if verbose { standardError("zmq titanic: \(event)") }
+        }
+        let configured = titanic
+        standardError("zmq titanic: on the broker at \(connect), requests in \(database)")
+        try await runUntilSignalled(context, [{ try await configured.run(in: context) }])
+    }
+}
+
+struct Worker: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Serve a Majordomo service: echo each request, or answer it with a command's output.",
+        discussion: """
+            With --exec, each request's frames go to the command's standard input, one per line, \
+            and the lines it prints are the reply's frames (0x… for binary, both ways); the \
+            command runs through /bin/sh. With --once, requests carry their own id as the first \
+            frame, and a request whose id was answered before gets the recorded reply without \
+            running anything again (a command that exits non-zero is not recorded). Exits 0 on \
+            SIGINT or SIGTERM.
+            """
+    )
+
+    @Option(help: "Connect to the broker at this endpoint.")
+    var connect: String
+
+    @Option(help: "The service to serve.")
+    var service: String
+
+    @Option(help: "The Majordomo version to speak: 0.1 or 0.2.")
+    var mdp: String = "0.2"
+
+    @Flag(help: "Answer each request with itself.")
+    var echo = false
+
+    @Option(help: "Answer each request with this shell command's output.")
+    var exec: String?
+
+    @Option(help: "Answer each request id once, recording the replies in this SQLite database.")
+    var once: String?
+
+    @Option(help: "Seconds between heartbeats; the broker must use the same.")
+    var heartbeat: Double = 2.5
+
+    @Flag(help: "Print each request on standard error.")
+    var verbose = false
+
+    func validate() throws {
+        if MajordomoVersion(rawValue: mdp) == nil { throw ValidationError("--mdp must be 0.1 or 0.2") }
+        if echo == (exec != nil) { throw ValidationError("give exactly one of --echo or --exec COMMAND") }
+        if heartbeat <= 0 { throw ValidationError("--heartbeat must be positive") }
+    }
+
+    func run() async throws {
+        let completed: CompletedRequests?
+        do {
+            completed = try once.map { try CompletedRequests(path: $0) }
+        } catch {
+            throw UsageError(message: "cannot use \(once ?? "") to record requests: \(error)")
+        }
+        let context = ZMQContext()
+        var worker = MajordomoWorker(connectingTo: connect, service: service)
+        worker.version = MajordomoVersion(rawValue: mdp)!
+        worker.heartbeat = .seconds(heartbeat)
+        worker.reconnectInterval = .seconds(heartbeat)
+        let configured = worker
+        let command = exec
+        let verbose = verbose
+        let service = service
+        let answer: @Sendable (Message) async throws -> (reply: Message, succeeded: Bool) = { request in
+            guard let command else { return (request, true) }
+            return try await ShellCommand.run(command, input: request)
+        }
+        standardError("zmq worker: serving \(service) at \(connect)")
+        try await runUntilSignalled(context, [{
+            try await configured.run(in: context) { request in
+                if verbose { standardError("zmq worker: request \(FrameText.line(request))") }
+                guard let completed else { return try await answer(request).reply }
+                guard let id = request.first else {
+                    standardError("zmq worker: a request with no frames has no id; answered with nothing")
+                    return Message([Frame]())
+                }
+                if let recorded = try await completed.reply(for: id) { return recorded }
+                let (reply, succeeded) = try await answer(request)
+                return succeeded ? try await completed.record(reply, for: id) : reply
+            }
+        }])
+    }
+}
+
+struct Request: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Send a request to a Majordomo service and print its reply; retried on a fresh socket when none comes.",
+        discussion: """
+            Prints any partial replies (18/MDP), then the final reply, one line each, frames \
+            separated by tabs (0x… for binary), and exits 0; exits 1 when no reply has come after \
+            --retries attempts of --timeout seconds.
+            """
+    )
+
+    @Option(help: "Connect to the broker at this endpoint.")
+    var connect: String
+
+    @Option(help: "The service to ask, e.g. echo, or mmi.service, or titanic.request.")
+    var service: String
+
+    @Option(help: "The Majordomo version to speak: 0.1 or 0.2.")
+    var mdp: String = "0.2"
+
+    @Option(help: "Seconds to wait for each reply.")
+    var timeout: Double = 2.5
+
+    @Option(help: "How many times to send the request in all before giving up.")
+    var retries: Int = 3
+
+    @Argument(help: "The frames of the request (0x… for hex).")
+    var frames: [String] = []
+
+    func validate() throws {
+        if MajordomoVersion(rawValue: mdp) == nil { throw ValidationError("--mdp must be 0.1 or 0.2") }
+        if timeout <= 0 { throw ValidationError("--timeout must be positive") }
+        if retries < 1 { throw ValidationError("--retries must be at least 1") }
+    }
+
+    func run() async throws {
+        let request = Message(try frames.map(FrameText.parse))
+        let context = ZMQContext()
+        let client = MajordomoClient(context, connectingTo: connect, version: MajordomoVersion(rawValue: mdp)!,
+                                     timeout: .milliseconds(Int64(timeout * 1000)), attempts: retries)
+        defer { Task { await client.close() } }
+        do {
+            let (partials, final) = try await client.requestWithPartials(service: service, request)
+            for partial in partials { StandardOutput.writeLine(partial) }
+            StandardOutput.writeLine(final)
+        } catch let error as ZMQError where error.code == .noReply {
+            standardError("zmq request: \(error)")
+            await client.close()
+            await context.shutdown()
+            throw ExitCode(1)
+        } catch let error as ZMQError where error.code == .invalidEndpoint {
+            throw UsageError(message: "\(error)")
+        }
+        await client.close()
+        await context.shutdown()
+    }
+}
+
+/// A shell command that answers a request: its frames in, one per line; its lines out.
+enum ShellCommand {
+    static func run(_ command: String, input: Message) async throws -> (reply: Message, succeeded: Bool) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = ["-c", command]
+        let stdin = Pipe()
+        let stdout = Pipe()
+        process.standardInput = stdin
+        process.standardOutput = stdout
+        let exited = AsyncStream<Int32>.makeStream()
+        process.terminationHandler = { exited.continuation.yield($0.terminationStatus); exited.continuation.finish() }
+        try process.run()
+        var text = input.frames.map { FrameText.line(Message($0)) + "\n" }.joined()
+        if input.isEmpty { text = "" }
+        // Written and read on their own threads: a command that prints before reading all its
+        // input must not block on a full pipe while we are still writing.
+        let writing = Task.detached {
+            try? stdin.fileHandleForWriting.write(contentsOf: Data(text.utf8))
+            try? stdin.fileHandleForWriting.close()
+        }
+        let output = await Task.detached { stdout.fileHandleForReading.readDataToEndOfFile() }.value
+        await writing.value
+        var status: Int32 = -1
+        for await code in exited.stream { status = code }
+        let lines = String(decoding: output, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
+        let frames = try lines.dropLast(lines.last == "" ? 1 : 0).map { try FrameText.parse(String($0)) }
+        if status != 0 { standardError("zmq worker: '\(command)' exited with status \(status)") }
+        return (Message(frames), status == 0)
+    }
+}
+
+extension FrameText {
+    /// A message as the tool prints it, as a string.
+    static func line(_ message: Message) -> String {
+        var bytes: [UInt8] = []
+        write(message) { bytes.append(contentsOf: $0) }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}
+
+func standardError(_ line: String) {
+    FileHandle.standardError.write(Data((line + "\n").utf8))
+}
+
+/// Runs `tasks` until one ends or SIGINT/SIGTERM arrives; then stops the rest and the context.
+func runUntilSignalled(_ context: ZMQContext, _ tasks: [@Sendable () async throws -> Void]) async throws {
+    let services = tasks.map {
+        ServiceGroupConfiguration.ServiceConfiguration(service: TaskService(body: $0), successTerminationBehavior: .gracefullyShutdownGroup)
+    }
+    let group = ServiceGroup(configuration: ServiceGroupConfiguration(
+        services: [.init(service: context)] + services,
+        gracefulShutdownSignals: [.sigterm, .sigint],
+        logger: ZMQContext.silentLogger))
+    try await group.run()
+}
+
+/// A task as a service: cancelled when the group shuts down gracefully.
+struct TaskService: Service {
+    let body: @Sendable () async throws -> Void
+
+    func run() async throws {
+        try await cancelWhenGracefulShutdown { try await body() }
+    }
+}

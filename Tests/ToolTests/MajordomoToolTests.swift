@@ -1,0 +1,136 @@
+import Foundation
+import Testing
+import ZMQ
+import ZMQPatterns
+
+/// `zmq broker`, `zmq titanic`, `zmq worker` and `zmq request`, run as a user would run them.
+@Suite("zmq Majordomo and Titanic commands", .serialized, .timeLimit(.minutes(3)))
+struct MajordomoToolTests {
+    typealias Running = ToolTests.Running
+
+    static func directory() throws -> String {
+        let path = NSTemporaryDirectory() + "zmq-tool-mdp-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+
+    /// Asks until the broker says `service` has a worker (8/MMI), so that requests after it are served.
+    static func waitForService(_ service: String, at endpoint: String) async throws {
+        while try await ToolTests.run(["request", "--connect", endpoint, "--service", "mmi.service", "--timeout", "5", service]).output != "200\n" {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
+    static func stop(_ running: Running) async -> ToolTests.Run {
+        running.process.terminate()
+        return await running.finish()
+    }
+
+    @Test("broker, an --echo worker of each version and an --exec worker: request prints partials and the reply, of either version; SIGTERM ends each with status 0")
+    func brokerWorkerRequest() async throws {
+        let endpoint = ToolTests.ipcEndpoint()
+        let broker = try Running(["broker", "--bind", endpoint, "--heartbeat", "0.2"])
+        let echo = try Running(["worker", "--connect", endpoint, "--service", "echo", "--mdp", "0.1", "--echo", "--heartbeat", "0.2"])
+        let upper = try Running(["worker", "--connect", endpoint, "--service", "upper", "--heartbeat", "0.2",
+                                 "--exec", "tr a-z A-Z; echo 0xff00"])
+        try await Self.waitForService("echo", at: endpoint)
+        try await Self.waitForService("upper", at: endpoint)
+        for version in ["0.1", "0.2"] {
+            let echoed = try await ToolTests.run(["request", "--connect", endpoint, "--service", "echo", "--mdp", version, "--timeout", "10", "hello", "0x0001"])
+            #expect(echoed.status == 0, "\(echoed.errors)")
+            #expect(echoed.output == "hello\t0x0001\n")
+            let upper = try await ToolTests.run(["request", "--connect", endpoint, "--service", "upper", "--mdp", version, "--timeout", "10", "one", "two"])
+            #expect(upper.output == "ONE\tTWO\t0xff00\n", "frames in as lines, lines out as frames")
+        }
+        let unknown = try await ToolTests.run(["request", "--connect", endpoint, "--service", "mmi.service", "nobody"])
+        #expect(unknown.output == "404\n")
+        for running in [echo, upper, broker] {
+            let run = await Self.stop(running)
+            #expect(run.status == 0, "\(run.errors)")
+        }
+    }
+
+    @Test("request exits 1 after its retries when no worker answers, and says so; bad arguments are usage errors")
+    func requestGivesUp() async throws {
+        let endpoint = ToolTests.ipcEndpoint()
+        let run = try await ToolTests.run(["request", "--connect", endpoint, "--service", "echo", "--timeout", "0.1", "--retries", "2", "anyone?"])
+        #expect(run.status == 1)
+        #expect(run.output.isEmpty)
+        #expect(run.errors.contains("no reply from echo after 2 attempts"), "\(run.errors)")
+        let both = try await ToolTests.run(["worker", "--connect", endpoint, "--service", "x", "--echo", "--exec", "cat"])
+        #expect(both.status == 2 && both.errors.contains("exactly one of --echo or --exec"), "\(both.errors)")
+        let version = try await ToolTests.run(["request", "--connect", endpoint, "--service", "x", "--mdp", "0.3"])
+        #expect(version.status == 2 && version.errors.contains("--mdp must be 0.1 or 0.2"), "\(version.errors)")
+    }
+
+    @Test("worker --once runs the command once per request id and answers a repeat from its record, across restarts; a failed run is not recorded")
+    func once() async throws {
+        let folder = try Self.directory()
+        let endpoint = "ipc://\(folder)/broker.sock"
+        let runs = "\(folder)/runs"
+        let broker = try Running(["broker", "--bind", endpoint, "--heartbeat", "0.2"])
+        let arguments = ["worker", "--connect", endpoint, "--service", "once", "--heartbeat", "0.2", "--once", "\(folder)/once.sqlite",
+                         "--exec", "read id; echo \"$id\" >> \(runs); [ \"$id\" != fail ] || exit 3; echo \"done $id\"; wc -l < \(runs)"]
+        var worker = try Running(arguments)
+        try await Self.waitForService("once", at: endpoint)
+        let ask: (String) async throws -> String = { id in
+            try await ToolTests.run(["request", "--connect", endpoint, "--service", "once", "--timeout", "10", id, "body"]).output
+        }
+        #expect(try await ask("a") == "done a\t1\n")
+        #expect(try await ask("a") == "done a\t1\n", "the recorded reply; the command did not run")
+        #expect(try await ask("b") == "done b\t2\n")
+        #expect(try await ask("fail").isEmpty == false)
+        #expect(try await ask("fail").isEmpty == false)
+        #expect(await Self.stop(worker).status == 0)
+        worker = try Running(arguments)
+        try await Self.waitForService("once", at: endpoint)
+        #expect(try await ask("a") == "done a\t1\n", "the record survives a restart")
+        #expect(try String(contentsOfFile: runs, encoding: .utf8) == "a\nb\nfail\nfail\n")
+        let completed = try CompletedRequests(path: "\(folder)/once.sqlite")
+        #expect(try await completed.count() == 2)
+        _ = await Self.stop(worker)
+        _ = await Self.stop(broker)
+    }
+
+    @Test("broker --titanic: a request through titanic.request is answered by a worker and fetched from titanic.reply")
+    func brokerWithTitanic() async throws {
+        let folder = try Self.directory()
+        let endpoint = "ipc://\(folder)/broker.sock"
+        let broker = try Running(["broker", "--bind", endpoint, "--heartbeat", "0.2", "--titanic", "\(folder)/titanic.sqlite"])
+        let worker = try Running(["worker", "--connect", endpoint, "--service", "echo", "--echo", "--heartbeat", "0.2"])
+        try await Self.waitForService("titanic.request", at: endpoint)
+        let stored = try await ToolTests.run(["request", "--connect", endpoint, "--service", "titanic.request", "--timeout", "10", "echo", "hi"])
+        let fields = stored.output.dropLast().split(separator: "\t")
+        #expect(fields.count == 2 && fields[0] == "200" && fields[1].count == 32, "\(stored.output)")
+        let id = String(fields.last ?? "")
+        var reply = ""
+        repeat {
+            reply = try await ToolTests.run(["request", "--connect", endpoint, "--service", "titanic.reply", "--timeout", "10", id]).output
+        } while reply == "300\n"
+        #expect(reply == "200\thi\n")
+        #expect(try await ToolTests.run(["request", "--connect", endpoint, "--service", "titanic.close", id]).output == "200\n")
+        #expect(try await ToolTests.run(["request", "--connect", endpoint, "--service", "titanic.reply", id]).output == "400\n")
+        #expect(await Self.stop(worker).status == 0)
+        #expect(await Self.stop(broker).status == 0)
+    }
+
+    @Test("prescriptions, exactly once: the broker, Titanic and the worker killed (SIGKILL) and restarted with hundreds of requests in flight; every acknowledged request is answered once, and each prescription recorded once")
+    func prescriptions() async throws {
+        let folder = try Self.directory()
+        let count = 300
+        let run = try await ToolTests.run(["demo", "prescriptions", "--count", "\(count)", "--kills", "10", "--doctors", "8", "--directory", folder])
+        #expect(run.status == 0, "\(run.output)\n\(run.errors)")
+        #expect(run.output.contains("every id answered: "), "\(run.output)")
+        #expect(run.output.contains("prescriptions recorded by the pharmacy: \(count) (each once)"), "\(run.output)")
+        // Checked here too, from the files the processes left.
+        let completed = try CompletedRequests(path: "\(folder)/pharmacy.sqlite")
+        #expect(try await completed.count() == count)
+        for number in 0..<count {
+            let reply = try await completed.reply(for: Frame("rx-\(number)"))
+            #expect(reply == ["dispensed", Frame("rx-\(number)"), Frame("drug \(number)")])
+        }
+        #expect(try await SQLiteTitanicStore(path: "\(folder)/titanic.sqlite").pending().isEmpty, "nothing left pending")
+        let runs = try String(contentsOfFile: "\(folder)/runs.log", encoding: .utf8).split(separator: "\n")
+        #expect(Set(runs).count == count)
+    }
+}
