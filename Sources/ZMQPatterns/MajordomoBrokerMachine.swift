@@ -5,14 +5,18 @@ import ZMQ
 /// and clock ticks in, messages to send and events out. Clients and workers of either version
 /// share the socket; each message says by its header which it is. Requests queue per service
 /// until a worker of that service is free (the one idle longest), and expire after
-/// `requestExpiry`; workers heartbeat and are forgotten after `liveness` silent intervals; a
-/// worker that breaks the protocol is told to DISCONNECT. `mmi.service` answers 200 or 404,
+/// `requestExpiry`; workers heartbeat and are forgotten after `liveness` silent intervals, and
+/// the request a forgotten worker held goes to another worker first (the RFCs' "resending
+/// requests to other workers": MDP workers are idempotent); a worker that breaks the protocol
+/// is told to DISCONNECT. `mmi.service` answers 200 or 404,
 /// other `mmi.` names 501.
 struct MajordomoBrokerMachine {
     struct Worker {
         var service: String
         var version: MajordomoVersion
         var expiry: ContinuousClock.Instant
+        /// The request it is working on, sent again to another worker if this one is lost.
+        var request: Request?
     }
 
     struct Request {
@@ -112,6 +116,7 @@ struct MajordomoBrokerMachine {
             }
             guard final else { return actions }
             v01Clients.remove(client.bytes)
+            workers[id]?.request = nil
             actions.append(.event(PatternEvent(.replyForwarded, worker: id, service: worker.service)))
             services[worker.service, default: Service()].waiting.append(id)
             return actions + dispatch(worker.service)
@@ -119,8 +124,7 @@ struct MajordomoBrokerMachine {
             return known ? [] : disconnect(id, version: version)
         case .disconnect:
             guard let worker = workers[id] else { return [] }
-            forget(id)
-            return [.event(PatternEvent(.workerLost, worker: id, service: worker.service))]
+            return [.event(PatternEvent(.workerLost, worker: id, service: worker.service))] + forget(id)
         case .request:
             // Only the broker sends REQUEST.
             return disconnect(id, version: version)
@@ -131,8 +135,8 @@ struct MajordomoBrokerMachine {
     mutating func tick(now: ContinuousClock.Instant) -> [Action] {
         var actions: [Action] = []
         for (id, worker) in workers where worker.expiry <= now {
-            forget(id)
             actions.append(.event(PatternEvent(.workerExpired, worker: id, service: worker.service)))
+            actions += forget(id)
         }
         for name in services.keys {
             while let first = services[name]?.requests.first, first.expiry <= now {
@@ -158,6 +162,7 @@ struct MajordomoBrokerMachine {
             let request = service.requests.removeFirst()
             services[name] = service
             guard let worker = workers[id] else { continue }
+            workers[id]?.request = request
             let command = MajordomoCommand.request(client: request.client, body: request.body)
             actions.append(.send(Message([Frame(id)] + command.frames(worker.version))))
             actions.append(.event(PatternEvent(.requestForwarded, worker: id, service: name)))
@@ -167,13 +172,16 @@ struct MajordomoBrokerMachine {
 
     private mutating func disconnect(_ id: [UInt8], version: MajordomoVersion? = nil) -> [Action] {
         let version = version ?? workers[id]?.version ?? .v02
-        forget(id)
         return [.send(Message([Frame(id)] + MajordomoCommand.disconnect.frames(version))),
-                .event(PatternEvent(.workerDisconnected, worker: id))]
+                .event(PatternEvent(.workerDisconnected, worker: id))] + forget(id)
     }
 
-    private mutating func forget(_ id: [UInt8]) {
-        guard let worker = workers.removeValue(forKey: id) else { return }
+    /// Drops a worker; the request it held goes back to the front of its service's queue.
+    private mutating func forget(_ id: [UInt8]) -> [Action] {
+        guard let worker = workers.removeValue(forKey: id) else { return [] }
         services[worker.service]?.waiting.removeAll { $0 == id }
+        guard let request = worker.request else { return [] }
+        services[worker.service, default: Service()].requests.prepend(request)
+        return [.event(PatternEvent(.requestQueued, service: worker.service))] + dispatch(worker.service)
     }
 }

@@ -71,10 +71,32 @@ struct MajordomoMachineTests {
         var broker = Self.broker()
         #expect(Self.events(broker.received(["C", "MDPC02", Frame([1]), "late", "one"], now: Self.at(0))) == [.requestQueued])
         #expect(Self.sent(broker.received(["W", "MDPW02", Frame([1]), "late"], now: Self.at(1))) == [["W", "MDPW02", Frame([2]), "C", "", "one"]])
+        _ = broker.received(["W", "MDPW02", Frame([4]), "C", "", "ONE"], now: Self.at(1.5))
         _ = broker.received(["C", "MDPC02", Frame([1]), "never", "two"], now: Self.at(2))
         #expect(!Self.events(broker.tick(now: Self.at(11))).contains(.requestExpired))
         #expect(Self.events(broker.tick(now: Self.at(12))).contains(.requestExpired))
         #expect(broker.services["never"]?.requests.isEmpty == true)
+    }
+
+    @Test("the request of a worker that expires or leaves while busy goes to another worker, ahead of newer ones")
+    func lostWorkersRequest() {
+        var broker = Self.broker()
+        _ = broker.received(["A", "MDPW02", Frame([1]), "s"], now: Self.at(0))
+        #expect(Self.sent(broker.received(["C", "MDPC02", Frame([1]), "s", "first"], now: Self.at(0.1))) == [["A", "MDPW02", Frame([2]), "C", "", "first"]])
+        _ = broker.received(["D", "MDPC02", Frame([1]), "s", "second"], now: Self.at(0.2))
+        _ = broker.received(["B", "MDPW02", Frame([5])], now: Self.at(0.3))  // not READY yet: told to go
+        let ready = broker.received(["B2", "MDPW02", Frame([1]), "s"], now: Self.at(2.5))
+        #expect(Self.sent(ready) == [["B2", "MDPW02", Frame([2]), "D", "", "second"]])
+        // A is silent for its liveness: its request waits for the next free worker, first in line.
+        _ = broker.received(["D", "MDPC02", Frame([1]), "s", "third"], now: Self.at(2.6))
+        #expect(Self.events(broker.tick(now: Self.at(3.1))).contains(.workerExpired))
+        let freed = broker.received(["B2", "MDPW02", Frame([4]), "D", "", "SECOND"], now: Self.at(3.2))
+        #expect(Self.sent(freed).last == ["B2", "MDPW02", Frame([2]), "C", "", "first"])
+        // A worker's DISCONNECT while busy gives its request back too: E takes "third", then it.
+        #expect(Self.sent(broker.received(["E", "MDPW02", Frame([1]), "s"], now: Self.at(3.3))) == [["E", "MDPW02", Frame([2]), "D", "", "third"]])
+        _ = broker.received(["B2", "MDPW02", Frame([6])], now: Self.at(3.4))
+        let next = broker.received(["E", "MDPW02", Frame([4]), "D", "", "THIRD"], now: Self.at(3.5))
+        #expect(Self.sent(next).last == ["E", "MDPW02", Frame([2]), "C", "", "first"])
     }
 
     @Test("workers are heartbeaten in their own version and forgotten after their liveness; any command keeps one alive")
