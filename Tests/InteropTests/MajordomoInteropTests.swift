@@ -68,4 +68,39 @@ struct MajordomoInteropTests {
             }
         }
     }
+
+    @Test("our clients (synchronous and asynchronous) and workers of each version through a Python broker written from the RFCs", arguments: MajordomoVersion.allCases)
+    func pythonBroker(version: MajordomoVersion) async throws {
+        try await withInteropContext { context in
+            let broker = try PythonPeer(script: Self.script, ["broker", "--bind", Self.endpoint(), "--heartbeat", "200", "--count", "9"])
+            let endpoint = try await broker.endpoint()
+            var worker = MajordomoWorker(connectingTo: endpoint, service: "upper")
+            worker.version = version
+            worker.heartbeat = .milliseconds(200)
+            let serving = Task {
+                try await worker.run(in: context) { request, partial in
+                    try partial(["working"])
+                    return Message(request.frames.map { Frame(($0.string ?? "").uppercased()) })
+                }
+            }
+            defer { serving.cancel() }
+            let client = MajordomoClient(context, connectingTo: endpoint, version: version, timeout: .seconds(10), maxInFlight: 4)
+            while try await !client.hasService("upper") { try await Task.sleep(for: .milliseconds(20)) }
+            #expect(try await !client.hasService("nobody"))
+            let (partials, final) = try await client.requestWithPartials(service: "upper", ["hello"])
+            #expect(final == ["HELLO"])
+            // A 0.1 client sees only the final reply; a 0.2 client also the partial, from a 0.2 worker.
+            #expect(partials == (version == .v02 ? [["working"]] : []))
+            let replies = try await withThrowingTaskGroup(of: (Int, Message).self) { group in
+                for index in 0..<8 { group.addTask { (index, try await client.request(service: "upper", ["request \(index)"])) } }
+                return try await group.reduce(into: [:]) { $0[$1.0] = $1.1 }
+            }
+            for (index, reply) in replies { #expect(reply == ["REQUEST \(index)"]) }
+            // The broker stops after forwarding its 9 replies, and reports.
+            await client.close()
+            let report = try await broker.result()
+            #expect(report["forwarded"] as? Int == 9)
+            #expect(report["workers_seen"] as? [String] == ["upper"])
+        }
+    }
 }
