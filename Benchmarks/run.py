@@ -34,7 +34,7 @@ def build():
         subprocess.check_call(sudo + ["apt-get", "update", "-q"])
         subprocess.check_call(sudo + ["apt-get", "install", "-y", "-q", "libzmq3-dev"])
     # libsodium for the CURVE trait: the same snippet scripts/test uses (apt-get update and install when missing).
-    subprocess.check_call(["bash", os.path.join(ROOT, "scripts", "require-libsodium")])
+    subprocess.check_call(["bash", os.path.join(ROOT, "scripts", "require-packages")])
     subprocess.check_call(["swift", "build", "-c", "release", "--package-path", HERE], stdout=subprocess.DEVNULL)
     os.makedirs(BUILD, exist_ok=True)
     subprocess.check_call(["cc", "-O2", "-pthread", "-o", os.path.join(BUILD, "zbench"), os.path.join(HERE, "c", "bench.c"), "-lzmq"])

@@ -41,9 +41,10 @@ struct MajordomoBrokerMachine {
     let requestExpiry: Duration
     private(set) var services: [String: Service] = [:]
     private(set) var workers: [[UInt8]: Worker] = [:]
-    /// The 0.1 clients with a request outstanding: their replies go back in 0.1 (every other
-    /// client gets 0.2). Kept only until the reply, so it holds no more than the requests do.
-    private var v01Clients: Set<[UInt8]> = []
+    /// The clients of 0.1 or majortomo with a request outstanding: their replies go back in
+    /// their version (every other client gets 0.2). Kept only until the reply, so it holds no
+    /// more than the requests do.
+    private var clientVersions: [[UInt8]: MajordomoVersion] = [:]
     private var nextHeartbeat: ContinuousClock.Instant
 
     init(heartbeat: Duration, liveness: Int, requestExpiry: Duration, now: ContinuousClock.Instant) {
@@ -89,7 +90,7 @@ struct MajordomoBrokerMachine {
             }
             return [.send(Message([client] + MajordomoClientMessage.reply(version, service: service, body: [Frame(status)])))]
         }
-        if version == .v01 { v01Clients.insert(client.bytes) }
+        if version != .v02 { clientVersions[client.bytes] = version }
         services[service, default: Service()].requests.append(Request(client: client, body: body, expiry: now + requestExpiry))
         return [.event(PatternEvent(.requestQueued, service: service))] + dispatch(service)
     }
@@ -109,13 +110,13 @@ struct MajordomoBrokerMachine {
         case .reply(let client, let body, let final):
             guard let worker = workers[id] else { return disconnect(id, version: version) }
             var actions: [Action] = []
-            let clientVersion: MajordomoVersion = v01Clients.contains(client.bytes) ? .v01 : .v02
-            // A 0.1 client takes one reply: partials are for 0.2 clients only.
-            if final || clientVersion == .v02 {
+            let clientVersion = clientVersions[client.bytes] ?? .v02
+            // A 0.1 client takes one reply: partials are for the others only.
+            if final || clientVersion.streamsPartials {
                 actions.append(.send(Message([client] + MajordomoClientMessage.reply(clientVersion, service: worker.service, body: body, final: final))))
             }
             guard final else { return actions }
-            v01Clients.remove(client.bytes)
+            clientVersions[client.bytes] = nil
             workers[id]?.request = nil
             actions.append(.event(PatternEvent(.replyForwarded, worker: id, service: worker.service)))
             services[worker.service, default: Service()].waiting.append(id)
@@ -141,7 +142,7 @@ struct MajordomoBrokerMachine {
         for name in services.keys {
             while let first = services[name]?.requests.first, first.expiry <= now {
                 services[name]?.requests.removeFirst()
-                v01Clients.remove(first.client.bytes)
+                clientVersions[first.client.bytes] = nil
                 actions.append(.event(PatternEvent(.requestExpired, service: name)))
             }
         }

@@ -61,7 +61,7 @@ public actor MajordomoClient {
         for attempt in 1...attempts {
             if attempt > 1 { onEvent(PatternEvent(.requestRetried, service: service, attempt: attempt)) }
             let reply = try await lane.exchange(request, timeout: timeout) { reply -> RequestLane.Verdict<Message> in
-                guard let (final, replyService, body) = MajordomoClientMessage.parseReply(version, reply), replyService == service else {
+                guard let (final, replyService, body) = MajordomoClientMessage.parseReply(version, reply), replyService ?? service == service else {
                     return .ignore
                 }
                 let message = Message(body, metadata: reply.metadata)

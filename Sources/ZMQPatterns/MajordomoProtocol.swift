@@ -1,13 +1,26 @@
 import ZMQ
 
 /// The Majordomo Protocol's versions: 7/MDP (0.1, REQ clients, REPLY) and 18/MDP (0.2, DEALER
-/// clients, PARTIAL and FINAL replies). A broker speaks both at once, by each message's header.
+/// clients, PARTIAL and FINAL replies), and the dialect of 0.2 that the majortomo package
+/// (PyPI) speaks. A broker speaks all three at once, telling them apart by each message's
+/// first frames.
 public enum MajordomoVersion: String, Sendable, Hashable, CaseIterable {
     case v01 = "0.1"
     case v02 = "0.2"
+    /// majortomo 0.2.0's MDP 0.2, which departs from 18/MDP on the wire: every message starts
+    /// with an empty frame, a client's REQUEST is 0x02, and replies to clients are PARTIAL 0x03
+    /// and FINAL 0x04 with no service frame. Worker commands are 18/MDP's, after the empty frame.
+    case majortomo = "majortomo"
+
+    /// The versions the RFCs define.
+    public static let rfc: [MajordomoVersion] = [.v01, .v02]
 
     var clientHeader: Frame { self == .v01 ? "MDPC01" : "MDPC02" }
     var workerHeader: Frame { self == .v01 ? "MDPW01" : "MDPW02" }
+    /// Whether messages start with an empty frame (a REQ's delimiter in 0.1; majortomo's always).
+    var leadingEmptyFrame: Bool { self != .v02 }
+    /// Whether clients get PARTIAL replies (0.1 has one REPLY only).
+    var streamsPartials: Bool { self != .v01 }
 }
 
 /// A worker's command, as 7/MDP and 18/MDP number them.
@@ -25,17 +38,17 @@ enum MajordomoCommand: Equatable {
         case (.ready, _): 1
         case (.request, _): 2
         case (.reply, .v01): 3
-        case (.reply(_, _, let final), .v02): final ? 4 : 3
+        case (.reply(_, _, let final), _): final ? 4 : 3
         case (.heartbeat, .v01): 4
-        case (.heartbeat, .v02): 5
+        case (.heartbeat, _): 5
         case (.disconnect, .v01): 5
-        case (.disconnect, .v02): 6
+        case (.disconnect, _): 6
         }
     }
 
-    /// The frames after the routing id: 0.1 starts with an empty frame, 0.2 does not.
+    /// The frames after the routing id: 0.1 and majortomo start with an empty frame, 0.2 does not.
     func frames(_ version: MajordomoVersion) -> [Frame] {
-        let head: [Frame] = (version == .v01 ? [Frame()] : []) + [version.workerHeader, Frame([code(version)])]
+        let head: [Frame] = (version.leadingEmptyFrame ? [Frame()] : []) + [version.workerHeader, Frame([code(version)])]
         switch self {
         case .ready(let service): return head + [Frame(service)]
         case .request(let client, let body): return head + [client, Frame()] + body
@@ -53,6 +66,9 @@ enum MajordomoCommand: Equatable {
         } else if frames.count >= 2, frames.first?.isEmpty == true, frames[frames.startIndex + 1] == "MDPW01" {
             version = .v01
             frames = frames.dropFirst()
+        } else if frames.count >= 2, frames.first?.isEmpty == true, frames[frames.startIndex + 1] == "MDPW02" {
+            version = .majortomo
+            frames = frames.dropFirst()
         } else {
             return nil
         }
@@ -65,12 +81,12 @@ enum MajordomoCommand: Equatable {
             command = rest.count == 1 ? rest[0].string.map { .ready(service: $0) } : nil
         case (2, _):
             command = rest.count >= 2 && rest[1].isEmpty ? .request(client: rest[0], body: Array(rest.dropFirst(2))) : nil
-        case (3, _), (4, .v02):
+        case (3, _), (4, .v02), (4, .majortomo):
             let final = version == .v01 || code.bytes[0] == 4
             command = rest.count >= 2 && rest[1].isEmpty ? .reply(client: rest[0], body: Array(rest.dropFirst(2)), final: final) : nil
-        case (4, .v01), (5, .v02):
+        case (4, .v01), (5, .v02), (5, .majortomo):
             command = rest.isEmpty ? .heartbeat : nil
-        case (5, .v01), (6, .v02):
+        case (5, .v01), (6, .v02), (6, .majortomo):
             command = rest.isEmpty ? .disconnect : nil
         default:
             command = nil
@@ -81,49 +97,59 @@ enum MajordomoCommand: Equatable {
 
 /// A client's message: a request on the way in, a reply on the way out.
 enum MajordomoClientMessage {
-    /// Parses a client request (the frames after the routing id): 0.1 `"", MDPC01, service,
-    /// body…` (from a REQ), 0.2 `MDPC02, 0x01, service, body…`.
-    static func parseRequest(_ frames: ArraySlice<Frame>) -> (MajordomoVersion, service: String, body: [Frame])? {
-        let start = frames.startIndex
-        if frames.count >= 3, frames[start].isEmpty, frames[start + 1] == "MDPC01", let service = frames[start + 2].string {
-            return (.v01, service, Array(frames.dropFirst(3)))
+    /// The octet of a client's REQUEST, and of its PARTIAL and FINAL replies (0.1 has no octets).
+    static func codes(_ version: MajordomoVersion) -> (request: UInt8, partial: UInt8, final: UInt8) {
+        version == .majortomo ? (2, 3, 4) : (1, 2, 3)
+    }
+
+    /// The frames before the service name (or, in majortomo's replies, before the body).
+    static func head(_ version: MajordomoVersion, _ code: UInt8) -> [Frame] {
+        switch version {
+        case .v01: [Frame(), "MDPC01"]
+        case .v02: ["MDPC02", Frame([code])]
+        case .majortomo: [Frame(), "MDPC02", Frame([code])]
         }
-        if frames.count >= 3, frames[start] == "MDPC02", frames[start + 1] == Frame([1]), let service = frames[start + 2].string {
-            return (.v02, service, Array(frames.dropFirst(3)))
+    }
+
+    /// Parses a client request (the frames after the routing id): 0.1 `"", MDPC01, service,
+    /// body…` (from a REQ), 0.2 `MDPC02, 0x01, service, body…`, majortomo `"", MDPC02, 0x02,
+    /// service, body…`.
+    static func parseRequest(_ frames: ArraySlice<Frame>) -> (MajordomoVersion, service: String, body: [Frame])? {
+        for version in MajordomoVersion.allCases {
+            let head = head(version, codes(version).request)
+            guard frames.count > head.count, frames.prefix(head.count).elementsEqual(head),
+                  let service = frames[frames.startIndex + head.count].string else { continue }
+            return (version, service, Array(frames.dropFirst(head.count + 1)))
         }
         return nil
     }
 
-    /// A reply to a client of `version`, after its routing id. `final` false is a 0.2 PARTIAL.
+    /// A reply to a client of `version`, after its routing id. `final` false is a PARTIAL.
+    /// majortomo's replies carry no service frame.
     static func reply(_ version: MajordomoVersion, service: String, body: [Frame], final: Bool = true) -> [Frame] {
-        switch version {
-        case .v01: return [Frame(), "MDPC01", Frame(service)] + body
-        case .v02: return ["MDPC02", Frame([final ? 3 : 2]), Frame(service)] + body
-        }
+        let codes = codes(version)
+        let head = head(version, final ? codes.final : codes.partial)
+        return version == .majortomo ? head + body : head + [Frame(service)] + body
     }
 
     /// A client's request in `version`, as it goes on the wire from a DEALER.
     static func request(_ version: MajordomoVersion, service: String, body: [Frame]) -> [Frame] {
-        switch version {
-        case .v01: return [Frame(), "MDPC01", Frame(service)] + body
-        case .v02: return ["MDPC02", Frame([1]), Frame(service)] + body
-        }
+        head(version, codes(version).request) + [Frame(service)] + body
     }
 
-    /// A reply from the broker as a DEALER client of `version` sees it: whether it is the last
-    /// (0.2 FINAL rather than PARTIAL), its service and its body; nil for anything else.
-    static func parseReply(_ version: MajordomoVersion, _ reply: Message) -> (final: Bool, service: String, body: [Frame])? {
-        let frames = reply.frames
-        switch version {
-        case .v01:
-            // A DEALER sees the empty frame REQ would have removed.
-            guard frames.count >= 3, frames[0].isEmpty, frames[1] == "MDPC01", let service = frames[2].string else { return nil }
-            return (true, service, Array(frames.dropFirst(3)))
-        case .v02:
-            guard frames.count >= 3, frames[0] == "MDPC02", frames[1].count == 1, let service = frames[2].string else { return nil }
-            let code = frames[1].bytes[0]
-            guard code == 2 || code == 3 else { return nil }
-            return (code == 3, service, Array(frames.dropFirst(3)))
+    /// A reply from the broker as a DEALER client of `version` sees it (0.1 with the empty
+    /// frame a REQ would have removed): whether it is the last, its service (none in
+    /// majortomo's) and its body; nil for anything else.
+    static func parseReply(_ version: MajordomoVersion, _ reply: Message) -> (final: Bool, service: String?, body: [Frame])? {
+        let frames = reply.frames[...]
+        let codes = codes(version)
+        for final in version.streamsPartials ? [true, false] : [true] {
+            let head = head(version, final ? codes.final : codes.partial)
+            guard frames.prefix(head.count).elementsEqual(head) else { continue }
+            if version == .majortomo { return (final, nil, Array(frames.dropFirst(head.count))) }
+            guard frames.count > head.count, let service = frames[head.count].string else { return nil }
+            return (final, service, Array(frames.dropFirst(head.count + 1)))
         }
+        return nil
     }
 }

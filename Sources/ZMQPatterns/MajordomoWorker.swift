@@ -33,7 +33,8 @@ public struct MajordomoWorker: Sendable {
     }
 
     /// Answers requests until the task is cancelled; the handler may send PARTIAL replies through
-    /// its second argument before returning the FINAL one (18/MDP; with 0.1 they are not sent).
+    /// its second argument before returning the FINAL one (18/MDP and majortomo; with 0.1 they
+    /// are not sent).
     public func run(in context: ZMQContext,
                     streaming handler: @escaping @Sendable (Message, _ partial: @Sendable (Message) throws -> Void) async throws -> Message) async throws {
         var peer = PeerLiveness(heartbeat: heartbeat, liveness: liveness, reconnectInterval: reconnectInterval,
@@ -91,7 +92,7 @@ public struct MajordomoWorker: Sendable {
         }
         defer { heartbeats.cancel() }
         return try await handler(request) { partial in
-            guard version == .v02 else { return }
+            guard version.streamsPartials else { return }
             try socket.trySend(Message(MajordomoCommand.reply(client: client, body: partial.frames, final: false).frames(version)))
         }
     }

@@ -130,7 +130,7 @@ struct Worker: AsyncParsableCommand {
     @Option(help: "The service to serve.")
     var service: String
 
-    @Option(help: "The Majordomo version to speak: 0.1 or 0.2.")
+    @Option(help: "The Majordomo version to speak: 0.1, 0.2, or majortomo (the PyPI package's dialect of 0.2).")
     var mdp: String = "0.2"
 
     @Flag(help: "Answer each request with itself.")
@@ -149,7 +149,7 @@ struct Worker: AsyncParsableCommand {
     var verbose = false
 
     func validate() throws {
-        if MajordomoVersion(rawValue: mdp) == nil { throw ValidationError("--mdp must be 0.1 or 0.2") }
+        if MajordomoVersion(rawValue: mdp) == nil { throw ValidationError("--mdp must be 0.1, 0.2 or majortomo") }
         if echo == (exec != nil) { throw ValidationError("give exactly one of --echo or --exec COMMAND") }
         if heartbeat <= 0 { throw ValidationError("--heartbeat must be positive") }
     }
@@ -207,7 +207,7 @@ struct Request: AsyncParsableCommand {
     @Option(help: "The service to ask, e.g. echo, or mmi.service, or titanic.request.")
     var service: String
 
-    @Option(help: "The Majordomo version to speak: 0.1 or 0.2.")
+    @Option(help: "The Majordomo version to speak: 0.1, 0.2, or majortomo (the PyPI package's dialect of 0.2).")
     var mdp: String = "0.2"
 
     @Option(help: "Seconds to wait for each reply.")
@@ -220,7 +220,7 @@ struct Request: AsyncParsableCommand {
     var frames: [String] = []
 
     func validate() throws {
-        if MajordomoVersion(rawValue: mdp) == nil { throw ValidationError("--mdp must be 0.1 or 0.2") }
+        if MajordomoVersion(rawValue: mdp) == nil { throw ValidationError("--mdp must be 0.1, 0.2 or majortomo") }
         if timeout <= 0 { throw ValidationError("--timeout must be positive") }
         if retries < 1 { throw ValidationError("--retries must be at least 1") }
     }
