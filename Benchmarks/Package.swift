@@ -16,7 +16,7 @@ let package = Package(
     targets: [
         .executableTarget(
             name: "SwiftBench",
-            dependencies: [.product(name: "ZMQ", package: root)]
+            dependencies: [.product(name: "ZMQ", package: root), .product(name: "ZMQPatterns", package: root)]
         ),
     ]
 )

@@ -5,6 +5,7 @@
     python3 Benchmarks/run.py --only throughput --transports tcp --sizes 1,1024 --runs 5
     python3 Benchmarks/run.py --only curve --runs 1   # CURVE tcp PUSH -> PULL, mixed pairs too
     python3 Benchmarks/run.py --baseline OTHER/SwiftBench   # adds an earlier swift-zmq build
+    python3 Benchmarks/run.py --only majordomo,titanic     # the Majordomo broker and Titanic rows
 
 Builds Benchmarks/ in release mode (a separate package: the library never links libzmq) and the
 C peer c/bench.c against Debian's libzmq3-dev (installed if missing, as is libsodium for the
@@ -38,6 +39,7 @@ def build():
     subprocess.check_call(["swift", "build", "-c", "release", "--package-path", HERE], stdout=subprocess.DEVNULL)
     os.makedirs(BUILD, exist_ok=True)
     subprocess.check_call(["cc", "-O2", "-pthread", "-o", os.path.join(BUILD, "zbench"), os.path.join(HERE, "c", "bench.c"), "-lzmq"])
+    subprocess.check_call(["cc", "-O2", "-o", os.path.join(BUILD, "mdp"), os.path.join(HERE, "c", "mdp.c"), "-lzmq"])
     subprocess.check_call(["cc", "-O2", "-shared", "-fPIC", "-o", os.path.join(BUILD, "malloc_count.so"), os.path.join(HERE, "c", "malloc_count.c"), "-ldl"])
     return os.path.join(BUILD, "zbench"), os.path.join(BUILD, "release", "SwiftBench")
 
@@ -132,6 +134,36 @@ def latency(binary, transport, size, io_thread=False):
     return result(client_out)
 
 
+def free_port():
+    import socket
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def majordomo(broker, window):
+    """Majordomo (18/MDP) round trips per second through `broker` (a command that takes the
+    endpoint and prints ENDPOINT), with four echo workers and one client from c/mdp.c (libzmq)
+    whichever the broker: only the broker differs between the columns. The client keeps
+    `window` requests outstanding."""
+    mdp = os.path.join(BUILD, "mdp")
+    endpoint = "tcp://127.0.0.1:%d" % free_port()
+    broker_process = subprocess.Popen(broker + [endpoint], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = broker_process.stdout.readline()
+    if not line.startswith("ENDPOINT "):
+        raise SystemExit("%s failed: %s %s" % (broker, line, broker_process.stderr.read()))
+    workers = [subprocess.Popen([mdp, "worker", endpoint, "echo"]) for _ in range(4)]
+    try:
+        count = 40_000 if window == 1 else 150_000
+        client = subprocess.run([mdp, "client", endpoint, "echo", str(count), str(window), "64"],
+                                stdout=subprocess.PIPE, text=True, check=True, timeout=600)
+        return result(client.stdout)[0]
+    finally:
+        for process in workers + [broker_process]:
+            process.kill()
+            process.wait()
+
+
 def allocations(binary, preload, size, env=None):
     """Heap allocations per message of the receiving and the sending process: the difference
     between runs of 20,000 and 220,000 messages, so start-up and shut-down cancel out. With
@@ -191,7 +223,7 @@ class Table:
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--only", default="throughput,latency,fanout,mixed,curve,memory,allocations")
+    parser.add_argument("--only", default="throughput,latency,fanout,mixed,curve,memory,allocations,majordomo,titanic")
     parser.add_argument("--transports", default="tcp,ipc,inproc")
     parser.add_argument("--sizes", default=",".join(map(str, SIZES)))
     parser.add_argument("--baseline", help="an earlier build of SwiftBench to compare with, in the same run")
@@ -317,6 +349,23 @@ def main():
                     send.setdefault(name, []).append(s_)
             table.add("CURVE tcp %d B heap allocations per message, receiver" % size, "allocs", recv)
             table.add("CURVE tcp %d B heap allocations per message, sender" % size, "allocs", send)
+
+    if "majordomo" in only:
+        brokers = {"libzmq": [os.path.join(BUILD, "mdp"), "broker"], "swift-zmq": [swift, "mdp-broker"]}
+        for window in (1, 16):
+            samples = {}
+            for run in range(args.runs):
+                for name, broker in (brokers.items() if run % 2 == 0 else reversed(list(brokers.items()))):
+                    samples.setdefault(name, []).append(majordomo(broker, window))
+            table.add("MDP 0.2 round trips/s through the broker, 4 echo workers, 1 client with %d in flight" % window, "msgs/s", samples,
+                      "client and workers: c/mdp.c on libzmq")
+
+    if "titanic" in only:
+        # swift-zmq only: a broker, Titanic on SQLite (WAL, synchronous FULL) and four echo
+        # workers in one process; 16 clients submit, fetch and close, one request at a time each.
+        samples = {"swift-zmq": [result(subprocess.run([swift, "titanic", "2000", "16", "64"], stdout=subprocess.PIPE,
+                                                       text=True, check=True, timeout=600).stdout)[0] for _ in range(args.runs)]}
+        table.add("Titanic requests/s, durable (submit, dispatch, store, fetch, close), 16 clients", "msgs/s", samples, "swift-zmq only")
 
     table.show()
 

@@ -32,6 +32,14 @@ public struct MajordomoBroker: Sendable {
         let socket = try context.socket(.router, options: options + [.linger(.zero)])
         defer { socket.close() }
         for endpoint in endpoints { _ = try await socket.bind(endpoint) }
+        // On the socket's I/O thread: each message is then taken and answered without a hop
+        // between threads, as a libzmq broker's one thread does.
+        try await withTaskExecutorPreference(socket.ioExecutor) {
+            try await broker(on: socket)
+        }
+    }
+
+    private func broker(on socket: ZMQSocket) async throws {
         var machine = MajordomoBrokerMachine(heartbeat: heartbeat, liveness: liveness, requestExpiry: requestExpiry, now: .now)
         // Deadlines only move later between ticks (a heartbeat is always due within one
         // interval), so the next one is worked out once per tick, not per message.

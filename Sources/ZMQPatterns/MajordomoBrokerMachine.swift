@@ -28,7 +28,7 @@ struct MajordomoBrokerMachine {
     struct Service {
         var requests = Deque<Request>()
         /// Idle workers, idle longest first.
-        var waiting: [[UInt8]] = []
+        var waiting: [Frame] = []
     }
 
     enum Action: Equatable {
@@ -40,11 +40,12 @@ struct MajordomoBrokerMachine {
     let liveness: Int
     let requestExpiry: Duration
     private(set) var services: [String: Service] = [:]
-    private(set) var workers: [[UInt8]: Worker] = [:]
+    /// By routing id: a frame of up to 32 octets (libzmq's are 5) hashes without allocating.
+    private(set) var workers: [Frame: Worker] = [:]
     /// The clients of 0.1 or majortomo with a request outstanding: their replies go back in
     /// their version (every other client gets 0.2). Kept only until the reply, so it holds no
     /// more than the requests do.
-    private var clientVersions: [[UInt8]: MajordomoVersion] = [:]
+    private var clientVersions: [Frame: MajordomoVersion] = [:]
     private var nextHeartbeat: ContinuousClock.Instant
 
     init(heartbeat: Duration, liveness: Int, requestExpiry: Duration, now: ContinuousClock.Instant) {
@@ -69,13 +70,13 @@ struct MajordomoBrokerMachine {
         let sender = message[0]
         let frames = message.frames[1...]
         if let (version, command) = MajordomoCommand.parse(frames) {
-            return fromWorker(sender.bytes, version, command, now: now)
+            return fromWorker(sender, version, command, now: now)
         }
         if let (version, service, body) = MajordomoClientMessage.parseRequest(frames) {
             return fromClient(sender, version, service: service, body: body, now: now)
         }
         // Neither: a worker that sends garbage is treated as broken; anyone else is ignored.
-        if workers[sender.bytes] != nil { return disconnect(sender.bytes) }
+        if workers[sender] != nil { return disconnect(sender) }
         return []
     }
 
@@ -90,12 +91,12 @@ struct MajordomoBrokerMachine {
             }
             return [.send(Message([client] + MajordomoClientMessage.reply(version, service: service, body: [Frame(status)])))]
         }
-        if version != .v02 { clientVersions[client.bytes] = version }
+        if version != .v02 { clientVersions[client] = version }
         services[service, default: Service()].requests.append(Request(client: client, body: body, expiry: now + requestExpiry))
         return [.event(PatternEvent(.requestQueued, service: service))] + dispatch(service)
     }
 
-    private mutating func fromWorker(_ id: [UInt8], _ version: MajordomoVersion, _ command: MajordomoCommand, now: ContinuousClock.Instant) -> [Action] {
+    private mutating func fromWorker(_ id: Frame, _ version: MajordomoVersion, _ command: MajordomoCommand, now: ContinuousClock.Instant) -> [Action] {
         let known = workers[id] != nil
         let expiry = now + heartbeat * liveness
         // Any command from a registered worker is a heartbeat.
@@ -106,26 +107,26 @@ struct MajordomoBrokerMachine {
             guard !known, !service.hasPrefix("mmi.") else { return disconnect(id, version: version) }
             workers[id] = Worker(service: service, version: version, expiry: expiry)
             services[service, default: Service()].waiting.append(id)
-            return [.event(PatternEvent(.workerReady, worker: id, service: service))] + dispatch(service)
+            return [.event(PatternEvent(.workerReady, worker: id.bytes, service: service))] + dispatch(service)
         case .reply(let client, let body, let final):
             guard let worker = workers[id] else { return disconnect(id, version: version) }
             var actions: [Action] = []
-            let clientVersion = clientVersions[client.bytes] ?? .v02
+            let clientVersion = clientVersions[client] ?? .v02
             // A 0.1 client takes one reply: partials are for the others only.
             if final || clientVersion.streamsPartials {
                 actions.append(.send(Message([client] + MajordomoClientMessage.reply(clientVersion, service: worker.service, body: body, final: final))))
             }
             guard final else { return actions }
-            clientVersions[client.bytes] = nil
+            clientVersions[client] = nil
             workers[id]?.request = nil
-            actions.append(.event(PatternEvent(.replyForwarded, worker: id, service: worker.service)))
+            actions.append(.event(PatternEvent(.replyForwarded, worker: id.bytes, service: worker.service)))
             services[worker.service, default: Service()].waiting.append(id)
             return actions + dispatch(worker.service)
         case .heartbeat:
             return known ? [] : disconnect(id, version: version)
         case .disconnect:
             guard let worker = workers[id] else { return [] }
-            return [.event(PatternEvent(.workerLost, worker: id, service: worker.service))] + forget(id)
+            return [.event(PatternEvent(.workerLost, worker: id.bytes, service: worker.service))] + forget(id)
         case .request:
             // Only the broker sends REQUEST.
             return disconnect(id, version: version)
@@ -136,19 +137,19 @@ struct MajordomoBrokerMachine {
     mutating func tick(now: ContinuousClock.Instant) -> [Action] {
         var actions: [Action] = []
         for (id, worker) in workers where worker.expiry <= now {
-            actions.append(.event(PatternEvent(.workerExpired, worker: id, service: worker.service)))
+            actions.append(.event(PatternEvent(.workerExpired, worker: id.bytes, service: worker.service)))
             actions += forget(id)
         }
         for name in services.keys {
             while let first = services[name]?.requests.first, first.expiry <= now {
                 services[name]?.requests.removeFirst()
-                clientVersions[first.client.bytes] = nil
+                clientVersions[first.client] = nil
                 actions.append(.event(PatternEvent(.requestExpired, service: name)))
             }
         }
         if now >= nextHeartbeat {
             for (id, worker) in workers {
-                actions.append(.send(Message([Frame(id)] + MajordomoCommand.heartbeat.frames(worker.version))))
+                actions.append(.send(Message([id] + MajordomoCommand.heartbeat.frames(worker.version))))
             }
             nextHeartbeat = now + heartbeat
         }
@@ -165,20 +166,20 @@ struct MajordomoBrokerMachine {
             guard let worker = workers[id] else { continue }
             workers[id]?.request = request
             let command = MajordomoCommand.request(client: request.client, body: request.body)
-            actions.append(.send(Message([Frame(id)] + command.frames(worker.version))))
-            actions.append(.event(PatternEvent(.requestForwarded, worker: id, service: name)))
+            actions.append(.send(Message([id] + command.frames(worker.version))))
+            actions.append(.event(PatternEvent(.requestForwarded, worker: id.bytes, service: name)))
         }
         return actions
     }
 
-    private mutating func disconnect(_ id: [UInt8], version: MajordomoVersion? = nil) -> [Action] {
+    private mutating func disconnect(_ id: Frame, version: MajordomoVersion? = nil) -> [Action] {
         let version = version ?? workers[id]?.version ?? .v02
-        return [.send(Message([Frame(id)] + MajordomoCommand.disconnect.frames(version))),
-                .event(PatternEvent(.workerDisconnected, worker: id))] + forget(id)
+        return [.send(Message([id] + MajordomoCommand.disconnect.frames(version))),
+                .event(PatternEvent(.workerDisconnected, worker: id.bytes))] + forget(id)
     }
 
     /// Drops a worker; the request it held goes back to the front of its service's queue.
-    private mutating func forget(_ id: [UInt8]) -> [Action] {
+    private mutating func forget(_ id: Frame) -> [Action] {
         guard let worker = workers.removeValue(forKey: id) else { return [] }
         services[worker.service]?.waiting.removeAll { $0 == id }
         guard let request = worker.request else { return [] }

@@ -4,8 +4,8 @@ extension ZMQSocket {
     /// The next message, or nil if none has arrived by `deadline`: the wait the patterns are
     /// made of, without a timeout option to set and reset on the socket.
     func receive(before deadline: ContinuousClock.Instant) async throws -> Message? {
-        var poller = ZMQPoller()
-        poller.register(self)
+        // A busy socket has a message waiting: no poller to set up for that.
+        var poller: ZMQPoller?
         while true {
             do {
                 return try tryReceive()
@@ -14,7 +14,11 @@ extension ZMQSocket {
             }
             let remaining = deadline - .now
             if remaining <= .zero { return nil }
-            if try await poller.poll(timeout: remaining).isEmpty { return nil }
+            if poller == nil {
+                poller = ZMQPoller()
+                poller?.register(self)
+            }
+            if try await poller!.poll(timeout: remaining).isEmpty { return nil }
         }
     }
 }

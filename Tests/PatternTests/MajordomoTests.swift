@@ -135,7 +135,7 @@ struct MajordomoMachineTests {
         _ = broker.received(["A", "MDPW02", Frame([5])], now: Self.at(2.5))
         let expired = broker.tick(now: Self.at(3))
         #expect(expired.contains(.event(PatternEvent(.workerExpired, worker: Array("B".utf8), service: "s"))))
-        #expect(broker.workers.keys.map { String(decoding: $0, as: UTF8.self) } == ["A"])
+        #expect(broker.workers.keys.map { $0.string } == ["A"])
     }
 
     @Test("a worker that breaks the protocol is told to DISCONNECT: a second READY, an mmi. service, a reply before READY")

@@ -2,9 +2,13 @@
 //   recv EP COUNT SIZE | send EP COUNT SIZE | inproc COUNT SIZE
 //   lat-server EP COUNT SIZE | lat-client EP COUNT SIZE | lat-inproc COUNT SIZE
 //   mem-idle N | mem-queue N SIZE | pub EP COUNT SIZE | sub EP COUNT SIZE N
+//   mdp-broker EP (c/mdp.c's broker mode: MajordomoBroker, prints ENDPOINT, runs until killed)
+//   titanic COUNT WINDOW SIZE (swift-zmq only: COUNT requests through Titanic on SQLite to four
+//   echo workers, WINDOW submitted at once; RESULT requests/s from first submit to last reply)
 // With the BENCH_CURVE_* keys set (see `secure`), recv and send use CURVE, as in c/bench.c.
 import Foundation
 import ZMQ
+import ZMQPatterns
 
 func cpuNanoseconds() -> Double {
     var usage = rusage()
@@ -105,6 +109,38 @@ func secure(_ socket: ZMQSocket, server: Bool) throws {
                                                   secretKey: CurveSecretKey(z85: key("BENCH_CURVE_CLIENT_SECRET")))))
     }
     FileHandle.standardError.write(Data("SECURITY CURVE\n".utf8))
+}
+
+/// Titanic with its durability on (SQLite, WAL, synchronous FULL, in the temporary directory):
+/// a broker, Titanic and four echo workers in this process; `window` clients submit and fetch.
+func titanicRequests(count: Int, window: Int, size: Int) async throws {
+    let folder = NSTemporaryDirectory() + "swift-zmq-bench-titanic-\(getpid())"
+    try? FileManager.default.removeItem(atPath: folder)
+    try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    let endpoint = "ipc://\(folder)/broker.sock"
+    let broker = Task { try await MajordomoBroker(endpoint: endpoint).run(in: context) }
+    let titanic = Task { try await Titanic(broker: endpoint, store: try SQLiteTitanicStore(path: "\(folder)/titanic.sqlite")).run(in: context) }
+    var workers: [Task<Void, any Error>] = []
+    for _ in 0..<4 {
+        workers.append(Task { try await MajordomoWorker(connectingTo: endpoint, service: "echo").run(in: context) { $0 } })
+    }
+    let client = TitanicClient(context, connectingTo: endpoint, timeout: .seconds(30), maxInFlight: window)
+    let body = payload(size)
+    _ = try await client.request(service: "echo", body, pollInterval: .milliseconds(1))  // warm up: everyone connected
+    let start = ContinuousClock.now
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        for lane in 0..<window {
+            group.addTask {
+                for _ in stride(from: lane, to: count, by: window) {
+                    _ = try await client.request(service: "echo", body, pollInterval: .milliseconds(1))
+                }
+            }
+        }
+        try await group.waitForAll()
+    }
+    output("RESULT \(Double(count) / seconds(ContinuousClock.now - start))")
+    for task in [broker, titanic] + workers { task.cancel() }
 }
 
 let arguments = CommandLine.arguments
@@ -229,6 +265,11 @@ case "mem-queue":
     // A message of its own each time, as an application producing data would.
     for _ in 0..<count { try push.trySend(Message(Frame(bytes))) }
     output("RESULT \(statusKilobytes("VmHWM") * 1024) \((statusKilobytes("VmRSS") - before) * 1024 / Double(count))")
+case "mdp-broker":
+    output("ENDPOINT \(arguments[2])")
+    try await MajordomoBroker(endpoint: arguments[2]).run(in: context)
+case "titanic":
+    try await titanicRequests(count: argument(2), window: argument(3), size: argument(4))
 default:
     FileHandle.standardError.write(Data("unknown mode \(arguments[1])\n".utf8))
     exit(2)
