@@ -77,7 +77,11 @@ public final class SQLiteTitanicStore: TitanicStore {
 /// them) quietly lower it to NORMAL, which can lose the last commits to a power cut.
 enum DurableDatabase {
     static func open(path: String, schema: @escaping @Sendable (Database) throws -> Void) throws -> DatabaseQueue {
-        let database = try DatabaseQueue(path: path)
+        var configuration = Configuration()
+        // Another process may hold the file's lock for a moment (a tool reading it, a second
+        // store): wait for it rather than fail the write.
+        configuration.busyMode = .timeout(10)
+        let database = try DatabaseQueue(path: path, configuration: configuration)
         try database.writeWithoutTransaction { db in
             let journal = try String.fetchOne(db, sql: "PRAGMA journal_mode = WAL")
             try db.execute(sql: "PRAGMA synchronous = FULL")

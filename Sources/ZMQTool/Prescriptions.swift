@@ -52,9 +52,11 @@ struct Prescriptions: AsyncParsableCommand {
                                 log: "\(folder)/titanic.log")
         // The pharmacy: notes each run of the command, and answers "dispensed" with the prescription.
         let pharmacy = #"read id; read drug; echo "$id" >> "$RUNS"; echo dispensed; echo "$id"; echo "$drug""#
+        // The pharmacy opens when half the prescriptions are in: Titanic holds them meanwhile,
+        // so hundreds are stored and unanswered when the kills come.
         let worker = try Child(["worker", "--connect", endpoint, "--service", "pharmacy", "--heartbeat", "0.2",
                                 "--once", "\(folder)/pharmacy.sqlite", "--exec", pharmacy],
-                               log: "\(folder)/worker.log", environment: ["RUNS": runs])
+                               log: "\(folder)/worker.log", environment: ["RUNS": runs], startNow: false)
         let children = [("broker", broker), ("Titanic", titanic), ("worker", worker)]
         defer { for (_, child) in children { child.stop() } }
 
@@ -79,15 +81,25 @@ struct Prescriptions: AsyncParsableCommand {
             }
         }
         var killed: [String: Int] = [:]
+        var inFlight: [Int] = []
         for threshold in killAt {
+            if threshold >= count / 2, !worker.started {
+                await progress.wait(untilSubmitted: count / 2)
+                try worker.start()
+            }
             await progress.wait(untilSubmitted: threshold)
-            let (name, child) = children[Int(random.next() % UInt64(children.count))]
+            let running = children.filter { $0.1.started }
+            let (name, child) = running[Int(random.next() % UInt64(running.count))]
             try child.kill()
             killed[name, default: 0] += 1
+            // What Titanic holds and has not answered yet, read from its database.
+            inFlight.append((try? await SQLiteTitanicStore(path: "\(folder)/titanic.sqlite").pending().count) ?? 0)
         }
         let tickets = try await submitting.value
+        if !worker.started { try worker.start() }
         print("  \(count) prescriptions acknowledged by Titanic under \(tickets.count) ids (\(progress.resubmissions) submissions repeated after no acknowledgement)")
         print("  killed (SIGKILL) and restarted: " + children.map { name, _ in "the \(name) \(killed[name] ?? 0) times" }.joined(separator: ", "))
+        print("  requests stored and not yet answered at each kill: " + inFlight.map(String.init).joined(separator: ", "))
 
         var wrong: [String] = []
         for (prescription, id) in tickets {
@@ -162,26 +174,33 @@ final class Child: @unchecked Sendable {
     private let arguments: [String]
     private let log: FileHandle
     private let environment: [String: String]
-    private var process: Process
+    private var process: Process?
 
-    init(_ arguments: [String], log path: String, environment: [String: String] = [:]) throws {
+    init(_ arguments: [String], log path: String, environment: [String: String] = [:], startNow: Bool = true) throws {
         _ = FileManager.default.createFile(atPath: path, contents: nil)
         self.arguments = arguments
         log = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
         self.environment = environment
+        if startNow { try start() }
+    }
+
+    var started: Bool { process != nil }
+
+    func start() throws {
         process = try Self.start(arguments, log: log, environment: environment)
     }
 
     /// SIGKILL, then the same command again.
     func kill() throws {
+        guard let process else { return }
         Foundation.kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
-        process = try Self.start(arguments, log: log, environment: environment)
+        try start()
     }
 
     func stop() {
-        process.terminate()
-        process.waitUntilExit()
+        process?.terminate()
+        process?.waitUntilExit()
     }
 
     private static func start(_ arguments: [String], log: FileHandle, environment: [String: String]) throws -> Process {

@@ -44,6 +44,23 @@ struct MajordomoToolTests {
         }
         let unknown = try await ToolTests.run(["request", "--connect", endpoint, "--service", "mmi.service", "nobody"])
         #expect(unknown.output == "404\n")
+        // A worker that streams (here a library one): each PARTIAL on a line of its own first.
+        let context = ZMQContext()
+        var streaming = MajordomoWorker(connectingTo: endpoint, service: "stream")
+        streaming.heartbeat = .milliseconds(200)
+        let serving = Task {
+            try await streaming.run(in: context) { request, partial in
+                try partial(["first"])
+                try partial(["second"])
+                return Message(["done"] + request.frames)
+            }
+        }
+        try await Self.waitForService("stream", at: endpoint)
+        let streamed = try await ToolTests.run(["request", "--connect", endpoint, "--service", "stream", "--timeout", "10", "go"])
+        #expect(streamed.output == "first\nsecond\ndone\tgo\n")
+        serving.cancel()
+        try await serving.value
+        await context.shutdown()
         for running in [echo, upper, broker] {
             let run = await Self.stop(running)
             #expect(run.status == 0, "\(run.errors)")
@@ -114,10 +131,34 @@ struct MajordomoToolTests {
         #expect(await Self.stop(broker).status == 0)
     }
 
+    @Test("zmq titanic as a process of its own: started before any worker, it keeps the request until one comes; SIGTERM ends it with status 0, and a restart on the same file still answers")
+    func titanicProcess() async throws {
+        let folder = try Self.directory()
+        let endpoint = "ipc://\(folder)/broker.sock"
+        let broker = try Running(["broker", "--bind", endpoint, "--heartbeat", "0.2"])
+        let database = "\(folder)/titanic.sqlite"
+        var titanic = try Running(["titanic", "--connect", endpoint, "--database", database, "--heartbeat", "0.2"])
+        try await Self.waitForService("titanic.request", at: endpoint)
+        let stored = try await ToolTests.run(["request", "--connect", endpoint, "--service", "titanic.request", "--timeout", "10", "late", "x"])
+        let id = String(stored.output.dropLast().split(separator: "\t").last ?? "")
+        #expect(try await ToolTests.run(["request", "--connect", endpoint, "--service", "titanic.reply", "--timeout", "10", id]).output == "300\n")
+        let stopped = await Self.stop(titanic)
+        #expect(stopped.status == 0, "\(stopped.errors)")
+        let worker = try Running(["worker", "--connect", endpoint, "--service", "late", "--echo", "--heartbeat", "0.2"])
+        titanic = try Running(["titanic", "--connect", endpoint, "--database", database, "--heartbeat", "0.2"])
+        try await Self.waitForService("titanic.reply", at: endpoint)
+        var reply = ""
+        repeat {
+            reply = try await ToolTests.run(["request", "--connect", endpoint, "--service", "titanic.reply", "--timeout", "10", id]).output
+        } while reply == "300\n"
+        #expect(reply == "200\tx\n")
+        for running in [titanic, worker, broker] { #expect(await Self.stop(running).status == 0) }
+    }
+
     @Test("prescriptions, exactly once: the broker, Titanic and the worker killed (SIGKILL) and restarted with hundreds of requests in flight; every acknowledged request is answered once, and each prescription recorded once")
     func prescriptions() async throws {
         let folder = try Self.directory()
-        let count = 300
+        let count = 500
         let run = try await ToolTests.run(["demo", "prescriptions", "--count", "\(count)", "--kills", "10", "--doctors", "8", "--directory", folder])
         #expect(run.status == 0, "\(run.output)\n\(run.errors)")
         #expect(run.output.contains("every id answered: "), "\(run.output)")
