@@ -1,10 +1,10 @@
 import ZMQ
 
-/// A Majordomo broker (7/MDP 0.1 and 18/MDP 0.2 at once, with 8/MMI): clients and workers
-/// connect to one endpoint; requests are routed by service name to the worker of that service
-/// that has been idle longest, queued while none is, and dropped after `requestExpiry`; workers
-/// are heartbeaten and forgotten when silent. Defaults are the Guide's: heartbeat 2.5 s,
-/// liveness 3.
+/// A Majordomo broker (7/MDP 0.1, 18/MDP 0.2 and majortomo's dialect at once, with 8/MMI):
+/// clients and workers connect to one endpoint; requests are routed by service name to the
+/// worker of that service that has been idle longest, queued while none is, and dropped after
+/// `requestExpiry`; workers are heartbeaten and forgotten when silent, and the request a lost
+/// worker held goes to another. Defaults are the Guide's: heartbeat 2.5 s, liveness 3.
 ///
 ///     let broker = MajordomoBroker(endpoint: "tcp://*:5555")
 ///     let running = Task { try await broker.run(in: context) }
@@ -15,6 +15,9 @@ public struct MajordomoBroker: Sendable {
     public var liveness = 3
     /// How long a request waits for a worker of its service before it is dropped.
     public var requestExpiry: Duration = .seconds(60)
+    /// How many requests may wait for workers of one service; more are turned away (and their
+    /// clients retry), so that a flood of requests cannot take the broker's memory.
+    public var maxQueuedRequests = 10_000
     /// Options for the broker's socket (security, high-water marks).
     public var options: [SocketOption] = []
     public var onEvent: PatternEventHandler = { _ in }
@@ -40,7 +43,8 @@ public struct MajordomoBroker: Sendable {
     }
 
     private func broker(on socket: ZMQSocket) async throws {
-        var machine = MajordomoBrokerMachine(heartbeat: heartbeat, liveness: liveness, requestExpiry: requestExpiry, now: .now)
+        var machine = MajordomoBrokerMachine(heartbeat: heartbeat, liveness: liveness, requestExpiry: requestExpiry,
+                                             maxQueuedRequests: maxQueuedRequests, now: .now)
         // Deadlines only move later between ticks (a heartbeat is always due within one
         // interval), so the next one is worked out once per tick, not per message.
         var nextTick = machine.nextDeadline

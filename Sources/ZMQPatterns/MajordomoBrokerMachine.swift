@@ -2,14 +2,14 @@ import DequeModule
 import ZMQ
 
 /// The Majordomo broker (7/MDP, 18/MDP, 8/MMI) as a value: messages from its one ROUTER socket
-/// and clock ticks in, messages to send and events out. Clients and workers of either version
-/// share the socket; each message says by its header which it is. Requests queue per service
-/// until a worker of that service is free (the one idle longest), and expire after
-/// `requestExpiry`; workers heartbeat and are forgotten after `liveness` silent intervals, and
-/// the request a forgotten worker held goes to another worker first (the RFCs' "resending
-/// requests to other workers": MDP workers are idempotent); a worker that breaks the protocol
-/// is told to DISCONNECT. `mmi.service` answers 200 or 404,
-/// other `mmi.` names 501.
+/// and clock ticks in, messages to send and events out. Clients and workers of every version
+/// share the socket; each message says by its first frames which it is. Requests queue per
+/// service until a worker of that service is free (the one idle longest), up to
+/// `maxQueuedRequests` a service, and expire after `requestExpiry`; workers heartbeat and are
+/// forgotten after `liveness` silent intervals, and the request a forgotten worker held goes to
+/// another worker first (the RFCs' "resending requests to other workers": MDP workers are
+/// idempotent); a worker that breaks the protocol, or answers a request it was not given, is
+/// told to DISCONNECT. `mmi.service` answers 200 or 404, other `mmi.` names 501.
 struct MajordomoBrokerMachine {
     struct Worker {
         var service: String
@@ -21,6 +21,8 @@ struct MajordomoBrokerMachine {
 
     struct Request {
         var client: Frame
+        /// The version the client spoke: its replies go back in it.
+        var version: MajordomoVersion
         var body: [Frame]
         var expiry: ContinuousClock.Instant
     }
@@ -29,6 +31,11 @@ struct MajordomoBrokerMachine {
         var requests = Deque<Request>()
         /// Idle workers, idle longest first.
         var waiting: [Frame] = []
+        /// Registered workers, idle or busy.
+        var workers = 0
+
+        /// Nothing to keep: no worker and no request (a name a client merely mentioned).
+        var isUnused: Bool { workers == 0 && requests.isEmpty }
     }
 
     enum Action: Equatable {
@@ -39,19 +46,17 @@ struct MajordomoBrokerMachine {
     let heartbeat: Duration
     let liveness: Int
     let requestExpiry: Duration
+    let maxQueuedRequests: Int
     private(set) var services: [String: Service] = [:]
     /// By routing id: a frame of up to 32 octets (libzmq's are 5) hashes without allocating.
     private(set) var workers: [Frame: Worker] = [:]
-    /// The clients of 0.1 or majortomo with a request outstanding: their replies go back in
-    /// their version (every other client gets 0.2). Kept only until the reply, so it holds no
-    /// more than the requests do.
-    private var clientVersions: [Frame: MajordomoVersion] = [:]
     private var nextHeartbeat: ContinuousClock.Instant
 
-    init(heartbeat: Duration, liveness: Int, requestExpiry: Duration, now: ContinuousClock.Instant) {
+    init(heartbeat: Duration, liveness: Int, requestExpiry: Duration, maxQueuedRequests: Int = 10_000, now: ContinuousClock.Instant) {
         self.heartbeat = heartbeat
         self.liveness = liveness
         self.requestExpiry = requestExpiry
+        self.maxQueuedRequests = maxQueuedRequests
         nextHeartbeat = now + heartbeat
     }
 
@@ -73,54 +78,58 @@ struct MajordomoBrokerMachine {
             return fromWorker(sender, version, command, now: now)
         }
         if let (version, service, body) = MajordomoClientMessage.parseRequest(frames) {
-            return fromClient(sender, version, service: service, body: body, now: now)
+            return fromClient(Request(client: sender, version: version, body: body, expiry: now + requestExpiry), service: service)
         }
         // Neither: a worker that sends garbage is treated as broken; anyone else is ignored.
         if workers[sender] != nil { return disconnect(sender) }
         return []
     }
 
-    private mutating func fromClient(_ client: Frame, _ version: MajordomoVersion, service: String, body: [Frame], now: ContinuousClock.Instant) -> [Action] {
+    private mutating func fromClient(_ request: Request, service: String) -> [Action] {
         if service.hasPrefix("mmi.") {
             let status: String
             if service == "mmi.service" {
-                let name = body.first?.string ?? ""
-                status = workers.values.contains { $0.service == name } ? "200" : "404"
+                let name = request.body.first?.string ?? ""
+                status = (services[name]?.workers ?? 0) > 0 ? "200" : "404"
             } else {
                 status = "501"
             }
-            return [.send(Message([client] + MajordomoClientMessage.reply(version, service: service, body: [Frame(status)])))]
+            return [.send(Message([request.client] + MajordomoClientMessage.reply(request.version, service: service, body: [Frame(status)])))]
         }
-        if version != .v02 { clientVersions[client] = version }
-        services[service, default: Service()].requests.append(Request(client: client, body: body, expiry: now + requestExpiry))
+        // A full queue turns the request away: the client's retry comes back later.
+        guard (services[service]?.requests.count ?? 0) < maxQueuedRequests else {
+            return [.event(PatternEvent(.requestRefused, service: service))]
+        }
+        services[service, default: Service()].requests.append(request)
         return [.event(PatternEvent(.requestQueued, service: service))] + dispatch(service)
     }
 
     private mutating func fromWorker(_ id: Frame, _ version: MajordomoVersion, _ command: MajordomoCommand, now: ContinuousClock.Instant) -> [Action] {
         let known = workers[id] != nil
-        let expiry = now + heartbeat * liveness
         // Any command from a registered worker is a heartbeat.
-        if known { workers[id]!.expiry = expiry }
+        if known { workers[id]!.expiry = now + heartbeat * liveness }
         switch command {
         case .ready(let service):
             // A second READY, or a worker that would serve the broker's own namespace.
             guard !known, !service.hasPrefix("mmi.") else { return disconnect(id, version: version) }
-            workers[id] = Worker(service: service, version: version, expiry: expiry)
-            services[service, default: Service()].waiting.append(id)
+            workers[id] = Worker(service: service, version: version, expiry: now + heartbeat * liveness)
+            services[service, default: Service()].workers += 1
+            services[service]!.waiting.append(id)
             return [.event(PatternEvent(.workerReady, worker: id.bytes, service: service))] + dispatch(service)
         case .reply(let client, let body, let final):
-            guard let worker = workers[id] else { return disconnect(id, version: version) }
+            // Only the answer to the request this worker holds, for the client that sent it.
+            guard let worker = workers[id], let request = worker.request, request.client == client else {
+                return disconnect(id, version: version)
+            }
             var actions: [Action] = []
-            let clientVersion = clientVersions[client] ?? .v02
             // A 0.1 client takes one reply: partials are for the others only.
-            if final || clientVersion.streamsPartials {
-                actions.append(.send(Message([client] + MajordomoClientMessage.reply(clientVersion, service: worker.service, body: body, final: final))))
+            if final || request.version.streamsPartials {
+                actions.append(.send(Message([client] + MajordomoClientMessage.reply(request.version, service: worker.service, body: body, final: final))))
             }
             guard final else { return actions }
-            clientVersions[client] = nil
             workers[id]?.request = nil
+            services[worker.service]?.waiting.append(id)
             actions.append(.event(PatternEvent(.replyForwarded, worker: id.bytes, service: worker.service)))
-            services[worker.service, default: Service()].waiting.append(id)
             return actions + dispatch(worker.service)
         case .heartbeat:
             return known ? [] : disconnect(id, version: version)
@@ -143,9 +152,9 @@ struct MajordomoBrokerMachine {
         for name in services.keys {
             while let first = services[name]?.requests.first, first.expiry <= now {
                 services[name]?.requests.removeFirst()
-                clientVersions[first.client] = nil
                 actions.append(.event(PatternEvent(.requestExpired, service: name)))
             }
+            if services[name]?.isUnused == true { services[name] = nil }
         }
         if now >= nextHeartbeat {
             for (id, worker) in workers {
@@ -159,12 +168,11 @@ struct MajordomoBrokerMachine {
     /// Hands queued requests of `service` to its idle workers, idle longest first.
     private mutating func dispatch(_ name: String) -> [Action] {
         var actions: [Action] = []
-        while var service = services[name], !service.waiting.isEmpty, !service.requests.isEmpty {
-            let id = service.waiting.removeFirst()
-            let request = service.requests.removeFirst()
-            services[name] = service
+        while let service = services[name], let id = service.waiting.first, let request = service.requests.first {
+            services[name]!.waiting.removeFirst()
             guard let worker = workers[id] else { continue }
-            workers[id]?.request = request
+            services[name]!.requests.removeFirst()
+            workers[id]!.request = request
             let command = MajordomoCommand.request(client: request.client, body: request.body)
             actions.append(.send(Message([id] + command.frames(worker.version))))
             actions.append(.event(PatternEvent(.requestForwarded, worker: id.bytes, service: name)))
@@ -181,9 +189,10 @@ struct MajordomoBrokerMachine {
     /// Drops a worker; the request it held goes back to the front of its service's queue.
     private mutating func forget(_ id: Frame) -> [Action] {
         guard let worker = workers.removeValue(forKey: id) else { return [] }
+        services[worker.service]?.workers -= 1
         services[worker.service]?.waiting.removeAll { $0 == id }
         guard let request = worker.request else { return [] }
-        services[worker.service, default: Service()].requests.prepend(request)
+        services[worker.service]?.requests.prepend(request)
         return [.event(PatternEvent(.requestQueued, service: worker.service))] + dispatch(worker.service)
     }
 }

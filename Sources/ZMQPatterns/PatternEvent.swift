@@ -35,6 +35,8 @@ public struct PatternEvent: Sendable, Hashable, CustomStringConvertible {
         public static let requestQueued = Kind("requestQueued")
         /// A request waited longer than the broker keeps requests, and was dropped.
         public static let requestExpired = Kind("requestExpired")
+        /// A request was turned away: its service already had as many waiting as the broker keeps.
+        public static let requestRefused = Kind("requestRefused")
         /// A worker was told to go (DISCONNECT): it broke the protocol or asked for an `mmi.` service.
         public static let workerDisconnected = Kind("workerDisconnected")
         /// Titanic stored a request (and acknowledged it to its client).
