@@ -44,7 +44,7 @@ public actor LazyPirateClient {
     /// Throws `.noReply` after the last attempt, and whatever the socket throws (a bad endpoint,
     /// cancellation).
     public func request(_ request: Message) async throws -> Message {
-        await turns.take()
+        try await turns.take()
         defer { turns.pass() }
         for attempt in 1...attempts {
             sequence &+= 1

@@ -52,7 +52,7 @@ public actor MajordomoClient {
 
     /// The PARTIAL replies (0.2) and the FINAL reply to `body` from `service`.
     public func requestWithPartials(service: String, _ body: Message) async throws -> (partials: [Message], final: Message) {
-        await turns.take()
+        try await turns.take()
         defer { turns.pass() }
         let lane = idle.popLast() ?? RequestLane(context, connectingTo: [endpoint], options: options)
         defer { idle.append(lane) }

@@ -43,6 +43,8 @@ public struct PatternEvent: Sendable, Hashable, CustomStringConvertible {
         public static let requestStored = Kind("requestStored")
         /// Titanic stored the reply to a request: its answer for good.
         public static let replyStored = Kind("replyStored")
+        /// Titanic could not read or write its store while dispatching a request, and tries again.
+        public static let storeFailed = Kind("storeFailed")
         /// Titanic forgot a request and its reply (`titanic.close`).
         public static let requestClosed = Kind("requestClosed")
     }

@@ -18,6 +18,7 @@ actor RequestLane {
     private let endpoints: [String]
     private let options: [SocketOption]
     private var socket: ZMQSocket?
+    private var busy = false
 
     init(_ context: ZMQContext, connectingTo endpoints: [String], options: [SocketOption]) {
         self.context = context
@@ -26,22 +27,38 @@ actor RequestLane {
     }
 
     /// Sends `request` and waits up to `timeout` for `judge` to find its answer; nil when none
-    /// came in time (the socket is closed then). Throws what the socket throws.
+    /// came in time. The socket is closed then, unless `keepSocket`: a caller that will send the
+    /// same request again on this lane may still take the late answer to this one. Any error
+    /// (cancellation too) closes the socket, so an answer still on its way can never be taken
+    /// for the next request's. Throws what the socket throws.
     func exchange<Answer: Sendable>(
-        _ request: Message, timeout: Duration, judge: @Sendable (Message) -> Verdict<Answer>
+        _ request: Message, timeout: Duration, keepSocket: Bool = false, judge: @Sendable (Message) -> Verdict<Answer>
     ) async throws -> (partials: [Message], answer: Answer)? {
-        let socket = try await openSocket()
-        try await socket.send(request)
-        var partials: [Message] = []
-        let deadline = ContinuousClock.now + timeout
-        while let reply = try await socket.receive(before: deadline) {
-            switch judge(reply) {
-            case .answer(let answer): return (partials, answer)
-            case .partial(let partial): partials.append(partial)
-            case .ignore: continue
+        // One exchange at a time: a second would open a socket of its own and leak the first.
+        precondition(!busy, "a RequestLane carries one request at a time")
+        busy = true
+        defer { busy = false }
+        do {
+            try Task.checkCancellation()
+            let socket = try await openSocket()
+            try await socket.send(request)
+            var partials: [Message] = []
+            let deadline = ContinuousClock.now + timeout
+            while let reply = try await socket.receive(before: deadline) {
+                switch judge(reply) {
+                case .answer(let answer): return (partials, answer)
+                case .partial(let partial): partials.append(partial)
+                case .ignore: continue
+                }
             }
+        } catch is CancellationError {
+            close()
+            throw ZMQError.cancelled
+        } catch {
+            close()
+            throw error
         }
-        close()
+        if !keepSocket { close() }
         return nil
     }
 

@@ -12,9 +12,11 @@ import ZMQ
 ///     let running = Task { try await titanic.run(in: context) }
 ///
 /// Killed and restarted on the same store, it loses no request it acknowledged, and each
-/// request keeps the first reply stored for it. A request can reach its service more than once
-/// (a worker answered, but Titanic died before storing the reply): make such workers
-/// idempotent with `CompletedRequests`.
+/// request keeps the first reply stored for it. A request can reach its service more than once:
+/// a worker answered but Titanic died before storing the reply, a reply was slower than
+/// `timeout`, or a client submitted again after its acknowledgement was lost (then it is stored
+/// twice, under two ids). Make such workers idempotent with `CompletedRequests`, keyed by an id
+/// the application puts in the request.
 public struct Titanic: Sendable {
     /// The Majordomo broker Titanic registers with and sends requests through.
     public var broker: String
@@ -24,8 +26,10 @@ public struct Titanic: Sendable {
     /// Heartbeat of Titanic's workers: the broker's.
     public var heartbeat: Duration = .milliseconds(2500)
     public var liveness = 3
-    /// How long to wait for a service's reply before sending the request again.
+    /// How long to wait for a service's reply before sending the request again; the wait
+    /// doubles with each send, up to `maxWait`.
     public var timeout: Duration = .milliseconds(2500)
+    public var maxWait: Duration = .seconds(60)
     /// The pause before asking again for a service the broker has no worker for.
     public var retryInterval: Duration = .seconds(1)
     /// How many stored requests travel to their services at once.
@@ -39,28 +43,31 @@ public struct Titanic: Sendable {
     }
 
     /// Serves the three Titanic services and dispatches stored requests, those left pending by
-    /// an earlier run first, until the task is cancelled.
+    /// an earlier run first, until the task is cancelled. Throws if a service cannot start (a
+    /// bad endpoint) or the store cannot be read at the start.
     public func run(in context: ZMQContext) async throws {
         let (arrivals, arrived) = AsyncStream.makeStream(of: TitanicRequest.self)
+        // For the 8/MMI questions only: each request travels on a lane of its own (dispatch).
         let client = MajordomoClient(context, connectingTo: broker, version: version, timeout: timeout, attempts: 1,
                                      maxInFlight: maxInFlight, options: options)
         defer { Task { await client.close() } }
+        let turns = Turns(capacity: maxInFlight)
         // Read before the services start, so that a request stored meanwhile is not in it too.
         let leftover = try await store.pending()
-        // Discarding groups: a finished dispatch leaves nothing behind, and the first task to
-        // fail (a store that cannot be read, a bad endpoint) ends the rest.
+        // Discarding groups: a finished dispatch leaves nothing behind. Dispatches never throw;
+        // a service that cannot run ends the rest.
         try await withThrowingDiscardingTaskGroup { group in
             for service in TitanicService.allCases {
                 let worker = worker(for: service)
                 group.addTask { try await worker.run(in: context) { await answer(service, $0, arrived: arrived) } }
             }
             group.addTask {
-                try await withThrowingDiscardingTaskGroup { dispatches in
+                await withDiscardingTaskGroup { dispatches in
                     for request in leftover {
-                        dispatches.addTask { try await dispatch(request, through: client) }
+                        dispatches.addTask { await dispatch(request, in: context, turns: turns, asking: client) }
                     }
                     for await request in arrivals {
-                        dispatches.addTask { try await dispatch(request, through: client) }
+                        dispatches.addTask { await dispatch(request, in: context, turns: turns, asking: client) }
                     }
                     dispatches.cancelAll()
                 }
@@ -108,34 +115,60 @@ public struct Titanic: Sendable {
         }
     }
 
-    /// Sends `request` to its service until a worker answers, then stores the reply. Gives up
-    /// only when the request is closed, or Titanic stops (then it returns quietly).
-    private func dispatch(_ request: TitanicRequest, through client: MajordomoClient) async throws {
+    /// Sends `request` to its service until a worker answers, then stores the reply; ends when
+    /// the request is answered or closed, or Titanic stops (it stays pending for the next run).
+    ///
+    /// The request keeps one socket (lane) for all its sends. When no reply comes within
+    /// `timeout` it is sent again on that same socket, and the wait doubles each time up to
+    /// `maxWait`: the broker may have restarted and lost it, but a slow worker's late reply to an
+    /// earlier send still counts, as it answers the same request. At most `maxInFlight`
+    /// requests travel at once. A store that fails is tried again after `retryInterval`.
+    private func dispatch(_ request: TitanicRequest, in context: ZMQContext, turns: Turns, asking client: MajordomoClient) async {
+        let lane = RequestLane(context, connectingTo: [broker], options: options)
+        let message = Message(MajordomoClientMessage.request(version, service: request.service, body: request.body.frames))
+        let (version, service) = (version, request.service)
+        var wait = timeout
         var attempt = 0
-        do {
-            while !Task.isCancelled {
-                guard case .pending = try await store.state(of: request.id) else { return }
-                // Asked first, so that a request for a service with no worker does not pile up
-                // copies at the broker, each to be run when a worker comes.
-                if (try? await client.hasService(request.service)) == true {
-                    attempt += 1
-                    if attempt > 1 { onEvent(PatternEvent(.requestRetried, service: request.service, attempt: attempt, request: request.id)) }
-                    onEvent(PatternEvent(.requestForwarded, service: request.service, attempt: attempt, request: request.id))
-                    do {
-                        let reply = try await client.request(service: request.service, request.body)
-                        if try await store.storeReply(reply, for: request.id) {
-                            onEvent(PatternEvent(.replyStored, service: request.service, attempt: attempt, request: request.id))
-                        }
-                        return
-                    } catch ZMQError.noReply {
-                        // Sent again below, if still pending.
-                    }
+        while !Task.isCancelled {
+            do {
+                guard case .pending = try await store.state(of: request.id) else { break }
+                // Asked first, so that a request for a service with no worker is not sent, to
+                // pile up at the broker. majortomo's broker has no MMI: there it is sent.
+                let available = version == .majortomo ? true : ((try? await client.hasService(service)) ?? false)
+                guard available else {
+                    try await Task.sleep(for: retryInterval)
+                    continue
                 }
-                try await Task.sleep(for: retryInterval)
+                attempt += 1
+                if attempt > 1 { onEvent(PatternEvent(.requestRetried, service: service, attempt: attempt, request: request.id)) }
+                onEvent(PatternEvent(.requestForwarded, service: service, attempt: attempt, request: request.id))
+                try await turns.take()
+                let reply: Message?
+                do {
+                    defer { turns.pass() }
+                    reply = try await lane.exchange(message, timeout: wait, keepSocket: true) { reply -> RequestLane.Verdict<Message> in
+                        guard let (final, replyService, body) = MajordomoClientMessage.parseReply(version, reply),
+                              replyService ?? service == service, final else { return .ignore }
+                        return .answer(Message(body))
+                    }?.answer
+                }
+                guard let reply else {
+                    wait = min(wait * 2, maxWait)
+                    continue
+                }
+                if try await store.storeReply(reply, for: request.id) {
+                    onEvent(PatternEvent(.replyStored, service: service, attempt: attempt, request: request.id))
+                }
+                break
+            } catch where Task.isCancelled {
+                break
+            } catch {
+                // The store (or the socket) failed: nothing is lost that is stored; try again.
+                onEvent(PatternEvent(.storeFailed, service: service, request: request.id))
+                do { try await Task.sleep(for: retryInterval) } catch { break }
             }
-        } catch where Task.isCancelled {
-            // Stopping: the request stays pending in the store for the next run.
         }
+        await lane.close()
     }
 
     /// 32 hexadecimal digits, as 9/TSP asks: a random UUID's.

@@ -280,6 +280,32 @@ struct MajordomoTests {
         }
     }
 
+    @Test("a request cancelled while waiting leaves nothing behind: the next request on the client gets its own reply, not the late one")
+    func cancelledRequest() async throws {
+        try await withContext { context in
+            let endpoint = freshEndpoint("mdp")
+            let running = Task { try await MajordomoBroker(endpoint: endpoint).run(in: context) }
+            defer { running.cancel() }
+            let gate = Gate(opensAt: 2)
+            let serving = Task {
+                try await Self.fast(MajordomoWorker(connectingTo: endpoint, service: "s")).run(in: context) { request in
+                    if request == ["first"] { await gate.arrive() }  // held until the test lets it go
+                    return request
+                }
+            }
+            defer { serving.cancel() }
+            let client = MajordomoClient(context, connectingTo: endpoint, timeout: .seconds(20))
+            while try await !client.hasService("s") { try await Task.sleep(for: .milliseconds(5)) }
+            let first = Task { try await client.request(service: "s", ["first"]) }
+            while await gate.waiting < 1 { try await Task.sleep(for: .milliseconds(5)) }
+            first.cancel()
+            await #expect(throws: ZMQError.self) { try await first.value }
+            await gate.arrive()  // the worker answers "first" now, to a socket that is gone
+            #expect(try await client.request(service: "s", ["second"]) == ["second"])
+            await client.close()
+        }
+    }
+
     @Test("18/MDP partial replies stream to the client before the final one")
     func partials() async throws {
         try await withContext { context in
@@ -332,19 +358,22 @@ struct MajordomoTests {
 /// Lets its callers through once `opensAt` of them are waiting, and everyone after that.
 actor Gate {
     private let opensAt: Int
-    private var waiting: [CheckedContinuation<Void, Never>] = []
+    private var continuations: [CheckedContinuation<Void, Never>] = []
     private var open = false
+
+    /// How many callers wait at the gate.
+    var waiting: Int { continuations.count }
 
     init(opensAt: Int) { self.opensAt = opensAt }
 
     func arrive() async {
         if open { return }
         await withCheckedContinuation { continuation in
-            waiting.append(continuation)
-            if waiting.count == opensAt {
+            continuations.append(continuation)
+            if continuations.count == opensAt {
                 open = true
-                for waiter in waiting { waiter.resume() }
-                waiting = []
+                for waiter in continuations { waiter.resume() }
+                continuations = []
             }
         }
     }

@@ -158,6 +158,33 @@ struct TitanicTests {
         }
     }
 
+    @Test("a service slower than Titanic's timeout still gets its reply stored: the request is sent again on the same socket, and the late reply counts")
+    func slowService() async throws {
+        try await withContext { context in
+            let endpoint = freshEndpoint("titanic")
+            let broker = Task { try await Self.broker(endpoint).run(in: context) }
+            defer { broker.cancel() }
+            var titanic = Self.fast(Titanic(broker: endpoint, store: MemoryTitanicStore()))
+            titanic.timeout = .milliseconds(100)
+            let running = Task { try await titanic.run(in: context) }
+            defer { running.cancel() }
+            let runs = Tally()
+            let worker = Task {
+                try await MajordomoTests.fast(MajordomoWorker(connectingTo: endpoint, service: "slow")).run(in: context) { request in
+                    runs.add()
+                    try await Task.sleep(for: .milliseconds(250))  // the work itself: longer than the timeout
+                    return request
+                }
+            }
+            defer { worker.cancel() }
+            let client = TitanicClient(context, connectingTo: endpoint, timeout: .seconds(2), attempts: 10)
+            let reply = try await client.request(service: "slow", ["x"], pollInterval: .milliseconds(20))
+            #expect(reply == ["x"])
+            #expect(runs.value <= 2, "sent at most twice before the first reply: \(runs.value) runs")
+            await client.closeSockets()
+        }
+    }
+
     @Test("stopped and started again on the same SQLite file, Titanic dispatches what was left pending")
     func restart() async throws {
         try await withContext { context in
