@@ -65,6 +65,7 @@ static int frame_is(zmq_msg_t *frame, const char *text) {
 static int service_named(zmq_msg_t *frame) {
     for (int i = 0; i < service_count; i++)
         if (frame_is(frame, services[i].name)) return i;
+    if (service_count == MAX_SERVICES || zmq_msg_size(frame) > 255) return -1;
     service_t *service = &services[service_count];
     memset(service, 0, sizeof *service);
     memcpy(service->name, zmq_msg_data(frame), zmq_msg_size(frame) < 255 ? zmq_msg_size(frame) : 255);
@@ -119,8 +120,8 @@ static int broker(void *context, const char *endpoint) {
             if (count < 0) return 1;
             if (count >= 4 && frame_is(&frames[1], "MDPC02") && frame_is(&frames[2], "\x01") && count == 5) {
                 int index = service_named(&frames[3]);
-                service_t *service = &services[index];
-                if (service->count < MAX_QUEUED) {
+                service_t *service = index < 0 ? NULL : &services[index];
+                if (service && service->count < MAX_QUEUED) {
                     request_t *request = &service->queue[(service->head + service->count++) % MAX_QUEUED];
                     copy_id(&request->client, &frames[0]);
                     zmq_msg_init(&request->body);
@@ -130,10 +131,11 @@ static int broker(void *context, const char *endpoint) {
             } else if (count >= 3 && frame_is(&frames[1], "MDPW02")) {
                 worker_t *worker = worker_with(&frames[0]);
                 unsigned char command = zmq_msg_size(&frames[2]) == 1 ? *(unsigned char *)zmq_msg_data(&frames[2]) : 0;
-                if (command == 1 && count == 4 && !worker && worker_count < MAX_WORKERS) {
+                int named = command == 1 && count == 4 ? service_named(&frames[3]) : -1;
+                if (named >= 0 && !worker && worker_count < MAX_WORKERS) {
                     worker = &workers[worker_count++];
                     copy_id(&worker->id, &frames[0]);
-                    worker->service = service_named(&frames[3]);
+                    worker->service = named;
                     service_t *service = &services[worker->service];
                     service->idle[service->idle_count++] = worker->id;
                     dispatch(router, worker->service);

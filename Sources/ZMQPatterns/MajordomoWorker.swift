@@ -27,7 +27,9 @@ public struct MajordomoWorker: Sendable {
         self.service = service
     }
 
-    /// Answers requests with `handler` until the task is cancelled.
+    /// Answers requests with `handler` until the task is cancelled. A handler that throws ends
+    /// the run (after a DISCONNECT, so the broker gives its request to another worker): answer
+    /// a request that cannot be served with an error reply of your own instead.
     public func run(in context: ZMQContext, handler: @escaping @Sendable (Message) async throws -> Message) async throws {
         try await run(in: context) { request, _ in try await handler(request) }
     }

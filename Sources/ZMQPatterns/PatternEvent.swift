@@ -90,6 +90,14 @@ extension ZMQError.Code {
     public static let noReply = ZMQError.Code("noReply")
 }
 
+extension ZMQError.Code {
+    /// A service answered that it failed (Titanic's 500, a reply that makes no sense): trying
+    /// again later may succeed.
+    public static let serviceFailed = ZMQError.Code("serviceFailed")
+    /// Titanic does not know the request id (400): never submitted, or closed. Do not retry.
+    public static let unknownRequest = ZMQError.Code("unknownRequest")
+}
+
 extension ZMQError {
     /// Matches any `noReply` error: `catch ZMQError.noReply { … }`.
     public static let noReply = ZMQError(code: .noReply, message: "no reply")

@@ -85,6 +85,10 @@ enum DurableDatabase {
         try database.writeWithoutTransaction { db in
             let journal = try String.fetchOne(db, sql: "PRAGMA journal_mode = WAL")
             try db.execute(sql: "PRAGMA synchronous = FULL")
+            // On macOS a plain fsync leaves the data in the drive's cache: F_FULLFSYNC does not.
+            // Elsewhere SQLite ignores these.
+            try db.execute(sql: "PRAGMA fullfsync = ON")
+            try db.execute(sql: "PRAGMA checkpoint_fullfsync = ON")
             let synchronous = try Int.fetchOne(db, sql: "PRAGMA synchronous")
             guard journal?.lowercased() == "wal", synchronous == 2 else {
                 throw ZMQError(code: .invalidFile,

@@ -26,12 +26,12 @@ public struct TitanicClient: Sendable {
     public func submit(service: String, _ body: Message) async throws -> String {
         let reply = try await call(.request, Message([Frame(service)] + body.frames))
         guard reply.count >= 2, let id = reply[1].string else {
-            throw ZMQError(code: .invalidMessage, message: "titanic.request answered 200 without an id")
+            throw ZMQError(code: .serviceFailed, message: "titanic.request answered 200 without an id")
         }
         return id
     }
 
-    /// The reply to request `id`, or nil while it is pending. Throws `.invalidMessage` for an
+    /// The reply to request `id`, or nil while it is pending. Throws `.unknownRequest` for an
     /// id Titanic does not know (never submitted, or closed).
     public func reply(to id: String) async throws -> Message? {
         let reply = try await call(.reply, Message(Frame(id)), accepting: ["200", "300"])
@@ -44,12 +44,12 @@ public struct TitanicClient: Sendable {
     }
 
     /// Submits, waits for the reply (asking every `pollInterval`) and closes: a Titanic request
-    /// from start to end.
+    /// from start to end. A close that fails leaves the reply stored; it is still returned.
     public func request(service: String, _ body: Message, pollInterval: Duration = .milliseconds(100)) async throws -> Message {
         let id = try await submit(service: service, body)
         while true {
             if let reply = try await reply(to: id) {
-                try await close(id)
+                try? await close(id)
                 return reply
             }
             try await Task.sleep(for: pollInterval)
@@ -60,12 +60,15 @@ public struct TitanicClient: Sendable {
         await client.close()
     }
 
-    /// A Titanic service's reply, checked to start with an accepted status.
+    /// A Titanic service's reply, checked to start with an accepted status: 400 throws
+    /// `.unknownRequest` (do not retry), 500 and anything else `.serviceFailed` (retry later).
     private func call(_ service: TitanicService, _ body: Message, accepting accepted: Set<String> = ["200"]) async throws -> Message {
         let reply = try await client.request(service: service.rawValue, body)
         let status = reply.first?.string ?? ""
-        guard accepted.contains(String(status.prefix(3))) else {
-            throw ZMQError(code: .invalidMessage, message: "\(service.rawValue) answered \(status.isEmpty ? "nothing" : status)")
+        let code = String(status.prefix(3))
+        guard accepted.contains(code) else {
+            let message = "\(service.rawValue) answered \(status.isEmpty ? "nothing" : status)"
+            throw ZMQError(code: code == "400" ? .unknownRequest : .serviceFailed, message: message)
         }
         return reply
     }

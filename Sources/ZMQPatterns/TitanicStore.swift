@@ -53,7 +53,10 @@ public actor MemoryTitanicStore: TitanicStore {
     public init() {}
 
     public func store(_ request: TitanicRequest) {
-        if requests.updateValue(request, forKey: request.id) == nil { order.append(request.id) }
+        // The first request stored under an id stands, as in the SQLite store.
+        guard requests[request.id] == nil else { return }
+        requests[request.id] = request
+        order.append(request.id)
     }
 
     public func pending() -> [TitanicRequest] {

@@ -6,7 +6,7 @@ import ZMQPatterns
 
 struct Broker: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run a Majordomo broker (7/MDP 0.1 and 18/MDP 0.2 at once, with 8/MMI), optionally with Titanic.",
+        abstract: "Run a Majordomo broker (7/MDP 0.1, 18/MDP 0.2 and majortomo's dialect at once, with 8/MMI), optionally with Titanic.",
         discussion: """
             Clients and workers of either version connect to the same endpoint. With --titanic, \
             the titanic.request, titanic.reply and titanic.close services (9/TSP) run in the same \
@@ -172,7 +172,15 @@ struct Worker: AsyncParsableCommand {
         let service = service
         let answer: @Sendable (Message) async throws -> (reply: Message, succeeded: Bool) = { request in
             guard let command else { return (request, true) }
-            return try await ShellCommand.run(command, input: request)
+            do {
+                return try await ShellCommand.run(command, input: request)
+            } catch ZMQError.cancelled {
+                throw ZMQError.cancelled
+            } catch {
+                // The command could not start: say so, answer with nothing, keep serving.
+                standardError("zmq worker: cannot run '\(command)': \(error)")
+                return (Message([Frame]()), false)
+            }
         }
         standardError("zmq worker: serving \(service) at \(connect)")
         try await runUntilSignalled(context, [{
@@ -183,6 +191,8 @@ struct Worker: AsyncParsableCommand {
                     standardError("zmq worker: a request with no frames has no id; answered with nothing")
                     return Message([Frame]())
                 }
+                // The record failing (a full disk) stops the worker, and with it every answer
+                // given as done without being recorded.
                 if let recorded = try await completed.reply(for: id) { return recorded }
                 let (reply, succeeded) = try await answer(request)
                 return succeeded ? try await completed.record(reply, for: id) : reply
@@ -250,6 +260,12 @@ struct Request: AsyncParsableCommand {
 
 /// A shell command that answers a request: its frames in, one per line; its lines out.
 enum ShellCommand {
+    /// The most output taken from one run, the library's default maximum message size.
+    static let outputLimit = 64 << 20
+
+    /// Runs `command` through /bin/sh. Cancelling the task terminates the command. A line of
+    /// output that is not valid `0x…` hex is taken as text; output beyond `outputLimit` is cut
+    /// off and the run counts as failed.
     static func run(_ command: String, input: Message) async throws -> (reply: Message, succeeded: Bool) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/sh")
@@ -258,25 +274,40 @@ enum ShellCommand {
         let stdout = Pipe()
         process.standardInput = stdin
         process.standardOutput = stdout
-        let exited = AsyncStream<Int32>.makeStream()
-        process.terminationHandler = { exited.continuation.yield($0.terminationStatus); exited.continuation.finish() }
+        let text = input.frames.map { FrameText.line(Message($0)) + "\n" }.joined()
         try process.run()
-        var text = input.frames.map { FrameText.line(Message($0)) + "\n" }.joined()
-        if input.isEmpty { text = "" }
-        // Written and read on their own threads: a command that prints before reading all its
-        // input must not block on a full pipe while we are still writing.
-        let writing = Task.detached {
+        // Written, read and waited for on threads of their own: blocking calls, which must not
+        // hold the cooperative pool (the worker's heartbeats run there), and a command that
+        // prints before it has read all its input must not block on a full pipe meanwhile.
+        Thread.detachNewThread {
             try? stdin.fileHandleForWriting.write(contentsOf: Data(text.utf8))
             try? stdin.fileHandleForWriting.close()
         }
-        let output = await Task.detached { stdout.fileHandleForReading.readDataToEndOfFile() }.value
-        await writing.value
-        var status: Int32 = -1
-        for await code in exited.stream { status = code }
+        let (output, truncated, status) = await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<(Data, Bool, Int32), Never>) in
+                Thread.detachNewThread {
+                    var output = Data()
+                    var truncated = false
+                    while case let chunk = stdout.fileHandleForReading.availableData, !chunk.isEmpty {
+                        if output.count + chunk.count > outputLimit {
+                            truncated = true
+                            process.terminate()
+                            break
+                        }
+                        output.append(chunk)
+                    }
+                    process.waitUntilExit()
+                    continuation.resume(returning: (output, truncated, process.terminationStatus))
+                }
+            }
+        } onCancel: {
+            process.terminate()
+        }
         let lines = String(decoding: output, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
-        let frames = try lines.dropLast(lines.last == "" ? 1 : 0).map { try FrameText.parse(String($0)) }
+        let frames = lines.dropLast(lines.last == "" ? 1 : 0).map { line in (try? FrameText.parse(String(line))) ?? Frame(String(line)) }
+        if truncated { standardError("zmq worker: '\(command)' printed more than \(outputLimit) octets; stopped") }
         if status != 0 { standardError("zmq worker: '\(command)' exited with status \(status)") }
-        return (Message(frames), status == 0)
+        return (Message(frames), status == 0 && !truncated)
     }
 }
 

@@ -12,6 +12,9 @@ struct ZMQTool: AsyncParsableCommand {
 
     /// Usage errors exit 2 (as most Unix tools do), not ArgumentParser's 64.
     static func main() async {
+        // A command run by `zmq worker --exec` that exits without reading its input must not
+        // take the tool down with SIGPIPE: the write fails instead.
+        signal(SIGPIPE, SIG_IGN)
         do {
             var command = try parseAsRoot()
             if var asyncCommand = command as? any AsyncParsableCommand {

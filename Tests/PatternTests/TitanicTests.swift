@@ -128,7 +128,8 @@ struct TitanicTests {
             #expect(try await client.reply(to: id) == reply, "titanic.reply does not delete")
             try await client.close(id)
             try await client.close(id)  // idempotent: 200 for an unknown id
-            await #expect(throws: ZMQError.self) { try await client.reply(to: id) }
+            let unknown = await #expect(throws: ZMQError.self) { try await client.reply(to: id) }
+            #expect(unknown?.code == .unknownRequest, "400 after close")
             #expect(try await client.request(service: "echo", ["again"]) == ["echo", "again"])
             #expect(log.count(.requestStored) == 2 && log.count(.replyStored) == 2)
             await client.closeSockets()
