@@ -102,28 +102,37 @@ struct TitanicTests {
         return broker
     }
 
+    /// A broker and a Titanic on a memory store, reporting to `log`; cancel the tasks to stop them.
+    static func start(_ context: ZMQContext, log: EventLog) -> (endpoint: String, tasks: [Task<Void, any Error>]) {
+        let endpoint = freshEndpoint("titanic")
+        let broker = Task { try await Self.broker(endpoint).run(in: context) }
+        var titanic = Self.fast(Titanic(broker: endpoint, store: MemoryTitanicStore()))
+        titanic.onEvent = log.handler
+        let configured = titanic
+        return (endpoint, [broker, Task { try await configured.run(in: context) }])
+    }
+
+    /// The reply to `id`, asked for until it is there.
+    static func awaitReply(_ client: TitanicClient, _ id: String) async throws -> Message {
+        while true {
+            if let reply = try await client.reply(to: id) { return reply }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
     @Test("9/TSP: a request is stored and answered; the reply can be fetched again until closed, then the id is unknown")
     func requestReplyClose() async throws {
         try await withContext { context in
-            let endpoint = freshEndpoint("titanic")
-            let broker = Task { try await Self.broker(endpoint).run(in: context) }
-            defer { broker.cancel() }
             let log = EventLog()
-            var titanic = Self.fast(Titanic(broker: endpoint, store: MemoryTitanicStore()))
-            titanic.onEvent = log.handler
-            let running = Task { try await titanic.run(in: context) }
-            defer { running.cancel() }
+            let (endpoint, tasks) = Self.start(context, log: log)
+            defer { for task in tasks { task.cancel() } }
             let worker = Task { try await MajordomoTests.fast(MajordomoWorker(connectingTo: endpoint, service: "echo")).run(in: context) { Message(["echo"] + $0.frames) } }
             defer { worker.cancel() }
 
             let client = TitanicClient(context, connectingTo: endpoint, timeout: .seconds(2), attempts: 10)
             let id = try await client.submit(service: "echo", ["hello", "world"])
             #expect(id.count == 32 && id.allSatisfy(\.isHexDigit), "9/TSP: 32 hexadecimal digits")
-            var reply = try await client.reply(to: id)
-            while reply == nil {
-                try await Task.sleep(for: .milliseconds(20))
-                reply = try await client.reply(to: id)
-            }
+            let reply = try await Self.awaitReply(client, id)
             #expect(reply == ["echo", "hello", "world"])
             #expect(try await client.reply(to: id) == reply, "titanic.reply does not delete")
             try await client.close(id)
@@ -139,22 +148,16 @@ struct TitanicTests {
     @Test("a request for a service with no worker stays pending, and is answered once a worker comes")
     func waitsForWorker() async throws {
         try await withContext { context in
-            let endpoint = freshEndpoint("titanic")
-            let broker = Task { try await Self.broker(endpoint).run(in: context) }
-            defer { broker.cancel() }
             let log = EventLog()
-            var titanic = Self.fast(Titanic(broker: endpoint, store: MemoryTitanicStore()))
-            titanic.onEvent = log.handler
-            let running = Task { try await titanic.run(in: context) }
-            defer { running.cancel() }
+            let (endpoint, tasks) = Self.start(context, log: log)
+            defer { for task in tasks { task.cancel() } }
             let client = TitanicClient(context, connectingTo: endpoint, timeout: .seconds(2), attempts: 10)
             let id = try await client.submit(service: "late", ["x"])
             #expect(try await client.reply(to: id) == nil, "300 while pending")
             #expect(log.count(.requestForwarded) == 0, "nothing is sent to a service the broker has no worker for")
             let worker = Task { try await MajordomoTests.fast(MajordomoWorker(connectingTo: endpoint, service: "late")).run(in: context) { $0 } }
             defer { worker.cancel() }
-            while try await client.reply(to: id) == nil { try await Task.sleep(for: .milliseconds(20)) }
-            #expect(try await client.reply(to: id) == ["x"])
+            #expect(try await Self.awaitReply(client, id) == ["x"])
             await client.closeSockets()
         }
     }
@@ -210,12 +213,7 @@ struct TitanicTests {
             let second = Task { try await Self.fast(Titanic(broker: endpoint, store: try SQLiteTitanicStore(path: path))).run(in: context) }
             defer { second.cancel() }
             for (index, id) in ids.enumerated() {
-                var reply = try await client.reply(to: id)
-                while reply == nil {
-                    try await Task.sleep(for: .milliseconds(20))
-                    reply = try await client.reply(to: id)
-                }
-                #expect(reply == ["REQUEST \(index)"])
+                #expect(try await Self.awaitReply(client, id) == ["REQUEST \(index)"])
             }
             await client.closeSockets()
         }
