@@ -54,7 +54,7 @@ struct Rep: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rep",
         abstract: "Answer requests on a REP socket: print each, and reply with the given frames, or echo it.",
-        discussion: "Each request is printed on a line, frames separated by tabs (0x… for binary)."
+        discussion: "Each request is printed on a line, frames separated by tabs (0x… for binary). Exits 0 on SIGINT or SIGTERM."
     )
 
     @Option(help: "Bind to this endpoint, e.g. tcp://*:5555.")
@@ -76,14 +76,17 @@ struct Rep: AsyncParsableCommand {
         let socket = try ReplySocket(context)
         let endpoint = try await socket.bind(bind)
         FileHandle.standardError.write(Data("zmq rep: listening on \(endpoint)\n".utf8))
-        var answered = 0
-        for try await request in socket.messages {
-            StandardOutput.writeLine(request)
-            try await socket.send(answer ?? request)
-            answered += 1
-            if let count, answered == count { break }
-        }
-        socket.close()
-        await context.shutdown()
+        let count = count
+        // Until --count requests are answered, or SIGINT/SIGTERM (then it exits 0 too).
+        try await runUntilSignalled(context, [{
+            var answered = 0
+            for try await request in socket.messages {
+                StandardOutput.writeLine(request)
+                try await socket.send(answer ?? request)
+                answered += 1
+                if let count, answered == count { break }
+            }
+            socket.close()
+        }])
     }
 }

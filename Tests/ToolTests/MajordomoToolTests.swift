@@ -21,12 +21,13 @@ struct MajordomoToolTests {
         }
     }
 
-    static func stop(_ running: Running) async -> ToolTests.Run {
-        running.process.terminate()
+    /// SIGTERM (or SIGINT), and the process's end.
+    static func stop(_ running: Running, interrupt: Bool = false) async -> ToolTests.Run {
+        if interrupt { running.process.interrupt() } else { running.process.terminate() }
         return await running.finish()
     }
 
-    @Test("broker, an --echo worker of each version and an --exec worker: request prints partials and the reply, of either version; SIGTERM ends each with status 0")
+    @Test("broker, an --echo worker of each version and an --exec worker: request prints partials and the reply, of either version; SIGINT or SIGTERM ends each with status 0")
     func brokerWorkerRequest() async throws {
         let endpoint = ToolTests.ipcEndpoint()
         let broker = try Running(["broker", "--bind", endpoint, "--heartbeat", "0.2"])
@@ -70,8 +71,8 @@ struct MajordomoToolTests {
         serving.cancel()
         try await serving.value
         await context.shutdown()
-        for running in [echo, upper, broker] {
-            let run = await Self.stop(running)
+        for (running, interrupt) in [(echo, true), (upper, false), (broker, true)] {
+            let run = await Self.stop(running, interrupt: interrupt)
             #expect(run.status == 0, "\(run.errors)")
         }
     }

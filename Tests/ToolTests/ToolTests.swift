@@ -301,7 +301,7 @@ struct ToolTests {
         #expect(run.output == "from anyone\n")
     }
 
-    @Test("req prints the reply to its request; rep prints each request and answers with its frames, or echoes")
+    @Test("req prints the reply to its request; rep prints each request and answers with its frames, or echoes, and exits 0 on SIGINT")
     func reqRep() async throws {
         let endpoint = Self.ipcEndpoint()
         let answering = try Running(["rep", "--bind", endpoint, "--count", "2", "--reply", "ok", "0xff"])
@@ -316,9 +316,11 @@ struct ToolTests {
         #expect(served.output == "hello\tworld\n0x0102\n")
 
         let echoEndpoint = Self.ipcEndpoint()
-        let echoing = try Running(["rep", "--bind", echoEndpoint, "--count", "1"])
+        let echoing = try Running(["rep", "--bind", echoEndpoint])
         let echoed = try await Self.run(["req", "--connect", echoEndpoint, "--timeout", "10", "same", "frames"])
         #expect(echoed.output == "same\tframes\n")
+        // Without --count it serves until SIGINT, and exits 0.
+        echoing.process.interrupt()
         #expect(await echoing.finish().status == 0)
     }
 
