@@ -51,6 +51,7 @@ public struct Titanic: Sendable {
         let client = MajordomoClient(context, connectingTo: broker, version: version, timeout: timeout, attempts: 1,
                                      maxInFlight: maxInFlight, options: options)
         defer { Task { await client.close() } }
+        let services = ServiceAvailability(client: client, freshFor: retryInterval, alwaysAvailable: version == .majortomo)
         let turns = Turns(capacity: maxInFlight)
         // Read before the services start, so that a request stored meanwhile is not in it too.
         let leftover = try await store.pending()
@@ -64,10 +65,10 @@ public struct Titanic: Sendable {
             group.addTask {
                 await withDiscardingTaskGroup { dispatches in
                     for request in leftover {
-                        dispatches.addTask { await dispatch(request, in: context, turns: turns, asking: client) }
+                        dispatches.addTask { await dispatch(request, in: context, turns: turns, services: services) }
                     }
                     for await request in arrivals {
-                        dispatches.addTask { await dispatch(request, in: context, turns: turns, asking: client) }
+                        dispatches.addTask { await dispatch(request, in: context, turns: turns, services: services) }
                     }
                     dispatches.cancelAll()
                 }
@@ -123,7 +124,7 @@ public struct Titanic: Sendable {
     /// `maxWait`: the broker may have restarted and lost it, but a slow worker's late reply to an
     /// earlier send still counts, as it answers the same request. At most `maxInFlight`
     /// requests travel at once. A store that fails is tried again after `retryInterval`.
-    private func dispatch(_ request: TitanicRequest, in context: ZMQContext, turns: Turns, asking client: MajordomoClient) async {
+    private func dispatch(_ request: TitanicRequest, in context: ZMQContext, turns: Turns, services: ServiceAvailability) async {
         let lane = RequestLane(context, connectingTo: [broker], options: options)
         let message = Message(MajordomoClientMessage.request(version, service: request.service, body: request.body.frames))
         let (version, service) = (version, request.service)
@@ -131,14 +132,13 @@ public struct Titanic: Sendable {
         var attempt = 0
         while !Task.isCancelled {
             do {
-                guard case .pending = try await store.state(of: request.id) else { break }
                 // Asked first, so that a request for a service with no worker is not sent, to
-                // pile up at the broker. majortomo's broker has no MMI: there it is sent.
-                let available = version == .majortomo ? true : ((try? await client.hasService(service)) ?? false)
-                guard available else {
+                // pile up at the broker.
+                guard await services.isAvailable(service) else {
                     try await Task.sleep(for: retryInterval)
                     continue
                 }
+                guard case .pending = try await store.state(of: request.id) else { break }
                 attempt += 1
                 if attempt > 1 { onEvent(PatternEvent(.requestRetried, service: service, attempt: attempt, request: request.id)) }
                 onEvent(PatternEvent(.requestForwarded, service: service, attempt: attempt, request: request.id))
@@ -174,6 +174,39 @@ public struct Titanic: Sendable {
     /// 32 hexadecimal digits, as 9/TSP asks: a random UUID's.
     static func newID() -> String {
         UUID().uuidString.replacingOccurrences(of: "-", with: "")
+    }
+}
+
+/// Whether the broker has a worker for a service (8/MMI), asked at most once per `freshFor` per
+/// service however many requests wait for it: a thousand requests for an absent service cost
+/// one question a second, not a thousand. majortomo's broker has no MMI: there every service
+/// counts as available.
+actor ServiceAvailability {
+    private let client: MajordomoClient
+    private let freshFor: Duration
+    private let alwaysAvailable: Bool
+    private var answers: [String: (available: Bool, at: ContinuousClock.Instant)] = [:]
+    private var asking: [String: Task<Bool, Never>] = [:]
+
+    init(client: MajordomoClient, freshFor: Duration, alwaysAvailable: Bool) {
+        self.client = client
+        self.freshFor = freshFor
+        self.alwaysAvailable = alwaysAvailable
+    }
+
+    func isAvailable(_ service: String) async -> Bool {
+        if alwaysAvailable { return true }
+        if let answer = answers[service], ContinuousClock.now - answer.at < freshFor { return answer.available }
+        if let question = asking[service] { return await question.value }
+        let client = client
+        let question = Task { (try? await client.hasService(service)) ?? false }
+        asking[service] = question
+        let available = await question.value
+        asking[service] = nil
+        // Only the answers of the last while are kept: a name asked about once is not kept.
+        answers = answers.filter { ContinuousClock.now - $0.value.at < freshFor }
+        answers[service] = (available, .now)
+        return available
     }
 }
 

@@ -189,6 +189,35 @@ struct TitanicTests {
         }
     }
 
+    @Test("requests waiting for the same service share one 8/MMI question per interval")
+    func oneQuestionPerService() async throws {
+        try await withContext { context in
+            // A stand-in broker that answers mmi.service with 404 and counts the questions.
+            let router = try context.socket(.router)
+            let endpoint = try await router.bind("tcp://127.0.0.1:*")
+            let questions = Tally()
+            let answering = Task {
+                while true {
+                    let message = try await router.receive()
+                    questions.add()
+                    try await router.send(Message([message[0], "MDPC02", Frame([3]), "mmi.service", "404"]))
+                }
+            }
+            defer { answering.cancel() }
+            let client = MajordomoClient(context, connectingTo: endpoint, timeout: .seconds(5), attempts: 1, maxInFlight: 8)
+            let services = ServiceAvailability(client: client, freshFor: .seconds(60), alwaysAvailable: false)
+            let answers = await withTaskGroup(of: Bool.self) { group in
+                for _ in 0..<50 { group.addTask { await services.isAvailable("absent") } }
+                return await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(answers == Array(repeating: false, count: 50))
+            #expect(await services.isAvailable("absent") == false)
+            #expect(questions.value == 1)
+            await client.close()
+            router.close()
+        }
+    }
+
     @Test("stopped and started again on the same SQLite file, Titanic dispatches what was left pending")
     func restart() async throws {
         try await withContext { context in
