@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import ZMQ
 
 /// Titanic (9/TSP, the Guide's chapter 4): disconnected, durable request-reply on top of a
@@ -34,6 +35,9 @@ public struct Titanic: Sendable {
     public var retryInterval: Duration = .seconds(1)
     /// How many stored requests travel to their services at once.
     public var maxInFlight = 16
+    /// How many unanswered requests Titanic takes on; beyond that `titanic.request` answers 500
+    /// (try later). Each costs a task and its body in memory, so this is what bounds them.
+    public var maxPending = 10_000
     public var options: [SocketOption] = []
     public var onEvent: PatternEventHandler = { _ in }
 
@@ -55,20 +59,27 @@ public struct Titanic: Sendable {
         let turns = Turns(capacity: maxInFlight)
         // Read before the services start, so that a request stored meanwhile is not in it too.
         let leftover = try await store.pending()
+        let pending = PendingCount(leftover.count)
         // Discarding groups: a finished dispatch leaves nothing behind. Dispatches never throw;
         // a service that cannot run ends the rest.
         try await withThrowingDiscardingTaskGroup { group in
             for service in TitanicService.allCases {
                 let worker = worker(for: service)
-                group.addTask { try await worker.run(in: context) { await answer(service, $0, arrived: arrived) } }
+                group.addTask { try await worker.run(in: context) { await answer(service, $0, pending: pending, arrived: arrived) } }
             }
             group.addTask {
                 await withDiscardingTaskGroup { dispatches in
                     for request in leftover {
-                        dispatches.addTask { await dispatch(request, in: context, turns: turns, services: services) }
+                        dispatches.addTask {
+                            await dispatch(request, in: context, turns: turns, services: services)
+                            pending.release()
+                        }
                     }
                     for await request in arrivals {
-                        dispatches.addTask { await dispatch(request, in: context, turns: turns, services: services) }
+                        dispatches.addTask {
+                            await dispatch(request, in: context, turns: turns, services: services)
+                            pending.release()
+                        }
                     }
                     dispatches.cancelAll()
                 }
@@ -87,13 +98,22 @@ public struct Titanic: Sendable {
 
     /// A client's request to one of the Titanic services: stores or looks up, then replies
     /// with a 9/TSP status frame first.
-    private func answer(_ service: TitanicService, _ request: Message, arrived: AsyncStream<TitanicRequest>.Continuation) async -> Message {
+    private func answer(_ service: TitanicService, _ request: Message, pending: PendingCount,
+                        arrived: AsyncStream<TitanicRequest>.Continuation) async -> Message {
         do {
             switch service {
             case .request:
                 guard let name = request.first?.string, !name.isEmpty else { return ["400 the first frame must name a service"] }
                 let stored = TitanicRequest(id: Self.newID(), service: name, body: Message(Array(request.frames.dropFirst())))
-                try await store.store(stored)
+                guard pending.reserve(upTo: maxPending) else {
+                    return [Frame("500 Titanic holds as many unanswered requests as it takes (\(maxPending)): try later")]
+                }
+                do {
+                    try await store.store(stored)
+                } catch {
+                    pending.release()
+                    throw error
+                }
                 onEvent(PatternEvent(.requestStored, service: name, request: stored.id))
                 arrived.yield(stored)
                 return ["200", Frame(stored.id)]
@@ -175,6 +195,24 @@ public struct Titanic: Sendable {
     static func newID() -> String {
         UUID().uuidString.replacingOccurrences(of: "-", with: "")
     }
+}
+
+/// How many requests Titanic holds unanswered: its dispatch tasks.
+final class PendingCount: Sendable {
+    private let count: Mutex<Int>
+
+    init(_ initial: Int) { count = Mutex(initial) }
+
+    /// Takes a place if fewer than `limit` are taken.
+    func reserve(upTo limit: Int) -> Bool {
+        count.withLock { count in
+            guard count < limit else { return false }
+            count += 1
+            return true
+        }
+    }
+
+    func release() { count.withLock { $0 -= 1 } }
 }
 
 /// Whether the broker has a worker for a service (8/MMI), asked at most once per `freshFor` per

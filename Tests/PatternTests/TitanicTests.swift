@@ -189,6 +189,35 @@ struct TitanicTests {
         }
     }
 
+    @Test("Titanic takes at most maxPending unanswered requests: beyond, titanic.request answers 500 until some are answered")
+    func pendingBound() async throws {
+        try await withContext { context in
+            let endpoint = freshEndpoint("titanic")
+            let broker = Task { try await Self.broker(endpoint).run(in: context) }
+            defer { broker.cancel() }
+            var titanic = Self.fast(Titanic(broker: endpoint, store: MemoryTitanicStore()))
+            titanic.maxPending = 2
+            let running = Task { try await titanic.run(in: context) }
+            defer { running.cancel() }
+            let client = TitanicClient(context, connectingTo: endpoint, timeout: .seconds(2), attempts: 10)
+            let first = try await client.submit(service: "later", ["1"])
+            _ = try await client.submit(service: "later", ["2"])
+            let refused = await #expect(throws: ZMQError.self) { try await client.submit(service: "later", ["3"]) }
+            #expect(refused?.code == .serviceFailed)
+            let worker = Task { try await MajordomoTests.fast(MajordomoWorker(connectingTo: endpoint, service: "later")).run(in: context) { $0 } }
+            defer { worker.cancel() }
+            #expect(try await Self.awaitReply(client, first) == ["1"])
+            // Answered requests make room (once both are, for certain).
+            var third: String?
+            while third == nil {
+                third = try? await client.submit(service: "later", ["3"])
+                if third == nil { try await Task.sleep(for: .milliseconds(20)) }
+            }
+            #expect(try await Self.awaitReply(client, third!) == ["3"])
+            await client.closeSockets()
+        }
+    }
+
     @Test("requests waiting for the same service share one 8/MMI question per interval")
     func oneQuestionPerService() async throws {
         try await withContext { context in
