@@ -60,13 +60,7 @@ public actor MajordomoClient {
         let version = version
         for attempt in 1...attempts {
             if attempt > 1 { onEvent(PatternEvent(.requestRetried, service: service, attempt: attempt)) }
-            let reply = try await lane.exchange(request, timeout: timeout) { reply -> RequestLane.Verdict<Message> in
-                guard let (final, replyService, body) = MajordomoClientMessage.parseReply(version, reply), replyService ?? service == service else {
-                    return .ignore
-                }
-                let message = Message(body, metadata: reply.metadata)
-                return final ? .answer(message) : .partial(message)
-            }
+            let reply = try await lane.exchange(request, timeout: timeout) { MajordomoClientMessage.verdict(version, service: service, $0) }
             if let reply {
                 onEvent(PatternEvent(.requestAnswered, service: service, attempt: attempt))
                 return (reply.partials, reply.answer)

@@ -152,4 +152,14 @@ enum MajordomoClientMessage {
         }
         return nil
     }
+
+    /// What a client of `version` waiting on `service` makes of `reply`: the FINAL is the answer,
+    /// a PARTIAL is kept (or passed over, without `keepPartials`), and anything else (another
+    /// service's reply, garbage) is ignored.
+    static func verdict(_ version: MajordomoVersion, service: String, _ reply: Message, keepPartials: Bool = true) -> RequestLane.Verdict<Message> {
+        guard let (final, replyService, body) = parseReply(version, reply), replyService ?? service == service else { return .ignore }
+        let message = Message(body, metadata: reply.metadata)
+        if final { return .answer(message) }
+        return keepPartials ? .partial(message) : .ignore
+    }
 }

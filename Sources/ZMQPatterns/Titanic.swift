@@ -166,11 +166,10 @@ public struct Titanic: Sendable {
                 let reply: Message?
                 do {
                     defer { turns.pass() }
-                    reply = try await lane.exchange(message, timeout: wait, keepSocket: true) { reply -> RequestLane.Verdict<Message> in
-                        guard let (final, replyService, body) = MajordomoClientMessage.parseReply(version, reply),
-                              replyService ?? service == service, final else { return .ignore }
-                        return .answer(Message(body))
-                    }?.answer
+                    // Partials are passed over: only the FINAL is stored, without the peer's metadata.
+                    reply = try await lane.exchange(message, timeout: wait, keepSocket: true) {
+                        MajordomoClientMessage.verdict(version, service: service, $0, keepPartials: false)
+                    }.map { Message($0.answer.frames) }
                 }
                 guard let reply else {
                     wait = min(wait * 2, maxWait)

@@ -34,10 +34,7 @@ struct Broker: AsyncParsableCommand {
 
     func run() async throws {
         let context = ZMQContext()
-        let verbose = verbose
-        let report: PatternEventHandler = { event in
-            if verbose { standardError("zmq broker: \(event)") }
-        }
+        let report = eventReporter("zmq broker", verbose: verbose)
         // Titanic reaches the broker in-process, whatever the public endpoints are.
         let inproc = "inproc://zmq-broker-titanic"
         var broker = MajordomoBroker(endpoints: bind + (titanic == nil ? [] : [inproc]))
@@ -46,16 +43,7 @@ struct Broker: AsyncParsableCommand {
         let configured = broker
         var tasks: [@Sendable () async throws -> Void] = [{ try await configured.run(in: context) }]
         if let path = titanic {
-            let store: SQLiteTitanicStore
-            do {
-                store = try SQLiteTitanicStore(path: path)
-            } catch {
-                throw UsageError(message: "cannot use \(path) for Titanic: \(error)")
-            }
-            var service = Titanic(broker: inproc, store: store)
-            service.heartbeat = .seconds(heartbeat)
-            service.onEvent = report
-            let titanic = service
+            let titanic = try makeTitanic(broker: inproc, database: path, heartbeat: heartbeat, report: report)
             tasks.append { try await titanic.run(in: context) }
         }
         standardError("zmq broker: listening on \(bind.joined(separator: ", "))" + (titanic.map { ", Titanic in \($0)" } ?? ""))
@@ -92,22 +80,32 @@ struct TitanicCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let store: SQLiteTitanicStore
-        do {
-            store = try SQLiteTitanicStore(path: database)
-        } catch {
-            throw UsageError(message: "cannot use \(database) for Titanic: \(error)")
-        }
+        let titanic = try makeTitanic(broker: connect, database: database, heartbeat: heartbeat,
+                                      report: eventReporter("zmq titanic", verbose: verbose))
         let context = ZMQContext()
-        var titanic = Titanic(broker: connect, store: store)
-        titanic.heartbeat = .seconds(heartbeat)
-        let verbose = verbose
-        titanic.onEvent = { event in
-            if verbose { standardError("zmq titanic: \(event)") }
-        }
-        let configured = titanic
         standardError("zmq titanic: on the broker at \(connect), requests in \(database)")
-        try await runUntilSignalled(context, [{ try await configured.run(in: context) }])
+        try await runUntilSignalled(context, [{ try await titanic.run(in: context) }])
+    }
+}
+
+/// Titanic on the SQLite file at `database`; a file that cannot be used is a usage error.
+func makeTitanic(broker: String, database: String, heartbeat: Double, report: @escaping PatternEventHandler) throws -> Titanic {
+    let store: SQLiteTitanicStore
+    do {
+        store = try SQLiteTitanicStore(path: database)
+    } catch {
+        throw UsageError(message: "cannot use \(database) for Titanic: \(error)")
+    }
+    var titanic = Titanic(broker: broker, store: store)
+    titanic.heartbeat = .seconds(heartbeat)
+    titanic.onEvent = report
+    return titanic
+}
+
+/// Prints each event on standard error after `prefix` when `verbose`; otherwise nothing.
+func eventReporter(_ prefix: String, verbose: Bool) -> PatternEventHandler {
+    { event in
+        if verbose { standardError("\(prefix): \(event)") }
     }
 }
 
@@ -174,8 +172,6 @@ struct Worker: AsyncParsableCommand {
             guard let command else { return (request, true) }
             do {
                 return try await ShellCommand.run(command, input: request)
-            } catch ZMQError.cancelled {
-                throw ZMQError.cancelled
             } catch {
                 // The command could not start: say so, answer with nothing, keep serving.
                 standardError("zmq worker: cannot run '\(command)': \(error)")
