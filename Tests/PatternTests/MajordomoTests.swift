@@ -148,6 +148,24 @@ struct MajordomoMachineTests {
         #expect(Self.sent(broker.received(["B", "MDPW02", Frame([4]), "C", "", "TWO"], now: Self.at(0.3))) == [["C", "", "MDPC01", "s", "TWO"]])
     }
 
+    @Test("nothing of a request stays once it is answered or expires: 1,000 clients later the broker holds only its worker")
+    func stateReleased() {
+        var broker = Self.broker()
+        _ = broker.received(["W", "MDPW02", Frame([1]), "s"], now: Self.at(0))
+        for index in 0..<1000 {
+            let client = Frame("client \(index)")
+            let version: [Frame] = index % 3 == 0 ? ["", "MDPC01"] : index % 3 == 1 ? ["MDPC02", Frame([1])] : ["", "MDPC02", Frame([2])]
+            _ = broker.received(Message([client] + version + ["s", "body"]), now: Self.at(0.1))
+            _ = broker.received(Message([client] + version + ["mentioned \(index)", "body"]), now: Self.at(0.1))
+            _ = broker.received(["W", "MDPW02", Frame([4]), client, "", "reply"], now: Self.at(0.2))
+        }
+        _ = broker.received(["W", "MDPW02", Frame([5])], now: Self.at(10.5))  // the worker stays alive
+        _ = broker.tick(now: Self.at(10.6))  // the requests for names no worker serves expire
+        #expect(broker.services.keys.sorted() == ["s"])
+        #expect(broker.services["s"]?.requests.isEmpty == true && broker.services["s"]?.waiting.count == 1)
+        #expect(broker.workers.count == 1 && broker.workers["W"]?.request == nil)
+    }
+
     @Test("a service's queue holds at most maxQueuedRequests; more are turned away")
     func queueBound() {
         var broker = MajordomoBrokerMachine(heartbeat: .seconds(1), liveness: 3, requestExpiry: .seconds(10), maxQueuedRequests: 2, now: Self.at(0))
