@@ -86,32 +86,49 @@ public struct SocketEvent: Sendable, Equatable, CustomStringConvertible {
 }
 
 /// The monitors attached to one socket. Kept apart from the socket's main lock: events are rare.
+/// Each stream keeps at most `bufferSize` events a reader has not taken yet, the newest (libzmq's
+/// monitor socket drops beyond its high-water mark too); a stream made after the socket closed
+/// holds only `monitorStopped` and ends.
 final class EventHub: Sendable {
-    private let continuations = Mutex<[Int: AsyncStream<SocketEvent>.Continuation]>([:])
-    private let nextID = Mutex(0)
+    /// As libzmq's monitor socket's default high-water mark.
+    static let bufferSize = 1000
+
+    private struct State {
+        var continuations: [Int: AsyncStream<SocketEvent>.Continuation] = [:]
+        var nextID = 0
+        var finished = false
+    }
+    private let state = Mutex(State())
 
     func stream() -> AsyncStream<SocketEvent> {
-        let (stream, continuation) = AsyncStream.makeStream(of: SocketEvent.self)
-        let id = nextID.withLock { id in
-            id += 1
-            return id
+        let (stream, continuation) = AsyncStream.makeStream(of: SocketEvent.self, bufferingPolicy: .bufferingNewest(Self.bufferSize))
+        let id: Int? = state.withLock { state in
+            guard !state.finished else { return nil }
+            state.nextID += 1
+            state.continuations[state.nextID] = continuation
+            return state.nextID
         }
-        continuations.withLock { $0[id] = continuation }
+        guard let id else {
+            continuation.yield(SocketEvent(.monitorStopped, endpoint: ""))
+            continuation.finish()
+            return stream
+        }
         continuation.onTermination = { [weak self] _ in
-            _ = self?.continuations.withLock { $0.removeValue(forKey: id) }
+            _ = self?.state.withLock { $0.continuations.removeValue(forKey: id) }
         }
         return stream
     }
 
     func emit(_ event: SocketEvent) {
-        let targets = continuations.withLock { Array($0.values) }
+        let targets = state.withLock { Array($0.continuations.values) }
         for continuation in targets { continuation.yield(event) }
     }
 
     func finish() {
-        let targets = continuations.withLock { all in
-            defer { all.removeAll() }
-            return Array(all.values)
+        let targets = state.withLock { state in
+            state.finished = true
+            defer { state.continuations.removeAll() }
+            return Array(state.continuations.values)
         }
         for continuation in targets {
             continuation.yield(SocketEvent(.monitorStopped, endpoint: ""))

@@ -45,13 +45,18 @@ public struct Connection: Sendable {
         /// NULL: ask the authenticator about each peer before sending READY (libzmq does this
         /// when a ZAP domain is set).
         public var authenticatesNullPeers: Bool
+        /// Whether we opened the connection (a connect endpoint). The connecting side greets in
+        /// two steps, and with NULL sends its READY after the peer's, so that a libzmq peer
+        /// shows its mechanism and socket type before it can find fault with ours (see `start`).
+        public var connectSide: Bool
 
         public init(
             socketType: SocketType, identity: [UInt8] = [], maxMessageSize: Int? = nil,
             heartbeat: Heartbeat.Configuration = .init(), minorVersion: UInt8 = 1, security: Security = .null,
-            authenticatesNullPeers: Bool = false
+            authenticatesNullPeers: Bool = false, connectSide: Bool = false
         ) {
             self.authenticatesNullPeers = authenticatesNullPeers
+            self.connectSide = connectSide
             self.socketType = socketType
             self.identity = identity
             self.maxMessageSize = maxMessageSize
@@ -93,6 +98,10 @@ public struct Connection: Sendable {
     public let configuration: Configuration
     private var state: State = .awaitingGreeting
     private var greetingBytes = ByteBuffer()
+    /// Whether the rest of our greeting (after the first 11 octets `start` sends) has gone.
+    private var sentGreetingRest: Bool
+    /// The connecting side's NULL READY, held until the peer's first command arrives.
+    private var heldSteps: [MechanismStep]?
     private var decoder = FrameDecoder()
     private var heartbeat: Heartbeat?
     private var mechanism: Mechanism
@@ -133,13 +142,28 @@ public struct Connection: Sendable {
             metadata.append("Identity", configuration.identity)
         }
         self.mechanism = Mechanism(configuration.security, ourMetadata: metadata, authenticatesNull: configuration.authenticatesNullPeers)
+        sentGreetingRest = !configuration.connectSide
         decoder.bodyLimit = Self.handshakeFrameLimit
         decoder.reportedLimit = Int(Self.handshakeFrameLimit)
     }
 
-    /// The octets to send as soon as the transport is up: our whole greeting. Sending all 64 at
-    /// once is allowed (23/ZMTP) and means we never wait on the peer's partial greeting.
+    /// The octets to send as soon as the transport is up.
+    ///
+    /// The accepting side sends its whole greeting at once (23/ZMTP allows it). The connecting
+    /// side sends the signature and major version, and the rest once the peer's first 11 octets
+    /// show a ZMTP 3 peer ("Backwards Interoperability"); with NULL, its READY follows the
+    /// peer's READY. libzmq drops what it has queued to send when it finds fault with what it
+    /// reads: a server that read our whole greeting at once would close over a mechanism
+    /// mismatch before its own mechanism left, and one that read our READY with our greeting
+    /// would close over an incompatible socket type before its READY left. Either way the
+    /// client would see only a peer that went away. A server sends its READY without waiting for
+    /// ours (23/ZMTP requires it), so waiting for it cannot deadlock.
     public func start() -> ByteBuffer {
+        configuration.connectSide ? greeting.getSlice(at: 0, length: Greeting.prefixSize)! : greeting
+    }
+
+    /// Our whole greeting, 64 octets.
+    public var greeting: ByteBuffer {
         let security = configuration.security
         return Greeting(minor: configuration.minorVersion, mechanism: security.mechanismName, asServer: security.isServer).encoded
     }
@@ -163,7 +187,8 @@ public struct Connection: Sendable {
                 if !pending.isEmpty { return pending.removeFirst() }
                 switch state {
                 case .awaitingGreeting:
-                    guard try receiveGreeting(&buffer) else { return .needMoreData }
+                    // The rest of our greeting may be due before the peer's is complete.
+                    guard try receiveGreeting(&buffer) || !pending.isEmpty else { return .needMoreData }
                 case .handshaking(let peerMinor):
                     guard try receiveHandshake(&buffer, peerMinor: peerMinor) else { return .needMoreData }
                 case .open:
@@ -195,6 +220,7 @@ public struct Connection: Sendable {
     public mutating func release() {
         state = .closed
         pending = []
+        heldSteps = nil
         greetingBytes = ByteBuffer()
         decoder = FrameDecoder()
         firstFrame = nil
@@ -210,8 +236,23 @@ public struct Connection: Sendable {
 
     private mutating func close(_ error: ZMTPError) -> Action {
         state = .closed
+        var farewell = mechanism.farewell(for: error)
+        switch error {
+        case .mechanismMismatch, .incompatibleSocketType:
+            // What the peer is owed before the ERROR, so that it can name the fault too: the rest
+            // of our greeting once it showed its mechanism, our READY once it sent its own
+            // (23/ZMTP: each side sends READY before it reads the other's).
+            var owed = ByteBuffer()
+            for case .write(var octets) in pending { owed.writeBuffer(&octets) }
+            if owed.readableBytes > 0, var goodbye = farewell {
+                owed.writeBuffer(&goodbye)
+                farewell = owed
+            }
+        default:
+            break
+        }
         pending.removeAll()
-        return .close(error, farewell: mechanism.farewell(for: error))
+        return .close(error, farewell: farewell)
     }
 
     /// Takes greeting octets; true once the whole greeting is in and accepted.
@@ -219,6 +260,11 @@ public struct Connection: Sendable {
         let wanted = Greeting.size - greetingBytes.readableBytes
         var piece = buffer.readSlice(length: min(wanted, buffer.readableBytes))!
         greetingBytes.writeBuffer(&piece)
+        if !sentGreetingRest, greetingBytes.readableBytes >= Greeting.prefixSize {
+            try Greeting.validatePrefix(greetingBytes)
+            sentGreetingRest = true
+            pending.append(.write(self.greeting.getSlice(at: Greeting.prefixSize, length: Greeting.size - Greeting.prefixSize)!))
+        }
         guard let greeting = try Greeting.decode(from: &greetingBytes) else { return false }
         let ours = configuration.security.mechanismName
         guard greeting.mechanism == ours else {
@@ -227,7 +273,12 @@ public struct Connection: Sendable {
         // Keep our own framing with equal or newer peers; a 3.0 peer gets 3.0 forms.
         let peerMinor = greeting.major > 3 ? configuration.minorVersion : min(greeting.minor, configuration.minorVersion)
         state = .handshaking(peerMinor: peerMinor)
-        perform(try mechanism.start(), peerMinor: peerMinor)
+        let steps = try mechanism.start()
+        if configuration.connectSide, case .null = configuration.security, !configuration.authenticatesNullPeers {
+            heldSteps = steps
+        } else {
+            perform(steps, peerMinor: peerMinor)
+        }
         return true
     }
 
@@ -235,6 +286,10 @@ public struct Connection: Sendable {
     private mutating func receiveHandshake(_ buffer: inout ByteBuffer, peerMinor: UInt8) throws(ZMTPError) -> Bool {
         guard let frame = try decoder.next(from: &buffer) else { return false }
         guard frame.isCommand else { throw .messageBeforeHandshake }
+        if let held = heldSteps {
+            heldSteps = nil
+            perform(held, peerMinor: peerMinor)
+        }
         let ourType = configuration.socketType
         let steps = try mechanism.receive(frame.body) { (metadata: Metadata) throws(ZMTPError) in
             let theirName = metadata["Socket-Type"].map { String(decoding: $0, as: UTF8.self) } ?? ""

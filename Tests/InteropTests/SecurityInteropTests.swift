@@ -88,6 +88,29 @@ struct SecurityInteropTests {
         }
     }
 
+    /// libzmq closes at once when the mechanisms differ, but its greeting, which names its
+    /// mechanism, is sent first: the client reports the mismatch, not a peer that went away.
+    @Test("a swift-zmq NULL client of a libzmq PLAIN or CURVE server reports mechanismMismatch", arguments: ["PLAIN", "CURVE"])
+    func nullClientOfSecuredLibzmqServer(mechanism: String) async throws {
+        try await withInteropContext { context in
+            var security = ["--plain-server", "admin=secret"]
+            #if CURVE
+            if mechanism == "CURVE" { security = ["--curve-server=" + (try CurveKeyPair.generate()).secretKey.z85] }
+            #else
+            if mechanism == "CURVE" { return }
+            #endif
+            let peer = try PythonPeer(["recv", "--type", "PULL", "--bind", "tcp://127.0.0.1:*", "--count", "1", "--timeout", "5"] + security)
+            let push = try context.socket(.push)
+            try push.set(.linger(.zero))
+            let events = push.monitor()
+            try await push.connect(try await peer.endpoint())
+            let failure = await nextEvent(events) { $0.kind == .handshakeFailed }?.failure
+            #expect(failure?.kind == .mechanismMismatch, "\(String(describing: failure))")
+            #expect(failure?.error == .mechanismMismatch(ours: "NULL", theirs: mechanism))
+            peer.kill()
+        }
+    }
+
     @Test("a swift-zmq PLAIN server refuses a wrong password: the libzmq client's monitor reports status 400")
     func wrongPasswordRefusedBySwift() async throws {
         try await withInteropContext { context in

@@ -55,6 +55,47 @@ struct DropTests {
         }
     }
 
+    @Test("a REP counts a reply its requester's full queue cannot take: what arrives plus what was dropped is what was answered")
+    func repAtHighWaterMark() async throws {
+        try await withContext { context in
+            let rep = try context.socket(.rep, options: [.sendHighWaterMark(1)])
+            let endpoint = try await rep.bind("inproc://rep-drops-\(UInt32.random(in: 0...UInt32.max))")
+            // A requester that sends every request before it reads a single reply.
+            let dealer = try context.socket(.dealer, options: [.receiveHighWaterMark(1)])
+            try await dealer.connect(endpoint)
+            let answered = 50
+            for index in 0..<answered { try await dealer.send(["", "request \(index)"]) }
+            for _ in 0..<answered {
+                let request = try await rep.receive()
+                try await rep.send(request)
+            }
+            let dropped = rep.drops[.highWaterMark]
+            #expect(dropped > 0 && dropped < answered)
+            #expect(rep.drops.total == dropped)
+            #expect(rep.peerDrops.first?.counts[.highWaterMark] == dropped)
+            for _ in 0..<(answered - dropped) { _ = try await dealer.receive() }
+            #expect(throws: ZMQError.wouldBlock) { try dealer.tryReceive() }
+        }
+    }
+
+    @Test("a REP counts a reply for a requester that has gone as peerGone")
+    func repRequesterGone() async throws {
+        try await withContext { context in
+            let rep = try context.socket(.rep)
+            let events = rep.monitor()
+            let endpoint = try await rep.bind("tcp://127.0.0.1:*")
+            let req = try context.socket(.req, options: [.linger(.zero)])
+            try await req.connect(endpoint)
+            try await req.send("request")
+            #expect(try await rep.receive() == ["request"])
+            req.close()
+            _ = await nextEvent(events) { $0.kind == .disconnected }
+            try await rep.send("reply")
+            #expect(rep.drops[.peerGone] == 1)
+            #expect(rep.drops.total == 1)
+        }
+    }
+
     @Test("a REQ counts replies that are not for the request it awaits")
     func strayReplies() async throws {
         try await withContext { context in

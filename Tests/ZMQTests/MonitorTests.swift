@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-import ZMQ
+@testable import ZMQ
 
 /// The events up to and including the first of `kind`.
 func events(_ stream: AsyncStream<SocketEvent>, through kind: SocketEvent.Kind) async -> [SocketEvent] {
@@ -96,6 +96,35 @@ struct MonitorTests {
             let seen = await events(stream, through: .closed)
             #expect(seen.map(\.kind) == [.listening, .closed])
             #expect(seen.allSatisfy { $0.endpoint == bound })
+        }
+    }
+
+    @Test("a monitor taken after the socket closed holds only monitorStopped, and ends")
+    func monitorAfterClose() async throws {
+        try await withContext { context in
+            let socket = try context.socket(.pull)
+            socket.close()
+            await socket.waitUntilClosed()
+            var seen: [SocketEvent.Kind] = []
+            for await event in socket.monitor() { seen.append(event.kind) }
+            #expect(seen == [.monitorStopped])
+        }
+    }
+
+    @Test("a monitor nobody reads keeps the newest 1,000 events, then monitorStopped, and ends")
+    func boundedMonitor() async throws {
+        try await withContext { context in
+            let socket = try context.socket(.pull)
+            let stream = socket.monitor()
+            for index in 0..<5_000 { socket.events.emit(SocketEvent(.connectDelayed, endpoint: "tcp://host:\(index)")) }
+            socket.close()
+            var seen: [SocketEvent] = []
+            for await event in stream { seen.append(event) }
+            // The newest events, in order, and the end.
+            #expect(seen.count <= EventHub.bufferSize + 1)
+            let endpoints = seen.dropLast().map(\.endpoint)
+            #expect(endpoints == (5_000 - endpoints.count..<5_000).map { "tcp://host:\($0)" })
+            #expect(seen.last?.kind == .monitorStopped)
         }
     }
 

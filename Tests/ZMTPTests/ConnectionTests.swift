@@ -244,6 +244,71 @@ struct ConnectionTests {
         #expect(try parseCommandFrame(farewell) == .error(reason: "Security mechanism mismatch"))
     }
 
+    // MARK: The connecting side
+
+    static let connecting = Configuration(socketType: .dealer, connectSide: true)
+
+    @Test("the connecting side sends signature and major version, and the rest of its greeting after the peer's first 11 octets")
+    func connectingGreeting() throws {
+        var connection = Connection(configuration: Self.connecting)
+        let first = bytes(connection.start())
+        #expect(first == [0xFF, 0, 0, 0, 0, 0, 0, 0, 1, 0x7F, 3])
+        let peer = bytes(Self.greeting())
+        #expect(feed(&connection, buffer(Array(peer[..<10]))).isEmpty, "ten octets say nothing of the version")
+        let rest = feed(&connection, buffer([peer[10]]))
+        #expect(rest.count == 1)
+        var whole = buffer(first + bytes(try #require(rest.first?.written)))
+        #expect(try Greeting.decode(from: &whole) == Greeting(major: 3, minor: 1, mechanism: "NULL", asServer: false))
+        #expect(whole.readableBytes == 0)
+    }
+
+    @Test("the connecting side's NULL READY follows the peer's READY, then the handshake completes", arguments: [nil, 1] as [Int?])
+    func connectingReadyWaits(chunkSize: Int?) throws {
+        var connection = Connection(configuration: Self.connecting)
+        let greeted = feed(&connection, Self.greeting(), chunkSize: chunkSize)
+        #expect(greeted.count == 1, "only the rest of the greeting: \(greeted)")
+        #expect(greeted.first?.written?.readableBytes == Greeting.size - Greeting.prefixSize)
+        let actions = feed(&connection, Self.ready(.router), chunkSize: chunkSize)
+        #expect(actions.count == 2)
+        #expect(actions.first?.written.map(bytes) == CommandTests.dealerReady)
+        #expect(actions.last?.peerInfo?.socketType == .router)
+        #expect(connection.isOpen)
+    }
+
+    @Test("a connecting side that reads another mechanism sends the rest of its greeting, then ERROR, and closes with mechanismMismatch", arguments: ["PLAIN", "CURVE"])
+    func connectingMechanismMismatch(mechanism: String) throws {
+        var connection = Connection(configuration: Self.connecting)
+        let actions = feed(&connection, Self.greeting(mechanism: mechanism))
+        #expect(actions.count == 1)
+        #expect(actions.first?.closeError == .mechanismMismatch(ours: "NULL", theirs: mechanism))
+        // 23/ZMTP: a peer that showed its mechanism is owed ours.
+        var farewell = try #require(actions.first?.farewell ?? nil)
+        let rest = farewell.readSlice(length: Greeting.size - Greeting.prefixSize).map(bytes)
+        #expect(rest == Array(bytes(connection.greeting)[Greeting.prefixSize...]))
+        #expect(try parseCommandFrame(farewell) == .error(reason: "Security mechanism mismatch"))
+    }
+
+    @Test("a connecting side that reads an incompatible READY sends its own READY, then ERROR, and closes")
+    func connectingIncompatibleReady() throws {
+        var connection = Connection(configuration: Self.connecting)
+        _ = feed(&connection, Self.greeting())
+        let actions = feed(&connection, Self.ready(.pub))
+        #expect(actions.count == 1)
+        #expect(actions.first?.closeError == .incompatibleSocketType(ours: "DEALER", theirs: "PUB"))
+        // Our READY first, so that the peer can name the fault too.
+        var farewell = try #require(actions.first?.farewell ?? nil)
+        #expect(farewell.readSlice(length: CommandTests.dealerReady.count).map(bytes) == CommandTests.dealerReady)
+        #expect(try parseCommandFrame(farewell) == .error(reason: "Invalid socket type"))
+    }
+
+    @Test("a connecting and an accepting side complete the handshake", arguments: [nil, 1, 7] as [Int?])
+    func connectingMeetsAccepting(chunkSize: Int?) throws {
+        let link = Link(.init(socketType: .push, connectSide: true), .init(socketType: .pull), chunkSize: chunkSize)
+        #expect(link.aEvents.first?.peerInfo?.socketType == .pull)
+        #expect(link.bEvents.first?.peerInfo?.socketType == .push)
+        #expect(link.a.isOpen && link.b.isOpen)
+    }
+
     // MARK: Versions
 
     @Test("a ZMTP 3.0 peer (minor 0) is accepted and reported as such")

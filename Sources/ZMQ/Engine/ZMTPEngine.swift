@@ -77,7 +77,8 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
             maxMessageSize: options.maxMessageSize,
             heartbeat: heartbeat,
             security: options.security,
-            authenticatesNullPeers: !options.zapDomain.isEmpty
+            authenticatesNullPeers: !options.zapDomain.isEmpty,
+            connectSide: connecter != nil
         ))
     }
 

@@ -12,7 +12,8 @@ public struct DropReason: Hashable, Sendable, CustomStringConvertible {
     public var description: String { Self.names[index] }
     private static let names = ["highWaterMark", "unroutable", "strayReply", "conflated", "tooLarge", "malformed", "peerGone"]
 
-    /// A PUB or XPUB subscriber's queue, or a ROUTER peer's without `routerMandatory`, was full.
+    /// A PUB or XPUB subscriber's queue, a ROUTER peer's without `routerMandatory`, or the queue
+    /// of the requester a REP answers, was full.
     public static var highWaterMark: DropReason { DropReason(0, "highWaterMark") }
     /// A ROUTER had no peer with the message's routing id (and `routerMandatory` was off).
     public static var unroutable: DropReason { DropReason(1, "unroutable") }
@@ -28,7 +29,8 @@ public struct DropReason: Hashable, Sendable, CustomStringConvertible {
     public static var malformed: DropReason { DropReason(5, "malformed") }
     /// A peer went with messages still queued for it: its connection closed (an accepted peer,
     /// or a connect endpoint with `immediate`), its endpoint was disconnected or given up
-    /// (`reconnectStop`), or a ROUTER handed its name to a newcomer (what it left unread).
+    /// (`reconnectStop`), or a ROUTER handed its name to a newcomer (what it left unread); or a
+    /// REP's reply found its requester gone.
     public static var peerGone: DropReason { DropReason(6, "peerGone") }
 
     public static let all: [DropReason] = [.highWaterMark, .unroutable, .strayReply, .conflated, .tooLarge, .malformed, .peerGone]

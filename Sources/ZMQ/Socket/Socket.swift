@@ -98,7 +98,10 @@ public final class ZMQSocket: Sendable {
         state.withLock { $0.countDrops(1, reason, at: pipe) }
     }
 
-    /// A stream of connection events: handshakes, disconnects, retries. It ends when the socket closes.
+    /// A stream of connection events: handshakes, disconnects, retries. It ends, after
+    /// `monitorStopped`, when the socket closes; a stream taken after that holds only
+    /// `monitorStopped`. It keeps up to 1,000 events its reader has not taken, dropping the
+    /// oldest beyond that, so a monitor nobody reads costs bounded memory.
     public func monitor() -> AsyncStream<SocketEvent> {
         events.stream()
     }

@@ -5,7 +5,7 @@ import ZMTP
 /// handed out without its envelope (the frames up to and including the empty delimiter), and the
 /// reply goes back to the same peer behind that envelope. A request without a delimiter is
 /// dropped. Receiving twice, or replying with no request, throws `invalidState`. A reply for a
-/// requester that has gone, or whose queue is full, is dropped.
+/// requester that has gone, or whose queue is full, is dropped and counted in `drops`.
 struct RepPattern: SocketPattern {
     private var fairQueue = FairQueue()
     /// The request being answered: its peer and envelope.
@@ -20,6 +20,9 @@ struct RepPattern: SocketPattern {
         pending = nil
         if pipe.hasRoom(hwm: outbox.hwm) {
             outbox.queue(Message(envelope + message.frames), on: pipe)
+        } else {
+            // Counted, as libzmq does not: the requester went, or does not read its replies.
+            outbox.drop(pipe.isDetached || pipe.awaitingConnection ? .peerGone : .highWaterMark, at: pipe)
         }
         return true
     }
