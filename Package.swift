@@ -70,6 +70,7 @@ let package = Package(
             dependencies: [
                 "ZMQ",
                 "ZMQPatterns",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]

@@ -44,6 +44,16 @@ struct LogLimiter: Sendable {
 /// Where a socket's engines report what happens to their connections: each report is counted,
 /// sent to the socket's monitors, and failures are logged at a bounded rate.
 final class ConnectionLog: Sendable {
+    /// The socket option whose value made the connection fail, where one did.
+    static func option(governing error: ZMTPError) -> String? {
+        switch error {
+        case .messageTooLarge, .tooManyFrames: "maxMessageSize"
+        case .handshakeTimeout: "handshakeInterval"
+        case .heartbeatTimeout: "heartbeatTimeout"
+        default: nil
+        }
+    }
+
     private struct State {
         var statistics = ConnectionStatistics()
         var limiter = LogLimiter()
@@ -84,7 +94,13 @@ final class ConnectionLog: Sendable {
         }
         if let (line, suppressed) = logLine {
             let more = suppressed > 0 ? " (and \(suppressed) more connection failures not logged)" : ""
-            logger.info("\(line)\(more)")
+            // The option that would have let the connection be, for an application to name in its
+            // own words (the `zmq` tool names its flag).
+            if let option = event.failure?.error.flatMap(Self.option(governing:)) {
+                logger.info("\(line) (socket option \(option))\(more)", metadata: [ZMQContext.logOptionKey: "\(option)"])
+            } else {
+                logger.info("\(line)\(more)")
+            }
         }
         events.emit(event)
     }

@@ -22,6 +22,11 @@ public final class ZMQContext: Sendable {
     private let terminated = Mutex(false)
     private let installedAuthenticator = Mutex<(any ZMQAuthenticator)?>(nil)
 
+    /// The metadata key under which a connection failure's log line names the socket option
+    /// that governs it (`maxMessageSize` for a message over the limit), so that an application
+    /// can tell its users what to change in its own words.
+    public static let logOptionKey = "zmq.option"
+
     /// A logger that discards everything: the library is silent unless given a logger, as libzmq is.
     public static let silentLogger = Logger(label: "swift-zmq", factory: { _ in SwiftLogNoOpLogHandler() })
 

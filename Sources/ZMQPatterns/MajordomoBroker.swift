@@ -45,8 +45,8 @@ public struct MajordomoBroker: Sendable {
     private func broker(on socket: ZMQSocket) async throws {
         var machine = MajordomoBrokerMachine(heartbeat: heartbeat, liveness: liveness, requestExpiry: requestExpiry,
                                              maxQueuedRequests: maxQueuedRequests, now: .now)
-        // Deadlines only move later between ticks (a heartbeat is always due within one
-        // interval), so the next one is worked out once per tick, not per message.
+        // The next deadline is worked out once per tick, not per message: between ticks only
+        // what the machine notes as new (a request queued) can make it come sooner.
         var nextTick = machine.nextDeadline
         while !Task.isCancelled {
             let message: Message?
@@ -56,7 +56,10 @@ public struct MajordomoBroker: Sendable {
                 return
             }
             var actions: [MajordomoBrokerMachine.Action] = []
-            if let message { actions += machine.received(message, now: .now) }
+            if let message {
+                actions += machine.received(message, now: .now)
+                if let sooner = machine.earliestNewDeadline, sooner < nextTick { nextTick = sooner }
+            }
             let now = ContinuousClock.now
             if now >= nextTick {
                 actions += machine.tick(now: now)

@@ -51,6 +51,9 @@ struct MajordomoBrokerMachine {
     /// By routing id: a frame of up to 32 octets (libzmq's are 5) hashes without allocating.
     private(set) var workers: [Frame: Worker] = [:]
     private var nextHeartbeat: ContinuousClock.Instant
+    /// The earliest deadline added since the last tick (a request queued, one expiring sooner
+    /// than the next heartbeat), so that the shell need not work out `nextDeadline` per message.
+    private(set) var earliestNewDeadline: ContinuousClock.Instant?
 
     init(heartbeat: Duration, liveness: Int, requestExpiry: Duration, maxQueuedRequests: Int = 10_000, now: ContinuousClock.Instant) {
         self.heartbeat = heartbeat
@@ -101,6 +104,7 @@ struct MajordomoBrokerMachine {
             return [.event(PatternEvent(.requestRefused, service: service))]
         }
         services[service, default: Service()].requests.append(request)
+        noteDeadline(request.expiry)
         return [.event(PatternEvent(.requestQueued, service: service))] + dispatch(service)
     }
 
@@ -144,10 +148,23 @@ struct MajordomoBrokerMachine {
 
     /// Expires silent workers and stale requests, and heartbeats every worker when due.
     mutating func tick(now: ContinuousClock.Instant) -> [Action] {
+        earliestNewDeadline = nil
         var actions: [Action] = []
-        for (id, worker) in workers where worker.expiry <= now {
+        // Every expired worker goes before any of their requests is handed on, so none goes to
+        // a worker that expires in the same tick.
+        let expired = workers.filter { $0.value.expiry <= now }
+        var orphans: [(id: Frame, request: Request)] = []
+        for (id, worker) in expired {
             actions.append(.event(PatternEvent(.workerExpired, worker: id.bytes, service: worker.service)))
-            actions += forget(id)
+            if let request = removeWorker(id)?.request { orphans.append((id, request)) }
+        }
+        for orphan in orphans {
+            let service = expired[orphan.id]!.service
+            guard orphan.request.expiry > now else {
+                actions.append(.event(PatternEvent(.requestExpired, service: service)))
+                continue
+            }
+            actions += requeue(orphan.request, service: service)
         }
         for name in services.keys {
             while let first = services[name]?.requests.first, first.expiry <= now {
@@ -188,11 +205,26 @@ struct MajordomoBrokerMachine {
 
     /// Drops a worker; the request it held goes back to the front of its service's queue.
     private mutating func forget(_ id: Frame) -> [Action] {
-        guard let worker = workers.removeValue(forKey: id) else { return [] }
+        guard let worker = removeWorker(id), let request = worker.request else { return [] }
+        return requeue(request, service: worker.service)
+    }
+
+    private mutating func removeWorker(_ id: Frame) -> Worker? {
+        guard let worker = workers.removeValue(forKey: id) else { return nil }
         services[worker.service]?.workers -= 1
         services[worker.service]?.waiting.removeAll { $0 == id }
-        guard let request = worker.request else { return [] }
-        services[worker.service]?.requests.prepend(request)
-        return [.event(PatternEvent(.requestQueued, service: worker.service))] + dispatch(worker.service)
+        return worker
+    }
+
+    /// A request a lost worker held goes back to the front of its service's queue, for the
+    /// next idle worker.
+    private mutating func requeue(_ request: Request, service: String) -> [Action] {
+        services[service]?.requests.prepend(request)
+        noteDeadline(request.expiry)
+        return [.event(PatternEvent(.requestQueued, service: service))] + dispatch(service)
+    }
+
+    private mutating func noteDeadline(_ deadline: ContinuousClock.Instant) {
+        if earliestNewDeadline.map({ deadline < $0 }) ?? true { earliestNewDeadline = deadline }
     }
 }

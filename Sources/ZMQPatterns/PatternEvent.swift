@@ -19,6 +19,9 @@ public struct PatternEvent: Sendable, Hashable, CustomStringConvertible {
         public static let workerLost = Kind("workerLost")
         /// A request went to a worker.
         public static let requestForwarded = Kind("requestForwarded")
+        /// No ready worker could take a request, their queues being full: the queue keeps it and
+        /// offers it again, reading no other request meanwhile.
+        public static let requestHeld = Kind("requestHeld")
         /// A reply went back to its client.
         public static let replyForwarded = Kind("replyForwarded")
         /// A client sent its request again, on a fresh socket, after no reply came in time.

@@ -41,11 +41,15 @@ public struct PirateQueue: Sendable {
         _ = try await clients.bind(frontend)
         _ = try await workers.bind(backend)
         var machine = PirateQueueMachine(heartbeat: heartbeat, liveness: liveness, now: .now)
+        // A request no ready worker could take (their queues were full): it goes first, and
+        // clients are not read meanwhile.
+        var held: Message?
         while !Task.isCancelled {
             var poller = ZMQPoller()
             poller.register(workers)
-            if machine.hasReadyWorker { poller.register(clients) }
-            let timeout = machine.nextDeadline.map { max(.zero, $0 - .now) }
+            if machine.hasReadyWorker, held == nil { poller.register(clients) }
+            var timeout = machine.nextDeadline.map { max(.zero, $0 - .now) }
+            if held != nil { timeout = min(timeout ?? Self.heldRetry, Self.heldRetry) }
             let ready: [ZMQPoller.Item]
             do {
                 ready = try await poller.poll(timeout: timeout)
@@ -57,29 +61,41 @@ public struct PirateQueue: Sendable {
                     perform(machine.fromWorker(message, now: .now), &machine, clients, workers)
                 }
             }
-            if ready.contains(where: { $0.socket === clients }) {
-                while machine.hasReadyWorker, let request = try? clients.tryReceive() {
-                    dispatch(request, &machine, clients, workers)
+            if let request = held {
+                held = dispatch(request, &machine, clients, workers)
+            }
+            if held == nil, ready.contains(where: { $0.socket === clients }) {
+                while held == nil, machine.hasReadyWorker, let request = try? clients.tryReceive() {
+                    held = dispatch(request, &machine, clients, workers)
+                    if held != nil { onEvent(PatternEvent(.requestHeld)) }
                 }
             }
             perform(machine.tick(now: .now), &machine, clients, workers)
         }
     }
 
-    /// Sends `request` to the next ready worker, and to the one after if that one has gone.
-    private func dispatch(_ request: Message, _ machine: inout PirateQueueMachine, _ clients: ZMQSocket, _ workers: ZMQSocket) {
+    /// How soon a request no worker could take is offered again.
+    static let heldRetry = Duration.milliseconds(50)
+
+    /// Sends `request` to the next ready worker, and to the one after if that one has gone or
+    /// its queue is full. A worker with a full queue never got the request, so it stays ready.
+    /// Returns the request if no ready worker could take it.
+    private func dispatch(_ request: Message, _ machine: inout PirateQueueMachine, _ clients: ZMQSocket, _ workers: ZMQSocket) -> Message? {
+        var full: [[UInt8]] = []
+        defer { machine.stillReady(full) }
         while let (worker, action) = machine.fromClient(request) {
-            guard case .toWorker(let message) = action else { return }
+            guard case .toWorker(let message) = action else { return nil }
             do {
                 try workers.trySend(message)
                 onEvent(PatternEvent(.requestForwarded, worker: worker))
-                return
+                return nil
             } catch let error as ZMQError where error.code == .unroutable {
                 perform(machine.lost(worker), &machine, clients, workers)
             } catch {
-                // Its queue is full: it stays busy until it answers; try the next one.
+                full.append(worker)
             }
         }
+        return full.isEmpty ? nil : request
     }
 
     private func perform(_ actions: [PirateQueueMachine.Action], _ machine: inout PirateQueueMachine, _ clients: ZMQSocket, _ workers: ZMQSocket) {

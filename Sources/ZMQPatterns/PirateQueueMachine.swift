@@ -79,6 +79,13 @@ struct PirateQueueMachine {
         return (identity, .toWorker(Message([Frame(identity)] + delimiter + message.frames)))
     }
 
+    /// Workers a request could not be sent to because their queues were full: they never got
+    /// it, so they are still ready, first in line as before.
+    mutating func stillReady(_ identities: [[UInt8]]) {
+        let known = identities.filter { workers[$0] != nil && !ready.contains($0) }
+        ready.insert(contentsOf: known, at: 0)
+    }
+
     /// A send to `identity` failed: it is gone.
     mutating func lost(_ identity: [UInt8]) -> [Action] {
         guard workers.removeValue(forKey: identity) != nil else { return [] }

@@ -35,7 +35,7 @@ struct Topologies: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let context = ZMQContext()
+        let context = ZMQContext.forTool()
         var checks: [(String, Bool)] = []
         print("swift-zmq demo: four topologies over tcp on loopback\n")
         checks += try await exclusivePair(context)

@@ -33,7 +33,7 @@ struct Broker: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let context = ZMQContext()
+        let context = ZMQContext.forTool()
         let report = eventReporter("zmq broker", verbose: verbose)
         // Titanic reaches the broker in-process, whatever the public endpoints are.
         let inproc = "inproc://zmq-broker-titanic"
@@ -82,7 +82,7 @@ struct TitanicCommand: AsyncParsableCommand {
     func run() async throws {
         let titanic = try makeTitanic(broker: connect, database: database, heartbeat: heartbeat,
                                       report: eventReporter("zmq titanic", verbose: verbose))
-        let context = ZMQContext()
+        let context = ZMQContext.forTool()
         standardError("zmq titanic: on the broker at \(connect), requests in \(database)")
         try await runUntilSignalled(context, [{ try await titanic.run(in: context) }])
     }
@@ -159,7 +159,7 @@ struct Worker: AsyncParsableCommand {
         } catch {
             throw UsageError(message: "cannot use \(once ?? "") to record requests: \(error)")
         }
-        let context = ZMQContext()
+        let context = ZMQContext.forTool()
         var worker = MajordomoWorker(connectingTo: connect, service: service)
         worker.version = MajordomoVersion(rawValue: mdp)!
         worker.heartbeat = .seconds(heartbeat)
@@ -233,7 +233,7 @@ struct Request: AsyncParsableCommand {
 
     func run() async throws {
         let request = Message(try frames.map(FrameText.parse))
-        let context = ZMQContext()
+        let context = ZMQContext.forTool()
         let client = MajordomoClient(context, connectingTo: connect, version: MajordomoVersion(rawValue: mdp)!,
                                      timeout: .milliseconds(Int64(timeout * 1000)), attempts: retries)
         defer { Task { await client.close() } }

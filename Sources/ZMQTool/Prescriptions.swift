@@ -60,7 +60,7 @@ struct Prescriptions: AsyncParsableCommand {
         let children = [("broker", broker), ("Titanic", titanic), ("worker", worker)]
         defer { for (_, child) in children { child.stop() } }
 
-        let context = ZMQContext()
+        let context = ZMQContext.forTool()
         let client = TitanicClient(context, connectingTo: endpoint, timeout: .milliseconds(500), attempts: 1, maxInFlight: doctors)
         let progress = Progress()
         // Kills spread over the submissions, and the last ones while replies are still due.

@@ -51,7 +51,7 @@ struct Proxy: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let context = ZMQContext()
+        let context = ZMQContext.forTool()
         let limit: (ZMQSocket) throws -> Void = { socket in
             if let maxMessageSize = self.maxMessageSize {
                 try socket.set(.maxMessageSize(maxMessageSize == 0 ? nil : maxMessageSize))

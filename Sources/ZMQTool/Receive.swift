@@ -49,7 +49,7 @@ struct Receive: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let context = ZMQContext()
+        let context = ZMQContext.forTool()
         let prefixes = subscribe.isEmpty ? [""] : subscribe
         let socket = try await self.socket.open(in: context, security: security.settings) { socket in
             try socket.set(.linger(.zero))

@@ -35,7 +35,7 @@ struct Req: AsyncParsableCommand {
 
     func run() async throws {
         let request = Message(try frames.map(FrameText.parse))
-        let context = ZMQContext()
+        let context = ZMQContext.forTool()
         let client = LazyPirateClient(context, connectingTo: [connect], timeout: .milliseconds(Int64(timeout * 1000)), attempts: retries)
         do {
             StandardOutput.writeLine(try await client.request(request))
@@ -72,7 +72,7 @@ struct Rep: AsyncParsableCommand {
 
     func run() async throws {
         let answer = reply.isEmpty ? nil : Message(try reply.map(FrameText.parse))
-        let context = ZMQContext()
+        let context = ZMQContext.forTool()
         let socket = try ReplySocket(context)
         let endpoint = try await socket.bind(bind)
         FileHandle.standardError.write(Data("zmq rep: listening on \(endpoint)\n".utf8))

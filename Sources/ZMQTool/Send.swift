@@ -37,7 +37,7 @@ struct Send: AsyncParsableCommand {
 
     func run() async throws {
         let message = frames.isEmpty ? nil : Message(try frames.map(FrameText.parse))
-        let context = ZMQContext()
+        let context = ZMQContext.forTool()
         let socket = try await self.socket.open(in: context, security: security.settings) { socket in
             if socket.type == .router { try socket.set(.routerMandatory(true)) }
             if let timeout { try socket.set(.receiveTimeout(.milliseconds(Int64(timeout * 1000)))) }

@@ -125,6 +125,32 @@ struct MajordomoMachineTests {
         #expect(Self.sent(next).last == ["E", "MDPW02", Frame([2]), "C", "", "first"])
     }
 
+    @Test("the request of a worker that expires goes to no worker expiring in the same tick: it waits for a live one")
+    func noHandoverToExpiringWorker() {
+        var broker = Self.broker()
+        _ = broker.received(["A", "MDPW02", Frame([1]), "s"], now: Self.at(0))
+        _ = broker.received(["C", "MDPC02", Frame([1]), "s", "job"], now: Self.at(0.1))  // A takes it
+        // Idle workers as silent as A: whichever order the workers expire in, none may take it.
+        for index in 0..<9 { _ = broker.received([Frame("B\(index)"), "MDPW02", Frame([1]), "s"], now: Self.at(0)) }
+        let tick = broker.tick(now: Self.at(3))
+        #expect(Self.sent(tick).allSatisfy { $0[2] == Frame([5]) }, "heartbeats only: \(Self.sent(tick))")
+        #expect(Self.events(tick).filter { $0 == .workerExpired }.count == 10)
+        #expect(!Self.events(tick).contains(.requestForwarded))
+        // The next worker to come gets it.
+        #expect(Self.sent(broker.received(["D", "MDPW02", Frame([1]), "s"], now: Self.at(3.1))) == [["D", "MDPW02", Frame([2]), "C", "", "job"]])
+    }
+
+    @Test("a request queued between ticks is noted as the earliest new deadline, however far off the next heartbeat is")
+    func earliestNewDeadline() {
+        var broker = MajordomoBrokerMachine(heartbeat: .seconds(60), liveness: 3, requestExpiry: .milliseconds(100), now: Self.at(0))
+        #expect(broker.earliestNewDeadline == nil)
+        _ = broker.received(["C", "MDPC02", Frame([1]), "nobody", "hello"], now: Self.at(1))
+        #expect(broker.earliestNewDeadline == Self.at(1.1))
+        #expect(broker.nextDeadline == Self.at(1.1))
+        #expect(Self.events(broker.tick(now: Self.at(1.1))) == [.requestExpired])
+        #expect(broker.earliestNewDeadline == nil)
+    }
+
     @Test("a FINAL or PARTIAL the worker was not asked for (idle, a second FINAL, another client) gets DISCONNECT, and is not forwarded")
     func unsolicitedReply() {
         var broker = Self.broker()
@@ -213,6 +239,28 @@ struct MajordomoTests {
         worker.reconnectInterval = .milliseconds(100)
         worker.reconnectIntervalMax = .milliseconds(400)
         return worker
+    }
+
+    @Test("a request expires when requestExpiry says, not at the next heartbeat")
+    func expiryBeforeHeartbeat() async throws {
+        try await withContext { context in
+            let endpoint = freshEndpoint("mdp-expiry")
+            var broker = MajordomoBroker(endpoint: endpoint)
+            broker.heartbeat = .seconds(60)
+            broker.requestExpiry = .milliseconds(100)
+            let feed = EventFeed()
+            broker.onEvent = feed.handler
+            let running = Task { try await broker.run(in: context) }
+            defer { running.cancel() }
+            let client = try context.socket(.dealer, options: [.linger(.zero)])
+            try await client.connect(endpoint)
+            let sent = ContinuousClock.now
+            try await client.send(Message(MajordomoClientMessage.request(.v02, service: "nobody", body: ["hello"])))
+            for await event in feed.stream where event.kind == .requestExpired { break }
+            // Far sooner than the minute to the next heartbeat.
+            #expect(ContinuousClock.now - sent < .seconds(30))
+            client.close()
+        }
     }
 
     @Test("clients of both versions reach workers of both versions through one broker, and MMI knows the services")

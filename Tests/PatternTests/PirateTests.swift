@@ -38,6 +38,18 @@ final class EventLog: Sendable {
     func count(_ kind: PatternEvent.Kind) -> Int { all.filter { $0.kind == kind }.count }
 }
 
+/// The events a component reports, in order, for a test to wait on.
+struct EventFeed: Sendable {
+    let stream: AsyncStream<PatternEvent>
+    let handler: PatternEventHandler
+
+    init() {
+        let (stream, continuation) = AsyncStream.makeStream(of: PatternEvent.self)
+        self.stream = stream
+        handler = { continuation.yield($0) }
+    }
+}
+
 @Suite("Lazy Pirate client", .timeLimit(.minutes(1)))
 struct LazyPirateTests {
     @Test("a request is answered by a plain REP server, which echoes the sequence frame back unseen")
@@ -159,6 +171,49 @@ struct PirateQueueTests {
             #expect(try await req.request(["plain REQ"], timeout: .seconds(10)) == ["done", "plain REQ"])
             #expect(log.count(.workerReady) == 1)
             #expect(log.count(.requestForwarded) == 6)
+        }
+    }
+
+    @Test("a ready worker whose queue is full stays ready: the request waits at the queue and reaches it once it reads")
+    func fullWorkerStaysReady() async throws {
+        try await withContext { context in
+            let (frontend, backend) = (freshEndpoint("front"), "inproc://pirate-full-\(UUID().uuidString)")
+            var queue = PirateQueue(frontend: frontend, backend: backend)
+            queue.heartbeat = .seconds(3600)  // no heartbeat is queued for the worker in this test
+            queue.backendOptions = [.sendHighWaterMark(1)]
+            let feed = EventFeed()
+            queue.onEvent = feed.handler
+            var events = feed.stream.makeAsyncIterator()
+            let running = Task { try await queue.run(in: context) }
+            defer { running.cancel() }
+            // A worker that says READY and then reads nothing until the end.
+            let worker = try context.socket(.dealer, options: [.receiveHighWaterMark(1), .linger(.zero)])
+            try await worker.connect(backend)
+            try await worker.send(Message(Frame([0x01])))
+            #expect(await events.next()?.kind == .workerReady)
+            var clients: [ZMQSocket] = []
+            var sent: [String] = []
+            while true {
+                let client = try context.socket(.dealer, options: [.linger(.zero)])
+                try await client.connect(frontend)
+                clients.append(client)
+                let body = "request \(sent.count)"
+                try await client.send(["", Frame(body)])
+                sent.append(body)
+                let kind = await events.next()?.kind
+                if kind == .requestHeld { break }
+                #expect(kind == .requestForwarded)
+                guard sent.count < 20 else { Issue.record("the worker's queue never filled"); return }
+                // An answer to a client long gone: the worker is ready again.
+                try await worker.send(["gone", "", "done"])
+                #expect(await events.next()?.kind == .replyForwarded)
+            }
+            #expect(sent.count > 1)
+            // It reads at last: every request reaches it, the one that waited too, in order.
+            for body in sent {
+                #expect(try await worker.receive().frames.last?.string == body)
+            }
+            for client in clients { client.close() }
         }
     }
 

@@ -182,6 +182,56 @@ struct ToolTests {
         #expect(run.status == 0, "stderr was: \(run.errors)")
     }
 
+    @Test("recv says on standard error why it dropped a peer whose message was over the 64 MiB default, naming --max-message-size, and goes on")
+    func receiveReportsTooLarge() async throws {
+        let endpoint = Self.ipcEndpoint()
+        let running = try Running(["recv", "--type", "PULL", "--bind", endpoint, "--count", "1"])
+        let context = ZMQContext()
+        let push = try context.socket(.push)
+        let events = push.monitor()
+        try await push.connect(endpoint)
+        try await push.send(Message(Frame([UInt8](repeating: 7, count: 64 << 20 + 1))))
+        _ = await Self.first(events) { $0.kind == .disconnected }
+        try await push.send("small enough")
+        let run = await running.finish()
+        await context.shutdown()
+        #expect(run.status == 0)
+        #expect(run.output == "small enough\n")
+        #expect(run.errors.contains("exceeds the maximum message size of 67108864"), "stderr was: \(run.errors)")
+        #expect(run.errors.contains("--max-message-size"), "stderr was: \(run.errors)")
+    }
+
+    @Test("recv says on standard error that it refused a peer whose READY was malformed")
+    func receiveReportsMalformedReady() async throws {
+        let port = Int.random(in: 20_000..<60_000)
+        let endpoint = "tcp://127.0.0.1:\(port)"
+        let running = try Running(["recv", "--type", "PULL", "--bind", endpoint, "--count", "1"])
+        let context = ZMQContext()
+        let push = try context.socket(.push)
+        let events = push.monitor()
+        try await push.connect(endpoint)
+        _ = await Self.first(events) { $0.kind == .handshakeSucceeded }
+        // A peer whose READY property claims more octets than the command holds.
+        let python = ProcessInfo.processInfo.environment["SWIFT_ZMQ_PYTHON"] ?? "python3"
+        let raw = Process()
+        raw.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        raw.arguments = [python, "-c", """
+            import socket, sys
+            peer = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+            greeting = b"\\xff" + b"\\x00" * 8 + b"\\x01\\x7f\\x03\\x01" + b"NULL".ljust(20, b"\\x00") + b"\\x00" * 32
+            peer.sendall(greeting + b"\\x04\\x1a\\x05READY\\x0bSocket-Type\\x00\\x00\\x00\\x40PUSH")
+            while peer.recv(4096):
+                pass
+            """, String(port)]
+        try raw.run()
+        raw.waitUntilExit()
+        try await push.send("after it")
+        let run = await running.finish()
+        await context.shutdown()
+        #expect(run.status == 0)
+        #expect(run.errors.contains("handshake failed"), "stderr was: \(run.errors)")
+    }
+
     @Test("recv prints a large binary frame as hex with little more memory than the frame itself")
     func receiveLargeBinaryFrame() async throws {
         let endpoint = Self.ipcEndpoint()

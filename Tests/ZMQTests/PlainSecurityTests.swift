@@ -54,6 +54,25 @@ struct PlainSecurityTests {
         }
     }
 
+    @Test("a refused client with reconnectIntervalMax set backs off only up to it, as libzmq's maximum is a maximum")
+    func refusedBacksOffToTheMaximum() async throws {
+        try await withContext { context in
+            Self.admitAdmin(context)
+            let pull = try context.socket(.pull)
+            try pull.set(.plainServer(true))
+            let endpoint = try await pull.bind("tcp://127.0.0.1:*")
+            let push = try context.socket(.push, options: [.plainUsername("admin"), .plainPassword("wrong"), .linger(.zero),
+                                                           .reconnectInterval(.milliseconds(20)), .reconnectIntervalMax(.milliseconds(80))])
+            let events = push.monitor()
+            try await push.connect(endpoint)
+            let (failures, delays) = await failuresAndRetryDelays(events, retries: 6)
+            #expect(failures.allSatisfy { $0.kind == .authentication })
+            // 20, 40, 80, 80, … ms, each with up to one base interval of jitter.
+            #expect(delays.allSatisfy { $0 < .milliseconds(100) }, "\(delays)")
+            #expect(delays[2...].allSatisfy { $0 >= .milliseconds(80) }, "\(delays)")
+        }
+    }
+
     @Test("without an authenticator a PLAIN server refuses every client, as libzmq does")
     func noAuthenticator() async throws {
         try await withContext { context in

@@ -20,7 +20,7 @@ final class Connecter: Sendable {
         var retry: Scheduled<Void>?
         var dialing: EventLoopFuture<any Channel>?
         var stopped = false
-        /// Set after a refusal: the wait doubles whatever the configured maximum.
+        /// Set after a refusal: the wait doubles even without a configured maximum, up to 30 s.
         var backingOff = false
     }
     private let state: NIOLockedValueBox<State>
@@ -76,13 +76,14 @@ final class Connecter: Sendable {
         }
     }
 
-    /// The longest wait before retrying a peer that refused us, unless the maximum is longer.
+    /// The longest wait before retrying a peer that refused us when no maximum is set.
     static let refusedRetryCeiling = TimeAmount.seconds(30)
 
     /// A connection closed. With `backOff` (a peer that refused us: wrong credentials or server
     /// key, another mechanism, an incompatible socket type, or any failed handshake) the retry
-    /// waits double each time, up to 30 s, so a wrong password never turns into a tight
-    /// reconnect loop.
+    /// waits double each time, up to `reconnectIntervalMax` when that is set (libzmq's
+    /// maximum is never exceeded) and up to 30 s when it is not, so a wrong password never
+    /// turns into a tight reconnect loop (libzmq retries at the base interval then).
     func connectionLost(afterHandshake: Bool, backOff: Bool = false) {
         state.withLockedValue { state in
             state.channel = nil
