@@ -32,45 +32,9 @@ public struct MajordomoBroker: Sendable {
 
     /// Binds and brokers until the task is cancelled (then returns, the socket closed).
     public func run(in context: ZMQContext) async throws {
-        let socket = try context.socket(.router, options: options + [.linger(.zero)])
-        defer { socket.close() }
-        for endpoint in endpoints { _ = try await socket.bind(endpoint) }
-        // On the socket's I/O thread: each message is then taken and answered without a hop
-        // between threads, as a libzmq broker's one thread does.
-        try await withTaskExecutorPreference(socket.ioExecutor) {
-            try await broker(on: socket)
-        }
-    }
-
-    private func broker(on socket: ZMQSocket) async throws {
-        var machine = MajordomoBrokerMachine(heartbeat: heartbeat, liveness: liveness, requestExpiry: requestExpiry,
-                                             maxQueuedRequests: maxQueuedRequests, now: .now)
-        // The next deadline is worked out once per tick, not per message: between ticks only
-        // what the machine notes as new (a request queued) can make it come sooner.
-        var nextTick = machine.nextDeadline
-        while !Task.isCancelled {
-            let message: Message?
-            do {
-                message = try await socket.receive(before: nextTick)
-            } catch ZMQError.cancelled {
-                return
-            }
-            var actions: [MajordomoBrokerMachine.Action] = []
-            if let message {
-                actions += machine.received(message, now: .now)
-                if let sooner = machine.earliestNewDeadline, sooner < nextTick { nextTick = sooner }
-            }
-            let now = ContinuousClock.now
-            if now >= nextTick {
-                actions += machine.tick(now: now)
-                nextTick = machine.nextDeadline
-            }
-            for action in actions {
-                switch action {
-                case .send(let message): try? socket.trySend(message)
-                case .event(let event): onEvent(event)
-                }
-            }
-        }
+        let machine = MajordomoBrokerMachine(heartbeat: heartbeat, liveness: liveness, requestExpiry: requestExpiry,
+                                             maxQueuedRequests: maxQueuedRequests,
+                                             plan: SocketPlan(.router, bind: endpoints, options: options), now: .now)
+        try await PatternRunner(machine, in: context, onEvent: onEvent).run()
     }
 }

@@ -10,7 +10,13 @@ import ZMQ
 /// another worker first (the RFCs' "resending requests to other workers": MDP workers are
 /// idempotent); a worker that breaks the protocol, or answers a request it was not given, is
 /// told to DISCONNECT. `mmi.service` answers 200 or 404, other `mmi.` names 501.
-struct MajordomoBrokerMachine {
+struct MajordomoBrokerMachine: PatternMachine {
+    typealias Event = PatternEvent
+    typealias Action = PatternAction<PatternEvent>
+
+    /// Its one ROUTER, which clients and workers share.
+    static let socket: SocketName = "broker"
+
     struct Worker {
         var service: String
         var version: MajordomoVersion
@@ -38,15 +44,11 @@ struct MajordomoBrokerMachine {
         var isUnused: Bool { workers == 0 && requests.isEmpty }
     }
 
-    enum Action: Equatable {
-        case send(Message)
-        case event(PatternEvent)
-    }
-
     let heartbeat: Duration
     let liveness: Int
     let requestExpiry: Duration
     let maxQueuedRequests: Int
+    let plan: SocketPlan
     private(set) var services: [String: Service] = [:]
     /// By routing id: a frame of up to 32 octets (libzmq's are 5) hashes without allocating.
     private(set) var workers: [Frame: Worker] = [:]
@@ -54,16 +56,34 @@ struct MajordomoBrokerMachine {
     /// The earliest deadline added since the last tick (a request queued, one expiring sooner
     /// than the next heartbeat), so that the shell need not work out `nextDeadline` per message.
     private(set) var earliestNewDeadline: ContinuousClock.Instant?
+    /// `nextDeadline` as the last tick worked it out: worker expiries only move later between
+    /// ticks, and a worker that joins expires after the next heartbeat.
+    private var tickDeadline: ContinuousClock.Instant
 
-    init(heartbeat: Duration, liveness: Int, requestExpiry: Duration, maxQueuedRequests: Int = 10_000, now: ContinuousClock.Instant) {
+    init(heartbeat: Duration, liveness: Int, requestExpiry: Duration, maxQueuedRequests: Int = 10_000,
+         plan: SocketPlan = SocketPlan(.router), now: ContinuousClock.Instant) {
         self.heartbeat = heartbeat
         self.liveness = liveness
         self.requestExpiry = requestExpiry
         self.maxQueuedRequests = maxQueuedRequests
+        self.plan = plan
         nextHeartbeat = now + heartbeat
+        tickDeadline = nextHeartbeat
     }
 
-    var nextDeadline: ContinuousClock.Instant {
+    mutating func start(now: ContinuousClock.Instant) -> [Action] {
+        nextHeartbeat = now + heartbeat
+        tickDeadline = nextHeartbeat
+        return [.open(Self.socket, plan)]
+    }
+
+    var nextDeadline: ContinuousClock.Instant? {
+        guard let earliestNewDeadline, earliestNewDeadline < tickDeadline else { return tickDeadline }
+        return earliestNewDeadline
+    }
+
+    /// Every deadline there is: worked out once per tick.
+    private var earliestDeadline: ContinuousClock.Instant {
         var earliest = nextHeartbeat
         for worker in workers.values where worker.expiry < earliest { earliest = worker.expiry }
         for service in services.values {
@@ -73,7 +93,7 @@ struct MajordomoBrokerMachine {
     }
 
     /// A message from the socket: the sender's routing id, then a client request or a worker command.
-    mutating func received(_ message: Message, now: ContinuousClock.Instant) -> [Action] {
+    mutating func received(_ message: Message, on socket: SocketName = Self.socket, now: ContinuousClock.Instant) -> [Action] {
         guard message.count >= 2 else { return [] }
         let sender = message[0]
         let frames = message.frames[1...]
@@ -97,15 +117,15 @@ struct MajordomoBrokerMachine {
             } else {
                 status = "501"
             }
-            return [.send(Message([request.client] + MajordomoClientMessage.reply(request.version, service: service, body: [Frame(status)])))]
+            return [.send(Message([request.client] + MajordomoClientMessage.reply(request.version, service: service, body: [Frame(status)])), on: Self.socket)]
         }
         // A full queue turns the request away: the client's retry comes back later.
         guard (services[service]?.requests.count ?? 0) < maxQueuedRequests else {
-            return [.event(PatternEvent(.requestRefused, service: service))]
+            return [.report(PatternEvent(.requestRefused, service: service))]
         }
         services[service, default: Service()].requests.append(request)
         noteDeadline(request.expiry)
-        return [.event(PatternEvent(.requestQueued, service: service))] + dispatch(service)
+        return [.report(PatternEvent(.requestQueued, service: service))] + dispatch(service)
     }
 
     private mutating func fromWorker(_ id: Frame, _ version: MajordomoVersion, _ command: MajordomoCommand, now: ContinuousClock.Instant) -> [Action] {
@@ -119,7 +139,7 @@ struct MajordomoBrokerMachine {
             workers[id] = Worker(service: service, version: version, expiry: now + heartbeat * liveness)
             services[service, default: Service()].workers += 1
             services[service]!.waiting.append(id)
-            return [.event(PatternEvent(.workerReady, worker: id.bytes, service: service))] + dispatch(service)
+            return [.report(PatternEvent(.workerReady, worker: id.bytes, service: service))] + dispatch(service)
         case .reply(let client, let body, let final):
             // Only the answer to the request this worker holds, for the client that sent it.
             guard let worker = workers[id], let request = worker.request, request.client == client else {
@@ -128,18 +148,18 @@ struct MajordomoBrokerMachine {
             var actions: [Action] = []
             // A 0.1 client takes one reply: partials are for the others only.
             if final || request.version.streamsPartials {
-                actions.append(.send(Message([client] + MajordomoClientMessage.reply(request.version, service: worker.service, body: body, final: final))))
+                actions.append(.send(Message([client] + MajordomoClientMessage.reply(request.version, service: worker.service, body: body, final: final)), on: Self.socket))
             }
             guard final else { return actions }
             workers[id]?.request = nil
             services[worker.service]?.waiting.append(id)
-            actions.append(.event(PatternEvent(.replyForwarded, worker: id.bytes, service: worker.service)))
+            actions.append(.report(PatternEvent(.replyForwarded, worker: id.bytes, service: worker.service)))
             return actions + dispatch(worker.service)
         case .heartbeat:
             return known ? [] : disconnect(id, version: version)
         case .disconnect:
             guard let worker = workers[id] else { return [] }
-            return [.event(PatternEvent(.workerLost, worker: id.bytes, service: worker.service))] + forget(id)
+            return [.report(PatternEvent(.workerLost, worker: id.bytes, service: worker.service))] + forget(id)
         case .request:
             // Only the broker sends REQUEST.
             return disconnect(id, version: version)
@@ -148,20 +168,19 @@ struct MajordomoBrokerMachine {
 
     /// Expires silent workers and stale requests, and heartbeats every worker when due.
     mutating func tick(now: ContinuousClock.Instant) -> [Action] {
-        earliestNewDeadline = nil
         var actions: [Action] = []
         // Every expired worker goes before any of their requests is handed on, so none goes to
         // a worker that expires in the same tick.
         let expired = workers.filter { $0.value.expiry <= now }
         var orphans: [(id: Frame, request: Request)] = []
         for (id, worker) in expired {
-            actions.append(.event(PatternEvent(.workerExpired, worker: id.bytes, service: worker.service)))
+            actions.append(.report(PatternEvent(.workerExpired, worker: id.bytes, service: worker.service)))
             if let request = removeWorker(id)?.request { orphans.append((id, request)) }
         }
         for orphan in orphans {
             let service = expired[orphan.id]!.service
             guard orphan.request.expiry > now else {
-                actions.append(.event(PatternEvent(.requestExpired, service: service)))
+                actions.append(.report(PatternEvent(.requestExpired, service: service)))
                 continue
             }
             actions += requeue(orphan.request, service: service)
@@ -169,16 +188,19 @@ struct MajordomoBrokerMachine {
         for name in services.keys {
             while let first = services[name]?.requests.first, first.expiry <= now {
                 services[name]?.requests.removeFirst()
-                actions.append(.event(PatternEvent(.requestExpired, service: name)))
+                actions.append(.report(PatternEvent(.requestExpired, service: name)))
             }
             if services[name]?.isUnused == true { services[name] = nil }
         }
         if now >= nextHeartbeat {
             for (id, worker) in workers {
-                actions.append(.send(Message([id] + MajordomoCommand.heartbeat.frames(worker.version))))
+                actions.append(.send(Message([id] + MajordomoCommand.heartbeat.frames(worker.version)), on: Self.socket))
             }
             nextHeartbeat = now + heartbeat
         }
+        tickDeadline = earliestDeadline
+        // What the tick itself queued (a lost worker's request) is in `earliestDeadline` now.
+        earliestNewDeadline = nil
         return actions
     }
 
@@ -191,16 +213,16 @@ struct MajordomoBrokerMachine {
             services[name]!.requests.removeFirst()
             workers[id]!.request = request
             let command = MajordomoCommand.request(client: request.client, body: request.body)
-            actions.append(.send(Message([id] + command.frames(worker.version))))
-            actions.append(.event(PatternEvent(.requestForwarded, worker: id.bytes, service: name)))
+            actions.append(.send(Message([id] + command.frames(worker.version)), on: Self.socket))
+            actions.append(.report(PatternEvent(.requestForwarded, worker: id.bytes, service: name)))
         }
         return actions
     }
 
     private mutating func disconnect(_ id: Frame, version: MajordomoVersion? = nil) -> [Action] {
         let version = version ?? workers[id]?.version ?? .v02
-        return [.send(Message([id] + MajordomoCommand.disconnect.frames(version))),
-                .event(PatternEvent(.workerDisconnected, worker: id.bytes))] + forget(id)
+        return [.send(Message([id] + MajordomoCommand.disconnect.frames(version)), on: Self.socket),
+                .report(PatternEvent(.workerDisconnected, worker: id.bytes))] + forget(id)
     }
 
     /// Drops a worker; the request it held goes back to the front of its service's queue.
@@ -221,7 +243,7 @@ struct MajordomoBrokerMachine {
     private mutating func requeue(_ request: Request, service: String) -> [Action] {
         services[service]?.requests.prepend(request)
         noteDeadline(request.expiry)
-        return [.event(PatternEvent(.requestQueued, service: service))] + dispatch(service)
+        return [.report(PatternEvent(.requestQueued, service: service))] + dispatch(service)
     }
 
     private mutating func noteDeadline(_ deadline: ContinuousClock.Instant) {

@@ -14,11 +14,11 @@ struct MajordomoMachineTests {
     }
 
     static func sent(_ actions: [MajordomoBrokerMachine.Action]) -> [Message] {
-        actions.compactMap { if case .send(let message) = $0 { message } else { nil } }
+        actions.compactMap { $0.sent?.message }
     }
 
     static func events(_ actions: [MajordomoBrokerMachine.Action]) -> [PatternEvent.Kind] {
-        actions.compactMap { if case .event(let event) = $0 { event.kind } else { nil } }
+        actions.compactMap(\.event?.kind)
     }
 
     @Test("18/MDP: a request goes to a ready worker as REQUEST, its PARTIAL and FINAL go back to the client, with the service")
@@ -211,7 +211,7 @@ struct MajordomoMachineTests {
         #expect(beats == [["A", "MDPW02", Frame([5])], ["B", "", "MDPW01", Frame([4])]])
         _ = broker.received(["A", "MDPW02", Frame([5])], now: Self.at(2.5))
         let expired = broker.tick(now: Self.at(3))
-        #expect(expired.contains(.event(PatternEvent(.workerExpired, worker: Array("B".utf8), service: "s"))))
+        #expect(expired.compactMap(\.event).contains(PatternEvent(.workerExpired, worker: Array("B".utf8), service: "s")))
         #expect(broker.workers.keys.map { $0.string } == ["A"])
     }
 

@@ -12,40 +12,70 @@ struct PirateMachineTests {
     static let ready = Frame([0x01])
     static let heartbeat = Frame([0x02])
 
-    /// What the machine's actions send to workers.
-    static func toWorkers(_ actions: [PirateQueueMachine.Action]) -> [Message] {
-        actions.compactMap { if case .toWorker(let message) = $0 { message } else { nil } }
+    typealias Queue = PirateQueueMachine
+
+    /// A queue started at 0 s.
+    static func queue(heartbeat: Duration? = .seconds(1)) -> Queue {
+        var queue = Queue(frontend: SocketPlan(.router, bind: ["inproc://front"]), backend: SocketPlan(.router, bind: ["inproc://back"]),
+                          heartbeat: heartbeat, liveness: 3)
+        _ = queue.start(now: Self.at(0))
+        return queue
     }
 
-    static func events(_ actions: [PirateQueueMachine.Action]) -> [PatternEvent.Kind] {
-        actions.compactMap { if case .event(let event) = $0 { event.kind } else { nil } }
+    /// What the actions send on `socket`.
+    static func sent(_ actions: [Queue.Action], on socket: SocketName) -> [Message] {
+        actions.compactMap { $0.sent?.socket == socket ? $0.sent?.message : nil }
+    }
+
+    static func toWorkers(_ actions: [Queue.Action]) -> [Message] { sent(actions, on: Queue.backend) }
+
+    static func events(_ actions: [Queue.Action]) -> [PatternEvent.Kind] { actions.compactMap(\.event?.kind) }
+
+    static func fromWorker(_ queue: inout Queue, _ message: Message, at seconds: Double) -> [Queue.Action] {
+        queue.received(message, on: Queue.backend, now: Self.at(seconds))
+    }
+
+    static func fromClient(_ queue: inout Queue, _ message: Message, at seconds: Double = 0) -> [Queue.Action] {
+        queue.received(message, on: Queue.frontend, now: Self.at(seconds))
+    }
+
+    @Test("the queue opens a frontend and a backend, and reads its clients only while a worker is ready")
+    func sockets() {
+        var queue = Queue(frontend: SocketPlan(.router, bind: ["inproc://front"]), backend: SocketPlan(.router, bind: ["inproc://back"]),
+                          heartbeat: .seconds(1), liveness: 3)
+        let opened = queue.start(now: Self.at(0)).compactMap { if case .open(let name, let plan) = $0 { (name, plan) } else { nil } }
+        #expect(opened.map(\.0) == [Queue.frontend, Queue.backend])
+        #expect(opened.map(\.1.bind) == [["inproc://front"], ["inproc://back"]])
+        #expect(queue.reads(Queue.backend) && !queue.reads(Queue.frontend))
+        _ = Self.fromWorker(&queue, ["A", Self.ready], at: 0)
+        #expect(queue.reads(Queue.frontend))
     }
 
     @Test("requests go to the least recently used ready worker, and a worker is ready again once it replies")
     func leastRecentlyUsed() throws {
-        var queue = PirateQueueMachine(heartbeat: .seconds(1), liveness: 3, now: Self.at(0))
+        var queue = Self.queue()
         #expect(!queue.hasReadyWorker)
-        #expect(Self.events(queue.fromWorker(["A", Self.ready], now: Self.at(0))) == [.workerReady])
-        _ = queue.fromWorker(["B", Self.ready], now: Self.at(0))
-        let first = try #require(queue.fromClient(["client1", "id1", "", "one"]) as (worker: [UInt8], action: PirateQueueMachine.Action)?)
-        let second = try #require(queue.fromClient(["client2", "id2", "", "two"]) as (worker: [UInt8], action: PirateQueueMachine.Action)?)
-        #expect(first.worker == Array("A".utf8) && first.action == .toWorker(["A", "client1", "id1", "", "one"]))
-        #expect(second.worker == Array("B".utf8))
-        #expect(!queue.hasReadyWorker && queue.fromClient(["client3", "", "three"]) == nil)
+        #expect(Self.events(Self.fromWorker(&queue, ["A", Self.ready], at: 0)) == [.workerReady])
+        _ = Self.fromWorker(&queue, ["B", Self.ready], at: 0)
+        let first = Self.fromClient(&queue, ["client1", "id1", "", "one"])
+        let second = Self.fromClient(&queue, ["client2", "id2", "", "two"])
+        #expect(Self.toWorkers(first) == [["A", "client1", "id1", "", "one"]])
+        #expect(first.first?.event == PatternEvent(.requestForwarded, worker: Array("A".utf8)), "reported once the send is done")
+        #expect(Self.toWorkers(second) == [["B", "client2", "id2", "", "two"]])
+        #expect(!queue.hasReadyWorker && !queue.reads(Queue.frontend))
         // B answers first, so B is next.
-        let answered = queue.fromWorker(["B", "client2", "id2", "", "TWO"], now: Self.at(0.1))
-        #expect(answered.first == .toClient(["client2", "id2", "", "TWO"]))
-        #expect(queue.fromClient(["client3", "", "three"])?.worker == Array("B".utf8))
+        let answered = Self.fromWorker(&queue, ["B", "client2", "id2", "", "TWO"], at: 0.1)
+        #expect(Self.sent(answered, on: Queue.frontend) == [["client2", "id2", "", "TWO"]])
+        #expect(Self.toWorkers(Self.fromClient(&queue, ["client3", "", "three"])).first?[0] == "B")
     }
 
     @Test("a Simple Pirate worker on REQ keeps its empty delimiter both ways, gets no heartbeats and never expires")
     func reqWorker() throws {
-        var queue = PirateQueueMachine(heartbeat: .seconds(1), liveness: 3, now: Self.at(0))
-        _ = queue.fromWorker(["R", "", Self.ready], now: Self.at(0))
-        _ = queue.fromWorker(["D", Self.ready], now: Self.at(0))
-        let request = try #require(queue.fromClient(["client", "", "hello"]) as (worker: [UInt8], action: PirateQueueMachine.Action)?)
-        #expect(request.action == .toWorker(["R", "", "client", "", "hello"]))
-        #expect(queue.fromWorker(["R", "", "client", "", "HELLO"], now: Self.at(0.5)).first == .toClient(["client", "", "HELLO"]))
+        var queue = Self.queue()
+        _ = Self.fromWorker(&queue, ["R", "", Self.ready], at: 0)
+        _ = Self.fromWorker(&queue, ["D", Self.ready], at: 0)
+        #expect(Self.toWorkers(Self.fromClient(&queue, ["client", "", "hello"])) == [["R", "", "client", "", "hello"]])
+        #expect(Self.sent(Self.fromWorker(&queue, ["R", "", "client", "", "HELLO"], at: 0.5), on: Queue.frontend) == [["client", "", "HELLO"]])
         // At 1 s a heartbeat goes to the DEALER worker only.
         #expect(Self.toWorkers(queue.tick(now: Self.at(1))) == [["D", Self.heartbeat]])
         // At 3 s the silent DEALER worker expires; the REQ worker stays.
@@ -56,36 +86,66 @@ struct PirateMachineTests {
 
     @Test("a worker silent for its liveness is forgotten and never routed to; heartbeats keep one alive")
     func expiry() {
-        var queue = PirateQueueMachine(heartbeat: .seconds(1), liveness: 3, now: Self.at(0))
-        _ = queue.fromWorker(["alive", Self.ready], now: Self.at(0))
-        _ = queue.fromWorker(["silent", Self.ready], now: Self.at(0))
+        var queue = Self.queue()
+        _ = Self.fromWorker(&queue, ["alive", Self.ready], at: 0)
+        _ = Self.fromWorker(&queue, ["silent", Self.ready], at: 0)
         #expect(queue.nextDeadline == Self.at(1))
         for second in 1...2 {
-            _ = queue.fromWorker(["alive", Self.heartbeat], now: Self.at(Double(second)))
+            _ = Self.fromWorker(&queue, ["alive", Self.heartbeat], at: Double(second))
             #expect(Self.events(queue.tick(now: Self.at(Double(second)))).isEmpty)
         }
         let expired = queue.tick(now: Self.at(3))
-        #expect(expired.contains(.event(PatternEvent(.workerExpired, worker: Array("silent".utf8)))))
+        #expect(expired.compactMap(\.event) == [PatternEvent(.workerExpired, worker: Array("silent".utf8))])
         #expect(queue.ready == [Array("alive".utf8)])
         #expect(queue.workers.count == 1)
     }
 
     @Test("a heartbeat from a worker the queue does not know (the queue restarted) makes it ready")
     func unknownWorkerHeartbeat() {
-        var queue = PirateQueueMachine(heartbeat: .seconds(1), liveness: 3, now: Self.at(0))
-        #expect(Self.events(queue.fromWorker(["W", Self.heartbeat], now: Self.at(0))) == [.workerReady])
+        var queue = Self.queue()
+        #expect(Self.events(Self.fromWorker(&queue, ["W", Self.heartbeat], at: 0)) == [.workerReady])
         #expect(queue.hasReadyWorker)
         // Its later heartbeats change nothing.
-        #expect(queue.fromWorker(["W", Self.heartbeat], now: Self.at(0.5)).isEmpty)
+        #expect(Self.fromWorker(&queue, ["W", Self.heartbeat], at: 0.5).isEmpty)
     }
 
-    @Test("a worker the queue could not reach is forgotten")
+    @Test("a worker the queue could not reach is forgotten, and the request goes to the next")
     func lost() {
-        var queue = PirateQueueMachine(heartbeat: nil, liveness: 3, now: Self.at(0))
-        _ = queue.fromWorker(["W", Self.ready], now: Self.at(0))
-        #expect(Self.events(queue.lost(Array("W".utf8))) == [.workerLost])
-        #expect(!queue.hasReadyWorker && queue.workers.isEmpty)
+        var queue = Self.queue(heartbeat: nil)
+        _ = Self.fromWorker(&queue, ["W", Self.ready], at: 0)
+        _ = Self.fromWorker(&queue, ["V", Self.ready], at: 0)
+        let sent = Self.fromClient(&queue, ["client", "", "job"])
+        let refused = queue.sendFailed(Self.toWorkers(sent)[0], on: Queue.backend, error: ZMQError(code: .unroutable, message: "gone"), now: Self.at(0))
+        #expect(Self.events(refused) == [.workerLost, .requestForwarded])
+        #expect(Self.toWorkers(refused) == [["V", "client", "", "job"]])
+        #expect(queue.workers.keys.map { String(decoding: $0, as: UTF8.self) } == ["V"])
         #expect(queue.nextDeadline == nil, "without heartbeats there is nothing to wake for")
+    }
+
+    @Test("a ready worker whose queue is full stays ready; the request tries the next, and is held when none can take it")
+    func fullWorkers() {
+        var queue = Self.queue()
+        let full = ZMQError(code: .wouldBlock, message: "full")
+        _ = Self.fromWorker(&queue, ["A", Self.ready], at: 0)
+        _ = Self.fromWorker(&queue, ["B", Self.ready], at: 0)
+        let toA = Self.fromClient(&queue, ["client", "", "job"], at: 0.1)
+        let toB = queue.sendFailed(Self.toWorkers(toA)[0], on: Queue.backend, error: full, now: Self.at(0.1))
+        #expect(Self.toWorkers(toB) == [["B", "client", "", "job"]])
+        let none = queue.sendFailed(Self.toWorkers(toB)[0], on: Queue.backend, error: full, now: Self.at(0.1))
+        #expect(Self.events(none) == [.requestHeld])
+        #expect(queue.ready == [Array("B".utf8), Array("A".utf8)], "both still ready")
+        #expect(!queue.reads(Queue.frontend), "no other request is read meanwhile")
+        #expect(queue.nextDeadline == Self.at(0.1) + Queue.heldRetry)
+        // Offered again when its time comes, to the least recently used first.
+        let again = queue.tick(now: Self.at(0.1) + Queue.heldRetry)
+        #expect(Self.toWorkers(again) == [["B", "client", "", "job"]])
+        #expect(queue.held == nil)
+        // Held again, it goes as soon as a worker is heard from.
+        _ = queue.sendFailed(Self.toWorkers(again)[0], on: Queue.backend, error: full, now: Self.at(0.2))
+        _ = queue.sendFailed(["A", "client", "", "job"], on: Queue.backend, error: full, now: Self.at(0.2))
+        #expect(queue.held != nil)
+        let heard = Self.fromWorker(&queue, ["A", Self.heartbeat], at: 0.3)
+        #expect(Self.toWorkers(heard).first?.frames.last == "job")
     }
 
     @Test("the worker says READY, heartbeats every interval, and hands requests over with their return address")

@@ -1,0 +1,95 @@
+import ZMQ
+
+/// A pattern's logic as a value, run by `PatternRunner`: what happens goes in (a message on one
+/// of its sockets, a send its socket refused, the clock reaching a time it asked for), and what
+/// to do comes out as actions (open or close a socket, send, report an event). It does no I/O
+/// and reads no clock, so its tests give it messages and instants of their own.
+///
+/// A new pattern is a machine like this, and at most a small shell that configures it and hands
+/// it to the runner.
+public protocol PatternMachine {
+    /// What the pattern tells the application (workers joining, requests forwarded …).
+    associatedtype Event: Sendable
+
+    /// What to do first: the sockets to open, at least.
+    mutating func start(now: ContinuousClock.Instant) -> [PatternAction<Event>]
+
+    /// A message arrived on `socket`.
+    mutating func received(_ message: Message, on socket: SocketName, now: ContinuousClock.Instant) -> [PatternAction<Event>]
+
+    /// `socket` could not take `message` now: `error.code` is `.wouldBlock` (the peer's queue is
+    /// full) or `.unroutable` (a ROUTER with `routerMandatory` has no such peer). What the
+    /// machine returns is done before the rest of the actions the send was among.
+    mutating func sendFailed(_ message: Message, on socket: SocketName, error: ZMQError, now: ContinuousClock.Instant) -> [PatternAction<Event>]
+
+    /// The clock reached `nextDeadline`, or passed it.
+    mutating func tick(now: ContinuousClock.Instant) -> [PatternAction<Event>]
+
+    /// When `tick` next has something to do; nil when only a message can change anything. It is
+    /// read after every batch of input, so it must be cheap to work out.
+    var nextDeadline: ContinuousClock.Instant? { get }
+
+    /// Whether to read `socket` now. A queue leaves its clients' requests in their queues while
+    /// no worker is ready, so that they wait there rather than in its memory.
+    func reads(_ socket: SocketName) -> Bool
+}
+
+extension PatternMachine {
+    public mutating func sendFailed(_ message: Message, on socket: SocketName, error: ZMQError, now: ContinuousClock.Instant) -> [PatternAction<Event>] { [] }
+    public func reads(_ socket: SocketName) -> Bool { true }
+}
+
+/// One of a pattern's sockets, by the name its machine gives it.
+public struct SocketName: Hashable, Sendable, ExpressibleByStringLiteral, CustomStringConvertible {
+    public let description: String
+
+    public init(_ name: String) { description = name }
+    public init(stringLiteral name: String) { description = name }
+}
+
+/// How to make one of a pattern's sockets.
+public struct SocketPlan: Sendable {
+    public var type: SocketType
+    public var bind: [String]
+    public var connect: [String]
+    /// Set before it binds or connects. The runner adds a linger of zero unless one is given:
+    /// a pattern that stops, or drops a socket, leaves nothing behind.
+    public var options: [SocketOption]
+
+    public init(_ type: SocketType, bind: [String] = [], connect: [String] = [], options: [SocketOption] = []) {
+        self.type = type
+        self.bind = bind
+        self.connect = connect
+        self.options = options
+    }
+}
+
+/// What a pattern machine asks its runner to do.
+public enum PatternAction<Event: Sendable>: Sendable {
+    /// Opens a socket as planned, in place of any socket of that name (which is closed).
+    /// A bind that fails ends the run with its error.
+    case open(SocketName, SocketPlan)
+    /// Closes a socket; whatever it still queues is dropped.
+    case close(SocketName)
+    /// Sends without waiting; if the socket refuses, the machine hears `sendFailed`. When it
+    /// goes, `report` (if any) is reported: an event that is only true once the send is done.
+    case send(Message, on: SocketName, report: Event? = nil)
+    /// Tells the application.
+    case report(Event)
+}
+
+extension PatternAction {
+    /// The message, if this is a send, and the socket it goes on.
+    public var sent: (message: Message, socket: SocketName)? {
+        if case .send(let message, let socket, _) = self { (message, socket) } else { nil }
+    }
+
+    /// The event this reports now, or once its send is done.
+    public var event: Event? {
+        switch self {
+        case .report(let event): event
+        case .send(_, _, let report): report
+        default: nil
+        }
+    }
+}
