@@ -15,10 +15,11 @@ import ZMQ
 /// Requests are sent one at a time, in the order they are made (like REQ); concurrent calls wait
 /// their turn.
 public actor LazyPirateClient {
-    /// How long to wait for each reply (the Guide's 2.5 s).
-    public let timeout: Duration
-    /// How many times to send a request in all before giving up (the Guide's 3).
-    public let attempts: Int
+    /// How long to wait for each reply and how many times to send a request before giving up
+    /// (the Guide's 3 attempts of 2.5 s).
+    public let retry: RetryPolicy
+    /// The wait for the first reply.
+    public var timeout: Duration { retry.timeout }
 
     private let endpoints: [String]
     private let onEvent: PatternEventHandler
@@ -29,15 +30,21 @@ public actor LazyPirateClient {
     /// A client of the servers at `endpoints` (requests are spread over those connected), with
     /// `options` set on each socket it makes (security, for instance).
     public init(
-        _ context: ZMQContext, connectingTo endpoints: [String], timeout: Duration = .milliseconds(2500), attempts: Int = 3,
+        _ context: ZMQContext, connectingTo endpoints: [String], retry: RetryPolicy = .lazyPirate,
         options: [SocketOption] = [], onEvent: @escaping PatternEventHandler = { _ in }
     ) {
-        precondition(attempts >= 1, "a request needs at least one attempt")
         self.endpoints = endpoints
-        self.timeout = timeout
-        self.attempts = attempts
+        self.retry = retry
         self.onEvent = onEvent
         lane = RequestLane(context, connectingTo: endpoints, options: options)
+    }
+
+    /// A client that makes `attempts` attempts of `timeout` each.
+    public init(
+        _ context: ZMQContext, connectingTo endpoints: [String], timeout: Duration, attempts: Int = 3,
+        options: [SocketOption] = [], onEvent: @escaping PatternEventHandler = { _ in }
+    ) {
+        self.init(context, connectingTo: endpoints, retry: RetryPolicy(timeout: timeout, attempts: attempts), options: options, onEvent: onEvent)
     }
 
     /// Sends `request` and returns its reply, retrying on a fresh socket when none comes in time.
@@ -46,13 +53,15 @@ public actor LazyPirateClient {
     public func request(_ request: Message) async throws -> Message {
         try await turns.take()
         defer { turns.pass() }
-        for attempt in 1...attempts {
+        var attempt = 0
+        while retry.allows(attempt: attempt + 1) {
+            attempt += 1
             sequence &+= 1
             let id = Frame(withUnsafeBytes(of: sequence.bigEndian, Array.init))
             if attempt > 1 { onEvent(PatternEvent(.requestRetried, attempt: attempt)) }
             // No reply in time closes the socket: the request may sit in a dead server's queue.
-            let onEvent = onEvent
-            let reply = try await lane.exchange(Message([id, Frame()] + request.frames), timeout: timeout) { reply -> RequestLane.Verdict<Message> in
+            let (onEvent, attempt) = (onEvent, attempt)
+            let reply = try await lane.exchange(Message([id, Frame()] + request.frames), timeout: retry.timeout(forAttempt: attempt)) { reply -> RequestLane.Verdict<Message> in
                 guard reply.count >= 2, reply[0] == id, reply[1].isEmpty else {
                     onEvent(PatternEvent(.staleReplyDiscarded, attempt: attempt))
                     return .ignore
@@ -64,9 +73,8 @@ public actor LazyPirateClient {
                 return reply.answer
             }
         }
-        onEvent(PatternEvent(.requestAbandoned, attempt: attempts))
-        throw ZMQError(code: .noReply, message: "no reply after \(attempts) attempt\(attempts == 1 ? "" : "s") of \(timeout) each",
-                       endpoint: endpoints.joined(separator: ", "))
+        onEvent(PatternEvent(.requestAbandoned, attempt: attempt))
+        throw ZMQError(code: .noReply, message: "no reply after \(retry)", endpoint: endpoints.joined(separator: ", "))
     }
 
     /// Closes the socket; a later request opens a new one.

@@ -17,8 +17,7 @@ import ZMQ
 ///     let replies = try await withThrowingTaskGroup(of: Message.self) { group in … }
 public actor MajordomoClient {
     public let version: MajordomoVersion
-    public let timeout: Duration
-    public let attempts: Int
+    public let retry: RetryPolicy
     public let maxInFlight: Int
     private let context: ZMQContext
     private let endpoint: String
@@ -29,20 +28,27 @@ public actor MajordomoClient {
     private var idle: [RequestLane] = []
 
     public init(
-        _ context: ZMQContext, connectingTo endpoint: String, version: MajordomoVersion = .v02, timeout: Duration = .milliseconds(2500),
-        attempts: Int = 3, maxInFlight: Int = 1, options: [SocketOption] = [], onEvent: @escaping PatternEventHandler = { _ in }
+        _ context: ZMQContext, connectingTo endpoint: String, version: MajordomoVersion = .v02, retry: RetryPolicy = .lazyPirate,
+        maxInFlight: Int = 1, options: [SocketOption] = [], onEvent: @escaping PatternEventHandler = { _ in }
     ) {
-        precondition(attempts >= 1, "a request needs at least one attempt")
         precondition(maxInFlight >= 1, "at least one request must be able to travel")
         self.context = context
         self.endpoint = endpoint
         self.version = version
-        self.timeout = timeout
-        self.attempts = attempts
+        self.retry = retry
         self.maxInFlight = maxInFlight
         self.options = options
         self.onEvent = onEvent
         turns = Turns(capacity: maxInFlight)
+    }
+
+    /// A client that makes `attempts` attempts of `timeout` each.
+    public init(
+        _ context: ZMQContext, connectingTo endpoint: String, version: MajordomoVersion = .v02, timeout: Duration,
+        attempts: Int = 3, maxInFlight: Int = 1, options: [SocketOption] = [], onEvent: @escaping PatternEventHandler = { _ in }
+    ) {
+        self.init(context, connectingTo: endpoint, version: version, retry: RetryPolicy(timeout: timeout, attempts: attempts),
+                  maxInFlight: maxInFlight, options: options, onEvent: onEvent)
     }
 
     /// The FINAL reply to `body` from `service`. Throws `.noReply` after the last attempt.
@@ -58,17 +64,20 @@ public actor MajordomoClient {
         defer { idle.append(lane) }
         let request = Message(MajordomoClientMessage.request(version, service: service, body: body.frames))
         let version = version
-        for attempt in 1...attempts {
+        var attempt = 0
+        while retry.allows(attempt: attempt + 1) {
+            attempt += 1
             if attempt > 1 { onEvent(PatternEvent(.requestRetried, service: service, attempt: attempt)) }
-            let reply = try await lane.exchange(request, timeout: timeout) { MajordomoClientMessage.verdict(version, service: service, $0) }
+            let reply = try await lane.exchange(request, timeout: retry.timeout(forAttempt: attempt)) {
+                MajordomoClientMessage.verdict(version, service: service, $0)
+            }
             if let reply {
                 onEvent(PatternEvent(.requestAnswered, service: service, attempt: attempt))
                 return (reply.partials, reply.answer)
             }
         }
-        onEvent(PatternEvent(.requestAbandoned, service: service, attempt: attempts))
-        throw ZMQError(code: .noReply, message: "no reply from \(service) after \(attempts) attempt\(attempts == 1 ? "" : "s") of \(timeout) each",
-                       endpoint: endpoint)
+        onEvent(PatternEvent(.requestAbandoned, service: service, attempt: attempt))
+        throw ZMQError(code: .noReply, message: "no reply from \(service) after \(retry)", endpoint: endpoint)
     }
 
     /// Whether the broker has a worker for `service` (8/MMI `mmi.service`: 200 or 404).

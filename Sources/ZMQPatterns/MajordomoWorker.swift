@@ -39,81 +39,9 @@ public struct MajordomoWorker: Sendable {
     /// are not sent).
     public func run(in context: ZMQContext,
                     streaming handler: @escaping @Sendable (Message, _ partial: @Sendable (Message) throws -> Void) async throws -> Message) async throws {
-        var peer = PeerLiveness(heartbeat: heartbeat, liveness: liveness, reconnectInterval: reconnectInterval,
-                                reconnectIntervalMax: reconnectIntervalMax, now: .now)
-        var socket = try await connect(context)
-        // Stopping says DISCONNECT, so the broker stops routing to this worker at once rather
-        // than after its liveness.
-        defer { leave(socket) }
-        peer.connected(now: .now)
-        while !Task.isCancelled {
-            let message: Message?
-            do {
-                message = try await socket.receive(before: peer.nextDeadline)
-            } catch ZMQError.cancelled {
-                return
-            }
-            var reconnectAfter: Duration?
-            if let message {
-                peer.heard(now: .now)
-                switch MajordomoCommand.parse(message.frames[...]) {
-                case (_, .request(let client, let body))?:
-                    let reply = try await handle(Message(body, metadata: message.metadata), for: client, on: socket, handler)
-                    try? socket.trySend(Message(MajordomoCommand.reply(client: client, body: reply.frames, final: true).frames(version)))
-                case (_, .disconnect)?:
-                    reconnectAfter = reconnectInterval
-                default:
-                    break  // heartbeats, and anything else, only show the broker is there
-                }
-            }
-            switch peer.tick(now: .now) {
-            case .nothing: break
-            case .heartbeat: try? socket.trySend(Message(MajordomoCommand.heartbeat.frames(version)))
-            case .reconnect(let delay): reconnectAfter = delay
-            }
-            if let delay = reconnectAfter {
-                onEvent(PatternEvent(.reconnecting, service: service, delay: delay))
-                socket.close()
-                do { try await Task.sleep(for: delay) } catch { return }
-                socket = try await connect(context)
-                peer.connected(now: .now)
-            }
-        }
-    }
-
-    /// Runs the handler, heartbeating the broker meanwhile; PARTIAL replies go out as it sends them.
-    private func handle(_ request: Message, for client: Frame, on socket: ZMQSocket,
-                        _ handler: @Sendable (Message, _ partial: @Sendable (Message) throws -> Void) async throws -> Message) async throws -> Message {
-        let version = version
-        let heartbeat = heartbeat
-        let heartbeats = Task {
-            while !Task.isCancelled {
-                do { try await Task.sleep(for: heartbeat) } catch { return }
-                try? socket.trySend(Message(MajordomoCommand.heartbeat.frames(version)))
-            }
-        }
-        defer { heartbeats.cancel() }
-        return try await handler(request) { partial in
-            guard version.streamsPartials else { return }
-            try socket.trySend(Message(MajordomoCommand.reply(client: client, body: partial.frames, final: false).frames(version)))
-        }
-    }
-
-    private func leave(_ socket: ZMQSocket) {
-        try? socket.set(.linger(.after(.seconds(1))))
-        try? socket.trySend(Message(MajordomoCommand.disconnect.frames(version)))
-        socket.close()
-    }
-
-    private func connect(_ context: ZMQContext) async throws -> ZMQSocket {
-        let socket = try context.socket(.dealer, options: options + [.linger(.zero)])
-        do {
-            try await socket.connect(endpoint)
-            try await socket.send(Message(MajordomoCommand.ready(service: service).frames(version)))
-        } catch {
-            socket.close()
-            throw error
-        }
-        return socket
+        let machine = MajordomoWorkerMachine(endpoint: endpoint, service: service, version: version, options: options,
+                                             heartbeat: heartbeat, liveness: liveness, reconnectInterval: reconnectInterval,
+                                             reconnectIntervalMax: reconnectIntervalMax, now: .now)
+        try await PatternRunner(machine, in: context, handler: handler, onEvent: onEvent).run()
     }
 }

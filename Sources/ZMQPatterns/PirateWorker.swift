@@ -35,73 +35,8 @@ public struct PirateWorker: Sendable {
     /// Serves requests with `handler` until the task is cancelled (then returns) or `handler`
     /// throws (then throws that).
     public func run(in context: ZMQContext, handler: @escaping @Sendable (Message) async throws -> Message) async throws {
-        guard let heartbeat else { return try await runSimple(in: context, handler: handler) }
-        var machine = PirateWorkerMachine(heartbeat: heartbeat, liveness: liveness, reconnectInterval: reconnectInterval,
-                                          reconnectIntervalMax: reconnectIntervalMax, now: .now)
-        var socket = try await connect(context, .dealer)
-        defer { socket.close() }
-        var actions = machine.connected(now: .now)
-        while !Task.isCancelled {
-            while !actions.isEmpty {
-                switch actions.removeFirst() {
-                case .send(let message):
-                    try? socket.trySend(message)
-                case .handle(let envelope, let body):
-                    let reply = try await handle(body, on: socket, handler)
-                    try? socket.trySend(Message(envelope + reply.frames))
-                case .reconnect(let delay):
-                    onEvent(PatternEvent(.reconnecting, delay: delay))
-                    socket.close()
-                    do { try await Task.sleep(for: delay) } catch { return }
-                    socket = try await connect(context, .dealer)
-                    actions += machine.connected(now: .now)
-                }
-            }
-            let message: Message?
-            do {
-                message = try await socket.receive(before: machine.nextDeadline)
-            } catch ZMQError.cancelled {
-                return
-            }
-            if let message { actions += machine.received(message, now: .now) }
-            actions += machine.tick(now: .now)
-        }
-    }
-
-    /// Runs `handler`, heartbeating the queue meanwhile so a long request does not look like a
-    /// dead worker.
-    private func handle(_ request: Message, on socket: ZMQSocket, _ handler: @Sendable (Message) async throws -> Message) async throws -> Message {
-        guard let heartbeat else { return try await handler(request) }
-        let heartbeats = Task {
-            while !Task.isCancelled {
-                do { try await Task.sleep(for: heartbeat) } catch { return }
-                try? socket.trySend(Message(PirateCommand.heartbeat))
-            }
-        }
-        defer { heartbeats.cancel() }
-        return try await handler(request)
-    }
-
-    /// Simple Pirate: REQ, READY, then request and reply in turn.
-    private func runSimple(in context: ZMQContext, handler: @Sendable (Message) async throws -> Message) async throws {
-        let socket = try await connect(context, .req)
-        defer { socket.close() }
-        try await socket.send(Message(PirateCommand.ready))
-        for try await request in socket.messages {
-            let (envelope, body) = splitEnvelope(request)
-            let reply = try await handler(Message(body, metadata: request.metadata))
-            try await socket.send(Message(envelope + reply.frames))
-        }
-    }
-
-    private func connect(_ context: ZMQContext, _ type: SocketType) async throws -> ZMQSocket {
-        let socket = try context.socket(type, options: options + [.linger(.zero)])
-        do {
-            try await socket.connect(endpoint)
-        } catch {
-            socket.close()
-            throw error
-        }
-        return socket
+        let machine = PirateWorkerMachine(endpoint: endpoint, options: options, heartbeat: heartbeat, liveness: liveness,
+                                          reconnectInterval: reconnectInterval, reconnectIntervalMax: reconnectIntervalMax, now: .now)
+        try await PatternRunner(machine, in: context, handler: { request, _ in try await handler(request) }, onEvent: onEvent).run()
     }
 }

@@ -1,46 +1,77 @@
 import ZMQ
 
-/// The Paranoid Pirate worker (6/PPP) as a value: it says READY on each new connection,
-/// heartbeats its queue, takes any message as a sign of life, and when the queue has been silent
-/// for `liveness` intervals asks to dial again after a wait that doubles from 1 s up to 32 s, as
-/// the Guide's worker does.
-struct PirateWorkerMachine {
-    enum Action: Equatable {
-        case send(Message)
-        /// A request to answer: the reply goes back behind `envelope`.
-        case handle(envelope: [Frame], body: Message)
-        /// Close the socket, wait `after`, then open a new one and call `connected`.
-        case reconnect(after: Duration)
+/// The worker of Simple and Paranoid Pirate as a machine (`PatternMachine`). With heartbeats
+/// (6/PPP) it is a DEALER that says READY on each new connection, heartbeats its queue (while a
+/// request is being handled too), takes any message as a sign of life, and when the queue has
+/// been silent for `liveness` intervals closes its socket and dials again after a wait that
+/// doubles from `reconnectInterval` up to `reconnectIntervalMax`, as the Guide's worker does.
+/// Without heartbeats (Simple Pirate) it is a REQ that says READY and then answers requests in
+/// turn. Each request goes to the application's handler without its return address, and the
+/// reply goes back behind it.
+struct PirateWorkerMachine: PatternMachine {
+    typealias Event = PatternEvent
+    typealias Action = PatternAction<PatternEvent>
+
+    static let queue: SocketName = "queue"
+
+    let plan: SocketPlan
+    private var peer: PeerLiveness?
+    /// While the socket is closed after the queue went silent: when to dial again.
+    private var redialAt: ContinuousClock.Instant?
+    /// The request being handled: its id and return address.
+    private(set) var handling: (id: UInt64, envelope: [Frame])?
+    private var lastID: UInt64 = 0
+
+    /// A worker for the queue at `endpoint`; nil `heartbeat` makes it a Simple Pirate worker.
+    init(endpoint: String, options: [SocketOption], heartbeat: Duration?, liveness: Int,
+         reconnectInterval: Duration, reconnectIntervalMax: Duration, now: ContinuousClock.Instant) {
+        plan = SocketPlan(heartbeat == nil ? .req : .dealer, connect: [endpoint], options: options)
+        peer = heartbeat.map {
+            PeerLiveness(heartbeat: $0, liveness: liveness, reconnectInterval: reconnectInterval,
+                         reconnectIntervalMax: reconnectIntervalMax, now: now)
+        }
     }
 
-    private var peer: PeerLiveness
+    var nextDeadline: ContinuousClock.Instant? { redialAt ?? peer?.nextDeadline }
 
-    init(heartbeat: Duration, liveness: Int, reconnectInterval: Duration, reconnectIntervalMax: Duration, now: ContinuousClock.Instant) {
-        peer = PeerLiveness(heartbeat: heartbeat, liveness: liveness, reconnectInterval: reconnectInterval,
-                            reconnectIntervalMax: reconnectIntervalMax, now: now)
-    }
+    func reads(_ socket: SocketName) -> Bool { redialAt == nil }
 
-    var nextDeadline: ContinuousClock.Instant { peer.nextDeadline }
+    mutating func start(now: ContinuousClock.Instant) -> [Action] { connect(now: now) }
 
-    /// A new connection: announce ourselves.
-    mutating func connected(now: ContinuousClock.Instant) -> [Action] {
-        peer.connected(now: now)
-        return [.send(Message(PirateCommand.ready))]
-    }
-
-    mutating func received(_ message: Message, now: ContinuousClock.Instant) -> [Action] {
-        peer.heard(now: now)
+    mutating func received(_ message: Message, on socket: SocketName, now: ContinuousClock.Instant) -> [Action] {
+        peer?.heard(now: now)
         if message.count == 1, message[0] == PirateCommand.heartbeat || message[0] == PirateCommand.ready { return [] }
         let (envelope, body) = splitEnvelope(message)
-        guard !body.isEmpty else { return [] }
-        return [.handle(envelope: envelope, body: Message(body, metadata: message.metadata))]
+        guard !body.isEmpty, handling == nil else { return [] }
+        lastID += 1
+        handling = (lastID, envelope)
+        return [.handle(Message(body, metadata: message.metadata), id: lastID)]
+    }
+
+    mutating func handled(_ reply: Message, id: UInt64, final: Bool, now: ContinuousClock.Instant) -> [Action] {
+        guard final, let (current, envelope) = handling, current == id else { return [] }
+        handling = nil
+        // A reply for a connection that has since been replaced still goes: the queue routes by
+        // the client's address, and a client that gave up discards it.
+        return redialAt == nil ? [.send(Message(envelope + reply.frames), on: Self.queue)] : []
     }
 
     mutating func tick(now: ContinuousClock.Instant) -> [Action] {
-        switch peer.tick(now: now) {
-        case .nothing: []
-        case .heartbeat: [.send(Message(PirateCommand.heartbeat))]
-        case .reconnect(let delay): [.reconnect(after: delay)]
+        if let redialAt, now >= redialAt { return connect(now: now) }
+        switch peer?.tick(now: now) {
+        case .heartbeat?:
+            return [.send(Message(PirateCommand.heartbeat), on: Self.queue)]
+        case .reconnect(let delay)?:
+            redialAt = now + delay
+            return [.close(Self.queue), .report(PatternEvent(.reconnecting, delay: delay))]
+        case .nothing?, nil:
+            return []
         }
+    }
+
+    private mutating func connect(now: ContinuousClock.Instant) -> [Action] {
+        redialAt = nil
+        peer?.connected(now: now)
+        return [.open(Self.queue, plan), .send(Message(PirateCommand.ready), on: Self.queue)]
     }
 }

@@ -148,7 +148,8 @@ public struct Titanic: Sendable {
         let lane = RequestLane(context, connectingTo: [broker], options: options)
         let message = Message(MajordomoClientMessage.request(version, service: request.service, body: request.body.frames))
         let (version, service) = (version, request.service)
-        var wait = timeout
+        // Without end: a stored request is answered some day.
+        let retry = RetryPolicy(timeout: timeout, attempts: nil, backoff: 2, maxTimeout: maxWait)
         var attempt = 0
         while !Task.isCancelled {
             do {
@@ -167,14 +168,11 @@ public struct Titanic: Sendable {
                 do {
                     defer { turns.pass() }
                     // Partials are passed over: only the FINAL is stored, without the peer's metadata.
-                    reply = try await lane.exchange(message, timeout: wait, keepSocket: true) {
+                    reply = try await lane.exchange(message, timeout: retry.timeout(forAttempt: attempt), keepSocket: true) {
                         MajordomoClientMessage.verdict(version, service: service, $0, keepPartials: false)
                     }.map { Message($0.answer.frames) }
                 }
-                guard let reply else {
-                    wait = min(wait * 2, maxWait)
-                    continue
-                }
+                guard let reply else { continue }
                 if try await store.storeReply(reply, for: request.id) {
                     onEvent(PatternEvent(.replyStored, service: service, attempt: attempt, request: request.id))
                 }

@@ -148,43 +148,159 @@ struct PirateMachineTests {
         #expect(Self.toWorkers(heard).first?.frames.last == "job")
     }
 
-    @Test("the worker says READY, heartbeats every interval, and hands requests over with their return address")
-    func worker() {
-        var worker = PirateWorkerMachine(heartbeat: .seconds(1), liveness: 3, reconnectInterval: .seconds(1),
-                                         reconnectIntervalMax: .seconds(32), now: Self.at(0))
-        #expect(worker.connected(now: Self.at(0)) == [.send(Message(Self.ready))])
+    typealias Worker = PirateWorkerMachine
+
+    static func worker() -> Worker {
+        Worker(endpoint: "inproc://queue", options: [], heartbeat: .seconds(1), liveness: 3, reconnectInterval: .seconds(1),
+               reconnectIntervalMax: .seconds(32), now: Self.at(0))
+    }
+
+    static func handles(_ actions: [Worker.Action]) -> [(Message, UInt64)] {
+        actions.compactMap { if case .handle(let request, let id) = $0 { (request, id) } else { nil } }
+    }
+
+    static func opens(_ actions: [Worker.Action]) -> Bool {
+        actions.contains { if case .open = $0 { true } else { false } }
+    }
+
+    static func closes(_ actions: [Worker.Action]) -> Bool {
+        actions.contains { if case .close = $0 { true } else { false } }
+    }
+
+    @Test("the worker says READY, heartbeats every interval (while a request is handled too), and answers behind each request's return address")
+    func worker() throws {
+        var worker = Self.worker()
+        let started = worker.start(now: Self.at(0))
+        #expect(Self.opens(started) && Self.sent(started, on: Worker.queue) == [Message(Self.ready)])
         #expect(worker.tick(now: Self.at(0.5)).isEmpty)
-        #expect(worker.tick(now: Self.at(1)) == [.send(Message(Self.heartbeat))])
-        #expect(worker.received(Message(Self.heartbeat), now: Self.at(1.2)).isEmpty)
-        #expect(worker.received(["client", "id", "", "work", "more"], now: Self.at(1.5))
-                == [.handle(envelope: ["client", "id", ""], body: ["work", "more"])])
-        #expect(worker.received(["no address"], now: Self.at(1.6)) == [.handle(envelope: [], body: ["no address"])])
+        #expect(Self.sent(worker.tick(now: Self.at(1)), on: Worker.queue) == [Message(Self.heartbeat)])
+        #expect(worker.received(Message(Self.heartbeat), on: Worker.queue, now: Self.at(1.2)).isEmpty)
+        let work = Self.handles(worker.received(["client", "id", "", "work", "more"], on: Worker.queue, now: Self.at(1.5)))
+        #expect(work.map(\.0) == [["work", "more"]])
+        #expect(Self.sent(worker.tick(now: Self.at(2)), on: Worker.queue) == [Message(Self.heartbeat)])
+        let reply = worker.handled(["done"], id: try #require(work.first?.1), final: true, now: Self.at(2.5))
+        #expect(Self.sent(reply, on: Worker.queue) == [["client", "id", "", "done"]])
+        let bare = Self.handles(worker.received(["no address"], on: Worker.queue, now: Self.at(2.6)))
+        #expect(bare.map(\.0) == [["no address"]])
+        #expect(Self.sent(worker.handled(["DONE"], id: try #require(bare.first?.1), final: true, now: Self.at(2.7)), on: Worker.queue) == [["DONE"]])
     }
 
     @Test("a worker that hears nothing for its liveness dials again after 1 s, 2 s, 4 s … up to 32 s, and starts over once it hears from the queue")
     func reconnectBackoff() {
-        var worker = PirateWorkerMachine(heartbeat: .seconds(1), liveness: 3, reconnectInterval: .seconds(1),
-                                         reconnectIntervalMax: .seconds(32), now: Self.at(0))
+        var worker = Self.worker()
         var now = 0.0
-        _ = worker.connected(now: Self.at(now))
+        _ = worker.start(now: Self.at(now))
         var delays: [Duration] = []
         for _ in 0..<7 {
             let connectedAt = now
             // Silence: heartbeats go out until the liveness is spent.
-            var actions: [PirateWorkerMachine.Action] = []
-            while actions.isEmpty || actions == [.send(Message(Self.heartbeat))] {
+            var actions: [Worker.Action] = []
+            while !Self.closes(actions) {
                 now += 0.25
                 actions = worker.tick(now: Self.at(now))
             }
-            guard case .reconnect(let delay) = actions.first else { Issue.record("\(actions)"); return }
             #expect(now - connectedAt >= 3, "not before 3 intervals of silence")
+            guard let delay = actions.compactMap(\.event?.delay).first else { Issue.record("no delay reported"); return }
             delays.append(delay)
+            #expect(!worker.reads(Worker.queue) && worker.nextDeadline == Self.at(now) + delay)
             now += Double(delay.components.seconds)
-            _ = worker.connected(now: Self.at(now))
+            let redial = worker.tick(now: Self.at(now))
+            #expect(Self.opens(redial) && Self.sent(redial, on: Worker.queue) == [Message(Self.ready)])
         }
         #expect(delays == [1, 2, 4, 8, 16, 32, 32].map { Duration.seconds($0) })
-        _ = worker.received(Message(Self.heartbeat), now: Self.at(now))
+        _ = worker.received(Message(Self.heartbeat), on: Worker.queue, now: Self.at(now))
         now += 3
-        #expect(worker.tick(now: Self.at(now)).contains(.reconnect(after: .seconds(1))))
+        #expect(worker.tick(now: Self.at(now)).compactMap(\.event?.delay) == [.seconds(1)])
+    }
+
+    @Test("a Simple Pirate worker is a REQ that says READY and answers in turn, without heartbeats")
+    func simpleWorker() throws {
+        var worker = Worker(endpoint: "inproc://queue", options: [], heartbeat: nil, liveness: 3, reconnectInterval: .seconds(1),
+                            reconnectIntervalMax: .seconds(32), now: Self.at(0))
+        #expect(worker.plan.type == .req)
+        #expect(Self.sent(worker.start(now: Self.at(0)), on: Worker.queue) == [Message(Self.ready)])
+        #expect(worker.nextDeadline == nil)
+        let work = Self.handles(worker.received(["client", "", "job"], on: Worker.queue, now: Self.at(5)))
+        #expect(Self.sent(worker.handled(["done"], id: try #require(work.first?.1), final: true, now: Self.at(6)), on: Worker.queue)
+                == [["client", "", "done"]])
+    }
+}
+
+/// The Majordomo worker as a value, on a clock the test moves.
+@Suite("Majordomo worker state machine")
+struct MajordomoWorkerMachineTests {
+    typealias Worker = MajordomoWorkerMachine
+
+    static func worker(_ version: MajordomoVersion = .v02) -> Worker {
+        Worker(endpoint: "inproc://broker", service: "echo", version: version, options: [], heartbeat: .seconds(1), liveness: 3,
+               reconnectInterval: .seconds(2), reconnectIntervalMax: .seconds(8), now: PirateMachineTests.at(0))
+    }
+
+    static func at(_ seconds: Double) -> ContinuousClock.Instant { PirateMachineTests.at(seconds) }
+    static func sent(_ actions: [Worker.Action]) -> [Message] { actions.compactMap { $0.sent?.message } }
+
+    @Test("READY for its service; a REQUEST goes to the handler; PARTIALs and the FINAL go back to its client; heartbeats go on meanwhile")
+    func serves() throws {
+        var worker = Self.worker()
+        #expect(Self.sent(worker.start(now: Self.at(0))) == [["MDPW02", Frame([1]), "echo"]])
+        let asked = worker.received(["MDPW02", Frame([2]), "client", "", "hello"], on: Worker.broker, now: Self.at(0.5))
+        let (request, id) = try #require(PirateMachineTests.handles(asked).first)
+        #expect(request == ["hello"])
+        #expect(Self.sent(worker.tick(now: Self.at(1))) == [["MDPW02", Frame([5])]])
+        #expect(Self.sent(worker.handled(["part"], id: id, final: false, now: Self.at(1.1))) == [["MDPW02", Frame([3]), "client", "", "part"]])
+        #expect(Self.sent(worker.handled(["HELLO"], id: id, final: true, now: Self.at(1.2))) == [["MDPW02", Frame([4]), "client", "", "HELLO"]])
+        #expect(worker.handling == nil)
+    }
+
+    @Test("7/MDP 0.1 sends no PARTIAL, only the REPLY")
+    func version01() throws {
+        var worker = Self.worker(.v01)
+        #expect(Self.sent(worker.start(now: Self.at(0))) == [["", "MDPW01", Frame([1]), "echo"]])
+        let asked = worker.received(["", "MDPW01", Frame([2]), "client", "", "hi"], on: Worker.broker, now: Self.at(0.5))
+        let (_, id) = try #require(PirateMachineTests.handles(asked).first)
+        #expect(Self.sent(worker.handled(["part"], id: id, final: false, now: Self.at(0.6))).isEmpty)
+        #expect(Self.sent(worker.handled(["HI"], id: id, final: true, now: Self.at(0.7))) == [["", "MDPW01", Frame([3]), "client", "", "HI"]])
+    }
+
+    @Test("DISCONNECT closes the socket and dials again after the reconnect interval, with READY; an answer for the old connection is not sent")
+    func disconnect() throws {
+        var worker = Self.worker()
+        _ = worker.start(now: Self.at(0))
+        let asked = worker.received(["MDPW02", Frame([2]), "client", "", "slow"], on: Worker.broker, now: Self.at(0.1))
+        let (_, id) = try #require(PirateMachineTests.handles(asked).first)
+        let told = worker.received(["MDPW02", Frame([6])], on: Worker.broker, now: Self.at(0.2))
+        #expect(PirateMachineTests.closes(told) && told.compactMap(\.event?.delay) == [.seconds(2)])
+        #expect(!worker.reads(Worker.broker) && worker.nextDeadline == Self.at(2.2))
+        let redial = worker.tick(now: Self.at(2.2))
+        #expect(PirateMachineTests.opens(redial) && Self.sent(redial) == [["MDPW02", Frame([1]), "echo"]])
+        #expect(Self.sent(worker.handled(["late"], id: id, final: true, now: Self.at(2.3))).isEmpty)
+    }
+
+    @Test("stopping says DISCONNECT and lets it leave")
+    func stops() {
+        var worker = Self.worker()
+        _ = worker.start(now: Self.at(0))
+        let last = worker.stop(now: Self.at(1))
+        #expect(Self.sent(last) == [["MDPW02", Frame([6])]])
+        #expect(last.contains { if case .close(_, let linger) = $0 { linger == .seconds(1) } else { false } })
+    }
+}
+
+@Suite("Retry policy")
+struct RetryPolicyTests {
+    @Test("the wait grows by the backoff up to the maximum, and attempts are counted")
+    func growth() {
+        let policy = RetryPolicy(timeout: .seconds(1), attempts: 5, backoff: 2, maxTimeout: .seconds(5))
+        #expect((1...6).map(policy.timeout(forAttempt:)) == [1, 2, 4, 5, 5, 5].map { Duration.seconds($0) })
+        #expect(policy.allows(attempt: 5) && !policy.allows(attempt: 6))
+        #expect(policy.description == "5 attempts from 1.0 seconds up to 5.0 seconds")
+    }
+
+    @Test("the Guide's Lazy Pirate: three attempts of 2.5 s; without a limit every attempt is allowed")
+    func defaults() {
+        #expect((1...3).map(RetryPolicy.lazyPirate.timeout(forAttempt:)) == Array(repeating: .milliseconds(2500), count: 3))
+        #expect(!RetryPolicy.lazyPirate.allows(attempt: 4))
+        #expect(RetryPolicy.lazyPirate.description == "3 attempts of 2.5 seconds each")
+        #expect(RetryPolicy(timeout: .seconds(1), attempts: nil).allows(attempt: 1_000_000))
     }
 }

@@ -25,6 +25,14 @@ public protocol PatternMachine {
     /// The clock reached `nextDeadline`, or passed it.
     mutating func tick(now: ContinuousClock.Instant) -> [PatternAction<Event>]
 
+    /// The application's handler answered the request of `handle(_:id:)` number `id`: a part of
+    /// the answer (a Majordomo PARTIAL) or, with `final`, the whole or last of it.
+    mutating func handled(_ reply: Message, id: UInt64, final: Bool, now: ContinuousClock.Instant) -> [PatternAction<Event>]
+
+    /// The run is ending (cancelled, or the handler failed): last words, such as a worker's
+    /// DISCONNECT, sent before the sockets close.
+    mutating func stop(now: ContinuousClock.Instant) -> [PatternAction<Event>]
+
     /// When `tick` next has something to do; nil when only a message can change anything. It is
     /// read after every batch of input, so it must be cheap to work out.
     var nextDeadline: ContinuousClock.Instant? { get }
@@ -37,6 +45,8 @@ public protocol PatternMachine {
 extension PatternMachine {
     public mutating func sendFailed(_ message: Message, on socket: SocketName, error: ZMQError, now: ContinuousClock.Instant) -> [PatternAction<Event>] { [] }
     public func reads(_ socket: SocketName) -> Bool { true }
+    public mutating func handled(_ reply: Message, id: UInt64, final: Bool, now: ContinuousClock.Instant) -> [PatternAction<Event>] { [] }
+    public mutating func stop(now: ContinuousClock.Instant) -> [PatternAction<Event>] { [] }
 }
 
 /// One of a pattern's sockets, by the name its machine gives it.
@@ -69,11 +79,15 @@ public enum PatternAction<Event: Sendable>: Sendable {
     /// Opens a socket as planned, in place of any socket of that name (which is closed).
     /// A bind that fails ends the run with its error.
     case open(SocketName, SocketPlan)
-    /// Closes a socket; whatever it still queues is dropped.
-    case close(SocketName)
+    /// Closes a socket. What it still queues is dropped, or with a `linger` given, still sent
+    /// for that long in the background.
+    case close(SocketName, linger: Duration = .zero)
     /// Sends without waiting; if the socket refuses, the machine hears `sendFailed`. When it
     /// goes, `report` (if any) is reported: an event that is only true once the send is done.
     case send(Message, on: SocketName, report: Event? = nil)
+    /// Hands a request to the application's handler, which runs while the machine goes on (a
+    /// worker keeps heartbeating); its answer comes back through `handled` with the same `id`.
+    case handle(Message, id: UInt64)
     /// Tells the application.
     case report(Event)
 }

@@ -1,8 +1,14 @@
+import Foundation
+import Synchronization
 import ZMQ
 
+/// The application's answer to a request a pattern hands it: the reply, after any number of
+/// partial replies sent through `partial` (Majordomo's PARTIAL; other patterns ignore them).
+public typealias PatternHandler = @Sendable (Message, _ partial: @Sendable (Message) throws -> Void) async throws -> Message
+
 /// Runs a `PatternMachine`: owns its sockets, reads the ones it reads, keeps its clock, carries
-/// out its actions, and hands its events to the application. Every pattern in ZMQPatterns runs
-/// on it, and so can a pattern of the application's own:
+/// out its actions, runs the application's handler on the requests it hands out, and reports
+/// its events. Every pattern in ZMQPatterns runs on it, and so can one of the application's own:
 ///
 ///     let runner = PatternRunner(MyMachine(), in: context) { event in print(event) }
 ///     try await runner.run()   // until the task is cancelled
@@ -11,36 +17,60 @@ import ZMQ
 /// socket cannot starve the others or the clock), ticks the machine when its deadline comes,
 /// and waits on a poller only when there is nothing to do. It runs on the I/O thread of the
 /// first socket the machine opens, so a message is read and answered without a hop between
-/// threads, as a libzmq device's one thread does.
+/// threads, as a libzmq device's one thread does. A handler runs in a task of its own while the
+/// loop goes on; its answer comes back to the loop over an inproc pair, which the poller watches
+/// with the machine's sockets.
 public final class PatternRunner<Machine: PatternMachine> {
     /// The most messages taken from one socket in a turn.
     static var batch: Int { 256 }
 
     public private(set) var machine: Machine
     private let context: ZMQContext
+    private let handler: PatternHandler?
     private let onEvent: @Sendable (Machine.Event) -> Void
     private var sockets: [SocketName: ZMQSocket] = [:]
     /// In the order opened: the order they are read in.
     private var names: [SocketName] = []
+    /// Handlers' answers: sent on `outbox` by their tasks, read from `inbox` by the loop.
+    private var answers: (inbox: ZMQSocket, outbox: ZMQSocket)?
+    private var handlers: [UInt64: Task<Void, Never>] = [:]
+    /// Why a handler failed, by request id, until the loop reads its note.
+    private let failures = HandlerFailures()
 
-    public init(_ machine: Machine, in context: ZMQContext, onEvent: @escaping @Sendable (Machine.Event) -> Void = { _ in }) {
+    public init(_ machine: Machine, in context: ZMQContext, handler: PatternHandler? = nil,
+                onEvent: @escaping @Sendable (Machine.Event) -> Void = { _ in }) {
         self.machine = machine
         self.context = context
+        self.handler = handler
         self.onEvent = onEvent
     }
 
-    /// Runs until the task is cancelled, then returns with every socket closed. Throws if a
-    /// socket cannot be opened (an endpoint that does not parse, an address in use).
+    /// Runs until the task is cancelled, then returns with every socket closed, after the
+    /// machine's last words (`stop`). Throws if a socket cannot be opened (an endpoint that does
+    /// not parse, an address in use) or the handler throws.
     public func run() async throws {
-        defer { closeAll() }
-        try await perform(machine.start(now: .now))
-        guard let first = names.first.flatMap({ sockets[$0] }) else { return try await loop() }
-        try await withTaskExecutorPreference(first.ioExecutor) { try await loop() }
+        defer { finish() }
+        do {
+            try await perform(machine.start(now: .now))
+            if let first = names.first.flatMap({ sockets[$0] }) {
+                try await withTaskExecutorPreference(first.ioExecutor) { try await loop() }
+            } else {
+                try await loop()
+            }
+        } catch {
+            try? await perform(machine.stop(now: .now))
+            throw error
+        }
+        try? await perform(machine.stop(now: .now))
     }
 
     private func loop() async throws {
         while !Task.isCancelled {
             var busy = false
+            while let answers, let note = try? answers.inbox.tryReceive() {
+                try await perform(answer(note))
+                busy = true
+            }
             for name in names where machine.reads(name) {
                 var taken = 0
                 while taken < Self.batch, machine.reads(name), let socket = sockets[name], let message = try? socket.tryReceive() {
@@ -55,6 +85,7 @@ public final class PatternRunner<Machine: PatternMachine> {
             }
             if busy { continue }
             var poller = ZMQPoller()
+            if let answers { poller.register(answers.inbox) }
             for name in names where machine.reads(name) {
                 if let socket = sockets[name] { poller.register(socket) }
             }
@@ -73,11 +104,11 @@ public final class PatternRunner<Machine: PatternMachine> {
         while let action = queue.popFirst() {
             switch action {
             case .open(let name, let plan):
-                close(name)
+                close(name, linger: .zero)
                 sockets[name] = try await open(plan)
                 names.append(name)
-            case .close(let name):
-                close(name)
+            case .close(let name, let linger):
+                close(name, linger: linger)
             case .send(let message, let name, let report):
                 guard let socket = sockets[name] else { continue }
                 do {
@@ -86,11 +117,60 @@ public final class PatternRunner<Machine: PatternMachine> {
                 } catch let error as ZMQError {
                     queue = machine.sendFailed(message, on: name, error: error, now: .now)[...] + queue
                 }
+            case .handle(let request, let id):
+                try await startHandler(request, id: id)
             case .report(let event):
                 onEvent(event)
             }
         }
     }
+
+    // MARK: Handlers
+
+    private func startHandler(_ request: Message, id: UInt64) async throws {
+        guard let handler else { preconditionFailure("\(Machine.self) hands out requests: give its runner a handler") }
+        let outbox = try await answerPair().outbox
+        let failures = failures
+        handlers[id] = Task {
+            do {
+                let reply = try await handler(request) { partial in try outbox.trySend(HandlerNote.partial.message(id, partial)) }
+                try await outbox.send(HandlerNote.final.message(id, reply))
+            } catch {
+                failures.errors.withLock { $0[id] = error }
+                try? await outbox.send(HandlerNote.failed.message(id))
+            }
+        }
+    }
+
+    /// What the machine makes of a handler's note; a failure ends the run with the handler's error.
+    private func answer(_ note: Message) throws -> [PatternAction<Machine.Event>] {
+        guard note.count >= 2, note[0].count == 8, let kind = note[1].bytes.first.flatMap(HandlerNote.init(rawValue:)) else { return [] }
+        let id = note[0].withUnsafeBytes { UInt64(bigEndian: $0.loadUnaligned(as: UInt64.self)) }
+        let body = Message(Array(note.frames.dropFirst(2)), metadata: note.metadata)
+        switch kind {
+        case .partial:
+            return machine.handled(body, id: id, final: false, now: .now)
+        case .final:
+            handlers[id] = nil
+            return machine.handled(body, id: id, final: true, now: .now)
+        case .failed:
+            handlers[id] = nil
+            throw failures.errors.withLock { $0.removeValue(forKey: id) } ?? CancellationError()
+        }
+    }
+
+    private func answerPair() async throws -> (inbox: ZMQSocket, outbox: ZMQSocket) {
+        if let answers { return answers }
+        let endpoint = "inproc://zmqpatterns-runner-\(UUID().uuidString)"
+        let inbox = try context.socket(.pair, options: [.linger(.zero), .receiveHighWaterMark(0)])
+        let outbox = try context.socket(.pair, options: [.linger(.zero), .sendHighWaterMark(0)])
+        try await inbox.bind(endpoint)
+        try await outbox.connect(endpoint)
+        answers = (inbox, outbox)
+        return (inbox, outbox)
+    }
+
+    // MARK: Sockets
 
     private func open(_ plan: SocketPlan) async throws -> ZMQSocket {
         let lingers = plan.options.contains { if case .linger = $0 { true } else { false } }
@@ -105,15 +185,36 @@ public final class PatternRunner<Machine: PatternMachine> {
         return socket
     }
 
-    private func close(_ name: SocketName) {
+    private func close(_ name: SocketName, linger: Duration) {
         guard let socket = sockets.removeValue(forKey: name) else { return }
+        try? socket.set(.linger(.after(linger)))
         socket.close()
         names.removeAll { $0 == name }
     }
 
-    private func closeAll() {
+    private func finish() {
+        for task in handlers.values { task.cancel() }
+        handlers.removeAll()
         for socket in sockets.values { socket.close() }
         sockets.removeAll()
         names.removeAll()
+        answers?.inbox.close()
+        answers?.outbox.close()
+        answers = nil
     }
+}
+
+/// A note on a runner's answers pair: the request id (8 octets), what it is, then the frames of
+/// the answer.
+private enum HandlerNote: UInt8 {
+    case partial, final, failed
+
+    func message(_ id: UInt64, _ body: Message = Message()) -> Message {
+        Message([Frame(withUnsafeBytes(of: id.bigEndian, Array.init)), Frame([rawValue])] + body.frames, metadata: body.metadata)
+    }
+}
+
+/// Why handlers failed, by request id.
+private final class HandlerFailures: Sendable {
+    let errors = Mutex<[UInt64: any Error]>([:])
 }
