@@ -14,6 +14,10 @@ import ZMQ
 ///
 /// Requests are sent one at a time, in the order they are made (like REQ); concurrent calls wait
 /// their turn.
+///
+/// Made with `failingOver(between:)`, it is the client of a Binary Star pair (the Guide's
+/// `bstarcli`) and of the Freelance pattern's first model: each attempt goes to one server, and
+/// after a timeout the next attempt goes to the next server in turn, after a settle delay.
 public actor LazyPirateClient {
     /// How long to wait for each reply and how many times to send a request before giving up
     /// (the Guide's 3 attempts of 2.5 s).
@@ -23,7 +27,12 @@ public actor LazyPirateClient {
 
     private let endpoints: [String]
     private let onEvent: PatternEventHandler
-    private let lane: RequestLane
+    /// One lane to every endpoint, or (failing over) one lane per endpoint.
+    private let lanes: [RequestLane]
+    /// Failing over: the wait before an attempt on the next server.
+    private let settle: Duration?
+    /// Failing over: the lane of the server the next attempt goes to.
+    private var current = 0
     private var sequence = UInt32.random(in: 0...UInt32.max)
     private let turns = Turns()
 
@@ -36,7 +45,29 @@ public actor LazyPirateClient {
         self.endpoints = endpoints
         self.retry = retry
         self.onEvent = onEvent
-        lane = RequestLane(context, connectingTo: endpoints, options: options)
+        lanes = [RequestLane(context, connectingTo: endpoints, options: options)]
+        settle = nil
+    }
+
+    private init(_ context: ZMQContext, failingOverBetween endpoints: [String], retry: RetryPolicy, settle: Duration,
+                 options: [SocketOption], onEvent: @escaping PatternEventHandler) {
+        precondition(!endpoints.isEmpty, "a client needs a server")
+        self.endpoints = endpoints
+        self.retry = retry
+        self.onEvent = onEvent
+        lanes = endpoints.map { RequestLane(context, connectingTo: [$0], options: options) }
+        self.settle = settle
+    }
+
+    /// A client that sends each attempt to one of `endpoints`, the next one in turn after a
+    /// timeout, waiting `settle` first: the Binary Star client (the Guide's `bstarcli`: 1 s per
+    /// attempt, 2 s to settle, attempts without limit) and the Freelance pattern's sequential
+    /// model (no settle delay). The server that answered last gets the next request.
+    public static func failingOver(
+        between endpoints: [String], in context: ZMQContext, retry: RetryPolicy = RetryPolicy(timeout: .seconds(1), attempts: nil),
+        settle: Duration = .seconds(2), options: [SocketOption] = [], onEvent: @escaping PatternEventHandler = { _ in }
+    ) -> LazyPirateClient {
+        LazyPirateClient(context, failingOverBetween: endpoints, retry: retry, settle: settle, options: options, onEvent: onEvent)
     }
 
     /// A client that makes `attempts` attempts of `timeout` each.
@@ -58,7 +89,14 @@ public actor LazyPirateClient {
             attempt += 1
             sequence &+= 1
             let id = Frame(withUnsafeBytes(of: sequence.bigEndian, Array.init))
-            if attempt > 1 { onEvent(PatternEvent(.requestRetried, attempt: attempt)) }
+            if attempt > 1 {
+                if let settle {
+                    current = (current + 1) % lanes.count
+                    do { try await Task.sleep(for: settle) } catch { throw ZMQError.cancelled }
+                }
+                onEvent(PatternEvent(.requestRetried, attempt: attempt))
+            }
+            let lane = lanes[current]
             // No reply in time closes the socket: the request may sit in a dead server's queue.
             let (onEvent, attempt) = (onEvent, attempt)
             let reply = try await lane.exchange(Message([id, Frame()] + request.frames), timeout: retry.timeout(forAttempt: attempt)) { reply -> RequestLane.Verdict<Message> in
@@ -77,8 +115,8 @@ public actor LazyPirateClient {
         throw ZMQError(code: .noReply, message: "no reply after \(retry)", endpoint: endpoints.joined(separator: ", "))
     }
 
-    /// Closes the socket; a later request opens a new one.
+    /// Closes the sockets; a later request opens new ones.
     public func close() async {
-        await lane.close()
+        for lane in lanes { await lane.close() }
     }
 }

@@ -65,12 +65,16 @@ public struct SocketPlan: Sendable {
     /// Set before it binds or connects. The runner adds a linger of zero unless one is given:
     /// a pattern that stops, or drops a socket, leaves nothing behind.
     public var options: [SocketOption]
+    /// SUB: the topic prefixes it subscribes to.
+    public var subscriptions: [String]
 
-    public init(_ type: SocketType, bind: [String] = [], connect: [String] = [], options: [SocketOption] = []) {
+    public init(_ type: SocketType, bind: [String] = [], connect: [String] = [], options: [SocketOption] = [],
+                subscriptions: [String] = []) {
         self.type = type
         self.bind = bind
         self.connect = connect
         self.options = options
+        self.subscriptions = subscriptions
     }
 }
 
@@ -90,6 +94,9 @@ public enum PatternAction<Event: Sendable>: Sendable {
     case handle(Message, id: UInt64)
     /// Tells the application.
     case report(Event)
+    /// Ends the run with `error`, after the machine's last words (`stop`): a fault the pattern
+    /// cannot go on from.
+    case fail(ZMQError)
 }
 
 extension PatternAction {

@@ -47,7 +47,7 @@ public final class PatternRunner<Machine: PatternMachine> {
 
     /// Runs until the task is cancelled, then returns with every socket closed, after the
     /// machine's last words (`stop`). Throws if a socket cannot be opened (an endpoint that does
-    /// not parse, an address in use) or the handler throws.
+    /// not parse, an address in use), the handler throws, or the machine fails (`fail`).
     public func run() async throws {
         defer { finish() }
         do {
@@ -121,6 +121,8 @@ public final class PatternRunner<Machine: PatternMachine> {
                 try await startHandler(request, id: id)
             case .report(let event):
                 onEvent(event)
+            case .fail(let error):
+                throw error
             }
         }
     }
@@ -176,6 +178,7 @@ public final class PatternRunner<Machine: PatternMachine> {
         let lingers = plan.options.contains { if case .linger = $0 { true } else { false } }
         let socket = try context.socket(plan.type, options: (lingers ? [] : [.linger(.zero)]) + plan.options)
         do {
+            for topic in plan.subscriptions { try socket.subscribe(topic) }
             for endpoint in plan.bind { _ = try await socket.bind(endpoint) }
             for endpoint in plan.connect { try await socket.connect(endpoint) }
         } catch {

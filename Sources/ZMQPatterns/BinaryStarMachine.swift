@@ -1,0 +1,201 @@
+import ZMQ
+
+/// The state of one server of a Binary Star pair (the Guide, chapter 4), numbered as the Guide's
+/// `bstar` numbers it on the wire.
+public struct BinaryStarState: Hashable, Sendable, CustomStringConvertible {
+    /// The number sent in state messages, as decimal text.
+    public let number: Int
+    private init(_ number: Int) { self.number = number }
+
+    /// A primary waiting to hear from its peer (or for a client, once its peer is overdue).
+    public static let primary = BinaryStarState(1)
+    /// A backup waiting to hear from its peer.
+    public static let backup = BinaryStarState(2)
+    /// Serving clients.
+    public static let active = BinaryStarState(3)
+    /// Standing by while the peer serves; takes over when a client asks after the peer went silent.
+    public static let passive = BinaryStarState(4)
+
+    static let all: [BinaryStarState] = [.primary, .backup, .active, .passive]
+
+    /// A state message, exactly one frame of "1" to "4"; nil for anything else.
+    init?(message: Message) {
+        guard message.count == 1, message[0].count == 1, let digit = message[0].bytes.first,
+              let state = Self.all.first(where: { UInt8(ascii: "0") + UInt8($0.number) == digit }) else { return nil }
+        self = state
+    }
+
+    var message: Message { Message(Frame("\(number)")) }
+
+    public var description: String { ["PRIMARY", "BACKUP", "ACTIVE", "PASSIVE"][number - 1] }
+}
+
+/// What a Binary Star server tells the application.
+public struct BinaryStarEvent: Hashable, Sendable, CustomStringConvertible {
+    /// What happened; a struct so that kinds can be added without breaking a `switch`.
+    public struct Kind: Hashable, Sendable, CustomStringConvertible {
+        public let description: String
+        private init(_ name: String) { description = name }
+
+        /// The server entered `state`.
+        public static let stateChanged = Kind("stateChanged")
+        /// A client's request was turned away: this server is not the active one (or may not
+        /// be yet). The client's retry goes to the other server.
+        public static let requestRefused = Kind("requestRefused")
+        /// A message on the state socket was not one of the four states, and was dropped.
+        public static let badStateMessage = Kind("badStateMessage")
+        /// Both servers are active, or both passive: the pair cannot go on.
+        public static let fatal = Kind("fatal")
+    }
+
+    public let kind: Kind
+    /// The server's state after the event.
+    public let state: BinaryStarState
+    /// Why, for `fatal`: "dual actives" or "dual passives".
+    public let reason: String?
+
+    public init(_ kind: Kind, state: BinaryStarState, reason: String? = nil) {
+        self.kind = kind
+        self.state = state
+        self.reason = reason
+    }
+
+    public var description: String {
+        "\(kind) \(state)" + (reason.map { ": \($0)" } ?? "")
+    }
+}
+
+extension ZMQError.Code {
+    /// Both servers of a Binary Star pair are active, or both passive.
+    public static let splitBrain = ZMQError.Code("splitBrain")
+}
+
+/// One server of a Binary Star pair as a machine (`PatternMachine`), the finite-state machine of
+/// the Guide's `bstar.c`: clients on a ROUTER, the pair's states exchanged over PUB/SUB every
+/// heartbeat, the peer taken for gone two heartbeats after it was last heard.
+///
+/// - The primary becomes active when it hears a backup, passive when it hears an active peer.
+/// - The backup becomes passive when it hears an active peer, and refuses clients until then.
+/// - A passive server becomes active when its peer restarts (says PRIMARY or BACKUP), or when a
+///   client asks after the peer has gone silent: the client vote, which keeps a server cut off
+///   from its clients from taking over.
+/// - A primary that starts refuses clients for two heartbeats unless it hears its peer, so that
+///   it does not take clients from a backup that took over while it was down.
+/// - Two actives, or two passives, are a fault the pair cannot go on from.
+///
+/// A request the active server takes goes to the application's handler without its envelope
+/// (a REQ's, or a DEALER's that sends REQ's empty delimiter); the reply goes back behind it.
+struct BinaryStarMachine: PatternMachine {
+    typealias Event = BinaryStarEvent
+    typealias Action = PatternAction<BinaryStarEvent>
+
+    static let frontend: SocketName = "frontend"
+    static let statePublisher: SocketName = "state-out"
+    static let stateSubscriber: SocketName = "state-in"
+
+    let frontendPlan: SocketPlan
+    let statePublisherPlan: SocketPlan
+    let stateSubscriberPlan: SocketPlan
+    let heartbeat: Duration
+    private(set) var state: BinaryStarState
+    /// When the peer counts as gone, unless heard from again.
+    private(set) var peerExpiry: ContinuousClock.Instant?
+    private var nextStateMessage: ContinuousClock.Instant?
+    /// Requests with the handler, by id: the envelope each reply goes back behind.
+    private var envelopes: [UInt64: [Frame]] = [:]
+    private var lastID: UInt64 = 0
+    private(set) var badStateMessages = 0
+
+    init(primary: Bool, frontend: SocketPlan, statePublisher: SocketPlan, stateSubscriber: SocketPlan, heartbeat: Duration) {
+        state = primary ? .primary : .backup
+        frontendPlan = frontend
+        statePublisherPlan = statePublisher
+        var subscriber = stateSubscriber
+        subscriber.subscriptions = [""]
+        stateSubscriberPlan = subscriber
+        self.heartbeat = heartbeat
+    }
+
+    var nextDeadline: ContinuousClock.Instant? { nextStateMessage }
+
+    mutating func start(now: ContinuousClock.Instant) -> [Action] {
+        // The fail-back guard: a peer not heard from yet counts as alive for two heartbeats.
+        peerExpiry = now + heartbeat * 2
+        nextStateMessage = now + heartbeat
+        return [.open(Self.frontend, frontendPlan), .open(Self.statePublisher, statePublisherPlan),
+                .open(Self.stateSubscriber, stateSubscriberPlan), .report(BinaryStarEvent(.stateChanged, state: state))]
+    }
+
+    mutating func received(_ message: Message, on socket: SocketName, now: ContinuousClock.Instant) -> [Action] {
+        switch socket {
+        case Self.stateSubscriber:
+            guard let peer = BinaryStarState(message: message) else {
+                badStateMessages += 1
+                return [.report(BinaryStarEvent(.badStateMessage, state: state))]
+            }
+            peerExpiry = now + heartbeat * 2
+            return peerStateHeard(peer)
+        case Self.frontend:
+            return clientRequest(message, now: now)
+        default:
+            return []
+        }
+    }
+
+    mutating func handled(_ reply: Message, id: UInt64, final: Bool, now: ContinuousClock.Instant) -> [Action] {
+        guard final, let envelope = envelopes.removeValue(forKey: id) else { return [] }
+        return [.send(Message(envelope + reply.frames), on: Self.frontend)]
+    }
+
+    /// Publishes our state every heartbeat.
+    mutating func tick(now: ContinuousClock.Instant) -> [Action] {
+        guard let due = nextStateMessage, now >= due else { return [] }
+        nextStateMessage = now + heartbeat
+        return [.send(state.message, on: Self.statePublisher)]
+    }
+
+    /// The peer's state, as an event of the Guide's machine.
+    private mutating func peerStateHeard(_ peer: BinaryStarState) -> [Action] {
+        switch (state, peer) {
+        case (.primary, .backup): return become(.active)
+        case (.primary, .active), (.backup, .active): return become(.passive)
+        case (.active, .active): return fault("dual actives")
+        case (.passive, .primary), (.passive, .backup): return become(.active)  // the peer restarted
+        case (.passive, .passive): return fault("dual passives")
+        default: return []
+        }
+    }
+
+    private mutating func clientRequest(_ message: Message, now: ContinuousClock.Instant) -> [Action] {
+        var actions: [Action] = []
+        switch state {
+        case .active:
+            break
+        case .primary, .passive:
+            // The client vote: the peer is overdue, and a client asks us.
+            guard let peerExpiry, now >= peerExpiry else { return refuse() }
+            actions = become(.active)
+        default:
+            return refuse()
+        }
+        let (envelope, body) = splitEnvelope(message)
+        guard !envelope.isEmpty else { return actions + refuse() }
+        lastID += 1
+        envelopes[lastID] = envelope
+        return actions + [.handle(Message(body, metadata: message.metadata), id: lastID)]
+    }
+
+    private func refuse() -> [Action] {
+        [.report(BinaryStarEvent(.requestRefused, state: state))]
+    }
+
+    private mutating func become(_ new: BinaryStarState) -> [Action] {
+        state = new
+        return [.report(BinaryStarEvent(.stateChanged, state: new))]
+    }
+
+    private func fault(_ reason: String) -> [Action] {
+        [.report(BinaryStarEvent(.fatal, state: state, reason: reason)),
+         .fail(ZMQError(code: .splitBrain, message: "Binary Star: \(reason)"))]
+    }
+}

@@ -1,0 +1,206 @@
+import Foundation
+import Testing
+import ZMQ
+@testable import ZMQPatterns
+
+/// One Binary Star server as a value, on a clock the test moves: the Guide's bstar.c machine.
+@Suite("Binary Star state machine")
+struct BinaryStarMachineTests {
+    typealias Machine = BinaryStarMachine
+    static let start = ContinuousClock.now
+    static func at(_ seconds: Double) -> ContinuousClock.Instant { start + .milliseconds(Int(seconds * 1000)) }
+
+    static func server(primary: Bool) -> Machine {
+        var machine = Machine(primary: primary, frontend: SocketPlan(.router, bind: ["inproc://front"]),
+                              statePublisher: SocketPlan(.pub, bind: ["inproc://state"]),
+                              stateSubscriber: SocketPlan(.sub, connect: ["inproc://peer"]), heartbeat: .seconds(1))
+        _ = machine.start(now: at(0))
+        return machine
+    }
+
+    static func peer(_ machine: inout Machine, says state: BinaryStarState, at seconds: Double) -> [Machine.Action] {
+        machine.received(state.message, on: Machine.stateSubscriber, now: at(seconds))
+    }
+
+    static func client(_ machine: inout Machine, at seconds: Double) -> [Machine.Action] {
+        machine.received(["client", "", "request"], on: Machine.frontend, now: at(seconds))
+    }
+
+    static func handled(_ actions: [Machine.Action]) -> [Message] {
+        actions.compactMap { if case .handle(let request, _) = $0 { request } else { nil } }
+    }
+
+    static func events(_ actions: [Machine.Action]) -> [BinaryStarEvent] { actions.compactMap(\.event) }
+
+    @Test("it opens a ROUTER, a PUB and a SUB to everything, and publishes its state as one frame of decimal text every heartbeat")
+    func stateMessages() {
+        var machine = Machine(primary: true, frontend: SocketPlan(.router), statePublisher: SocketPlan(.pub),
+                              stateSubscriber: SocketPlan(.sub), heartbeat: .seconds(1))
+        let started = machine.start(now: Self.at(0))
+        let opened = started.compactMap { if case .open(let name, let plan) = $0 { (name, plan) } else { nil } }
+        #expect(opened.map(\.0) == [Machine.frontend, Machine.statePublisher, Machine.stateSubscriber])
+        #expect(opened.map(\.1.type) == [.router, .pub, .sub] && opened[2].1.subscriptions == [""])
+        #expect(Self.events(started) == [BinaryStarEvent(.stateChanged, state: .primary)])
+        #expect(machine.tick(now: Self.at(0.5)).isEmpty)
+        #expect(machine.tick(now: Self.at(1)).compactMap { $0.sent?.message } == [["1"]])
+        #expect(machine.tick(now: Self.at(2)).compactMap { $0.sent?.socket } == [Machine.statePublisher])
+    }
+
+    @Test("a primary that hears the backup becomes active and serves; the backup that hears it becomes passive and refuses")
+    func pairUp() throws {
+        var primary = Self.server(primary: true)
+        var backup = Self.server(primary: false)
+        #expect(Self.events(Self.peer(&primary, says: .backup, at: 0.1)) == [BinaryStarEvent(.stateChanged, state: .active)])
+        #expect(Self.events(Self.peer(&backup, says: .active, at: 0.2)) == [BinaryStarEvent(.stateChanged, state: .passive)])
+        let served = Self.client(&primary, at: 0.3)
+        #expect(Self.handled(served) == [["request"]])
+        // The reply goes back behind the request's envelope.
+        guard case .handle(_, let id)? = served.first else { Issue.record("\(served)"); return }
+        #expect(primary.handled(["reply"], id: id, final: true, now: Self.at(0.4)).compactMap { $0.sent?.message } == [["client", "", "reply"]])
+        #expect(Self.events(Self.client(&backup, at: 0.3)) == [BinaryStarEvent(.requestRefused, state: .passive)])
+    }
+
+    @Test("the client vote: a passive server takes over only when a client asks after the active one has been silent for two heartbeats")
+    func clientVote() {
+        var backup = Self.server(primary: false)
+        _ = Self.peer(&backup, says: .active, at: 1)
+        #expect(Self.events(Self.client(&backup, at: 2.9)).map(\.kind) == [.requestRefused], "the peer was heard 1.9 s ago")
+        let vote = Self.client(&backup, at: 3)
+        #expect(Self.events(vote) == [BinaryStarEvent(.stateChanged, state: .active)])
+        #expect(Self.handled(vote) == [["request"]])
+        // Silence alone changes nothing: no client, no takeover.
+        var other = Self.server(primary: false)
+        _ = Self.peer(&other, says: .active, at: 1)
+        _ = other.tick(now: Self.at(10))
+        #expect(other.state == .passive)
+    }
+
+    @Test("a backup refuses clients until it has heard the primary; a passive server becomes active when its peer restarts")
+    func backupAndRestart() {
+        var backup = Self.server(primary: false)
+        #expect(Self.events(Self.client(&backup, at: 10)).map(\.kind) == [.requestRefused])
+        #expect(backup.state == .backup)
+        _ = Self.peer(&backup, says: .active, at: 11)
+        #expect(Self.events(Self.peer(&backup, says: .primary, at: 12)) == [BinaryStarEvent(.stateChanged, state: .active)])
+        var other = Self.server(primary: false)
+        _ = Self.peer(&other, says: .active, at: 1)
+        #expect(Self.events(Self.peer(&other, says: .backup, at: 2)) == [BinaryStarEvent(.stateChanged, state: .active)])
+    }
+
+    @Test("the fail-back guard: a primary that starts refuses clients for two heartbeats unless it hears its peer, then takes them")
+    func failBackGuard() {
+        var primary = Self.server(primary: true)
+        #expect(Self.events(Self.client(&primary, at: 1.9)).map(\.kind) == [.requestRefused])
+        let late = Self.client(&primary, at: 2)
+        #expect(Self.events(late) == [BinaryStarEvent(.stateChanged, state: .active)] && Self.handled(late).count == 1)
+        // A restarted primary that hears the backup active goes passive instead.
+        var restarted = Self.server(primary: true)
+        #expect(Self.events(Self.peer(&restarted, says: .active, at: 0.5)) == [BinaryStarEvent(.stateChanged, state: .passive)])
+        #expect(Self.events(Self.client(&restarted, at: 1)).map(\.kind) == [.requestRefused])
+    }
+
+    @Test("two actives or two passives are fatal: reported, and the run ends with splitBrain")
+    func splitBrain() {
+        var active = Self.server(primary: true)
+        _ = Self.peer(&active, says: .backup, at: 0.1)
+        let dual = Self.peer(&active, says: .active, at: 0.2)
+        #expect(Self.events(dual) == [BinaryStarEvent(.fatal, state: .active, reason: "dual actives")])
+        #expect(dual.contains { if case .fail(let error) = $0 { error.code == .splitBrain } else { false } })
+        var passive = Self.server(primary: false)
+        _ = Self.peer(&passive, says: .active, at: 0.1)
+        #expect(Self.events(Self.peer(&passive, says: .passive, at: 0.2)).map(\.reason) == ["dual passives"])
+    }
+
+    @Test("a state message that is not one of the four states is dropped, counted, and changes nothing, not even the peer's expiry",
+          arguments: [["9"], ["x"], ["03"], [""], ["1", "1"], ["34"]] as [[String]])
+    func badStateMessages(frames: [String]) {
+        var backup = Self.server(primary: false)
+        _ = Self.peer(&backup, says: .active, at: 1)
+        let expiry = backup.peerExpiry
+        let bad = backup.received(Message(frames.map { Frame($0) }), on: Machine.stateSubscriber, now: Self.at(2))
+        #expect(Self.events(bad) == [BinaryStarEvent(.badStateMessage, state: .passive)])
+        #expect(backup.badStateMessages == 1 && backup.state == .passive && backup.peerExpiry == expiry)
+    }
+
+    @Test("a request without an envelope is refused")
+    func noEnvelope() {
+        var primary = Self.server(primary: true)
+        _ = Self.peer(&primary, says: .backup, at: 0.1)
+        let bare = primary.received(["just a body"], on: Machine.frontend, now: Self.at(0.2))
+        #expect(Self.handled(bare).isEmpty && Self.events(bare).map(\.kind) == [.requestRefused])
+    }
+}
+
+@Suite("Binary Star", .serialized, .timeLimit(.minutes(2)))
+struct BinaryStarTests {
+    /// Endpoints for a pair: each server's frontend and state publisher.
+    struct Pair {
+        let primaryFrontend = freshEndpoint("bstar-primary"), backupFrontend = freshEndpoint("bstar-backup")
+        let primaryState = freshEndpoint("bstar-primary-state"), backupState = freshEndpoint("bstar-backup-state")
+
+        func server(primary: Bool, feed: EventFeed) -> BinaryStar {
+            var server = primary
+                ? BinaryStar(primary: true, frontend: primaryFrontend, statePublisher: primaryState, stateSubscriber: backupState)
+                : BinaryStar(primary: false, frontend: backupFrontend, statePublisher: backupState, stateSubscriber: primaryState)
+            server.heartbeat = .milliseconds(100)
+            server.onEvent = feed.handler
+            return server
+        }
+    }
+
+    /// Events as a stream, for a test to wait on.
+    struct EventFeed: Sendable {
+        let stream: AsyncStream<BinaryStarEvent>
+        let handler: @Sendable (BinaryStarEvent) -> Void
+
+        init() {
+            let (stream, continuation) = AsyncStream.makeStream(of: BinaryStarEvent.self)
+            self.stream = stream
+            handler = { continuation.yield($0) }
+        }
+
+        func waitFor(_ state: BinaryStarState) async {
+            for await event in stream where event.kind == .stateChanged && event.state == state { return }
+        }
+    }
+
+    static func serve(_ server: BinaryStar, named name: String, in context: ZMQContext) -> Task<Void, any Error> {
+        Task { try await server.run(in: context) { Message([Frame(name)] + $0.frames) } }
+    }
+
+    @Test("the active server dies mid-run: the client fails over, the backup takes over on the client's vote, every request is answered; the primary restarts passive")
+    func failover() async throws {
+        try await withContext { context in
+            let pair = Pair()
+            let (primaryEvents, backupEvents) = (EventFeed(), EventFeed())
+            var primary = Self.serve(pair.server(primary: true, feed: primaryEvents), named: "primary", in: context)
+            let backup = Self.serve(pair.server(primary: false, feed: backupEvents), named: "backup", in: context)
+            defer { backup.cancel() }
+            await primaryEvents.waitFor(.active)
+            await backupEvents.waitFor(.passive)
+
+            let client = LazyPirateClient.failingOver(between: [pair.primaryFrontend, pair.backupFrontend], in: context,
+                                                       retry: RetryPolicy(timeout: .milliseconds(300), attempts: 20),
+                                                       settle: .milliseconds(100))
+            for index in 0..<5 {
+                let reply = try await client.request(["\(index)"])
+                #expect(reply == ["primary", Frame("\(index)")])
+            }
+            primary.cancel()  // the active server dies
+            _ = await primary.result
+            for index in 5..<10 {
+                let reply = try await client.request(["\(index)"])
+                #expect(reply == ["backup", Frame("\(index)")])
+            }
+            await backupEvents.waitFor(.active)
+            // The primary comes back: it hears the active backup and stands by.
+            let restartedEvents = EventFeed()
+            primary = Self.serve(pair.server(primary: true, feed: restartedEvents), named: "primary", in: context)
+            defer { primary.cancel() }
+            await restartedEvents.waitFor(.passive)
+            let last = try await client.request(["10"])
+            #expect(last == ["backup", "10"])
+            await client.close()
+        }
+    }
+}
