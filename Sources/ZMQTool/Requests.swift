@@ -11,12 +11,17 @@ struct Req: AsyncParsableCommand {
             Prints the reply's frames on one line, separated by tabs (0x… for binary), and exits 0; \
             exits 1 when no reply has come after --retries attempts of --timeout seconds. Any REP \
             or ROUTER server answers it: the request carries a sequence number in its envelope, as \
-            libzmq's REQ_CORRELATE writes it.
+            libzmq's REQ_CORRELATE writes it. Given --connect more than once, each attempt goes to \
+            one server, the next one in turn after a timeout (a Binary Star pair, or Freelance \
+            servers tried one after another), and --retries counts the attempts over all of them.
             """
     )
 
-    @Option(help: "Connect to this endpoint, e.g. tcp://localhost:5555.")
-    var connect: String
+    @Option(help: "Connect to this endpoint, e.g. tcp://localhost:5555; more than once to fail over between servers.")
+    var connect: [String] = []
+
+    @Option(help: "With several --connect: seconds to wait before trying the next server.")
+    var settle: Double = 0
 
     @Option(help: "Seconds to wait for each reply.")
     var timeout: Double = 2.5
@@ -30,13 +35,18 @@ struct Req: AsyncParsableCommand {
     func validate() throws {
         if timeout <= 0 { throw ValidationError("--timeout must be positive") }
         if retries < 1 { throw ValidationError("--retries must be at least 1") }
+        if settle < 0 { throw ValidationError("--settle must not be negative") }
+        if connect.isEmpty { throw ValidationError("give --connect ENDPOINT") }
         if frames.isEmpty { throw ValidationError("give the request's frames") }
     }
 
     func run() async throws {
         let request = Message(try frames.map(FrameText.parse))
         let context = ZMQContext.forTool()
-        let client = LazyPirateClient(context, connectingTo: [connect], timeout: .milliseconds(Int64(timeout * 1000)), attempts: retries)
+        let retry = RetryPolicy(timeout: .milliseconds(Int64(timeout * 1000)), attempts: retries)
+        let client = connect.count == 1
+            ? LazyPirateClient(context, connectingTo: connect, retry: retry)
+            : LazyPirateClient.failingOver(between: connect, in: context, retry: retry, settle: .milliseconds(Int64(settle * 1000)))
         do {
             StandardOutput.writeLine(try await client.request(request))
         } catch let error as ZMQError where error.code == .noReply {

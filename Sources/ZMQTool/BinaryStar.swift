@@ -1,0 +1,83 @@
+import ArgumentParser
+import Foundation
+import Synchronization
+import ZMQ
+import ZMQPatterns
+
+struct BinaryStarCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "binary-star",
+        abstract: "Run one server of a Binary Star pair: answer REQ and DEALER clients while active, fail over to the peer.",
+        discussion: """
+            The pair's states go over --state-bind (a PUB) and --state-connect (a SUB to the \\
+            peer's --state-bind), as the Guide's bstar does, so either server may be the Guide's. \\
+            Each change of state is printed on standard error as "binary-star: STATE" (PRIMARY, \\
+            BACKUP, ACTIVE, PASSIVE). With --exec, a request's frames go to the command's \\
+            standard input, one per line, and the lines it prints are the reply's frames. Exits 0 \\
+            on SIGINT or SIGTERM, and 3 when both servers are active or both passive.
+            """
+    )
+
+    @Flag(help: "This server is the primary.")
+    var primary = false
+
+    @Flag(help: "This server is the backup.")
+    var backup = false
+
+    @Option(help: "Bind the clients' endpoint here, e.g. tcp://*:5001.")
+    var bind: String
+
+    @Option(help: "Bind the state publisher here, e.g. tcp://*:5003.")
+    var stateBind: String
+
+    @Option(help: "Connect to the peer's state publisher, e.g. tcp://backup:5004.")
+    var stateConnect: String
+
+    @Flag(help: "Answer each request with itself.")
+    var echo = false
+
+    @Option(help: "Answer each request with this shell command's output.")
+    var exec: String?
+
+    @Option(help: "Seconds between state messages; the peer is gone after two of them go missing.")
+    var heartbeat: Double = 1
+
+    func validate() throws {
+        if primary == backup { throw ValidationError("give exactly one of --primary or --backup") }
+        if echo == (exec != nil) { throw ValidationError("give exactly one of --echo or --exec COMMAND") }
+        if heartbeat <= 0 { throw ValidationError("--heartbeat must be positive") }
+    }
+
+    func run() async throws {
+        let context = ZMQContext.forTool()
+        var server = BinaryStar(primary: primary, frontend: bind, statePublisher: stateBind, stateSubscriber: stateConnect)
+        server.heartbeat = .milliseconds(Int64(heartbeat * 1000))
+        let fatal = Mutex<String?>(nil)
+        server.onEvent = { event in
+            switch event.kind {
+            case .stateChanged: standardError("binary-star: \(event.state)")
+            case .fatal: fatal.withLock { $0 = event.reason }
+            default: break
+            }
+        }
+        let configured = server
+        let command = exec
+        do {
+            try await runUntilSignalled(context, [{
+                try await configured.run(in: context) { request in
+                    guard let command else { return request }
+                    do {
+                        return try await ShellCommand.run(command, input: request).reply
+                    } catch {
+                        standardError("zmq binary-star: cannot run '\(command)': \(error)")
+                        return Message([Frame]())
+                    }
+                }
+            }])
+        } catch {
+            guard let reason = fatal.withLock({ $0 }) else { throw error }
+            standardError("zmq binary-star: \(reason): both servers of the pair are \(reason == "dual actives" ? "active" : "passive"); stopping")
+            throw ExitCode(3)
+        }
+    }
+}
