@@ -1,0 +1,82 @@
+import Foundation
+import ZMQ
+
+/// A Freelance server (10/FLP, the Guide's chapter 4, `flserver3`): a ROUTER that clients address
+/// by its public endpoint, which is its routing id. It answers PING with PONG and each request
+/// (a control frame, then the body) with the control frame and the handler's reply, so any
+/// number of them can serve `FreelanceClient`s without a broker between.
+///
+///     let server = FreelanceServer(bind: "tcp://*:5555", name: "tcp://host-a:5555")
+///     try await server.run(in: context) { request in request }
+public struct FreelanceServer: Sendable {
+    public var endpoint: String
+    /// The name clients know this server by: the endpoint they connect to.
+    public var name: String
+    public var options: [SocketOption] = []
+    public var onEvent: @Sendable (FreelanceEvent) -> Void = { _ in }
+
+    /// A server bound at `endpoint`, known to clients as `name` (by default the endpoint, with a
+    /// `*` host read as `localhost`, as the Guide's `flserver3` names itself).
+    public init(bind endpoint: String, name: String? = nil) {
+        self.endpoint = endpoint
+        self.name = name ?? endpoint.replacingOccurrences(of: "://*:", with: "://localhost:")
+    }
+
+    /// Serves requests with `handler` until the task is cancelled.
+    public func run(in context: ZMQContext, handler: @escaping @Sendable (Message) async throws -> Message) async throws {
+        let machine = FreelanceServerMachine(bind: endpoint, name: name, options: options)
+        try await PatternRunner(machine, in: context, handler: { request, _ in try await handler(request) }, onEvent: onEvent).run()
+    }
+}
+
+/// The Freelance client in the Guide's third model (`flcliapi`, 10/FLP): an agent that keeps a
+/// ROUTER connected to every server, pings each, and sends each request to the first server
+/// alive; a request whose server is lost goes to the next one alive, so losing a server costs a
+/// retry, not a failed request. Requests go one at a time, in the order made.
+///
+///     let client = try await FreelanceClient(context, servers: ["tcp://a:5555", "tcp://b:5555"])
+///     let reply = try await client.request(["lookup", "42"])
+///
+/// Servers must be named by the endpoint the client connects to (`FreelanceServer`'s `name`);
+/// one answering under another name is reported (`unknownServer`) and never used. Of the other
+/// models, `LazyPirateClient.failingOver(between:settle: .zero)` is the sequential one.
+public actor FreelanceClient {
+    private let api: ZMQSocket
+    private let agent: Task<Void, any Error>
+    private let requestTimeout: Duration
+    private let turns = Turns()
+
+    /// The Guide's defaults: a ping every 2 s, a server lost after 6 s of silence, 3 s for a
+    /// request before it fails.
+    public init(_ context: ZMQContext, servers: [String], pingInterval: Duration = .seconds(2), serverTTL: Duration = .seconds(6),
+                requestTimeout: Duration = .seconds(3), options: [SocketOption] = [],
+                onEvent: @escaping @Sendable (FreelanceEvent) -> Void = { _ in }) async throws {
+        precondition(!servers.isEmpty, "a client needs a server")
+        let endpoint = "inproc://zmqpatterns-freelance-\(UUID().uuidString)"
+        let machine = FreelanceAgentMachine(api: endpoint, servers: servers, options: options, pingInterval: pingInterval,
+                                            serverTTL: serverTTL, requestTimeout: requestTimeout)
+        agent = Task { try await PatternRunner(machine, in: context, onEvent: onEvent).run() }
+        api = try context.socket(.pair, options: [.linger(.zero)])
+        try await api.connect(endpoint)
+        self.requestTimeout = requestTimeout
+    }
+
+    /// The reply to `request`; throws `noReply` when no server answered within the request timeout.
+    public func request(_ request: Message) async throws -> Message {
+        try await turns.take()
+        defer { turns.pass() }
+        try await api.send(request)
+        let answer = try await api.receive()
+        guard answer.first == FreelanceAgentMachine.ok else {
+            throw ZMQError(code: .noReply, message: "no server answered within \(requestTimeout)")
+        }
+        return Message(Array(answer.frames.dropFirst()), metadata: answer.metadata)
+    }
+
+    /// Stops the agent and closes its sockets.
+    public func close() async {
+        agent.cancel()
+        _ = await agent.result
+        api.close()
+    }
+}
