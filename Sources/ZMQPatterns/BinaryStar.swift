@@ -13,8 +13,8 @@ import ZMQ
 ///
 /// State messages are the Guide's (`bstarsrv`, `bstar`): one frame, the state number as decimal
 /// text, every heartbeat; a swift-zmq server pairs with a server built on the Guide's code.
-/// Clients are REQ sockets, or DEALERs that send REQ's empty delimiter; `BinaryStarClient`
-/// fails over between the two. Both servers active, or both passive, ends `run` with
+/// Clients are REQ sockets, or DEALERs that send REQ's empty delimiter;
+/// `LazyPirateClient.failingOver(between:)` fails over between the two. Both servers active, or both passive, ends `run` with
 /// `ZMQError.Code.splitBrain`.
 ///
 /// Failure modes to know: across a network partition both servers can end up active if each

@@ -122,8 +122,11 @@ struct BinaryStarMachine: PatternMachine {
         // The fail-back guard: a peer not heard from yet counts as alive for two heartbeats.
         peerExpiry = now + heartbeat * 2
         nextStateMessage = now + heartbeat
-        return [.open(Self.frontend, frontendPlan), .open(Self.statePublisher, statePublisherPlan),
-                .open(Self.stateSubscriber, stateSubscriberPlan), .report(BinaryStarEvent(.stateChanged, state: state))]
+        // The state socket first: the runner reads sockets in the order opened, and a client's
+        // vote must not be counted before a state message that was already waiting (bstar.c
+        // polls its state socket first too).
+        return [.open(Self.stateSubscriber, stateSubscriberPlan), .open(Self.frontend, frontendPlan),
+                .open(Self.statePublisher, statePublisherPlan), .report(BinaryStarEvent(.stateChanged, state: state))]
     }
 
     mutating func received(_ message: Message, on socket: SocketName, now: ContinuousClock.Instant) -> [Action] {

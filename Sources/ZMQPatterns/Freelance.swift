@@ -45,6 +45,7 @@ public actor FreelanceClient {
     private let agent: Task<Void, any Error>
     private let requestTimeout: Duration
     private let turns = Turns()
+    private var lastID: UInt64 = 0
 
     /// The Guide's defaults: a ping every 2 s, a server lost after 6 s of silence, 3 s for a
     /// request before it fails.
@@ -56,7 +57,8 @@ public actor FreelanceClient {
         let machine = FreelanceAgentMachine(api: endpoint, servers: servers, options: options, pingInterval: pingInterval,
                                             serverTTL: serverTTL, requestTimeout: requestTimeout)
         agent = Task { try await PatternRunner(machine, in: context, onEvent: onEvent).run() }
-        api = try context.socket(.pair, options: [.linger(.zero)])
+        // The agent answers every request by its own timeout; a longer silence means it stopped.
+        api = try context.socket(.pair, options: [.linger(.zero), .receiveTimeout(requestTimeout + .seconds(2))])
         try await api.connect(endpoint)
         self.requestTimeout = requestTimeout
     }
@@ -65,12 +67,22 @@ public actor FreelanceClient {
     public func request(_ request: Message) async throws -> Message {
         try await turns.take()
         defer { turns.pass() }
-        try await api.send(request)
-        let answer = try await api.receive()
-        guard answer.first == FreelanceAgentMachine.ok else {
+        lastID += 1
+        let id = Frame(withUnsafeBytes(of: lastID.bigEndian, Array.init))
+        try await api.send(Message([id] + request.frames))
+        // An answer to an earlier request whose caller was cancelled is passed over.
+        var answer: Message
+        repeat {
+            do {
+                answer = try await api.receive()
+            } catch ZMQError.timedOut {
+                throw ZMQError(code: .noReply, message: "the Freelance client's agent stopped answering")
+            }
+        } while answer.first != id
+        guard answer.count >= 2, answer[1] == FreelanceAgentMachine.ok else {
             throw ZMQError(code: .noReply, message: "no server answered within \(requestTimeout)")
         }
-        return Message(Array(answer.frames.dropFirst()), metadata: answer.metadata)
+        return Message(Array(answer.frames.dropFirst(2)), metadata: answer.metadata)
     }
 
     /// Stops the agent and closes its sockets.

@@ -97,8 +97,8 @@ struct FreelanceServerMachine: PatternMachine {
 /// every `pingInterval`, counts one alive from its first answer until it has been silent for
 /// `serverTTL`, and sends each request to the first server alive, in the order given. A request
 /// whose server is lost goes to the next one alive, until the request's own timeout passes.
-/// Requests come from the application over an inproc PAIR (`api`), one at a time: the body's
-/// frames in; "OK" and the reply's frames, or "FAILED", out.
+/// Requests come from the application over an inproc PAIR (`api`), one at a time: an id frame
+/// and the body's frames in; the id, then "OK" and the reply's frames or "FAILED", out.
 struct FreelanceAgentMachine: PatternMachine {
     typealias Event = FreelanceEvent
     typealias Action = PatternAction<FreelanceEvent>
@@ -107,6 +107,8 @@ struct FreelanceAgentMachine: PatternMachine {
     static let servers: SocketName = "servers"
     static let ok = Frame("OK")
     static let failed = Frame("FAILED")
+    /// How soon a ping the ROUTER refused (the server not connected yet) is tried again.
+    static let pingRetry = Duration.milliseconds(100)
 
     struct Server {
         var alive = false
@@ -115,6 +117,8 @@ struct FreelanceAgentMachine: PatternMachine {
     }
 
     struct Request {
+        /// The application's id for it, sent back with the answer.
+        var apiID: Frame
         var sequence: Frame
         var body: [Frame]
         var deadline: ContinuousClock.Instant
@@ -161,8 +165,10 @@ struct FreelanceAgentMachine: PatternMachine {
 
     mutating func received(_ message: Message, on socket: SocketName, now: ContinuousClock.Instant) -> [Action] {
         if socket == Self.api {
+            guard let apiID = message.first else { return [] }
             sequence += 1
-            request = Request(sequence: Frame("\(sequence)"), body: message.frames, deadline: now + requestTimeout)
+            request = Request(apiID: apiID, sequence: Frame("\(sequence)"), body: Array(message.frames.dropFirst()),
+                              deadline: now + requestTimeout)
             return send(now: now)
         }
         guard message.count >= 2, let name = message[0].string else { return malformedReply() }
@@ -178,13 +184,18 @@ struct FreelanceAgentMachine: PatternMachine {
             return known ? actions : actions + malformedReply()
         }
         request = nil
-        actions.append(.send(Message([Self.ok] + Array(message.frames[2...]), metadata: message.metadata), on: Self.api))
+        actions.append(.send(Message([current.apiID, Self.ok] + Array(message.frames[2...]), metadata: message.metadata), on: Self.api))
         return actions
     }
 
     mutating func sendFailed(_ message: Message, on socket: SocketName, error: ZMQError, now: ContinuousClock.Instant) -> [Action] {
         // Not connected (yet, or any more): a request goes elsewhere, a ping waits its turn.
         guard socket == Self.servers, let name = message.first?.string, servers[name] != nil else { return [] }
+        if message.count == 2, message[1] == FreelanceCommand.ping {
+            // Not connected yet (the handshake is under way) or no more: ask again soon.
+            servers[name]!.pingAt = now + min(Self.pingRetry, pingInterval)
+            return []
+        }
         var actions: [Action] = []
         if servers[name]!.alive {
             servers[name]!.alive = false
@@ -215,7 +226,7 @@ struct FreelanceAgentMachine: PatternMachine {
             if current.deadline <= now {
                 request = nil
                 actions.append(.report(FreelanceEvent(.requestTimedOut, attempt: current.attempts)))
-                actions.append(.send(Message(Self.failed), on: Self.api))
+                actions.append(.send(Message([current.apiID, Self.failed]), on: Self.api))
             } else if current.server.map({ servers[$0]?.alive != true }) ?? true {
                 actions += send(now: now)
             }

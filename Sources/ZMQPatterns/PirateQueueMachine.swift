@@ -88,6 +88,9 @@ struct PirateQueueMachine: PatternMachine {
     mutating func sendFailed(_ message: Message, on socket: SocketName, error: ZMQError, now: ContinuousClock.Instant) -> [Action] {
         guard socket == Self.backend, message.count >= 2 else { return [] }
         let identity = message[0].bytes
+        // A heartbeat to a worker whose queue is full is not needed: it has plenty to read.
+        let heartbeat = message.count == 2 && message[1] == PirateCommand.heartbeat
+        if heartbeat, error.code != .unroutable { return [] }
         let delimited = workers[identity]?.delimited == true
         var actions: [Action] = []
         if error.code == .unroutable {
@@ -98,7 +101,7 @@ struct PirateQueueMachine: PatternMachine {
             if workers[identity] != nil, !ready.contains(identity) { ready.insert(identity, at: 0) }
         }
         // A heartbeat that could not go matters no further; a request goes to the next worker.
-        if message.count == 2, message[1] == PirateCommand.heartbeat { return actions }
+        if heartbeat { return actions }
         let request = Message(Array(message.frames.dropFirst(delimited ? 2 : 1)), metadata: message.metadata)
         return actions + dispatch(request, now: now, retrying: true)
     }

@@ -1,3 +1,4 @@
+import DequeModule
 import ZMQ
 
 /// The worker of Simple and Paranoid Pirate as a machine (`PatternMachine`). With heartbeats
@@ -20,6 +21,9 @@ struct PirateWorkerMachine: PatternMachine {
     private var redialAt: ContinuousClock.Instant?
     /// The request being handled: its id and return address.
     private(set) var handling: (id: UInt64, envelope: [Frame])?
+    /// Requests that came while another was being handled (a queue takes any message from a
+    /// worker, heartbeats too, as a sign that it is ready): they wait their turn.
+    private var waiting = Deque<(envelope: [Frame], body: Message)>()
     private var lastID: UInt64 = 0
 
     /// A worker for the queue at `endpoint`; nil `heartbeat` makes it a Simple Pirate worker.
@@ -42,10 +46,16 @@ struct PirateWorkerMachine: PatternMachine {
         peer?.heard(now: now)
         if message.count == 1, message[0] == PirateCommand.heartbeat || message[0] == PirateCommand.ready { return [] }
         let (envelope, body) = splitEnvelope(message)
-        guard !body.isEmpty, handling == nil else { return [] }
+        guard !body.isEmpty else { return [] }
+        waiting.append((envelope, Message(body, metadata: message.metadata)))
+        return handleNext()
+    }
+
+    private mutating func handleNext() -> [Action] {
+        guard handling == nil, let (envelope, body) = waiting.popFirst() else { return [] }
         lastID += 1
         handling = (lastID, envelope)
-        return [.handle(Message(body, metadata: message.metadata), id: lastID)]
+        return [.handle(body, id: lastID)]
     }
 
     mutating func handled(_ reply: Message, id: UInt64, final: Bool, now: ContinuousClock.Instant) -> [Action] {
@@ -53,7 +63,8 @@ struct PirateWorkerMachine: PatternMachine {
         handling = nil
         // A reply for a connection that has since been replaced still goes: the queue routes by
         // the client's address, and a client that gave up discards it.
-        return redialAt == nil ? [.send(Message(envelope + reply.frames), on: Self.queue)] : []
+        let sent: [Action] = redialAt == nil ? [.send(Message(envelope + reply.frames), on: Self.queue)] : []
+        return sent + handleNext()
     }
 
     mutating func tick(now: ContinuousClock.Instant) -> [Action] {

@@ -45,7 +45,7 @@ struct BinaryStarCommand: AsyncParsableCommand {
     func validate() throws {
         if primary == backup { throw ValidationError("give exactly one of --primary or --backup") }
         if echo == (exec != nil) { throw ValidationError("give exactly one of --echo or --exec COMMAND") }
-        if heartbeat <= 0 { throw ValidationError("--heartbeat must be positive") }
+        if !(0.001...86_400).contains(heartbeat) { throw ValidationError("--heartbeat must be between 0.001 and 86400 seconds") }
     }
 
     func run() async throws {

@@ -38,8 +38,8 @@ struct BinaryStarMachineTests {
                               stateSubscriber: SocketPlan(.sub), heartbeat: .seconds(1))
         let started = machine.start(now: Self.at(0))
         let opened = started.compactMap { if case .open(let name, let plan) = $0 { (name, plan) } else { nil } }
-        #expect(opened.map(\.0) == [Machine.frontend, Machine.statePublisher, Machine.stateSubscriber])
-        #expect(opened.map(\.1.type) == [.router, .pub, .sub] && opened[2].1.subscriptions == [""])
+        #expect(opened.map(\.0) == [Machine.stateSubscriber, Machine.frontend, Machine.statePublisher], "the peer's state is read first")
+        #expect(opened.map(\.1.type) == [.sub, .router, .pub] && opened[0].1.subscriptions == [""])
         #expect(Self.events(started) == [BinaryStarEvent(.stateChanged, state: .primary)])
         #expect(machine.tick(now: Self.at(0.5)).isEmpty)
         #expect(machine.tick(now: Self.at(1)).compactMap { $0.sent?.message } == [["1"]])

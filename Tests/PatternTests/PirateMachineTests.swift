@@ -185,6 +185,17 @@ struct PirateMachineTests {
         #expect(Self.sent(worker.handled(["DONE"], id: try #require(bare.first?.1), final: true, now: Self.at(2.7)), on: Worker.queue) == [["DONE"]])
     }
 
+    @Test("a request that comes while another is handled waits its turn, and is handled next")
+    func requestsWait() throws {
+        var worker = Self.worker()
+        _ = worker.start(now: Self.at(0))
+        let first = Self.handles(worker.received(["c1", "", "one"], on: Worker.queue, now: Self.at(0.1)))
+        #expect(Self.handles(worker.received(["c2", "", "two"], on: Worker.queue, now: Self.at(0.2))).isEmpty)
+        let next = worker.handled(["ONE"], id: try #require(first.first?.1), final: true, now: Self.at(0.3))
+        #expect(Self.sent(next, on: Worker.queue) == [["c1", "", "ONE"]])
+        #expect(Self.handles(next).map(\.0) == [["two"]])
+    }
+
     @Test("a worker that hears nothing for its liveness dials again after 1 s, 2 s, 4 s … up to 32 s, and starts over once it hears from the queue")
     func reconnectBackoff() {
         var worker = Self.worker()
