@@ -148,21 +148,7 @@ struct BinaryStarTests {
         }
     }
 
-    /// Events as a stream, for a test to wait on.
-    struct EventFeed: Sendable {
-        let stream: AsyncStream<BinaryStarEvent>
-        let handler: @Sendable (BinaryStarEvent) -> Void
-
-        init() {
-            let (stream, continuation) = AsyncStream.makeStream(of: BinaryStarEvent.self)
-            self.stream = stream
-            handler = { continuation.yield($0) }
-        }
-
-        func waitFor(_ state: BinaryStarState) async {
-            for await event in stream where event.kind == .stateChanged && event.state == state { return }
-        }
-    }
+    typealias EventFeed = PatternTests.EventFeed<BinaryStarEvent>
 
     static func serve(_ server: BinaryStar, named name: String, in context: ZMQContext) -> Task<Void, any Error> {
         Task { try await server.run(in: context) { Message([Frame(name)] + $0.frames) } }
@@ -172,7 +158,7 @@ struct BinaryStarTests {
     func failover() async throws {
         try await withContext { context in
             let pair = Pair()
-            let (primaryEvents, backupEvents) = (EventFeed(), EventFeed())
+            let (primaryEvents, backupEvents) = (EventFeed(of: BinaryStarEvent.self), EventFeed(of: BinaryStarEvent.self))
             var primary = Self.serve(pair.server(primary: true, feed: primaryEvents), named: "primary", in: context)
             let backup = Self.serve(pair.server(primary: false, feed: backupEvents), named: "backup", in: context)
             defer { backup.cancel() }
@@ -194,7 +180,7 @@ struct BinaryStarTests {
             }
             await backupEvents.waitFor(.active)
             // The primary comes back: it hears the active backup and stands by.
-            let restartedEvents = EventFeed()
+            let restartedEvents = EventFeed(of: BinaryStarEvent.self)
             primary = Self.serve(pair.server(primary: true, feed: restartedEvents), named: "primary", in: context)
             defer { primary.cancel() }
             await restartedEvents.waitFor(.passive)
@@ -202,5 +188,12 @@ struct BinaryStarTests {
             #expect(last == ["backup", "10"])
             await client.close()
         }
+    }
+}
+
+extension EventFeed<BinaryStarEvent> {
+    /// Waits until the server enters `state`.
+    func waitFor(_ state: BinaryStarState) async {
+        for await event in stream where event.kind == .stateChanged && event.state == state { return }
     }
 }

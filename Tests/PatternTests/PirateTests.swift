@@ -39,12 +39,12 @@ final class EventLog: Sendable {
 }
 
 /// The events a component reports, in order, for a test to wait on.
-struct EventFeed: Sendable {
-    let stream: AsyncStream<PatternEvent>
-    let handler: PatternEventHandler
+struct EventFeed<Event: Sendable>: Sendable {
+    let stream: AsyncStream<Event>
+    let handler: @Sendable (Event) -> Void
 
-    init() {
-        let (stream, continuation) = AsyncStream.makeStream(of: PatternEvent.self)
+    init(of type: Event.Type = PatternEvent.self) {
+        let (stream, continuation) = AsyncStream.makeStream(of: Event.self)
         self.stream = stream
         handler = { continuation.yield($0) }
     }
