@@ -70,9 +70,9 @@ extension ZMQError.Code {
     public static let splitBrain = ZMQError.Code("splitBrain")
 }
 
-/// One server of a Binary Star pair as a machine (`PatternMachine`), the finite-state machine of
-/// the Guide's `bstar.c`: clients on a ROUTER, the pair's states exchanged over PUB/SUB every
-/// heartbeat, the peer taken for gone two heartbeats after it was last heard.
+/// The Guide's Binary Star finite-state machine (`bstar.c`) alone, shared by `BinaryStarMachine`
+/// and any pattern run as a pair (`BinaryStarPairMachine`): the state, when the peer counts as
+/// gone, when to publish the state next, and what a state message or a client's arrival does.
 ///
 /// - The primary becomes active when it hears a backup, passive when it hears an active peer.
 /// - The backup becomes passive when it hears an active peer, and refuses clients until then.
@@ -82,6 +82,85 @@ extension ZMQError.Code {
 /// - A primary that starts refuses clients for two heartbeats unless it hears its peer, so that
 ///   it does not take clients from a backup that took over while it was down.
 /// - Two actives, or two passives, are a fault the pair cannot go on from.
+struct BinaryStarPeering {
+    let heartbeat: Duration
+    private(set) var state: BinaryStarState
+    /// When the peer counts as gone, unless heard from again.
+    private(set) var peerExpiry: ContinuousClock.Instant?
+    private(set) var nextStateMessage: ContinuousClock.Instant?
+    private(set) var badStateMessages = 0
+
+    init(primary: Bool, heartbeat: Duration) {
+        state = primary ? .primary : .backup
+        self.heartbeat = heartbeat
+    }
+
+    /// The state it starts in, reported.
+    mutating func start(now: ContinuousClock.Instant) -> BinaryStarEvent {
+        // The fail-back guard: a peer not heard from yet counts as alive for two heartbeats.
+        peerExpiry = now + heartbeat * 2
+        nextStateMessage = now + heartbeat
+        return BinaryStarEvent(.stateChanged, state: state)
+    }
+
+    /// A message on the state socket: the events it causes, and the fault's reason if it is one.
+    mutating func stateMessage(_ message: Message, now: ContinuousClock.Instant) -> (events: [BinaryStarEvent], fault: String?) {
+        guard let peer = BinaryStarState(message: message) else {
+            badStateMessages += 1
+            return ([BinaryStarEvent(.badStateMessage, state: state)], nil)
+        }
+        peerExpiry = now + heartbeat * 2
+        switch (state, peer) {
+        case (.primary, .backup): return ([become(.active)], nil)
+        case (.primary, .active), (.backup, .active): return ([become(.passive)], nil)
+        case (.active, .active): return fault("dual actives")
+        case (.passive, .primary), (.passive, .backup): return ([become(.active)], nil)  // the peer restarted
+        case (.passive, .passive): return fault("dual passives")
+        default: return ([], nil)
+        }
+    }
+
+    /// A client's message: whether this server takes it, with the events that come of it.
+    mutating func clientArrived(now: ContinuousClock.Instant) -> (accepted: Bool, events: [BinaryStarEvent]) {
+        switch state {
+        case .active:
+            return (true, [])
+        case .primary, .passive:
+            // The client vote: the peer is overdue, and a client asks us.
+            guard let peerExpiry, now >= peerExpiry else { return (false, [refused]) }
+            return (true, [become(.active)])
+        default:
+            return (false, [refused])
+        }
+    }
+
+    /// The state message to publish, when one is due.
+    mutating func tick(now: ContinuousClock.Instant) -> Message? {
+        guard let due = nextStateMessage, now >= due else { return nil }
+        nextStateMessage = now + heartbeat
+        return state.message
+    }
+
+    var refused: BinaryStarEvent { BinaryStarEvent(.requestRefused, state: state) }
+
+    private mutating func become(_ new: BinaryStarState) -> BinaryStarEvent {
+        state = new
+        return BinaryStarEvent(.stateChanged, state: new)
+    }
+
+    private func fault(_ reason: String) -> (events: [BinaryStarEvent], fault: String?) {
+        ([BinaryStarEvent(.fatal, state: state, reason: reason)], reason)
+    }
+
+    static func splitBrain(_ reason: String) -> ZMQError {
+        ZMQError(code: .splitBrain, message: "Binary Star: \(reason)")
+    }
+}
+
+/// One server of a Binary Star pair as a machine (`PatternMachine`), answering clients itself
+/// through the application's handler: clients on a ROUTER, the pair's states exchanged over
+/// PUB/SUB every heartbeat (`BinaryStarPeering` decides), the peer taken for gone two heartbeats
+/// after it was last heard.
 ///
 /// A request the active server takes goes to the application's handler without its envelope
 /// (a REQ's, or a DEALER's that sends REQ's empty delimiter); the reply goes back behind it.
@@ -96,50 +175,49 @@ struct BinaryStarMachine: PatternMachine {
     let frontendPlan: SocketPlan
     let statePublisherPlan: SocketPlan
     let stateSubscriberPlan: SocketPlan
-    let heartbeat: Duration
-    private(set) var state: BinaryStarState
-    /// When the peer counts as gone, unless heard from again.
-    private(set) var peerExpiry: ContinuousClock.Instant?
-    private var nextStateMessage: ContinuousClock.Instant?
+    private var peering: BinaryStarPeering
     /// Requests with the handler, by id: the envelope each reply goes back behind.
     private var envelopes: [UInt64: [Frame]] = [:]
     private var lastID: UInt64 = 0
-    private(set) var badStateMessages = 0
+
+    var state: BinaryStarState { peering.state }
+    var peerExpiry: ContinuousClock.Instant? { peering.peerExpiry }
+    var badStateMessages: Int { peering.badStateMessages }
 
     init(primary: Bool, frontend: SocketPlan, statePublisher: SocketPlan, stateSubscriber: SocketPlan, heartbeat: Duration) {
-        state = primary ? .primary : .backup
+        peering = BinaryStarPeering(primary: primary, heartbeat: heartbeat)
         frontendPlan = frontend
         statePublisherPlan = statePublisher
         var subscriber = stateSubscriber
         subscriber.subscriptions = [""]
         stateSubscriberPlan = subscriber
-        self.heartbeat = heartbeat
     }
 
-    var nextDeadline: ContinuousClock.Instant? { nextStateMessage }
+    var nextDeadline: ContinuousClock.Instant? { peering.nextStateMessage }
 
     mutating func start(now: ContinuousClock.Instant) -> [Action] {
-        // The fail-back guard: a peer not heard from yet counts as alive for two heartbeats.
-        peerExpiry = now + heartbeat * 2
-        nextStateMessage = now + heartbeat
+        let started = peering.start(now: now)
         // The state socket first: the runner reads sockets in the order opened, and a client's
         // vote must not be counted before a state message that was already waiting (bstar.c
         // polls its state socket first too).
         return [.open(Self.stateSubscriber, stateSubscriberPlan), .open(Self.frontend, frontendPlan),
-                .open(Self.statePublisher, statePublisherPlan), .report(BinaryStarEvent(.stateChanged, state: state))]
+                .open(Self.statePublisher, statePublisherPlan), .report(started)]
     }
 
     mutating func received(_ message: Message, on socket: SocketName, now: ContinuousClock.Instant) -> [Action] {
         switch socket {
         case Self.stateSubscriber:
-            guard let peer = BinaryStarState(message: message) else {
-                badStateMessages += 1
-                return [.report(BinaryStarEvent(.badStateMessage, state: state))]
-            }
-            peerExpiry = now + heartbeat * 2
-            return peerStateHeard(peer)
+            let (events, fault) = peering.stateMessage(message, now: now)
+            return events.map { .report($0) } + (fault.map { [.fail(BinaryStarPeering.splitBrain($0))] } ?? [])
         case Self.frontend:
-            return clientRequest(message, now: now)
+            let (accepted, events) = peering.clientArrived(now: now)
+            let reports = events.map { Action.report($0) }
+            guard accepted else { return reports }
+            let (envelope, body) = splitEnvelope(message)
+            guard !envelope.isEmpty else { return reports + [.report(peering.refused)] }
+            lastID += 1
+            envelopes[lastID] = envelope
+            return reports + [.handle(Message(body, metadata: message.metadata), id: lastID)]
         default:
             return []
         }
@@ -152,53 +230,6 @@ struct BinaryStarMachine: PatternMachine {
 
     /// Publishes our state every heartbeat.
     mutating func tick(now: ContinuousClock.Instant) -> [Action] {
-        guard let due = nextStateMessage, now >= due else { return [] }
-        nextStateMessage = now + heartbeat
-        return [.send(state.message, on: Self.statePublisher)]
-    }
-
-    /// The peer's state, as an event of the Guide's machine.
-    private mutating func peerStateHeard(_ peer: BinaryStarState) -> [Action] {
-        switch (state, peer) {
-        case (.primary, .backup): return become(.active)
-        case (.primary, .active), (.backup, .active): return become(.passive)
-        case (.active, .active): return fault("dual actives")
-        case (.passive, .primary), (.passive, .backup): return become(.active)  // the peer restarted
-        case (.passive, .passive): return fault("dual passives")
-        default: return []
-        }
-    }
-
-    private mutating func clientRequest(_ message: Message, now: ContinuousClock.Instant) -> [Action] {
-        var actions: [Action] = []
-        switch state {
-        case .active:
-            break
-        case .primary, .passive:
-            // The client vote: the peer is overdue, and a client asks us.
-            guard let peerExpiry, now >= peerExpiry else { return refuse() }
-            actions = become(.active)
-        default:
-            return refuse()
-        }
-        let (envelope, body) = splitEnvelope(message)
-        guard !envelope.isEmpty else { return actions + refuse() }
-        lastID += 1
-        envelopes[lastID] = envelope
-        return actions + [.handle(Message(body, metadata: message.metadata), id: lastID)]
-    }
-
-    private func refuse() -> [Action] {
-        [.report(BinaryStarEvent(.requestRefused, state: state))]
-    }
-
-    private mutating func become(_ new: BinaryStarState) -> [Action] {
-        state = new
-        return [.report(BinaryStarEvent(.stateChanged, state: new))]
-    }
-
-    private func fault(_ reason: String) -> [Action] {
-        [.report(BinaryStarEvent(.fatal, state: state, reason: reason)),
-         .fail(ZMQError(code: .splitBrain, message: "Binary Star: \(reason)"))]
+        peering.tick(now: now).map { [.send($0, on: Self.statePublisher)] } ?? []
     }
 }

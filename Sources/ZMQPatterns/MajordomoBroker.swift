@@ -8,6 +8,16 @@ import ZMQ
 ///
 ///     let broker = MajordomoBroker(endpoint: "tcp://*:5555")
 ///     let running = Task { try await broker.run(in: context) }
+///
+/// With `pair` set it is one half of a Binary Star pair: it brokers only while it is the active
+/// half, and drops what reaches it while passive, so that clients and workers given both
+/// brokers' endpoints (`MajordomoClient(connectingTo: [primary, backup])`,
+/// `MajordomoWorker(connectingTo: [primary, backup], …)`) go to the other: a worker is told to
+/// DISCONNECT, a client times out.
+/// The backup takes over when a client or worker reaches it after the primary has been silent
+/// for two of the pair's heartbeats. Requests queued in the broker that died are lost with it;
+/// clients retry them. Give a pair's clients enough attempts to outlast a failover: the pair's
+/// two heartbeats, then the workers' `liveness` heartbeats before they move over.
 public struct MajordomoBroker: Sendable {
     /// Where it binds: clients and workers connect to any of them.
     public var endpoints: [String]
@@ -21,6 +31,10 @@ public struct MajordomoBroker: Sendable {
     /// Options for the broker's socket (security, high-water marks).
     public var options: [SocketOption] = []
     public var onEvent: PatternEventHandler = { _ in }
+    /// Set to run as one half of a Binary Star pair.
+    public var pair: BinaryStarPairing?
+    /// The pair's state changes and faults, when `pair` is set.
+    public var onPairEvent: @Sendable (BinaryStarEvent) -> Void = { _ in }
 
     public init(endpoint: String) {
         endpoints = [endpoint]
@@ -30,11 +44,21 @@ public struct MajordomoBroker: Sendable {
         self.endpoints = endpoints
     }
 
-    /// Binds and brokers until the task is cancelled (then returns, the socket closed).
+    /// Binds and brokers until the task is cancelled (then returns, the socket closed). In a
+    /// pair, throws `splitBrain` when both brokers are active or both passive.
     public func run(in context: ZMQContext) async throws {
         let machine = MajordomoBrokerMachine(heartbeat: heartbeat, liveness: liveness, requestExpiry: requestExpiry,
                                              maxQueuedRequests: maxQueuedRequests,
                                              plan: SocketPlan(.router, bind: endpoints, options: options), now: .now)
-        try await PatternRunner(machine, in: context, onEvent: onEvent).run()
+        guard let pair else { return try await PatternRunner(machine, in: context, onEvent: onEvent).run() }
+        let (onEvent, onPairEvent) = (onEvent, onPairEvent)
+        let paired = BinaryStarPairMachine(machine, frontends: [MajordomoBrokerMachine.socket], pairing: pair,
+                                           turnAway: MajordomoBrokerMachine.turnAway)
+        try await PatternRunner(paired, in: context, onEvent: { event in
+            switch event {
+            case .pair(let event): onPairEvent(event)
+            case .inner(let event): onEvent(event)
+            }
+        }).run()
     }
 }

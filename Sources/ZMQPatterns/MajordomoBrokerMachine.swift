@@ -166,6 +166,15 @@ struct MajordomoBrokerMachine: PatternMachine {
         }
     }
 
+    /// A message this broker will not take (the passive half of a Binary Star pair): a worker is
+    /// told to DISCONNECT, so that it goes to the other broker without waiting out its liveness;
+    /// a client's request is dropped, and the client's retry goes to the other broker.
+    static func turnAway(_ message: Message, on socket: SocketName) -> [Action] {
+        guard message.count >= 2, let (version, command) = MajordomoCommand.parse(message.frames[1...]) else { return [] }
+        if case .disconnect = command { return [] }
+        return [.send(Message([message[0]] + MajordomoCommand.disconnect.frames(version)), on: Self.socket)]
+    }
+
     /// Expires silent workers and stale requests, and heartbeats every worker when due.
     mutating func tick(now: ContinuousClock.Instant) -> [Action] {
         var actions: [Action] = []

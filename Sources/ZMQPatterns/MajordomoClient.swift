@@ -15,12 +15,17 @@ import ZMQ
 ///
 ///     let pipelined = MajordomoClient(context, connectingTo: "tcp://localhost:5555", maxInFlight: 16)
 ///     let replies = try await withThrowingTaskGroup(of: Message.self) { group in … }
+///
+/// Given several brokers (a Binary Star pair, `MajordomoBroker.pair`), each attempt goes to one
+/// of them: the one that answered last first, and after a timeout the next in turn.
 public actor MajordomoClient {
     public let version: MajordomoVersion
     public let retry: RetryPolicy
     public let maxInFlight: Int
     private let context: ZMQContext
-    private let endpoint: String
+    private let endpoints: [String]
+    /// The broker that answered last: the next request's first attempt goes there.
+    private var current = 0
     private let options: [SocketOption]
     private let onEvent: PatternEventHandler
     private let turns: Turns
@@ -31,9 +36,18 @@ public actor MajordomoClient {
         _ context: ZMQContext, connectingTo endpoint: String, version: MajordomoVersion = .v02, retry: RetryPolicy = .lazyPirate,
         maxInFlight: Int = 1, options: [SocketOption] = [], onEvent: @escaping PatternEventHandler = { _ in }
     ) {
+        self.init(context, connectingTo: [endpoint], version: version, retry: retry, maxInFlight: maxInFlight, options: options, onEvent: onEvent)
+    }
+
+    /// A client of the brokers at `endpoints`, one attempt on each in turn (a Binary Star pair).
+    public init(
+        _ context: ZMQContext, connectingTo endpoints: [String], version: MajordomoVersion = .v02, retry: RetryPolicy = .lazyPirate,
+        maxInFlight: Int = 1, options: [SocketOption] = [], onEvent: @escaping PatternEventHandler = { _ in }
+    ) {
         precondition(maxInFlight >= 1, "at least one request must be able to travel")
+        precondition(!endpoints.isEmpty, "a client needs a broker")
         self.context = context
-        self.endpoint = endpoint
+        self.endpoints = endpoints
         self.version = version
         self.retry = retry
         self.maxInFlight = maxInFlight
@@ -60,24 +74,28 @@ public actor MajordomoClient {
     public func requestWithPartials(service: String, _ body: Message) async throws -> (partials: [Message], final: Message) {
         try await turns.take()
         defer { turns.pass() }
-        let lane = idle.popLast() ?? RequestLane(context, connectingTo: [endpoint], options: options)
+        let lane = idle.popLast() ?? RequestLane(context, connectingTo: [endpoints[current]], options: options)
         defer { idle.append(lane) }
         let request = Message(MajordomoClientMessage.request(version, service: service, body: body.frames))
         let version = version
         var attempt = 0
+        let first = current
         while retry.allows(attempt: attempt + 1) {
             attempt += 1
             if attempt > 1 { onEvent(PatternEvent(.requestRetried, service: service, attempt: attempt)) }
+            let broker = (first + attempt - 1) % endpoints.count
+            await lane.retarget([endpoints[broker]])
             let reply = try await lane.exchange(request, timeout: retry.timeout(forAttempt: attempt)) {
                 MajordomoClientMessage.verdict(version, service: service, $0)
             }
             if let reply {
+                current = broker
                 onEvent(PatternEvent(.requestAnswered, service: service, attempt: attempt))
                 return (reply.partials, reply.answer)
             }
         }
         onEvent(PatternEvent(.requestAbandoned, service: service, attempt: attempt))
-        throw ZMQError(code: .noReply, message: "no reply from \(service) after \(retry)", endpoint: endpoint)
+        throw ZMQError(code: .noReply, message: "no reply from \(service) after \(retry)", endpoint: endpoints.joined(separator: ", "))
     }
 
     /// Whether the broker has a worker for `service` (8/MMI `mmi.service`: 200 or 404).

@@ -9,7 +9,14 @@ import ZMQ
 ///     let worker = MajordomoWorker(connectingTo: "tcp://localhost:5555", service: "echo")
 ///     try await worker.run(in: context) { request in request }
 public struct MajordomoWorker: Sendable {
-    public var endpoint: String
+    /// The broker it serves; with several (a Binary Star pair), the one it dials first, and it
+    /// goes to the next when its broker falls silent.
+    public var endpoints: [String]
+    /// The first broker.
+    public var endpoint: String {
+        get { endpoints[0] }
+        set { endpoints[0] = newValue }
+    }
     public var service: String
     public var version: MajordomoVersion = .v02
     /// The Guide's 2.5 s; the broker's must be the same.
@@ -23,7 +30,14 @@ public struct MajordomoWorker: Sendable {
     public var onEvent: PatternEventHandler = { _ in }
 
     public init(connectingTo endpoint: String, service: String) {
-        self.endpoint = endpoint
+        self.init(connectingTo: [endpoint], service: service)
+    }
+
+    /// A worker of the brokers at `endpoints`, one at a time: the next one when its broker has
+    /// been silent for `liveness` heartbeats (a Binary Star pair of brokers).
+    public init(connectingTo endpoints: [String], service: String) {
+        precondition(!endpoints.isEmpty, "a worker needs a broker")
+        self.endpoints = endpoints
         self.service = service
     }
 
@@ -39,7 +53,7 @@ public struct MajordomoWorker: Sendable {
     /// are not sent).
     public func run(in context: ZMQContext,
                     streaming handler: @escaping @Sendable (Message, _ partial: @Sendable (Message) throws -> Void) async throws -> Message) async throws {
-        let machine = MajordomoWorkerMachine(endpoint: endpoint, service: service, version: version, options: options,
+        let machine = MajordomoWorkerMachine(endpoints: endpoints, service: service, version: version, options: options,
                                              heartbeat: heartbeat, liveness: liveness, reconnectInterval: reconnectInterval,
                                              reconnectIntervalMax: reconnectIntervalMax, now: .now)
         try await PatternRunner(machine, in: context, handler: handler, onEvent: onEvent).run()

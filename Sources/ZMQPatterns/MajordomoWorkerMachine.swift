@@ -7,8 +7,10 @@ import ZMQ
 /// dialect has them), heartbeats the broker (while a request is being handled too), and on
 /// DISCONNECT, or after `liveness` silent intervals, closes its socket and dials again: after
 /// `reconnectInterval` on DISCONNECT, and after a wait that doubles up to
-/// `reconnectIntervalMax` while the broker stays silent. Stopping says DISCONNECT, so that the
-/// broker stops routing to it at once rather than after its liveness.
+/// `reconnectIntervalMax` while the broker stays silent. Given several brokers (a Binary Star
+/// pair), it dials the next one in turn each time: the passive broker of a pair says DISCONNECT.
+/// Stopping says DISCONNECT, so that the broker stops routing to it at once rather than after
+/// its liveness.
 struct MajordomoWorkerMachine: PatternMachine {
     typealias Event = PatternEvent
     typealias Action = PatternAction<PatternEvent>
@@ -17,7 +19,11 @@ struct MajordomoWorkerMachine: PatternMachine {
     /// How long a stopping worker's DISCONNECT may take to leave.
     static let farewellLinger = Duration.seconds(1)
 
-    let plan: SocketPlan
+    /// The brokers, one socket to one of them at a time.
+    let endpoints: [String]
+    let options: [SocketOption]
+    /// The broker dialled now (or next).
+    private(set) var current = 0
     let service: String
     let version: MajordomoVersion
     let reconnectInterval: Duration
@@ -32,9 +38,11 @@ struct MajordomoWorkerMachine: PatternMachine {
     private var waiting = Deque<(client: Frame, body: Message, connection: Int)>()
     private var lastID: UInt64 = 0
 
-    init(endpoint: String, service: String, version: MajordomoVersion, options: [SocketOption], heartbeat: Duration,
+    init(endpoints: [String], service: String, version: MajordomoVersion, options: [SocketOption], heartbeat: Duration,
          liveness: Int, reconnectInterval: Duration, reconnectIntervalMax: Duration, now: ContinuousClock.Instant) {
-        plan = SocketPlan(.dealer, connect: [endpoint], options: options)
+        precondition(!endpoints.isEmpty, "a worker needs a broker")
+        self.endpoints = endpoints
+        self.options = options
         self.service = service
         self.version = version
         self.reconnectInterval = reconnectInterval
@@ -102,6 +110,8 @@ struct MajordomoWorkerMachine: PatternMachine {
 
     private mutating func redial(after delay: Duration, now: ContinuousClock.Instant) -> [Action] {
         redialAt = now + delay
+        // The broker that fell silent or sent us away may be the passive one of a pair.
+        current = (current + 1) % endpoints.count
         return [.close(Self.broker), .report(PatternEvent(.reconnecting, service: service, delay: delay))]
     }
 
@@ -109,6 +119,7 @@ struct MajordomoWorkerMachine: PatternMachine {
         redialAt = nil
         connection += 1
         peer.connected(now: now)
+        let plan = SocketPlan(.dealer, connect: [endpoints[current]], options: options)
         return [.open(Self.broker, plan), .send(Message(MajordomoCommand.ready(service: service).frames(version)), on: Self.broker)]
     }
 }

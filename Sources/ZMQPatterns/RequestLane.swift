@@ -15,7 +15,7 @@ actor RequestLane {
     }
 
     private let context: ZMQContext
-    private let endpoints: [String]
+    private var endpoints: [String]
     private let options: [SocketOption]
     private var socket: ZMQSocket?
     private var busy = false
@@ -60,6 +60,13 @@ actor RequestLane {
         }
         if !keepSocket { close() }
         return nil
+    }
+
+    /// Points the lane at other servers (failing over): the socket to the old ones is closed.
+    func retarget(_ endpoints: [String]) {
+        guard endpoints != self.endpoints else { return }
+        close()
+        self.endpoints = endpoints
     }
 
     func close() {

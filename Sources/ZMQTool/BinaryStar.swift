@@ -62,7 +62,7 @@ struct BinaryStarCommand: AsyncParsableCommand {
         }
         let configured = server
         let command = exec
-        do {
+        try await exitingOnSplitBrain(fatal, "zmq binary-star", "servers") {
             try await runUntilSignalled(context, [{
                 try await configured.run(in: context) { request in
                     guard let command else { return request }
@@ -74,10 +74,52 @@ struct BinaryStarCommand: AsyncParsableCommand {
                     }
                 }
             }])
-        } catch {
-            guard let reason = fatal.withLock({ $0 }) else { throw error }
-            standardError("zmq binary-star: \(reason): both servers of the pair are \(reason == "dual actives" ? "active" : "passive"); stopping")
-            throw ExitCode(3)
         }
+    }
+}
+
+/// The options that make a broker one half of a Binary Star pair.
+struct PairOptions: ParsableArguments {
+    @Flag(help: "Run as the primary of a Binary Star pair (with --state-bind and --state-connect).")
+    var primary = false
+
+    @Flag(help: "Run as the backup of a Binary Star pair (with --state-bind and --state-connect).")
+    var backup = false
+
+    @Option(help: "In a pair: bind the state publisher here, e.g. tcp://*:5556.")
+    var stateBind: String?
+
+    @Option(help: "In a pair: connect to the peer's state publisher, e.g. tcp://backup:5557.")
+    var stateConnect: String?
+
+    @Option(help: "In a pair: seconds between state messages; the peer is gone after two of them go missing.")
+    var stateHeartbeat: Double = 1
+
+    func validate() throws {
+        if primary && backup { throw ValidationError("give one of --primary or --backup, not both") }
+        let paired = primary || backup
+        if paired != (stateBind != nil) || paired != (stateConnect != nil) {
+            throw ValidationError("a Binary Star pair needs --primary or --backup with both --state-bind and --state-connect")
+        }
+        if !(0.001...86_400).contains(stateHeartbeat) { throw ValidationError("--state-heartbeat must be between 0.001 and 86400 seconds") }
+    }
+
+    /// The pairing, when one of `--primary` or `--backup` is given.
+    var pairing: BinaryStarPairing? {
+        guard primary || backup, let stateBind, let stateConnect else { return nil }
+        var pairing = BinaryStarPairing(primary: primary, statePublisher: stateBind, stateSubscriber: stateConnect)
+        pairing.heartbeat = .milliseconds(Int64(stateHeartbeat * 1000))
+        return pairing
+    }
+}
+
+/// Runs `body`; when it fails after a Binary Star fault was noted in `fatal`, says so and exits 3.
+func exitingOnSplitBrain(_ fatal: borrowing Mutex<String?>, _ tool: String, _ servers: String, _ body: () async throws -> Void) async throws {
+    do {
+        try await body()
+    } catch {
+        guard let reason = fatal.withLock({ $0 }) else { throw error }
+        standardError("\(tool): \(reason): both \(servers) of the pair are \(reason == "dual actives" ? "active" : "passive"); stopping")
+        throw ExitCode(3)
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import ServiceLifecycle
+import Synchronization
 import ZMQ
 import ZMQPatterns
 
@@ -11,7 +12,14 @@ struct Broker: AsyncParsableCommand {
             Clients and workers of either version connect to the same endpoint. With --titanic, \
             the titanic.request, titanic.reply and titanic.close services (9/TSP) run in the same \
             process, keeping requests and replies in that SQLite file; restarted on the same file, \
-            it takes up the requests still pending. Exits 0 on SIGINT or SIGTERM.
+            it takes up the requests still pending. With --primary or --backup it is one half of \
+            a Binary Star pair: the brokers exchange their states over --state-bind and \
+            --state-connect, only the active one brokers, and clients and workers given both \
+            brokers' endpoints go to the other when theirs falls silent. A pair's Titanic runs \
+            beside the active broker only, both brokers naming the same --titanic file on one \
+            host; the backup's takes up the requests still pending when it becomes active. Each \
+            change of state is printed on standard error as "binary-star: STATE". Exits 0 on \
+            SIGINT or SIGTERM, and 3 when both brokers are active or both passive.
             """
     )
 
@@ -27,9 +35,12 @@ struct Broker: AsyncParsableCommand {
     @Flag(help: "Print what happens (workers joining and leaving, requests) on standard error.")
     var verbose = false
 
+    @OptionGroup var pair: PairOptions
+
     func validate() throws {
         if bind.isEmpty { throw ValidationError("give --bind ENDPOINT") }
         if heartbeat <= 0 { throw ValidationError("--heartbeat must be positive") }
+        try pair.validate()
     }
 
     func run() async throws {
@@ -40,14 +51,35 @@ struct Broker: AsyncParsableCommand {
         var broker = MajordomoBroker(endpoints: bind + (titanic == nil ? [] : [inproc]))
         broker.heartbeat = .seconds(heartbeat)
         broker.onEvent = report
+        broker.pair = pair.pairing
+        let (activity, becameActive) = AsyncStream.makeStream(of: Void.self)
+        let fatal = Mutex<String?>(nil)
+        broker.onPairEvent = { event in
+            switch event.kind {
+            case .stateChanged:
+                standardError("binary-star: \(event.state)")
+                if event.state == .active { becameActive.yield() }
+            case .fatal: fatal.withLock { $0 = event.reason }
+            default: break
+            }
+        }
         let configured = broker
         var tasks: [@Sendable () async throws -> Void] = [{ try await configured.run(in: context) }]
         if let path = titanic {
             let titanic = try makeTitanic(broker: inproc, database: path, heartbeat: heartbeat, report: report)
-            tasks.append { try await titanic.run(in: context) }
+            let paired = broker.pair != nil
+            tasks.append {
+                // A pair's Titanic dispatches beside the active broker only: the passive one's
+                // requests would go nowhere, and two dispatchers on one file would do each twice.
+                if paired {
+                    var waiting = activity.makeAsyncIterator()
+                    guard await waiting.next() != nil else { return }
+                }
+                try await titanic.run(in: context)
+            }
         }
         standardError("zmq broker: listening on \(bind.joined(separator: ", "))" + (titanic.map { ", Titanic in \($0)" } ?? ""))
-        try await runUntilSignalled(context, tasks)
+        try await exitingOnSplitBrain(fatal, "zmq broker", "brokers") { try await runUntilSignalled(context, tasks) }
     }
 }
 
@@ -122,8 +154,8 @@ struct Worker: AsyncParsableCommand {
             """
     )
 
-    @Option(help: "Connect to the broker at this endpoint.")
-    var connect: String
+    @Option(help: "Connect to the broker at this endpoint; give it twice for a Binary Star pair of brokers (the next is dialled when the broker falls silent).")
+    var connect: [String]
 
     @Option(help: "The service to serve.")
     var service: String
@@ -148,6 +180,7 @@ struct Worker: AsyncParsableCommand {
 
     func validate() throws {
         if MajordomoVersion(rawValue: mdp) == nil { throw ValidationError("--mdp must be 0.1, 0.2 or majortomo") }
+        if connect.isEmpty { throw ValidationError("give --connect ENDPOINT") }
         if echo == (exec != nil) { throw ValidationError("give exactly one of --echo or --exec COMMAND") }
         if heartbeat <= 0 { throw ValidationError("--heartbeat must be positive") }
     }
@@ -178,7 +211,7 @@ struct Worker: AsyncParsableCommand {
                 return (Message([Frame]()), false)
             }
         }
-        standardError("zmq worker: serving \(service) at \(connect)")
+        standardError("zmq worker: serving \(service) at \(connect.joined(separator: ", "))")
         try await runUntilSignalled(context, [{
             try await configured.run(in: context) { request in
                 if verbose { standardError("zmq worker: request \(FrameText.line(request))") }
@@ -207,8 +240,8 @@ struct Request: AsyncParsableCommand {
             """
     )
 
-    @Option(help: "Connect to the broker at this endpoint.")
-    var connect: String
+    @Option(help: "Connect to the broker at this endpoint; give it again for each broker of a Binary Star pair (after a timeout, the next attempt goes to the next).")
+    var connect: [String]
 
     @Option(help: "The service to ask, e.g. echo, or mmi.service, or titanic.request.")
     var service: String
@@ -219,7 +252,7 @@ struct Request: AsyncParsableCommand {
     @Option(help: "Seconds to wait for each reply.")
     var timeout: Double = 2.5
 
-    @Option(help: "How many times to send the request in all before giving up.")
+    @Option(help: "How many times to send the request in all (over all brokers together) before giving up.")
     var retries: Int = 3
 
     @Argument(help: "The frames of the request (0x… for hex).")
@@ -227,6 +260,7 @@ struct Request: AsyncParsableCommand {
 
     func validate() throws {
         if MajordomoVersion(rawValue: mdp) == nil { throw ValidationError("--mdp must be 0.1, 0.2 or majortomo") }
+        if connect.isEmpty { throw ValidationError("give --connect ENDPOINT") }
         if timeout <= 0 { throw ValidationError("--timeout must be positive") }
         if retries < 1 { throw ValidationError("--retries must be at least 1") }
     }
@@ -235,7 +269,7 @@ struct Request: AsyncParsableCommand {
         let request = Message(try frames.map(FrameText.parse))
         let context = ZMQContext.forTool()
         let client = MajordomoClient(context, connectingTo: connect, version: MajordomoVersion(rawValue: mdp)!,
-                                     timeout: .milliseconds(Int64(timeout * 1000)), attempts: retries)
+                                     retry: RetryPolicy(timeout: .milliseconds(Int64(timeout * 1000)), attempts: retries))
         defer { Task { await client.close() } }
         do {
             let (partials, final) = try await client.requestWithPartials(service: service, request)

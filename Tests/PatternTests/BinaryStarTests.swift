@@ -197,3 +197,79 @@ extension EventFeed<BinaryStarEvent> {
         for await event in stream where event.kind == .stateChanged && event.state == state { return }
     }
 }
+
+/// A Majordomo broker as one half of a Binary Star pair, on a clock the test moves.
+@Suite("Majordomo broker in a Binary Star pair (machine)")
+struct BinaryStarPairMachineTests {
+    typealias Machine = BinaryStarPairMachine<MajordomoBrokerMachine>
+    static let at = BinaryStarMachineTests.at
+    static let broker = MajordomoBrokerMachine.socket
+
+    static func half(primary: Bool) -> Machine {
+        let inner = MajordomoBrokerMachine(heartbeat: .seconds(1), liveness: 3, requestExpiry: .seconds(10), now: at(0))
+        var machine = Machine(inner, frontends: [broker],
+                              pairing: BinaryStarPairing(primary: primary, statePublisher: "inproc://out", stateSubscriber: "inproc://in"),
+                              turnAway: MajordomoBrokerMachine.turnAway)
+        _ = machine.start(now: at(0))
+        return machine
+    }
+
+    static func pairEvents(_ actions: [Machine.Action]) -> [BinaryStarEvent] {
+        actions.compactMap { if case .pair(let event)? = $0.event { event } else { nil } }
+    }
+
+    static func brokerEvents(_ actions: [Machine.Action]) -> [PatternEvent.Kind] {
+        actions.compactMap { if case .inner(let event)? = $0.event { event.kind } else { nil } }
+    }
+
+    @Test("it opens the pair's state sockets around the broker's ROUTER, state socket first, and publishes its state every heartbeat beside the broker's heartbeats")
+    func sockets() {
+        let inner = MajordomoBrokerMachine(heartbeat: .seconds(1), liveness: 3, requestExpiry: .seconds(10), now: Self.at(0))
+        var machine = Machine(inner, frontends: [Self.broker],
+                              pairing: BinaryStarPairing(primary: true, statePublisher: "inproc://out", stateSubscriber: "inproc://in"))
+        let started = machine.start(now: Self.at(0))
+        let opened = started.compactMap { if case .open(let name, let plan) = $0 { (name, plan.type) } else { nil } }
+        #expect(opened.map(\.0) == [Machine.stateSubscriber, Self.broker, Machine.statePublisher])
+        #expect(opened.map(\.1) == [.sub, .router, .pub])
+        _ = machine.received(BinaryStarState.backup.message, on: Machine.stateSubscriber, now: Self.at(0.1))
+        _ = machine.received(["W", "MDPW02", Frame([1]), "echo"], on: Self.broker, now: Self.at(0.2))
+        let tick = machine.tick(now: Self.at(1))
+        #expect(tick.compactMap { $0.sent }.map(\.socket) == [Machine.statePublisher, Self.broker])
+        #expect(tick.compactMap { $0.sent }.map(\.message).first == ["3"], "ACTIVE")
+    }
+
+    @Test("while passive it brokers nothing: a worker is told to DISCONNECT in its own version, a client's request is dropped")
+    func passiveTurnsAway() {
+        var backup = Self.half(primary: false)
+        #expect(Self.pairEvents(backup.received(BinaryStarState.active.message, on: Machine.stateSubscriber, now: Self.at(0.5)))
+                == [BinaryStarEvent(.stateChanged, state: .passive)])
+        let ready = backup.received(["W", Frame(), "MDPW01", Frame([1]), "echo"], on: Self.broker, now: Self.at(1))
+        #expect(ready.compactMap { $0.sent?.message } == [["W", Frame(), "MDPW01", Frame([5])]])
+        #expect(Self.brokerEvents(ready).isEmpty && backup.inner.workers.isEmpty)
+        let request = backup.received(["C", "MDPC02", Frame([1]), "echo", "hi"], on: Self.broker, now: Self.at(1.2))
+        #expect(request.compactMap { $0.sent }.isEmpty)
+        #expect(Self.pairEvents(request).map(\.kind) == [.requestRefused])
+        #expect(backup.inner.services.isEmpty, "nothing queued")
+    }
+
+    @Test("the client vote: a worker or client reaching the passive broker after the active one fell silent makes it active, and is brokered")
+    func vote() {
+        var backup = Self.half(primary: false)
+        _ = backup.received(BinaryStarState.active.message, on: Machine.stateSubscriber, now: Self.at(0.5))
+        let ready = backup.received(["W", "MDPW02", Frame([1]), "echo"], on: Self.broker, now: Self.at(2.5))
+        #expect(Self.pairEvents(ready) == [BinaryStarEvent(.stateChanged, state: .active)])
+        #expect(Self.brokerEvents(ready) == [.workerReady])
+        let request = backup.received(["C", "MDPC02", Frame([1]), "echo", "hi"], on: Self.broker, now: Self.at(2.6))
+        #expect(request.compactMap { $0.sent?.message } == [["W", "MDPW02", Frame([2]), "C", "", "hi"]])
+    }
+
+    @Test("two actives end the run with splitBrain; a bad state message is counted and changes nothing")
+    func faults() {
+        var primary = Self.half(primary: true)
+        _ = primary.received(BinaryStarState.backup.message, on: Machine.stateSubscriber, now: Self.at(0.1))
+        let bad = primary.received(["7"], on: Machine.stateSubscriber, now: Self.at(0.2))
+        #expect(Self.pairEvents(bad).map(\.kind) == [.badStateMessage] && primary.peering.badStateMessages == 1)
+        let dual = primary.received(BinaryStarState.active.message, on: Machine.stateSubscriber, now: Self.at(0.3))
+        #expect(dual.contains { if case .fail(let error) = $0 { error.code == .splitBrain } else { false } })
+    }
+}

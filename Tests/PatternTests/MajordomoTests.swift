@@ -419,7 +419,55 @@ struct MajordomoTests {
             await client.close()
         }
     }
+
+    @Test("a broker pair: the active broker dies mid-run, worker and client move to the backup, which takes over, and every request is answered; the restarted primary stands by")
+    func brokerPair() async throws {
+        try await withContext { context in
+            let (front1, front2, state1, state2) = (freshEndpoint("mdp-1"), freshEndpoint("mdp-2"), freshEndpoint("mdp-s1"), freshEndpoint("mdp-s2"))
+            func broker(primary: Bool, feed: EventFeed<BinaryStarEvent>) -> MajordomoBroker {
+                var broker = MajordomoBroker(endpoint: primary ? front1 : front2)
+                broker.heartbeat = .milliseconds(100)
+                var pairing = BinaryStarPairing(primary: primary, statePublisher: primary ? state1 : state2, stateSubscriber: primary ? state2 : state1)
+                pairing.heartbeat = .milliseconds(100)
+                broker.pair = pairing
+                broker.onPairEvent = feed.handler
+                return broker
+            }
+            let (primaryEvents, backupEvents) = (EventFeed(of: BinaryStarEvent.self), EventFeed(of: BinaryStarEvent.self))
+            let (primaryBroker, backupBroker) = (broker(primary: true, feed: primaryEvents), broker(primary: false, feed: backupEvents))
+            var primary = Task { try await primaryBroker.run(in: context) }
+            let backup = Task { try await backupBroker.run(in: context) }
+            defer { backup.cancel() }
+            await primaryEvents.waitFor(.active)
+            await backupEvents.waitFor(.passive)
+            // The worker dials the backup first: sent away, it finds the active primary.
+            let worker = Self.fast(MajordomoWorker(connectingTo: [front2, front1], service: "echo"))
+            let serving = Task { try await worker.run(in: context) { $0 } }
+            defer { serving.cancel() }
+            let client = MajordomoClient(context, connectingTo: [front1, front2], retry: RetryPolicy(timeout: .milliseconds(300), attempts: 40))
+            for index in 0..<5 {
+                let reply = try await client.request(service: "echo", ["\(index)"])
+                #expect(reply == ["\(index)"])
+            }
+            primary.cancel()  // the active broker dies
+            _ = await primary.result
+            for index in 5..<10 {
+                let reply = try await client.request(service: "echo", ["\(index)"])
+                #expect(reply == ["\(index)"])
+            }
+            await backupEvents.waitFor(.active)
+            let restartedEvents = EventFeed(of: BinaryStarEvent.self)
+            let restarted = broker(primary: true, feed: restartedEvents)
+            primary = Task { try await restarted.run(in: context) }
+            defer { primary.cancel() }
+            await restartedEvents.waitFor(.passive)
+            let last = try await client.request(service: "echo", ["last"])
+            #expect(last == ["last"])
+            await client.close()
+        }
+    }
 }
+
 
 /// Lets its callers through once `opensAt` of them are waiting, and everyone after that.
 actor Gate {

@@ -243,12 +243,15 @@ struct MajordomoWorkerMachineTests {
     typealias Worker = MajordomoWorkerMachine
 
     static func worker(_ version: MajordomoVersion = .v02) -> Worker {
-        Worker(endpoint: "inproc://broker", service: "echo", version: version, options: [], heartbeat: .seconds(1), liveness: 3,
+        Worker(endpoints: ["inproc://broker"], service: "echo", version: version, options: [], heartbeat: .seconds(1), liveness: 3,
                reconnectInterval: .seconds(2), reconnectIntervalMax: .seconds(8), now: PirateMachineTests.at(0))
     }
 
     static func at(_ seconds: Double) -> ContinuousClock.Instant { PirateMachineTests.at(seconds) }
     static func sent(_ actions: [Worker.Action]) -> [Message] { actions.compactMap { $0.sent?.message } }
+    static func dialled(_ actions: [Worker.Action]) -> [String] {
+        actions.compactMap { if case .open(_, let plan) = $0 { plan.connect.first } else { nil } }
+    }
 
     @Test("READY for its service; a REQUEST goes to the handler; PARTIALs and the FINAL go back to its client; heartbeats go on meanwhile")
     func serves() throws {
@@ -295,6 +298,19 @@ struct MajordomoWorkerMachineTests {
         #expect(Self.sent(last) == [["MDPW02", Frame([6])]])
         #expect(last.contains { if case .close(_, let linger) = $0 { linger == .seconds(1) } else { false } })
     }
+
+    @Test("given two brokers it dials the next one in turn when its broker falls silent or says DISCONNECT")
+    func failsOver() {
+        var worker = Worker(endpoints: ["tcp://a:1", "tcp://b:1"], service: "echo", version: .v02, options: [],
+                                            heartbeat: .seconds(1), liveness: 3, reconnectInterval: .seconds(1),
+                                            reconnectIntervalMax: .seconds(4), now: Self.at(0))
+        #expect(Self.dialled(worker.start(now: Self.at(0))) == ["tcp://a:1"])
+        #expect(worker.tick(now: Self.at(3)).contains { if case .close = $0 { true } else { false } }, "three silent heartbeats")
+        #expect(Self.dialled(worker.tick(now: Self.at(4))) == ["tcp://b:1"])
+        _ = worker.received(Message(MajordomoCommand.disconnect.frames(.v02)), on: MajordomoWorkerMachine.broker, now: Self.at(4.5))
+        #expect(Self.dialled(worker.tick(now: Self.at(5.5))) == ["tcp://a:1"], "the passive broker of a pair sends it away")
+    }
+
 }
 
 @Suite("Retry policy")

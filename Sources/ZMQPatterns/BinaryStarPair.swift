@@ -1,0 +1,132 @@
+import ZMQ
+
+/// How a server joins a Binary Star pair: which half it is, where it publishes its state and
+/// where its peer publishes, how often. Given to a pattern that can run as a pair
+/// (`MajordomoBroker.pair`), it makes that pattern serve only while it is the active half.
+///
+///     var broker = MajordomoBroker(endpoint: "tcp://*:5555")
+///     broker.pair = BinaryStarPairing(primary: true, statePublisher: "tcp://*:5556",
+///                                     stateSubscriber: "tcp://backup:5557")
+public struct BinaryStarPairing: Sendable {
+    public var primary: Bool
+    /// Where this server publishes its state (a PUB binds here).
+    public var statePublisher: String
+    /// The peer's state publisher (a SUB connects there).
+    public var stateSubscriber: String
+    /// How often the state is published; the peer is gone after two heartbeats of silence (the
+    /// Guide's 1 s).
+    public var heartbeat: Duration = .seconds(1)
+    /// Options for both state sockets (CURVE between the two servers, for instance).
+    public var stateOptions: [SocketOption] = []
+
+    public init(primary: Bool, statePublisher: String, stateSubscriber: String) {
+        self.primary = primary
+        self.statePublisher = statePublisher
+        self.stateSubscriber = stateSubscriber
+    }
+}
+
+/// What a pattern run as a Binary Star pair reports: the pair's events and the pattern's own.
+enum BinaryStarPairEvent<Inner: Sendable>: Sendable {
+    case pair(BinaryStarEvent)
+    case inner(Inner)
+}
+
+/// Any pattern machine as one half of a Binary Star pair: the pair's state sockets and
+/// `BinaryStarPeering` beside it, and its client-facing sockets (`frontends`) passed to it only
+/// while this half is active, or becomes active by the client vote. What comes while passive is
+/// dropped (clients time out here and try the other server), after the pattern's `turnAway`
+/// has had its say: a broker tells a worker to DISCONNECT, so that it goes to the other broker at
+/// once. The pattern's other sockets, and its clock, run as they would alone.
+struct BinaryStarPairMachine<Inner: PatternMachine>: PatternMachine {
+    typealias Event = BinaryStarPairEvent<Inner.Event>
+    typealias Action = PatternAction<Event>
+
+    static var statePublisher: SocketName { "binary-star-state-out" }
+    static var stateSubscriber: SocketName { "binary-star-state-in" }
+
+    private(set) var inner: Inner
+    let frontends: Set<SocketName>
+    let statePublisherPlan: SocketPlan
+    let stateSubscriberPlan: SocketPlan
+    /// What to send back for a message refused while this half is not active.
+    let turnAway: (Message, SocketName) -> [PatternAction<Inner.Event>]
+    private(set) var peering: BinaryStarPeering
+
+    init(_ inner: Inner, frontends: Set<SocketName>, pairing: BinaryStarPairing,
+         turnAway: @escaping (Message, SocketName) -> [PatternAction<Inner.Event>] = { _, _ in [] }) {
+        self.inner = inner
+        self.frontends = frontends
+        self.turnAway = turnAway
+        peering = BinaryStarPeering(primary: pairing.primary, heartbeat: pairing.heartbeat)
+        statePublisherPlan = SocketPlan(.pub, bind: [pairing.statePublisher], options: pairing.stateOptions)
+        stateSubscriberPlan = SocketPlan(.sub, connect: [pairing.stateSubscriber], options: pairing.stateOptions, subscriptions: [""])
+    }
+
+    var nextDeadline: ContinuousClock.Instant? {
+        switch (peering.nextStateMessage, inner.nextDeadline) {
+        case let (pair?, inner?): min(pair, inner)
+        case let (pair, inner): pair ?? inner
+        }
+    }
+
+    func reads(_ socket: SocketName) -> Bool {
+        socket == Self.stateSubscriber || socket == Self.statePublisher || inner.reads(socket)
+    }
+
+    mutating func start(now: ContinuousClock.Instant) -> [Action] {
+        let started = peering.start(now: now)
+        // The state socket first: the runner reads sockets in the order opened, and a client's
+        // vote must not be counted ahead of a state message already waiting.
+        return [.open(Self.stateSubscriber, stateSubscriberPlan)] + lift(inner.start(now: now))
+            + [.open(Self.statePublisher, statePublisherPlan), .report(.pair(started))]
+    }
+
+    mutating func received(_ message: Message, on socket: SocketName, now: ContinuousClock.Instant) -> [Action] {
+        if socket == Self.stateSubscriber {
+            let (events, fault) = peering.stateMessage(message, now: now)
+            return events.map { .report(.pair($0)) } + (fault.map { [.fail(BinaryStarPeering.splitBrain($0))] } ?? [])
+        }
+        guard frontends.contains(socket) else { return lift(inner.received(message, on: socket, now: now)) }
+        let (accepted, events) = peering.clientArrived(now: now)
+        let reports = events.map { Action.report(.pair($0)) }
+        guard accepted else { return reports + lift(turnAway(message, socket)) }
+        return reports + lift(inner.received(message, on: socket, now: now))
+    }
+
+    mutating func sendFailed(_ message: Message, on socket: SocketName, error: ZMQError, now: ContinuousClock.Instant) -> [Action] {
+        lift(inner.sendFailed(message, on: socket, error: error, now: now))
+    }
+
+    mutating func tick(now: ContinuousClock.Instant) -> [Action] {
+        var actions: [Action] = peering.tick(now: now).map { [.send($0, on: Self.statePublisher)] } ?? []
+        if let due = inner.nextDeadline, now >= due { actions += lift(inner.tick(now: now)) }
+        return actions
+    }
+
+    mutating func handled(_ reply: Message, id: UInt64, final: Bool, now: ContinuousClock.Instant) -> [Action] {
+        lift(inner.handled(reply, id: id, final: final, now: now))
+    }
+
+    mutating func stop(now: ContinuousClock.Instant) -> [Action] {
+        lift(inner.stop(now: now))
+    }
+
+    private func lift(_ actions: [PatternAction<Inner.Event>]) -> [Action] {
+        actions.map { $0.mapEvent { .inner($0) } }
+    }
+}
+
+extension PatternAction {
+    /// The same action, reporting `transform` of its event.
+    func mapEvent<Other: Sendable>(_ transform: (Event) -> Other) -> PatternAction<Other> {
+        switch self {
+        case .open(let name, let plan): .open(name, plan)
+        case .close(let name, let linger): .close(name, linger: linger)
+        case .send(let message, let socket, let report): .send(message, on: socket, report: report.map(transform))
+        case .handle(let message, let id): .handle(message, id: id)
+        case .report(let event): .report(transform(event))
+        case .fail(let error): .fail(error)
+        }
+    }
+}
