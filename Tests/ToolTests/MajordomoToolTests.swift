@@ -142,6 +142,57 @@ struct MajordomoToolTests {
         #expect(await Self.stop(broker).status == 0)
     }
 
+    @Test("broker --primary/--backup with Titanic: the active broker killed (SIGKILL) mid-run, the worker and every retried request move to the backup, whose Titanic answers what the primary stored; the restarted primary stands by")
+    func brokerPair() async throws {
+        let folder = try Self.directory()
+        let (front1, front2) = ("ipc://\(folder)/front1.sock", "ipc://\(folder)/front2.sock")
+        let (state1, state2) = ("ipc://\(folder)/state1.sock", "ipc://\(folder)/state2.sock")
+        let database = "\(folder)/titanic.sqlite"
+        func broker(_ role: String, bind: String, stateBind: String, stateConnect: String) throws -> (Running, BinaryStarToolTests.Lines) {
+            let running = try Running(["broker", "--bind", bind, "--heartbeat", "0.2", role, "--state-bind", stateBind,
+                                       "--state-connect", stateConnect, "--state-heartbeat", "0.1", "--titanic", database])
+            return (running, BinaryStarToolTests.Lines(running.errors.fileHandleForReading))
+        }
+        func ask(_ service: String, _ frames: String...) async throws -> ToolTests.Run {
+            try await ToolTests.run(["request", "--connect", front1, "--connect", front2, "--service", service,
+                                     "--timeout", "0.5", "--retries", "40"] + frames)
+        }
+        var (primary, primaryLines) = try broker("--primary", bind: front1, stateBind: state1, stateConnect: state2)
+        let (backup, backupLines) = try broker("--backup", bind: front2, stateBind: state2, stateConnect: state1)
+        #expect(await primaryLines.waitFor("binary-star: ACTIVE").suffix(2) == ["binary-star: PRIMARY", "binary-star: ACTIVE"])
+        #expect(await backupLines.waitFor("binary-star: PASSIVE").suffix(2) == ["binary-star: BACKUP", "binary-star: PASSIVE"])
+        let echo = try Running(["worker", "--connect", front1, "--connect", front2, "--service", "echo", "--echo", "--heartbeat", "0.2"])
+        let one = try await ask("echo", "one")
+        #expect(one.status == 0 && one.output == "one\n", "\(one.errors)")
+        // Stored by the primary's Titanic, for a service with no worker yet.
+        let stored = try await ask("titanic.request", "late", "x")
+        let fields = stored.output.dropLast().split(separator: "\t")
+        #expect(fields.count == 2 && fields[0] == "200", "\(stored.output) \(stored.errors)")
+        let id = String(fields.last ?? "")
+
+        kill(primary.process.processIdentifier, SIGKILL)
+        _ = await primary.finish()
+        let two = try await ask("echo", "two")
+        #expect(two.status == 0 && two.output == "two\n", "\(two.errors)")
+        #expect(await backupLines.waitFor("binary-star: ACTIVE").last == "binary-star: ACTIVE")
+        let late = try Running(["worker", "--connect", front1, "--connect", front2, "--service", "late", "--echo", "--heartbeat", "0.2"])
+        var reply = ""
+        repeat {
+            reply = try await ask("titanic.reply", id).output
+            try await Task.sleep(for: .milliseconds(20))
+        } while reply == "300\n"
+        #expect(reply == "200\tx\n", "the backup's Titanic took up the request the primary's stored")
+
+        (primary, primaryLines) = try broker("--primary", bind: front1, stateBind: state1, stateConnect: state2)
+        #expect(await primaryLines.waitFor("binary-star: PASSIVE").suffix(2) == ["binary-star: PRIMARY", "binary-star: PASSIVE"])
+        let three = try await ask("echo", "three")
+        #expect(three.status == 0 && three.output == "three\n", "\(three.errors)")
+        for running in [late, echo, primary, backup] {
+            let run = await Self.stop(running)
+            #expect(run.status == 0, "\(run.errors)")
+        }
+    }
+
     @Test("zmq titanic as a process of its own: started before any worker, it keeps the request until one comes; SIGTERM ends it with status 0, and a restart on the same file still answers")
     func titanicProcess() async throws {
         let folder = try Self.directory()
