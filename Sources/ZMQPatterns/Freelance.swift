@@ -39,7 +39,8 @@ public struct FreelanceServer: Sendable {
 ///
 /// Servers must be named by the endpoint the client connects to (`FreelanceServer`'s `name`);
 /// one answering under another name is reported (`unknownServer`) and never used. Of the other
-/// models, `LazyPirateClient.failingOver(between:settle: .zero)` is the sequential one.
+/// models, `LazyPirateClient.failingOver(between:settle: .zero)` is the sequential one and
+/// `FreelanceShotgunClient` the shotgun one.
 public actor FreelanceClient {
     private let api: ZMQSocket
     private let agent: Task<Void, any Error>
@@ -90,5 +91,76 @@ public actor FreelanceClient {
         agent.cancel()
         _ = await agent.result
         api.close()
+    }
+}
+
+/// The Freelance client in the Guide's second model ("shotgun", `flclient2`): one DEALER
+/// connected to every server, each request sent to all of them at once as REQ would frame it
+/// (an empty delimiter, a sequence number, the body), and the first reply that carries the
+/// request's sequence number wins; the others, and late answers to earlier requests, are
+/// dropped (`replyDropped`). Any REP server answers it (`ReplySocket`, `zmq rep`, the Guide's
+/// `flserver2`), replying behind the sequence frame it was given.
+///
+///     let client = try await FreelanceShotgunClient(context, servers: ["tcp://a:5555", "tcp://b:5555"])
+///     let reply = try await client.request(["lookup", "42"])
+///
+/// The price is duplicate work: every server handles every request, so it suits cheap,
+/// idempotent requests where the fastest answer matters. Requests go one at a time.
+public actor FreelanceShotgunClient {
+    /// How long a request waits for its first reply (the Guide's 2.5 s).
+    public let timeout: Duration
+    private let servers: [String]
+    private let socket: ZMQSocket
+    private let onEvent: @Sendable (FreelanceEvent) -> Void
+    private let turns = Turns()
+    private var sequence: UInt64 = 0
+
+    public init(_ context: ZMQContext, servers: [String], timeout: Duration = .milliseconds(2500), options: [SocketOption] = [],
+                onEvent: @escaping @Sendable (FreelanceEvent) -> Void = { _ in }) async throws {
+        precondition(!servers.isEmpty, "a client needs a server")
+        self.servers = servers
+        self.timeout = timeout
+        self.onEvent = onEvent
+        socket = try context.socket(.dealer, options: options + [.linger(.zero), .sendTimeout(timeout)])
+        do {
+            for server in servers { try await socket.connect(server) }
+        } catch {
+            socket.close()
+            throw error
+        }
+    }
+
+    /// The first reply to `request`; throws `noReply` when no server answered within `timeout`.
+    public func request(_ request: Message) async throws -> Message {
+        try await turns.take()
+        defer { turns.pass() }
+        sequence += 1
+        let tag = Frame("\(sequence)")
+        let copy = Message([Frame(), tag] + request.frames)
+        let deadline = ContinuousClock.now + timeout
+        // The first copy waits for a server to take it; the rest go to whoever has room now,
+        // the DEALER handing each to the next server in turn.
+        do {
+            try await socket.send(copy)
+        } catch ZMQError.timedOut {
+            onEvent(FreelanceEvent(.requestTimedOut))
+            throw ZMQError(code: .noReply, message: "no server took the request within \(timeout)")
+        }
+        for _ in servers.dropFirst() {
+            do { try socket.trySend(copy) } catch ZMQError.wouldBlock { break }
+        }
+        while let reply = try await socket.receive(before: deadline) {
+            guard reply.count >= 2, reply[0].isEmpty, reply[1] == tag else {
+                onEvent(FreelanceEvent(.replyDropped))
+                continue
+            }
+            return Message(Array(reply.frames.dropFirst(2)), metadata: reply.metadata)
+        }
+        onEvent(FreelanceEvent(.requestTimedOut))
+        throw ZMQError(code: .noReply, message: "no server answered within \(timeout)")
+    }
+
+    public func close() {
+        socket.close()
     }
 }

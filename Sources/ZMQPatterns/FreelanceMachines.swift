@@ -17,6 +17,9 @@ public struct FreelanceEvent: Hashable, Sendable, CustomStringConvertible {
         public static let requestSent = Kind("requestSent")
         /// No server answered a request within its timeout.
         public static let requestTimedOut = Kind("requestTimedOut")
+        /// A reply that is not the answer to the request waiting was dropped: in the shotgun
+        /// model, the slower servers' answers to a request already answered.
+        public static let replyDropped = Kind("replyDropped")
         /// A message that breaks 10/FLP was dropped: a request of fewer than two frames at a
         /// server, a reply with a missing or unknown control frame at a client.
         public static let malformed = Kind("malformed")

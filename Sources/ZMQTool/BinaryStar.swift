@@ -61,19 +61,9 @@ struct BinaryStarCommand: AsyncParsableCommand {
             }
         }
         let configured = server
-        let command = exec
+        let answer = ShellCommand.answering(exec, tool: "zmq binary-star")
         try await exitingOnSplitBrain(fatal, "zmq binary-star", "servers") {
-            try await runUntilSignalled(context, [{
-                try await configured.run(in: context) { request in
-                    guard let command else { return request }
-                    do {
-                        return try await ShellCommand.run(command, input: request).reply
-                    } catch {
-                        standardError("zmq binary-star: cannot run '\(command)': \(error)")
-                        return Message([Frame]())
-                    }
-                }
-            }])
+            try await runUntilSignalled(context, [{ try await configured.run(in: context, handler: answer) }])
         }
     }
 }

@@ -341,6 +341,23 @@ enum ShellCommand {
     }
 }
 
+extension ShellCommand {
+    /// The answer of a server run with --echo (`command` nil) or --exec COMMAND: the request
+    /// itself, or the command's output. A command that cannot start is reported on standard
+    /// error under `tool`'s name and answered with no frames, and the server goes on.
+    static func answering(_ command: String?, tool: String) -> @Sendable (Message) async throws -> Message {
+        { request in
+            guard let command else { return request }
+            do {
+                return try await run(command, input: request).reply
+            } catch {
+                standardError("\(tool): cannot run '\(command)': \(error)")
+                return Message([Frame]())
+            }
+        }
+    }
+}
+
 extension FrameText {
     /// A message as the tool prints it, as a string.
     static func line(_ message: Message) -> String {

@@ -52,4 +52,68 @@ struct FreelanceInteropTests {
             #expect(report["replies"] as? Int == 10)
         }
     }
+
+    @Test("the sequential model: our client fails over between two Python REP servers (the Guide's flserver1); one killed mid-run, every request answered")
+    func ourSequentialClient() async throws {
+        try await withInteropContext { context in
+            let names = [Self.endpoint("s1"), Self.endpoint("s2")]
+            let servers = try names.map { try PythonPeer(script: Self.script, ["server1", "--bind", $0, "--timeout", "110"]) }
+            for server in servers { _ = try await server.endpoint() }
+            let client = LazyPirateClient.failingOver(between: names, in: context, retry: RetryPolicy(timeout: .milliseconds(500), attempts: 4),
+                                                       settle: .zero)
+            for index in 0..<3 {
+                let reply = try await client.request([Frame("\(index)")])
+                #expect(reply == [Frame("\(index)")], "flserver1 echoes")
+            }
+            servers[0].kill()
+            for index in 3..<6 {
+                let reply = try await client.request([Frame("\(index)")])
+                #expect(reply == [Frame("\(index)")])
+            }
+            await client.close()
+            servers[1].kill()
+        }
+    }
+
+    @Test("the shotgun model: our client and two Python REP servers answering [sequence, OK] (the Guide's flserver2); one killed mid-run, every request answered")
+    func ourShotgunClient() async throws {
+        try await withInteropContext { context in
+            let names = [Self.endpoint("g1"), Self.endpoint("g2")]
+            let servers = try names.map { try PythonPeer(script: Self.script, ["server2", "--bind", $0, "--timeout", "110"]) }
+            for server in servers { _ = try await server.endpoint() }
+            let client = try await FreelanceShotgunClient(context, servers: names, timeout: .seconds(10))
+            for index in 0..<3 {
+                let reply = try await client.request([Frame("\(index)")])
+                #expect(reply == ["OK"])
+            }
+            servers[0].kill()
+            for index in 3..<6 {
+                let reply = try await client.request([Frame("\(index)")])
+                #expect(reply == ["OK"])
+            }
+            await client.close()
+            servers[1].kill()
+        }
+    }
+
+    @Test("the Python sequential and shotgun clients (flclient1, flclient2) against two of our REP servers: every request answered")
+    func pythonSequentialAndShotgunClients() async throws {
+        try await withInteropContext { context in
+            let names = [Self.endpoint("r1"), Self.endpoint("r2")]
+            var serving: [Task<Void, any Error>] = []
+            for name in names {
+                let rep = try ReplySocket(context)
+                _ = try await rep.bind(name)
+                serving.append(Task { try await rep.serve { Message($0.frames.prefix(1) + ["OK"]) } })
+            }
+            defer { for task in serving { task.cancel() } }
+            let sequential = try PythonPeer(script: Self.script, ["client1", "--connect", Self.endpoint("none"), "--connect", names[0],
+                                                                  "--count", "5", "--timeout-ms", "500"])
+            let first = try await sequential.result()
+            #expect(first["ok"] as? Bool == true && first["replies"] as? Int == 5, "\(first)")
+            let shotgun = try PythonPeer(script: Self.script, ["client2", "--connect", names[0], "--connect", names[1], "--count", "5"])
+            let second = try await shotgun.result()
+            #expect(second["ok"] as? Bool == true && second["replies"] as? Int == 5, "\(second)")
+        }
+    }
 }

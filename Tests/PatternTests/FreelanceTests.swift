@@ -138,4 +138,57 @@ struct FreelanceTests {
             await client.close()
         }
     }
+
+    @Test("shotgun: every REP server gets the request, the first reply wins, a late one is dropped and counted; a dead server changes nothing")
+    func shotgun() async throws {
+        try await withContext { context in
+            let names = [freshEndpoint("fl-shot-a"), freshEndpoint("fl-shot-b"), freshEndpoint("fl-shot-dead")]
+            let (calls, lateGate) = ([Tally(), Tally()], Gate(opensAt: 2))
+            var servers: [Task<Void, any Error>] = []
+            for (index, name) in names.prefix(2).enumerated() {
+                let rep = try ReplySocket(context)
+                _ = try await rep.bind(name)
+                servers.append(Task {
+                    try await rep.serve { request in
+                        calls[index].add()
+                        switch (index, calls[index].value) {
+                        case (0, 1): break  // the first request: server 0 answers at once
+                        case (0, _): try await Task.sleep(for: .seconds(60))  // later ones: never
+                        case (_, 1): await lateGate.arrive()  // server 1 answers the first only when told
+                        default: break
+                        }
+                        return Message(request.frames + [Frame("server \(index)")])
+                    }
+                })
+            }
+            defer { for server in servers { server.cancel() } }
+            let dropped = Tally()
+            let client = try await FreelanceShotgunClient(context, servers: names, timeout: .seconds(10)) { event in
+                if event.kind == .replyDropped { dropped.add() }
+            }
+            let first = try await client.request(["one"])
+            #expect(first == ["one", "server 0"])
+            await lateGate.arrive()
+            // Server 1's late answer to the first request comes ahead of its answer to this one.
+            let second = try await client.request(["two"])
+            #expect(second == ["two", "server 1"])
+            #expect(dropped.value == 1, "the late reply to the first request")
+            #expect(calls[0].value == 2 && calls[1].value == 2, "each live server got each request once")
+            await client.close()
+        }
+    }
+
+    @Test("shotgun with no server answering fails with noReply after its timeout")
+    func shotgunNoServer() async throws {
+        try await withContext { context in
+            let client = try await FreelanceShotgunClient(context, servers: [freshEndpoint("fl-shot-none")], timeout: .milliseconds(200))
+            do {
+                _ = try await client.request(["anyone?"])
+                Issue.record("a reply came from nowhere")
+            } catch let error as ZMQError {
+                #expect(error.code == .noReply, "\(error)")
+            }
+            await client.close()
+        }
+    }
 }
