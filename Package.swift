@@ -85,10 +85,12 @@ let package = Package(
         ),
         // curve_transcript.py made the CURVE byte vectors (PyNaCl, from the RFCs).
         .testTarget(name: "ZMTPTests", dependencies: ["ZMTP"], exclude: ["curve_transcript.py"]),
+        // What the test targets share (a context per test, endpoints, transports, a fixed clock).
+        .target(name: "ZMQTestSupport", dependencies: ["ZMQ"], path: "Tests/ZMQTestSupport"),
         .testTarget(
             name: "ZMQTests",
             dependencies: [
-                "ZMQ", "ZMTP",
+                "ZMQ", "ZMTP", "ZMQTestSupport",
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -97,12 +99,12 @@ let package = Package(
             ]
         ),
         // Runs the built `zmq` executable; depending on it makes sure it is built first.
-        .testTarget(name: "ToolTests", dependencies: ["ZMQ", "ZMQPatterns", "ZMQTool"]),
-        .testTarget(name: "PatternTests", dependencies: ["ZMQ", "ZMQPatterns"]),
+        .testTarget(name: "ToolTests", dependencies: ["ZMQ", "ZMQPatterns", "ZMQTool", "ZMQTestSupport"]),
+        .testTarget(name: "PatternTests", dependencies: ["ZMQ", "ZMQPatterns", "ZMQTestSupport"]),
         // Runs a real libzmq (pyzmq, pinned in scripts/test) against swift-zmq; peer.py is the far side.
         .testTarget(
             name: "InteropTests",
-            dependencies: ["ZMQ", "ZMTP", "ZMQPatterns"],
+            dependencies: ["ZMQ", "ZMTP", "ZMQPatterns", "ZMQTestSupport"],
             exclude: ["peer.py", "relay.py", "pirate.py", "mdp.py", "majortomo_peer.py", "bstar.py", "freelance.py"]
         ),
     ]

@@ -9,11 +9,11 @@ struct BinaryStarCommand: AsyncParsableCommand {
         commandName: "binary-star",
         abstract: "Run one server of a Binary Star pair: answer REQ and DEALER clients while active, fail over to the peer.",
         discussion: """
-            The pair's states go over --state-bind (a PUB) and --state-connect (a SUB to the \\
-            peer's --state-bind), as the Guide's bstar does, so either server may be the Guide's. \\
-            Each change of state is printed on standard error as "binary-star: STATE" (PRIMARY, \\
-            BACKUP, ACTIVE, PASSIVE). With --exec, a request's frames go to the command's \\
-            standard input, one per line, and the lines it prints are the reply's frames. Exits 0 \\
+            The pair's states go over --state-bind (a PUB) and --state-connect (a SUB to the \
+            peer's --state-bind), as the Guide's bstar does, so either server may be the Guide's. \
+            Each change of state is printed on standard error as "binary-star: STATE" (PRIMARY, \
+            BACKUP, ACTIVE, PASSIVE). With --exec, a request's frames go to the command's \
+            standard input, one per line, and the lines it prints are the reply's frames. Exits 0 \
             on SIGINT or SIGTERM, and 3 when both servers are active or both passive.
             """
     )
@@ -33,18 +33,13 @@ struct BinaryStarCommand: AsyncParsableCommand {
     @Option(help: "Connect to the peer's state publisher, e.g. tcp://backup:5004.")
     var stateConnect: String
 
-    @Flag(help: "Answer each request with itself.")
-    var echo = false
-
-    @Option(help: "Answer each request with this shell command's output.")
-    var exec: String?
+    @OptionGroup var answer: AnswerOptions
 
     @Option(help: "Seconds between state messages; the peer is gone after two of them go missing.")
     var heartbeat: Double = 1
 
     func validate() throws {
         if primary == backup { throw ValidationError("give exactly one of --primary or --backup") }
-        if echo == (exec != nil) { throw ValidationError("give exactly one of --echo or --exec COMMAND") }
         if !(0.001...86_400).contains(heartbeat) { throw ValidationError("--heartbeat must be between 0.001 and 86400 seconds") }
     }
 
@@ -61,7 +56,7 @@ struct BinaryStarCommand: AsyncParsableCommand {
             }
         }
         let configured = server
-        let answer = ShellCommand.answering(exec, tool: "zmq binary-star")
+        let answer = ShellCommand.answering(answer.exec, tool: "zmq binary-star")
         try await exitingOnSplitBrain(fatal, "zmq binary-star", "servers") {
             try await runUntilSignalled(context, [{ try await configured.run(in: context, handler: answer) }])
         }

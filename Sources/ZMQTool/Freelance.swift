@@ -24,23 +24,18 @@ struct FreelanceServerCommand: AsyncParsableCommand {
     @Option(help: "The endpoint clients connect to, which is the server's name (default: --bind with * as localhost).")
     var name: String?
 
-    @Flag(help: "Answer each request with itself.")
-    var echo = false
-
-    @Option(help: "Answer each request with this shell command's output.")
-    var exec: String?
+    @OptionGroup var answer: AnswerOptions
 
     @Flag(help: "Print each request on standard error.")
     var verbose = false
 
     func validate() throws {
-        if echo == (exec != nil) { throw ValidationError("give exactly one of --echo or --exec COMMAND") }
     }
 
     func run() async throws {
         let context = ZMQContext.forTool()
         let server = FreelanceServer(bind: bind, name: name)
-        let answer = ShellCommand.answering(exec, tool: "zmq freelance-server")
+        let answer = ShellCommand.answering(answer.exec, tool: "zmq freelance-server")
         let verbose = verbose
         standardError("zmq freelance-server: listening on \(bind) as \(server.name)")
         do {

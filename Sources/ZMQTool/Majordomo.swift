@@ -163,11 +163,7 @@ struct Worker: AsyncParsableCommand {
     @Option(help: "The Majordomo version to speak: 0.1, 0.2, or majortomo (the PyPI package's dialect of 0.2).")
     var mdp: String = "0.2"
 
-    @Flag(help: "Answer each request with itself.")
-    var echo = false
-
-    @Option(help: "Answer each request with this shell command's output.")
-    var exec: String?
+    @OptionGroup var answer: AnswerOptions
 
     @Option(help: "Answer each request id once, recording the replies in this SQLite database.")
     var once: String?
@@ -181,7 +177,6 @@ struct Worker: AsyncParsableCommand {
     func validate() throws {
         if MajordomoVersion(rawValue: mdp) == nil { throw ValidationError("--mdp must be 0.1, 0.2 or majortomo") }
         if connect.isEmpty { throw ValidationError("give --connect ENDPOINT") }
-        if echo == (exec != nil) { throw ValidationError("give exactly one of --echo or --exec COMMAND") }
         if heartbeat <= 0 { throw ValidationError("--heartbeat must be positive") }
     }
 
@@ -198,10 +193,10 @@ struct Worker: AsyncParsableCommand {
         worker.heartbeat = .seconds(heartbeat)
         worker.reconnectInterval = .seconds(heartbeat)
         let configured = worker
-        let command = exec
+        let command = answer.exec
         let verbose = verbose
         let service = service
-        let answer: @Sendable (Message) async throws -> (reply: Message, succeeded: Bool) = { request in
+        let respond: @Sendable (Message) async throws -> (reply: Message, succeeded: Bool) = { request in
             guard let command else { return (request, true) }
             do {
                 return try await ShellCommand.run(command, input: request)
@@ -215,7 +210,7 @@ struct Worker: AsyncParsableCommand {
         try await runUntilSignalled(context, [{
             try await configured.run(in: context) { request in
                 if verbose { standardError("zmq worker: request \(FrameText.line(request))") }
-                guard let completed else { return try await answer(request).reply }
+                guard let completed else { return try await respond(request).reply }
                 guard let id = request.first else {
                     standardError("zmq worker: a request with no frames has no id; answered with nothing")
                     return Message([Frame]())
@@ -223,7 +218,7 @@ struct Worker: AsyncParsableCommand {
                 // The record failing (a full disk) stops the worker, and with it every answer
                 // given as done without being recorded.
                 if let recorded = try await completed.reply(for: id) { return recorded }
-                let (reply, succeeded) = try await answer(request)
+                let (reply, succeeded) = try await respond(request)
                 return succeeded ? try await completed.record(reply, for: id) : reply
             }
         }])
@@ -338,6 +333,19 @@ enum ShellCommand {
         if truncated { standardError("zmq worker: '\(command)' printed more than \(outputLimit) octets; stopped") }
         if status != 0 { standardError("zmq worker: '\(command)' exited with status \(status)") }
         return (Message(frames), status == 0 && !truncated)
+    }
+}
+
+/// How a server answers: --echo, or --exec COMMAND (exactly one).
+struct AnswerOptions: ParsableArguments {
+    @Flag(help: "Answer each request with itself.")
+    var echo = false
+
+    @Option(help: "Answer each request with this shell command's output.")
+    var exec: String?
+
+    func validate() throws {
+        if echo == (exec != nil) { throw ValidationError("give exactly one of --echo or --exec COMMAND") }
     }
 }
 

@@ -2,16 +2,13 @@ import Foundation
 import Testing
 import ZMQ
 import ZMQPatterns
+import ZMQTestSupport
 
 /// Binary Star against libzmq (pyzmq 27.3.0): a server written in Python from the Guide's bstar.c
 /// (bstar.py) paired with ours, each way round, with the active server killed mid-run.
 @Suite("Binary Star interop with libzmq", .serialized, .timeLimit(.minutes(2)))
 struct BinaryStarInteropTests {
     static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("bstar.py").path
-
-    static func endpoint(_ name: String) -> String {
-        "ipc://\(NSTemporaryDirectory())zmq-bstar-\(name)-\(UUID().uuidString.prefix(8)).sock"
-    }
 
     /// A Python server of the pair, its endpoints read, its first state line read.
     static func pythonServer(primary: Bool, frontend: String, stateBind: String, stateConnect: String) async throws -> PythonPeer {
@@ -43,8 +40,8 @@ struct BinaryStarInteropTests {
 
     @Test("our primary and a Python backup: the primary serves, dies, the Python backup takes over on the client's vote, and our restarted primary stands by")
     func ourPrimaryPythonBackup() async throws {
-        try await withInteropContext { context in
-            let (front1, front2, state1, state2) = (Self.endpoint("f1"), Self.endpoint("f2"), Self.endpoint("s1"), Self.endpoint("s2"))
+        try await withContext { context in
+            let (front1, front2, state1, state2) = (temporaryIPCEndpoint("f1"), temporaryIPCEndpoint("f2"), temporaryIPCEndpoint("s1"), temporaryIPCEndpoint("s2"))
             let backup = try await Self.pythonServer(primary: false, frontend: front2, stateBind: state2, stateConnect: state1)
             var (primary, events) = Self.ourServer(primary: true, frontend: front1, stateBind: state1, stateConnect: state2, in: context)
             await Self.waitFor(.active, in: events)
@@ -73,8 +70,8 @@ struct BinaryStarInteropTests {
 
     @Test("a Python primary and our backup: the Python primary is killed mid-run, our backup takes over, and a restarted Python primary stands by")
     func pythonPrimaryOurBackup() async throws {
-        try await withInteropContext { context in
-            let (front1, front2, state1, state2) = (Self.endpoint("f1"), Self.endpoint("f2"), Self.endpoint("s1"), Self.endpoint("s2"))
+        try await withContext { context in
+            let (front1, front2, state1, state2) = (temporaryIPCEndpoint("f1"), temporaryIPCEndpoint("f2"), temporaryIPCEndpoint("s1"), temporaryIPCEndpoint("s2"))
             var primary = try await Self.pythonServer(primary: true, frontend: front1, stateBind: state1, stateConnect: state2)
             let (backup, events) = Self.ourServer(primary: false, frontend: front2, stateBind: state2, stateConnect: state1, in: context)
             defer { backup.cancel() }

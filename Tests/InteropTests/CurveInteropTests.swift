@@ -1,12 +1,12 @@
 import Foundation
 import Testing
 import ZMQ
+import ZMQTestSupport
 
 /// CURVE against libzmq 4.3.5 (pyzmq 27.3.0), each side as server and as client, with pyzmq's own
 /// authenticator on its side and ours on ours.
 @Suite("CURVE interop with libzmq", .serialized, .timeLimit(.minutes(2)))
 struct CurveInteropTests {
-    typealias Transport = SecurityInteropTests.Transport
 
     @Test("this test run has CURVE built in")
     func built() {
@@ -16,9 +16,9 @@ struct CurveInteropTests {
     #if CURVE
     static let shapes = "0;1;300;70000;1,2,3"
 
-    @Test("a libzmq CURVE client's messages reach a swift-zmq CURVE server that admits its key", arguments: Transport.allCases)
+    @Test("a libzmq CURVE client's messages reach a swift-zmq CURVE server that admits its key", arguments: Transport.overNetwork)
     func libzmqClientToSwiftServer(transport: Transport) async throws {
-        try await withInteropContext { context in
+        try await withContext { context in
             let serverKeys = try CurveKeyPair.generate()
             let clientKeys = try CurveKeyPair.generate()
             let seen = RequestLog()
@@ -28,7 +28,7 @@ struct CurveInteropTests {
             }
             let pull = try context.socket(.pull)
             try pull.set(.curveServer(serverKeys))
-            let endpoint = try await pull.bind(SecurityInteropTests.local(transport))
+            let endpoint = try await pull.bind(transport.freshEndpoint)
             let peer = try PythonPeer(["send", "--type", "PUSH", "--connect", endpoint, "--count", "10", "--shapes", Self.shapes,
                                        "--curve-server-key=" + serverKeys.publicKey.z85, "--curve-secret=" + clientKeys.secretKey.z85])
             _ = try await peer.endpoint()
@@ -41,12 +41,12 @@ struct CurveInteropTests {
         }
     }
 
-    @Test("a swift-zmq CURVE client's messages reach a libzmq CURVE server whose authenticator admits its key", arguments: Transport.allCases)
+    @Test("a swift-zmq CURVE client's messages reach a libzmq CURVE server whose authenticator admits its key", arguments: Transport.overNetwork)
     func swiftClientToLibzmqServer(transport: Transport) async throws {
-        try await withInteropContext { context in
+        try await withContext { context in
             let serverKeys = try CurveKeyPair.generate()
             let clientKeys = try CurveKeyPair.generate()
-            let peer = try PythonPeer(["recv", "--type", "PULL", "--bind", SecurityInteropTests.local(transport), "--count", "10",
+            let peer = try PythonPeer(["recv", "--type", "PULL", "--bind", transport.freshEndpoint, "--count", "10",
                                        "--shapes", Self.shapes, "--curve-server=" + serverKeys.secretKey.z85,
                                        "--curve-allow=" + clientKeys.publicKey.z85])
             let push = try context.socket(.push)
@@ -62,7 +62,7 @@ struct CurveInteropTests {
 
     @Test("a libzmq SUB with heartbeats subscribes through a swift-zmq CURVE XPUB and gets only its topic")
     func libzmqSubscriber() async throws {
-        try await withInteropContext { context in
+        try await withContext { context in
             let serverKeys = try CurveKeyPair.generate()
             let xpub = try context.socket(.xpub)
             try xpub.set(.curveServer(serverKeys))
@@ -88,7 +88,7 @@ struct CurveInteropTests {
 
     @Test("a swift-zmq SUB subscribes through a libzmq CURVE XPUB, with heartbeats both ways")
     func swiftSubscriber() async throws {
-        try await withInteropContext { context in
+        try await withContext { context in
             let serverKeys = try CurveKeyPair.generate()
             let peer = try PythonPeer(["publisher", "--type", "XPUB", "--bind", "tcp://127.0.0.1:*", "--topic", "weather", "--count", "20",
                                        "--heartbeat", "30", "--curve-server=" + serverKeys.secretKey.z85])
@@ -105,12 +105,12 @@ struct CurveInteropTests {
         }
     }
 
-    @Test("DEALER and ROUTER under CURVE, each side as server", arguments: Transport.allCases)
+    @Test("DEALER and ROUTER under CURVE, each side as server", arguments: Transport.overNetwork)
     func dealerRouter(transport: Transport) async throws {
-        try await withInteropContext { context in
+        try await withContext { context in
             let serverKeys = try CurveKeyPair.generate()
             // swift-zmq DEALER client, libzmq ROUTER server.
-            let router = try PythonPeer(["router-echo", "--type", "ROUTER", "--bind", SecurityInteropTests.local(transport), "--count", "5",
+            let router = try PythonPeer(["router-echo", "--type", "ROUTER", "--bind", transport.freshEndpoint, "--count", "5",
                                          "--curve-server=" + serverKeys.secretKey.z85])
             let dealer = try context.socket(.dealer)
             try dealer.set(.curveServerKey(serverKeys.publicKey))
@@ -124,7 +124,7 @@ struct CurveInteropTests {
             // libzmq DEALER client, swift-zmq ROUTER server.
             let server = try context.socket(.router)
             try server.set(.curveServer(serverKeys))
-            let endpoint = try await server.bind(SecurityInteropTests.local(transport))
+            let endpoint = try await server.bind(transport.freshEndpoint)
             let client = try PythonPeer(["request", "--type", "DEALER", "--routing-id", "libzmq", "--connect", endpoint,
                                          "--count", "5", "--shapes", "1,300", "--curve-server-key=" + serverKeys.publicKey.z85])
             _ = try await client.endpoint()
@@ -139,7 +139,7 @@ struct CurveInteropTests {
 
     @Test("a libzmq client whose key our authenticator refuses sees status 400; one with the wrong server key gets nothing through")
     func refusals() async throws {
-        try await withInteropContext { context in
+        try await withContext { context in
             let serverKeys = try CurveKeyPair.generate()
             context.authenticate { _ in .denied }
             let pull = try context.socket(.pull)

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import ZMQ
 import ZMQPatterns
+import ZMQTestSupport
 
 /// The Freelance pattern against libzmq (pyzmq 27.3.0): servers and an agent client written in
 /// Python from RFC 10 and the Guide (freelance.py), against ours, each way round.
@@ -9,14 +10,10 @@ import ZMQPatterns
 struct FreelanceInteropTests {
     static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("freelance.py").path
 
-    static func endpoint(_ name: String) -> String {
-        "ipc://\(NSTemporaryDirectory())zmq-fl-\(name)-\(UUID().uuidString.prefix(8)).sock"
-    }
-
     @Test("our agent client and two Python RFC 10 servers: both are killed mid-run and one comes back on its endpoint, and every request is answered")
     func ourClientPythonServers() async throws {
-        try await withInteropContext { context in
-            let names = [Self.endpoint("a"), Self.endpoint("b")]
+        try await withContext { context in
+            let names = [temporaryIPCEndpoint("a"), temporaryIPCEndpoint("b")]
             let servers = try names.map { try PythonPeer(script: Self.script, ["server3", "--bind", $0, "--timeout", "110"]) }
             for server in servers { _ = try await server.endpoint() }
             let client = try await FreelanceClient(context, servers: names, pingInterval: .milliseconds(100),
@@ -40,8 +37,8 @@ struct FreelanceInteropTests {
 
     @Test("the Python agent client and two of our servers, named by their endpoints: every request is answered")
     func pythonClientOurServers() async throws {
-        try await withInteropContext { context in
-            let names = [Self.endpoint("a"), Self.endpoint("b")]
+        try await withContext { context in
+            let names = [temporaryIPCEndpoint("a"), temporaryIPCEndpoint("b")]
             let servers = names.map { name in
                 Task { try await FreelanceServer(bind: name).run(in: context) { $0 } }
             }
@@ -55,8 +52,8 @@ struct FreelanceInteropTests {
 
     @Test("the sequential model: our client fails over between two Python REP servers (the Guide's flserver1); one killed mid-run, every request answered")
     func ourSequentialClient() async throws {
-        try await withInteropContext { context in
-            let names = [Self.endpoint("s1"), Self.endpoint("s2")]
+        try await withContext { context in
+            let names = [temporaryIPCEndpoint("s1"), temporaryIPCEndpoint("s2")]
             let servers = try names.map { try PythonPeer(script: Self.script, ["server1", "--bind", $0, "--timeout", "110"]) }
             for server in servers { _ = try await server.endpoint() }
             let client = LazyPirateClient.failingOver(between: names, in: context, retry: RetryPolicy(timeout: .milliseconds(500), attempts: 4),
@@ -77,8 +74,8 @@ struct FreelanceInteropTests {
 
     @Test("the shotgun model: our client and two Python REP servers answering [sequence, OK] (the Guide's flserver2); one killed mid-run, every request answered")
     func ourShotgunClient() async throws {
-        try await withInteropContext { context in
-            let names = [Self.endpoint("g1"), Self.endpoint("g2")]
+        try await withContext { context in
+            let names = [temporaryIPCEndpoint("g1"), temporaryIPCEndpoint("g2")]
             let servers = try names.map { try PythonPeer(script: Self.script, ["server2", "--bind", $0, "--timeout", "110"]) }
             for server in servers { _ = try await server.endpoint() }
             let client = try await FreelanceShotgunClient(context, servers: names, timeout: .seconds(10))
@@ -98,8 +95,8 @@ struct FreelanceInteropTests {
 
     @Test("the Python sequential and shotgun clients (flclient1, flclient2) against two of our REP servers: every request answered")
     func pythonSequentialAndShotgunClients() async throws {
-        try await withInteropContext { context in
-            let names = [Self.endpoint("r1"), Self.endpoint("r2")]
+        try await withContext { context in
+            let names = [temporaryIPCEndpoint("r1"), temporaryIPCEndpoint("r2")]
             var serving: [Task<Void, any Error>] = []
             for name in names {
                 let rep = try ReplySocket(context)
@@ -107,7 +104,7 @@ struct FreelanceInteropTests {
                 serving.append(Task { try await rep.serve { Message($0.frames.prefix(1) + ["OK"]) } })
             }
             defer { for task in serving { task.cancel() } }
-            let sequential = try PythonPeer(script: Self.script, ["client1", "--connect", Self.endpoint("none"), "--connect", names[0],
+            let sequential = try PythonPeer(script: Self.script, ["client1", "--connect", temporaryIPCEndpoint("none"), "--connect", names[0],
                                                                   "--count", "5", "--timeout-ms", "500"])
             let first = try await sequential.result()
             #expect(first["ok"] as? Bool == true && first["replies"] as? Int == 5, "\(first)")

@@ -1,12 +1,12 @@
 import Foundation
 import Testing
 import ZMQ
+import ZMQTestSupport
 
 /// swift-zmq against libzmq 4.3.5 (pyzmq 27.3.0), over loopback, in both directions and with
 /// either side binding.
 @Suite("Interop with libzmq", .serialized, .timeLimit(.minutes(2)))
 struct InteropTests {
-    enum Transport: String, CaseIterable { case tcp, ipc }
     enum Binder: String, CaseIterable { case swift, libzmq }
     enum Flow: String, CaseIterable { case swiftPushesToLibzmq, libzmqPushesToSwift, pairEcho }
 
@@ -26,7 +26,7 @@ struct InteropTests {
         #expect(text.trimmingCharacters(in: .whitespacesAndNewlines) == "27.3.0 4.3.5")
     }
 
-    @Test("message sizes and multipart", arguments: Transport.allCases, Binder.allCases)
+    @Test("message sizes and multipart", arguments: Transport.overNetwork, Binder.allCases)
     func sizes(transport: Transport, binder: Binder) async throws {
         for flow in Flow.allCases {
             try await exchange(flow: flow, transport: transport, binder: binder, count: 12, shapes: Self.shapes)
@@ -39,7 +39,7 @@ struct InteropTests {
     }
 
     func exchange(flow: Flow, transport: Transport, binder: Binder, count: Int, shapes: String) async throws {
-        try await withInteropContext { context in
+        try await withContext { context in
             try await exchange(flow: flow, transport: transport, binder: binder, count: count, shapes: shapes, context: context)
         }
     }
@@ -51,7 +51,7 @@ struct InteropTests {
         case .pairEcho: (.pair, "PAIR", "echo")
         }
         let socket = try context.socket(swiftType)
-        let local = transport == .tcp ? "tcp://127.0.0.1:*" : "ipc://\(NSTemporaryDirectory())zmq-interop-\(UUID().uuidString.prefix(8)).sock"
+        let local = transport.freshEndpoint
         var arguments = [mode, "--type", peerType, "--count", "\(count)", "--shapes", shapes]
         let peer: PythonPeer
         if binder == .swift {
@@ -59,7 +59,7 @@ struct InteropTests {
             peer = try PythonPeer(arguments + ["--connect", endpoint])
             _ = try await peer.endpoint()
         } else {
-            arguments += ["--bind", transport == .tcp ? "tcp://127.0.0.1:*" : local]
+            arguments += ["--bind", local]
             peer = try PythonPeer(arguments)
             try await socket.connect(try await peer.endpoint())
         }
@@ -89,7 +89,7 @@ struct InteropTests {
 
     @Test("a killed libzmq peer is reconnected to after it restarts")
     func peerRestart() async throws {
-        try await withInteropContext { context in
+        try await withContext { context in
             let first = try PythonPeer(["recv", "--type", "PULL", "--bind", "tcp://127.0.0.1:*", "--sequence", "--count", "1000000", "--progress", "1000"])
             let endpoint = try await first.endpoint()
             let push = try context.socket(.push)
@@ -119,7 +119,7 @@ struct InteropTests {
 
     @Test("a silent peer is dropped by heartbeat timeout")
     func heartbeatTimeout() async throws {
-        try await withInteropContext { context in
+        try await withContext { context in
             let push = try context.socket(.push)
             try push.set(.heartbeatInterval(.milliseconds(100)))
             try push.set(.heartbeatTimeout(.milliseconds(300)))
@@ -134,7 +134,7 @@ struct InteropTests {
 
     @Test("a hand-written ZMTP 3.0 peer completes the handshake and exchanges messages")
     func zmtp30Peer() async throws {
-        try await withInteropContext { context in
+        try await withContext { context in
             let pair = try context.socket(.pair)
             let endpoint = try await pair.bind("tcp://127.0.0.1:*")
             let address = endpoint.replacingOccurrences(of: "tcp://", with: "")
@@ -148,23 +148,4 @@ struct InteropTests {
             #expect(report["message"] as? String == "hello from swift")
         }
     }
-}
-
-/// Runs `body` with a fresh context that is shut down afterwards. After a failure the shutdown is
-/// cancelled at once, so that messages a failed test left queued cannot linger forever.
-func withInteropContext(_ body: (ZMQContext) async throws -> Void) async throws {
-    let context = ZMQContext()
-    do {
-        try await body(context)
-    } catch {
-        let shutdown = Task { await context.shutdown() }
-        shutdown.cancel()
-        await shutdown.value
-        throw error
-    }
-    await context.shutdown()
-}
-
-extension Message {
-    var strings: [String?] { frames.map(\.string) }
 }

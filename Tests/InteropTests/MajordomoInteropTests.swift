@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import ZMQ
 import ZMQPatterns
+import ZMQTestSupport
 
 /// Majordomo against libzmq (pyzmq 27.3.0): clients and workers written in Python from 7/MDP and
 /// 18/MDP (mdp.py) through our broker, of each version, and our worker serving Python clients.
@@ -9,14 +10,10 @@ import ZMQPatterns
 struct MajordomoInteropTests {
     static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("mdp.py").path
 
-    static func endpoint() -> String {
-        "ipc://\(NSTemporaryDirectory())zmq-mdp-\(UUID().uuidString.prefix(8)).sock"
-    }
-
     @Test("Python clients and workers of both versions, through our broker", arguments: MajordomoVersion.rfc, MajordomoVersion.rfc)
     func pythonPeers(client: MajordomoVersion, worker: MajordomoVersion) async throws {
-        try await withInteropContext { context in
-            let endpoint = Self.endpoint()
+        try await withContext { context in
+            let endpoint = temporaryIPCEndpoint()
             var broker = MajordomoBroker(endpoint: endpoint)
             broker.heartbeat = .milliseconds(200)
             let log = PirateEventLog()
@@ -50,8 +47,8 @@ struct MajordomoInteropTests {
 
     @Test("our worker of each version serves Python clients of each version", arguments: MajordomoVersion.rfc)
     func ourWorker(version: MajordomoVersion) async throws {
-        try await withInteropContext { context in
-            let endpoint = Self.endpoint()
+        try await withContext { context in
+            let endpoint = temporaryIPCEndpoint()
             let running = Task { try await MajordomoBroker(endpoint: endpoint).run(in: context) }
             defer { running.cancel() }
             var worker = MajordomoWorker(connectingTo: endpoint, service: "upper")
@@ -71,8 +68,8 @@ struct MajordomoInteropTests {
 
     @Test("our clients (synchronous and asynchronous) and workers of each version through a Python broker written from the RFCs", arguments: MajordomoVersion.rfc)
     func pythonBroker(version: MajordomoVersion) async throws {
-        try await withInteropContext { context in
-            let broker = try PythonPeer(script: Self.script, ["broker", "--bind", Self.endpoint(), "--heartbeat", "200", "--count", "9"])
+        try await withContext { context in
+            let broker = try PythonPeer(script: Self.script, ["broker", "--bind", temporaryIPCEndpoint(), "--heartbeat", "200", "--count", "9"])
             let endpoint = try await broker.endpoint()
             var worker = MajordomoWorker(connectingTo: endpoint, service: "upper")
             worker.version = version

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import ZMQ
 import ZMQPatterns
+import ZMQTestSupport
 
 /// The majortomo dialect against the real majortomo 0.2.0 (PyPI, on pyzmq), whose broker,
 /// client and worker majortomo_peer.py runs: its client and worker through our broker, and our
@@ -10,14 +11,10 @@ import ZMQPatterns
 struct MajortomoInteropTests {
     static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("majortomo_peer.py").path
 
-    static func endpoint() -> String {
-        "ipc://\(NSTemporaryDirectory())zmq-majortomo-\(UUID().uuidString.prefix(8)).sock"
-    }
-
     @Test("majortomo's client and worker through our broker, partial replies included")
     func theirPeersOurBroker() async throws {
-        try await withInteropContext { context in
-            let endpoint = Self.endpoint()
+        try await withContext { context in
+            let endpoint = temporaryIPCEndpoint()
             var broker = MajordomoBroker(endpoint: endpoint)
             broker.heartbeat = .milliseconds(200)
             let log = PirateEventLog()
@@ -44,8 +41,8 @@ struct MajortomoInteropTests {
 
     @Test("majortomo's client served by our 18/MDP worker, through our broker")
     func theirClientOurWorker() async throws {
-        try await withInteropContext { context in
-            let endpoint = Self.endpoint()
+        try await withContext { context in
+            let endpoint = temporaryIPCEndpoint()
             let running = Task { try await MajordomoBroker(endpoint: endpoint).run(in: context) }
             defer { running.cancel() }
             let serving = Task {
@@ -65,8 +62,8 @@ struct MajortomoInteropTests {
 
     @Test("our client (several requests in flight) and worker in the majortomo dialect, through majortomo's broker")
     func ourPeersTheirBroker() async throws {
-        try await withInteropContext { context in
-            let broker = try PythonPeer(script: Self.script, ["broker", "--bind", Self.endpoint(), "--heartbeat-interval", "0.2", "--count", "6"])
+        try await withContext { context in
+            let broker = try PythonPeer(script: Self.script, ["broker", "--bind", temporaryIPCEndpoint(), "--heartbeat-interval", "0.2", "--count", "6"])
             let endpoint = try await broker.endpoint()
             var worker = MajordomoWorker(connectingTo: endpoint, service: "upper")
             worker.version = .majortomo

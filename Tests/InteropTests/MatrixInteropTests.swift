@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import ZMQ
+import ZMQTestSupport
 
 /// Every legal pair of classic socket types against libzmq 4.3.5 (pyzmq 27.3.0): swift-zmq on
 /// each side of each pair, binding and connecting, over tcp and ipc, with multipart messages.
@@ -8,7 +9,6 @@ import ZMQ
 /// subscribes and checks). peer.py's `matrix` mode plays libzmq's side by the same rules.
 @Suite("The interop matrix: every legal pair with libzmq", .serialized, .timeLimit(.minutes(5)))
 struct MatrixInteropTests {
-    typealias Transport = InteropTests.Transport
     typealias Binder = InteropTests.Binder
 
     /// Each legal pair (23/ZMTP), the side that speaks first named first.
@@ -29,9 +29,9 @@ struct MatrixInteropTests {
     @Test("messages cross intact", arguments: cases, Side.allCases)
     func exchange(pair: String, side: Side) async throws {
         let (speaker, answerer) = Self.pairs.first { "\($0.speaker)-\($0.answerer)" == pair }!
-        for transport in Transport.allCases {
+        for transport in Transport.overNetwork {
             for binder in Binder.allCases {
-                try await withInteropContext { context in
+                try await withContext { context in
                     let swiftType = side == .swiftSpeaks ? speaker : answerer
                     let libzmqType = side == .swiftSpeaks ? answerer : speaker
                     var options: [SocketOption] = [.linger(.zero), .receiveTimeout(.seconds(20))]
@@ -106,7 +106,7 @@ struct MatrixInteropTests {
 
     @Test("an incompatible pair is refused on both sides: PUSH and SUB", arguments: Binder.allCases, [SocketType.push, .sub])
     func incompatible(binder: Binder, swiftType: SocketType) async throws {
-        try await withInteropContext { context in
+        try await withContext { context in
             let socket = try context.socket(swiftType, options: [.linger(.zero)])
             let events = socket.monitor()
             let libzmqType = swiftType == .push ? "SUB" : "PUSH"

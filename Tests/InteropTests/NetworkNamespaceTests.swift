@@ -2,6 +2,7 @@ import Foundation
 import Synchronization
 import Testing
 @testable import ZMQ
+import ZMQTestSupport
 
 #if os(Linux)
 /// A private network for one test, made with `ip netns` and `ip link` and removed afterwards.
@@ -161,7 +162,7 @@ struct NetworkNamespaceTests {
     @Test("a link taken down and up mid-stream: the connection holds and every message arrives, in order")
     func linkDownAndUp() async throws {
         try await withNetwork { network in
-            try await withInteropContext { context in
+            try await withContext { context in
                 let pull = try context.socket(.pull)
                 let events = pull.monitor()
                 // libzmq in namespace A streams a counter every millisecond.
@@ -183,7 +184,7 @@ struct NetworkNamespaceTests {
     @Test("a link down long enough for heartbeats to drop the connection: it is dialled again, the stream resumes in order, and only what was in flight at the cut is lost")
     func linkDownReconnect() async throws {
         try await withNetwork { network in
-            try await withInteropContext { context in
+            try await withContext { context in
                 let push = try context.socket(.push)
                 try push.set(.heartbeatInterval(.milliseconds(100)))
                 try push.set(.heartbeatTimeout(.milliseconds(500)))
@@ -234,7 +235,7 @@ struct NetworkNamespaceTests {
     @Test("a peer that vanishes without a FIN is detected by heartbeats within the timeout and its connection freed", arguments: ["client", "server"])
     func vanishedPeer(side: String) async throws {
         try await withNetwork { network in
-            try await withInteropContext { context in
+            try await withContext { context in
                 let socket = try context.socket(.push)
                 try socket.set(.heartbeatInterval(.milliseconds(100)))
                 try socket.set(.heartbeatTimeout(.milliseconds(500)))
@@ -286,7 +287,7 @@ struct NetworkNamespaceTests {
     @Test("a REQ client cut off from its server mid-request gets its reply once the partition heals")
     func partitionHealed() async throws {
         try await withNetwork { network in
-            try await withInteropContext { context in
+            try await withContext { context in
                 let req = try context.socket(.req)
                 let peer = try PythonPeer(["echo", "--type", "REP", "--count", "2",
                                            "--bind", "tcp://\(network.peerAddress):\(Self.port)"], namespace: network.namespace)
@@ -311,7 +312,7 @@ struct NetworkNamespaceTests {
     @Test("through 40 ms of delay and 3% frame loss each way, a stream and a burst arrive whole and in order and heartbeats keep the connection")
     func delayAndLoss() async throws {
         try await withNetwork(delay: .milliseconds(40), loss: 0.03) { network in
-            try await withInteropContext { context in
+            try await withContext { context in
                 let push = try context.socket(.push)
                 // A PONG is due within 1 s of each PING: a round trip of 80 ms plus retransmits fits.
                 try push.set(.heartbeatInterval(.milliseconds(200)))
@@ -352,7 +353,7 @@ struct NetworkNamespaceTests {
     @Test("with a heartbeat timeout shorter than the round trip, an idle connection is dropped and dialled again")
     func heartbeatTimeoutBelowRoundTrip() async throws {
         try await withNetwork(delay: .milliseconds(150)) { network in
-            try await withInteropContext { context in
+            try await withContext { context in
                 let push = try context.socket(.push)
                 try push.set(.linger(.zero))
                 // A round trip takes 300 ms; a PONG due within 100 ms of its PING (and no other

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import ZMQ
 import ZMQPatterns
+import ZMQTestSupport
 
 /// The Pirates against libzmq (pyzmq 27.3.0): Paranoid Pirate peers written in Python from 6/PPP
 /// (pirate.py) against our queue and worker, and the Lazy Pirate client against a libzmq REP.
@@ -11,7 +12,7 @@ struct PirateInteropTests {
 
     @Test("a Lazy Pirate client's requests are answered by a libzmq REP, which returns the sequence frame unread")
     func lazyPirateAndLibzmqRep() async throws {
-        try await withInteropContext { context in
+        try await withContext { context in
             let rep = try PythonPeer(["echo", "--type", "REP", "--bind", "tcp://127.0.0.1:*", "--count", "5"])
             let client = LazyPirateClient(context, connectingTo: [try await rep.endpoint()], timeout: .seconds(10))
             for index in 0..<5 {
@@ -25,7 +26,7 @@ struct PirateInteropTests {
 
     @Test("Python Paranoid Pirate workers behind our queue serve our clients, and their heartbeats keep them known through idle spells")
     func pythonWorkersOurQueue() async throws {
-        try await withInteropContext { context in
+        try await withContext { context in
             let tag = UUID().uuidString.prefix(8)
             let (frontend, backend) = ("ipc://\(NSTemporaryDirectory())zmq-ppq-front-\(tag).sock", "ipc://\(NSTemporaryDirectory())zmq-ppq-back-\(tag).sock")
             var queue = PirateQueue(frontend: frontend, backend: backend)
@@ -61,7 +62,7 @@ struct PirateInteropTests {
 
     @Test("our Paranoid Pirate worker behind a Python queue serves its clients and heartbeats through idle spells")
     func ourWorkerPythonQueue() async throws {
-        try await withInteropContext { context in
+        try await withContext { context in
             let queue = try PythonPeer(script: Self.pirateScript, ["queue", "--count", "10", "--heartbeat", "100"])
             let frontend = try await queue.endpoint()
             let backend = try await queue.endpoint()

@@ -1,5 +1,6 @@
 import Foundation
 import ZMQ
+import ZMQTestSupport
 
 /// A libzmq peer running Tests/InteropTests/peer.py under the Python that has the pinned pyzmq.
 /// The interpreter is `$SWIFT_ZMQ_PYTHON` or `python3`; if pyzmq is missing the peer fails,
@@ -120,8 +121,8 @@ enum Pattern {
 
 /// Starts a peer.py peer and joins it to `socket`: the side `binder` names binds (on a fresh
 /// loopback port or ipc path), the other connects to what it bound.
-func startPeer(_ socket: ZMQSocket, binder: InteropTests.Binder, transport: InteropTests.Transport, arguments: [String]) async throws -> PythonPeer {
-    let local = transport == .tcp ? "tcp://127.0.0.1:*" : "ipc://\(NSTemporaryDirectory())zmq-peer-\(UUID().uuidString.prefix(8)).sock"
+func startPeer(_ socket: ZMQSocket, binder: InteropTests.Binder, transport: Transport, arguments: [String]) async throws -> PythonPeer {
+    let local = transport.freshEndpoint
     if binder == .swift {
         let endpoint = try await socket.bind(local)
         let peer = try PythonPeer(arguments + ["--connect", endpoint])

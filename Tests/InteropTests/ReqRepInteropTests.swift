@@ -1,12 +1,12 @@
 import Foundation
 import Testing
 import ZMQ
+import ZMQTestSupport
 
 /// REQ/REP and DEALER/ROUTER against libzmq 4.3.5 (pyzmq 27.3.0): envelopes, delimiters and
 /// routing ids on the wire, in both directions, with either side binding, over tcp and ipc.
 @Suite("Request-reply interop with libzmq", .serialized, .timeLimit(.minutes(2)))
 struct ReqRepInteropTests {
-    typealias Transport = InteropTests.Transport
     typealias Binder = InteropTests.Binder
 
     enum Pairing: String, CaseIterable {
@@ -24,18 +24,18 @@ struct ReqRepInteropTests {
     /// One frame, three frames, an empty frame and a long one.
     static let shapes = "5;1,2,3;0;300"
 
-    @Test("requests and replies cross intact", arguments: Pairing.allCases, Transport.allCases)
+    @Test("requests and replies cross intact", arguments: Pairing.allCases, Transport.overNetwork)
     func exchange(pairing: Pairing, transport: Transport) async throws {
         for binder in Binder.allCases {
-            try await withInteropContext { context in
+            try await withContext { context in
                 try await run(pairing, transport: transport, binder: binder, context: context)
             }
         }
     }
 
-    @Test("a correlated swift-zmq REQ puts a 4-octet request id before the delimiter, and a libzmq ROUTER echo brings it back", arguments: Transport.allCases)
+    @Test("a correlated swift-zmq REQ puts a 4-octet request id before the delimiter, and a libzmq ROUTER echo brings it back", arguments: Transport.overNetwork)
     func correlatedRequestsToLibzmq(transport: Transport) async throws {
-        try await withInteropContext { context in
+        try await withContext { context in
             let req = try context.socket(.req)
             try req.set(.reqCorrelate(true))
             try req.set(.reqRelaxed(true))
@@ -51,9 +51,9 @@ struct ReqRepInteropTests {
         }
     }
 
-    @Test("a libzmq REQ with REQ_CORRELATE and REQ_RELAXED gets its replies from a swift-zmq REP", arguments: Transport.allCases)
+    @Test("a libzmq REQ with REQ_CORRELATE and REQ_RELAXED gets its replies from a swift-zmq REP", arguments: Transport.overNetwork)
     func correlatedRequestsFromLibzmq(transport: Transport) async throws {
-        try await withInteropContext { context in
+        try await withContext { context in
             let rep = try context.socket(.rep)
             try rep.set(.receiveTimeout(.seconds(20)))
             let shapes = Pattern.parse(Self.shapes)

@@ -1,13 +1,13 @@
 import Foundation
 import Testing
 import ZMQ
+import ZMQTestSupport
 
 /// Publish-subscribe and DEALER/ROUTER under PLAIN and CURVE against libzmq 4.3.5 (pyzmq 27.3.0),
 /// each side as server; a refusal by pyzmq's own authenticator; and certificate files written by
 /// each side and used by the other in a live handshake.
 @Suite("Secured patterns interop with libzmq", .serialized, .timeLimit(.minutes(2)))
 struct SecuredPatternsInteropTests {
-    typealias Transport = SecurityInteropTests.Transport
 
     /// The mechanism both sides use.
     enum Security: String, CaseIterable {
@@ -16,10 +16,10 @@ struct SecuredPatternsInteropTests {
 
     static let plainClient = ["--plain-user", "admin", "--plain-password", "secret"]
 
-    @Test("a libzmq SUB subscribes through a swift-zmq XPUB server and gets only its topic", arguments: Security.allCases, Transport.allCases)
+    @Test("a libzmq SUB subscribes through a swift-zmq XPUB server and gets only its topic", arguments: Security.allCases, Transport.overNetwork)
     func libzmqSubscriber(security: Security, transport: Transport) async throws {
         #if CURVE
-        try await withInteropContext { context in
+        try await withContext { context in
             let xpub = try context.socket(.xpub)
             var peerSecurity = Self.plainClient
             switch security {
@@ -31,7 +31,7 @@ struct SecuredPatternsInteropTests {
                 try xpub.set(.curveServer(keys))
                 peerSecurity = ["--curve-server-key=" + keys.publicKey.z85]
             }
-            let endpoint = try await xpub.bind(SecurityInteropTests.local(transport))
+            let endpoint = try await xpub.bind(transport.freshEndpoint)
             let peer = try PythonPeer(["subscriber", "--type", "SUB", "--connect", endpoint, "--topic", "weather", "--count", "10"] + peerSecurity)
             _ = try await peer.endpoint()
             #expect(try await xpub.receive().bytes(0) == [1] + Array("weather".utf8))
@@ -44,10 +44,10 @@ struct SecuredPatternsInteropTests {
         #endif
     }
 
-    @Test("a swift-zmq SUB subscribes through a libzmq XPUB server, then cancels, and the cancel arrives", arguments: Security.allCases, Transport.allCases)
+    @Test("a swift-zmq SUB subscribes through a libzmq XPUB server, then cancels, and the cancel arrives", arguments: Security.allCases, Transport.overNetwork)
     func swiftSubscriber(security: Security, transport: Transport) async throws {
         #if CURVE
-        try await withInteropContext { context in
+        try await withContext { context in
             let sub = try context.socket(.sub)
             var peerSecurity = ["--plain-server", "admin=secret"]
             switch security {
@@ -59,7 +59,7 @@ struct SecuredPatternsInteropTests {
                 try sub.set(.curveServerKey(keys.publicKey))
                 peerSecurity = ["--curve-server=" + keys.secretKey.z85]
             }
-            let peer = try PythonPeer(["publisher", "--type", "XPUB", "--bind", SecurityInteropTests.local(transport), "--topic", "weather",
+            let peer = try PythonPeer(["publisher", "--type", "XPUB", "--bind", transport.freshEndpoint, "--topic", "weather",
                                        "--count", "10", "--expect-cancel"] + peerSecurity)
             try sub.subscribe("weather")
             try await sub.connect(try await peer.endpoint())
@@ -74,11 +74,11 @@ struct SecuredPatternsInteropTests {
         #endif
     }
 
-    @Test("DEALER and ROUTER under PLAIN, each side as server", arguments: Transport.allCases)
+    @Test("DEALER and ROUTER under PLAIN, each side as server", arguments: Transport.overNetwork)
     func plainDealerRouter(transport: Transport) async throws {
-        try await withInteropContext { context in
+        try await withContext { context in
             // swift-zmq DEALER client, libzmq ROUTER server.
-            let router = try PythonPeer(["router-echo", "--type", "ROUTER", "--bind", SecurityInteropTests.local(transport), "--count", "5",
+            let router = try PythonPeer(["router-echo", "--type", "ROUTER", "--bind", transport.freshEndpoint, "--count", "5",
                                          "--plain-server", "admin=secret"])
             let dealer = try context.socket(.dealer)
             try dealer.set(.plainUsername("admin"))
@@ -94,7 +94,7 @@ struct SecuredPatternsInteropTests {
             SecurityInteropTests.installAdmin(on: context)
             let server = try context.socket(.router)
             try server.set(.plainServer(true))
-            let endpoint = try await server.bind(SecurityInteropTests.local(transport))
+            let endpoint = try await server.bind(transport.freshEndpoint)
             let client = try PythonPeer(["request", "--type", "DEALER", "--routing-id", "libzmq", "--connect", endpoint,
                                          "--count", "5", "--shapes", "1,300"] + Self.plainClient)
             _ = try await client.endpoint()
@@ -117,7 +117,7 @@ struct SecuredPatternsInteropTests {
 
     @Test("a swift-zmq CURVE client whose key pyzmq's authenticator does not admit is refused with status 400 and backs off")
     func refusedByPyzmqAuthenticator() async throws {
-        try await withInteropContext { context in
+        try await withContext { context in
             let serverKeys = try CurveKeyPair.generate()
             let someoneElse = try CurveKeyPair.generate()
             let peer = try PythonPeer(["recv", "--type", "PULL", "--bind", "tcp://127.0.0.1:*", "--count", "1", "--timeout", "20",
@@ -146,7 +146,7 @@ struct SecuredPatternsInteropTests {
     func certificatesAcross() async throws {
         let directory = NSTemporaryDirectory() + "zmq-certs-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        try await withInteropContext { context in
+        try await withContext { context in
             // pyzmq writes; we read: our server admits the clients in its directory.
             let theirs = directory + "/pyzmq"
             try await PythonPeer(["make-certificates", "--dir", theirs]).result()

@@ -1,15 +1,11 @@
 import Foundation
 import Testing
 import ZMQ
+import ZMQTestSupport
 
 /// PLAIN against libzmq 4.3.5 (pyzmq 27.3.0), whose server side uses pyzmq's own ZAP handler.
 @Suite("Security interop with libzmq", .serialized, .timeLimit(.minutes(2)))
 struct SecurityInteropTests {
-    enum Transport: String, CaseIterable { case tcp, ipc }
-
-    static func local(_ transport: Transport) -> String {
-        transport == .tcp ? "tcp://127.0.0.1:*" : "ipc://\(NSTemporaryDirectory())zmq-security-\(UUID().uuidString.prefix(8)).sock"
-    }
 
     static let shapes = "0;1;300;1,2,3"
 
@@ -23,15 +19,15 @@ struct SecurityInteropTests {
         }
     }
 
-    @Test("a libzmq PLAIN client is admitted by a swift-zmq PLAIN server and its messages arrive", arguments: Transport.allCases)
+    @Test("a libzmq PLAIN client is admitted by a swift-zmq PLAIN server and its messages arrive", arguments: Transport.overNetwork)
     func libzmqClientToSwiftServer(transport: Transport) async throws {
-        try await withInteropContext { context in
+        try await withContext { context in
             let seen = RequestLog()
             Self.installAdmin(on: context, seen: seen)
             let pull = try context.socket(.pull)
             try pull.set(.plainServer(true))
             try pull.set(.zapDomain("interop"))
-            let endpoint = try await pull.bind(Self.local(transport))
+            let endpoint = try await pull.bind(transport.freshEndpoint)
             let peer = try PythonPeer(["send", "--type", "PUSH", "--connect", endpoint, "--count", "8", "--shapes", Self.shapes,
                                        "--plain-user", "admin", "--plain-password", "secret"])
             _ = try await peer.endpoint()
@@ -53,10 +49,10 @@ struct SecurityInteropTests {
         }
     }
 
-    @Test("a swift-zmq PLAIN client is admitted by a libzmq PLAIN server and its messages arrive", arguments: Transport.allCases)
+    @Test("a swift-zmq PLAIN client is admitted by a libzmq PLAIN server and its messages arrive", arguments: Transport.overNetwork)
     func swiftClientToLibzmqServer(transport: Transport) async throws {
-        try await withInteropContext { context in
-            let peer = try PythonPeer(["recv", "--type", "PULL", "--bind", Self.local(transport), "--count", "8", "--shapes", Self.shapes,
+        try await withContext { context in
+            let peer = try PythonPeer(["recv", "--type", "PULL", "--bind", transport.freshEndpoint, "--count", "8", "--shapes", Self.shapes,
                                        "--plain-server", "admin=secret"])
             let push = try context.socket(.push)
             try push.set(.plainUsername("admin"))
@@ -71,7 +67,7 @@ struct SecurityInteropTests {
 
     @Test("a libzmq PLAIN server refuses a wrong password: the swift-zmq client sees status 400 and sends nothing")
     func wrongPasswordRefusedByLibzmq() async throws {
-        try await withInteropContext { context in
+        try await withContext { context in
             let peer = try PythonPeer(["recv", "--type", "PULL", "--bind", "tcp://127.0.0.1:*", "--count", "1", "--timeout", "2",
                                        "--plain-server", "admin=secret"])
             let push = try context.socket(.push)
@@ -92,7 +88,7 @@ struct SecurityInteropTests {
     /// mechanism, is sent first: the client reports the mismatch, not a peer that went away.
     @Test("a swift-zmq NULL client of a libzmq PLAIN or CURVE server reports mechanismMismatch", arguments: ["PLAIN", "CURVE"])
     func nullClientOfSecuredLibzmqServer(mechanism: String) async throws {
-        try await withInteropContext { context in
+        try await withContext { context in
             var security = ["--plain-server", "admin=secret"]
             #if CURVE
             if mechanism == "CURVE" { security = ["--curve-server=" + (try CurveKeyPair.generate()).secretKey.z85] }
@@ -113,7 +109,7 @@ struct SecurityInteropTests {
 
     @Test("a swift-zmq PLAIN server refuses a wrong password: the libzmq client's monitor reports status 400")
     func wrongPasswordRefusedBySwift() async throws {
-        try await withInteropContext { context in
+        try await withContext { context in
             Self.installAdmin(on: context)
             let pull = try context.socket(.pull)
             try pull.set(.plainServer(true))

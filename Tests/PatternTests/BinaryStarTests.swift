@@ -2,13 +2,13 @@ import Foundation
 import Testing
 import ZMQ
 @testable import ZMQPatterns
+import ZMQTestSupport
 
 /// One Binary Star server as a value, on a clock the test moves: the Guide's bstar.c machine.
 @Suite("Binary Star state machine")
 struct BinaryStarMachineTests {
     typealias Machine = BinaryStarMachine
-    static let start = ContinuousClock.now
-    static func at(_ seconds: Double) -> ContinuousClock.Instant { start + .milliseconds(Int(seconds * 1000)) }
+    static let at = FixedClock.at
 
     static func server(primary: Bool) -> Machine {
         var machine = Machine(primary: primary, frontend: SocketPlan(.router, bind: ["inproc://front"]),
@@ -135,8 +135,8 @@ struct BinaryStarMachineTests {
 struct BinaryStarTests {
     /// Endpoints for a pair: each server's frontend and state publisher.
     struct Pair {
-        let primaryFrontend = freshEndpoint("bstar-primary"), backupFrontend = freshEndpoint("bstar-backup")
-        let primaryState = freshEndpoint("bstar-primary-state"), backupState = freshEndpoint("bstar-backup-state")
+        let primaryFrontend = temporaryIPCEndpoint("bstar-primary"), backupFrontend = temporaryIPCEndpoint("bstar-backup")
+        let primaryState = temporaryIPCEndpoint("bstar-primary-state"), backupState = temporaryIPCEndpoint("bstar-backup-state")
 
         func server(primary: Bool, feed: EventFeed) -> BinaryStar {
             var server = primary

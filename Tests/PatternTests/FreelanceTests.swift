@@ -2,12 +2,12 @@ import Foundation
 import Testing
 import ZMQ
 @testable import ZMQPatterns
+import ZMQTestSupport
 
 /// The Freelance server and the client's agent as values, on a clock the test moves (10/FLP).
 @Suite("Freelance state machines")
 struct FreelanceMachineTests {
-    static let start = ContinuousClock.now
-    static func at(_ seconds: Double) -> ContinuousClock.Instant { start + .milliseconds(Int(seconds * 1000)) }
+    static let at = FixedClock.at
     static func sent(_ actions: [PatternAction<FreelanceEvent>], on socket: SocketName) -> [Message] {
         actions.compactMap { $0.sent?.socket == socket ? $0.sent?.message : nil }
     }
@@ -100,7 +100,7 @@ struct FreelanceTests {
     @Test("the agent client routes to the first server alive; a server killed mid-run costs a retry, not a request")
     func agentSurvivesServerLoss() async throws {
         try await withContext { context in
-            let names = [freshEndpoint("fl-a"), freshEndpoint("fl-b")]
+            let names = [temporaryIPCEndpoint("fl-a"), temporaryIPCEndpoint("fl-b")]
             var servers = names.map { name in
                 Task { try await FreelanceServer(bind: name).run(in: context) { Message([Frame(name)] + $0.frames) } }
             }
@@ -127,7 +127,7 @@ struct FreelanceTests {
     @Test("with no server answering, a request fails with noReply after its timeout")
     func noServer() async throws {
         try await withContext { context in
-            let client = try await FreelanceClient(context, servers: [freshEndpoint("fl-none")], pingInterval: .milliseconds(50),
+            let client = try await FreelanceClient(context, servers: [temporaryIPCEndpoint("fl-none")], pingInterval: .milliseconds(50),
                                                    serverTTL: .milliseconds(150), requestTimeout: .milliseconds(300))
             do {
                 _ = try await client.request(["anyone?"])
@@ -142,7 +142,7 @@ struct FreelanceTests {
     @Test("shotgun: every REP server gets the request, the first reply wins, a late one is dropped and counted; a dead server changes nothing")
     func shotgun() async throws {
         try await withContext { context in
-            let names = [freshEndpoint("fl-shot-a"), freshEndpoint("fl-shot-b"), freshEndpoint("fl-shot-dead")]
+            let names = [temporaryIPCEndpoint("fl-shot-a"), temporaryIPCEndpoint("fl-shot-b"), temporaryIPCEndpoint("fl-shot-dead")]
             let (calls, lateGate) = ([Tally(), Tally()], Gate(opensAt: 2))
             var servers: [Task<Void, any Error>] = []
             for (index, name) in names.prefix(2).enumerated() {
@@ -181,7 +181,7 @@ struct FreelanceTests {
     @Test("shotgun with no server answering fails with noReply after its timeout")
     func shotgunNoServer() async throws {
         try await withContext { context in
-            let client = try await FreelanceShotgunClient(context, servers: [freshEndpoint("fl-shot-none")], timeout: .milliseconds(200))
+            let client = try await FreelanceShotgunClient(context, servers: [temporaryIPCEndpoint("fl-shot-none")], timeout: .milliseconds(200))
             do {
                 _ = try await client.request(["anyone?"])
                 Issue.record("a reply came from nowhere")

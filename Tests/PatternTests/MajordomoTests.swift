@@ -2,12 +2,12 @@ import Foundation
 import Testing
 import ZMQ
 @testable import ZMQPatterns
+import ZMQTestSupport
 
 /// The Majordomo broker as a value, frame by frame as 7/MDP, 18/MDP and 8/MMI lay them out.
 @Suite("Majordomo broker state machine")
 struct MajordomoMachineTests {
-    static let start = ContinuousClock.now
-    static func at(_ seconds: Double) -> ContinuousClock.Instant { start + .milliseconds(Int(seconds * 1000)) }
+    static let at = FixedClock.at
 
     static func broker() -> MajordomoBrokerMachine {
         MajordomoBrokerMachine(heartbeat: .seconds(1), liveness: 3, requestExpiry: .seconds(10), now: at(0))
@@ -244,7 +244,7 @@ struct MajordomoTests {
     @Test("a request expires when requestExpiry says, not at the next heartbeat")
     func expiryBeforeHeartbeat() async throws {
         try await withContext { context in
-            let endpoint = freshEndpoint("mdp-expiry")
+            let endpoint = temporaryIPCEndpoint("mdp-expiry")
             var broker = MajordomoBroker(endpoint: endpoint)
             broker.heartbeat = .seconds(60)
             broker.requestExpiry = .milliseconds(100)
@@ -266,7 +266,7 @@ struct MajordomoTests {
     @Test("clients of both versions reach workers of both versions through one broker, and MMI knows the services")
     func endToEnd() async throws {
         try await withContext { context in
-            let endpoint = freshEndpoint("mdp")
+            let endpoint = temporaryIPCEndpoint("mdp")
             var broker = MajordomoBroker(endpoint: endpoint)
             broker.heartbeat = .milliseconds(100)
             let log = EventLog()
@@ -301,7 +301,7 @@ struct MajordomoTests {
     @Test("the asynchronous client has several requests in flight at once, each reply matched to its request")
     func inFlight() async throws {
         try await withContext { context in
-            let endpoint = freshEndpoint("mdp")
+            let endpoint = temporaryIPCEndpoint("mdp")
             let running = Task { try await MajordomoBroker(endpoint: endpoint).run(in: context) }
             defer { running.cancel() }
             // Each worker holds its request until four are being handled at once: only a client
@@ -327,7 +327,7 @@ struct MajordomoTests {
     @Test("a worker that stops says DISCONNECT: the broker forgets it at once, not after its liveness")
     func workerLeaves() async throws {
         try await withContext { context in
-            let endpoint = freshEndpoint("mdp")
+            let endpoint = temporaryIPCEndpoint("mdp")
             var broker = MajordomoBroker(endpoint: endpoint)
             broker.heartbeat = .seconds(30)
             let log = EventLog()
@@ -349,7 +349,7 @@ struct MajordomoTests {
     @Test("a request cancelled while waiting leaves nothing behind: the next request on the client gets its own reply, not the late one")
     func cancelledRequest() async throws {
         try await withContext { context in
-            let endpoint = freshEndpoint("mdp")
+            let endpoint = temporaryIPCEndpoint("mdp")
             let running = Task { try await MajordomoBroker(endpoint: endpoint).run(in: context) }
             defer { running.cancel() }
             let gate = Gate(opensAt: 2)
@@ -375,7 +375,7 @@ struct MajordomoTests {
     @Test("18/MDP partial replies stream to the client before the final one")
     func partials() async throws {
         try await withContext { context in
-            let endpoint = freshEndpoint("mdp")
+            let endpoint = temporaryIPCEndpoint("mdp")
             let running = Task { try await MajordomoBroker(endpoint: endpoint).run(in: context) }
             defer { running.cancel() }
             let worker = Self.fast(MajordomoWorker(connectingTo: endpoint, service: "count"))
@@ -397,7 +397,7 @@ struct MajordomoTests {
     @Test("a worker finds a restarted broker again, and a client's retried request is answered")
     func brokerRestart() async throws {
         try await withContext { context in
-            let endpoint = freshEndpoint("mdp")
+            let endpoint = temporaryIPCEndpoint("mdp")
             var broker = MajordomoBroker(endpoint: endpoint)
             broker.heartbeat = .milliseconds(100)
             let log = EventLog()
@@ -423,7 +423,7 @@ struct MajordomoTests {
     @Test("a broker pair: the active broker dies mid-run, worker and client move to the backup, which takes over, and every request is answered; the restarted primary stands by")
     func brokerPair() async throws {
         try await withContext { context in
-            let (front1, front2, state1, state2) = (freshEndpoint("mdp-1"), freshEndpoint("mdp-2"), freshEndpoint("mdp-s1"), freshEndpoint("mdp-s2"))
+            let (front1, front2, state1, state2) = (temporaryIPCEndpoint("mdp-1"), temporaryIPCEndpoint("mdp-2"), temporaryIPCEndpoint("mdp-s1"), temporaryIPCEndpoint("mdp-s2"))
             func broker(primary: Bool, feed: EventFeed<BinaryStarEvent>) -> MajordomoBroker {
                 var broker = MajordomoBroker(endpoint: primary ? front1 : front2)
                 broker.heartbeat = .milliseconds(100)

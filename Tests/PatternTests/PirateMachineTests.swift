@@ -1,13 +1,13 @@
 import Testing
 import ZMQ
 @testable import ZMQPatterns
+import ZMQTestSupport
 
 /// The Pirate queue and worker as values, on a clock the test moves: routing, heartbeats,
 /// expiry and reconnection, without a socket.
 @Suite("Pirate state machines")
 struct PirateMachineTests {
-    static let start = ContinuousClock.now
-    static func at(_ seconds: Double) -> ContinuousClock.Instant { start + .milliseconds(Int(seconds * 1000)) }
+    static let at = FixedClock.at
 
     static let ready = Frame([0x01])
     static let heartbeat = Frame([0x02])
@@ -247,7 +247,7 @@ struct MajordomoWorkerMachineTests {
                reconnectInterval: .seconds(2), reconnectIntervalMax: .seconds(8), now: PirateMachineTests.at(0))
     }
 
-    static func at(_ seconds: Double) -> ContinuousClock.Instant { PirateMachineTests.at(seconds) }
+    static let at = FixedClock.at
     static func sent(_ actions: [Worker.Action]) -> [Message] { actions.compactMap { $0.sent?.message } }
     static func dialled(_ actions: [Worker.Action]) -> [String] {
         actions.compactMap { if case .open(_, let plan) = $0 { plan.connect.first } else { nil } }

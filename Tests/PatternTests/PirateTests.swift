@@ -3,25 +3,9 @@ import Synchronization
 import Testing
 import ZMQ
 import ZMQPatterns
+import ZMQTestSupport
 
-func withContext<R>(_ body: (ZMQContext) async throws -> R) async throws -> R {
-    let context = ZMQContext()
-    do {
-        let result = try await body(context)
-        await context.shutdown()
-        return result
-    } catch {
-        let shutdown = Task { await context.shutdown() }
-        shutdown.cancel()
-        await shutdown.value
-        throw error
-    }
-}
 
-/// An ipc endpoint no other test uses: a queue restarted on it is found again by its peers.
-func freshEndpoint(_ name: String) -> String {
-    "ipc://\(NSTemporaryDirectory())zmq-pirate-\(name)-\(UUID().uuidString.prefix(8)).sock"
-}
 
 /// A count several tasks add to.
 final class Tally: Sendable {
@@ -151,7 +135,7 @@ struct PirateQueueTests {
     @Test("Simple Pirate: a REQ worker behind a queue without heartbeats answers a Lazy Pirate client and a plain REQ")
     func simple() async throws {
         try await withContext { context in
-            let (frontend, backend) = (freshEndpoint("front"), freshEndpoint("back"))
+            let (frontend, backend) = (temporaryIPCEndpoint("front"), temporaryIPCEndpoint("back"))
             var queue = PirateQueue(frontend: frontend, backend: backend)
             queue.heartbeat = nil
             let log = EventLog()
@@ -177,7 +161,7 @@ struct PirateQueueTests {
     @Test("a ready worker whose queue is full stays ready: the request waits at the queue and reaches it once it reads")
     func fullWorkerStaysReady() async throws {
         try await withContext { context in
-            let (frontend, backend) = (freshEndpoint("front"), "inproc://pirate-full-\(UUID().uuidString)")
+            let (frontend, backend) = (temporaryIPCEndpoint("front"), "inproc://pirate-full-\(UUID().uuidString)")
             var queue = PirateQueue(frontend: frontend, backend: backend)
             queue.heartbeat = .seconds(3600)  // no heartbeat is queued for the worker in this test
             queue.backendOptions = [.sendHighWaterMark(1)]
@@ -220,7 +204,7 @@ struct PirateQueueTests {
     @Test("Paranoid Pirate: with workers killed and started and the queue itself restarted mid-run, every request a client retries is answered once, correctly")
     func paranoidSurvivesFailures() async throws {
         try await withContext { context in
-            let (frontend, backend) = (freshEndpoint("front"), freshEndpoint("back"))
+            let (frontend, backend) = (temporaryIPCEndpoint("front"), temporaryIPCEndpoint("back"))
             var queue = PirateQueue(frontend: frontend, backend: backend)
             queue.heartbeat = .milliseconds(100)
             let log = EventLog()

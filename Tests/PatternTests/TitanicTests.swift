@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import ZMQ
 @testable import ZMQPatterns
+import ZMQTestSupport
 
 /// A fresh SQLite file in the temporary directory.
 func temporaryDatabase(_ name: String) -> String {
@@ -104,7 +105,7 @@ struct TitanicTests {
 
     /// A broker and a Titanic on a memory store, reporting to `log`; cancel the tasks to stop them.
     static func start(_ context: ZMQContext, log: EventLog) -> (endpoint: String, tasks: [Task<Void, any Error>]) {
-        let endpoint = freshEndpoint("titanic")
+        let endpoint = temporaryIPCEndpoint("titanic")
         let broker = Task { try await Self.broker(endpoint).run(in: context) }
         var titanic = Self.fast(Titanic(broker: endpoint, store: MemoryTitanicStore()))
         titanic.onEvent = log.handler
@@ -165,7 +166,7 @@ struct TitanicTests {
     @Test("a service slower than Titanic's timeout still gets its reply stored: the request is sent again on the same socket, and the late reply counts")
     func slowService() async throws {
         try await withContext { context in
-            let endpoint = freshEndpoint("titanic")
+            let endpoint = temporaryIPCEndpoint("titanic")
             let broker = Task { try await Self.broker(endpoint).run(in: context) }
             defer { broker.cancel() }
             var titanic = Self.fast(Titanic(broker: endpoint, store: MemoryTitanicStore()))
@@ -192,7 +193,7 @@ struct TitanicTests {
     @Test("Titanic takes at most maxPending unanswered requests: beyond, titanic.request answers 500 until some are answered")
     func pendingBound() async throws {
         try await withContext { context in
-            let endpoint = freshEndpoint("titanic")
+            let endpoint = temporaryIPCEndpoint("titanic")
             let broker = Task { try await Self.broker(endpoint).run(in: context) }
             defer { broker.cancel() }
             var titanic = Self.fast(Titanic(broker: endpoint, store: MemoryTitanicStore()))
@@ -250,7 +251,7 @@ struct TitanicTests {
     @Test("stopped and started again on the same SQLite file, Titanic dispatches what was left pending")
     func restart() async throws {
         try await withContext { context in
-            let endpoint = freshEndpoint("titanic")
+            let endpoint = temporaryIPCEndpoint("titanic")
             let path = temporaryDatabase("titanic-restart")
             let broker = Task { try await Self.broker(endpoint).run(in: context) }
             defer { broker.cancel() }

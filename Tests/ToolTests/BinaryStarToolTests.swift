@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import ZMQ
 import ZMQPatterns
+import ZMQTestSupport
 
 /// `zmq binary-star` and `zmq req` with several servers, run as a user would run them.
 @Suite("zmq binary-star", .serialized, .timeLimit(.minutes(2)))
@@ -58,7 +59,7 @@ struct BinaryStarToolTests {
 
     @Test("a primary and a backup: the primary serves, is killed, the backup takes over and exits 0 on SIGTERM; each prints its states")
     func failover() async throws {
-        let (front1, front2, state1, state2) = (ToolTests.ipcEndpoint(), ToolTests.ipcEndpoint(), ToolTests.ipcEndpoint(), ToolTests.ipcEndpoint())
+        let (front1, front2, state1, state2) = (temporaryIPCEndpoint(), temporaryIPCEndpoint(), temporaryIPCEndpoint(), temporaryIPCEndpoint())
         let (primary, primaryLines) = try Self.server("--primary", bind: front1, stateBind: state1, stateConnect: state2)
         let (backup, backupLines) = try Self.server("--backup", bind: front2, stateBind: state2, stateConnect: state1)
         #expect(await primaryLines.waitFor("binary-star: ACTIVE") == ["binary-star: PRIMARY", "binary-star: ACTIVE"])
@@ -76,14 +77,14 @@ struct BinaryStarToolTests {
 
     @Test("a server that hears its peer active while active itself (dual actives) says so and exits 3")
     func dualActives() async throws {
-        let (front1, front2, state1, state2) = (ToolTests.ipcEndpoint(), ToolTests.ipcEndpoint(), ToolTests.ipcEndpoint(), ToolTests.ipcEndpoint())
+        let (front1, front2, state1, state2) = (temporaryIPCEndpoint(), temporaryIPCEndpoint(), temporaryIPCEndpoint(), temporaryIPCEndpoint())
         // The first hears the second, but the second cannot hear the first (as across a broken
         // link): each takes a client once its peer has been quiet for two heartbeats.
         let (one, oneLines) = try Self.server("--primary", bind: front1, stateBind: state1, stateConnect: state2)
         let asked = try await ToolTests.run(["req", "--connect", front1, "--timeout", "0.3", "--retries", "30", "hello"])
         #expect(asked.status == 0, "\(asked.errors)")
         _ = await oneLines.waitFor("binary-star: ACTIVE")
-        let (other, _) = try Self.server("--primary", bind: front2, stateBind: state2, stateConnect: ToolTests.ipcEndpoint())
+        let (other, _) = try Self.server("--primary", bind: front2, stateBind: state2, stateConnect: temporaryIPCEndpoint())
         let again = try await ToolTests.run(["req", "--connect", front2, "--timeout", "0.3", "--retries", "30", "hello"])
         #expect(again.status == 0, "\(again.errors)")
         let said = await oneLines.rest()
@@ -95,7 +96,7 @@ struct BinaryStarToolTests {
 
     @Test("req with several --connect tries each server in turn, and counts --retries over all of them")
     func reqFailsOver() async throws {
-        let (silent, answering) = (ToolTests.ipcEndpoint(), ToolTests.ipcEndpoint())
+        let (silent, answering) = (temporaryIPCEndpoint(), temporaryIPCEndpoint())
         let context = ZMQContext()
         let router = try context.socket(.router)
         try await router.bind(silent)  // takes the request and never answers

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import ZMQ
+import ZMQTestSupport
 
 /// `zmq freelance-server` and `zmq freelance-request` in the Guide's three models, run as a user would run them.
 @Suite("zmq freelance", .serialized, .timeLimit(.minutes(2)))
@@ -16,7 +17,7 @@ struct FreelanceToolTests {
 
     @Test("the agent model: two servers (--echo, --exec), --count 3 over one client; one server killed (SIGKILL), the other answers; SIGTERM ends a server with 0")
     func agent() async throws {
-        let (a, b) = (ToolTests.ipcEndpoint(), ToolTests.ipcEndpoint())
+        let (a, b) = (temporaryIPCEndpoint(), temporaryIPCEndpoint())
         let echo = try await Self.server(a, ["--echo"])
         let upper = try await Self.server(b, ["--exec", "tr a-z A-Z"])
         let asked = try await ToolTests.run(["freelance-request", "--connect", a, "--connect", b, "--ping", "0.1", "--count", "3", "hello", "world"])
@@ -33,7 +34,7 @@ struct FreelanceToolTests {
 
     @Test("a server whose --name is not the endpoint the client dials is never used: the request times out with exit 1, not a hang")
     func misnamed() async throws {
-        let endpoint = ToolTests.ipcEndpoint()
+        let endpoint = temporaryIPCEndpoint()
         let server = try Running(["freelance-server", "--bind", endpoint, "--name", "tcp://elsewhere:1", "--echo"])
         let asked = try await ToolTests.run(["freelance-request", "--connect", endpoint, "--ping", "0.1", "--timeout", "0.5", "hi"])
         #expect(asked.status == 1 && asked.errors.contains("no server answered"), "\(asked.errors)")
@@ -43,7 +44,7 @@ struct FreelanceToolTests {
 
     @Test("the shotgun model against two zmq rep servers: one line per reply though both answer; the sequential model passes over a silent server")
     func shotgunAndSequential() async throws {
-        let (one, two, silent) = (ToolTests.ipcEndpoint(), ToolTests.ipcEndpoint(), ToolTests.ipcEndpoint())
+        let (one, two, silent) = (temporaryIPCEndpoint(), temporaryIPCEndpoint(), temporaryIPCEndpoint())
         let reps = try [one, two].map { try Running(["rep", "--bind", $0]) }
         let shot = try await ToolTests.run(["freelance-request", "--model", "shotgun", "--connect", one, "--connect", two, "--count", "3", "shot"])
         #expect(shot.status == 0 && shot.output == "shot\nshot\nshot\n", "\(shot.errors)")

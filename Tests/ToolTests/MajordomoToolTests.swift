@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import ZMQ
 import ZMQPatterns
+import ZMQTestSupport
 
 /// `zmq broker`, `zmq titanic`, `zmq worker` and `zmq request`, run as a user would run them.
 @Suite("zmq Majordomo and Titanic commands", .serialized, .timeLimit(.minutes(3)))
@@ -29,7 +30,7 @@ struct MajordomoToolTests {
 
     @Test("broker, an --echo worker of each version and an --exec worker: request prints partials and the reply, of either version; SIGINT or SIGTERM ends each with status 0")
     func brokerWorkerRequest() async throws {
-        let endpoint = ToolTests.ipcEndpoint()
+        let endpoint = temporaryIPCEndpoint()
         let broker = try Running(["broker", "--bind", endpoint, "--heartbeat", "0.2"])
         let echo = try Running(["worker", "--connect", endpoint, "--service", "echo", "--mdp", "0.1", "--echo", "--heartbeat", "0.2"])
         let upper = try Running(["worker", "--connect", endpoint, "--service", "upper", "--heartbeat", "0.2",
@@ -79,7 +80,7 @@ struct MajordomoToolTests {
 
     @Test("request exits 1 after its retries when no worker answers, and says so; bad arguments are usage errors")
     func requestGivesUp() async throws {
-        let endpoint = ToolTests.ipcEndpoint()
+        let endpoint = temporaryIPCEndpoint()
         let run = try await ToolTests.run(["request", "--connect", endpoint, "--service", "echo", "--timeout", "0.1", "--retries", "2", "anyone?"])
         #expect(run.status == 1)
         #expect(run.output.isEmpty)

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import ZMQ
+import ZMQTestSupport
 
 /// `zmq send` and `zmq recv` with every classic socket type, each against a swift-zmq peer of a
 /// type it can talk to, and `recv | send` relaying messages unchanged.

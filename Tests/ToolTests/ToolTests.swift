@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import ZMQ
+import ZMQTestSupport
 
 /// The `zmq` executable, run as a user would run it.
 @Suite("zmq tool", .timeLimit(.minutes(1)))
@@ -51,19 +52,11 @@ struct ToolTests {
         return await running.finish()
     }
 
-    /// The first event that matches; nil if the monitor ends first.
-    static func first(_ events: AsyncStream<SocketEvent>, where matches: (SocketEvent) -> Bool) async -> SocketEvent? {
-        for await event in events where matches(event) { return event }
-        return nil
-    }
 
-    static func ipcEndpoint() -> String {
-        "ipc://\(NSTemporaryDirectory())zmq-tool-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).sock"
-    }
 
     @Test("recv prints text frames as text and others as hex, tab-separated, then exits 0")
     func receivePrints() async throws {
-        let endpoint = Self.ipcEndpoint()
+        let endpoint = temporaryIPCEndpoint()
         let running = try Running(["recv", "--type", "PULL", "--bind", endpoint, "--count", "2"])
         let context = ZMQContext()
         let push = try context.socket(.push)
@@ -78,7 +71,7 @@ struct ToolTests {
 
     @Test("recv --type SUB prints only the subscribed topics")
     func receiveSubscribes() async throws {
-        let endpoint = Self.ipcEndpoint()
+        let endpoint = temporaryIPCEndpoint()
         let context = ZMQContext()
         let publisher = try context.socket(.xpub)
         try await publisher.bind(endpoint)
@@ -94,7 +87,7 @@ struct ToolTests {
 
     @Test("proxy forwards from its frontend to its backend and exits 0 on SIGTERM")
     func proxy() async throws {
-        let (inward, outward) = (Self.ipcEndpoint(), Self.ipcEndpoint())
+        let (inward, outward) = (temporaryIPCEndpoint(), temporaryIPCEndpoint())
         let running = try Running(["proxy", "--frontend", "PULL", "--frontend-bind", inward, "--backend", "PUSH", "--backend-bind", outward])
         let context = ZMQContext()
         let source = try context.socket(.push)
@@ -120,7 +113,7 @@ struct ToolTests {
         _ = try await Self.run(["keygen", "--out", directory + "/server"])
         let serverKey = try Certificate.load(path: directory + "/server").publicKey
         try "worker=secret\n".write(toFile: directory + "/passwords", atomically: true, encoding: .utf8)
-        let (inward, outward) = (Self.ipcEndpoint(), Self.ipcEndpoint())
+        let (inward, outward) = (temporaryIPCEndpoint(), temporaryIPCEndpoint())
         let running = try Running(["proxy", "--frontend", "PULL", "--frontend-bind", inward, "--backend", "PUSH", "--backend-bind", outward,
                                    "--frontend-curve-server", "--frontend-curve-cert", directory + "/server_secret",
                                    "--backend-plain-server", "--backend-plain-passwords", directory + "/passwords",
@@ -140,14 +133,14 @@ struct ToolTests {
         try intruder.set(.plainPassword("guess"))
         let intruderEvents = intruder.monitor()
         try await intruder.connect(outward)
-        let refused = await Self.first(intruderEvents) { $0.kind == .handshakeFailed }
+        let refused = await nextEvent(intruderEvents) { $0.kind == .handshakeFailed }
         #expect(refused?.failure?.kind == .authentication && refused?.failure?.status == "400")
         try await source.connect(inward)
         try await sink.connect(outward)
         try await source.send("through CURVE")
         #expect(try await sink.receive() == ["through CURVE"])
         try await source.send("longer than sixteen octets")
-        _ = await Self.first(sourceEvents) { $0.kind == .disconnected }
+        _ = await nextEvent(sourceEvents) { $0.kind == .disconnected }
         try await source.send("short again")
         #expect(try await sink.receive() == ["short again"])
         #expect((try? intruder.tryReceive()) == nil)
@@ -159,7 +152,7 @@ struct ToolTests {
 
     @Test("proxy --control takes STATISTICS and TERMINATE, as zmq_proxy_steerable does, and exits 0")
     func steerableProxy() async throws {
-        let (inward, outward, control) = (Self.ipcEndpoint(), Self.ipcEndpoint(), Self.ipcEndpoint())
+        let (inward, outward, control) = (temporaryIPCEndpoint(), temporaryIPCEndpoint(), temporaryIPCEndpoint())
         let running = try Running(["proxy", "--frontend", "PULL", "--frontend-bind", inward, "--backend", "PUSH",
                                    "--backend-bind", outward, "--control", control])
         let context = ZMQContext()
@@ -184,14 +177,14 @@ struct ToolTests {
 
     @Test("recv says on standard error why it dropped a peer whose message was over the 64 MiB default, naming --max-message-size, and goes on")
     func receiveReportsTooLarge() async throws {
-        let endpoint = Self.ipcEndpoint()
+        let endpoint = temporaryIPCEndpoint()
         let running = try Running(["recv", "--type", "PULL", "--bind", endpoint, "--count", "1"])
         let context = ZMQContext()
         let push = try context.socket(.push)
         let events = push.monitor()
         try await push.connect(endpoint)
         try await push.send(Message(Frame([UInt8](repeating: 7, count: 64 << 20 + 1))))
-        _ = await Self.first(events) { $0.kind == .disconnected }
+        _ = await nextEvent(events) { $0.kind == .disconnected }
         try await push.send("small enough")
         let run = await running.finish()
         await context.shutdown()
@@ -210,7 +203,7 @@ struct ToolTests {
         let push = try context.socket(.push)
         let events = push.monitor()
         try await push.connect(endpoint)
-        _ = await Self.first(events) { $0.kind == .handshakeSucceeded }
+        _ = await nextEvent(events) { $0.kind == .handshakeSucceeded }
         // A peer whose READY property claims more octets than the command holds.
         let python = ProcessInfo.processInfo.environment["SWIFT_ZMQ_PYTHON"] ?? "python3"
         let raw = Process()
@@ -234,7 +227,7 @@ struct ToolTests {
 
     @Test("recv prints a large binary frame as hex with little more memory than the frame itself")
     func receiveLargeBinaryFrame() async throws {
-        let endpoint = Self.ipcEndpoint()
+        let endpoint = temporaryIPCEndpoint()
         let output = NSTemporaryDirectory() + "zmq-tool-hex-\(getpid()).txt"
         defer { unlink(output) }
         // Python runs the tool and reports the largest resident size any of its children reached.
@@ -274,7 +267,7 @@ struct ToolTests {
 
     @Test("recv --max-message-size disconnects a peer whose message is larger")
     func receiveMaxMessageSize() async throws {
-        let endpoint = Self.ipcEndpoint()
+        let endpoint = temporaryIPCEndpoint()
         let running = try Running(["recv", "--type", "PULL", "--bind", endpoint, "--count", "1", "--max-message-size", "10"])
         let context = ZMQContext()
         let push = try context.socket(.push)
@@ -319,7 +312,7 @@ struct ToolTests {
         _ = try await Self.run(["keygen", "--out", directory + "/clients/client"])
         let serverKey = try Certificate.load(path: directory + "/server").publicKey.z85
 
-        let endpoint = Self.ipcEndpoint()
+        let endpoint = temporaryIPCEndpoint()
         let receiving = try Running(["recv", "--type", "PULL", "--bind", endpoint, "--count", "1", "--timeout", "20",
                                      "--curve-server", "--curve-cert", directory + "/server_secret", "--curve-allow", directory + "/clients"])
         // A fresh key of its own: refused, so its message never leaves its queue.
@@ -340,7 +333,7 @@ struct ToolTests {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         _ = try await Self.run(["keygen", "--out", directory + "/server"])
         let serverKey = try Certificate.load(path: directory + "/server").publicKey.z85
-        let endpoint = Self.ipcEndpoint()
+        let endpoint = temporaryIPCEndpoint()
         let receiving = try Running(["recv", "--type", "PULL", "--bind", endpoint, "--count", "1", "--timeout", "20",
                                      "--curve-server", "--curve-cert", directory + "/server_secret"] + allow)
         // No certificate: the client makes a fresh key pair that nobody has seen.
@@ -353,7 +346,7 @@ struct ToolTests {
 
     @Test("req prints the reply to its request; rep prints each request and answers with its frames, or echoes, and exits 0 on SIGINT")
     func reqRep() async throws {
-        let endpoint = Self.ipcEndpoint()
+        let endpoint = temporaryIPCEndpoint()
         let answering = try Running(["rep", "--bind", endpoint, "--count", "2", "--reply", "ok", "0xff"])
         // The request waits for the server to bind: the client dials until it does.
         let first = try await Self.run(["req", "--connect", endpoint, "--timeout", "10", "hello", "world"])
@@ -365,7 +358,7 @@ struct ToolTests {
         #expect(served.status == 0, "\(served.errors)")
         #expect(served.output == "hello\tworld\n0x0102\n")
 
-        let echoEndpoint = Self.ipcEndpoint()
+        let echoEndpoint = temporaryIPCEndpoint()
         let echoing = try Running(["rep", "--bind", echoEndpoint])
         let echoed = try await Self.run(["req", "--connect", echoEndpoint, "--timeout", "10", "same", "frames"])
         #expect(echoed.output == "same\tframes\n")
@@ -376,7 +369,7 @@ struct ToolTests {
 
     @Test("req exits 1 after its retries when nobody answers, and says so")
     func reqGivesUp() async throws {
-        let endpoint = Self.ipcEndpoint()
+        let endpoint = temporaryIPCEndpoint()
         let run = try await Self.run(["req", "--connect", endpoint, "--timeout", "0.1", "--retries", "2", "anyone?"])
         #expect(run.status == 1)
         #expect(run.output.isEmpty)
@@ -388,7 +381,7 @@ struct ToolTests {
         let passwords = NSTemporaryDirectory() + "zmq-passwords-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         try "# users\nadmin=secret\n".write(toFile: passwords, atomically: true, encoding: .utf8)
         defer { unlink(passwords) }
-        let endpoint = Self.ipcEndpoint()
+        let endpoint = temporaryIPCEndpoint()
         let receiving = try Running(["recv", "--type", "PULL", "--bind", endpoint, "--count", "1", "--timeout", "20",
                                      "--plain-server", "--plain-passwords", passwords])
         let sent = try await Self.run(["send", "--type", "PUSH", "--connect", endpoint, "--plain-user", "admin", "--plain-password", "secret", "hello"])
@@ -399,7 +392,7 @@ struct ToolTests {
 
     @Test("recv exits 1 when the timeout passes first")
     func receiveTimesOut() async throws {
-        let run = try await Self.run(["recv", "--type", "PULL", "--bind", Self.ipcEndpoint(), "--count", "1", "--timeout", "0.2"])
+        let run = try await Self.run(["recv", "--type", "PULL", "--bind", temporaryIPCEndpoint(), "--count", "1", "--timeout", "0.2"])
         #expect(run.status == 1)
         #expect(run.output.isEmpty)
     }

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import ZMQ
+import ZMQTestSupport
 
 @Suite("Certificate files", .timeLimit(.minutes(1)))
 struct CertificateTests {

@@ -1,6 +1,7 @@
 import DequeModule
 import Testing
 @testable import ZMQ
+import ZMQTestSupport
 
 @Suite("Conflate", .timeLimit(.minutes(1)))
 struct ConflateTests {

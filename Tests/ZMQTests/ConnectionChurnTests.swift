@@ -4,6 +4,7 @@ import NIOCore
 import Synchronization
 import Testing
 @testable import ZMQ
+import ZMQTestSupport
 
 /// Connections come and go by the thousand against one socket, well-behaved or not: every one is
 /// freed, memory stays flat, and the log stays short.

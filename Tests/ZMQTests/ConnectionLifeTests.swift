@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import ZMQ
+import ZMQTestSupport
 
 @Suite("Connection life", .timeLimit(.minutes(1)))
 struct ConnectionLifeTests {

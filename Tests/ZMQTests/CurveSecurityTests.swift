@@ -3,6 +3,7 @@ import NIOCore
 import Testing
 import ZMQ
 import ZMTP
+import ZMQTestSupport
 
 /// CURVE between swift-zmq sockets: encrypted traffic, who gets in, and what a wrong key does.
 @Suite("CURVE security", .timeLimit(.minutes(1)))

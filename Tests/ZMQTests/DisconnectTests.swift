@@ -1,5 +1,6 @@
 import Testing
 import ZMQ
+import ZMQTestSupport
 
 @Suite("disconnect and unbind", .timeLimit(.minutes(1)))
 struct DisconnectTests {

@@ -1,6 +1,7 @@
 import MetricsTestKit
 import Testing
 @testable import ZMQ
+import ZMQTestSupport
 
 @Suite("Drops are counted, per socket and per peer, and exported as metrics")
 struct DropTests {

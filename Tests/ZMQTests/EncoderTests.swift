@@ -2,6 +2,7 @@ import DequeModule
 import NIOCore
 import Testing
 @testable import ZMQ
+import ZMQTestSupport
 
 @Suite("Batch encoding", .timeLimit(.minutes(1)))
 struct EncoderTests {

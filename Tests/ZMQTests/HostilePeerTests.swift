@@ -3,6 +3,7 @@ import Synchronization
 import Logging
 import Testing
 @testable import ZMQ
+import ZMQTestSupport
 
 /// Hostile peers over real tcp connections against one socket: random octets, mutated and cut
 /// sessions, huge lengths, malformed properties, unknown mechanisms and versions, slow greetings.

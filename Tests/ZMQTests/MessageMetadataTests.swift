@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import ZMQ
+import ZMQTestSupport
 
 /// Every received message says where it came from: the peer's address, the user id and
 /// properties the authenticator gave it, and the peer's own handshake properties.

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import ZMQ
+import ZMQTestSupport
 
 /// The events up to and including the first of `kind`.
 func events(_ stream: AsyncStream<SocketEvent>, through kind: SocketEvent.Kind) async -> [SocketEvent] {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import ZMQ
+import ZMQTestSupport
 
 /// A tcp listener that never accepts, with its backlog filled by connections in progress, so
 /// that a further connect hangs until its timeout. Close the descriptors afterwards.

@@ -1,5 +1,6 @@
 import Testing
 import ZMQ
+import ZMQTestSupport
 
 @Suite("PUSH and PULL", .timeLimit(.minutes(1)))
 struct PipelineTests {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import ZMQ
+import ZMQTestSupport
 
 /// PLAIN between swift-zmq sockets: who gets in, who does not, and how a refused client retries.
 @Suite("PLAIN security", .timeLimit(.minutes(1)))

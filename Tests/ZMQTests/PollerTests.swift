@@ -1,5 +1,6 @@
 import Testing
 @testable import ZMQ
+import ZMQTestSupport
 
 /// The wait queues alone, with numbers for waiters and watchers: who is woken by what.
 @Suite("Wait queues")

@@ -1,5 +1,6 @@
 import Testing
 import ZMQ
+import ZMQTestSupport
 
 @Suite("Proxy", .timeLimit(.minutes(1)))
 struct ProxyTests {

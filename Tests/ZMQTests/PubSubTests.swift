@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import ZMQ
+import ZMQTestSupport
 
 /// PUB, SUB, XPUB and XSUB (29/PUBSUB) between swift-zmq sockets and against hand-written peers.
 @Suite("Publish-subscribe", .timeLimit(.minutes(1)))

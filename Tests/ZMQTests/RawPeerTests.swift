@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import ZMQ
+import ZMQTestSupport
 
 /// A hand-written peer on a plain TCP socket, for behaviour no well-behaved library produces.
 final class RawPeer: @unchecked Sendable {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import ZMQ
+import ZMQTestSupport
 
 /// REQ, REP, DEALER and ROUTER (28/REQREP) between swift-zmq sockets.
 @Suite("Request-reply", .timeLimit(.minutes(1)))

@@ -1,5 +1,6 @@
 import Testing
 @testable import ZMQ
+import ZMQTestSupport
 
 @Suite("Routing strategies", .timeLimit(.minutes(1)))
 struct RoutingTests {

@@ -2,6 +2,7 @@ import Logging
 import ServiceLifecycle
 import Testing
 import ZMQ
+import ZMQTestSupport
 
 @Suite("swift-service-lifecycle", .timeLimit(.minutes(1)))
 struct ServiceTests {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import ZMQ
+import ZMQTestSupport
 
 @Suite("Sockets, options and endpoints", .timeLimit(.minutes(1)))
 struct SocketTests {

@@ -1,65 +1,6 @@
 import Foundation
 import ZMQ
-
-/// Runs `body` with a fresh context that is shut down afterwards, whatever happens. After a
-/// failure the shutdown is cancelled at once: messages a failed test left queued would otherwise
-/// linger forever (the default, as in libzmq) and turn the failure into a hang.
-func withContext<R>(_ body: (ZMQContext) async throws -> R) async throws -> R {
-    let context = ZMQContext()
-    do {
-        let result = try await body(context)
-        await context.shutdown()
-        return result
-    } catch {
-        let shutdown = Task { await context.shutdown() }
-        shutdown.cancel()
-        await shutdown.value
-        throw error
-    }
-}
-
-/// A tcp port on 127.0.0.1 that nothing uses now, chosen by the kernel. A port picked at random
-/// can be the local port of a connection in TIME-WAIT, which makes `bind` fail.
-func unusedTCPPort() -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-            _ = bind(fd, $0, length)
-            _ = getsockname(fd, $0, &length)
-        }
-    }
-    return Int(UInt16(bigEndian: address.sin_port))
-}
-
-/// Waits for the first event that matches, from a monitor opened before the action.
-func nextEvent(_ events: AsyncStream<SocketEvent>, where matches: (SocketEvent) -> Bool) async -> SocketEvent? {
-    for await event in events where matches(event) { return event }
-    return nil
-}
-
-/// A fresh ipc path in the temporary directory.
-func temporaryIPCEndpoint(_ name: String = "zmq") -> String {
-    "ipc://\(NSTemporaryDirectory())/\(name)-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).sock"
-}
-
-/// The transports a socket test runs over.
-enum Transport: String, CaseIterable {
-    case tcp, ipc, inproc
-
-    /// A fresh endpoint to bind: an ephemeral loopback port, a new ipc path, a new inproc name.
-    var freshEndpoint: String {
-        switch self {
-        case .tcp: "tcp://127.0.0.1:*"
-        case .ipc: temporaryIPCEndpoint(rawValue)
-        case .inproc: "inproc://test-\(UUID().uuidString)"
-        }
-    }
-}
+import ZMQTestSupport
 
 /// What each open file descriptor of this process is (for failure messages).
 func openFileDescriptorTargets() -> [String] {
@@ -72,10 +13,6 @@ func openFileDescriptorTargets() -> [String] {
 /// The number of open file descriptors of this process.
 func openFileDescriptorCount() -> Int {
     (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count) ?? -1
-}
-
-extension Message {
-    var strings: [String?] { frames.map(\.string) }
 }
 
 /// Runs blocking work (a raw peer's reads) on a thread of its own, off the cooperative pool.

@@ -1,5 +1,6 @@
 import Testing
 import ZMQ
+import ZMQTestSupport
 
 @Suite("Typed sockets, sockets made with options, messages from strings")
 struct TypedSocketTests {

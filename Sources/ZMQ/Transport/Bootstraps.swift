@@ -8,7 +8,7 @@ import NIOCore
 import NIOPosix
 
 /// The NIO plumbing for tcp and ipc: what every stream connection gets, whichever side opened it.
-enum Transport {
+enum StreamBootstraps {
     /// NIO queues up to this much before a channel turns unwritable (and the engine stops taking
     /// messages from the pipe). NIO's default of 64 KiB lets the kernel's send buffer run dry
     /// between large messages; 1 MiB keeps it full while still bounding memory per connection.

@@ -43,7 +43,7 @@ final class Connecter: Sendable {
     private func dial() {
         guard !state.withLockedValue({ $0.stopped }) else { return }
         socket.events.emit(SocketEvent(.connectDelayed, endpoint: endpoint.description))
-        let dialing = Transport.connect(endpoint, on: eventLoop, socket: socket, connecter: self)
+        let dialing = StreamBootstraps.connect(endpoint, on: eventLoop, socket: socket, connecter: self)
         let stopped = state.withLockedValue { state in
             state.dialing = dialing
             return state.stopped

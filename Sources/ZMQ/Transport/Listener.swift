@@ -30,7 +30,7 @@ final class Listener: Sendable {
         case .tcp(let host, let port):
             let bindHost = try interfaceAddress(host, endpoint: endpoint)
             let accepted = AcceptedChannels()
-            let bootstrap = Transport.serverBootstrap(on: eventLoop, socket: socket, tcp: true, accepted: accepted)
+            let bootstrap = StreamBootstraps.serverBootstrap(on: eventLoop, socket: socket, tcp: true, accepted: accepted)
             let channel: any Channel
             do {
                 channel = try await bootstrap.bind(host: bindHost, port: port).get()
@@ -44,7 +44,7 @@ final class Listener: Sendable {
         case .ipc(let path):
             try await removeStaleSocketFile(path, endpoint: endpoint, eventLoop: eventLoop)
             let accepted = AcceptedChannels()
-            let bootstrap = Transport.serverBootstrap(on: eventLoop, socket: socket, tcp: false, accepted: accepted)
+            let bootstrap = StreamBootstraps.serverBootstrap(on: eventLoop, socket: socket, tcp: false, accepted: accepted)
             do {
                 accepted.boundEndpoint = endpoint.description
                 let channel = try await bootstrap.bind(unixDomainSocketPath: path).get()
