@@ -86,7 +86,7 @@ let package = Package(
         // curve_transcript.py made the CURVE byte vectors (PyNaCl, from the RFCs).
         .testTarget(name: "ZMTPTests", dependencies: ["ZMTP"], exclude: ["curve_transcript.py"]),
         // What the test targets share (a context per test, endpoints, transports, a fixed clock).
-        .target(name: "ZMQTestSupport", dependencies: ["ZMQ"], path: "Tests/ZMQTestSupport"),
+        .target(name: "ZMQTestSupport", dependencies: ["ZMQ", "ZMQPatterns"], path: "Tests/ZMQTestSupport"),
         .testTarget(
             name: "ZMQTests",
             dependencies: [

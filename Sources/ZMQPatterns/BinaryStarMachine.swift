@@ -31,22 +31,8 @@ public struct BinaryStarState: Hashable, Sendable, CustomStringConvertible {
 }
 
 /// What a Binary Star server tells the application.
-public struct BinaryStarEvent: Hashable, Sendable, CustomStringConvertible {
-    /// What happened; a struct so that kinds can be added without breaking a `switch`.
-    public struct Kind: Hashable, Sendable, CustomStringConvertible {
-        public let description: String
-        private init(_ name: String) { description = name }
-
-        /// The server entered `state`.
-        public static let stateChanged = Kind("stateChanged")
-        /// A client's request was turned away: this server is not the active one (or may not
-        /// be yet). The client's retry goes to the other server.
-        public static let requestRefused = Kind("requestRefused")
-        /// A message on the state socket was not one of the four states, and was dropped.
-        public static let badStateMessage = Kind("badStateMessage")
-        /// Both servers are active, or both passive: the pair cannot go on.
-        public static let fatal = Kind("fatal")
-    }
+public struct BinaryStarEvent: ComponentEvent, Hashable {
+    public typealias Kind = EventKind<BinaryStarEvent>
 
     public let kind: Kind
     /// The server's state after the event.
@@ -63,6 +49,18 @@ public struct BinaryStarEvent: Hashable, Sendable, CustomStringConvertible {
     public var description: String {
         "\(kind) \(state)" + (reason.map { ": \($0)" } ?? "")
     }
+}
+
+extension EventKind where Event == BinaryStarEvent {
+    /// The server entered `state`.
+    public static var stateChanged: Self { Self("stateChanged") }
+    /// A client's request was turned away: this server is not the active one (or may not
+    /// be yet). The client's retry goes to the other server.
+    public static var requestRefused: Self { Self("requestRefused") }
+    /// A message on the state socket was not one of the four states, and was dropped.
+    public static var badStateMessage: Self { Self("badStateMessage") }
+    /// Both servers are active, or both passive: the pair cannot go on.
+    public static var fatal: Self { Self("fatal") }
 }
 
 extension ZMQError.Code {

@@ -3,30 +3,8 @@ import Foundation
 import ZMQ
 
 /// What a Freelance server or client tells the application.
-public struct FreelanceEvent: Hashable, Sendable, CustomStringConvertible {
-    /// What happened; a struct so that kinds can be added without breaking a `switch`.
-    public struct Kind: Hashable, Sendable, CustomStringConvertible {
-        public let description: String
-        private init(_ name: String) { description = name }
-
-        /// A server answered a ping or a request for the first time, or again after it was lost.
-        public static let serverAlive = Kind("serverAlive")
-        /// A server missed its pings for the server TTL: no request goes to it until it answers.
-        public static let serverLost = Kind("serverLost")
-        /// A request went to a server, again after its server was lost (`attempt` above 1).
-        public static let requestSent = Kind("requestSent")
-        /// No server answered a request within its timeout.
-        public static let requestTimedOut = Kind("requestTimedOut")
-        /// A reply that is not the answer to the request waiting was dropped: in the shotgun
-        /// model, the slower servers' answers to a request already answered.
-        public static let replyDropped = Kind("replyDropped")
-        /// A message that breaks 10/FLP was dropped: a request of fewer than two frames at a
-        /// server, a reply with a missing or unknown control frame at a client.
-        public static let malformed = Kind("malformed")
-        /// A server answered under a name the client was not given: its routing id is not the
-        /// endpoint the client connected to (10/FLP: servers are named by their public endpoint).
-        public static let unknownServer = Kind("unknownServer")
-    }
+public struct FreelanceEvent: ComponentEvent, Hashable {
+    public typealias Kind = EventKind<FreelanceEvent>
 
     public let kind: Kind
     /// The server concerned, by its name (its public endpoint).
@@ -42,6 +20,26 @@ public struct FreelanceEvent: Hashable, Sendable, CustomStringConvertible {
     public var description: String {
         "\(kind)" + (server.map { " \($0)" } ?? "") + (attempt.map { " attempt \($0)" } ?? "")
     }
+}
+
+extension EventKind where Event == FreelanceEvent {
+    /// A server answered a ping or a request for the first time, or again after it was lost.
+    public static var serverAlive: Self { Self("serverAlive") }
+    /// A server missed its pings for the server TTL: no request goes to it until it answers.
+    public static var serverLost: Self { Self("serverLost") }
+    /// A request went to a server, again after its server was lost (`attempt` above 1).
+    public static var requestSent: Self { Self("requestSent") }
+    /// No server answered a request within its timeout.
+    public static var requestTimedOut: Self { Self("requestTimedOut") }
+    /// A reply that is not the answer to the request waiting was dropped: in the shotgun
+    /// model, the slower servers' answers to a request already answered.
+    public static var replyDropped: Self { Self("replyDropped") }
+    /// A message that breaks 10/FLP was dropped: a request of fewer than two frames at a
+    /// server, a reply with a missing or unknown control frame at a client.
+    public static var malformed: Self { Self("malformed") }
+    /// A server answered under a name the client was not given: its routing id is not the
+    /// endpoint the client connected to (10/FLP: servers are named by their public endpoint).
+    public static var unknownServer: Self { Self("unknownServer") }
 }
 
 /// 10/FLP's commands.

@@ -26,7 +26,7 @@ public actor LazyPirateClient {
     public var timeout: Duration { retry.timeout }
 
     private let endpoints: [String]
-    private let onEvent: PatternEventHandler
+    private let onEvent: EventHandler<RequestEvent>
     /// One lane to every endpoint, or (failing over) one lane per endpoint.
     private let lanes: [RequestLane]
     /// Failing over: the wait before an attempt on the next server.
@@ -40,7 +40,7 @@ public actor LazyPirateClient {
     /// `options` set on each socket it makes (security, for instance).
     public init(
         _ context: ZMQContext, connectingTo endpoints: [String], retry: RetryPolicy = .lazyPirate,
-        options: [SocketOption] = [], onEvent: @escaping PatternEventHandler = { _ in }
+        options: [SocketOption] = [], onEvent: @escaping EventHandler<RequestEvent> = { _ in }
     ) {
         self.endpoints = endpoints
         self.retry = retry
@@ -50,7 +50,7 @@ public actor LazyPirateClient {
     }
 
     private init(_ context: ZMQContext, failingOverBetween endpoints: [String], retry: RetryPolicy, settle: Duration,
-                 options: [SocketOption], onEvent: @escaping PatternEventHandler) {
+                 options: [SocketOption], onEvent: @escaping EventHandler<RequestEvent>) {
         precondition(!endpoints.isEmpty, "a client needs a server")
         self.endpoints = endpoints
         self.retry = retry
@@ -65,7 +65,7 @@ public actor LazyPirateClient {
     /// model (no settle delay). The server that answered last gets the next request.
     public static func failingOver(
         between endpoints: [String], in context: ZMQContext, retry: RetryPolicy = RetryPolicy(timeout: .seconds(1), attempts: nil),
-        settle: Duration = .seconds(2), options: [SocketOption] = [], onEvent: @escaping PatternEventHandler = { _ in }
+        settle: Duration = .seconds(2), options: [SocketOption] = [], onEvent: @escaping EventHandler<RequestEvent> = { _ in }
     ) -> LazyPirateClient {
         LazyPirateClient(context, failingOverBetween: endpoints, retry: retry, settle: settle, options: options, onEvent: onEvent)
     }
@@ -73,7 +73,7 @@ public actor LazyPirateClient {
     /// A client that makes `attempts` attempts of `timeout` each.
     public init(
         _ context: ZMQContext, connectingTo endpoints: [String], timeout: Duration, attempts: Int = 3,
-        options: [SocketOption] = [], onEvent: @escaping PatternEventHandler = { _ in }
+        options: [SocketOption] = [], onEvent: @escaping EventHandler<RequestEvent> = { _ in }
     ) {
         self.init(context, connectingTo: endpoints, retry: RetryPolicy(timeout: timeout, attempts: attempts), options: options, onEvent: onEvent)
     }
@@ -94,24 +94,24 @@ public actor LazyPirateClient {
                     current = (current + 1) % lanes.count
                     do { try await Task.sleep(for: settle) } catch { throw ZMQError.cancelled }
                 }
-                onEvent(PatternEvent(.requestRetried, attempt: attempt))
+                onEvent(RequestEvent(.requestRetried, attempt: attempt))
             }
             let lane = lanes[current]
             // No reply in time closes the socket: the request may sit in a dead server's queue.
             let (onEvent, attempt) = (onEvent, attempt)
             let reply = try await lane.exchange(Message([id, Frame()] + request.frames), timeout: retry.timeout(forAttempt: attempt)) { reply -> RequestLane.Verdict<Message> in
                 guard reply.count >= 2, reply[0] == id, reply[1].isEmpty else {
-                    onEvent(PatternEvent(.staleReplyDiscarded, attempt: attempt))
+                    onEvent(RequestEvent(.staleReplyDiscarded, attempt: attempt))
                     return .ignore
                 }
                 return .answer(Message(Array(reply.frames.dropFirst(2)), metadata: reply.metadata))
             }
             if let reply {
-                onEvent(PatternEvent(.requestAnswered, attempt: attempt))
+                onEvent(RequestEvent(.requestAnswered, attempt: attempt))
                 return reply.answer
             }
         }
-        onEvent(PatternEvent(.requestAbandoned, attempt: attempt))
+        onEvent(RequestEvent(.requestAbandoned, attempt: attempt))
         throw ZMQError(code: .noReply, message: "no reply after \(retry)", endpoint: endpoints.joined(separator: ", "))
     }
 

@@ -30,7 +30,7 @@ public struct MajordomoBroker: Sendable {
     public var maxQueuedRequests = 10_000
     /// Options for the broker's socket (security, high-water marks).
     public var options: [SocketOption] = []
-    public var onEvent: PatternEventHandler = { _ in }
+    public var onEvent: EventHandler<MajordomoBrokerEvent> = { _ in }
     /// Set to run as one half of a Binary Star pair.
     public var pair: BinaryStarPairing?
     /// The pair's state changes and faults, when `pair` is set.

@@ -11,8 +11,8 @@ import ZMQ
 /// idempotent); a worker that breaks the protocol, or answers a request it was not given, is
 /// told to DISCONNECT. `mmi.service` answers 200 or 404, other `mmi.` names 501.
 struct MajordomoBrokerMachine: PatternMachine {
-    typealias Event = PatternEvent
-    typealias Action = PatternAction<PatternEvent>
+    typealias Event = MajordomoBrokerEvent
+    typealias Action = PatternAction<MajordomoBrokerEvent>
 
     /// Its one ROUTER, which clients and workers share.
     static let socket: SocketName = "broker"
@@ -121,11 +121,11 @@ struct MajordomoBrokerMachine: PatternMachine {
         }
         // A full queue turns the request away: the client's retry comes back later.
         guard (services[service]?.requests.count ?? 0) < maxQueuedRequests else {
-            return [.report(PatternEvent(.requestRefused, service: service))]
+            return [.report(MajordomoBrokerEvent(.requestRefused, service: service))]
         }
         services[service, default: Service()].requests.append(request)
         noteDeadline(request.expiry)
-        return [.report(PatternEvent(.requestQueued, service: service))] + dispatch(service)
+        return [.report(MajordomoBrokerEvent(.requestQueued, service: service))] + dispatch(service)
     }
 
     private mutating func fromWorker(_ id: Frame, _ version: MajordomoVersion, _ command: MajordomoCommand, now: ContinuousClock.Instant) -> [Action] {
@@ -139,7 +139,7 @@ struct MajordomoBrokerMachine: PatternMachine {
             workers[id] = Worker(service: service, version: version, expiry: now + heartbeat * liveness)
             services[service, default: Service()].workers += 1
             services[service]!.waiting.append(id)
-            return [.report(PatternEvent(.workerReady, worker: id.bytes, service: service))] + dispatch(service)
+            return [.report(MajordomoBrokerEvent(.workerReady, worker: id.bytes, service: service))] + dispatch(service)
         case .reply(let client, let body, let final):
             // Only the answer to the request this worker holds, for the client that sent it.
             guard let worker = workers[id], let request = worker.request, request.client == client else {
@@ -153,13 +153,13 @@ struct MajordomoBrokerMachine: PatternMachine {
             guard final else { return actions }
             workers[id]?.request = nil
             services[worker.service]?.waiting.append(id)
-            actions.append(.report(PatternEvent(.replyForwarded, worker: id.bytes, service: worker.service)))
+            actions.append(.report(MajordomoBrokerEvent(.replyForwarded, worker: id.bytes, service: worker.service)))
             return actions + dispatch(worker.service)
         case .heartbeat:
             return known ? [] : disconnect(id, version: version)
         case .disconnect:
             guard let worker = workers[id] else { return [] }
-            return [.report(PatternEvent(.workerLost, worker: id.bytes, service: worker.service))] + forget(id)
+            return [.report(MajordomoBrokerEvent(.workerLost, worker: id.bytes, service: worker.service))] + forget(id)
         case .request:
             // Only the broker sends REQUEST.
             return disconnect(id, version: version)
@@ -183,13 +183,13 @@ struct MajordomoBrokerMachine: PatternMachine {
         let expired = workers.filter { $0.value.expiry <= now }
         var orphans: [(id: Frame, request: Request)] = []
         for (id, worker) in expired {
-            actions.append(.report(PatternEvent(.workerExpired, worker: id.bytes, service: worker.service)))
+            actions.append(.report(MajordomoBrokerEvent(.workerExpired, worker: id.bytes, service: worker.service)))
             if let request = removeWorker(id)?.request { orphans.append((id, request)) }
         }
         for orphan in orphans {
             let service = expired[orphan.id]!.service
             guard orphan.request.expiry > now else {
-                actions.append(.report(PatternEvent(.requestExpired, service: service)))
+                actions.append(.report(MajordomoBrokerEvent(.requestExpired, service: service)))
                 continue
             }
             actions += requeue(orphan.request, service: service)
@@ -197,7 +197,7 @@ struct MajordomoBrokerMachine: PatternMachine {
         for name in services.keys {
             while let first = services[name]?.requests.first, first.expiry <= now {
                 services[name]?.requests.removeFirst()
-                actions.append(.report(PatternEvent(.requestExpired, service: name)))
+                actions.append(.report(MajordomoBrokerEvent(.requestExpired, service: name)))
             }
             if services[name]?.isUnused == true { services[name] = nil }
         }
@@ -223,7 +223,7 @@ struct MajordomoBrokerMachine: PatternMachine {
             workers[id]!.request = request
             let command = MajordomoCommand.request(client: request.client, body: request.body)
             actions.append(.send(Message([id] + command.frames(worker.version)), on: Self.socket))
-            actions.append(.report(PatternEvent(.requestForwarded, worker: id.bytes, service: name)))
+            actions.append(.report(MajordomoBrokerEvent(.requestForwarded, worker: id.bytes, service: name)))
         }
         return actions
     }
@@ -231,7 +231,7 @@ struct MajordomoBrokerMachine: PatternMachine {
     private mutating func disconnect(_ id: Frame, version: MajordomoVersion? = nil) -> [Action] {
         let version = version ?? workers[id]?.version ?? .v02
         return [.send(Message([id] + MajordomoCommand.disconnect.frames(version)), on: Self.socket),
-                .report(PatternEvent(.workerDisconnected, worker: id.bytes))] + forget(id)
+                .report(MajordomoBrokerEvent(.workerDisconnected, worker: id.bytes))] + forget(id)
     }
 
     /// Drops a worker; the request it held goes back to the front of its service's queue.
@@ -252,7 +252,7 @@ struct MajordomoBrokerMachine: PatternMachine {
     private mutating func requeue(_ request: Request, service: String) -> [Action] {
         services[service]?.requests.prepend(request)
         noteDeadline(request.expiry)
-        return [.report(PatternEvent(.requestQueued, service: service))] + dispatch(service)
+        return [.report(MajordomoBrokerEvent(.requestQueued, service: service))] + dispatch(service)
     }
 
     private mutating func noteDeadline(_ deadline: ContinuousClock.Instant) {

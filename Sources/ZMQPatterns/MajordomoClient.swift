@@ -27,14 +27,14 @@ public actor MajordomoClient {
     /// The broker that answered last: the next request's first attempt goes there.
     private var current = 0
     private let options: [SocketOption]
-    private let onEvent: PatternEventHandler
+    private let onEvent: EventHandler<RequestEvent>
     private let turns: Turns
     /// Lanes not in use; at most `maxInFlight` exist.
     private var idle: [RequestLane] = []
 
     public init(
         _ context: ZMQContext, connectingTo endpoint: String, version: MajordomoVersion = .v02, retry: RetryPolicy = .lazyPirate,
-        maxInFlight: Int = 1, options: [SocketOption] = [], onEvent: @escaping PatternEventHandler = { _ in }
+        maxInFlight: Int = 1, options: [SocketOption] = [], onEvent: @escaping EventHandler<RequestEvent> = { _ in }
     ) {
         self.init(context, connectingTo: [endpoint], version: version, retry: retry, maxInFlight: maxInFlight, options: options, onEvent: onEvent)
     }
@@ -42,7 +42,7 @@ public actor MajordomoClient {
     /// A client of the brokers at `endpoints`, one attempt on each in turn (a Binary Star pair).
     public init(
         _ context: ZMQContext, connectingTo endpoints: [String], version: MajordomoVersion = .v02, retry: RetryPolicy = .lazyPirate,
-        maxInFlight: Int = 1, options: [SocketOption] = [], onEvent: @escaping PatternEventHandler = { _ in }
+        maxInFlight: Int = 1, options: [SocketOption] = [], onEvent: @escaping EventHandler<RequestEvent> = { _ in }
     ) {
         precondition(maxInFlight >= 1, "at least one request must be able to travel")
         precondition(!endpoints.isEmpty, "a client needs a broker")
@@ -59,7 +59,7 @@ public actor MajordomoClient {
     /// A client that makes `attempts` attempts of `timeout` each.
     public init(
         _ context: ZMQContext, connectingTo endpoint: String, version: MajordomoVersion = .v02, timeout: Duration,
-        attempts: Int = 3, maxInFlight: Int = 1, options: [SocketOption] = [], onEvent: @escaping PatternEventHandler = { _ in }
+        attempts: Int = 3, maxInFlight: Int = 1, options: [SocketOption] = [], onEvent: @escaping EventHandler<RequestEvent> = { _ in }
     ) {
         self.init(context, connectingTo: endpoint, version: version, retry: RetryPolicy(timeout: timeout, attempts: attempts),
                   maxInFlight: maxInFlight, options: options, onEvent: onEvent)
@@ -82,7 +82,7 @@ public actor MajordomoClient {
         let first = current
         while retry.allows(attempt: attempt + 1) {
             attempt += 1
-            if attempt > 1 { onEvent(PatternEvent(.requestRetried, service: service, attempt: attempt)) }
+            if attempt > 1 { onEvent(RequestEvent(.requestRetried, attempt: attempt, service: service)) }
             let broker = (first + attempt - 1) % endpoints.count
             await lane.retarget([endpoints[broker]])
             let reply = try await lane.exchange(request, timeout: retry.timeout(forAttempt: attempt)) {
@@ -90,11 +90,11 @@ public actor MajordomoClient {
             }
             if let reply {
                 current = broker
-                onEvent(PatternEvent(.requestAnswered, service: service, attempt: attempt))
+                onEvent(RequestEvent(.requestAnswered, attempt: attempt, service: service))
                 return (reply.partials, reply.answer)
             }
         }
-        onEvent(PatternEvent(.requestAbandoned, service: service, attempt: attempt))
+        onEvent(RequestEvent(.requestAbandoned, attempt: attempt, service: service))
         throw ZMQError(code: .noReply, message: "no reply from \(service) after \(retry)", endpoint: endpoints.joined(separator: ", "))
     }
 

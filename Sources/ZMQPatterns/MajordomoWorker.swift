@@ -27,7 +27,7 @@ public struct MajordomoWorker: Sendable {
     public var reconnectInterval: Duration = .milliseconds(2500)
     public var reconnectIntervalMax: Duration = .seconds(32)
     public var options: [SocketOption] = []
-    public var onEvent: PatternEventHandler = { _ in }
+    public var onEvent: EventHandler<WorkerEvent> = { _ in }
 
     public init(connectingTo endpoint: String, service: String) {
         self.init(connectingTo: [endpoint], service: service)

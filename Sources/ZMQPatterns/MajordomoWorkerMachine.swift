@@ -12,8 +12,8 @@ import ZMQ
 /// Stopping says DISCONNECT, so that the broker stops routing to it at once rather than after
 /// its liveness.
 struct MajordomoWorkerMachine: PatternMachine {
-    typealias Event = PatternEvent
-    typealias Action = PatternAction<PatternEvent>
+    typealias Event = WorkerEvent
+    typealias Action = PatternAction<WorkerEvent>
 
     static let broker: SocketName = "broker"
     /// How long a stopping worker's DISCONNECT may take to leave.
@@ -112,7 +112,7 @@ struct MajordomoWorkerMachine: PatternMachine {
         redialAt = now + delay
         // The broker that fell silent or sent us away may be the passive one of a pair.
         current = (current + 1) % endpoints.count
-        return [.close(Self.broker), .report(PatternEvent(.reconnecting, service: service, delay: delay))]
+        return [.close(Self.broker), .report(WorkerEvent(.reconnecting, service: service, endpoint: endpoints[current], delay: delay))]
     }
 
     private mutating func connect(now: ContinuousClock.Instant) -> [Action] {

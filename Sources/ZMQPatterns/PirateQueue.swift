@@ -23,7 +23,7 @@ public struct PirateQueue: Sendable {
     /// Options for the frontend and backend sockets (security, high-water marks).
     public var frontendOptions: [SocketOption] = []
     public var backendOptions: [SocketOption] = []
-    public var onEvent: PatternEventHandler = { _ in }
+    public var onEvent: EventHandler<PirateQueueEvent> = { _ in }
 
     public init(frontend: String, backend: String) {
         self.frontend = frontend

@@ -18,8 +18,8 @@ enum PirateCommand {
 /// one is tried; when none can take it, the queue holds the request and offers it again when a
 /// worker is heard from, or after `heldRetry`, reading no other request meanwhile.
 struct PirateQueueMachine: PatternMachine {
-    typealias Event = PatternEvent
-    typealias Action = PatternAction<PatternEvent>
+    typealias Event = PirateQueueEvent
+    typealias Action = PatternAction<PirateQueueEvent>
 
     static let frontend: SocketName = "frontend"
     static let backend: SocketName = "backend"
@@ -112,7 +112,7 @@ struct PirateQueueMachine: PatternMachine {
         for (identity, worker) in workers where worker.expiry.map({ $0 <= now }) == true {
             workers[identity] = nil
             ready.removeAll { $0 == identity }
-            actions.append(.report(PatternEvent(.workerExpired, worker: identity)))
+            actions.append(.report(PirateQueueEvent(.workerExpired, worker: identity)))
         }
         if let heartbeat, let due = nextHeartbeat, due <= now {
             for (identity, worker) in workers where !worker.delimited {
@@ -133,12 +133,12 @@ struct PirateQueueMachine: PatternMachine {
         guard let index = ready.firstIndex(where: { !full.contains($0) }) else {
             let newly = held == nil
             held = (request, now + Self.heldRetry)
-            return newly && !full.isEmpty ? [.report(PatternEvent(.requestHeld))] : []
+            return newly && !full.isEmpty ? [.report(PirateQueueEvent(.requestHeld))] : []
         }
         let identity = ready.remove(at: index)
         let delimiter = workers[identity]?.delimited == true ? [Frame()] : []
         return [.send(Message([Frame(identity)] + delimiter + request.frames, metadata: request.metadata), on: Self.backend,
-                      report: PatternEvent(.requestForwarded, worker: identity))]
+                      report: PirateQueueEvent(.requestForwarded, worker: identity))]
     }
 
     /// A message from a worker: READY, HEARTBEAT, or a reply (client address, then the reply).
@@ -160,7 +160,7 @@ struct PirateQueueMachine: PatternMachine {
         guard !rest.isEmpty else { return [] }
         // A client that has gone takes its reply with it (ROUTER drops it).
         return [.send(Message(rest, metadata: message.metadata), on: Self.frontend),
-                .report(PatternEvent(.replyForwarded, worker: identity))]
+                .report(PirateQueueEvent(.replyForwarded, worker: identity))]
             + markReady(identity, joined: !known)
     }
 
@@ -168,7 +168,7 @@ struct PirateQueueMachine: PatternMachine {
     private mutating func lost(_ identity: [UInt8]) -> [Action] {
         guard workers.removeValue(forKey: identity) != nil else { return [] }
         ready.removeAll { $0 == identity }
-        return [.report(PatternEvent(.workerLost, worker: identity))]
+        return [.report(PirateQueueEvent(.workerLost, worker: identity))]
     }
 
     /// Puts `identity` last in the ready list; `joined` (a READY, or a worker not known before)
@@ -176,6 +176,6 @@ struct PirateQueueMachine: PatternMachine {
     private mutating func markReady(_ identity: [UInt8], joined: Bool) -> [Action] {
         ready.removeAll { $0 == identity }
         ready.append(identity)
-        return joined ? [.report(PatternEvent(.workerReady, worker: identity))] : []
+        return joined ? [.report(PirateQueueEvent(.workerReady, worker: identity))] : []
     }
 }

@@ -26,7 +26,7 @@ public struct PirateWorker: Sendable {
     public var reconnectIntervalMax: Duration = .seconds(32)
     /// Options for each socket the worker makes (security, a routing id).
     public var options: [SocketOption] = []
-    public var onEvent: PatternEventHandler = { _ in }
+    public var onEvent: EventHandler<WorkerEvent> = { _ in }
 
     public init(connectingTo endpoint: String) {
         self.endpoint = endpoint

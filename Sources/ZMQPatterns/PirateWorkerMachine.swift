@@ -10,8 +10,8 @@ import ZMQ
 /// turn. Each request goes to the application's handler without its return address, and the
 /// reply goes back behind it.
 struct PirateWorkerMachine: PatternMachine {
-    typealias Event = PatternEvent
-    typealias Action = PatternAction<PatternEvent>
+    typealias Event = WorkerEvent
+    typealias Action = PatternAction<WorkerEvent>
 
     static let queue: SocketName = "queue"
 
@@ -74,7 +74,7 @@ struct PirateWorkerMachine: PatternMachine {
             return [.send(Message(PirateCommand.heartbeat), on: Self.queue)]
         case .reconnect(let delay)?:
             redialAt = now + delay
-            return [.close(Self.queue), .report(PatternEvent(.reconnecting, delay: delay))]
+            return [.close(Self.queue), .report(WorkerEvent(.reconnecting, delay: delay))]
         case .nothing?, nil:
             return []
         }

@@ -39,7 +39,7 @@ public struct Titanic: Sendable {
     /// (try later). Each costs a task and its body in memory, so this is what bounds them.
     public var maxPending = 10_000
     public var options: [SocketOption] = []
-    public var onEvent: PatternEventHandler = { _ in }
+    public var onEvent: EventHandler<TitanicEvent> = { _ in }
 
     public init(broker: String, store: any TitanicStore) {
         self.broker = broker
@@ -114,7 +114,7 @@ public struct Titanic: Sendable {
                     pending.release()
                     throw error
                 }
-                onEvent(PatternEvent(.requestStored, service: name, request: stored.id))
+                onEvent(TitanicEvent(.requestStored, request: stored.id, service: name))
                 arrived.yield(stored)
                 return ["200", Frame(stored.id)]
             case .reply:
@@ -127,7 +127,7 @@ public struct Titanic: Sendable {
             case .close:
                 guard let id = request.first?.string else { return ["400 the first frame must be a request id"] }
                 try await store.close(id)
-                onEvent(PatternEvent(.requestClosed, request: id))
+                onEvent(TitanicEvent(.requestClosed, request: id))
                 return ["200"]
             }
         } catch {
@@ -161,8 +161,8 @@ public struct Titanic: Sendable {
                 }
                 guard case .pending = try await store.state(of: request.id) else { break }
                 attempt += 1
-                if attempt > 1 { onEvent(PatternEvent(.requestRetried, service: service, attempt: attempt, request: request.id)) }
-                onEvent(PatternEvent(.requestForwarded, service: service, attempt: attempt, request: request.id))
+                if attempt > 1 { onEvent(TitanicEvent(.requestRetried, request: request.id, service: service, attempt: attempt)) }
+                onEvent(TitanicEvent(.requestForwarded, request: request.id, service: service, attempt: attempt))
                 try await turns.take()
                 let reply: Message?
                 do {
@@ -174,14 +174,14 @@ public struct Titanic: Sendable {
                 }
                 guard let reply else { continue }
                 if try await store.storeReply(reply, for: request.id) {
-                    onEvent(PatternEvent(.replyStored, service: service, attempt: attempt, request: request.id))
+                    onEvent(TitanicEvent(.replyStored, request: request.id, service: service, attempt: attempt))
                 }
                 break
             } catch where Task.isCancelled {
                 break
             } catch {
                 // The store (or the socket) failed: nothing is lost that is stored; try again.
-                onEvent(PatternEvent(.storeFailed, service: service, request: request.id))
+                onEvent(TitanicEvent(.storeFailed, request: request.id, service: service))
                 do { try await Task.sleep(for: retryInterval) } catch { break }
             }
         }

@@ -15,7 +15,7 @@ public struct TitanicClient: Sendable {
     /// does, with up to `maxInFlight` of them at once.
     public init(
         _ context: ZMQContext, connectingTo endpoint: String, version: MajordomoVersion = .v02, timeout: Duration = .milliseconds(2500),
-        attempts: Int = 3, maxInFlight: Int = 1, options: [SocketOption] = [], onEvent: @escaping PatternEventHandler = { _ in }
+        attempts: Int = 3, maxInFlight: Int = 1, options: [SocketOption] = [], onEvent: @escaping EventHandler<RequestEvent> = { _ in }
     ) {
         client = MajordomoClient(context, connectingTo: endpoint, version: version, timeout: timeout, attempts: attempts,
                                  maxInFlight: maxInFlight, options: options, onEvent: onEvent)

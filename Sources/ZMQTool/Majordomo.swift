@@ -45,12 +45,11 @@ struct Broker: AsyncParsableCommand {
 
     func run() async throws {
         let context = ZMQContext.forTool()
-        let report = eventReporter("zmq broker", verbose: verbose)
         // Titanic reaches the broker in-process, whatever the public endpoints are.
         let inproc = "inproc://zmq-broker-titanic"
         var broker = MajordomoBroker(endpoints: bind + (titanic == nil ? [] : [inproc]))
         broker.heartbeat = .seconds(heartbeat)
-        broker.onEvent = report
+        broker.onEvent = eventReporter("zmq broker", verbose: verbose)
         broker.pair = pair.pairing
         let (activity, becameActive) = AsyncStream.makeStream(of: Void.self)
         let fatal = Mutex<String?>(nil)
@@ -66,7 +65,7 @@ struct Broker: AsyncParsableCommand {
         let configured = broker
         var tasks: [@Sendable () async throws -> Void] = [{ try await configured.run(in: context) }]
         if let path = titanic {
-            let titanic = try makeTitanic(broker: inproc, database: path, heartbeat: heartbeat, report: report)
+            let titanic = try makeTitanic(broker: inproc, database: path, heartbeat: heartbeat, report: eventReporter("zmq broker", verbose: verbose))
             let paired = broker.pair != nil
             tasks.append {
                 // A pair's Titanic dispatches beside the active broker only: the passive one's
@@ -121,7 +120,7 @@ struct TitanicCommand: AsyncParsableCommand {
 }
 
 /// Titanic on the SQLite file at `database`; a file that cannot be used is a usage error.
-func makeTitanic(broker: String, database: String, heartbeat: Double, report: @escaping PatternEventHandler) throws -> Titanic {
+func makeTitanic(broker: String, database: String, heartbeat: Double, report: @escaping EventHandler<TitanicEvent>) throws -> Titanic {
     let store: SQLiteTitanicStore
     do {
         store = try SQLiteTitanicStore(path: database)
@@ -135,7 +134,7 @@ func makeTitanic(broker: String, database: String, heartbeat: Double, report: @e
 }
 
 /// Prints each event on standard error after `prefix` when `verbose`; otherwise nothing.
-func eventReporter(_ prefix: String, verbose: Bool) -> PatternEventHandler {
+func eventReporter<Event: CustomStringConvertible>(_ prefix: String, verbose: Bool) -> EventHandler<Event> {
     { event in
         if verbose { standardError("\(prefix): \(event)") }
     }

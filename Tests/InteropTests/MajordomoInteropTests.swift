@@ -16,7 +16,7 @@ struct MajordomoInteropTests {
             let endpoint = temporaryIPCEndpoint()
             var broker = MajordomoBroker(endpoint: endpoint)
             broker.heartbeat = .milliseconds(200)
-            let log = PirateEventLog()
+            let log = EventLog(of: MajordomoBrokerEvent.self)
             broker.onEvent = log.handler
             let running = Task { try await broker.run(in: context) }
             defer { running.cancel() }

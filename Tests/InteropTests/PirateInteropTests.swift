@@ -31,7 +31,7 @@ struct PirateInteropTests {
             let (frontend, backend) = ("ipc://\(NSTemporaryDirectory())zmq-ppq-front-\(tag).sock", "ipc://\(NSTemporaryDirectory())zmq-ppq-back-\(tag).sock")
             var queue = PirateQueue(frontend: frontend, backend: backend)
             queue.heartbeat = .milliseconds(100)
-            let log = PirateEventLog()
+            let log = EventLog(of: PirateQueueEvent.self)
             queue.onEvent = log.handler
             let running = Task { try await queue.run(in: context) }
             defer { running.cancel() }
@@ -68,7 +68,7 @@ struct PirateInteropTests {
             let backend = try await queue.endpoint()
             var worker = PirateWorker(connectingTo: backend)
             worker.heartbeat = .milliseconds(100)
-            let log = PirateEventLog()
+            let log = EventLog(of: WorkerEvent.self)
             worker.onEvent = log.handler
             let serving = Task { try await worker.run(in: context) { Message($0.frames + ["swift"]) } }
             defer { serving.cancel() }
@@ -88,13 +88,4 @@ struct PirateInteropTests {
             await client.close()
         }
     }
-}
-
-/// Collects a component's events.
-final class PirateEventLog: @unchecked Sendable {
-    private let lock = NSLock()
-    private var events: [PatternEvent] = []
-    var all: [PatternEvent] { lock.withLock { events } }
-    var handler: PatternEventHandler { { event in self.lock.withLock { self.events.append(event) } } }
-    func count(_ kind: PatternEvent.Kind) -> Int { all.filter { $0.kind == kind }.count }
 }

@@ -138,7 +138,7 @@ struct BinaryStarTests {
         let primaryFrontend = temporaryIPCEndpoint("bstar-primary"), backupFrontend = temporaryIPCEndpoint("bstar-backup")
         let primaryState = temporaryIPCEndpoint("bstar-primary-state"), backupState = temporaryIPCEndpoint("bstar-backup-state")
 
-        func server(primary: Bool, feed: EventFeed) -> BinaryStar {
+        func server(primary: Bool, feed: EventFeed<BinaryStarEvent>) -> BinaryStar {
             var server = primary
                 ? BinaryStar(primary: true, frontend: primaryFrontend, statePublisher: primaryState, stateSubscriber: backupState)
                 : BinaryStar(primary: false, frontend: backupFrontend, statePublisher: backupState, stateSubscriber: primaryState)
@@ -148,7 +148,6 @@ struct BinaryStarTests {
         }
     }
 
-    typealias EventFeed = PatternTests.EventFeed<BinaryStarEvent>
 
     static func serve(_ server: BinaryStar, named name: String, in context: ZMQContext) -> Task<Void, any Error> {
         Task { try await server.run(in: context) { Message([Frame(name)] + $0.frames) } }
@@ -218,7 +217,7 @@ struct BinaryStarPairMachineTests {
         actions.compactMap { if case .pair(let event)? = $0.event { event } else { nil } }
     }
 
-    static func brokerEvents(_ actions: [Machine.Action]) -> [PatternEvent.Kind] {
+    static func brokerEvents(_ actions: [Machine.Action]) -> [MajordomoBrokerEvent.Kind] {
         actions.compactMap { if case .inner(let event)? = $0.event { event.kind } else { nil } }
     }
 

@@ -17,7 +17,7 @@ struct MajordomoMachineTests {
         actions.compactMap { $0.sent?.message }
     }
 
-    static func events(_ actions: [MajordomoBrokerMachine.Action]) -> [PatternEvent.Kind] {
+    static func events(_ actions: [MajordomoBrokerMachine.Action]) -> [MajordomoBrokerEvent.Kind] {
         actions.compactMap(\.event?.kind)
     }
 
@@ -211,7 +211,7 @@ struct MajordomoMachineTests {
         #expect(beats == [["A", "MDPW02", Frame([5])], ["B", "", "MDPW01", Frame([4])]])
         _ = broker.received(["A", "MDPW02", Frame([5])], now: Self.at(2.5))
         let expired = broker.tick(now: Self.at(3))
-        #expect(expired.compactMap(\.event).contains(PatternEvent(.workerExpired, worker: Array("B".utf8), service: "s")))
+        #expect(expired.compactMap(\.event).contains(MajordomoBrokerEvent(.workerExpired, worker: Array("B".utf8), service: "s")))
         #expect(broker.workers.keys.map { $0.string } == ["A"])
     }
 
@@ -248,7 +248,7 @@ struct MajordomoTests {
             var broker = MajordomoBroker(endpoint: endpoint)
             broker.heartbeat = .seconds(60)
             broker.requestExpiry = .milliseconds(100)
-            let feed = EventFeed()
+            let feed = EventFeed(of: MajordomoBrokerEvent.self)
             broker.onEvent = feed.handler
             let running = Task { try await broker.run(in: context) }
             defer { running.cancel() }
@@ -269,7 +269,7 @@ struct MajordomoTests {
             let endpoint = temporaryIPCEndpoint("mdp")
             var broker = MajordomoBroker(endpoint: endpoint)
             broker.heartbeat = .milliseconds(100)
-            let log = EventLog()
+            let log = EventLog(of: MajordomoBrokerEvent.self)
             broker.onEvent = log.handler
             let running = Task { try await broker.run(in: context) }
             defer { running.cancel() }
@@ -330,7 +330,7 @@ struct MajordomoTests {
             let endpoint = temporaryIPCEndpoint("mdp")
             var broker = MajordomoBroker(endpoint: endpoint)
             broker.heartbeat = .seconds(30)
-            let log = EventLog()
+            let log = EventLog(of: MajordomoBrokerEvent.self)
             broker.onEvent = log.handler
             let running = Task { try await broker.run(in: context) }
             defer { running.cancel() }
@@ -400,7 +400,7 @@ struct MajordomoTests {
             let endpoint = temporaryIPCEndpoint("mdp")
             var broker = MajordomoBroker(endpoint: endpoint)
             broker.heartbeat = .milliseconds(100)
-            let log = EventLog()
+            let log = EventLog(of: WorkerEvent.self)
             var running = Task { try await broker.run(in: context) }
             var worker = Self.fast(MajordomoWorker(connectingTo: endpoint, service: "echo"))
             worker.onEvent = log.handler

@@ -23,13 +23,13 @@ struct PirateMachineTests {
     }
 
     /// What the actions send on `socket`.
-    static func sent(_ actions: [Queue.Action], on socket: SocketName) -> [Message] {
+    static func sent<Event>(_ actions: [PatternAction<Event>], on socket: SocketName) -> [Message] {
         actions.compactMap { $0.sent?.socket == socket ? $0.sent?.message : nil }
     }
 
     static func toWorkers(_ actions: [Queue.Action]) -> [Message] { sent(actions, on: Queue.backend) }
 
-    static func events(_ actions: [Queue.Action]) -> [PatternEvent.Kind] { actions.compactMap(\.event?.kind) }
+    static func events(_ actions: [Queue.Action]) -> [PirateQueueEvent.Kind] { actions.compactMap(\.event?.kind) }
 
     static func fromWorker(_ queue: inout Queue, _ message: Message, at seconds: Double) -> [Queue.Action] {
         queue.received(message, on: Queue.backend, now: Self.at(seconds))
@@ -60,7 +60,7 @@ struct PirateMachineTests {
         let first = Self.fromClient(&queue, ["client1", "id1", "", "one"])
         let second = Self.fromClient(&queue, ["client2", "id2", "", "two"])
         #expect(Self.toWorkers(first) == [["A", "client1", "id1", "", "one"]])
-        #expect(first.first?.event == PatternEvent(.requestForwarded, worker: Array("A".utf8)), "reported once the send is done")
+        #expect(first.first?.event == PirateQueueEvent(.requestForwarded, worker: Array("A".utf8)), "reported once the send is done")
         #expect(Self.toWorkers(second) == [["B", "client2", "id2", "", "two"]])
         #expect(!queue.hasReadyWorker && !queue.reads(Queue.frontend))
         // B answers first, so B is next.
@@ -95,7 +95,7 @@ struct PirateMachineTests {
             #expect(Self.events(queue.tick(now: Self.at(Double(second)))).isEmpty)
         }
         let expired = queue.tick(now: Self.at(3))
-        #expect(expired.compactMap(\.event) == [PatternEvent(.workerExpired, worker: Array("silent".utf8))])
+        #expect(expired.compactMap(\.event) == [PirateQueueEvent(.workerExpired, worker: Array("silent".utf8))])
         #expect(queue.ready == [Array("alive".utf8)])
         #expect(queue.workers.count == 1)
     }

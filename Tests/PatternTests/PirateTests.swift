@@ -14,25 +14,6 @@ final class Tally: Sendable {
     func add() { count.add(1, ordering: .relaxed) }
 }
 
-/// Collects the events a component reports, for the test to look at.
-final class EventLog: Sendable {
-    private let events = Mutex<[PatternEvent]>([])
-    var all: [PatternEvent] { events.withLock { $0 } }
-    var handler: PatternEventHandler { { event in self.events.withLock { $0.append(event) } } }
-    func count(_ kind: PatternEvent.Kind) -> Int { all.filter { $0.kind == kind }.count }
-}
-
-/// The events a component reports, in order, for a test to wait on.
-struct EventFeed<Event: Sendable>: Sendable {
-    let stream: AsyncStream<Event>
-    let handler: @Sendable (Event) -> Void
-
-    init(of type: Event.Type = PatternEvent.self) {
-        let (stream, continuation) = AsyncStream.makeStream(of: Event.self)
-        self.stream = stream
-        handler = { continuation.yield($0) }
-    }
-}
 
 @Suite("Lazy Pirate client", .timeLimit(.minutes(1)))
 struct LazyPirateTests {
@@ -43,7 +24,7 @@ struct LazyPirateTests {
             let endpoint = try await rep.bind("tcp://127.0.0.1:*")
             let serving = Task { try await rep.serve { Message(["echo"] + $0.frames) } }
             defer { serving.cancel() }
-            let log = EventLog()
+            let log = EventLog(of: RequestEvent.self)
             let client = LazyPirateClient(context, connectingTo: [endpoint], timeout: .seconds(10), onEvent: log.handler)
             #expect(try await client.request(["hello", "world"]) == ["echo", "hello", "world"])
             #expect(try await client.request(["again"]) == ["echo", "again"])
@@ -57,7 +38,7 @@ struct LazyPirateTests {
         try await withContext { context in
             let router = try context.socket(.router)
             let endpoint = try await router.bind("tcp://127.0.0.1:*")
-            let log = EventLog()
+            let log = EventLog(of: RequestEvent.self)
             let client = LazyPirateClient(context, connectingTo: [endpoint], timeout: .milliseconds(100), attempts: 3, onEvent: log.handler)
             do {
                 _ = try await client.request(["anyone?"])
@@ -86,7 +67,7 @@ struct LazyPirateTests {
                 let second = try await router.receive()
                 try await router.send(Message(Array(second.frames.prefix(3)) + ["answered"]))
             }
-            let log = EventLog()
+            let log = EventLog(of: RequestEvent.self)
             let client = LazyPirateClient(context, connectingTo: [endpoint], timeout: .milliseconds(200), attempts: 3, onEvent: log.handler)
             #expect(try await client.request(["work"]) == ["answered"])
             try await serving.value
@@ -110,7 +91,7 @@ struct LazyPirateTests {
                 }
             }
             defer { serving.cancel() }
-            let log = EventLog()
+            let log = EventLog(of: RequestEvent.self)
             let client = LazyPirateClient(context, connectingTo: [endpoint], timeout: .seconds(10), onEvent: log.handler)
             for index in 0..<5 {
                 #expect(try await client.request(["\(index)"]) == ["re: \(index)"])
@@ -138,7 +119,7 @@ struct PirateQueueTests {
             let (frontend, backend) = (temporaryIPCEndpoint("front"), temporaryIPCEndpoint("back"))
             var queue = PirateQueue(frontend: frontend, backend: backend)
             queue.heartbeat = nil
-            let log = EventLog()
+            let log = EventLog(of: PirateQueueEvent.self)
             queue.onEvent = log.handler
             let running = Task { try await queue.run(in: context) }
             defer { running.cancel() }
@@ -165,7 +146,7 @@ struct PirateQueueTests {
             var queue = PirateQueue(frontend: frontend, backend: backend)
             queue.heartbeat = .seconds(3600)  // no heartbeat is queued for the worker in this test
             queue.backendOptions = [.sendHighWaterMark(1)]
-            let feed = EventFeed()
+            let feed = EventFeed(of: PirateQueueEvent.self)
             queue.onEvent = feed.handler
             var events = feed.stream.makeAsyncIterator()
             let running = Task { try await queue.run(in: context) }
@@ -207,7 +188,7 @@ struct PirateQueueTests {
             let (frontend, backend) = (temporaryIPCEndpoint("front"), temporaryIPCEndpoint("back"))
             var queue = PirateQueue(frontend: frontend, backend: backend)
             queue.heartbeat = .milliseconds(100)
-            let log = EventLog()
+            let log = EventLog(of: PirateQueueEvent.self)
             queue.onEvent = log.handler
             var running = Task { try await queue.run(in: context) }
             var workers = [Self.worker("w1", at: backend, in: context), Self.worker("w2", at: backend, in: context)]

@@ -104,7 +104,7 @@ struct TitanicTests {
     }
 
     /// A broker and a Titanic on a memory store, reporting to `log`; cancel the tasks to stop them.
-    static func start(_ context: ZMQContext, log: EventLog) -> (endpoint: String, tasks: [Task<Void, any Error>]) {
+    static func start(_ context: ZMQContext, log: EventLog<TitanicEvent>) -> (endpoint: String, tasks: [Task<Void, any Error>]) {
         let endpoint = temporaryIPCEndpoint("titanic")
         let broker = Task { try await Self.broker(endpoint).run(in: context) }
         var titanic = Self.fast(Titanic(broker: endpoint, store: MemoryTitanicStore()))
@@ -124,7 +124,7 @@ struct TitanicTests {
     @Test("9/TSP: a request is stored and answered; the reply can be fetched again until closed, then the id is unknown")
     func requestReplyClose() async throws {
         try await withContext { context in
-            let log = EventLog()
+            let log = EventLog(of: TitanicEvent.self)
             let (endpoint, tasks) = Self.start(context, log: log)
             defer { for task in tasks { task.cancel() } }
             let worker = Task { try await MajordomoTests.fast(MajordomoWorker(connectingTo: endpoint, service: "echo")).run(in: context) { Message(["echo"] + $0.frames) } }
@@ -149,7 +149,7 @@ struct TitanicTests {
     @Test("a request for a service with no worker stays pending, and is answered once a worker comes")
     func waitsForWorker() async throws {
         try await withContext { context in
-            let log = EventLog()
+            let log = EventLog(of: TitanicEvent.self)
             let (endpoint, tasks) = Self.start(context, log: log)
             defer { for task in tasks { task.cancel() } }
             let client = TitanicClient(context, connectingTo: endpoint, timeout: .seconds(2), attempts: 10)

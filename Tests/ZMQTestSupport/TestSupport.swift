@@ -1,5 +1,7 @@
 import Foundation
+import Synchronization
 import ZMQ
+import ZMQPatterns
 
 // What the test targets share: a context per test, fresh endpoints, the transports, waiting for
 // a monitor event, and a clock for machines that tests move by hand.
@@ -78,5 +80,28 @@ public enum FixedClock {
 
     public static func at(_ seconds: Double) -> ContinuousClock.Instant {
         start + .milliseconds(Int(seconds * 1000))
+    }
+}
+
+/// Collects the events a component reports, for the test to look at.
+public final class EventLog<Event: ComponentEvent>: Sendable {
+    private let events = Mutex<[Event]>([])
+
+    public init(of type: Event.Type = Event.self) {}
+
+    public var all: [Event] { events.withLock { $0 } }
+    public var handler: EventHandler<Event> { { event in self.events.withLock { $0.append(event) } } }
+    public func count(_ kind: EventKind<Event>) -> Int { all.filter { $0.kind == kind }.count }
+}
+
+/// The events a component reports, in order, for a test to wait on.
+public struct EventFeed<Event: Sendable>: Sendable {
+    public let stream: AsyncStream<Event>
+    public let handler: @Sendable (Event) -> Void
+
+    public init(of type: Event.Type = Event.self) {
+        let (stream, continuation) = AsyncStream.makeStream(of: Event.self)
+        self.stream = stream
+        handler = { continuation.yield($0) }
     }
 }
