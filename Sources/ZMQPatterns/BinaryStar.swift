@@ -35,6 +35,9 @@ public struct BinaryStar: Sendable {
     public var frontendOptions: [SocketOption] = []
     /// Options for both state sockets (CURVE between the two servers, for instance).
     public var stateOptions: [SocketOption] = []
+    /// How many requests the handler works on at once; more wait in the frontend's queue, so
+    /// that a flood of requests cannot take the server's memory.
+    public var maxConcurrentRequests = 100
     public var onEvent: @Sendable (BinaryStarEvent) -> Void = { _ in }
 
     public init(primary: Bool, frontend: String, statePublisher: String, stateSubscriber: String) {
@@ -48,10 +51,13 @@ public struct BinaryStar: Sendable {
     /// Throws if an endpoint cannot be bound, if `handler` throws, and with `splitBrain` when
     /// both servers are active or both passive.
     public func run(in context: ZMQContext, handler: @escaping @Sendable (Message) async throws -> Message) async throws {
+        try Settings.positive(heartbeat, "heartbeat")
+        try Settings.atLeastOne(maxConcurrentRequests, "maxConcurrentRequests")
         let machine = BinaryStarMachine(
             primary: primary, frontend: SocketPlan(.router, bind: [frontend], options: frontendOptions),
             statePublisher: SocketPlan(.pub, bind: [statePublisher], options: stateOptions),
-            stateSubscriber: SocketPlan(.sub, connect: [stateSubscriber], options: stateOptions), heartbeat: heartbeat)
+            stateSubscriber: SocketPlan(.sub, connect: [stateSubscriber], options: stateOptions), heartbeat: heartbeat,
+            maxConcurrentRequests: maxConcurrentRequests)
         try await PatternRunner(machine, in: context, handler: { request, _ in try await handler(request) }, onEvent: onEvent).run()
     }
 }

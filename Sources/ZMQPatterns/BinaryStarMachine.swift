@@ -173,6 +173,8 @@ struct BinaryStarMachine: PatternMachine {
     let frontendPlan: SocketPlan
     let statePublisherPlan: SocketPlan
     let stateSubscriberPlan: SocketPlan
+    /// How many requests may be with the handler at once; beyond, the frontend is not read.
+    let maxConcurrentRequests: Int
     private var peering: BinaryStarPeering
     /// Requests with the handler, by id: the envelope each reply goes back behind.
     private var envelopes: [UInt64: [Frame]] = [:]
@@ -182,8 +184,10 @@ struct BinaryStarMachine: PatternMachine {
     var peerExpiry: ContinuousClock.Instant? { peering.peerExpiry }
     var badStateMessages: Int { peering.badStateMessages }
 
-    init(primary: Bool, frontend: SocketPlan, statePublisher: SocketPlan, stateSubscriber: SocketPlan, heartbeat: Duration) {
+    init(primary: Bool, frontend: SocketPlan, statePublisher: SocketPlan, stateSubscriber: SocketPlan, heartbeat: Duration,
+         maxConcurrentRequests: Int = 100) {
         peering = BinaryStarPeering(primary: primary, heartbeat: heartbeat)
+        self.maxConcurrentRequests = maxConcurrentRequests
         frontendPlan = frontend
         statePublisherPlan = statePublisher
         var subscriber = stateSubscriber
@@ -192,6 +196,11 @@ struct BinaryStarMachine: PatternMachine {
     }
 
     var nextDeadline: ContinuousClock.Instant? { peering.nextStateMessage }
+
+    /// The peer's state always; clients while the handler has room.
+    func reads(_ socket: SocketName) -> Bool {
+        socket != Self.frontend || envelopes.count < maxConcurrentRequests
+    }
 
     mutating func start(now: ContinuousClock.Instant) -> [Action] {
         let started = peering.start(now: now)

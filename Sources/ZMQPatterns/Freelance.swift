@@ -13,6 +13,9 @@ public struct FreelanceServer: Sendable {
     /// The name clients know this server by: the endpoint they connect to.
     public var name: String
     public var options: [SocketOption] = []
+    /// How many requests the handler works on at once; more wait in the socket's queue (pings
+    /// too), so that a flood of requests cannot take the server's memory.
+    public var maxConcurrentRequests = 100
     public var onEvent: @Sendable (FreelanceEvent) -> Void = { _ in }
 
     /// A server bound at `endpoint`, known to clients as `name` (by default the endpoint, with a
@@ -24,7 +27,8 @@ public struct FreelanceServer: Sendable {
 
     /// Serves requests with `handler` until the task is cancelled.
     public func run(in context: ZMQContext, handler: @escaping @Sendable (Message) async throws -> Message) async throws {
-        let machine = FreelanceServerMachine(bind: endpoint, name: name, options: options)
+        try Settings.atLeastOne(maxConcurrentRequests, "maxConcurrentRequests")
+        let machine = FreelanceServerMachine(bind: endpoint, name: name, options: options, maxConcurrentRequests: maxConcurrentRequests)
         try await PatternRunner(machine, in: context, handler: { request, _ in try await handler(request) }, onEvent: onEvent).run()
     }
 }
@@ -54,6 +58,9 @@ public actor FreelanceClient {
                 requestTimeout: Duration = .seconds(3), options: [SocketOption] = [],
                 onEvent: @escaping @Sendable (FreelanceEvent) -> Void = { _ in }) async throws {
         precondition(!servers.isEmpty, "a client needs a server")
+        try Settings.positive(pingInterval, "pingInterval")
+        try Settings.positive(serverTTL, "serverTTL")
+        try Settings.positive(requestTimeout, "requestTimeout")
         let endpoint = "inproc://zmqpatterns-freelance-\(UUID().uuidString)"
         let machine = FreelanceAgentMachine(api: endpoint, servers: servers, options: options, pingInterval: pingInterval,
                                             serverTTL: serverTTL, requestTimeout: requestTimeout)
@@ -118,6 +125,7 @@ public actor FreelanceShotgunClient {
     public init(_ context: ZMQContext, servers: [String], timeout: Duration = .milliseconds(2500), options: [SocketOption] = [],
                 onEvent: @escaping @Sendable (FreelanceEvent) -> Void = { _ in }) async throws {
         precondition(!servers.isEmpty, "a client needs a server")
+        try Settings.positive(timeout, "timeout")
         self.servers = servers
         self.timeout = timeout
         self.onEvent = onEvent

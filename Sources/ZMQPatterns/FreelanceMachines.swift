@@ -58,16 +58,22 @@ struct FreelanceServerMachine: PatternMachine {
     static let socket: SocketName = "server"
 
     let plan: SocketPlan
+    /// How many requests may be with the handler at once; beyond, the socket is not read, and
+    /// requests wait in its queue (up to its high-water mark) rather than in memory.
+    let maxConcurrentRequests: Int
     /// Requests with the handler: the client and control frame each reply goes back behind.
-    private var pending: [UInt64: [Frame]] = [:]
+    private(set) var pending: [UInt64: [Frame]] = [:]
     private var lastID: UInt64 = 0
     private(set) var malformed = 0
 
-    init(bind endpoint: String, name: String, options: [SocketOption]) {
+    init(bind endpoint: String, name: String, options: [SocketOption], maxConcurrentRequests: Int = 100) {
         plan = SocketPlan(.router, bind: [endpoint], options: options + [.routingID(Array(name.utf8))])
+        self.maxConcurrentRequests = maxConcurrentRequests
     }
 
     var nextDeadline: ContinuousClock.Instant? { nil }
+
+    func reads(_ socket: SocketName) -> Bool { pending.count < maxConcurrentRequests }
 
     mutating func start(now: ContinuousClock.Instant) -> [Action] { [.open(Self.socket, plan)] }
 

@@ -47,6 +47,11 @@ public struct MajordomoBroker: Sendable {
     /// Binds and brokers until the task is cancelled (then returns, the socket closed). In a
     /// pair, throws `splitBrain` when both brokers are active or both passive.
     public func run(in context: ZMQContext) async throws {
+        try Settings.positive(heartbeat, "heartbeat")
+        try Settings.atLeastOne(liveness, "liveness")
+        try Settings.positive(requestExpiry, "requestExpiry")
+        try Settings.atLeastOne(maxQueuedRequests, "maxQueuedRequests")
+        try Settings.positive(pair?.heartbeat, "pair.heartbeat")
         let machine = MajordomoBrokerMachine(heartbeat: heartbeat, liveness: liveness, requestExpiry: requestExpiry,
                                              maxQueuedRequests: maxQueuedRequests,
                                              plan: SocketPlan(.router, bind: endpoints, options: options), now: .now)

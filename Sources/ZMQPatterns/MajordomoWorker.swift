@@ -53,6 +53,9 @@ public struct MajordomoWorker: Sendable {
     /// are not sent).
     public func run(in context: ZMQContext,
                     streaming handler: @escaping @Sendable (Message, _ partial: @Sendable (Message) throws -> Void) async throws -> Message) async throws {
+        try Settings.positive(heartbeat, "heartbeat")
+        try Settings.atLeastOne(liveness, "liveness")
+        try Settings.positive(reconnectInterval, "reconnectInterval")
         let machine = MajordomoWorkerMachine(endpoints: endpoints, service: service, version: version, options: options,
                                              heartbeat: heartbeat, liveness: liveness, reconnectInterval: reconnectInterval,
                                              reconnectIntervalMax: reconnectIntervalMax, now: .now)

@@ -33,6 +33,8 @@ public struct PirateQueue: Sendable {
     /// Binds both endpoints and routes until the task is cancelled; returns then, with both
     /// sockets closed. Throws if an endpoint cannot be bound.
     public func run(in context: ZMQContext) async throws {
+        try Settings.positive(heartbeat, "heartbeat")
+        try Settings.atLeastOne(liveness, "liveness")
         let machine = PirateQueueMachine(frontend: SocketPlan(.router, bind: [frontend], options: frontendOptions),
                                          backend: SocketPlan(.router, bind: [backend], options: backendOptions),
                                          heartbeat: heartbeat, liveness: liveness)

@@ -35,6 +35,9 @@ public struct PirateWorker: Sendable {
     /// Serves requests with `handler` until the task is cancelled (then returns) or `handler`
     /// throws (then throws that).
     public func run(in context: ZMQContext, handler: @escaping @Sendable (Message) async throws -> Message) async throws {
+        try Settings.positive(heartbeat, "heartbeat")
+        try Settings.atLeastOne(liveness, "liveness")
+        try Settings.positive(reconnectInterval, "reconnectInterval")
         let machine = PirateWorkerMachine(endpoint: endpoint, options: options, heartbeat: heartbeat, liveness: liveness,
                                           reconnectInterval: reconnectInterval, reconnectIntervalMax: reconnectIntervalMax, now: .now)
         try await PatternRunner(machine, in: context, handler: { request, _ in try await handler(request) }, onEvent: onEvent).run()

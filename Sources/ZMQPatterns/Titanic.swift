@@ -50,6 +50,12 @@ public struct Titanic: Sendable {
     /// an earlier run first, until the task is cancelled. Throws if a service cannot start (a
     /// bad endpoint) or the store cannot be read at the start.
     public func run(in context: ZMQContext) async throws {
+        try Settings.positive(heartbeat, "heartbeat")
+        try Settings.atLeastOne(liveness, "liveness")
+        try Settings.positive(timeout, "timeout")
+        try Settings.positive(retryInterval, "retryInterval")
+        try Settings.atLeastOne(maxInFlight, "maxInFlight")
+        try Settings.atLeastOne(maxPending, "maxPending")
         let (arrivals, arrived) = AsyncStream.makeStream(of: TitanicRequest.self)
         // For the 8/MMI questions only: each request travels on a lane of its own (dispatch).
         let client = MajordomoClient(context, connectingTo: broker, version: version, timeout: timeout, attempts: 1,

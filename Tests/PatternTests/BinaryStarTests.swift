@@ -122,6 +122,20 @@ struct BinaryStarMachineTests {
         #expect(backup.badStateMessages == 1 && backup.state == .passive && backup.peerExpiry == expiry)
     }
 
+    @Test("at most maxConcurrentRequests are with the handler: beyond, clients wait in the frontend's queue, and the peer's state is still read")
+    func handlerCap() {
+        var primary = Machine(primary: true, frontend: SocketPlan(.router), statePublisher: SocketPlan(.pub), stateSubscriber: SocketPlan(.sub),
+                              heartbeat: .seconds(1), maxConcurrentRequests: 2)
+        _ = primary.start(now: Self.at(0))
+        _ = Self.peer(&primary, says: .backup, at: 0.1)
+        let ids = (0..<2).compactMap { _ -> UInt64? in
+            if case .handle(_, let id)? = Self.client(&primary, at: 0.2).last { id } else { nil }
+        }
+        #expect(ids.count == 2 && !primary.reads(Machine.frontend) && primary.reads(Machine.stateSubscriber))
+        _ = primary.handled(["done"], id: ids[0], final: true, now: Self.at(0.3))
+        #expect(primary.reads(Machine.frontend))
+    }
+
     @Test("a request without an envelope is refused")
     func noEnvelope() {
         var primary = Self.server(primary: true)

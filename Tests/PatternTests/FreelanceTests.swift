@@ -31,6 +31,17 @@ struct FreelanceMachineTests {
 
     typealias Agent = FreelanceAgentMachine
 
+    @Test("a server hands at most maxConcurrentRequests to its handler; beyond, it stops reading until one is answered")
+    func serverCap() {
+        var server = FreelanceServerMachine(bind: "inproc://s", name: "inproc://s", options: [], maxConcurrentRequests: 1)
+        _ = server.start(now: Self.at(0))
+        let first = server.received(["client", "1", "body"], on: FreelanceServerMachine.socket, now: Self.at(0))
+        #expect(!server.reads(FreelanceServerMachine.socket))
+        guard case .handle(_, let id)? = first.first else { Issue.record("\(first)"); return }
+        _ = server.handled(["reply"], id: id, final: true, now: Self.at(0.1))
+        #expect(server.reads(FreelanceServerMachine.socket))
+    }
+
     static func agent() -> Agent {
         var agent = Agent(api: "inproc://api", servers: ["tcp://a:1", "tcp://b:2"], options: [], pingInterval: .seconds(2),
                           serverTTL: .seconds(6), requestTimeout: .seconds(3))

@@ -241,6 +241,31 @@ struct MajordomoTests {
         return worker
     }
 
+    @Test("a setting that cannot work throws invalidOption naming it before anything starts")
+    func settings() async throws {
+        try await withContext { context in
+            var broker = MajordomoBroker(endpoint: temporaryIPCEndpoint("mdp-settings"))
+            broker.heartbeat = .zero
+            await #expect(throws: ZMQError.invalidOption(name: "heartbeat", reason: "must be more than zero, not 0.0 seconds")) {
+                try await broker.run(in: context)
+            }
+            var worker = MajordomoWorker(connectingTo: "inproc://nobody", service: "s")
+            worker.liveness = 0
+            do {
+                try await worker.run(in: context) { $0 }
+                Issue.record("a worker with no liveness ran")
+            } catch let error as ZMQError {
+                #expect(error.code == .invalidOption && error.description.contains("liveness"), "\(error)")
+            }
+            do {
+                _ = try await FreelanceClient(context, servers: ["inproc://nobody"], pingInterval: .zero)
+                Issue.record("a client that pings without pause was made")
+            } catch let error as ZMQError {
+                #expect(error.code == .invalidOption && error.description.contains("pingInterval"), "\(error)")
+            }
+        }
+    }
+
     @Test("a request expires when requestExpiry says, not at the next heartbeat")
     func expiryBeforeHeartbeat() async throws {
         try await withContext { context in
