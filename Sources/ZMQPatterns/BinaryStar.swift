@@ -38,7 +38,7 @@ public struct BinaryStar: Sendable {
     /// How many requests the handler works on at once; more wait in the frontend's queue, so
     /// that a flood of requests cannot take the server's memory.
     public var maxConcurrentRequests = 100
-    public var onEvent: @Sendable (BinaryStarEvent) -> Void = { _ in }
+    public var onEvent: EventHandler<BinaryStarEvent> = { _ in }
 
     public init(primary: Bool, frontend: String, statePublisher: String, stateSubscriber: String) {
         self.primary = primary

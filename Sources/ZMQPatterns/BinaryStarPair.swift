@@ -51,12 +51,19 @@ struct BinaryStarPairMachine<Inner: PatternMachine>: PatternMachine {
     let stateSubscriberPlan: SocketPlan
     /// What to send back for a message refused while this half is not active.
     let turnAway: (Message, SocketName) -> [PatternAction<Inner.Event>]
+    /// Whether a message is a client's vote (bstar.c: a client request): only such a message
+    /// makes a passive half take over; anything else is refused unless this half is active.
+    let votes: (Message, SocketName) -> Bool
     private(set) var peering: BinaryStarPeering
 
     init(_ inner: Inner, frontends: Set<SocketName>, pairing: BinaryStarPairing,
+         votes: @escaping (Message, SocketName) -> Bool = { _, _ in true },
          turnAway: @escaping (Message, SocketName) -> [PatternAction<Inner.Event>] = { _, _ in [] }) {
+        precondition(!frontends.contains(Self.statePublisher) && !frontends.contains(Self.stateSubscriber),
+                     "the pair's state sockets are its own")
         self.inner = inner
         self.frontends = frontends
+        self.votes = votes
         self.turnAway = turnAway
         peering = BinaryStarPeering(primary: pairing.primary, heartbeat: pairing.heartbeat)
         statePublisherPlan = SocketPlan(.pub, bind: [pairing.statePublisher], options: pairing.stateOptions)
@@ -76,9 +83,13 @@ struct BinaryStarPairMachine<Inner: PatternMachine>: PatternMachine {
 
     mutating func start(now: ContinuousClock.Instant) -> [Action] {
         let started = peering.start(now: now)
+        let innerStart = inner.start(now: now)
+        for case .open(let name, _) in innerStart {
+            precondition(name != Self.statePublisher && name != Self.stateSubscriber, "\(name) is the pair's own socket")
+        }
         // The state socket first: the runner reads sockets in the order opened, and a client's
         // vote must not be counted ahead of a state message already waiting.
-        return [.open(Self.stateSubscriber, stateSubscriberPlan)] + lift(inner.start(now: now))
+        return [.open(Self.stateSubscriber, stateSubscriberPlan)] + lift(innerStart)
             + [.open(Self.statePublisher, statePublisherPlan), .report(.pair(started))]
     }
 
@@ -88,14 +99,18 @@ struct BinaryStarPairMachine<Inner: PatternMachine>: PatternMachine {
             return events.map { .report(.pair($0)) } + (fault.map { [.fail(BinaryStarPeering.splitBrain($0))] } ?? [])
         }
         guard frontends.contains(socket) else { return lift(inner.received(message, on: socket, now: now)) }
-        let (accepted, events) = peering.clientArrived(now: now)
+        let (accepted, events) = votes(message, socket)
+            ? peering.clientArrived(now: now)
+            : (peering.state == .active, peering.state == .active ? [] : [peering.refused])
         let reports = events.map { Action.report(.pair($0)) }
         guard accepted else { return reports + lift(turnAway(message, socket)) }
         return reports + lift(inner.received(message, on: socket, now: now))
     }
 
     mutating func sendFailed(_ message: Message, on socket: SocketName, error: ZMQError, now: ContinuousClock.Instant) -> [Action] {
-        lift(inner.sendFailed(message, on: socket, error: error, now: now))
+        // A state message that could not go is simply not sent: the next heartbeat sends another.
+        guard socket != Self.statePublisher else { return [] }
+        return lift(inner.sendFailed(message, on: socket, error: error, now: now))
     }
 
     mutating func tick(now: ContinuousClock.Instant) -> [Action] {

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import ZMQ
 
 /// A Freelance server (10/FLP, the Guide's chapter 4, `flserver3`): a ROUTER that clients address
@@ -16,7 +17,7 @@ public struct FreelanceServer: Sendable {
     /// How many requests the handler works on at once; more wait in the socket's queue (pings
     /// too), so that a flood of requests cannot take the server's memory.
     public var maxConcurrentRequests = 100
-    public var onEvent: @Sendable (FreelanceEvent) -> Void = { _ in }
+    public var onEvent: EventHandler<FreelanceEvent> = { _ in }
 
     /// A server bound at `endpoint`, known to clients as `name` (by default the endpoint, with a
     /// `*` host read as `localhost`, as the Guide's `flserver3` names itself).
@@ -48,6 +49,8 @@ public struct FreelanceServer: Sendable {
 public actor FreelanceClient {
     private let api: ZMQSocket
     private let agent: Task<Void, any Error>
+    /// Why the agent stopped, if it did (a server endpoint that does not parse, for one).
+    private let agentFailure: AgentFailure
     private let requestTimeout: Duration
     private let turns = Turns()
     private var lastID: UInt64 = 0
@@ -56,7 +59,7 @@ public actor FreelanceClient {
     /// request before it fails.
     public init(_ context: ZMQContext, servers: [String], pingInterval: Duration = .seconds(2), serverTTL: Duration = .seconds(6),
                 requestTimeout: Duration = .seconds(3), options: [SocketOption] = [],
-                onEvent: @escaping @Sendable (FreelanceEvent) -> Void = { _ in }) async throws {
+                onEvent: @escaping EventHandler<FreelanceEvent> = { _ in }) async throws {
         precondition(!servers.isEmpty, "a client needs a server")
         try Settings.positive(pingInterval, "pingInterval")
         try Settings.positive(serverTTL, "serverTTL")
@@ -64,10 +67,25 @@ public actor FreelanceClient {
         let endpoint = "inproc://zmqpatterns-freelance-\(UUID().uuidString)"
         let machine = FreelanceAgentMachine(api: endpoint, servers: servers, options: options, pingInterval: pingInterval,
                                             serverTTL: serverTTL, requestTimeout: requestTimeout)
-        agent = Task { try await PatternRunner(machine, in: context, onEvent: onEvent).run() }
         // The agent answers every request by its own timeout; a longer silence means it stopped.
         api = try context.socket(.pair, options: [.linger(.zero), .receiveTimeout(requestTimeout + .seconds(2))])
-        try await api.connect(endpoint)
+        let failure = AgentFailure()
+        agentFailure = failure
+        agent = Task {
+            do {
+                try await PatternRunner(machine, in: context, onEvent: onEvent).run()
+            } catch {
+                failure.error.withLock { $0 = error }
+                throw error
+            }
+        }
+        do {
+            try await api.connect(endpoint)
+        } catch {
+            agent.cancel()
+            api.close()
+            throw error
+        }
         self.requestTimeout = requestTimeout
     }
 
@@ -75,6 +93,7 @@ public actor FreelanceClient {
     public func request(_ request: Message) async throws -> Message {
         try await turns.take()
         defer { turns.pass() }
+        if let failed = agentFailure.error.withLock({ $0 }) { throw failed }
         lastID += 1
         let id = Frame(withUnsafeBytes(of: lastID.bigEndian, Array.init))
         try await api.send(Message([id] + request.frames))
@@ -84,7 +103,7 @@ public actor FreelanceClient {
             do {
                 answer = try await api.receive()
             } catch ZMQError.timedOut {
-                throw ZMQError(code: .noReply, message: "the Freelance client's agent stopped answering")
+                throw agentFailure.error.withLock { $0 } ?? ZMQError(code: .noReply, message: "the Freelance client's agent stopped answering")
             }
         } while answer.first != id
         guard answer.count >= 2, answer[1] == FreelanceAgentMachine.ok else {
@@ -101,74 +120,89 @@ public actor FreelanceClient {
     }
 }
 
-/// The Freelance client in the Guide's second model ("shotgun", `flclient2`): one DEALER
-/// connected to every server, each request sent to all of them at once as REQ would frame it
-/// (an empty delimiter, a sequence number, the body), and the first reply that carries the
-/// request's sequence number wins; the others, and late answers to earlier requests, are
-/// dropped (`replyDropped`). Any REP server answers it (`ReplySocket`, `zmq rep`, the Guide's
-/// `flserver2`), replying behind the sequence frame it was given.
+/// Why a Freelance client's agent stopped.
+private final class AgentFailure: Sendable {
+    let error = Mutex<(any Error)?>(nil)
+}
+
+/// The Freelance client in the Guide's second model ("shotgun", `flclient2`): each request goes
+/// to every server at once, framed as REQ would frame it (an empty delimiter, a sequence
+/// number, the body), and the first reply that carries the request's sequence number wins; the
+/// others, and late answers to earlier requests, are dropped (`replyDropped`).
+///
+/// The servers are REP servers that answer behind the sequence frame, as the Guide's
+/// `flserver2` does: the reply's first frame is the request's first frame. A server that echoes
+/// the request (`zmq rep` without `--reply`, a `ReplySocket` that returns what it got) does that;
+/// one that answers with frames of its own only (`zmq rep --reply OK`) does not, and its replies
+/// are dropped.
 ///
 ///     let client = try await FreelanceShotgunClient(context, servers: ["tcp://a:5555", "tcp://b:5555"])
 ///     let reply = try await client.request(["lookup", "42"])
 ///
 /// The price is duplicate work: every server handles every request, so it suits cheap,
-/// idempotent requests where the fastest answer matters. Requests go one at a time.
+/// idempotent requests where the fastest answer matters. Each server gets one copy, on a DEALER
+/// of its own; a server that is down holds at most a couple of copies until it is back, and its
+/// share of later requests is skipped meanwhile. Requests go one at a time.
 public actor FreelanceShotgunClient {
     /// How long a request waits for its first reply (the Guide's 2.5 s).
-    public let timeout: Duration
-    private let servers: [String]
-    private let socket: ZMQSocket
-    private let onEvent: @Sendable (FreelanceEvent) -> Void
+    public let requestTimeout: Duration
+    /// One socket per server, so that each gets exactly one copy.
+    private let sockets: [ZMQSocket]
+    private let onEvent: EventHandler<FreelanceEvent>
     private let turns = Turns()
     private var sequence: UInt64 = 0
 
-    public init(_ context: ZMQContext, servers: [String], timeout: Duration = .milliseconds(2500), options: [SocketOption] = [],
-                onEvent: @escaping @Sendable (FreelanceEvent) -> Void = { _ in }) async throws {
+    /// How many copies may wait for a server that is not there; more are not sent to it.
+    static let queuedPerServer = 2
+
+    public init(_ context: ZMQContext, servers: [String], requestTimeout: Duration = .milliseconds(2500), options: [SocketOption] = [],
+                onEvent: @escaping EventHandler<FreelanceEvent> = { _ in }) async throws {
         precondition(!servers.isEmpty, "a client needs a server")
-        try Settings.positive(timeout, "timeout")
-        self.servers = servers
-        self.timeout = timeout
+        try Settings.positive(requestTimeout, "requestTimeout")
+        self.requestTimeout = requestTimeout
         self.onEvent = onEvent
-        socket = try context.socket(.dealer, options: options + [.linger(.zero), .sendTimeout(timeout)])
+        var sockets: [ZMQSocket] = []
         do {
-            for server in servers { try await socket.connect(server) }
+            for server in servers {
+                let socket = try context.socket(.dealer, options: options + [.linger(.zero), .sendHighWaterMark(Self.queuedPerServer)])
+                sockets.append(socket)
+                try await socket.connect(server)
+            }
         } catch {
-            socket.close()
+            for socket in sockets { socket.close() }
             throw error
         }
+        self.sockets = sockets
     }
 
-    /// The first reply to `request`; throws `noReply` when no server answered within `timeout`.
+    /// The first reply to `request`; throws `noReply` when no server answered within `requestTimeout`.
     public func request(_ request: Message) async throws -> Message {
         try await turns.take()
         defer { turns.pass() }
         sequence += 1
         let tag = Frame("\(sequence)")
         let copy = Message([Frame(), tag] + request.frames)
-        let deadline = ContinuousClock.now + timeout
-        // The first copy waits for a server to take it; the rest go to whoever has room now,
-        // the DEALER handing each to the next server in turn.
-        do {
-            try await socket.send(copy)
-        } catch ZMQError.timedOut {
-            onEvent(FreelanceEvent(.requestTimedOut))
-            throw ZMQError(code: .noReply, message: "no server took the request within \(timeout)")
-        }
-        for _ in servers.dropFirst() {
-            do { try socket.trySend(copy) } catch ZMQError.wouldBlock { break }
-        }
-        while let reply = try await socket.receive(before: deadline) {
-            guard reply.count >= 2, reply[0].isEmpty, reply[1] == tag else {
-                onEvent(FreelanceEvent(.replyDropped))
-                continue
+        // A copy to every server that can take one now: a server whose queue is full is passed over.
+        for socket in sockets { try? socket.trySend(copy) }
+        let deadline = ContinuousClock.now + requestTimeout
+        var poller = ZMQPoller()
+        for socket in sockets { poller.register(socket) }
+        while case let left = deadline - .now, left > .zero {
+            for item in try await poller.poll(timeout: left) {
+                while let reply = try? item.socket.tryReceive() {
+                    guard reply.count >= 2, reply[0].isEmpty, reply[1] == tag else {
+                        onEvent(FreelanceEvent(.replyDropped))
+                        continue
+                    }
+                    return Message(Array(reply.frames.dropFirst(2)), metadata: reply.metadata)
+                }
             }
-            return Message(Array(reply.frames.dropFirst(2)), metadata: reply.metadata)
         }
         onEvent(FreelanceEvent(.requestTimedOut))
-        throw ZMQError(code: .noReply, message: "no server answered within \(timeout)")
+        throw ZMQError(code: .noReply, message: "no server answered within \(requestTimeout)")
     }
 
     public func close() {
-        socket.close()
+        for socket in sockets { socket.close() }
     }
 }

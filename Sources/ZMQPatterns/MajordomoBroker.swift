@@ -11,11 +11,11 @@ import ZMQ
 ///
 /// With `pair` set it is one half of a Binary Star pair: it brokers only while it is the active
 /// half, and drops what reaches it while passive, so that clients and workers given both
-/// brokers' endpoints (`MajordomoClient(connectingTo: [primary, backup])`,
-/// `MajordomoWorker(connectingTo: [primary, backup], …)`) go to the other: a worker is told to
-/// DISCONNECT, a client times out.
-/// The backup takes over when a client or worker reaches it after the primary has been silent
-/// for two of the pair's heartbeats. Requests queued in the broker that died are lost with it;
+/// brokers' endpoints (`MajordomoClient.failingOver(between: [primary, backup], in:)`,
+/// `MajordomoWorker(failingOverBetween: [primary, backup], …)`) go to the other: a worker is
+/// told to DISCONNECT, a client times out.
+/// The backup takes over when a client's request or a worker's READY reaches it after the
+/// primary has been silent for two of the pair's heartbeats. Requests queued in the broker that died are lost with it;
 /// clients retry them. Give a pair's clients enough attempts to outlast a failover: the pair's
 /// two heartbeats, then the workers' `liveness` heartbeats before they move over.
 public struct MajordomoBroker: Sendable {
@@ -34,7 +34,7 @@ public struct MajordomoBroker: Sendable {
     /// Set to run as one half of a Binary Star pair.
     public var pair: BinaryStarPairing?
     /// The pair's state changes and faults, when `pair` is set.
-    public var onPairEvent: @Sendable (BinaryStarEvent) -> Void = { _ in }
+    public var onPairEvent: EventHandler<BinaryStarEvent> = { _ in }
 
     public init(endpoint: String) {
         endpoints = [endpoint]
@@ -58,7 +58,7 @@ public struct MajordomoBroker: Sendable {
         guard let pair else { return try await PatternRunner(machine, in: context, onEvent: onEvent).run() }
         let (onEvent, onPairEvent) = (onEvent, onPairEvent)
         let paired = BinaryStarPairMachine(machine, frontends: [MajordomoBrokerMachine.socket], pairing: pair,
-                                           turnAway: MajordomoBrokerMachine.turnAway)
+                                           votes: MajordomoBrokerMachine.isVote, turnAway: MajordomoBrokerMachine.turnAway)
         try await PatternRunner(paired, in: context, onEvent: { event in
             switch event {
             case .pair(let event): onPairEvent(event)

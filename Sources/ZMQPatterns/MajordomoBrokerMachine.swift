@@ -166,6 +166,16 @@ struct MajordomoBrokerMachine: PatternMachine {
         }
     }
 
+    /// What counts as a client's vote in a Binary Star pair: a client's request, or a worker's
+    /// READY (a worker that finds the active broker gone is as much a client of the pair).
+    /// Heartbeats and anything else do not make a passive broker take over.
+    static func isVote(_ message: Message, on socket: SocketName) -> Bool {
+        guard message.count >= 2 else { return false }
+        let frames = message.frames[1...]
+        if case (_, .ready)? = MajordomoCommand.parse(frames) { return true }
+        return MajordomoClientMessage.parseRequest(frames) != nil
+    }
+
     /// A message this broker will not take (the passive half of a Binary Star pair): a worker is
     /// told to DISCONNECT, so that it goes to the other broker without waiting out its liveness;
     /// a client's request is dropped, and the client's retry goes to the other broker.

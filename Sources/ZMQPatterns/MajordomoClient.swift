@@ -16,8 +16,9 @@ import ZMQ
 ///     let pipelined = MajordomoClient(context, connectingTo: "tcp://localhost:5555", maxInFlight: 16)
 ///     let replies = try await withThrowingTaskGroup(of: Message.self) { group in … }
 ///
-/// Given several brokers (a Binary Star pair, `MajordomoBroker.pair`), each attempt goes to one
-/// of them: the one that answered last first, and after a timeout the next in turn.
+/// Made with `failingOver(between:in:)`, it is the client of a Binary Star pair of brokers
+/// (`MajordomoBroker.pair`): each attempt goes to one of them, the one that answered last first,
+/// and after a timeout the next in turn.
 public actor MajordomoClient {
     public let version: MajordomoVersion
     public let retry: RetryPolicy
@@ -36,13 +37,25 @@ public actor MajordomoClient {
         _ context: ZMQContext, connectingTo endpoint: String, version: MajordomoVersion = .v02, retry: RetryPolicy = .lazyPirate,
         maxInFlight: Int = 1, options: [SocketOption] = [], onEvent: @escaping EventHandler<RequestEvent> = { _ in }
     ) {
-        self.init(context, connectingTo: [endpoint], version: version, retry: retry, maxInFlight: maxInFlight, options: options, onEvent: onEvent)
+        self.init(context, failingOverBetween: [endpoint], version: version, retry: retry, maxInFlight: maxInFlight, options: options,
+                  onEvent: onEvent)
     }
 
-    /// A client of the brokers at `endpoints`, one attempt on each in turn (a Binary Star pair).
-    public init(
-        _ context: ZMQContext, connectingTo endpoints: [String], version: MajordomoVersion = .v02, retry: RetryPolicy = .lazyPirate,
-        maxInFlight: Int = 1, options: [SocketOption] = [], onEvent: @escaping EventHandler<RequestEvent> = { _ in }
+    /// A client of the brokers at `endpoints`, one attempt on each in turn: the client of a
+    /// Binary Star pair of brokers. Give it enough attempts to outlast a failover: the pair's two
+    /// heartbeats, then the workers' liveness before they move over.
+    public static func failingOver(
+        between endpoints: [String], in context: ZMQContext, version: MajordomoVersion = .v02,
+        retry: RetryPolicy = RetryPolicy(timeout: .milliseconds(2500), attempts: 10), maxInFlight: Int = 1,
+        options: [SocketOption] = [], onEvent: @escaping EventHandler<RequestEvent> = { _ in }
+    ) -> MajordomoClient {
+        MajordomoClient(context, failingOverBetween: endpoints, version: version, retry: retry, maxInFlight: maxInFlight,
+                        options: options, onEvent: onEvent)
+    }
+
+    private init(
+        _ context: ZMQContext, failingOverBetween endpoints: [String], version: MajordomoVersion, retry: RetryPolicy,
+        maxInFlight: Int, options: [SocketOption], onEvent: @escaping EventHandler<RequestEvent>
     ) {
         precondition(maxInFlight >= 1, "at least one request must be able to travel")
         precondition(!endpoints.isEmpty, "a client needs a broker")
@@ -89,7 +102,8 @@ public actor MajordomoClient {
                 MajordomoClientMessage.verdict(version, service: service, $0)
             }
             if let reply {
-                current = broker
+                // Unless another request moved on meanwhile (failing over): it knows better.
+                if current == first { current = broker }
                 onEvent(RequestEvent(.requestAnswered, attempt: attempt, service: service))
                 return (reply.partials, reply.answer)
             }

@@ -10,12 +10,12 @@ import ZMQ
 ///     try await worker.run(in: context) { request in request }
 public struct MajordomoWorker: Sendable {
     /// The broker it serves; with several (a Binary Star pair), the one it dials first, and it
-    /// goes to the next when its broker falls silent.
+    /// goes to the next when its broker falls silent or sends it away.
     public var endpoints: [String]
     /// The first broker.
     public var endpoint: String {
-        get { endpoints[0] }
-        set { endpoints[0] = newValue }
+        get { endpoints.first ?? "" }
+        set { endpoints = [newValue] + endpoints.dropFirst() }
     }
     public var service: String
     public var version: MajordomoVersion = .v02
@@ -30,12 +30,13 @@ public struct MajordomoWorker: Sendable {
     public var onEvent: EventHandler<WorkerEvent> = { _ in }
 
     public init(connectingTo endpoint: String, service: String) {
-        self.init(connectingTo: [endpoint], service: service)
+        self.init(failingOverBetween: [endpoint], service: service)
     }
 
-    /// A worker of the brokers at `endpoints`, one at a time: the next one when its broker has
-    /// been silent for `liveness` heartbeats (a Binary Star pair of brokers).
-    public init(connectingTo endpoints: [String], service: String) {
+    /// A worker of the brokers at `endpoints` (a Binary Star pair), one at a time: it goes to the
+    /// next when its broker has been silent for `liveness` heartbeats, or sends it away with
+    /// DISCONNECT, as the passive broker of a pair does.
+    public init(failingOverBetween endpoints: [String], service: String) {
         precondition(!endpoints.isEmpty, "a worker needs a broker")
         self.endpoints = endpoints
         self.service = service
@@ -53,6 +54,7 @@ public struct MajordomoWorker: Sendable {
     /// are not sent).
     public func run(in context: ZMQContext,
                     streaming handler: @escaping @Sendable (Message, _ partial: @Sendable (Message) throws -> Void) async throws -> Message) async throws {
+        try Settings.atLeastOne(endpoints.count, "endpoints")
         try Settings.positive(heartbeat, "heartbeat")
         try Settings.atLeastOne(liveness, "liveness")
         try Settings.positive(reconnectInterval, "reconnectInterval")

@@ -8,7 +8,8 @@ import ZMQ
 /// DISCONNECT, or after `liveness` silent intervals, closes its socket and dials again: after
 /// `reconnectInterval` on DISCONNECT, and after a wait that doubles up to
 /// `reconnectIntervalMax` while the broker stays silent. Given several brokers (a Binary Star
-/// pair), it dials the next one in turn each time: the passive broker of a pair says DISCONNECT.
+/// pair), it dials the next one in turn each time, and at once after a DISCONNECT (which the
+/// passive broker of a pair sends) unless that starts the round of brokers again.
 /// Stopping says DISCONNECT, so that the broker stops routing to it at once rather than after
 /// its liveness.
 struct MajordomoWorkerMachine: PatternMachine {
@@ -57,14 +58,20 @@ struct MajordomoWorkerMachine: PatternMachine {
     mutating func start(now: ContinuousClock.Instant) -> [Action] { connect(now: now) }
 
     mutating func received(_ message: Message, on socket: SocketName, now: ContinuousClock.Instant) -> [Action] {
-        peer.heard(now: now)
         switch MajordomoCommand.parse(message.frames[...]) {
         case (_, .request(let client, let body))?:
+            peer.heard(now: now)
             waiting.append((client, Message(body, metadata: message.metadata), connection))
             return handleNext()
         case (_, .disconnect)?:
-            return redial(after: reconnectInterval, now: now)
+            // Sent away (by the passive broker of a pair, or one that forgot us): the next broker
+            // at once, as the Guide's mdwrkapi does, but a pause before starting the round again,
+            // so that two brokers that both send it away cannot keep it dialling without rest.
+            // The silence backoff is not reset: a broker that sends us away is not serving us.
+            let wraps = (current + 1) % endpoints.count == 0
+            return redial(after: wraps ? reconnectInterval : .zero, now: now)
         default:
+            peer.heard(now: now)
             return []  // heartbeats, and anything else, only show the broker is there
         }
     }

@@ -74,7 +74,7 @@ struct PirateWorkerMachine: PatternMachine {
             return [.send(Message(PirateCommand.heartbeat), on: Self.queue)]
         case .reconnect(let delay)?:
             redialAt = now + delay
-            return [.close(Self.queue), .report(WorkerEvent(.reconnecting, delay: delay))]
+            return [.close(Self.queue), .report(WorkerEvent(.reconnecting, endpoint: plan.connect.first, delay: delay))]
         case .nothing?, nil:
             return []
         }

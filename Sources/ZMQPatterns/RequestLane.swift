@@ -64,6 +64,7 @@ actor RequestLane {
 
     /// Points the lane at other servers (failing over): the socket to the old ones is closed.
     func retarget(_ endpoints: [String]) {
+        precondition(!busy, "a lane is retargeted between requests")
         guard endpoints != self.endpoints else { return }
         close()
         self.endpoints = endpoints

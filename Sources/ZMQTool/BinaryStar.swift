@@ -87,6 +87,7 @@ struct PairOptions: ParsableArguments {
             throw ValidationError("a Binary Star pair needs --primary or --backup with both --state-bind and --state-connect")
         }
         if !(0.001...86_400).contains(stateHeartbeat) { throw ValidationError("--state-heartbeat must be between 0.001 and 86400 seconds") }
+        if !paired && stateHeartbeat != 1 { throw ValidationError("--state-heartbeat is for a Binary Star pair: give --primary or --backup") }
     }
 
     /// The pairing, when one of `--primary` or `--backup` is given.

@@ -14,7 +14,7 @@ struct FreelanceServerCommand: AsyncParsableCommand {
             localhost, as the Guide's flserver3 does. With --exec, a request's frames go to the \
             command's standard input, one per line, and the lines it prints are the reply's \
             frames. It serves the agent model of zmq freelance-request; for the sequential and \
-            shotgun models, any REP server (zmq rep) will do. Exits 0 on SIGINT or SIGTERM.
+            shotgun models, use REP servers such as zmq rep. Exits 0 on SIGINT or SIGTERM.
             """
     )
 
@@ -60,7 +60,9 @@ struct FreelanceRequestCommand: AsyncParsableCommand {
             first one alive, and to the next when that one is lost; the servers are zmq \
             freelance-server or any 10/FLP server), sequential (one attempt on each server in \
             turn, three on a lone server) and shotgun (the request to every server at once, the \
-            first reply wins); the last two talk to REP servers such as zmq rep. --timeout is \
+            first reply wins); the last two talk to REP servers such as zmq rep, and the \
+            shotgun's must answer behind the request's first frame, its sequence number (zmq rep \
+            without --reply echoes it, the Guide's flserver2 keeps it). --timeout is \
             the request's timeout in the agent model (default 3 s), each attempt's in the \
             sequential one (1 s) and the shotgun's wait for the first reply (2.5 s). Prints the \
             reply's frames on one line, separated by tabs (0x… for binary), and exits 0; exits 1 \
@@ -123,7 +125,7 @@ struct FreelanceRequestCommand: AsyncParsableCommand {
                 let client = LazyPirateClient.failingOver(between: connect, in: context, retry: retry, settle: .zero)
                 (send, close) = ({ try await client.request($0) }, { await client.close() })
             case .shotgun:
-                let client = try await FreelanceShotgunClient(context, servers: connect, timeout: seconds(timeout ?? 2.5))
+                let client = try await FreelanceShotgunClient(context, servers: connect, requestTimeout: seconds(timeout ?? 2.5))
                 (send, close) = ({ try await client.request($0) }, { await client.close() })
             }
         } catch let error as ZMQError where error.code == .invalidEndpoint {
@@ -136,6 +138,11 @@ struct FreelanceRequestCommand: AsyncParsableCommand {
             await close()
             await context.shutdown()
             throw ExitCode(1)
+        } catch let error as ZMQError where error.code == .invalidEndpoint {
+            // The sequential and agent models connect on their first request.
+            await close()
+            await context.shutdown()
+            throw UsageError(message: "\(error)")
         }
         await close()
         await context.shutdown()

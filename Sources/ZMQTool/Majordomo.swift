@@ -77,7 +77,8 @@ struct Broker: AsyncParsableCommand {
                 try await titanic.run(in: context)
             }
         }
-        standardError("zmq broker: listening on \(bind.joined(separator: ", "))" + (titanic.map { ", Titanic in \($0)" } ?? ""))
+        let titanicNote = titanic.map { ", Titanic in \($0)" + (broker.pair == nil ? "" : " while active") } ?? ""
+        standardError("zmq broker: listening on \(bind.joined(separator: ", "))" + titanicNote)
         try await exitingOnSplitBrain(fatal, "zmq broker", "brokers") { try await runUntilSignalled(context, tasks) }
     }
 }
@@ -187,7 +188,7 @@ struct Worker: AsyncParsableCommand {
             throw UsageError(message: "cannot use \(once ?? "") to record requests: \(error)")
         }
         let context = ZMQContext.forTool()
-        var worker = MajordomoWorker(connectingTo: connect, service: service)
+        var worker = MajordomoWorker(failingOverBetween: connect, service: service)
         worker.version = MajordomoVersion(rawValue: mdp)!
         worker.heartbeat = .seconds(heartbeat)
         worker.reconnectInterval = .seconds(heartbeat)
@@ -246,7 +247,7 @@ struct Request: AsyncParsableCommand {
     @Option(help: "Seconds to wait for each reply.")
     var timeout: Double = 2.5
 
-    @Option(help: "How many times to send the request in all (over all brokers together) before giving up.")
+    @Option(help: "How many times to send the request in all (over all brokers together) before giving up; through a Binary Star pair, enough to outlast a failover (two of the pair's heartbeats, then the workers' three).")
     var retries: Int = 3
 
     @Argument(help: "The frames of the request (0x… for hex).")
@@ -262,8 +263,8 @@ struct Request: AsyncParsableCommand {
     func run() async throws {
         let request = Message(try frames.map(FrameText.parse))
         let context = ZMQContext.forTool()
-        let client = MajordomoClient(context, connectingTo: connect, version: MajordomoVersion(rawValue: mdp)!,
-                                     retry: RetryPolicy(timeout: .milliseconds(Int64(timeout * 1000)), attempts: retries))
+        let client = MajordomoClient.failingOver(between: connect, in: context, version: MajordomoVersion(rawValue: mdp)!,
+                                                 retry: RetryPolicy(timeout: .milliseconds(Int64(timeout * 1000)), attempts: retries))
         defer { Task { await client.close() } }
         do {
             let (partials, final) = try await client.requestWithPartials(service: service, request)

@@ -78,7 +78,7 @@ struct FreelanceInteropTests {
             let names = [temporaryIPCEndpoint("g1"), temporaryIPCEndpoint("g2")]
             let servers = try names.map { try PythonPeer(script: Self.script, ["server2", "--bind", $0, "--timeout", "110"]) }
             for server in servers { _ = try await server.endpoint() }
-            let client = try await FreelanceShotgunClient(context, servers: names, timeout: .seconds(10))
+            let client = try await FreelanceShotgunClient(context, servers: names, requestTimeout: .seconds(10))
             for index in 0..<3 {
                 let reply = try await client.request([Frame("\(index)")])
                 #expect(reply == ["OK"])

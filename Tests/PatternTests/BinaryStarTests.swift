@@ -222,7 +222,7 @@ struct BinaryStarPairMachineTests {
         let inner = MajordomoBrokerMachine(heartbeat: .seconds(1), liveness: 3, requestExpiry: .seconds(10), now: at(0))
         var machine = Machine(inner, frontends: [broker],
                               pairing: BinaryStarPairing(primary: primary, statePublisher: "inproc://out", stateSubscriber: "inproc://in"),
-                              turnAway: MajordomoBrokerMachine.turnAway)
+                              votes: MajordomoBrokerMachine.isVote, turnAway: MajordomoBrokerMachine.turnAway)
         _ = machine.start(now: at(0))
         return machine
     }
@@ -265,10 +265,13 @@ struct BinaryStarPairMachineTests {
         #expect(backup.inner.services.isEmpty, "nothing queued")
     }
 
-    @Test("the client vote: a worker or client reaching the passive broker after the active one fell silent makes it active, and is brokered")
+    @Test("the client vote: a worker's READY or a client's request reaching the passive broker after the active one fell silent makes it active, and is brokered; a heartbeat does not")
     func vote() {
         var backup = Self.half(primary: false)
         _ = backup.received(BinaryStarState.active.message, on: Machine.stateSubscriber, now: Self.at(0.5))
+        let heartbeat = backup.received(["W", "MDPW02", Frame([5])], on: Self.broker, now: Self.at(2.5))
+        #expect(Self.pairEvents(heartbeat).map(\.kind) == [.requestRefused] && backup.peering.state == .passive)
+        #expect(heartbeat.compactMap { $0.sent?.message } == [["W", "MDPW02", Frame([6])]], "told to go")
         let ready = backup.received(["W", "MDPW02", Frame([1]), "echo"], on: Self.broker, now: Self.at(2.5))
         #expect(Self.pairEvents(ready) == [BinaryStarEvent(.stateChanged, state: .active)])
         #expect(Self.brokerEvents(ready) == [.workerReady])

@@ -174,7 +174,7 @@ struct FreelanceTests {
             }
             defer { for server in servers { server.cancel() } }
             let dropped = Tally()
-            let client = try await FreelanceShotgunClient(context, servers: names, timeout: .seconds(10)) { event in
+            let client = try await FreelanceShotgunClient(context, servers: names, requestTimeout: .seconds(10)) { event in
                 if event.kind == .replyDropped { dropped.add() }
             }
             let first = try await client.request(["one"])
@@ -192,7 +192,7 @@ struct FreelanceTests {
     @Test("shotgun with no server answering fails with noReply after its timeout")
     func shotgunNoServer() async throws {
         try await withContext { context in
-            let client = try await FreelanceShotgunClient(context, servers: [temporaryIPCEndpoint("fl-shot-none")], timeout: .milliseconds(200))
+            let client = try await FreelanceShotgunClient(context, servers: [temporaryIPCEndpoint("fl-shot-none")], requestTimeout: .milliseconds(200))
             do {
                 _ = try await client.request(["anyone?"])
                 Issue.record("a reply came from nowhere")

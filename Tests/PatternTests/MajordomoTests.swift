@@ -466,10 +466,10 @@ struct MajordomoTests {
             await primaryEvents.waitFor(.active)
             await backupEvents.waitFor(.passive)
             // The worker dials the backup first: sent away, it finds the active primary.
-            let worker = Self.fast(MajordomoWorker(connectingTo: [front2, front1], service: "echo"))
+            let worker = Self.fast(MajordomoWorker(failingOverBetween: [front2, front1], service: "echo"))
             let serving = Task { try await worker.run(in: context) { $0 } }
             defer { serving.cancel() }
-            let client = MajordomoClient(context, connectingTo: [front1, front2], retry: RetryPolicy(timeout: .milliseconds(300), attempts: 40))
+            let client = MajordomoClient.failingOver(between: [front1, front2], in: context, retry: RetryPolicy(timeout: .milliseconds(300), attempts: 40))
             for index in 0..<5 {
                 let reply = try await client.request(service: "echo", ["\(index)"])
                 #expect(reply == ["\(index)"])

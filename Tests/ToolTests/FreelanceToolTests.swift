@@ -68,6 +68,10 @@ struct FreelanceToolTests {
         (["freelance-request", "--connect", "tcp://localhost:1"], "give the request's frames"),
         (["freelance-server", "--bind", "tcp://*:1", "--echo", "--exec", "cat"], "exactly one of --echo or --exec"),
         (["freelance-request", "--connect", "tcp://localhost:1", "--model", "brutal", "hi"], "brutal"),
+        (["freelance-request", "--model", "sequential", "--connect", "nonsense", "hi"], "invalid endpoint"),
+        (["freelance-request", "--model", "agent", "--connect", "nonsense", "hi"], "invalid endpoint"),
+        (["broker", "--bind", "tcp://*:1", "--state-heartbeat", "0.5"], "--state-heartbeat is for a Binary Star pair"),
+        (["broker", "--bind", "tcp://*:1", "--primary"], "needs --primary or --backup with both --state-bind and --state-connect"),
     ])
     func usage(arguments: [String], message: String) async throws {
         let run = try await ToolTests.run(arguments)
