@@ -38,11 +38,8 @@ struct Receive: AsyncParsableCommand {
         if let count, count < 1 { throw ValidationError("--count must be at least 1") }
         if let timeout, timeout <= 0 { throw ValidationError("--timeout must be positive") }
         let type = socket.type.uppercased()
-        switch type {
-        case "PUSH", "PUB": throw ValidationError("a \(type) socket cannot receive")
-        case "REQ": throw ValidationError("a REQ asks first: use zmq send --type REQ, which prints each reply")
-        default: break
-        }
+        if let known = SocketType(rawValue: type), !known.traits.receives { throw ValidationError("a \(type) socket cannot receive") }
+        if type == "REQ" { throw ValidationError("a REQ asks first: use zmq send --type REQ, which prints each reply") }
         if !subscribe.isEmpty, type != "SUB", type != "XSUB" {
             throw ValidationError("--subscribe needs --type SUB or XSUB")
         }

@@ -28,11 +28,9 @@ struct Send: AsyncParsableCommand {
     func validate() throws {
         if count < 1 { throw ValidationError("--count must be at least 1") }
         if let timeout, timeout <= 0 { throw ValidationError("--timeout must be positive") }
-        switch socket.type.uppercased() {
-        case "PULL", "SUB": throw ValidationError("a \(socket.type.uppercased()) socket cannot send")
-        case "REP": throw ValidationError("a REP answers requests: use zmq recv --type REP")
-        default: break
-        }
+        let type = socket.type.uppercased()
+        if let known = SocketType(rawValue: type), !known.traits.sends { throw ValidationError("a \(type) socket cannot send") }
+        if type == "REP" { throw ValidationError("a REP answers requests: use zmq recv --type REP") }
     }
 
     func run() async throws {

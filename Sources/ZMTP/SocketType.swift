@@ -36,24 +36,58 @@ public struct SocketType: RawRepresentable, Hashable, Sendable, CaseIterable, Cu
 
     /// The legal pairs of 23/ZMTP "The Socket-Type Property".
     public func isCompatible(with peer: SocketType) -> Bool {
-        switch (kind, peer.kind) {
-        case (.req, .rep), (.req, .router),
-             (.rep, .req), (.rep, .dealer),
-             (.dealer, .rep), (.dealer, .dealer), (.dealer, .router),
-             (.router, .req), (.router, .dealer), (.router, .router),
-             (.pub, .sub), (.pub, .xsub), (.xpub, .sub), (.xpub, .xsub),
-             (.sub, .pub), (.sub, .xpub), (.xsub, .pub), (.xsub, .xpub),
-             (.push, .pull), (.pull, .push),
-             (.pair, .pair):
-            return true
-        default:
-            return false
-        }
+        traits.peers.contains(peer.kind)
     }
 
     /// REQ, DEALER and ROUTER announce an Identity in READY; the other types neither send nor use one
     /// (23/ZMTP "The Identity Property", and libzmq's behaviour).
-    public var announcesIdentity: Bool {
-        self == .req || self == .dealer || self == .router
+    public var announcesIdentity: Bool { traits.announcesIdentity }
+
+    /// What the specifications say a socket type is, in one place: the handshake, the engines'
+    /// wire rules, inproc, the proxy and the tool read it here rather than testing types
+    /// themselves, so that a new type is one row of `traits`.
+    package struct Traits: Sendable {
+        /// The types it may be connected to (23/ZMTP "The Socket-Type Property").
+        package let peers: Set<Kind>
+        /// Whether it sends messages at all, and receives them at all.
+        package let sends: Bool
+        package let receives: Bool
+        /// It puts an Identity in READY (23/ZMTP "The Identity Property").
+        package let announcesIdentity: Bool
+        /// It takes SUBSCRIBE and CANCEL from its peers (29/PUBSUB, 23/ZMTP 3.1).
+        package let takesSubscriptions: Bool
+        /// It sends its subscriptions as SUBSCRIBE and CANCEL (as messages to a ZMTP 3.0 peer).
+        package let sendsSubscriptions: Bool
+        /// It names each peer by a routing id, put before each message received and read from
+        /// the first frame of each message sent.
+        package let routesByID: Bool
+
+        init(peers: Set<Kind>, sends: Bool = true, receives: Bool = true, announcesIdentity: Bool = false,
+             takesSubscriptions: Bool = false, sendsSubscriptions: Bool = false, routesByID: Bool = false) {
+            self.peers = peers
+            self.sends = sends
+            self.receives = receives
+            self.announcesIdentity = announcesIdentity
+            self.takesSubscriptions = takesSubscriptions
+            self.sendsSubscriptions = sendsSubscriptions
+            self.routesByID = routesByID
+        }
+    }
+
+    /// This type's row of the table.
+    package var traits: Traits {
+        switch kind {
+        case .pair: Traits(peers: [.pair])
+        case .pub: Traits(peers: [.sub, .xsub], receives: false, takesSubscriptions: true)
+        case .xpub: Traits(peers: [.sub, .xsub], takesSubscriptions: true)
+        case .sub: Traits(peers: [.pub, .xpub], sends: false, sendsSubscriptions: true)
+        case .xsub: Traits(peers: [.pub, .xpub], sendsSubscriptions: true)
+        case .req: Traits(peers: [.rep, .router], announcesIdentity: true)
+        case .rep: Traits(peers: [.req, .dealer])
+        case .dealer: Traits(peers: [.rep, .dealer, .router], announcesIdentity: true)
+        case .router: Traits(peers: [.req, .dealer, .router], announcesIdentity: true, routesByID: true)
+        case .push: Traits(peers: [.pull], receives: false)
+        case .pull: Traits(peers: [.push], sends: false)
+        }
     }
 }

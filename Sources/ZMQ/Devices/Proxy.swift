@@ -220,7 +220,7 @@ public enum ZMQProxy {
 
 extension SocketType {
     /// Whether a socket of this type may receive messages at all.
-    var canReceive: Bool { self != .pub && self != .push }
+    var canReceive: Bool { traits.receives }
     /// Whether a socket of this type may send messages at all.
-    var canSend: Bool { self != .sub && self != .pull }
+    var canSend: Bool { traits.sends }
 }

@@ -12,8 +12,8 @@ struct WireRules: Sendable {
     let sendsSubscriptionCommands: Bool
 
     init(_ type: SocketType) {
-        takesSubscriptionCommands = type == .pub || type == .xpub
-        sendsSubscriptionCommands = type == .sub || type == .xsub
+        takesSubscriptionCommands = type.traits.takesSubscriptions
+        sendsSubscriptionCommands = type.traits.sendsSubscriptions
     }
 
     /// Whether subscription messages go as commands to a peer of this ZMTP minor version.

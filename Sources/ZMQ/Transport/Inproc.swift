@@ -59,6 +59,12 @@ final class InprocRegistry: Sendable {
         }
     }
 
+    /// The routing id a socket hands its inproc peer, as its READY would over ZMTP: only the
+    /// types that announce an Identity do.
+    private static func identity(of socket: ZMQSocket) -> [UInt8]? {
+        socket.type.announcesIdentity ? socket.options.routingID : nil
+    }
+
     /// Joins a connect-side pipe to a new pipe of the bound socket with two engines, one per
     /// direction. Both run on the bound socket's event loop, so linking and draining never race.
     private func link(_ connecter: Connecter, to bound: ZMQSocket) {
@@ -85,14 +91,14 @@ final class InprocRegistry: Sendable {
                 bound.unregister(inward)
                 return
             }
-            let peerOfBound = PeerInfo(socketType: connecting.type, identity: connecting.options.routingID, metadata: Metadata(), minorVersion: 1)
+            let peerOfBound = PeerInfo(socketType: connecting.type, identity: Self.identity(of: connecting), metadata: Metadata(), minorVersion: 1)
             guard let inwardPipe = bound.attach(inward, peer: peerOfBound, connectPipe: nil) else {
                 connecting.unregister(outward)
                 bound.unregister(inward)
                 return
             }
             inward.linked(to: inwardPipe)
-            let peerOfConnecting = PeerInfo(socketType: bound.type, identity: bound.options.routingID, metadata: Metadata(), minorVersion: 1)
+            let peerOfConnecting = PeerInfo(socketType: bound.type, identity: Self.identity(of: bound), metadata: Metadata(), minorVersion: 1)
             guard connecting.attach(outward, peer: peerOfConnecting, connectPipe: connecter.pipe) != nil else {
                 inward.unlink()
                 return

@@ -1,0 +1,61 @@
+import Testing
+@testable import ZMQ
+import ZMTP
+
+/// What each socket type is, pinned from the specifications rather than from our own table:
+/// 23/ZMTP's legal pairs and Identity rule, 29/PUBSUB's subscription commands, and which types
+/// send and receive at all. The table (`SocketType.traits`) is read by the handshake, the wire
+/// rules, the proxy and the tool, so these facts hold everywhere at once.
+@Suite("Socket types, from the specifications")
+struct SocketTypeTableTests {
+    /// 23/ZMTP "The Socket-Type Property": the pairs that may be connected.
+    static let legalPairs: Set<[String]> = [
+        ["REQ", "REP"], ["REQ", "ROUTER"], ["REP", "REQ"], ["REP", "DEALER"],
+        ["DEALER", "REP"], ["DEALER", "DEALER"], ["DEALER", "ROUTER"],
+        ["ROUTER", "REQ"], ["ROUTER", "DEALER"], ["ROUTER", "ROUTER"],
+        ["PUB", "SUB"], ["PUB", "XSUB"], ["XPUB", "SUB"], ["XPUB", "XSUB"],
+        ["SUB", "PUB"], ["SUB", "XPUB"], ["XSUB", "PUB"], ["XSUB", "XPUB"],
+        ["PUSH", "PULL"], ["PULL", "PUSH"], ["PAIR", "PAIR"],
+    ]
+
+    @Test("every one of the 121 pairs of the eleven classic types is legal exactly when 23/ZMTP lists it")
+    func compatibility() {
+        for ours in SocketType.allCases {
+            for theirs in SocketType.allCases {
+                #expect(ours.isCompatible(with: theirs) == Self.legalPairs.contains([ours.rawValue, theirs.rawValue]), "\(ours) with \(theirs)")
+            }
+        }
+    }
+
+    @Test("PUB and PUSH only send, SUB and PULL only receive, the others do both")
+    func directions() {
+        for type in SocketType.allCases {
+            #expect(type.traits.sends == ![.sub, .pull].contains(type), "\(type) sends")
+            #expect(type.traits.receives == ![.pub, .push].contains(type), "\(type) receives")
+        }
+    }
+
+    @Test("REQ, DEALER and ROUTER announce an Identity (23/ZMTP); only ROUTER routes by it")
+    func identities() {
+        for type in SocketType.allCases {
+            #expect(type.announcesIdentity == [.req, .dealer, .router].contains(type), "\(type)")
+            #expect(type.traits.routesByID == (type == .router), "\(type)")
+        }
+    }
+
+    @Test("PUB and XPUB take SUBSCRIBE and CANCEL; SUB and XSUB send them; no other type does either")
+    func subscriptionCommands() {
+        for type in SocketType.allCases {
+            let rules = WireRules(type)
+            #expect(rules.takesSubscriptionCommands == [.pub, .xpub].contains(type), "\(type)")
+            #expect(rules.sendsSubscriptionCommands == [.sub, .xsub].contains(type), "\(type)")
+        }
+    }
+
+    @Test("the proxy and the typed sockets agree with the table on who sends and who receives")
+    func readers() {
+        for type in SocketType.allCases {
+            #expect(type.canSend == type.traits.sends && type.canReceive == type.traits.receives, "\(type)")
+        }
+    }
+}
