@@ -8,123 +8,219 @@ public enum Linger: Sendable, Equatable {
     public static let zero = Linger.after(.zero)
 }
 
-/// One socket option and its new value, for `ZMQSocket.set(_:)`.
-public enum SocketOption: Sendable {
+/// One socket option and its new value, for `ZMQSocket.set(_:)`: `.linger(.zero)`,
+/// `.sendHighWaterMark(10_000)` …. A struct with a static member per option rather than an
+/// enum, so that new options do not break code that handles options.
+public struct SocketOption: Sendable, CustomStringConvertible {
+    /// Every option, as the socket applies it.
+    enum Setting: Sendable {
+        case sendHighWaterMark(Int)
+        case receiveHighWaterMark(Int)
+        case linger(Linger)
+        case reconnectInterval(Duration)
+        case reconnectIntervalMax(Duration)
+        case heartbeatInterval(Duration?)
+        case heartbeatTimeout(Duration?)
+        case heartbeatTTL(Duration?)
+        case maxMessageSize(Int?)
+        case routingID([UInt8]?)
+        case handshakeInterval(Duration?)
+        case receiveTimeout(Duration?)
+        case sendTimeout(Duration?)
+        case xpubVerbose(Bool)
+        case xpubVerboser(Bool)
+        case connectRoutingID([UInt8])
+        case conflate(Bool)
+        case reqRelaxed(Bool)
+        case reqCorrelate(Bool)
+        case routerMandatory(Bool)
+        case plainServer(Bool)
+        case plainUsername(String?)
+        case plainPassword(String?)
+        case curveServer(CurveKeyPair?)
+        case curveServerKey(CurvePublicKey?)
+        case curveKeyPair(CurveKeyPair?)
+        case zapDomain(String)
+        case metricsName(String?)
+        case immediate(Bool)
+        case probeRouter(Bool)
+        case routerHandover(Bool)
+        case routerNotify(RouterNotify)
+        case xpubManual(Bool)
+        case xpubNoDrop(Bool)
+        case xpubWelcomeMessage(Frame?)
+        case invertMatching(Bool)
+        case tcpKeepalive(Bool?)
+        case tcpKeepaliveCount(Int?)
+        case tcpKeepaliveIdle(Duration?)
+        case tcpKeepaliveInterval(Duration?)
+        case connectTimeout(Duration?)
+        case reconnectStop(ReconnectStop)
+    }
+
+    let setting: Setting
+
+    init(_ setting: Setting) { self.setting = setting }
+
+    /// The option and its value as written, e.g. `sendHighWaterMark(10)`.
+    public var description: String { String(describing: setting) }
+
     /// Messages queued per peer for sending before `send` waits (0 = no limit). Default 1000.
-    case sendHighWaterMark(Int)
+    public static func sendHighWaterMark(_ value: Int) -> SocketOption { SocketOption(.sendHighWaterMark(value)) }
+
     /// Messages queued per peer on receipt before reading from that peer pauses (0 = no limit). Default 1000.
-    case receiveHighWaterMark(Int)
-    case linger(Linger)
+    public static func receiveHighWaterMark(_ value: Int) -> SocketOption { SocketOption(.receiveHighWaterMark(value)) }
+
+    public static func linger(_ value: Linger) -> SocketOption { SocketOption(.linger(value)) }
+
     /// The first wait before reconnecting a dropped or refused connection. Default 100 ms.
-    case reconnectInterval(Duration)
+    public static func reconnectInterval(_ value: Duration) -> SocketOption { SocketOption(.reconnectInterval(value)) }
+
     /// The most the wait grows to, doubling after every failed attempt; zero keeps it constant.
-    case reconnectIntervalMax(Duration)
+    public static func reconnectIntervalMax(_ value: Duration) -> SocketOption { SocketOption(.reconnectIntervalMax(value)) }
+
     /// Send a PING this often (ZMTP 3.1); nil turns heartbeats off. Default off.
-    case heartbeatInterval(Duration?)
+    public static func heartbeatInterval(_ value: Duration?) -> SocketOption { SocketOption(.heartbeatInterval(value)) }
+
     /// Close when nothing arrives this long after a PING; nil uses the interval.
-    case heartbeatTimeout(Duration?)
+    public static func heartbeatTimeout(_ value: Duration?) -> SocketOption { SocketOption(.heartbeatTimeout(value)) }
+
     /// The TTL we ask the peer to apply to us; nil announces none. Whole deciseconds, at most 6553.5 s.
-    case heartbeatTTL(Duration?)
+    public static func heartbeatTTL(_ value: Duration?) -> SocketOption { SocketOption(.heartbeatTTL(value)) }
+
     /// The largest message (all frames together) accepted from a peer; a peer that announces a
     /// larger one is disconnected before its octets are buffered. Default 64 MiB
     /// (`SocketOptions.defaultMaxMessageSize`); nil means no limit, libzmq's default.
-    case maxMessageSize(Int?)
+    public static func maxMessageSize(_ value: Int?) -> SocketOption { SocketOption(.maxMessageSize(value)) }
+
     /// The Identity this socket announces to its peers (1–255 octets, not starting with 0x00).
-    case routingID([UInt8]?)
+    public static func routingID(_ value: [UInt8]?) -> SocketOption { SocketOption(.routingID(value)) }
+
     /// How long a new connection may take to complete its handshake. Default 30 s; nil waits forever.
-    case handshakeInterval(Duration?)
+    public static func handshakeInterval(_ value: Duration?) -> SocketOption { SocketOption(.handshakeInterval(value)) }
+
     /// How long `receive()` waits before throwing `timedOut`; nil waits forever (default).
-    case receiveTimeout(Duration?)
+    public static func receiveTimeout(_ value: Duration?) -> SocketOption { SocketOption(.receiveTimeout(value)) }
+
     /// How long `send()` waits for room before throwing `timedOut`; nil waits forever (default).
-    case sendTimeout(Duration?)
+    public static func sendTimeout(_ value: Duration?) -> SocketOption { SocketOption(.sendTimeout(value)) }
+
     /// XPUB: pass on every subscribe, not only the first for a topic (libzmq's ZMQ_XPUB_VERBOSE).
     /// A last-value cache needs this to see each new subscriber. Default false.
-    case xpubVerbose(Bool)
+    public static func xpubVerbose(_ value: Bool) -> SocketOption { SocketOption(.xpubVerbose(value)) }
+
     /// XPUB: also pass on every cancel, not only the last for a topic, and each topic a leaving
     /// peer held (libzmq's ZMQ_XPUB_VERBOSER, which also turns on `xpubVerbose`). Default false.
-    case xpubVerboser(Bool)
+    public static func xpubVerboser(_ value: Bool) -> SocketOption { SocketOption(.xpubVerboser(value)) }
+
     /// ROUTER: the routing id to give the peer of the next `connect` call, instead of one made up
     /// or announced (libzmq's ZMQ_CONNECT_ROUTING_ID); used by that call only. 1 to 255 octets.
-    case connectRoutingID([UInt8])
+    public static func connectRoutingID(_ value: [UInt8]) -> SocketOption { SocketOption(.connectRoutingID(value)) }
+
     /// Keep only the newest message in each queue, in and out: a receiver gets the latest
     /// state and a sender never waits (libzmq's ZMQ_CONFLATE, for PUSH, PULL, PUB, SUB and
     /// DEALER). Whole messages are kept, multipart ones too. Default false.
-    case conflate(Bool)
+    public static func conflate(_ value: Bool) -> SocketOption { SocketOption(.conflate(value)) }
+
     /// REQ: a new request may be sent before the reply to the last one has come; that reply, if
     /// it still comes, is not returned for the new request when `reqCorrelate` is on (libzmq's
     /// ZMQ_REQ_RELAXED). Default false: strict turns.
-    case reqRelaxed(Bool)
+    public static func reqRelaxed(_ value: Bool) -> SocketOption { SocketOption(.reqRelaxed(value)) }
+
     /// REQ: each request carries a request id frame before its delimiter, and only a reply with
     /// the id of the last request is accepted (libzmq's ZMQ_REQ_CORRELATE). Default false.
-    case reqCorrelate(Bool)
+    public static func reqCorrelate(_ value: Bool) -> SocketOption { SocketOption(.reqCorrelate(value)) }
+
     /// ROUTER: a message for an unknown routing id throws `unroutable`, and one for a peer whose
     /// queue is full waits, instead of both being dropped (libzmq's ZMQ_ROUTER_MANDATORY).
-    case routerMandatory(Bool)
+    public static func routerMandatory(_ value: Bool) -> SocketOption { SocketOption(.routerMandatory(value)) }
+
     /// Act as a PLAIN server (24/ZMTP-PLAIN): clients must send credentials, which the context's
     /// authenticator checks; without an authenticator every client is refused, as in libzmq.
-    case plainServer(Bool)
+    public static func plainServer(_ value: Bool) -> SocketOption { SocketOption(.plainServer(value)) }
+
     /// Act as a PLAIN client with this user name (at most 255 octets); nil goes back to NULL.
-    case plainUsername(String?)
+    public static func plainUsername(_ value: String?) -> SocketOption { SocketOption(.plainUsername(value)) }
+
     /// The PLAIN client's password (at most 255 octets).
-    case plainPassword(String?)
+    public static func plainPassword(_ value: String?) -> SocketOption { SocketOption(.plainPassword(value)) }
+
     /// Act as a CURVE server (25/ZMTP-CURVE) with this key pair: traffic is encrypted, and the
     /// context's authenticator checks each client's public key (without one, any key is
     /// admitted, as libzmq does). nil goes back to NULL.
-    case curveServer(CurveKeyPair?)
+    public static func curveServer(_ value: CurveKeyPair?) -> SocketOption { SocketOption(.curveServer(value)) }
+
     /// Act as a CURVE client of the server with this public key; without `curveKeyPair` the
     /// socket makes a fresh key pair of its own. nil goes back to NULL.
-    case curveServerKey(CurvePublicKey?)
+    public static func curveServerKey(_ value: CurvePublicKey?) -> SocketOption { SocketOption(.curveServerKey(value)) }
+
     /// A CURVE client's own key pair, as the server's authenticator will know it.
-    case curveKeyPair(CurveKeyPair?)
+    public static func curveKeyPair(_ value: CurveKeyPair?) -> SocketOption { SocketOption(.curveKeyPair(value)) }
+
     /// The ZAP domain sent to the authenticator with each request (libzmq's ZMQ_ZAP_DOMAIN).
-    case zapDomain(String)
+    public static func zapDomain(_ value: String) -> SocketOption { SocketOption(.zapDomain(value)) }
+
     /// The name the socket's swift-metrics counters carry as their `socket` dimension, so that
     /// sockets of one type can be told apart (connections made afterwards count under it).
-    case metricsName(String?)
+    public static func metricsName(_ value: String?) -> SocketOption { SocketOption(.metricsName(value)) }
+
     /// Queue messages only on connections whose handshake is complete: with no such peer,
     /// `send` waits (`trySend` throws `wouldBlock`), and what was queued for a connection that
     /// drops is dropped with it (libzmq's ZMQ_IMMEDIATE). Default false: a `connect` endpoint
     /// queues from the call on.
-    case immediate(Bool)
+    public static func immediate(_ value: Bool) -> SocketOption { SocketOption(.immediate(value)) }
+
     /// ROUTER, DEALER, REQ: send an empty message to each new peer as soon as it is connected,
     /// so that a ROUTER at the far end learns the peer's routing id (libzmq's ZMQ_PROBE_ROUTER).
-    case probeRouter(Bool)
+    public static func probeRouter(_ value: Bool) -> SocketOption { SocketOption(.probeRouter(value)) }
+
     /// ROUTER: a peer announcing a routing id already in use takes it over; the old connection
     /// is closed and what it left unread is dropped (libzmq's ZMQ_ROUTER_HANDOVER). Default
     /// false: the newcomer is refused.
-    case routerHandover(Bool)
+    public static func routerHandover(_ value: Bool) -> SocketOption { SocketOption(.routerHandover(value)) }
+
     /// ROUTER: deliver `[routing id, ""]` when a peer connects and/or disconnects (libzmq's
     /// draft ZMQ_ROUTER_NOTIFY).
-    case routerNotify(RouterNotify)
+    public static func routerNotify(_ value: RouterNotify) -> SocketOption { SocketOption(.routerNotify(value)) }
+
     /// XPUB: subscriptions from peers are not applied; every one, repeats included, reaches the
     /// application, which applies it with `subscribe(_:)` / `unsubscribe(_:)` on the XPUB, for
     /// the peer whose subscription it received last (libzmq's ZMQ_XPUB_MANUAL). Default false.
-    case xpubManual(Bool)
+    public static func xpubManual(_ value: Bool) -> SocketOption { SocketOption(.xpubManual(value)) }
+
     /// XPUB and PUB: a send waits (`trySend` throws `wouldBlock`) while a matching subscriber's
     /// queue is full, instead of dropping the message for it (libzmq's ZMQ_XPUB_NODROP).
-    case xpubNoDrop(Bool)
+    public static func xpubNoDrop(_ value: Bool) -> SocketOption { SocketOption(.xpubNoDrop(value)) }
+
     /// XPUB and PUB: a message sent to each new subscriber as it connects; a SUB receives it
     /// only if subscribed to a prefix of it (libzmq's ZMQ_XPUB_WELCOME_MSG). nil sends none.
-    case xpubWelcomeMessage(Frame?)
+    public static func xpubWelcomeMessage(_ value: Frame?) -> SocketOption { SocketOption(.xpubWelcomeMessage(value)) }
+
     /// PUB, XPUB, SUB, XSUB: a message matches when no subscription is a prefix of it; both ends
     /// must set it (libzmq's ZMQ_INVERT_MATCHING).
-    case invertMatching(Bool)
+    public static func invertMatching(_ value: Bool) -> SocketOption { SocketOption(.invertMatching(value)) }
+
     /// tcp: turn TCP keepalive on or off; nil leaves the system's setting (libzmq's
     /// ZMQ_TCP_KEEPALIVE). Applies to connections made afterwards, accepted and connected.
-    case tcpKeepalive(Bool?)
+    public static func tcpKeepalive(_ value: Bool?) -> SocketOption { SocketOption(.tcpKeepalive(value)) }
+
     /// tcp: unanswered keepalive probes before the connection is dropped; nil for the system's.
-    case tcpKeepaliveCount(Int?)
+    public static func tcpKeepaliveCount(_ value: Int?) -> SocketOption { SocketOption(.tcpKeepaliveCount(value)) }
+
     /// tcp: idle time before the first keepalive probe (whole seconds); nil for the system's.
-    case tcpKeepaliveIdle(Duration?)
+    public static func tcpKeepaliveIdle(_ value: Duration?) -> SocketOption { SocketOption(.tcpKeepaliveIdle(value)) }
+
     /// tcp: time between keepalive probes (whole seconds); nil for the system's.
-    case tcpKeepaliveInterval(Duration?)
+    public static func tcpKeepaliveInterval(_ value: Duration?) -> SocketOption { SocketOption(.tcpKeepaliveInterval(value)) }
+
     /// tcp: how long a connect may take before it is abandoned and retried (libzmq's
     /// ZMQ_CONNECT_TIMEOUT). nil: 30 s.
-    case connectTimeout(Duration?)
+    public static func connectTimeout(_ value: Duration?) -> SocketOption { SocketOption(.connectTimeout(value)) }
+
     /// When a `connect` endpoint stops being dialled: after a refused connection and/or after a
     /// failed handshake (libzmq's ZMQ_RECONNECT_STOP). Its queue is then dropped, as after
     /// `disconnect`. Default: never.
-    case reconnectStop(ReconnectStop)
+    public static func reconnectStop(_ value: ReconnectStop) -> SocketOption { SocketOption(.reconnectStop(value)) }
 }
 
 /// Which connection events a ROUTER delivers as `[routing id, ""]` (`SocketOption.routerNotify`).
@@ -146,15 +242,14 @@ public struct ReconnectStop: OptionSet, Sendable, Hashable {
 }
 
 extension SocketOption {
-    /// The option's name, as `ZMQError.invalidOption` reports it.
-    var name: String {
-        let label = String(describing: self)
-        return String(label.prefix { $0 != "(" })
+    /// The option's name, as `ZMQError.invalidOption` reports it: `"linger"`, `"routingID"` ….
+    public var name: String {
+        String(description.prefix { $0 != "(" })
     }
 
     /// The socket types the option means something for; nil for every type.
     var socketTypes: Set<SocketType>? {
-        switch self {
+        switch setting {
         case .xpubVerbose, .xpubVerboser: return [.xpub]
         case .routerMandatory, .connectRoutingID: return [.router]
         case .reqRelaxed, .reqCorrelate: return [.req]
@@ -237,7 +332,7 @@ public struct SocketOptions: Sendable, Equatable {
 
     /// Validates `option` and applies it, or throws `ZMQError.invalidOption` saying what is allowed.
     public mutating func apply(_ option: SocketOption) throws(ZMQError) {
-        switch option {
+        switch option.setting {
         case .metricsName(let value):
             metricsName = value
         case .immediate(let value):

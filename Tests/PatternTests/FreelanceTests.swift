@@ -18,7 +18,9 @@ struct FreelanceMachineTests {
         var server = FreelanceServerMachine(bind: "tcp://*:5555", name: "tcp://localhost:5555", options: [])
         let opened = server.start(now: Self.at(0))
         guard case .open(_, let plan)? = opened.first else { Issue.record("\(opened)"); return }
-        #expect(plan.options.contains { if case .routingID(let id) = $0 { id == Array("tcp://localhost:5555".utf8) } else { false } })
+        var applied = SocketOptions()
+        for option in plan.options { try applied.apply(option) }
+        #expect(applied.routingID == Array("tcp://localhost:5555".utf8))
         #expect(Self.sent(server.received(["client", "PING"], on: FreelanceServerMachine.socket, now: Self.at(1)), on: FreelanceServerMachine.socket)
                 == [["client", "PONG"]])
         let asked = server.received(["client", "7", "lookup", "42"], on: FreelanceServerMachine.socket, now: Self.at(1))

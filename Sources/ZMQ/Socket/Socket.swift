@@ -75,7 +75,7 @@ public final class ZMQSocket: Sendable {
         try state.withLock { (state: inout SocketState) throws(ZMQError) in
             try state.apply(option)
         }
-        if case .metricsName(let name) = option, SocketMetrics.records(context.metricsFactory) {
+        if case .metricsName(let name) = option.setting, SocketMetrics.records(context.metricsFactory) {
             // Counted from now on under the new name: what came before goes to the old one.
             let snapshot = traffic
             metricsBox.withLock { metrics in

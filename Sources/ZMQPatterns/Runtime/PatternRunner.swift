@@ -175,7 +175,7 @@ public final class PatternRunner<Machine: PatternMachine> {
     // MARK: Sockets
 
     private func open(_ plan: SocketPlan) async throws -> ZMQSocket {
-        let lingers = plan.options.contains { if case .linger = $0 { true } else { false } }
+        let lingers = plan.options.contains { $0.name == "linger" }
         let socket = try context.socket(plan.type, options: (lingers ? [] : [.linger(.zero)]) + plan.options)
         do {
             for topic in plan.subscriptions { try socket.subscribe(topic) }
