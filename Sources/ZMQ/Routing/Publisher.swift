@@ -23,7 +23,11 @@ struct Publisher: Sendable {
     mutating func send(_ message: Message, among pipes: [Pipe], outbox: inout Outbox) -> Bool {
         let invert = self.invert
         if noDrop {
-            blockers = pipes.filter { Distributor.isFull($0, hwm: outbox.hwm) && $0.subscriptions.matches(message) != invert }
+            // Kept, not rebuilt, so that a send allocates nothing.
+            blockers.removeAll(keepingCapacity: true)
+            for pipe in pipes where Distributor.isFull(pipe, hwm: outbox.hwm) && pipe.subscriptions.matches(message) != invert {
+                blockers.append(pipe)
+            }
             if !blockers.isEmpty { return false }
         }
         Distributor.send(message, toSubscribersOf: pipes, invert: invert, outbox: &outbox)

@@ -13,6 +13,8 @@ struct ReqPattern: SocketPattern {
     private var loadBalancer = LoadBalancer()
     /// The peer asked, while its reply is awaited.
     private var replyPipe: Pipe?
+    /// The peer asked last, answered or not.
+    private var lastAsked: Pipe?
     private var relaxed = false
     private var correlate = false
     /// The id of the last request, when correlating; libzmq starts from a random one too.
@@ -30,9 +32,11 @@ struct ReqPattern: SocketPattern {
             throw .invalidState("a REQ socket must receive the reply before it sends another request")
         }
         guard let pipe = loadBalancer.select(from: pipes, hwm: outbox.hwm) else { return false }
-        // A late reply to an earlier request must not pass for the answer to this one.
-        for pipe in pipes where !pipe.inbound.isEmpty {
-            outbox.discardInbound(of: pipe)
+        // A late reply to an earlier request must not pass for the answer to this one. Only the
+        // peer last asked can hold one (a second reply that came with the first): `received`
+        // drops what any other peer sends.
+        if let previous = lastAsked, !previous.inbound.isEmpty, pipes.contains(where: { $0 === previous }) {
+            outbox.discardInbound(of: previous)
         }
         var envelope = [Frame()]
         if correlate {
@@ -41,6 +45,7 @@ struct ReqPattern: SocketPattern {
         }
         outbox.queue(Message(envelope + message.frames), on: pipe)
         replyPipe = pipe
+        lastAsked = pipe
         return true
     }
 
