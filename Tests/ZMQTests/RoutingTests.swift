@@ -1,3 +1,4 @@
+import DequeModule
 import Testing
 @testable import ZMQ
 import ZMQTestSupport
@@ -84,5 +85,28 @@ struct RoutingTests {
         #expect(subscriptions.isEmpty)
         let cancelledAgain = subscriptions.applyOnce(Subscription(subscribe: false, topic: [1]))
         #expect(!cancelledAgain)
+    }
+
+    @Test("REQ: a second reply that came with the first is dropped when the next request goes, never taken for its answer (no I/O)")
+    func reqDropsSecondReply() throws {
+        var state = SocketState(pattern: ReqPattern())
+        let peer = state.makePipe(connectSide: false)
+        state.pipes.append(peer)
+        func send(_ text: String) throws {
+            var outbox = Outbox()
+            #expect(try state.enqueue(Message(Frame(text)), outbox: &outbox))
+        }
+        func receive() throws -> Message? {
+            var after = SocketState.AfterReceive()
+            return try state.dequeue(after: &after)?.0
+        }
+        try send("first")
+        var replies: Deque<Message> = [["", "answer"], ["", "extra"]]
+        _ = state.deliver(&replies, from: peer)
+        #expect(try receive() == ["answer"])
+        try send("second")
+        var next: Deque<Message> = [["", "second answer"]]
+        _ = state.deliver(&next, from: peer)
+        #expect(try receive() == ["second answer"])
     }
 }
