@@ -7,12 +7,11 @@ import ZMTP
 /// dropped, as libzmq does; with `routerMandatory` the first throws `unroutable` and the second
 /// waits for room.
 ///
-/// A peer's routing id is the Identity it announced (a second peer announcing one in use is
-/// refused), or else five octets the ROUTER makes up: 0x00 and a 32-bit counter, as libzmq's.
+/// Peers are named by a `RoutingTable`: by the Identity they announced (a second peer announcing
+/// one in use is refused), or else by five octets made up for them, as libzmq's.
 struct RouterPattern: SocketPattern {
     private var fairQueue = FairQueue()
-    private var pipesByID: [[UInt8]: Pipe] = [:]
-    private var lastGeneratedID = UInt32.random(in: 0...UInt32.max)
+    private var table = RoutingTable()
     private var mandatory = false
     /// With `routerMandatory`, the peer a send is waiting for room at.
     private var waitingFor: Pipe?
@@ -27,49 +26,20 @@ struct RouterPattern: SocketPattern {
     }
 
     func admits(_ peer: PeerInfo, among pipes: [Pipe]) -> Bool {
-        guard let identity = peer.identity, !identity.isEmpty, !handover else { return true }
-        return pipesByID[identity] == nil
+        table.admits(peer.identity, handover: handover)
     }
 
     /// The peer gets its routing id; with `routerHandover`, one announced by a peer already
     /// there is taken over, and the old peer's pipe is returned for the socket to close.
     mutating func attached(_ pipe: Pipe) -> Pipe? {
-        let announced = pipe.peer?.identity ?? []
-        let id: [UInt8]
-        var replaced: Pipe?
-        let keepsChosenID = pipe.isConnectSide && pipe.routingIDChosen && !pipe.routingID.isEmpty
-        if handover, !keepsChosenID, !announced.isEmpty, let old = pipesByID[announced], old !== pipe {
-            pipesByID[announced] = nil
-            old.routingID = generatedID()
-            replaced = old
-        }
-        if pipe.isConnectSide, !pipe.routingID.isEmpty, pipe.routingIDChosen, pipesByID[pipe.routingID] == nil {
-            id = pipe.routingID  // given with connectRoutingID: it wins over what the peer announces
-        } else if !announced.isEmpty, pipesByID[announced] == nil {
-            id = announced
-        } else if pipe.isConnectSide, !pipe.routingID.isEmpty, pipesByID[pipe.routingID] == nil {
-            id = pipe.routingID  // a reconnect keeps the name replies are addressed to, as in libzmq
-        } else {
-            id = generatedID()
-        }
-        pipe.routingID = id
-        pipesByID[id] = pipe
+        let (id, replaced) = table.name(pipe, handover: handover)
         if notify.contains(.connect) { pipe.inbound.append(Message([Frame(id), Frame()])) }
         return replaced
     }
 
     mutating func detached(_ pipe: Pipe) {
-        guard pipesByID[pipe.routingID] === pipe else { return }
-        pipesByID[pipe.routingID] = nil
+        guard table.remove(pipe) else { return }
         if notify.contains(.disconnect) { pipe.inbound.append(Message([Frame(pipe.routingID), Frame()])) }
-    }
-
-    private mutating func generatedID() -> [UInt8] {
-        while true {
-            lastGeneratedID &+= 1
-            let id = [0] + withUnsafeBytes(of: lastGeneratedID.bigEndian) { Array($0) }
-            if pipesByID[id] == nil { return id }
-        }
     }
 
     mutating func send(_ message: Message, among pipes: [Pipe], outbox: inout Outbox) throws(ZMQError) -> Bool {
@@ -79,7 +49,7 @@ struct RouterPattern: SocketPattern {
             return true
         }
         let id = message[0].bytes
-        guard let pipe = pipesByID[id] else {
+        guard let pipe = table[id] else {
             waitingFor = nil
             if mandatory { throw .unroutable(routingID: id) }
             outbox.drop(.unroutable, at: nil)
@@ -102,7 +72,7 @@ struct RouterPattern: SocketPattern {
     /// it throws `unroutable`).
     func hasOut(among pipes: [Pipe], hwm: Int) -> Bool {
         guard let waitingFor else { return true }
-        return waitingFor.hasRoom(hwm: hwm) || pipesByID[waitingFor.routingID] !== waitingFor
+        return waitingFor.hasRoom(hwm: hwm) || !table.holds(waitingFor)
     }
 
     mutating func pipeForReceiving(among pipes: [Pipe]) throws(ZMQError) -> Pipe? {

@@ -1,0 +1,63 @@
+import ZMTP
+
+/// The peers of a socket that names them, by routing id: ROUTER's today, and the table STREAM
+/// and SERVER will share. A peer is named by the Identity it announced, by the id its connect
+/// was given (`connectRoutingID`), by the name it had before it reconnected, or else by five
+/// octets made up here, 0x00 and a 32-bit counter, as libzmq makes them.
+struct RoutingTable {
+    private(set) var pipesByID: [[UInt8]: Pipe] = [:]
+    private var lastGeneratedID = UInt32.random(in: 0...UInt32.max)
+
+    subscript(id: [UInt8]) -> Pipe? { pipesByID[id] }
+
+    /// Whether a peer announcing `identity` may join: not while another peer holds that name,
+    /// unless `handover` lets it take the name over.
+    func admits(_ identity: [UInt8]?, handover: Bool) -> Bool {
+        guard let identity, !identity.isEmpty, !handover else { return true }
+        return pipesByID[identity] == nil
+    }
+
+    /// Names `pipe` and files it. With `handover`, a peer already holding the name `pipe`'s peer
+    /// announced is renamed (with a made-up id) and returned, for the socket to close.
+    mutating func name(_ pipe: Pipe, handover: Bool) -> (id: [UInt8], replaced: Pipe?) {
+        let announced = pipe.peer?.identity ?? []
+        var replaced: Pipe?
+        let keepsChosenID = pipe.isConnectSide && pipe.routingIDChosen && !pipe.routingID.isEmpty
+        if handover, !keepsChosenID, !announced.isEmpty, let old = pipesByID[announced], old !== pipe {
+            pipesByID[announced] = nil
+            old.routingID = generatedID()
+            replaced = old
+        }
+        let id: [UInt8]
+        if pipe.isConnectSide, !pipe.routingID.isEmpty, pipe.routingIDChosen, pipesByID[pipe.routingID] == nil {
+            id = pipe.routingID  // given with connectRoutingID: it wins over what the peer announces
+        } else if !announced.isEmpty, pipesByID[announced] == nil {
+            id = announced
+        } else if pipe.isConnectSide, !pipe.routingID.isEmpty, pipesByID[pipe.routingID] == nil {
+            id = pipe.routingID  // a reconnect keeps the name replies are addressed to, as in libzmq
+        } else {
+            id = generatedID()
+        }
+        pipe.routingID = id
+        pipesByID[id] = pipe
+        return (id, replaced)
+    }
+
+    /// Takes `pipe` out; false when it was not filed under its name (a peer renamed by a handover).
+    mutating func remove(_ pipe: Pipe) -> Bool {
+        guard pipesByID[pipe.routingID] === pipe else { return false }
+        pipesByID[pipe.routingID] = nil
+        return true
+    }
+
+    /// Whether `pipe` is still filed under its name.
+    func holds(_ pipe: Pipe) -> Bool { pipesByID[pipe.routingID] === pipe }
+
+    private mutating func generatedID() -> [UInt8] {
+        while true {
+            lastGeneratedID &+= 1
+            let id = [0] + withUnsafeBytes(of: lastGeneratedID.bigEndian) { Array($0) }
+            if pipesByID[id] == nil { return id }
+        }
+    }
+}
