@@ -137,18 +137,26 @@ struct FreelanceTests {
         }
     }
 
-    @Test("with no server answering, a request fails with noReply after its timeout")
+    @Test("with no server answering, a request fails with noReply after its timeout, in the agent and the shotgun model")
     func noServer() async throws {
         try await withContext { context in
-            let client = try await FreelanceClient(context, servers: [temporaryIPCEndpoint("fl-none")], pingInterval: .milliseconds(50),
-                                                   serverTTL: .milliseconds(150), requestTimeout: .milliseconds(300))
-            do {
-                _ = try await client.request(["anyone?"])
-                Issue.record("a reply came from nowhere")
-            } catch let error as ZMQError {
-                #expect(error.code == .noReply, "\(error)")
+            let agent = try await FreelanceClient(context, servers: [temporaryIPCEndpoint("fl-none")], pingInterval: .milliseconds(50),
+                                                  serverTTL: .milliseconds(150), requestTimeout: .milliseconds(300))
+            let shotgun = try await FreelanceShotgunClient(context, servers: [temporaryIPCEndpoint("fl-shot-none")],
+                                                           requestTimeout: .milliseconds(200))
+            let requests: [(String, () async throws -> Message)] = [
+                ("agent", { try await agent.request(["anyone?"]) }), ("shotgun", { try await shotgun.request(["anyone?"]) }),
+            ]
+            for (model, request) in requests {
+                do {
+                    _ = try await request()
+                    Issue.record("\(model): a reply came from nowhere")
+                } catch let error as ZMQError {
+                    #expect(error.code == .noReply, "\(model): \(error)")
+                }
             }
-            await client.close()
+            await agent.close()
+            await shotgun.close()
         }
     }
 
@@ -187,20 +195,6 @@ struct FreelanceTests {
             #expect(second == ["two", "server 1"])
             #expect(dropped.value == 1, "the late reply to the first request")
             #expect(calls[0].value == 2 && calls[1].value == 2, "each live server got each request once")
-            await client.close()
-        }
-    }
-
-    @Test("shotgun with no server answering fails with noReply after its timeout")
-    func shotgunNoServer() async throws {
-        try await withContext { context in
-            let client = try await FreelanceShotgunClient(context, servers: [temporaryIPCEndpoint("fl-shot-none")], requestTimeout: .milliseconds(200))
-            do {
-                _ = try await client.request(["anyone?"])
-                Issue.record("a reply came from nowhere")
-            } catch let error as ZMQError {
-                #expect(error.code == .noReply, "\(error)")
-            }
             await client.close()
         }
     }
