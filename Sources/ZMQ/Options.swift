@@ -56,6 +56,8 @@ public struct SocketOption: Sendable, CustomStringConvertible {
         case tcpKeepaliveInterval(Duration?)
         case connectTimeout(Duration?)
         case reconnectStop(ReconnectStop)
+        case routerRaw(Bool)
+        case streamNotify(Bool)
     }
 
     let setting: Setting
@@ -113,7 +115,7 @@ public struct SocketOption: Sendable, CustomStringConvertible {
     /// peer held (libzmq's ZMQ_XPUB_VERBOSER, which also turns on `xpubVerbose`). Default false.
     public static func xpubVerboser(_ value: Bool) -> SocketOption { SocketOption(.xpubVerboser(value)) }
 
-    /// ROUTER: the routing id to give the peer of the next `connect` call, instead of one made up
+    /// ROUTER and STREAM: the routing id to give the peer of the next `connect` call, instead of one made up
     /// or announced (libzmq's ZMQ_CONNECT_ROUTING_ID); used by that call only. 1 to 255 octets.
     public static func connectRoutingID(_ value: [UInt8]) -> SocketOption { SocketOption(.connectRoutingID(value)) }
 
@@ -221,6 +223,14 @@ public struct SocketOption: Sendable, CustomStringConvertible {
     /// failed handshake (libzmq's ZMQ_RECONNECT_STOP). Its queue is then dropped, as after
     /// `disconnect`. Default: never.
     public static func reconnectStop(_ value: ReconnectStop) -> SocketOption { SocketOption(.reconnectStop(value)) }
+
+    /// ROUTER: talk raw octets to plain TCP peers instead of ZMTP, exactly as a STREAM socket
+    /// does (libzmq's deprecated ZMQ_ROUTER_RAW). Applies to connections made afterwards.
+    public static func routerRaw(_ value: Bool) -> SocketOption { SocketOption(.routerRaw(value)) }
+
+    /// STREAM (and ROUTER with `routerRaw`): deliver `[routing id, ""]` when a peer connects and
+    /// when it disconnects (libzmq's ZMQ_STREAM_NOTIFY). Default true.
+    public static func streamNotify(_ value: Bool) -> SocketOption { SocketOption(.streamNotify(value)) }
 }
 
 /// Which connection events a ROUTER delivers as `[routing id, ""]` (`SocketOption.routerNotify`).
@@ -251,7 +261,8 @@ extension SocketOption {
     var socketTypes: Set<SocketType>? {
         switch setting {
         case .xpubVerbose, .xpubVerboser: return [.xpub]
-        case .routerMandatory, .connectRoutingID: return [.router]
+        case .routerMandatory, .routerRaw: return [.router]
+        case .connectRoutingID, .streamNotify: return [.router, .stream]
         case .reqRelaxed, .reqCorrelate: return [.req]
         case .conflate: return [.push, .pull, .pub, .sub, .dealer]
         case .probeRouter: return [.router, .dealer, .req]
@@ -306,6 +317,8 @@ public struct SocketOptions: Sendable, Equatable {
     public var tcpKeepaliveInterval: Duration? = nil
     public var connectTimeout: Duration? = nil
     public var reconnectStop: ReconnectStop = []
+    public var routerRaw = false
+    public var streamNotify = true
     public var curveServer: CurveKeyPair? = nil
     public var curveServerKey: CurvePublicKey? = nil
     public var curveKeyPair: CurveKeyPair? = nil
@@ -343,6 +356,10 @@ public struct SocketOptions: Sendable, Equatable {
             routerHandover = value
         case .routerNotify(let value):
             routerNotify = value
+        case .routerRaw(let value):
+            routerRaw = value
+        case .streamNotify(let value):
+            streamNotify = value
         case .xpubNoDrop(let value):
             xpubNoDrop = value
         case .xpubManual(let value):

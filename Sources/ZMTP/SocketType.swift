@@ -3,7 +3,7 @@
 public struct SocketType: RawRepresentable, Hashable, Sendable, CaseIterable, CustomStringConvertible {
     package enum Kind: String, CaseIterable, Sendable {
         case pair = "PAIR", pub = "PUB", sub = "SUB", req = "REQ", rep = "REP", dealer = "DEALER",
-             router = "ROUTER", pull = "PULL", push = "PUSH", xpub = "XPUB", xsub = "XSUB"
+             router = "ROUTER", pull = "PULL", push = "PUSH", xpub = "XPUB", xsub = "XSUB", stream = "STREAM"
     }
 
     package let kind: Kind
@@ -30,6 +30,8 @@ public struct SocketType: RawRepresentable, Hashable, Sendable, CaseIterable, Cu
     public static let push = SocketType(.push)
     public static let xpub = SocketType(.xpub)
     public static let xsub = SocketType(.xsub)
+    /// Raw octets to and from plain TCP peers, no ZMTP (libzmq's ZMQ_STREAM).
+    public static let stream = SocketType(.stream)
 
     /// Every socket type this library implements.
     public static var allCases: [SocketType] { Kind.allCases.map(SocketType.init) }
@@ -61,9 +63,12 @@ public struct SocketType: RawRepresentable, Hashable, Sendable, CaseIterable, Cu
         /// It names each peer by a routing id, put before each message received and read from
         /// the first frame of each message sent.
         package let routesByID: Bool
+        /// What its connections carry: ZMTP, or raw octets (STREAM).
+        package let framing: Framing
 
         init(peers: Set<Kind>, sends: Bool = true, receives: Bool = true, announcesIdentity: Bool = false,
-             takesSubscriptions: Bool = false, sendsSubscriptions: Bool = false, routesByID: Bool = false) {
+             takesSubscriptions: Bool = false, sendsSubscriptions: Bool = false, routesByID: Bool = false,
+             framing: Framing = .zmtp) {
             self.peers = peers
             self.sends = sends
             self.receives = receives
@@ -71,7 +76,16 @@ public struct SocketType: RawRepresentable, Hashable, Sendable, CaseIterable, Cu
             self.takesSubscriptions = takesSubscriptions
             self.sendsSubscriptions = sendsSubscriptions
             self.routesByID = routesByID
+            self.framing = framing
         }
+    }
+
+    /// What a socket's connections carry, which decides the engine each connection gets.
+    package enum Framing: Sendable {
+        /// ZMTP frames after a handshake (23/ZMTP).
+        case zmtp
+        /// The peer's octets as they come, no handshake: STREAM, and ROUTER with `routerRaw`.
+        case raw
     }
 
     /// This type's row of the table.
@@ -88,6 +102,8 @@ public struct SocketType: RawRepresentable, Hashable, Sendable, CaseIterable, Cu
         case .router: Traits(peers: [.req, .dealer, .router], announcesIdentity: true, routesByID: true)
         case .push: Traits(peers: [.pull], receives: false)
         case .pull: Traits(peers: [.push], sends: false)
+        // No ZeroMQ peers: it talks to anything that speaks TCP.
+        case .stream: Traits(peers: [], routesByID: true, framing: .raw)
         }
     }
 }

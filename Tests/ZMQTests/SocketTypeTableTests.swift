@@ -18,7 +18,7 @@ struct SocketTypeTableTests {
         ["PUSH", "PULL"], ["PULL", "PUSH"], ["PAIR", "PAIR"],
     ]
 
-    @Test("every one of the 121 pairs of the eleven classic types is legal exactly when 23/ZMTP lists it")
+    @Test("every pair of types is legal exactly when 23/ZMTP lists it (STREAM has no ZMTP peer at all)")
     func compatibility() {
         for ours in SocketType.allCases {
             for theirs in SocketType.allCases {
@@ -35,11 +35,18 @@ struct SocketTypeTableTests {
         }
     }
 
-    @Test("REQ, DEALER and ROUTER announce an Identity (23/ZMTP); only ROUTER routes by it")
+    @Test("REQ, DEALER and ROUTER announce an Identity (23/ZMTP); ROUTER and STREAM route by id")
     func identities() {
         for type in SocketType.allCases {
             #expect(type.announcesIdentity == [.req, .dealer, .router].contains(type), "\(type)")
-            #expect(type.traits.routesByID == (type == .router), "\(type)")
+            #expect(type.traits.routesByID == [.router, .stream].contains(type), "\(type)")
+        }
+    }
+
+    @Test("only STREAM's connections carry raw octets; the others speak ZMTP")
+    func framing() {
+        for type in SocketType.allCases {
+            #expect(type.traits.framing == (type == .stream ? .raw : .zmtp), "\(type)")
         }
     }
 

@@ -1,3 +1,4 @@
+import DequeModule
 import ZMTP
 
 /// The peers of a socket that names them, by routing id: ROUTER's today, and the table STREAM
@@ -52,6 +53,14 @@ struct RoutingTable {
 
     /// Whether `pipe` is still filed under its name.
     func holds(_ pipe: Pipe) -> Bool { pipesByID[pipe.routingID] === pipe }
+
+    /// Puts the routing id of `pipe`'s peer before each message read from it.
+    static func prependID(of pipe: Pipe, to batch: inout Deque<Message>) {
+        let id = Frame(pipe.routingID)
+        for index in batch.indices {
+            batch[index] = Message([id] + batch[index].frames, metadata: batch[index].metadata)
+        }
+    }
 
     private mutating func generatedID() -> [UInt8] {
         while true {

@@ -117,9 +117,10 @@ public final class ZMQSocket: Sendable {
     public func bind(_ endpoint: String) async throws -> String {
         let parsed = try Endpoint(parsing: endpoint)
         try checkOpen()
-        let listener: Listener
+        try checkCarries(parsed)
+        let listener: any Binding
         do {
-            listener = try await Listener.bind(parsed, socket: self)
+            listener = try await parsed.carrier.bind(parsed, socket: self)
         } catch {
             events.emit(SocketEvent(.bindFailed, endpoint: endpoint, error: error))
             throw error
@@ -142,11 +143,8 @@ public final class ZMQSocket: Sendable {
     /// connection's queue.
     public func connect(_ endpoint: String) async throws {
         let parsed = try Endpoint(parsing: endpoint)
-        if case .tcp(let host, let port) = parsed.address {
-            // libzmq says EINVAL: a wildcard names no peer to dial.
-            if host == "*" { throw ZMQError.invalidEndpoint(endpoint, reason: "connect needs a host, not * (which only bind accepts)") }
-            if port == 0 { throw ZMQError.invalidEndpoint(endpoint, reason: "connect needs a port, not * or 0 (which only bind accepts)") }
-        }
+        try parsed.carrier.checkConnect(parsed.address, endpoint: endpoint)
+        try checkCarries(parsed)
         let (connecter, wakeups) = try state.withLock { (state: inout SocketState) throws(ZMQError) in
             guard !state.closed else { throw .socketClosed }
             let pipe = state.makePipe(connectSide: true)
@@ -163,11 +161,21 @@ public final class ZMQSocket: Sendable {
             return (connecter, state.waiters.roomMade())
         }
         wakeups.resume()
-        if case .inproc = parsed.address {
-            context.inproc.connect(connecter)
-        } else {
-            connecter.start()
-        }
+        parsed.carrier.connect(connecter)
+    }
+
+    /// What this socket's connections carry: ZMTP, or raw octets for STREAM and a ROUTER with
+    /// `routerRaw`.
+    func framing(_ options: SocketOptions) -> SocketType.Framing {
+        options.routerRaw ? .raw : type.traits.framing
+    }
+
+    /// Refuses a transport that cannot carry this socket's connections.
+    private func checkCarries(_ endpoint: Endpoint) throws(ZMQError) {
+        let framing = framing(options)
+        guard !endpoint.carrier.carries(framing) else { return }
+        let what = framing == .raw ? "raw octets (STREAM, routerRaw)" : "\(type) messages"
+        throw .invalidEndpoint(endpoint.description, reason: "\(endpoint.transport) cannot carry \(what); use tcp or ipc")
     }
 
     /// Stops connecting to `endpoint`, given as it was to `connect`: its connection closes and
@@ -191,7 +199,7 @@ public final class ZMQSocket: Sendable {
         }
         for (connecter, engine) in removed {
             await connecter.stop()
-            context.inproc.forget(connecter)
+            parsed.carrier.forget(connecter)
             await engine?.close()
         }
     }
@@ -219,20 +227,16 @@ public final class ZMQSocket: Sendable {
     /// to `bind`, and closes the connections accepted there, as libzmq's `zmq_unbind` does.
     /// Throws `invalidEndpoint` when the socket is not bound to it.
     public func unbind(_ endpoint: String) async throws {
-        let (listener, inprocLinks) = try state.withLock { (state: inout SocketState) throws(ZMQError) -> (Listener, [any PipeEngine]) in
+        let listener = try state.withLock { (state: inout SocketState) throws(ZMQError) -> any Binding in
             guard !state.closed else { throw .socketClosed }
             guard let index = state.listeners.firstIndex(where: { $0.matches(endpoint) }) else {
                 throw .invalidEndpoint(endpoint, reason: "this socket is not bound to it")
             }
-            let listener = state.listeners.remove(at: index)
-            guard case .inproc(let name) = listener.requestedEndpoint.address else { return (listener, []) }
-            let links = state.engines.values.filter { ($0 as? InprocEngine)?.acceptedAt == name }
-            return (listener, links)
+            return state.listeners.remove(at: index)
         }
         await listener.close()
         events.emit(SocketEvent(.closed, endpoint: listener.boundEndpoint))
         await listener.closeAccepted()
-        for link in inprocLinks { await link.close() }
     }
 
     /// Whether `close()` has begun.

@@ -16,7 +16,7 @@ struct SocketState: Sendable {
     private(set) var takesTurns: Bool
     var options = SocketOptions()
     var pipes: [Pipe] = []
-    var listeners: [Listener] = []
+    var listeners: [any Binding] = []
     var connecters: [Connecter] = []
     var engines: [ObjectIdentifier: any PipeEngine] = [:]
     var waiters = WaitQueues<Waiter, PollSignal>()
@@ -41,7 +41,16 @@ struct SocketState: Sendable {
 
     /// Applies `option` for the socket and its type.
     mutating func apply(_ option: SocketOption) throws(ZMQError) {
+        let wasRaw = options.routerRaw
         try options.apply(option)
+        if options.routerRaw != wasRaw {
+            // A raw ROUTER is a STREAM socket; its peers cannot change kind midway.
+            guard pipes.isEmpty, listeners.isEmpty, connecters.isEmpty else {
+                options.routerRaw = wasRaw
+                throw .invalidOption(name: "routerRaw", reason: "must be set before bind or connect")
+            }
+            pattern = options.routerRaw ? StreamPattern() : RouterPattern()
+        }
         pattern.configure(options)
         takesTurns = !pattern.batchesReceives
     }
@@ -328,7 +337,7 @@ struct SocketState: Sendable {
 
     struct Closing {
         var wakeups: Wakeups
-        var listeners: [Listener]
+        var listeners: [any Binding]
         var linger: Linger
         /// Connections whose earlier writes linger must wait for.
         var flushes: [(any PipeEngine, Pipe)]

@@ -80,10 +80,7 @@ struct RouterPattern: SocketPattern {
     }
 
     mutating func received(_ batch: inout Deque<Message>, from pipe: Pipe) -> DropTally {
-        let id = Frame(pipe.routingID)
-        for index in batch.indices {
-            batch[index] = Message([id] + batch[index].frames, metadata: batch[index].metadata)
-        }
+        RoutingTable.prependID(of: pipe, to: &batch)
         return .none
     }
 }

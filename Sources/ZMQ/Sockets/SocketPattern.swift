@@ -143,6 +143,7 @@ extension SocketType {
         case .rep: return RepPattern()
         case .dealer: return DealerPattern()
         case .router: return RouterPattern()
+        case .stream: return StreamPattern()
         }
     }
 }

@@ -18,13 +18,20 @@ enum StreamBootstraps {
     /// then arrive in a few reads rather than dozens.
     static let receiveAllocator = AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 2048, maximum: 256 * 1024)
 
-    /// Adds a ZMTP engine to a new channel.
+    /// Adds the engine the socket's connections need to a new channel: ZMTP, or raw octets for
+    /// STREAM (and ROUTER with `routerRaw`).
     static func initialize(_ channel: any Channel, socket: ZMQSocket, connecter: Connecter?, endpoint: String, tcp: Bool) -> EventLoopFuture<Void> {
         let options = socket.options
         return channel.eventLoop.makeCompletedFuture {
             if tcp { try tuneKeepalive(channel, options: options) }
-            let engine = ZMTPEngine(socket: socket, connecter: connecter, endpoint: endpoint, eventLoop: channel.eventLoop, options: options)
-            try channel.pipeline.syncOperations.addHandler(engine)
+            switch socket.framing(options) {
+            case .zmtp:
+                let engine = ZMTPEngine(socket: socket, connecter: connecter, endpoint: endpoint, eventLoop: channel.eventLoop, options: options)
+                try channel.pipeline.syncOperations.addHandler(engine)
+            case .raw:
+                let engine = RawEngine(socket: socket, connecter: connecter, endpoint: endpoint, eventLoop: channel.eventLoop)
+                try channel.pipeline.syncOperations.addHandler(engine)
+            }
         }
     }
 
@@ -49,9 +56,13 @@ enum StreamBootstraps {
         }
     }
 
+    /// Opens one connection to `endpoint` over its (tcp or ipc) transport.
     static func connect(_ endpoint: Endpoint, on eventLoop: any EventLoop, socket: ZMQSocket, connecter: Connecter) -> EventLoopFuture<any Channel> {
+        guard let transport = endpoint.carrier as? any ChannelTransport else {
+            preconditionFailure("\(endpoint.transport) connections are not NIO channels")
+        }
         let name = endpoint.description
-        let tcp = endpoint.transport == "tcp"
+        let tcp = transport.isTCP
         let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(TimeAmount(socket.options.connectTimeout ?? .seconds(30)))
             .channelOption(.writeBufferWaterMark, value: writeBufferWaterMark)
@@ -59,16 +70,7 @@ enum StreamBootstraps {
             .channelInitializer { channel in
                 initialize(channel, socket: socket, connecter: connecter, endpoint: name, tcp: tcp)
             }
-        switch endpoint.address {
-        case .tcp(let host, let port):
-            return bootstrap
-                .channelOption(.tcpOption(.tcp_nodelay), value: 1)
-                .connect(host: host, port: port)
-        case .ipc(let path):
-            return bootstrap.connect(unixDomainSocketPath: path)
-        case .inproc:
-            preconditionFailure("inproc connections do not use NIO")
-        }
+        return transport.dial(endpoint.address, with: bootstrap)
     }
 
     static func serverBootstrap(on eventLoop: any EventLoop, socket: ZMQSocket, tcp: Bool, accepted: AcceptedChannels) -> ServerBootstrap {
