@@ -7,9 +7,10 @@ struct Send: AsyncParsableCommand {
         abstract: "Send the frames as one message, --count times; with no frames, each line of standard input is a message.",
         discussion: """
             A frame written 0x… is hex; a line of standard input holds a message's frames separated \
-            by tabs, as `zmq recv` prints them. A ROUTER's first frame names the peer to send to. \
-            A REQ prints each reply, one per line. Exits once every message has been written to \
-            the wire.
+            by tabs, as `zmq recv` prints them. A ROUTER's first frame names the peer to send to, \
+            and so does a bound STREAM's; a connecting STREAM writes every frame to its one \
+            connection, then closes it. A REQ prints each reply, one per line. Exits once every \
+            message has been written to the wire.
             """
     )
 
@@ -31,7 +32,15 @@ struct Send: AsyncParsableCommand {
         let type = socket.type.uppercased()
         if let known = SocketType(rawValue: type), !known.traits.sends { throw ValidationError("a \(type) socket cannot send") }
         if type == "REP" { throw ValidationError("a REP answers requests: use zmq recv --type REP") }
+        if type == "STREAM", socket.bind != nil, !frames.isEmpty, frames.count != 2 {
+            throw ValidationError("a bound STREAM sends [routing id, data]: give two frames, not \(frames.count)")
+        }
     }
+
+    /// A connecting STREAM names its one connection this, and writes each frame to it.
+    static let streamConnection = Frame("zmq")
+
+    private var ownsStreamConnection: Bool { socket.type.uppercased() == "STREAM" && socket.connect != nil }
 
     func run() async throws {
         let message = frames.isEmpty ? nil : Message(try frames.map(FrameText.parse))
@@ -39,8 +48,11 @@ struct Send: AsyncParsableCommand {
         let socket = try await self.socket.open(in: context, security: security.settings) { socket in
             if socket.type == .router { try socket.set(.routerMandatory(true)) }
             if let timeout { try socket.set(.receiveTimeout(.milliseconds(Int64(timeout * 1000)))) }
+            if ownsStreamConnection { try socket.set(.connectRoutingID(Self.streamConnection.bytes)) }
         }
         do {
+            // Its connect notice: the connection is up.
+            if ownsStreamConnection { _ = try await socket.receive() }
             if let message {
                 for _ in 0..<count { try await send(message, on: socket) }
             } else {
@@ -48,7 +60,9 @@ struct Send: AsyncParsableCommand {
                     try await send(try FrameText.parseLine(line), on: socket)
                 }
             }
-        } catch let error as ZMQError where error.code == .timedOut || error.code == .unroutable {
+            // Closed once all is written, so the peer sees the end of the stream.
+            if ownsStreamConnection { try await socket.send([Self.streamConnection, Frame()]) }
+        } catch let error as ZMQError where error.code == .timedOut || error.code == .unroutable || error.code == .invalidMessage {
             await context.shutdown()
             FileHandle.standardError.write(Data("zmq send: \(error.code == .timedOut ? "no reply in time" : error.description)\n".utf8))
             throw ExitCode(1)
@@ -62,7 +76,12 @@ struct Send: AsyncParsableCommand {
     /// XSUB for a publisher: a subscription is kept for the next connection, not queued, so
     /// closing before one would lose it.
     private func send(_ message: Message, on socket: ZMQSocket) async throws {
-        if socket.type == .router || socket.type == .xsub { try await socket.waitForPeers(1) }
+        if ownsStreamConnection {
+            // Every frame is data; an empty one would close the connection, so it is skipped.
+            for frame in message where !frame.isEmpty { try await socket.send([Self.streamConnection, frame]) }
+            return
+        }
+        if socket.type == .router || socket.type == .xsub || socket.type == .stream { try await socket.waitForPeers(1) }
         try await socket.send(message)
         if socket.type == .req { StandardOutput.writeLine(try await socket.receive()) }
     }

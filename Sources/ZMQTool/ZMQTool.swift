@@ -42,7 +42,7 @@ struct UsageError: Error {
 
 /// The options every socket-opening subcommand shares.
 struct SocketArguments: ParsableArguments {
-    @Option(help: "The socket type: PAIR, PUSH, PULL, PUB, SUB, XPUB, XSUB, REQ, REP, DEALER or ROUTER.")
+    @Option(help: "The socket type: \(SocketType.allCases.map(\.rawValue).dropLast().joined(separator: ", ")) or \(SocketType.allCases.last!).")
     var type: String
 
     @Option(help: "Bind to this endpoint, e.g. tcp://*:5555.")

@@ -102,9 +102,47 @@ struct ToolSocketTypeTests {
         await context.shutdown()
     }
 
+    @Test("recv --type STREAM prints [routing id, data] as a ROUTER does, the connect notice included")
+    func receiveStream() async throws {
+        let context = ZMQContext()
+        let server = try context.socket(.stream, options: [.linger(.zero)])
+        let endpoint = try await server.bind("tcp://127.0.0.1:*")
+        let running = try Running(["recv", "--type", "STREAM", "--connect", endpoint, "--count", "2", "--timeout", "20"])
+        let client = try await server.receive()[0]
+        try await server.send([client, "hello\r\n"])
+        let run = await running.finish()
+        #expect(run.status == 0, "\(run.errors)")
+        let lines = run.output.split(separator: "\n", omittingEmptySubsequences: false)
+        #expect(lines.count == 3 && lines[2].isEmpty)
+        let id = lines[0].dropLast()
+        #expect(lines[0].hasPrefix("0x00") && lines[0].count == 13 && lines[0].hasSuffix("\t"), "a 5-octet id and an empty frame: \(run.output)")
+        #expect(lines[1] == id + "\t0x68656c6c6f0d0a")
+        await context.shutdown()
+    }
+
+    @Test("send --type STREAM --connect writes every frame to its one connection, then closes it")
+    func sendStream() async throws {
+        let context = ZMQContext()
+        let server = try context.socket(.stream, options: [.linger(.zero)])
+        let endpoint = try await server.bind("tcp://127.0.0.1:*")
+        let run = try await ToolTests.run(["send", "--type", "STREAM", "--connect", endpoint, "GET / HTTP/1.0", "0x0d0a0d0a"])
+        #expect(run.status == 0, "\(run.errors)")
+        let client = try await server.receive()[0]
+        var request = ""
+        while true {
+            let part = try await server.receive()
+            #expect(part[0] == client)
+            if part[1].isEmpty { break }  // the tool closed its connection
+            request += part[1].string ?? ""
+        }
+        #expect(request == "GET / HTTP/1.0\r\n\r\n")
+        await context.shutdown()
+    }
+
     @Test("types that cannot send or receive are usage errors that say what to use", arguments: [
         (["recv", "--type", "PUSH"], "cannot receive"), (["recv", "--type", "REQ"], "use zmq send --type REQ"),
         (["send", "--type", "SUB"], "cannot send"), (["send", "--type", "REP"], "use zmq recv --type REP"),
+        (["send", "--type", "STREAM", "id", "one", "two"], "a bound STREAM sends [routing id, data]: give two frames, not 3"),
     ])
     func refusedTypes(arguments: [String], message: String) async throws {
         let run = try await ToolTests.run(arguments + ["--bind", "tcp://127.0.0.1:*"])

@@ -164,3 +164,16 @@ public struct XSubscriberSocket: SendingSocket, ReceivingSocket {
     public let socket: ZMQSocket
     public init(unchecked socket: ZMQSocket) { self.socket = socket }
 }
+
+/// Talks raw octets to plain TCP peers (an HTTP client, a line protocol): each message is
+/// `[routing id, data]`, and an empty data frame announces a peer's connect or disconnect.
+public struct StreamSocket: SendingSocket, ReceivingSocket {
+    public static let socketType = SocketType.stream
+    public let socket: ZMQSocket
+    public init(unchecked socket: ZMQSocket) { self.socket = socket }
+
+    /// Closes the connection to the peer `routingID` names, after what was sent to it before.
+    public func closeConnection(_ routingID: Frame) async throws {
+        try await socket.send([routingID, Frame()])
+    }
+}
