@@ -439,6 +439,9 @@ public struct Connection: Sendable {
             throw .peerError(reason: reason)
         case .subscribe, .cancel:
             return .command(try Command(parsing: body))
+        case .unknown(let name, let data) where name == "JOIN" || name == "LEAVE":
+            // RADIO-DISH group membership (37/ZMTP): the socket type decides.
+            return .command(.unknown(name: name, data: data))
         case .ready, .unknown:
             // After the handshake, unknown commands are ignored, as libzmq does.
             return nil
@@ -503,13 +506,7 @@ extension Connection {
     /// `subscriptionsAsCommands`, a subscription message (0x01/0x00 + topic) goes as a boxed
     /// SUBSCRIBE or CANCEL command, as a SUB talking to a ZMTP 3.1 peer sends it.
     public mutating func seal(_ message: Message, subscriptionsAsCommands: Bool, into buffer: inout ByteBuffer) {
-        #if CURVE
-        if subscriptionsAsCommands, let subscription = Subscription(message) {
-            cipher!.seal(subscription.command, into: &buffer)
-            return
-        }
-        cipher!.seal(CollectionOfOne(message), into: &buffer)
-        #endif
+        seal(message, commandFor: { subscriptionsAsCommands ? Subscription($0)?.command : nil }, into: &buffer)
     }
 
     /// Appends every message of `messages` as `seal(_:subscriptionsAsCommands:into:)` does one.
@@ -520,6 +517,18 @@ extension Connection {
         } else {
             cipher!.seal(messages, into: &buffer)
         }
+        #endif
+    }
+
+    /// Appends `message`, boxed, as the command `commandFor` makes of it (a subscription or a
+    /// group membership), or as the message itself when it makes none.
+    public mutating func seal(_ message: Message, commandFor: (Message) -> Command?, into buffer: inout ByteBuffer) {
+        #if CURVE
+        if let command = commandFor(message) {
+            cipher!.seal(command, into: &buffer)
+            return
+        }
+        cipher!.seal(CollectionOfOne(message), into: &buffer)
         #endif
     }
 }

@@ -139,6 +139,15 @@ public struct Message: Sendable, Hashable, RandomAccessCollection, ExpressibleBy
     enum Storage: Hashable, Sendable {
         case single(Frame)
         case multipart([Frame])
+        /// Frames with a routing id or a group (the draft socket types). Boxed, so that every
+        /// other message stays as small as it was.
+        indirect case addressed(Storage, Address)
+    }
+
+    /// The routing id and group a message of the draft socket types carries.
+    struct Address: Hashable, Sendable {
+        var routingID: UInt32?
+        var group: String?
     }
 
     var storage: Storage
@@ -175,11 +184,48 @@ public struct Message: Sendable, Hashable, RandomAccessCollection, ExpressibleBy
         self.init(frames)
     }
 
+    /// The frames without a routing id or group.
+    var unaddressed: Storage {
+        if case .addressed(let inner, _) = storage { return inner }
+        return storage
+    }
+
+    private var address: Address? {
+        if case .addressed(_, let address) = storage { return address }
+        return nil
+    }
+
+    private mutating func setAddress(_ change: (inout Address) -> Void) {
+        var address = self.address ?? Address()
+        change(&address)
+        storage = address == Address() ? unaddressed : .addressed(unaddressed, address)
+    }
+
+    /// SERVER and PEER: the peer a received message came from, and the peer a message sent goes
+    /// to (a nonzero 32-bit id, 47/CLIENTSERVER and 51/P2P). nil on other messages. Not part of
+    /// equality, as `metadata` is not.
+    public var routingID: UInt32? {
+        get { address?.routingID }
+        set { setAddress { $0.routingID = newValue } }
+    }
+
+    /// RADIO and DISH: the group a message is sent to, or was received in (at most 255 octets,
+    /// 48/RADIO-DISH). nil on other messages. Not part of equality.
+    public var group: String? {
+        get { address?.group }
+        set { setAddress { $0.group = newValue } }
+    }
+
     public var frames: [Frame] {
         switch storage {
         case .single(let frame): return [frame]
         case .multipart(let frames): return frames
+        case .addressed(let inner, _): return Message(storage: inner).frames
         }
+    }
+
+    init(storage: Storage) {
+        self.storage = storage
     }
 
     public var startIndex: Int { 0 }
@@ -187,6 +233,7 @@ public struct Message: Sendable, Hashable, RandomAccessCollection, ExpressibleBy
         switch storage {
         case .single: return 1
         case .multipart(let frames): return frames.count
+        case .addressed(let inner, _): return Message(storage: inner).endIndex
         }
     }
 
@@ -197,15 +244,17 @@ public struct Message: Sendable, Hashable, RandomAccessCollection, ExpressibleBy
             return frame
         case .multipart(let frames):
             return frames[position]
+        case .addressed(let inner, _):
+            return Message(storage: inner)[position]
         }
     }
 
     public static func == (lhs: Message, rhs: Message) -> Bool {
-        lhs.storage == rhs.storage
+        lhs.unaddressed == rhs.unaddressed
     }
 
     public func hash(into hasher: inout Hasher) {
-        hasher.combine(storage)
+        hasher.combine(unaddressed)
     }
 
     /// The total number of octets in all frames.
@@ -213,6 +262,7 @@ public struct Message: Sendable, Hashable, RandomAccessCollection, ExpressibleBy
         switch storage {
         case .single(let frame): return frame.count
         case .multipart(let frames): return frames.reduce(0) { $0 + $1.count }
+        case .addressed(let inner, _): return Message(storage: inner).byteCount
         }
     }
 }

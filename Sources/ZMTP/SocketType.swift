@@ -3,7 +3,9 @@
 public struct SocketType: RawRepresentable, Hashable, Sendable, CaseIterable, CustomStringConvertible {
     package enum Kind: String, CaseIterable, Sendable {
         case pair = "PAIR", pub = "PUB", sub = "SUB", req = "REQ", rep = "REP", dealer = "DEALER",
-             router = "ROUTER", pull = "PULL", push = "PUSH", xpub = "XPUB", xsub = "XSUB", stream = "STREAM"
+             router = "ROUTER", pull = "PULL", push = "PUSH", xpub = "XPUB", xsub = "XSUB", stream = "STREAM",
+             client = "CLIENT", server = "SERVER", radio = "RADIO", dish = "DISH", scatter = "SCATTER",
+             gather = "GATHER", peer = "PEER", channel = "CHANNEL"
     }
 
     package let kind: Kind
@@ -32,6 +34,26 @@ public struct SocketType: RawRepresentable, Hashable, Sendable, CaseIterable, Cu
     public static let xsub = SocketType(.xsub)
     /// Raw octets to and from plain TCP peers, no ZMTP (libzmq's ZMQ_STREAM).
     public static let stream = SocketType(.stream)
+
+    // The thread-safe draft types: one frame per message (41/47 CLIENTSERVER, 48/RADIO-DISH,
+    // 49/SCATTERGATHER, 51/P2P, 52/CHANNEL).
+
+    /// Asks SERVERs, round-robin, and takes their answers fair-queued.
+    public static let client = SocketType(.client)
+    /// Answers CLIENTs, naming each by a 32-bit routing id carried on the message.
+    public static let server = SocketType(.server)
+    /// Sends each message to the DISHes that joined its group.
+    public static let radio = SocketType(.radio)
+    /// Receives the messages of the groups it joined.
+    public static let dish = SocketType(.dish)
+    /// Hands out messages round-robin to GATHERs.
+    public static let scatter = SocketType(.scatter)
+    /// Takes messages fair-queued from SCATTERs.
+    public static let gather = SocketType(.gather)
+    /// Talks to other PEERs, each named by a 32-bit routing id; `connectPeer` returns the id.
+    public static let peer = SocketType(.peer)
+    /// Talks to exactly one other CHANNEL.
+    public static let channel = SocketType(.channel)
 
     /// Every socket type this library implements.
     public static var allCases: [SocketType] { Kind.allCases.map(SocketType.init) }
@@ -65,10 +87,16 @@ public struct SocketType: RawRepresentable, Hashable, Sendable, CaseIterable, Cu
         package let routesByID: Bool
         /// What its connections carry: ZMTP, or raw octets (STREAM).
         package let framing: Framing
+        /// Every message is one frame (the thread-safe draft types).
+        package let singleFrame: Bool
+        /// It takes JOIN and LEAVE from its peers (RADIO, 37/ZMTP).
+        package let takesGroups: Bool
+        /// It sends its groups as JOIN and LEAVE (DISH).
+        package let sendsGroups: Bool
 
         init(peers: Set<Kind>, sends: Bool = true, receives: Bool = true, announcesIdentity: Bool = false,
              takesSubscriptions: Bool = false, sendsSubscriptions: Bool = false, routesByID: Bool = false,
-             framing: Framing = .zmtp) {
+             framing: Framing = .zmtp, singleFrame: Bool = false, takesGroups: Bool = false, sendsGroups: Bool = false) {
             self.peers = peers
             self.sends = sends
             self.receives = receives
@@ -77,6 +105,9 @@ public struct SocketType: RawRepresentable, Hashable, Sendable, CaseIterable, Cu
             self.sendsSubscriptions = sendsSubscriptions
             self.routesByID = routesByID
             self.framing = framing
+            self.singleFrame = singleFrame
+            self.takesGroups = takesGroups
+            self.sendsGroups = sendsGroups
         }
     }
 
@@ -104,6 +135,14 @@ public struct SocketType: RawRepresentable, Hashable, Sendable, CaseIterable, Cu
         case .pull: Traits(peers: [.push], sends: false)
         // No ZeroMQ peers: it talks to anything that speaks TCP.
         case .stream: Traits(peers: [], routesByID: true, framing: .raw)
+        case .client: Traits(peers: [.server], singleFrame: true)
+        case .server: Traits(peers: [.client], routesByID: true, singleFrame: true)
+        case .radio: Traits(peers: [.dish], receives: false, singleFrame: true, takesGroups: true)
+        case .dish: Traits(peers: [.radio], sends: false, singleFrame: true, sendsGroups: true)
+        case .scatter: Traits(peers: [.gather], receives: false, singleFrame: true)
+        case .gather: Traits(peers: [.scatter], sends: false, singleFrame: true)
+        case .peer: Traits(peers: [.peer], routesByID: true, singleFrame: true)
+        case .channel: Traits(peers: [.channel], singleFrame: true)
         }
     }
 }

@@ -40,6 +40,19 @@ public struct Subscription: Sendable, Hashable {
         }
     }
 
+    /// Reads a DISH's JOIN or LEAVE command (37/ZMTP "The Radio-Dish Pattern"). A group
+    /// membership travels inside the library as a subscription to the group, in the same
+    /// message form; only DISH and RADIO read it as one.
+    public init?(membership command: Command) {
+        guard case .unknown(let name, let data) = command, name == "JOIN" || name == "LEAVE" else { return nil }
+        self.init(subscribe: name == "JOIN", topic: Array(data.readableBytesView))
+    }
+
+    /// The JOIN or LEAVE command for this group membership.
+    public var membershipCommand: Command {
+        .unknown(name: isSubscribe ? "JOIN" : "LEAVE", data: ByteBuffer(bytes: topic))
+    }
+
     /// The 3.0 form, a one-frame message.
     public var message: Message {
         Message(Frame([isSubscribe ? 1 : 0] + topic))

@@ -54,6 +54,9 @@ public enum FrameEncoder {
                 writeHeader(more: index < frames.count - 1, size: frame.count, into: &buffer)
                 frame.write(into: &buffer)
             }
+        case .addressed(let inner, _):
+            // The routing id and group are the socket's business, never the wire's.
+            encode(Message(storage: inner), into: &buffer)
         }
     }
 
@@ -84,6 +87,8 @@ extension Message {
                 largest = Swift.max(largest, count)
             }
             return (size, largest)
+        case .addressed(let inner, _):
+            return Message(storage: inner).wireLayout
         }
     }
 
@@ -101,6 +106,8 @@ extension Message {
                 offset &+= frames[index].writeWire(to: base + offset, more: index < last)
             }
             return offset
+        case .addressed(let inner, _):
+            return Message(storage: inner).writeWire(to: base)
         }
     }
 }

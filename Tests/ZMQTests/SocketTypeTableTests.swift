@@ -16,6 +16,8 @@ struct SocketTypeTableTests {
         ["PUB", "SUB"], ["PUB", "XSUB"], ["XPUB", "SUB"], ["XPUB", "XSUB"],
         ["SUB", "PUB"], ["SUB", "XPUB"], ["XSUB", "PUB"], ["XSUB", "XPUB"],
         ["PUSH", "PULL"], ["PULL", "PUSH"], ["PAIR", "PAIR"],
+        ["CLIENT", "SERVER"], ["SERVER", "CLIENT"], ["RADIO", "DISH"], ["DISH", "RADIO"],
+        ["SCATTER", "GATHER"], ["GATHER", "SCATTER"], ["PEER", "PEER"], ["CHANNEL", "CHANNEL"],
     ]
 
     @Test("every pair of types is legal exactly when 23/ZMTP lists it (STREAM has no ZMTP peer at all)")
@@ -27,19 +29,28 @@ struct SocketTypeTableTests {
         }
     }
 
-    @Test("PUB and PUSH only send, SUB and PULL only receive, the others do both")
+    @Test("PUB, PUSH, RADIO and SCATTER only send; SUB, PULL, DISH and GATHER only receive; the others do both")
     func directions() {
         for type in SocketType.allCases {
-            #expect(type.traits.sends == ![.sub, .pull].contains(type), "\(type) sends")
-            #expect(type.traits.receives == ![.pub, .push].contains(type), "\(type) receives")
+            #expect(type.traits.sends == ![.sub, .pull, .dish, .gather].contains(type), "\(type) sends")
+            #expect(type.traits.receives == ![.pub, .push, .radio, .scatter].contains(type), "\(type) receives")
         }
     }
 
-    @Test("REQ, DEALER and ROUTER announce an Identity (23/ZMTP); ROUTER and STREAM route by id")
+    @Test("the draft types are single-frame; RADIO takes JOIN and LEAVE, DISH sends them")
+    func draftTypes() {
+        let drafts: [SocketType] = [.client, .server, .radio, .dish, .scatter, .gather, .peer, .channel]
+        for type in SocketType.allCases {
+            #expect(type.traits.singleFrame == drafts.contains(type), "\(type)")
+            #expect(type.traits.takesGroups == (type == .radio) && type.traits.sendsGroups == (type == .dish), "\(type)")
+        }
+    }
+
+    @Test("REQ, DEALER and ROUTER announce an Identity (23/ZMTP); ROUTER, STREAM, SERVER and PEER route by id")
     func identities() {
         for type in SocketType.allCases {
             #expect(type.announcesIdentity == [.req, .dealer, .router].contains(type), "\(type)")
-            #expect(type.traits.routesByID == [.router, .stream].contains(type), "\(type)")
+            #expect(type.traits.routesByID == [.router, .stream, .server, .peer].contains(type), "\(type)")
         }
     }
 
@@ -54,6 +65,7 @@ struct SocketTypeTableTests {
     func subscriptionCommands() {
         for type in SocketType.allCases {
             let rules = WireRules(type)
+            #expect(rules.takesGroupCommands == (type == .radio) && rules.sendsGroupCommands == (type == .dish), "\(type)")
             #expect(rules.takesSubscriptionCommands == [.pub, .xpub].contains(type), "\(type)")
             #expect(rules.sendsSubscriptionCommands == [.sub, .xsub].contains(type), "\(type)")
         }

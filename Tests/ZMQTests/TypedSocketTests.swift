@@ -100,11 +100,12 @@ struct TypedSocketTests {
         #expect(interpolated.strings == ["one 3"])
     }
 
-    @Test("socket types are values that can grow: names, round trips, the classic types and STREAM")
+    @Test("socket types are values that can grow: names, round trips, the classic types, STREAM and the drafts")
     func socketTypes() {
-        #expect(SocketType.allCases.count == 12)
+        #expect(SocketType.allCases.count == 20)
         for type in SocketType.allCases { #expect(SocketType(rawValue: type.rawValue) == type) }
-        #expect(SocketType(rawValue: "SERVER") == nil)
+        #expect(SocketType(rawValue: "SERVER") == .server)
+        #expect(SocketType(rawValue: "server") == nil)
         #expect(SocketType.push.isCompatible(with: .pull) && !SocketType.push.isCompatible(with: .sub))
         let endpoint = try? Endpoint("tcp://[::1]:5555")
         #expect(endpoint?.transport == "tcp" && endpoint?.host == "::1" && endpoint?.port == 5555)

@@ -195,9 +195,7 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
             case .handshakeComplete(let peer):
                 guard attach(peer) else { return }
             case .command(let command):
-                if wireRules.takesSubscriptionCommands, let subscription = Subscription(command) {
-                    batch.append(subscription.message)
-                }
+                if let message = wireRules.message(for: command) { batch.append(message) }
             case .close(let error, let farewell):
                 if wrote { context.flush() }
                 fail(error, farewell: farewell)
@@ -388,11 +386,15 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
         if machine.encryptsTraffic {
             var sealed = spareBuffer.take() ?? allocator.buffer(capacity: 0)
             sealed.clear()
-            machine.seal(batch, subscriptionsAsCommands: subscriptionsAsCommands, into: &sealed)
+            if subscriptionsAsCommands {
+                for message in batch { machine.seal(message, commandFor: wireRules.command(for:), into: &sealed) }
+            } else {
+                machine.seal(batch, subscriptionsAsCommands: false, into: &sealed)
+            }
             buffer = sealed
             if buffer.capacity <= Self.spareBufferLimit { spareBuffer = buffer }
         } else if subscriptionsAsCommands {
-            buffer = Self.encodeWithSubscriptionCommands(batch, allocator: allocator)
+            buffer = Self.encodeWithCommands(batch, rules: wireRules, allocator: allocator)
         } else {
             // The last batch's buffer, reused once the channel has let go of it (a write that
             // completes at once, the usual case): no allocation per batch.
@@ -469,13 +471,14 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
         }
     }
 
-    /// SUB and XSUB to a ZMTP 3.1 peer: subscription messages become SUBSCRIBE and CANCEL
-    /// commands (37/ZMTP); anything else an XSUB sends goes as it is. Rare traffic, so plainly.
-    static func encodeWithSubscriptionCommands(_ batch: Deque<Message>, allocator: ByteBufferAllocator) -> ByteBuffer {
+    /// SUB and XSUB to a ZMTP 3.1 peer, and DISH: membership messages become SUBSCRIBE and
+    /// CANCEL, or JOIN and LEAVE, commands (37/ZMTP); anything else an XSUB sends goes as it is.
+    /// Rare traffic, so plainly.
+    static func encodeWithCommands(_ batch: Deque<Message>, rules: WireRules, allocator: ByteBufferAllocator) -> ByteBuffer {
         var buffer = allocator.buffer(capacity: 256)
         for message in batch {
-            if let subscription = Subscription(message) {
-                subscription.command.encode(into: &buffer)
+            if let command = rules.command(for: message) {
+                command.encode(into: &buffer)
             } else {
                 FrameEncoder.encode(message, into: &buffer)
             }

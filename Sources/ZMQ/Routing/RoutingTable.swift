@@ -1,13 +1,22 @@
 import DequeModule
 import ZMTP
 
-/// The peers of a socket that names them, by routing id: ROUTER's today, and the table STREAM
-/// and SERVER will share. A peer is named by the Identity it announced, by the id its connect
-/// was given (`connectRoutingID`), by the name it had before it reconnected, or else by five
-/// octets made up here, 0x00 and a 32-bit counter, as libzmq makes them.
+/// The peers of a socket that names them, by routing id: ROUTER's, STREAM's, SERVER's and
+/// PEER's. A peer is named by the Identity it announced, by the id its connect was given
+/// (`connectRoutingID`, or PEER's `connectPeer`), by the name it had before it reconnected, or
+/// else by an id made up here: five octets, 0x00 and a 32-bit counter, as libzmq makes them, or
+/// for SERVER and PEER (`numbered`) four octets, a nonzero 32-bit number.
 struct RoutingTable {
     private(set) var pipesByID: [[UInt8]: Pipe] = [:]
     private var lastGeneratedID = UInt32.random(in: 0...UInt32.max)
+    /// Ids are nonzero 32-bit numbers (SERVER, PEER), not libzmq's 5-octet ROUTER ids.
+    var numbered = false
+
+    /// A SERVER or PEER routing id as the table keys it.
+    static func key(_ number: UInt32) -> [UInt8] { withUnsafeBytes(of: number.bigEndian) { Array($0) } }
+
+    /// The number a SERVER or PEER key stands for.
+    static func number(_ key: [UInt8]) -> UInt32 { key.reduce(0) { $0 << 8 | UInt32($1) } }
 
     subscript(id: [UInt8]) -> Pipe? { pipesByID[id] }
 
@@ -30,11 +39,11 @@ struct RoutingTable {
             replaced = old
         }
         let id: [UInt8]
-        if pipe.isConnectSide, !pipe.routingID.isEmpty, pipe.routingIDChosen, pipesByID[pipe.routingID] == nil {
+        if pipe.isConnectSide, !pipe.routingID.isEmpty, pipe.routingIDChosen, isFree(pipe.routingID, for: pipe) {
             id = pipe.routingID  // given with connectRoutingID: it wins over what the peer announces
         } else if !announced.isEmpty, pipesByID[announced] == nil {
             id = announced
-        } else if pipe.isConnectSide, !pipe.routingID.isEmpty, pipesByID[pipe.routingID] == nil {
+        } else if pipe.isConnectSide, !pipe.routingID.isEmpty, isFree(pipe.routingID, for: pipe) {
             id = pipe.routingID  // a reconnect keeps the name replies are addressed to, as in libzmq
         } else {
             id = generatedID()
@@ -42,6 +51,20 @@ struct RoutingTable {
         pipe.routingID = id
         pipesByID[id] = pipe
         return (id, replaced)
+    }
+
+    /// Files a connect-side pipe under a new id before it connects (PEER's `connectPeer`), so
+    /// messages for it queue meanwhile; the id is kept across reconnects.
+    mutating func reserve(_ pipe: Pipe) -> [UInt8] {
+        let id = generatedID()
+        pipe.routingID = id
+        pipe.routingIDChosen = true
+        pipesByID[id] = pipe
+        return id
+    }
+
+    private func isFree(_ id: [UInt8], for pipe: Pipe) -> Bool {
+        pipesByID[id] == nil || pipesByID[id] === pipe
     }
 
     /// Takes `pipe` out; false when it was not filed under its name (a peer renamed by a handover).
@@ -65,7 +88,8 @@ struct RoutingTable {
     private mutating func generatedID() -> [UInt8] {
         while true {
             lastGeneratedID &+= 1
-            let id = [0] + withUnsafeBytes(of: lastGeneratedID.bigEndian) { Array($0) }
+            if numbered, lastGeneratedID == 0 { continue }
+            let id = numbered ? Self.key(lastGeneratedID) : [0] + Self.key(lastGeneratedID)
             if pipesByID[id] == nil { return id }
         }
     }

@@ -142,6 +142,18 @@ public final class ZMQSocket: Sendable {
     /// there yet, or goes away, is retried with backoff. Messages sent meanwhile wait in this
     /// connection's queue.
     public func connect(_ endpoint: String) async throws {
+        _ = try await connectPipe(endpoint)
+    }
+
+    /// PEER: connects to `endpoint` as `connect` does and returns the routing id of the peer
+    /// there, for `message.routingID`. Messages for it queue until the connection is up.
+    public func connectPeer(_ endpoint: String) async throws -> UInt32 {
+        guard type == .peer else { throw ZMQError.notSupported("only PEER sockets connect to a peer by id; use connect(_:)") }
+        let pipe = try await connectPipe(endpoint)
+        return state.withLock { _ in RoutingTable.number(pipe.routingID) }
+    }
+
+    private func connectPipe(_ endpoint: String) async throws -> Pipe {
         let parsed = try Endpoint(parsing: endpoint)
         try parsed.carrier.checkConnect(parsed.address, endpoint: endpoint)
         try checkCarries(parsed)
@@ -155,6 +167,7 @@ public final class ZMQSocket: Sendable {
                 state.options.connectRoutingID = nil
             }
             state.pipes.append(pipe)
+            state.pattern.connecting(pipe)
             let connecter = Connecter(endpoint: parsed, socket: self, pipe: pipe, options: state.options)
             state.connecters.append(connecter)
             // Messages may queue on the new pipe before it connects.
@@ -162,6 +175,7 @@ public final class ZMQSocket: Sendable {
         }
         wakeups.resume()
         parsed.carrier.connect(connecter)
+        return connecter.pipe
     }
 
     /// What this socket's connections carry: ZMTP, or raw octets for STREAM and a ROUTER with
@@ -302,7 +316,27 @@ public final class ZMQSocket: Sendable {
         try unsubscribe(Array(prefix.utf8))
     }
 
-    private func changeSubscription(_ subscription: Subscription) throws(ZMQError) {
+    /// DISH: receives the messages RADIOs send to `group` (at most 255 octets, 48/RADIO-DISH),
+    /// from now on. Joining a group twice throws `invalidState`; other types throw `notSupported`.
+    public func join(_ group: String) throws {
+        try changeMembership(group, joining: true)
+    }
+
+    /// DISH: stops receiving `group`; what is already queued for it is dropped. Leaving a group
+    /// not joined throws `invalidState`.
+    public func leave(_ group: String) throws {
+        try changeMembership(group, joining: false)
+    }
+
+    private func changeMembership(_ group: String, joining: Bool) throws(ZMQError) {
+        guard type.traits.sendsGroups else { throw .notSupported("only DISH sockets join groups") }
+        let octets = Array(group.utf8)
+        try Groups.check(octets)
+        try changeSubscription(Subscription(subscribe: joining, topic: octets), checked: true)
+    }
+
+    private func changeSubscription(_ subscription: Subscription, checked: Bool = false) throws(ZMQError) {
+        if !checked, type.traits.sendsGroups { throw .notSupported("a DISH joins groups: use join(_:) and leave(_:)") }
         var outbox = Outbox()
         try state.withLock { (state: inout SocketState) throws(ZMQError) in
             // Nothing already queued for a cancelled topic is handed out afterwards.

@@ -177,3 +177,89 @@ public struct StreamSocket: SendingSocket, ReceivingSocket {
         try await socket.send([routingID, Frame()])
     }
 }
+
+// The thread-safe draft types: every message is one frame.
+
+/// Asks SERVERs, round-robin among them, and receives their answers fair-queued (47/CLIENTSERVER).
+public struct ClientSocket: SendingSocket, ReceivingSocket {
+    public static let socketType = SocketType.client
+    public let socket: ZMQSocket
+    public init(unchecked socket: ZMQSocket) { self.socket = socket }
+}
+
+/// Answers CLIENTs: each message received carries its client's `routingID`, and a message sent
+/// goes to the client its `routingID` names.
+public struct ServerSocket: SendingSocket, ReceivingSocket {
+    public static let socketType = SocketType.server
+    public let socket: ZMQSocket
+    public init(unchecked socket: ZMQSocket) { self.socket = socket }
+
+    /// Sends `frame` to the client `routingID` names.
+    public func send(_ frame: Frame, to routingID: UInt32) async throws {
+        var message = Message(frame)
+        message.routingID = routingID
+        try await socket.send(message)
+    }
+}
+
+/// Sends each message to the DISHes that joined its group (48/RADIO-DISH).
+public struct RadioSocket: SendingSocket {
+    public static let socketType = SocketType.radio
+    public let socket: ZMQSocket
+    public init(unchecked socket: ZMQSocket) { self.socket = socket }
+
+    /// Sends `frame` to the DISHes that joined `group`.
+    public func send(_ frame: Frame, group: String) async throws {
+        var message = Message(frame)
+        message.group = group
+        try await socket.send(message)
+    }
+}
+
+/// Receives the messages of the groups it joined, each with its `group`.
+public struct DishSocket: ReceivingSocket {
+    public static let socketType = SocketType.dish
+    public let socket: ZMQSocket
+    public init(unchecked socket: ZMQSocket) { self.socket = socket }
+
+    public func join(_ group: String) throws { try socket.join(group) }
+    public func leave(_ group: String) throws { try socket.leave(group) }
+}
+
+/// Hands out messages round-robin to GATHERs (49/SCATTERGATHER).
+public struct ScatterSocket: SendingSocket {
+    public static let socketType = SocketType.scatter
+    public let socket: ZMQSocket
+    public init(unchecked socket: ZMQSocket) { self.socket = socket }
+}
+
+/// Receives messages fair-queued from SCATTERs.
+public struct GatherSocket: ReceivingSocket {
+    public static let socketType = SocketType.gather
+    public let socket: ZMQSocket
+    public init(unchecked socket: ZMQSocket) { self.socket = socket }
+}
+
+/// Talks to other PEERs, each named by a `routingID` (51/P2P).
+public struct PeerSocket: SendingSocket, ReceivingSocket {
+    public static let socketType = SocketType.peer
+    public let socket: ZMQSocket
+    public init(unchecked socket: ZMQSocket) { self.socket = socket }
+
+    /// Connects to the PEER at `endpoint` and returns its routing id.
+    public func connectPeer(_ endpoint: String) async throws -> UInt32 { try await socket.connectPeer(endpoint) }
+
+    /// Sends `frame` to the peer `routingID` names.
+    public func send(_ frame: Frame, to routingID: UInt32) async throws {
+        var message = Message(frame)
+        message.routingID = routingID
+        try await socket.send(message)
+    }
+}
+
+/// Talks to exactly one other CHANNEL, both ways (52/CHANNEL).
+public struct ChannelSocket: SendingSocket, ReceivingSocket {
+    public static let socketType = SocketType.channel
+    public let socket: ZMQSocket
+    public init(unchecked socket: ZMQSocket) { self.socket = socket }
+}

@@ -37,6 +37,8 @@ protocol SocketPattern: Sendable {
     mutating func attached(_ pipe: Pipe) -> Pipe?
     /// `pipe`'s peer went away.
     mutating func detached(_ pipe: Pipe)
+    /// `connect` made `pipe`, before any connection: PEER names it here.
+    mutating func connecting(_ pipe: Pipe)
     /// The socket's options changed (and once at creation): patterns keep what they use.
     mutating func configure(_ options: SocketOptions)
     /// Adds (or cancels) a subscription; only SUB and XSUB subscribe.
@@ -54,6 +56,7 @@ extension SocketPattern {
     mutating func received(_ batch: inout Deque<Message>, from pipe: Pipe) -> DropTally { .none }
     mutating func attached(_ pipe: Pipe) -> Pipe? { nil }
     mutating func detached(_ pipe: Pipe) {}
+    mutating func connecting(_ pipe: Pipe) {}
     mutating func configure(_ options: SocketOptions) {}
     mutating func changeSubscription(_ subscription: Subscription, among pipes: [Pipe], outbox: inout Outbox) throws(ZMQError) {
         throw .notSupported("only SUB and XSUB sockets subscribe")
@@ -129,6 +132,24 @@ struct Outbox {
     }
 }
 
+/// The rule the thread-safe draft types share (47/CLIENTSERVER and the others): one frame per
+/// message, both ways.
+enum SingleFrame {
+    /// Refuses to send a multipart message, saying so.
+    static func check(_ message: Message, for type: String) throws(ZMQError) {
+        guard message.count == 1 else {
+            throw .invalidMessage("a \(type) message is one frame, not \(message.count)")
+        }
+    }
+
+    /// Drops the multipart messages a peer sent ("MUST discard any part of a multipart message").
+    static func dropMultipart(_ batch: inout Deque<Message>) -> DropTally {
+        let before = batch.count
+        batch.removeAll { $0.count != 1 }
+        return DropTally(count: before - batch.count, reason: .malformed)
+    }
+}
+
 extension SocketType {
     func makePattern() throws(ZMQError) -> any SocketPattern {
         switch kind {
@@ -144,6 +165,14 @@ extension SocketType {
         case .dealer: return DealerPattern()
         case .router: return RouterPattern()
         case .stream: return StreamPattern()
+        case .client: return ClientPattern()
+        case .server: return ServerPattern()
+        case .radio: return RadioPattern()
+        case .dish: return DishPattern()
+        case .scatter: return ScatterPattern()
+        case .gather: return GatherPattern()
+        case .peer: return PeerPattern()
+        case .channel: return ChannelPattern()
         }
     }
 }

@@ -95,6 +95,7 @@ final class InprocRegistry: Sendable {
             guard let inwardPipe = bound.attach(inward, peer: peerOfBound, connectPipe: nil) else {
                 connecting.unregister(outward)
                 bound.unregister(inward)
+                bound.connectionLog.record(SocketEvent(.peerRefused, endpoint: "\(connecter.endpoint)"))
                 return
             }
             inward.linked(to: inwardPipe)
