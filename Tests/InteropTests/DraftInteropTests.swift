@@ -15,11 +15,15 @@ struct DraftInteropTests {
     }
 
     /// Our asking socket (CLIENT, PEER or CHANNEL) against the peer's answering one.
-    @Test("ours asks, theirs answers: CLIENT to SERVER, PEER to PEER, CHANNEL to CHANNEL", arguments: [
-        ("CLIENT", SocketType.client), ("PEER", .peer), ("CHANNEL", .channel),
-    ], Transport.overNetwork)
-    func oursAsks(theirs: String, ours: SocketType, transport: Transport) async throws {
-        let answering = theirs == "CLIENT" ? "SERVER" : theirs
+    /// Each pair of (their type, our type) over tcp and over ipc.
+    static func overNetwork(_ pairs: [(String, SocketType)]) -> [(String, SocketType, Transport)] {
+        pairs.flatMap { pair in Transport.overNetwork.map { (pair.0, pair.1, $0) } }
+    }
+
+    @Test("ours asks, theirs answers: CLIENT to SERVER, PEER to PEER, CHANNEL to CHANNEL", arguments: overNetwork([
+        ("SERVER", .client), ("PEER", .peer), ("CHANNEL", .channel),
+    ]))
+    func oursAsks(answering: String, ours: SocketType, transport: Transport) async throws {
         try await withContext { context in
             let remote = try peer(["echo", answering, "--bind", transport.rawValue + "://", "--count", "3"])
             let socket = try context.socket(ours)
@@ -38,9 +42,9 @@ struct DraftInteropTests {
         }
     }
 
-    @Test("theirs asks, ours answers: SERVER, PEER and CHANNEL reply to whoever asked", arguments: [
-        ("CLIENT", SocketType.server), ("PEER", .peer), ("CHANNEL", .channel),
-    ], Transport.overNetwork)
+    @Test("theirs asks, ours answers: SERVER, PEER and CHANNEL reply to whoever asked", arguments: overNetwork([
+        ("CLIENT", .server), ("PEER", .peer), ("CHANNEL", .channel),
+    ]))
     func theirsAsks(theirs: String, ours: SocketType, transport: Transport) async throws {
         try await withContext { context in
             let socket = try context.socket(ours)
