@@ -1,4 +1,5 @@
-/// Where a socket binds or connects: `tcp://host:port`, `ipc://path` or `inproc://name`.
+/// Where a socket binds or connects: `tcp://host:port`, `ipc://path`, `inproc://name` or
+/// `udp://[interface;]host:port`.
 /// A struct rather than an enum, so that transports can be added without breaking a `switch`.
 public struct Endpoint: Sendable, Hashable, CustomStringConvertible {
     enum Address: Sendable, Hashable {
@@ -9,6 +10,8 @@ public struct Endpoint: Sendable, Hashable, CustomStringConvertible {
         case ipc(path: String)
         /// A pipe between sockets of one context.
         case inproc(name: String)
+        /// Datagrams to or from `host:port` (a multicast group joined on `interface`, if given).
+        case udp(interface: String?, host: String, port: Int)
     }
 
     let address: Address
@@ -17,7 +20,7 @@ public struct Endpoint: Sendable, Hashable, CustomStringConvertible {
     public static func ipc(path: String) -> Endpoint { Endpoint(address: .ipc(path: path)) }
     public static func inproc(name: String) -> Endpoint { Endpoint(address: .inproc(name: name)) }
 
-    private init(address: Address) { self.address = address }
+    init(address: Address) { self.address = address }
 
     /// The transport: `tcp`, `ipc` or `inproc`.
     public var transport: String {
@@ -25,6 +28,7 @@ public struct Endpoint: Sendable, Hashable, CustomStringConvertible {
         case .tcp: return "tcp"
         case .ipc: return "ipc"
         case .inproc: return "inproc"
+        case .udp: return "udp"
         }
     }
 
@@ -34,13 +38,16 @@ public struct Endpoint: Sendable, Hashable, CustomStringConvertible {
         case .tcp(let host, _): return host
         case .ipc(let path): return path
         case .inproc(let name): return name
+        case .udp(_, let host, _): return host
         }
     }
 
-    /// The tcp port (0 for `*`); nil for the other transports.
+    /// The tcp or udp port (0 for `*`); nil for the other transports.
     public var port: Int? {
-        if case .tcp(_, let port) = address { return port }
-        return nil
+        switch address {
+        case .tcp(_, let port), .udp(_, _, let port): return port
+        default: return nil
+        }
     }
 
     /// Parses `transport://address`; throws `ZMQError` (`invalidEndpoint`) saying what is wrong.
@@ -69,6 +76,9 @@ public struct Endpoint: Sendable, Hashable, CustomStringConvertible {
             return "tcp://\(shown):\(port == 0 ? "*" : String(port))"
         case .ipc(let path): return "ipc://\(path)"
         case .inproc(let name): return "inproc://\(name)"
+        case .udp(let interface, let host, let port):
+            let shown = host.contains(":") ? "[\(host)]" : host
+            return "udp://" + (interface.map { $0 + ";" } ?? "") + "\(shown):\(port == 0 ? "*" : String(port))"
         }
     }
 }

@@ -5,7 +5,7 @@ public struct SocketType: RawRepresentable, Hashable, Sendable, CaseIterable, Cu
         case pair = "PAIR", pub = "PUB", sub = "SUB", req = "REQ", rep = "REP", dealer = "DEALER",
              router = "ROUTER", pull = "PULL", push = "PUSH", xpub = "XPUB", xsub = "XSUB", stream = "STREAM",
              client = "CLIENT", server = "SERVER", radio = "RADIO", dish = "DISH", scatter = "SCATTER",
-             gather = "GATHER", peer = "PEER", channel = "CHANNEL"
+             gather = "GATHER", peer = "PEER", channel = "CHANNEL", dgram = "DGRAM"
     }
 
     package let kind: Kind
@@ -54,6 +54,8 @@ public struct SocketType: RawRepresentable, Hashable, Sendable, CaseIterable, Cu
     public static let peer = SocketType(.peer)
     /// Talks to exactly one other CHANNEL.
     public static let channel = SocketType(.channel)
+    /// Exchanges udp datagrams with any address: `[address, body]` each way.
+    public static let dgram = SocketType(.dgram)
 
     /// Every socket type this library implements.
     public static var allCases: [SocketType] { Kind.allCases.map(SocketType.init) }
@@ -117,6 +119,8 @@ public struct SocketType: RawRepresentable, Hashable, Sendable, CaseIterable, Cu
         case zmtp
         /// The peer's octets as they come, no handshake: STREAM, and ROUTER with `routerRaw`.
         case raw
+        /// One datagram per message, no connection: DGRAM (RADIO and DISH too, over udp).
+        case datagram
     }
 
     /// This type's row of the table.
@@ -143,6 +147,8 @@ public struct SocketType: RawRepresentable, Hashable, Sendable, CaseIterable, Cu
         case .gather: Traits(peers: [.scatter], sends: false, singleFrame: true)
         case .peer: Traits(peers: [.peer], routesByID: true, singleFrame: true)
         case .channel: Traits(peers: [.channel], singleFrame: true)
+        // udp only: no ZeroMQ peers, any program that sends datagrams.
+        case .dgram: Traits(peers: [], framing: .datagram)
         }
     }
 }

@@ -25,8 +25,8 @@ final class TestNetwork: @unchecked Sendable {
     let localAddress: String
     let peerAddress: String
     private let middle: String?
-    private let localLink: String
-    private let peerLink: String
+    let localLink: String
+    let peerLink: String
     private var relay: PythonPeer?
 
     /// Makes the network; with `delay` (each way) or `loss` the relay sits in the middle.

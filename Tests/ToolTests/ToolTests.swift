@@ -431,7 +431,7 @@ struct ToolTests {
         (["recv", "--type", "PULL", "--bind", "tcp://*:1", "--connect", "tcp://a:1"], "exactly one of --bind"),
         (["recv", "--type", "SPOON", "--bind", "tcp://*:1"], "unknown socket type 'SPOON'"),
         (["recv", "--type", "PULL", "--bind", "tcp://127.0.0.1:99999"], "port '99999'"),
-        (["recv", "--type", "PULL", "--connect", "udp://x:1"], "unknown transport 'udp'"),
+        (["recv", "--type", "PULL", "--connect", "pgm://x:1"], "unknown transport 'pgm'"),
         (["send", "--type", "PUSH", "--connect", "tcp://127.0.0.1:1", "0xzz"], "not valid hex"),
         (["recv", "--type", "PULL", "--bind", "tcp://*:1", "--count", "0"], "--count must be at least 1"),
         (["recv", "--type", "PULL", "--bind", "tcp://*:1", "--max-message-size=-1"], "--max-message-size must not be negative"),

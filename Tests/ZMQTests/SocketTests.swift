@@ -144,7 +144,7 @@ struct SocketTests {
 
     @Test("bad endpoints throw invalidEndpoint saying what is wrong", arguments: [
         ("localhost:5555", "expected transport://address"),
-        ("udp://127.0.0.1:5555", "unknown transport 'udp'"),
+        ("pgm://127.0.0.1:5555", "unknown transport 'pgm' (tcp, ipc, inproc and udp are supported)"),
         ("tcp://127.0.0.1", "tcp needs host:port"),
         ("tcp://127.0.0.1:70000", "port '70000'"),
         ("tcp://127.0.0.1:http", "port 'http'"),

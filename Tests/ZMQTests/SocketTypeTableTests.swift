@@ -54,10 +54,10 @@ struct SocketTypeTableTests {
         }
     }
 
-    @Test("only STREAM's connections carry raw octets; the others speak ZMTP")
+    @Test("STREAM's connections carry raw octets, DGRAM's datagrams; the others speak ZMTP")
     func framing() {
         for type in SocketType.allCases {
-            #expect(type.traits.framing == (type == .stream ? .raw : .zmtp), "\(type)")
+            #expect(type.traits.framing == (type == .stream ? .raw : type == .dgram ? .datagram : .zmtp), "\(type)")
         }
     }
 

@@ -102,7 +102,7 @@ struct TypedSocketTests {
 
     @Test("socket types are values that can grow: names, round trips, the classic types, STREAM and the drafts")
     func socketTypes() {
-        #expect(SocketType.allCases.count == 20)
+        #expect(SocketType.allCases.count == 21)
         for type in SocketType.allCases { #expect(SocketType(rawValue: type.rawValue) == type) }
         #expect(SocketType(rawValue: "SERVER") == .server)
         #expect(SocketType(rawValue: "server") == nil)

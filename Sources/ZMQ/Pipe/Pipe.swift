@@ -16,6 +16,13 @@ protocol PipeEngine: AnyObject, Sendable {
     var endpoint: String { get }
     /// The far side's address, where there is one (not for inproc).
     var peerAddress: String? { get }
+    /// The most octets one message may take on this engine's transport (udp's datagrams);
+    /// nil for no limit.
+    var datagramLimit: Int? { get }
+}
+
+extension PipeEngine {
+    var datagramLimit: Int? { nil }
 }
 
 /// The per-peer queues between user code and one connection: outbound messages waiting for the
@@ -55,6 +62,9 @@ final class Pipe: @unchecked Sendable {
     var routingIDChosen = false
     /// What the peer subscribed to, for PUB and XPUB: the filter applied to every message sent.
     @exclusivity(unchecked) var subscriptions = Subscriptions()
+    /// The most octets a message may take to this peer (udp), from its engine; nil for no limit.
+    /// Such a peer cannot say what it wants, so a RADIO sends it every group.
+    var datagramLimit: Int?
     /// What this peer's messages lost by the socket type's rules.
     var drops = DropCounts()
     /// The connection's endpoint (as bound or connected) and the peer's address, for `peerDrops`.

@@ -117,7 +117,7 @@ public final class ZMQSocket: Sendable {
     public func bind(_ endpoint: String) async throws -> String {
         let parsed = try Endpoint(parsing: endpoint)
         try checkOpen()
-        try checkCarries(parsed)
+        try checkCarries(parsed, binding: true)
         let listener: any Binding
         do {
             listener = try await parsed.carrier.bind(parsed, socket: self)
@@ -156,10 +156,12 @@ public final class ZMQSocket: Sendable {
     private func connectPipe(_ endpoint: String) async throws -> Pipe {
         let parsed = try Endpoint(parsing: endpoint)
         try parsed.carrier.checkConnect(parsed.address, endpoint: endpoint)
-        try checkCarries(parsed)
+        try checkCarries(parsed, binding: false)
         let (connecter, wakeups) = try state.withLock { (state: inout SocketState) throws(ZMQError) in
             guard !state.closed else { throw .socketClosed }
             let pipe = state.makePipe(connectSide: true)
+            // Known before it connects: a RADIO sends a udp endpoint every group from the start.
+            pipe.datagramLimit = parsed.carrier.datagramLimit
             // ROUTER's connectRoutingID names this connection's peer, and only this one.
             if let id = state.options.connectRoutingID {
                 pipe.routingID = id
@@ -185,11 +187,10 @@ public final class ZMQSocket: Sendable {
     }
 
     /// Refuses a transport that cannot carry this socket's connections.
-    private func checkCarries(_ endpoint: Endpoint) throws(ZMQError) {
-        let framing = framing(options)
-        guard !endpoint.carrier.carries(framing) else { return }
-        let what = framing == .raw ? "raw octets (STREAM, routerRaw)" : "\(type) messages"
-        throw .invalidEndpoint(endpoint.description, reason: "\(endpoint.transport) cannot carry \(what); use tcp or ipc")
+    private func checkCarries(_ endpoint: Endpoint, binding: Bool) throws(ZMQError) {
+        if let refusal = endpoint.carrier.refusal(for: type, framing: framing(options), binding: binding) {
+            throw .invalidEndpoint(endpoint.description, reason: refusal)
+        }
     }
 
     /// Stops connecting to `endpoint`, given as it was to `connect`: its connection closes and

@@ -215,6 +215,7 @@ struct SocketState: Sendable {
         pipe.peer = peer
         pipe.endpoint = engine.endpoint
         pipe.peerAddress = engine.peerAddress
+        pipe.datagramLimit = engine.datagramLimit
         // What the last connection left unread keeps that connection's metadata.
         for index in pipe.inbound.indices { pipe.tag(&pipe.inbound[index]) }
         pipe.messageMetadata = metadata

@@ -5,13 +5,23 @@ import ZMTP
 /// (`message.group`, the empty group when nil), matched exactly, here at the sender as 37/ZMTP
 /// asks. Over ZMTP the group travels as a frame of its own before the body. A DISH whose queue is
 /// full misses the message; sending never waits. One frame per message; never receives.
+///
+/// Over udp no DISH can say what it joined: every message goes to every udp endpoint, and the
+/// DISH filters. A message that would not fit in one datagram (8,192 octets with its group) is
+/// refused with an error.
 struct RadioPattern: SocketPattern {
     mutating func send(_ message: Message, among pipes: [Pipe], outbox: inout Outbox) throws(ZMQError) -> Bool {
         try SingleFrame.check(message, for: "RADIO")
         let group = Array((message.group ?? "").utf8)
         try Groups.check(group)
+        let datagramSize = 1 + group.count + message[0].count
+        for pipe in pipes {
+            if let limit = pipe.datagramLimit, datagramSize > limit {
+                throw .invalidMessage("udp carries at most \(limit) octets per datagram; this one needs \(datagramSize)")
+            }
+        }
         var wire: Message?
-        for pipe in pipes where pipe.subscriptions.contains(group) {
+        for pipe in pipes where pipe.datagramLimit != nil || pipe.subscriptions.contains(group) {
             if pipe.hasRoom(hwm: outbox.hwm) {
                 if wire == nil { wire = Message([Frame(group), message[0]]) }
                 outbox.queue(wire!, on: pipe)

@@ -173,6 +173,7 @@ extension SocketType {
         case .gather: return GatherPattern()
         case .peer: return PeerPattern()
         case .channel: return ChannelPattern()
+        case .dgram: return DgramPattern()
         }
     }
 }

@@ -31,6 +31,8 @@ enum StreamBootstraps {
             case .raw:
                 let engine = RawEngine(socket: socket, connecter: connecter, endpoint: endpoint, eventLoop: channel.eventLoop)
                 try channel.pipeline.syncOperations.addHandler(engine)
+            case .datagram:
+                preconditionFailure("datagram sockets use udp, which refuses them before any stream connects")
             }
         }
     }
@@ -56,21 +58,17 @@ enum StreamBootstraps {
         }
     }
 
-    /// Opens one connection to `endpoint` over its (tcp or ipc) transport.
-    static func connect(_ endpoint: Endpoint, on eventLoop: any EventLoop, socket: ZMQSocket, connecter: Connecter) -> EventLoopFuture<any Channel> {
-        guard let transport = endpoint.carrier as? any ChannelTransport else {
-            preconditionFailure("\(endpoint.transport) connections are not NIO channels")
-        }
-        let name = endpoint.description
-        let tcp = transport.isTCP
-        let bootstrap = ClientBootstrap(group: eventLoop)
+    /// A client bootstrap for `connecter`'s tcp or ipc endpoint, set up for its socket.
+    static func clientBootstrap(for connecter: Connecter, tcp: Bool) -> ClientBootstrap {
+        let socket = connecter.socket
+        let name = connecter.endpoint.description
+        return ClientBootstrap(group: socket.eventLoop)
             .connectTimeout(TimeAmount(socket.options.connectTimeout ?? .seconds(30)))
             .channelOption(.writeBufferWaterMark, value: writeBufferWaterMark)
             .channelOption(.recvAllocator, value: receiveAllocator)
             .channelInitializer { channel in
                 initialize(channel, socket: socket, connecter: connecter, endpoint: name, tcp: tcp)
             }
-        return transport.dial(endpoint.address, with: bootstrap)
     }
 
     static func serverBootstrap(on eventLoop: any EventLoop, socket: ZMQSocket, tcp: Bool, accepted: AcceptedChannels) -> ServerBootstrap {

@@ -43,7 +43,10 @@ final class Connecter: Sendable {
     private func dial() {
         guard !state.withLockedValue({ $0.stopped }) else { return }
         socket.events.emit(SocketEvent(.connectDelayed, endpoint: endpoint.description))
-        let dialing = StreamBootstraps.connect(endpoint, on: eventLoop, socket: socket, connecter: self)
+        guard let transport = endpoint.carrier as? any ChannelTransport else {
+            preconditionFailure("\(endpoint.transport) connections are not NIO channels")
+        }
+        let dialing = transport.dial(self)
         let stopped = state.withLockedValue { state in
             state.dialing = dialing
             return state.stopped

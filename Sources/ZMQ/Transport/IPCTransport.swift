@@ -6,7 +6,6 @@ import NIOPosix
 /// replaced on bind; one a live process still accepts on is an address in use.
 struct IPCTransport: ChannelTransport {
     let scheme = "ipc"
-    let isTCP = false
 
     func parse(_ address: String, endpoint: String) throws(ZMQError) -> Endpoint.Address {
         guard !address.isEmpty else { throw .invalidEndpoint(endpoint, reason: "ipc needs a path") }
@@ -32,9 +31,9 @@ struct IPCTransport: ChannelTransport {
         }
     }
 
-    func dial(_ address: Endpoint.Address, with bootstrap: ClientBootstrap) -> EventLoopFuture<any Channel> {
-        guard case .ipc(let path) = address else { preconditionFailure("not an ipc endpoint") }
-        return bootstrap.connect(unixDomainSocketPath: path)
+    func dial(_ connecter: Connecter) -> EventLoopFuture<any Channel> {
+        guard case .ipc(let path) = connecter.endpoint.address else { preconditionFailure("not an ipc endpoint") }
+        return StreamBootstraps.clientBootstrap(for: connecter, tcp: false).connect(unixDomainSocketPath: path)
     }
 
     private static func removeStaleSocketFile(_ path: String, endpoint: Endpoint, eventLoop: any EventLoop) async throws(ZMQError) {

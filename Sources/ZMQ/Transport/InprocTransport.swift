@@ -9,7 +9,13 @@ struct InprocTransport: EndpointTransport {
         return .inproc(name: address)
     }
 
-    func carries(_ framing: SocketType.Framing) -> Bool { framing == .zmtp }
+    func refusal(for type: SocketType, framing: SocketType.Framing, binding: Bool) -> String? {
+        switch framing {
+        case .zmtp: nil
+        case .raw: "inproc cannot carry raw octets (STREAM, routerRaw); use tcp or ipc"
+        case .datagram: "inproc cannot carry \(type)'s datagrams; use udp"
+        }
+    }
 
     func bind(_ endpoint: Endpoint, socket: ZMQSocket) async throws(ZMQError) -> any Binding {
         guard case .inproc(let name) = endpoint.address else { preconditionFailure("not an inproc endpoint") }

@@ -6,7 +6,6 @@ import NIOPosix
 /// port (bind only).
 struct TCPTransport: ChannelTransport {
     let scheme = "tcp"
-    let isTCP = true
 
     func parse(_ address: String, endpoint: String) throws(ZMQError) -> Endpoint.Address {
         guard let colon = address.lastIndex(of: ":") else {
@@ -58,9 +57,9 @@ struct TCPTransport: ChannelTransport {
         return ChannelListener(boundEndpoint: bound, requested: endpoint, channel: channel, accepted: accepted)
     }
 
-    func dial(_ address: Endpoint.Address, with bootstrap: ClientBootstrap) -> EventLoopFuture<any Channel> {
-        guard case .tcp(let host, let port) = address else { preconditionFailure("not a tcp endpoint") }
-        return bootstrap
+    func dial(_ connecter: Connecter) -> EventLoopFuture<any Channel> {
+        guard case .tcp(let host, let port) = connecter.endpoint.address else { preconditionFailure("not a tcp endpoint") }
+        return StreamBootstraps.clientBootstrap(for: connecter, tcp: true)
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .connect(host: host, port: port)
     }

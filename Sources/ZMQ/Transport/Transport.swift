@@ -11,40 +11,44 @@ protocol EndpointTransport: Sendable {
     func parse(_ address: String, endpoint: String) throws(ZMQError) -> Endpoint.Address
     /// Refuses an address that names no peer to dial (tcp's `*`).
     func checkConnect(_ address: Endpoint.Address, endpoint: String) throws(ZMQError)
-    /// Whether connections of `framing` can travel here (inproc carries only ZMTP-style messages).
-    func carries(_ framing: SocketType.Framing) -> Bool
+    /// Whether a socket of `type` whose connections carry `framing` can use this transport, and
+    /// if not, why.
+    func refusal(for type: SocketType, framing: SocketType.Framing, binding: Bool) -> String?
     /// Starts accepting connections at `endpoint` for `socket`.
     func bind(_ endpoint: Endpoint, socket: ZMQSocket) async throws(ZMQError) -> any Binding
     /// Starts keeping `connecter`'s endpoint connected.
     func connect(_ connecter: Connecter)
     /// `connecter` was disconnected: forget anything kept for it.
     func forget(_ connecter: Connecter)
+    /// The most octets one message may take here (udp's datagrams); nil for no limit.
+    var datagramLimit: Int? { get }
 }
 
 extension EndpointTransport {
     func checkConnect(_ address: Endpoint.Address, endpoint: String) throws(ZMQError) {}
-    func carries(_ framing: SocketType.Framing) -> Bool { true }
+    func refusal(for type: SocketType, framing: SocketType.Framing, binding: Bool) -> String? {
+        framing == .datagram ? "\(scheme) cannot carry \(type)'s datagrams; use udp" : nil
+    }
     func connect(_ connecter: Connecter) { connecter.start() }
     func forget(_ connecter: Connecter) {}
+    var datagramLimit: Int? { nil }
 }
 
 /// A transport whose connections are NIO channels, dialled by a `Connecter` with retries.
 protocol ChannelTransport: EndpointTransport {
-    /// Opens one connection to `address` with `bootstrap`, already set up for the socket.
-    func dial(_ address: Endpoint.Address, with bootstrap: ClientBootstrap) -> EventLoopFuture<any Channel>
-    /// Whether connections are tcp (tcp options such as keepalive and nodelay apply).
-    var isTCP: Bool { get }
+    /// Opens one connection to `connecter`'s endpoint (for udp, the channel it sends from).
+    func dial(_ connecter: Connecter) -> EventLoopFuture<any Channel>
 }
 
 /// Every transport this library has, by scheme.
 enum Transports {
-    static let all: [any EndpointTransport] = [TCPTransport(), IPCTransport(), InprocTransport()]
+    static let all: [any EndpointTransport] = [TCPTransport(), IPCTransport(), InprocTransport(), UDPTransport()]
 
     static func named(_ scheme: some StringProtocol) -> (any EndpointTransport)? {
         all.first { $0.scheme == scheme }
     }
 
-    /// "tcp, ipc and inproc", for error messages.
+    /// "tcp, ipc, inproc and udp", for error messages.
     static var names: String {
         let schemes = all.map(\.scheme)
         return schemes.dropLast().joined(separator: ", ") + " and " + schemes.last!

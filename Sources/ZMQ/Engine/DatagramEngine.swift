@@ -1,0 +1,203 @@
+import DequeModule
+import NIOCore
+import ZMTP
+
+/// Drives one udp channel: RADIO's (sending to its endpoint), DISH's and DGRAM's (bound). There
+/// is no connection and no handshake: the channel is the peer, attached as soon as it is up.
+///
+/// - RADIO and DISH: a datagram is `group length (1 octet), group, body`, as libzmq sends it.
+///   A message in the socket is `[group, body]`, as it is over ZMTP.
+/// - DGRAM: a message is `[address, body]`, the address `ip:port` (`[ip]:port` for IPv6); a
+///   datagram received carries its sender's address, and one sent goes to the address given.
+///
+/// A datagram that is empty, or whose group length runs past its end, is dropped and counted
+/// (`malformed`), never delivered in part.
+final class DatagramEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
+    typealias InboundIn = AddressedEnvelope<ByteBuffer>
+    typealias OutboundIn = AddressedEnvelope<ByteBuffer>
+    typealias OutboundOut = AddressedEnvelope<ByteBuffer>
+
+    private let socket: ZMQSocket
+    private let connecter: Connecter?
+    let endpoint: String
+    /// Where a RADIO's datagrams go.
+    private let destination: SocketAddress?
+    /// DGRAM's `[address, body]` rather than RADIO and DISH's groups.
+    private let addressed: Bool
+    /// A DISH only listens: its joins stay local over udp.
+    private let listensOnly: Bool
+    private var context: ChannelHandlerContext?
+    private var pipe: Pipe?
+    private var incoming = Deque<Message>()
+    private var outgoing = Deque<Message>()
+    private var readingPaused = false
+    private var readPending = false
+    /// The socket's loop, which both udp bootstraps run the channel on.
+    private let eventLoop: any EventLoop
+
+    var peerAddress: String? { destination.flatMap(Self.text) }
+    var datagramLimit: Int? { UDPTransport.datagramLimit }
+
+    init(socket: ZMQSocket, connecter: Connecter?, endpoint: String, destination: SocketAddress?) {
+        self.socket = socket
+        self.connecter = connecter
+        self.endpoint = endpoint
+        self.destination = destination
+        self.addressed = socket.type == .dgram
+        self.listensOnly = socket.type == .dish
+        self.eventLoop = socket.eventLoop
+    }
+
+    /// `ip:port`, or `[ip]:port` for IPv6: how DGRAM names a datagram's sender.
+    static func text(_ address: SocketAddress) -> String? {
+        guard let ip = address.ipAddress, let port = address.port else { return nil }
+        return address.protocol == .inet6 ? "[\(ip)]:\(port)" : "\(ip):\(port)"
+    }
+
+    /// The address a DGRAM message names: `ip:port` or `[ip]:port`; libzmq's trailing NUL is
+    /// accepted too.
+    static func address(_ frame: Frame) -> SocketAddress? {
+        guard var text = frame.string else { return nil }
+        if text.hasSuffix("\0") { text.removeLast() }
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else { return nil }
+        var host = text[..<colon]
+        if host.hasPrefix("["), host.hasSuffix("]") { host = host.dropFirst().dropLast() }
+        return try? SocketAddress(ipAddress: String(host), port: port)
+    }
+
+    // MARK: Channel events
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        if !socket.register(self) { context.close(promise: nil) }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+        incoming = Deque()
+        outgoing = Deque()
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        let peer = PeerInfo(socketType: socket.type, identity: nil, metadata: Metadata(), minorVersion: 1, mechanism: "NULL")
+        guard let pipe = socket.attach(self, peer: peer, connectPipe: connecter?.pipe) else {
+            context.close(promise: nil)
+            return
+        }
+        self.pipe = pipe
+        connecter?.handshakeCompleted()
+        socket.connectionLog.record(SocketEvent(connecter == nil ? .accepted : .connected, endpoint: endpoint, peerAddress: peerAddress))
+        context.fireChannelActive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let envelope = unwrapInboundIn(data)
+        guard let pipe else { return }
+        var datagram = envelope.data
+        socket.octets.received.add(datagram.readableBytes, ordering: .relaxed)
+        if addressed {
+            let sender = Self.text(envelope.remoteAddress) ?? ""
+            incoming.append(Message([Frame(sender), Frame(buffer: datagram)]))
+        } else {
+            guard let length = datagram.readInteger(as: UInt8.self), let group = datagram.readSlice(length: Int(length)) else {
+                socket.countDrop(.malformed, at: pipe)
+                return
+            }
+            incoming.append(Message([Frame(buffer: group), Frame(buffer: datagram)]))
+        }
+        if socket.deliver(&incoming, from: pipe) { readingPaused = true }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { drain() }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if let pipe {
+            socket.detach(self, from: pipe)
+            self.pipe = nil
+        }
+        socket.unregister(self)
+        connecter?.connectionLost(afterHandshake: true)
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // A datagram refused on the way (ICMP port unreachable) is not the channel's end.
+        socket.logger.debug("udp error", metadata: ["endpoint": "\(endpoint)", "error": "\(error)"])
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if readingPaused {
+            readPending = true
+        } else {
+            context.read()
+        }
+    }
+
+    // MARK: Sending
+
+    private func drain() {
+        guard let context, let pipe, context.channel.isActive else { return }
+        while context.channel.isWritable {
+            guard let taken = socket.takeOutbound(from: pipe, into: &outgoing) else { return }
+            var octets = 0
+            while let message = outgoing.popFirst() {
+                guard !listensOnly, message.count == 2 else { continue }
+                let datagram: ByteBuffer
+                let target: SocketAddress
+                if addressed {
+                    guard let address = Self.address(message[0]) else { continue }
+                    target = address
+                    datagram = message[1].buffer
+                } else {
+                    guard let destination else { continue }
+                    target = destination
+                    var buffer = context.channel.allocator.buffer(capacity: 1 + message[0].count + message[1].count)
+                    buffer.writeInteger(UInt8(truncatingIfNeeded: message[0].count))
+                    message[0].write(into: &buffer)
+                    message[1].write(into: &buffer)
+                    datagram = buffer
+                }
+                octets += datagram.readableBytes
+                context.write(wrapOutboundOut(AddressedEnvelope(remoteAddress: target, data: datagram)), promise: nil)
+            }
+            socket.octets.sent.add(octets, ordering: .relaxed)
+            // A datagram is handed to the kernel whole or not at all: nothing to wait for.
+            context.flush()
+            if taken.reportWhenWritten { socket.batchWritten(from: pipe) }
+        }
+    }
+
+    // MARK: PipeEngine
+
+    func scheduleDrain() {
+        eventLoop.execute { self.drain() }
+    }
+
+    func resumeReading() {
+        eventLoop.execute {
+            guard self.readingPaused else { return }
+            self.readingPaused = false
+            if self.readPending {
+                self.readPending = false
+                self.context?.read()
+            }
+        }
+    }
+
+    func whenFlushed(_ done: @escaping @Sendable () -> Void) {
+        eventLoop.execute { done() }
+    }
+
+    func close() async {
+        let loop = eventLoop
+        let closed: EventLoopFuture<Void> = loop.submit {
+            guard let context = self.context else { return loop.makeSucceededVoidFuture() }
+            context.close(promise: nil)
+            return context.channel.closeFuture
+        }.flatMap { $0 }
+        try? await closed.get()
+    }
+}

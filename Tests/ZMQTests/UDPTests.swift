@@ -1,0 +1,80 @@
+import Foundation
+import Testing
+import ZMQ
+import ZMQTestSupport
+
+/// udp between sockets of ours: RADIO to DISH, DGRAM to DGRAM, and what udp refuses.
+@Suite("udp", .timeLimit(.minutes(1)))
+struct UDPTests {
+    @Test("RADIO to DISH: every group travels, the DISH keeps those it joined")
+    func radioDish() async throws {
+        try await withContext { context in
+            let dish = try DishSocket(context)
+            try dish.join("weather")
+            let endpoint = try await dish.bind("udp://127.0.0.1:*")
+            #expect(!endpoint.hasSuffix(":*") && endpoint.hasPrefix("udp://127.0.0.1:"))
+            let radio = try RadioSocket(context)
+            try await radio.connect(endpoint)
+            try await radio.send(Frame("goal"), group: "sports")
+            try await radio.send(Frame("sunny"), group: "weather")
+            let message = try await dish.receive()
+            #expect(message == ["sunny"] && message.group == "weather")
+        }
+    }
+
+    @Test("a message over 8,192 octets with its group is refused, naming the limit")
+    func datagramLimit() async throws {
+        try await withContext { context in
+            let dish = try DishSocket(context)
+            let endpoint = try await dish.bind("udp://127.0.0.1:*")
+            let radio = try RadioSocket(context)
+            try await radio.connect(endpoint)
+            try await radio.socket.waitForPeers(1)
+            await #expect(throws: ZMQError.invalidMessage("udp carries at most 8192 octets per datagram; this one needs 8193")) {
+                try await radio.send(Frame([UInt8](repeating: 1, count: 8191)), group: "g")
+            }
+            let dgram = try context.socket(.dgram)
+            _ = try await dgram.bind("udp://127.0.0.1:*")
+            try await dgram.waitForPeers(1)
+            await #expect(throws: ZMQError.invalidMessage("udp carries at most 8192 octets per datagram; this one needs 8193")) {
+                try await dgram.send([Frame("127.0.0.1:9"), Frame([UInt8](repeating: 1, count: 8193))])
+            }
+            await #expect(throws: ZMQError.invalidMessage("'nowhere' is not an ip:port address")) {
+                try await dgram.send(["nowhere", "x"])
+            }
+        }
+    }
+
+    @Test("DGRAM to DGRAM: the receiver sees the sender's ip:port and answers it")
+    func dgram() async throws {
+        try await withContext { context in
+            let (left, right) = (try context.socket(.dgram), try context.socket(.dgram))
+            let leftEndpoint = try await left.bind("udp://127.0.0.1:*")
+            let rightEndpoint = try await right.bind("udp://127.0.0.1:*")
+            try await right.send([Frame(String(leftEndpoint.dropFirst("udp://".count))), "ping"])
+            let ping = try await left.receive()
+            #expect(ping[0].string == String(rightEndpoint.dropFirst("udp://".count)) && ping[1].string == "ping")
+            try await left.send([ping[0], "pong"])
+            let pong = try await right.receive()
+            #expect(pong[1].string == "pong")
+        }
+    }
+
+    @Test("udp carries RADIO (connecting), DISH (binding) and DGRAM; DGRAM needs udp", arguments: [
+        (SocketType.radio, true, "over udp a RADIO connects; its DISH binds"),
+        (.dish, false, "over udp a DISH binds; its RADIO connects"),
+        (.push, true, "udp carries RADIO, DISH and DGRAM only, not PUSH"),
+    ])
+    func refusals(type: SocketType, binding: Bool, reason: String) async throws {
+        try await withContext { context in
+            let socket = try context.socket(type)
+            await #expect {
+                if binding { try await socket.bind("udp://127.0.0.1:*") } else { try await socket.connect("udp://127.0.0.1:5555") }
+            } throws: { error in
+                (error as? ZMQError)?.code == .invalidEndpoint && "\(error)".contains(reason)
+            }
+            let dgram = try context.socket(.dgram)
+            await #expect { try await dgram.bind("tcp://127.0.0.1:*") } throws: { "\($0)".contains("use udp") }
+        }
+    }
+}
