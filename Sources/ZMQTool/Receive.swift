@@ -8,9 +8,10 @@ struct Receive: AsyncParsableCommand {
         abstract: "Print each message received, one per line, frames separated by a tab.",
         discussion: """
             A frame that is not printable text (or that starts with 0x) is printed as 0x and hex, \
-            as `zmq send` reads it back. A ROUTER prints the sender's routing id as the first \
-            frame; a REP answers each request with an empty message. Exits 0 after --count \
-            messages, 1 if --timeout passes first.
+            as `zmq send` reads it back. A ROUTER and a STREAM print the sender's routing id as \
+            the first frame, a SERVER and a PEER theirs in decimal, a DISH the group and a DGRAM \
+            the sender's address; a REP answers each request with an empty message. Exits 0 \
+            after --count messages, 1 if --timeout passes first.
             """
     )
 
@@ -29,6 +30,11 @@ struct Receive: AsyncParsableCommand {
     var subscribe: [String] = []
 
     @Option(help: ArgumentHelp(
+        "DISH: receive the messages of this group (repeatable).",
+        discussion: "--group \"\" joins the empty group, which a RADIO sends to when it names none."))
+    var group: [String] = []
+
+    @Option(help: ArgumentHelp(
         "Disconnect a peer that sends a message larger than this many octets (default 64 MiB).",
         discussion: "0 means no limit."))
     var maxMessageSize: Int?
@@ -43,6 +49,11 @@ struct Receive: AsyncParsableCommand {
         if !subscribe.isEmpty, type != "SUB", type != "XSUB" {
             throw ValidationError("--subscribe needs --type SUB or XSUB")
         }
+        if !group.isEmpty, type != "DISH" { throw ValidationError("--group needs --type DISH") }
+        if type == "DISH", group.isEmpty {
+            throw ValidationError("a DISH receives only the groups it joins: give --group (--group \"\" joins the empty group)")
+        }
+        for group in group { try MessageShape.checkGroup(group) }
     }
 
     func run() async throws {
@@ -54,9 +65,11 @@ struct Receive: AsyncParsableCommand {
             switch socket.type {
             case .sub: for prefix in prefixes { try socket.subscribe(prefix) }
             case .xsub: for prefix in prefixes { try socket.trySend(Message(Frame([1] + Array(prefix.utf8)))) }
+            case .dish: for group in Set(group) { try socket.join(group) }
             default: break
             }
         }
+        let shape = MessageShape(socket.type, connecting: self.socket.connect != nil)
         let deadline = timeout.map { ContinuousClock.now + .milliseconds(Int64($0 * 1000)) }
         var received = 0
         var timedOut = false
@@ -68,7 +81,7 @@ struct Receive: AsyncParsableCommand {
             }
             do {
                 let message = try await socket.receive()
-                StandardOutput.writeLine(message)
+                StandardOutput.writeLine(shape.printed(message))
                 received += 1
                 if socket.type == .rep { try await socket.send(Message(Frame())) }
             } catch ZMQError.timedOut {

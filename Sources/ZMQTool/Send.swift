@@ -9,8 +9,11 @@ struct Send: AsyncParsableCommand {
             A frame written 0x… is hex; a line of standard input holds a message's frames separated \
             by tabs, as `zmq recv` prints them. A ROUTER's first frame names the peer to send to, \
             and so does a bound STREAM's; a connecting STREAM writes every frame to its one \
-            connection, then closes it. A REQ prints each reply, one per line. Exits once every \
-            message has been written to the wire.
+            connection, then closes it. A SERVER's, or a bound PEER's, first frame is the routing \
+            id in decimal; a DGRAM's is the address; a connecting PEER sends to the peer it \
+            connected to. CLIENT, SCATTER, CHANNEL and RADIO send one frame (RADIO to --group). \
+            A REQ prints each reply, one per line. Exits once every message has been written to \
+            the wire.
             """
     )
 
@@ -23,8 +26,15 @@ struct Send: AsyncParsableCommand {
     @Option(help: "REQ: exit with status 1 if a reply has not come after this many seconds.")
     var timeout: Double?
 
+    @Option(help: "RADIO: the group to send to (without it, the empty group).")
+    var group: String?
+
     @Argument(help: "The frames of the message.")
     var frames: [String] = []
+
+    private var shape: MessageShape {
+        SocketType(rawValue: socket.type.uppercased()).map { MessageShape($0, connecting: socket.connect != nil) } ?? .frames
+    }
 
     func validate() throws {
         if count < 1 { throw ValidationError("--count must be at least 1") }
@@ -34,6 +44,13 @@ struct Send: AsyncParsableCommand {
         if type == "REP" { throw ValidationError("a REP answers requests: use zmq recv --type REP") }
         if type == "STREAM", socket.bind != nil, !frames.isEmpty, frames.count != 2 {
             throw ValidationError("a bound STREAM sends [routing id, data]: give two frames, not \(frames.count)")
+        }
+        if let group {
+            guard type == "RADIO" else { throw ValidationError("--group needs --type RADIO") }
+            try MessageShape.checkGroup(group)
+        }
+        if let known = SocketType(rawValue: type), !frames.isEmpty, let refusal = shape.refusal(frames: frames.count, type: known) {
+            throw ValidationError(refusal)
         }
     }
 
@@ -45,19 +62,32 @@ struct Send: AsyncParsableCommand {
     func run() async throws {
         let message = frames.isEmpty ? nil : Message(try frames.map(FrameText.parse))
         let context = ZMQContext.forTool()
-        let socket = try await self.socket.open(in: context, security: security.settings) { socket in
+        // A connecting PEER connects by itself below, to learn its peer's routing id.
+        let connectsPeer = socket.type.uppercased() == "PEER" && socket.connect != nil
+        var arguments = self.socket
+        if connectsPeer { arguments.connect = nil }
+        let socket = try await arguments.open(in: context, security: security.settings) { socket in
             if socket.type == .router { try socket.set(.routerMandatory(true)) }
             if let timeout { try socket.set(.receiveTimeout(.milliseconds(Int64(timeout * 1000)))) }
             if ownsStreamConnection { try socket.set(.connectRoutingID(Self.streamConnection.bytes)) }
         }
         do {
+            // A connecting PEER's one peer.
+            var peer: UInt32?
+            if connectsPeer, let endpoint = self.socket.connect {
+                do {
+                    peer = try await socket.connectPeer(endpoint)
+                } catch let error as ZMQError where error.code == .invalidEndpoint {
+                    throw UsageError(message: "\(error)")
+                }
+            }
             // Its connect notice: the connection is up.
             if ownsStreamConnection { _ = try await socket.receive() }
             if let message {
-                for _ in 0..<count { try await send(message, on: socket) }
+                for _ in 0..<count { try await send(message, on: socket, peer: peer) }
             } else {
                 while let line = readLine() {
-                    try await send(try FrameText.parseLine(line), on: socket)
+                    try await send(try FrameText.parseLine(line), on: socket, peer: peer)
                 }
             }
             // Closed once all is written, so the peer sees the end of the stream.
@@ -75,13 +105,14 @@ struct Send: AsyncParsableCommand {
     /// Sends one message; a REQ prints the reply. A ROUTER waits for a peer to address, and an
     /// XSUB for a publisher: a subscription is kept for the next connection, not queued, so
     /// closing before one would lose it.
-    private func send(_ message: Message, on socket: ZMQSocket) async throws {
+    private func send(_ frames: Message, on socket: ZMQSocket, peer: UInt32?) async throws {
+        let message = try shape.message(from: frames, type: socket.type, group: group, peer: peer)
         if ownsStreamConnection {
             // Every frame is data; an empty one would close the connection, so it is skipped.
             for frame in message where !frame.isEmpty { try await socket.send([Self.streamConnection, frame]) }
             return
         }
-        if socket.type == .router || socket.type == .xsub || socket.type == .stream { try await socket.waitForPeers(1) }
+        if [.router, .xsub, .stream, .server, .peer].contains(socket.type) { try await socket.waitForPeers(1) }
         try await socket.send(message)
         if socket.type == .req { StandardOutput.writeLine(try await socket.receive()) }
     }

@@ -45,10 +45,10 @@ struct SocketArguments: ParsableArguments {
     @Option(help: "The socket type: \(SocketType.allCases.map(\.rawValue).dropLast().joined(separator: ", ")) or \(SocketType.allCases.last!).")
     var type: String
 
-    @Option(help: "Bind to this endpoint, e.g. tcp://*:5555.")
+    @Option(help: "Bind to this endpoint, e.g. tcp://*:5555 (udp://*:5555 for DISH and DGRAM).")
     var bind: String?
 
-    @Option(help: "Connect to this endpoint, e.g. tcp://localhost:5555.")
+    @Option(help: "Connect to this endpoint, e.g. tcp://localhost:5555 (udp://host:5555 for RADIO).")
     var connect: String?
 
     func validate() throws {

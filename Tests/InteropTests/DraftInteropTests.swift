@@ -100,7 +100,9 @@ struct DraftInteropTests {
             #expect(last.group == "weather" && last == ["end"])
             dish.close()
             let report = try await radio.result()
-            #expect(report["commands"] as? [String] == ["JOIN weather", "JOIN news", "LEAVE news"])
+            let commands = report["commands"] as? [String] ?? []
+            // The joins of a new connection come in no particular order.
+            #expect(Set(commands.prefix(2)) == ["JOIN weather", "JOIN news"] && commands.last == "LEAVE news" && commands.count == 3)
         }
     }
 

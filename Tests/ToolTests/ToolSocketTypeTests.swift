@@ -139,6 +139,89 @@ struct ToolSocketTypeTests {
         await context.shutdown()
     }
 
+    @Test("recv --type DISH prints group and body for the groups it joins; send --type RADIO sends to --group over udp")
+    func radioDish() async throws {
+        let context = ZMQContext()
+        let radio = try context.socket(.radio, options: [.linger(.zero)])
+        let endpoint = try await radio.bind("tcp://127.0.0.1:*")
+        let running = try Running(["recv", "--type", "DISH", "--connect", endpoint, "--group", "weather", "--group", "", "--count", "2", "--timeout", "20"])
+        // A RADIO drops what it sends before the DISH's JOINs arrive: feed until it has two.
+        let feeding = Task {
+            while !Task.isCancelled {
+                for (group, body) in [("sports", "goal"), ("weather", "sunny"), ("", "plain")] {
+                    var message = Message(Frame(body))
+                    message.group = group
+                    try? radio.trySend(message)
+                }
+                try? await Task.sleep(for: .milliseconds(20))
+            }
+        }
+        let run = await running.finish()
+        feeding.cancel()
+        #expect(run.status == 0, "\(run.errors)")
+        let lines = Set(run.output.split(separator: "\n").map(String.init))
+        #expect(lines.isSubset(of: ["weather\tsunny", "\tplain"]) && !lines.isEmpty, "\(run.output)")
+
+        let dish = try context.socket(.dish, options: [.linger(.zero)])
+        try dish.join("news")
+        let udp = try await dish.bind("udp://127.0.0.1:*")
+        let sent = try await ToolTests.run(["send", "--type", "RADIO", "--connect", udp, "--group", "news", "extra"])
+        #expect(sent.status == 0, "\(sent.errors)")
+        let heard = try await dish.receive()
+        #expect(heard == ["extra"] && heard.group == "news")
+        await context.shutdown()
+    }
+
+    @Test("SERVER prints the routing id in decimal; a connecting PEER sends to its peer; DGRAM prints the sender's address")
+    func routedTypes() async throws {
+        let context = ZMQContext()
+        let client = try context.socket(.client, options: [.linger(.zero)])
+        let endpoint = try await client.bind("tcp://127.0.0.1:*")
+        let running = try Running(["recv", "--type", "SERVER", "--connect", endpoint, "--count", "1", "--timeout", "20"])
+        try await client.send("hi")
+        let run = await running.finish()
+        #expect(run.status == 0, "\(run.errors)")
+        let fields = run.output.dropLast().split(separator: "\t")
+        #expect(fields.count == 2 && UInt32(fields[0]) != nil && fields[1] == "hi", "\(run.output)")
+
+        let peer = try context.socket(.peer, options: [.linger(.zero)])
+        let peerEndpoint = try await peer.bind("tcp://127.0.0.1:*")
+        let sent = try await ToolTests.run(["send", "--type", "PEER", "--connect", peerEndpoint, "hello peer"])
+        #expect(sent.status == 0, "\(sent.errors)")
+        let hello = try await peer.receive()
+        #expect(hello == ["hello peer"] && hello.routingID != nil)
+
+        let dgram = try context.socket(.dgram, options: [.linger(.zero)])
+        let ours = try await dgram.bind("udp://127.0.0.1:*")
+        let port = unusedTCPPort()
+        let receiving = try Running(["recv", "--type", "DGRAM", "--bind", "udp://127.0.0.1:\(port)", "--count", "1", "--timeout", "20"])
+        // Sent until the tool has bound and heard one: a datagram before its bind is lost.
+        let feeding = Task {
+            while !Task.isCancelled {
+                try? await dgram.send([Frame("127.0.0.1:\(port)"), "ping"])
+                try? await Task.sleep(for: .milliseconds(20))
+            }
+        }
+        let received = await receiving.finish()
+        feeding.cancel()
+        #expect(received.status == 0, "\(received.errors)")
+        #expect(received.output == String(ours.dropFirst("udp://".count)) + "\tping\n")
+        await context.shutdown()
+    }
+
+    @Test("the draft types' rules are usage errors naming the rule; a message over udp's limit fails naming it", arguments: [
+        (["send", "--type", "CLIENT", "--bind", "tcp://127.0.0.1:*", "a", "b"], 2, "a CLIENT message is one frame: give one, not 2"),
+        (["send", "--type", "SERVER", "--bind", "tcp://127.0.0.1:*", "body"], 2, "a SERVER message is [routing id, body]: give two frames, not 1"),
+        (["send", "--type", "RADIO", "--connect", "udp://127.0.0.1:9", "--group", String(repeating: "g", count: 256), "x"], 2, "a group is at most 255 octets, not 256"),
+        (["recv", "--type", "DISH", "--bind", "udp://127.0.0.1:*"], 2, "a DISH receives only the groups it joins"),
+        (["send", "--type", "RADIO", "--connect", "udp://127.0.0.1:9", String(repeating: "a", count: 8200)], 1, "udp carries at most 8192 octets per datagram"),
+    ])
+    func draftRules(arguments: [String], status: Int32, message: String) async throws {
+        let run = try await ToolTests.run(arguments)
+        #expect(run.status == status)
+        #expect(run.errors.contains(message), "\(run.errors)")
+    }
+
     @Test("types that cannot send or receive are usage errors that say what to use", arguments: [
         (["recv", "--type", "PUSH"], "cannot receive"), (["recv", "--type", "REQ"], "use zmq send --type REQ"),
         (["send", "--type", "SUB"], "cannot send"), (["send", "--type", "REP"], "use zmq recv --type REP"),

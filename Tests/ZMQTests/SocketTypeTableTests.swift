@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import ZMQ
 import ZMTP
@@ -76,5 +77,46 @@ struct SocketTypeTableTests {
         for type in SocketType.allCases {
             #expect(type.canSend == type.traits.sends && type.canReceive == type.traits.receives, "\(type)")
         }
+    }
+}
+
+/// The option reference (OptionsByType.md) against what `set(_:)` enforces.
+@Suite("The option reference")
+struct OptionReferenceTests {
+    static let article = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Sources/ZMQ/ZMQ.docc/OptionsByType.md")
+
+    /// One value of every option that belongs to some types only, and a few that do not.
+    static let options: [SocketOption] = [
+        .routerMandatory(true), .routerRaw(true), .routerHandover(true), .routerNotify(.connect), .probeRouter(true),
+        .connectRoutingID([1]), .streamNotify(false), .reqRelaxed(true), .reqCorrelate(true), .conflate(true),
+        .xpubVerbose(true), .xpubVerboser(true), .xpubManual(true), .xpubNoDrop(true), .xpubWelcomeMessage(nil),
+        .invertMatching(true), .linger(.zero), .sendHighWaterMark(1), .heartbeatInterval(nil),
+    ]
+
+    @Test("every row of the article's table says exactly the types set(_:) accepts the option for, and no option is missing")
+    func tableMatches() async throws {
+        let text = try String(contentsOf: Self.article, encoding: .utf8)
+        var rows: [String: Set<String>] = [:]
+        for line in text.split(separator: "\n") where line.hasPrefix("| `") {
+            let cells = line.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
+            rows[cells[0].trimmingCharacters(in: CharacterSet(charactersIn: "`"))] = Set(cells[1].components(separatedBy: ", "))
+        }
+        let context = ZMQContext()
+        for option in Self.options {
+            let accepted = SocketType.allCases.filter { type in
+                guard let socket = try? context.socket(type) else { return false }
+                defer { socket.close() }
+                return (try? socket.set(option)) != nil
+            }
+            if accepted.count == SocketType.allCases.count {
+                #expect(rows[option.name] == nil, "\(option.name) applies to every type")
+            } else {
+                #expect(rows[option.name] == Set(accepted.map(\.rawValue)), "\(option.name)")
+            }
+        }
+        #expect(rows.count == Self.options.count - 3)
+        await context.shutdown()
     }
 }
