@@ -12,26 +12,46 @@ struct RoutingTests {
         return pipe
     }
 
-    @Test("the fair queue takes one message from each peer in turn")
+    @Test("the fair queue takes one message from each peer in turn, and holds only peers with messages")
     func fairQueueAlternates() {
         let pipes = [pipe(1, inbound: ["a1", "a2", "a3"]), pipe(2, inbound: []), pipe(3, inbound: ["c1", "c2"])]
         var fairQueue = FairQueue()
+        for pipe in pipes { fairQueue.activate(pipe) }
+        #expect(fairQueue.pipes.map(\.id) == [1, 3], "an idle peer is never looked at")
         var order: [String] = []
-        while let next = fairQueue.select(from: pipes) {
+        while let next = FairQueue.next(in: fairQueue.pipes) {
             order.append(next.inbound.removeFirst()[0].string!)
+            fairQueue.turnTaken(by: next)
         }
         #expect(order == ["a1", "c1", "a2", "c2", "a3"])
+        #expect(fairQueue.pipes.isEmpty && pipes.allSatisfy { !$0.isReadable })
+        // A peer with new messages joins at the back, once however often it is activated.
+        pipes[1].inbound.append("b1")
+        fairQueue.activate(pipes[1])
+        fairQueue.activate(pipes[1])
+        #expect(fairQueue.pipes.map(\.id) == [2])
     }
 
-    @Test("the load balancer goes round-robin and skips peers at the high-water mark")
+    @Test("the load balancer goes round-robin, sets aside peers at the high-water mark until they have room, and forgets peers that leave")
     func loadBalancerSkipsFullPipes() {
         let pipes = [pipe(1), pipe(2, outbound: 2), pipe(3)]
         var loadBalancer = LoadBalancer()
-        let picks = (0..<4).map { _ in loadBalancer.select(from: pipes, hwm: 2)!.id }
+        for pipe in pipes { loadBalancer.add(pipe) }
+        let picks = (0..<4).map { _ in loadBalancer.select(hwm: 2)!.id }
         #expect(picks == [1, 3, 1, 3])
-        let full = [pipe(1, outbound: 2), pipe(2, outbound: 2)]
-        #expect(loadBalancer.select(from: full, hwm: 2) == nil)
-        #expect(loadBalancer.select(from: full, hwm: 0) != nil, "0 means no limit")
+        // The full peer is out of the active region: it is not looked at again until activated.
+        pipes[1].outbound.removeAll()
+        #expect(Set((0..<4).map { _ in loadBalancer.select(hwm: 2)!.id }) == [1, 3])
+        loadBalancer.activate(pipes[1])
+        #expect(Set((0..<3).map { _ in loadBalancer.select(hwm: 2)!.id }) == [1, 2, 3])
+        loadBalancer.remove(pipes[0])
+        #expect(Set((0..<4).map { _ in loadBalancer.select(hwm: 2)!.id }) == [2, 3])
+        var full = LoadBalancer()
+        let fullPipes = [pipe(1, outbound: 2), pipe(2, outbound: 2)]
+        for pipe in fullPipes { full.add(pipe) }
+        #expect(full.select(hwm: 2) == nil && !full.hasOut(hwm: 2))
+        full.activateAll()
+        #expect(full.select(hwm: 0) != nil, "0 means no limit")
     }
 
     @Test("PAIR admits a peer only while it has none")
@@ -92,6 +112,7 @@ struct RoutingTests {
         var state = SocketState(pattern: ReqPattern())
         let peer = state.makePipe(connectSide: false)
         state.pipes.append(peer)
+        _ = state.pattern.attached(peer)
         func send(_ text: String) throws {
             var outbox = Outbox()
             #expect(try state.enqueue(Message(Frame(text)), outbox: &outbox))

@@ -12,7 +12,7 @@ import ZMTP
 ///
 /// A datagram that is empty, or whose group length runs past its end, is dropped and counted
 /// (`malformed`), never delivered in part.
-final class DatagramEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
+final class DatagramEngine: ChannelDuplexHandler, ChannelEngine, @unchecked Sendable {
     typealias InboundIn = AddressedEnvelope<ByteBuffer>
     typealias OutboundIn = AddressedEnvelope<ByteBuffer>
     typealias OutboundOut = AddressedEnvelope<ByteBuffer>
@@ -27,13 +27,13 @@ final class DatagramEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendabl
     /// A DISH only listens: its joins stay local over udp.
     private let listensOnly: Bool
     private var context: ChannelHandlerContext?
+    var channelContext: ChannelHandlerContext? { context }
     private var pipe: Pipe?
     private var incoming = Deque<Message>()
     private var outgoing = Deque<Message>()
-    private var readingPaused = false
-    private var readPending = false
+    var readGate = ReadGate()
     /// The socket's loop, which both udp bootstraps run the channel on.
-    private let eventLoop: any EventLoop
+    let eventLoop: any EventLoop
 
     var peerAddress: String? { destination.flatMap(Self.text) }
     var datagramLimit: Int? { UDPTransport.datagramLimit }
@@ -105,7 +105,7 @@ final class DatagramEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendabl
             }
             incoming.append(Message([Frame(buffer: group), Frame(buffer: datagram)]))
         }
-        if socket.deliver(&incoming, from: pipe) { readingPaused = true }
+        if socket.deliver(&incoming, from: pipe) { readGate.pause() }
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
@@ -129,11 +129,7 @@ final class DatagramEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendabl
     }
 
     func read(context: ChannelHandlerContext) {
-        if readingPaused {
-            readPending = true
-        } else {
-            context.read()
-        }
+        readGate.read(context)
     }
 
     // MARK: Sending
@@ -176,28 +172,8 @@ final class DatagramEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendabl
         eventLoop.execute { self.drain() }
     }
 
-    func resumeReading() {
-        eventLoop.execute {
-            guard self.readingPaused else { return }
-            self.readingPaused = false
-            if self.readPending {
-                self.readPending = false
-                self.context?.read()
-            }
-        }
-    }
-
+    /// A datagram is handed to the kernel whole or not at all: nothing is ever half written.
     func whenFlushed(_ done: @escaping @Sendable () -> Void) {
         eventLoop.execute { done() }
-    }
-
-    func close() async {
-        let loop = eventLoop
-        let closed: EventLoopFuture<Void> = loop.submit {
-            guard let context = self.context else { return loop.makeSucceededVoidFuture() }
-            context.close(promise: nil)
-            return context.channel.closeFuture
-        }.flatMap { $0 }
-        try? await closed.get()
     }
 }

@@ -6,7 +6,7 @@ import ZMTP
 /// framing. The peer is attached as soon as the channel is up; each read becomes one message,
 /// and each message sent is written as it is. An empty message closes the connection once what
 /// was queued before it is written.
-final class RawEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
+final class RawEngine: ChannelDuplexHandler, ChannelEngine, @unchecked Sendable {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
@@ -15,13 +15,13 @@ final class RawEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
     private let connecter: Connecter?
     let endpoint: String
     private(set) var peerAddress: String?
-    private let eventLoop: any EventLoop
+    let eventLoop: any EventLoop
     private var context: ChannelHandlerContext?
+    var channelContext: ChannelHandlerContext? { context }
     private var pipe: Pipe?
     private var incoming = Deque<Message>()
     private var outgoing = Deque<Message>()
-    private var readingPaused = false
-    private var readPending = false
+    var readGate = ReadGate()
     /// Set once an empty message asked for the connection to be closed.
     private var closing = false
 
@@ -68,7 +68,7 @@ final class RawEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
         guard let pipe, !closing, buffer.readableBytes > 0 else { return }
         socket.octets.received.add(buffer.readableBytes, ordering: .relaxed)
         incoming.append(Message(Frame(buffer: buffer)))
-        if socket.deliver(&incoming, from: pipe) { readingPaused = true }
+        if socket.deliver(&incoming, from: pipe) { readGate.pause() }
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
@@ -96,11 +96,7 @@ final class RawEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
 
     /// Reading pauses at the receive high-water mark by holding back NIO's read requests.
     func read(context: ChannelHandlerContext) {
-        if readingPaused {
-            readPending = true
-        } else {
-            context.read()
-        }
+        readGate.read(context)
     }
 
     // MARK: Sending
@@ -139,34 +135,5 @@ final class RawEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
 
     func scheduleDrain() {
         eventLoop.execute { self.drain() }
-    }
-
-    func resumeReading() {
-        eventLoop.execute {
-            guard self.readingPaused else { return }
-            self.readingPaused = false
-            if self.readPending {
-                self.readPending = false
-                self.context?.read()
-            }
-        }
-    }
-
-    func whenFlushed(_ done: @escaping @Sendable () -> Void) {
-        eventLoop.execute {
-            guard let context = self.context, context.channel.isActive else { return done() }
-            let flushed = self.eventLoop.makePromise(of: Void.self)
-            context.writeAndFlush(self.wrapOutboundOut(ByteBuffer()), promise: flushed)
-            flushed.futureResult.whenComplete { _ in done() }
-        }
-    }
-
-    func close() async {
-        let closed: EventLoopFuture<Void> = eventLoop.submit {
-            guard let context = self.context else { return self.eventLoop.makeSucceededVoidFuture() }
-            context.close(promise: nil)
-            return context.channel.closeFuture
-        }.flatMap { $0 }
-        try? await closed.get()
     }
 }

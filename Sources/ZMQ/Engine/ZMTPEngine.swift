@@ -8,7 +8,7 @@ import ZMTP
 /// All of its state lives on its channel's event loop. Outgoing messages are taken from the pipe
 /// in whole batches and encoded into one buffer per batch, with one flush; incoming frames are
 /// parsed in place and handed to the socket once per read.
-final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
+final class ZMTPEngine: ChannelDuplexHandler, ChannelEngine, @unchecked Sendable {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
@@ -23,18 +23,18 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
     let endpoint: String
     /// The far side's address, once the channel is active.
     private(set) var peerAddress: String?
-    private let eventLoop: any EventLoop
+    let eventLoop: any EventLoop
     // Touched per read and per message, only on this engine's event loop: the runtime exclusivity
     // check would find nothing and costs a thread-local lookup each time.
     @exclusivity(unchecked) private var machine: Connection
     private let handshakeInterval: TimeAmount?
     private let heartbeats: Bool
     private var context: ChannelHandlerContext?
+    var channelContext: ChannelHandlerContext? { context }
     private var pipe: Pipe?
     @exclusivity(unchecked) private var incoming = Deque<Message>()
     @exclusivity(unchecked) private var outgoing = Deque<Message>()
-    private var readingPaused = false
-    private var readPending = false
+    var readGate = ReadGate()
     private var handshakeTimer: Scheduled<Void>?
     private var heartbeatTimer: Scheduled<Void>?
     private var closeReason: String?
@@ -208,7 +208,7 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
         }
         if wrote { context.flush() }
         if !batch.isEmpty, let pipe {
-            if socket.deliver(&batch, from: pipe) { readingPaused = true }
+            if socket.deliver(&batch, from: pipe) { readGate.pause() }
         }
     }
 
@@ -276,11 +276,7 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
 
     /// Reading pauses at the receive high-water mark by holding back NIO's read requests.
     func read(context: ChannelHandlerContext) {
-        if readingPaused {
-            readPending = true
-        } else {
-            context.read()
-        }
+        readGate.read(context)
     }
 
     /// 27/ZAP allows only 200, 300, 400 and 500; anything else an authenticator answers is a 500,
@@ -490,35 +486,5 @@ final class ZMTPEngine: ChannelDuplexHandler, PipeEngine, @unchecked Sendable {
 
     func scheduleDrain() {
         eventLoop.execute { self.drain() }
-    }
-
-    func resumeReading() {
-        eventLoop.execute {
-            guard self.readingPaused else { return }
-            self.readingPaused = false
-            if self.readPending {
-                self.readPending = false
-                self.context?.read()
-            }
-        }
-    }
-
-    func whenFlushed(_ done: @escaping @Sendable () -> Void) {
-        eventLoop.execute {
-            guard let context = self.context, context.channel.isActive else { return done() }
-            // Writes complete in order: an empty one completes after everything before it.
-            let flushed = self.eventLoop.makePromise(of: Void.self)
-            context.writeAndFlush(self.wrapOutboundOut(ByteBuffer()), promise: flushed)
-            flushed.futureResult.whenComplete { _ in done() }
-        }
-    }
-
-    func close() async {
-        let closed: EventLoopFuture<Void> = eventLoop.submit {
-            guard let context = self.context else { return self.eventLoop.makeSucceededVoidFuture() }
-            context.close(promise: nil)
-            return context.channel.closeFuture
-        }.flatMap { $0 }
-        try? await closed.get()
     }
 }

@@ -52,6 +52,10 @@ final class Pipe: @unchecked Sendable {
     var batchesInFlight = 0
     /// An accepted peer's pipe whose connection has gone: it lives on only until `inbound` is read.
     @exclusivity(unchecked) var isDetached = false
+    /// Where the socket's load balancer keeps this pipe (-1: it does not).
+    var balancerSlot = -1
+    /// In the socket's fair queue of pipes with messages to read.
+    @exclusivity(unchecked) var isReadable = false
     /// With `immediate`, a connect-side pipe takes no messages until its connection is up.
     @exclusivity(unchecked) var awaitingConnection = false
     /// The probe of `probeRouter` has been queued (once per pipe, as libzmq: not on reconnects).

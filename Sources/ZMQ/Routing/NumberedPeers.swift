@@ -7,7 +7,6 @@ import ZMTP
 /// full makes the send wait, as libzmq's does.
 struct NumberedPeers: Sendable {
     private var table = RoutingTable()
-    private var fairQueue = FairQueue()
     /// The peer a send is waiting for room at.
     private var waitingFor: Pipe?
     private let typeName: String
@@ -51,14 +50,10 @@ struct NumberedPeers: Sendable {
         return true
     }
 
-    /// A waiting send is for one peer: it may go on when that peer has room, or has gone.
-    func hasOut(hwm: Int) -> Bool {
-        guard let waitingFor else { return true }
-        return waitingFor.hasRoom(hwm: hwm) || !table.holds(waitingFor)
-    }
+    func hasOut(hwm: Int) -> Bool { table.mayGoOn(waitingFor, hwm: hwm) }
 
     mutating func pipeForReceiving(among pipes: [Pipe]) -> Pipe? {
-        fairQueue.select(from: pipes)
+        FairQueue.next(in: pipes)
     }
 
     /// Multipart messages are dropped; the others get their peer's routing id.
@@ -68,4 +63,32 @@ struct NumberedPeers: Sendable {
         for index in batch.indices { batch[index].routingID = number }
         return dropped
     }
+}
+
+/// A pattern that routes by number through `NumberedPeers` (SERVER, PEER): every hook goes to it.
+protocol RoutingByNumber: SocketPattern {
+    var peers: NumberedPeers { get set }
+}
+
+extension RoutingByNumber {
+    mutating func send(_ message: Message, among pipes: [Pipe], outbox: inout Outbox) throws(ZMQError) -> Bool {
+        try peers.send(message, outbox: &outbox)
+    }
+
+    func hasOut(among pipes: [Pipe], hwm: Int) -> Bool { peers.hasOut(hwm: hwm) }
+
+    mutating func pipeForReceiving(among pipes: [Pipe]) throws(ZMQError) -> Pipe? {
+        peers.pipeForReceiving(among: pipes)
+    }
+
+    mutating func received(_ batch: inout Deque<Message>, from pipe: Pipe) -> DropTally {
+        peers.received(&batch, from: pipe)
+    }
+
+    mutating func attached(_ pipe: Pipe) -> Pipe? {
+        peers.attached(pipe)
+        return nil
+    }
+
+    mutating func detached(_ pipe: Pipe) { peers.detached(pipe) }
 }

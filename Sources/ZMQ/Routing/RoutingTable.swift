@@ -77,6 +77,13 @@ struct RoutingTable {
     /// Whether `pipe` is still filed under its name.
     func holds(_ pipe: Pipe) -> Bool { pipesByID[pipe.routingID] === pipe }
 
+    /// Whether a send waiting for room at `waitingFor` (nil: none waits) may go on: when that
+    /// peer has room, or has gone (the send then throws or drops).
+    func mayGoOn(_ waitingFor: Pipe?, hwm: Int) -> Bool {
+        guard let waitingFor else { return true }
+        return waitingFor.hasRoom(hwm: hwm) || !holds(waitingFor)
+    }
+
     /// Puts the routing id of `pipe`'s peer before each message read from it.
     static func prependID(of pipe: Pipe, to batch: inout Deque<Message>) {
         let id = Frame(pipe.routingID)

@@ -6,7 +6,6 @@ import ZMTP
 /// new connection, and used to filter what arrives.
 struct Subscriber: Sendable {
     private(set) var subscriptions = Subscriptions()
-    private var fairQueue = FairQueue()
     /// `invertMatching`: a message is wanted when no subscription matches it.
     var invert = false
 
@@ -48,6 +47,6 @@ struct Subscriber: Sendable {
     }
 
     mutating func pipeForReceiving(among pipes: [Pipe]) -> Pipe? {
-        fairQueue.select(from: pipes)
+        FairQueue.next(in: pipes)
     }
 }

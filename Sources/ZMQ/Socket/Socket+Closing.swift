@@ -49,7 +49,7 @@ extension ZMQSocket {
 
         let (connecters, engines) = state.withLock { state in
             state.lingering = false
-            defer { state.connecters.removeAll(); state.pipes.removeAll() }
+            defer { state.connecters.removeAll(); state.pipes.removeAll(); state.readable = FairQueue() }
             return (state.connecters, Array(state.engines.values))
         }
         for connecter in connecters { await connecter.stop() }

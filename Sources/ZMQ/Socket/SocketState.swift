@@ -16,6 +16,9 @@ struct SocketState: Sendable {
     private(set) var takesTurns: Bool
     var options = SocketOptions()
     var pipes: [Pipe] = []
+    /// The pipes holding unread messages, in the order receives take them: a receive looks only
+    /// at these (libzmq's fair-queue active region).
+    var readable = FairQueue()
     var listeners: [any Binding] = []
     var connecters: [Connecter] = []
     var engines: [ObjectIdentifier: any PipeEngine] = [:]
@@ -42,7 +45,9 @@ struct SocketState: Sendable {
     /// Applies `option` for the socket and its type.
     mutating func apply(_ option: SocketOption) throws(ZMQError) {
         let wasRaw = options.routerRaw
+        let wasHWM = options.effectiveSendHighWaterMark
         try options.apply(option)
+        if options.effectiveSendHighWaterMark != wasHWM { pattern.allPipesWritable() }
         if options.routerRaw != wasRaw {
             // A raw ROUTER is a STREAM socket; its peers cannot change kind midway.
             guard pipes.isEmpty, listeners.isEmpty, connecters.isEmpty else {
@@ -66,6 +71,8 @@ struct SocketState: Sendable {
 
     mutating func remove(_ pipe: Pipe) {
         pipes.removeAll { $0 === pipe }
+        readable.remove(pipe)
+        pattern.removed(pipe)
     }
 
     mutating func makeWaiterID() -> UInt64 {
@@ -80,7 +87,7 @@ struct SocketState: Sendable {
     func isReady(_ kind: WaitKind, received: Int) -> Bool {
         switch kind {
         case .send: return pattern.hasOut(among: pipes, hwm: options.effectiveSendHighWaterMark)
-        case .receive: return received > 0 || pattern.hasIn(among: pipes)
+        case .receive: return received > 0 || pattern.hasIn(among: readable.pipes)
         case .peers(let count): return connectedPeers >= count
         }
     }
@@ -111,6 +118,7 @@ struct SocketState: Sendable {
             for pipe in discards {
                 countDrops(pipe.inbound.count, .strayReply, at: pipe)
                 pipe.inbound.removeAll()
+                readable.remove(pipe)
             }
         }
         if outbox.discards != nil || (queued && takesTurns) {
@@ -148,7 +156,7 @@ struct SocketState: Sendable {
     @inline(__always)
     mutating func dequeue(after: inout AfterReceive) throws(ZMQError) -> (Message, more: Pipe?)? {
         guard !closed else { throw .socketClosed }
-        guard let pipe = try pattern.pipeForReceiving(among: pipes) else { return nil }
+        guard let pipe = try pattern.pipeForReceiving(among: readable.pipes) else { return nil }
         var message = pipe.inbound.removeFirst()
         pipe.tag(&message)
         if takesTurns {
@@ -157,6 +165,7 @@ struct SocketState: Sendable {
         } else if !pipe.inbound.isEmpty {
             return (message, pipe)
         }
+        readable.turnTaken(by: pipe)
         after.resume = inboundShrank(pipe)
         return (message, nil)
     }
@@ -177,6 +186,7 @@ struct SocketState: Sendable {
         } else {
             for _ in 0..<count { received.append(pipe.inbound.removeFirst()) }
         }
+        readable.turnTaken(by: pipe)
         // Another receiver may be waiting: there is more for it now.
         after.wakeups = waiters.messagesArrived(1)
         after.resume = inboundShrank(pipe)
@@ -190,6 +200,7 @@ struct SocketState: Sendable {
         guard subscription.isSubscribe == options.invertMatching else { return }
         let pattern = self.pattern
         for pipe in pipes { pipe.inbound.removeAll { !pattern.accepts($0) } }
+        readable.sweep()
         received.removeAll { !pattern.accepts($0) }
         outbox.followUps = Outbox.FollowUps(resume: inboundShrank())
     }
@@ -226,6 +237,7 @@ struct SocketState: Sendable {
             // Taken over: what the old connection left unread is dropped, as libzmq does.
             countDrops(replaced.inbound.count, .peerGone, at: replaced)
             replaced.inbound.removeAll()
+            readable.remove(replaced)
             // An accepted peer's pipe goes with its connection; a connect-side one stays for the
             // reconnect, which must find it usable.
             if !replaced.isConnectSide { replaced.isDetached = true }
@@ -236,6 +248,8 @@ struct SocketState: Sendable {
             pipe.outbound.prepend(Message(Frame()))
         }
         pipe.drainScheduled = !pipe.outbound.isEmpty
+        // What the last connection left, or a notice the pattern queued.
+        readable.activate(pipe)
         // A new peer may be the room a waiting sender needs, or the peer someone waits for (and
         // with routerNotify it brings a message).
         return (pipe, waiters.peerAttached(withMessages: !pipe.inbound.isEmpty), replacedEngine)
@@ -249,6 +263,7 @@ struct SocketState: Sendable {
         pipe.drainScheduled = false
         pipe.readingPaused = false
         pattern.detached(pipe)
+        readable.activate(pipe)
         if pipe.isConnectSide, options.immediate {
             // Queued only for that connection: it goes with it, as libzmq's does, and the next
             // connection is a new peer (probed again).
@@ -290,6 +305,7 @@ struct SocketState: Sendable {
         } else {
             while let message = batch.popFirst() { pipe.inbound.append(message) }
         }
+        readable.activate(pipe)
         let hwm = options.receiveHighWaterMark
         let pause = hwm > 0 && pipe.inbound.count >= hwm && pattern.pausesReading
         if pause { pipe.readingPaused = true }
@@ -314,7 +330,9 @@ struct SocketState: Sendable {
         }
         if lingering { pipe.batchesInFlight += 1 }
         messagesSent &+= batch.count
-        return (lingering, wasFull ? waiters.roomMade() : Wakeups())
+        guard wasFull else { return (lingering, Wakeups()) }
+        pattern.pipeWritable(pipe)
+        return (lingering, waiters.roomMade())
     }
 
     /// After messages left inbound queues other than through `receive`: resumes reading where

@@ -5,7 +5,6 @@ import ZMTP
 /// goes to the address a message came from). A body over 8,192 octets, or an address that is
 /// not `ip:port`, is refused with an error. Bound or connected over udp only.
 struct DgramPattern: SocketPattern {
-    private var fairQueue = FairQueue()
 
     mutating func send(_ message: Message, among pipes: [Pipe], outbox: inout Outbox) throws(ZMQError) -> Bool {
         guard message.count == 2 else {
@@ -24,6 +23,6 @@ struct DgramPattern: SocketPattern {
     }
 
     mutating func pipeForReceiving(among pipes: [Pipe]) throws(ZMQError) -> Pipe? {
-        fairQueue.select(from: pipes)
+        FairQueue.next(in: pipes)
     }
 }

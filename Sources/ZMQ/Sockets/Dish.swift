@@ -8,7 +8,6 @@ import ZMTP
 struct DishPattern: SocketPattern {
     /// The groups joined; each at most once, as libzmq's.
     private var groups = Subscriptions()
-    private var fairQueue = FairQueue()
 
     mutating func send(_ message: Message, among pipes: [Pipe], outbox: inout Outbox) throws(ZMQError) -> Bool {
         throw .notSupported("a DISH socket cannot send; use join(_:) and leave(_:)")
@@ -17,7 +16,7 @@ struct DishPattern: SocketPattern {
     func hasOut(among pipes: [Pipe], hwm: Int) -> Bool { false }
 
     mutating func pipeForReceiving(among pipes: [Pipe]) throws(ZMQError) -> Pipe? {
-        fairQueue.select(from: pipes)
+        FairQueue.next(in: pipes)
     }
 
     /// A join or leave, forwarded to every connected RADIO. Joining a group twice, or leaving

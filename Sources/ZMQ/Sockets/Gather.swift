@@ -4,7 +4,6 @@ import ZMTP
 /// GATHER (49/SCATTERGATHER): PULL's rules for one-frame messages. Fair-queued from its
 /// SCATTERs; a multipart message is dropped; never sends.
 struct GatherPattern: SocketPattern {
-    private var fairQueue = FairQueue()
 
     mutating func send(_ message: Message, among pipes: [Pipe], outbox: inout Outbox) throws(ZMQError) -> Bool {
         throw .notSupported("a GATHER socket cannot send")
@@ -13,7 +12,7 @@ struct GatherPattern: SocketPattern {
     func hasOut(among pipes: [Pipe], hwm: Int) -> Bool { false }
 
     mutating func pipeForReceiving(among pipes: [Pipe]) throws(ZMQError) -> Pipe? {
-        fairQueue.select(from: pipes)
+        FairQueue.next(in: pipes)
     }
 
     mutating func received(_ batch: inout Deque<Message>, from pipe: Pipe) -> DropTally {

@@ -2,7 +2,6 @@ import ZMTP
 
 /// PULL (30/PIPELINE): fair-queues incoming messages from all peers and never sends.
 struct PullPattern: SocketPattern {
-    private var fairQueue = FairQueue()
 
     mutating func send(_ message: Message, among pipes: [Pipe], outbox: inout Outbox) throws(ZMQError) -> Bool {
         throw .notSupported("a PULL socket cannot send")
@@ -11,6 +10,6 @@ struct PullPattern: SocketPattern {
     func hasOut(among pipes: [Pipe], hwm: Int) -> Bool { false }
 
     mutating func pipeForReceiving(among pipes: [Pipe]) throws(ZMQError) -> Pipe? {
-        fairQueue.select(from: pipes)
+        FairQueue.next(in: pipes)
     }
 }

@@ -2,11 +2,11 @@ import ZMTP
 
 /// PUSH (30/PIPELINE): load-balances outgoing messages round-robin over the peers with room,
 /// waits when none has any, never drops, and never receives.
-struct PushPattern: SocketPattern {
-    private var loadBalancer = LoadBalancer()
+struct PushPattern: LoadBalancing {
+    var loadBalancer = LoadBalancer()
 
     mutating func send(_ message: Message, among pipes: [Pipe], outbox: inout Outbox) throws(ZMQError) -> Bool {
-        guard let pipe = loadBalancer.select(from: pipes, hwm: outbox.hwm) else { return false }
+        guard let pipe = loadBalancer.select(hwm: outbox.hwm) else { return false }
         outbox.queue(message, on: pipe)
         return true
     }

@@ -7,7 +7,6 @@ import ZMTP
 /// dropped. Receiving twice, or replying with no request, throws `invalidState`. A reply for a
 /// requester that has gone, or whose queue is full, is dropped and counted in `drops`.
 struct RepPattern: SocketPattern {
-    private var fairQueue = FairQueue()
     /// The request being answered: its peer and envelope.
     private var pending: (pipe: Pipe, envelope: [Frame])?
 
@@ -39,7 +38,7 @@ struct RepPattern: SocketPattern {
         guard pending == nil else {
             throw .invalidState("a REP socket must reply before it receives the next request")
         }
-        return fairQueue.select(from: pipes)
+        return FairQueue.next(in: pipes)
     }
 
     mutating func received(_ batch: inout Deque<Message>, from pipe: Pipe) -> DropTally {

@@ -9,8 +9,8 @@ import ZMTP
 /// peer) without the reply. With `reqCorrelate` each request carries a 4-octet request id before
 /// its delimiter, and a reply must bring the id of the last request back, so that a late reply
 /// to an abandoned request is never taken for the answer to a newer one.
-struct ReqPattern: SocketPattern {
-    private var loadBalancer = LoadBalancer()
+struct ReqPattern: LoadBalancing {
+    var loadBalancer = LoadBalancer()
     /// The peer asked, while its reply is awaited.
     private var replyPipe: Pipe?
     /// The peer asked last, answered or not.
@@ -31,7 +31,7 @@ struct ReqPattern: SocketPattern {
         guard replyPipe == nil || relaxed else {
             throw .invalidState("a REQ socket must receive the reply before it sends another request")
         }
-        guard let pipe = loadBalancer.select(from: pipes, hwm: outbox.hwm) else { return false }
+        guard let pipe = loadBalancer.select(hwm: outbox.hwm) else { return false }
         // A late reply to an earlier request must not pass for the answer to this one. Only the
         // peer last asked can hold one (a second reply that came with the first): `received`
         // drops what any other peer sends.
@@ -57,7 +57,7 @@ struct ReqPattern: SocketPattern {
 
     /// Strict: only between a reply and the next request. Relaxed: whenever a peer has room.
     func hasOut(among pipes: [Pipe], hwm: Int) -> Bool {
-        (replyPipe == nil || relaxed) && pipes.contains { $0.hasRoom(hwm: hwm) }
+        (replyPipe == nil || relaxed) && loadBalancer.hasOut(hwm: hwm)
     }
 
     /// Only when the reply to the request sent has come.

@@ -10,7 +10,6 @@ import ZMTP
 /// Peers are named by a `RoutingTable`: by the Identity they announced (a second peer announcing
 /// one in use is refused), or else by five octets made up for them, as libzmq's.
 struct RouterPattern: SocketPattern {
-    private var fairQueue = FairQueue()
     private var table = RoutingTable()
     private var mandatory = false
     /// With `routerMandatory`, the peer a send is waiting for room at.
@@ -71,12 +70,11 @@ struct RouterPattern: SocketPattern {
     /// A waiting send is for one peer: it may go on when that peer has room, or has gone (then
     /// it throws `unroutable`).
     func hasOut(among pipes: [Pipe], hwm: Int) -> Bool {
-        guard let waitingFor else { return true }
-        return waitingFor.hasRoom(hwm: hwm) || !table.holds(waitingFor)
+        table.mayGoOn(waitingFor, hwm: hwm)
     }
 
     mutating func pipeForReceiving(among pipes: [Pipe]) throws(ZMQError) -> Pipe? {
-        fairQueue.select(from: pipes)
+        FairQueue.next(in: pipes)
     }
 
     mutating func received(_ batch: inout Deque<Message>, from pipe: Pipe) -> DropTally {

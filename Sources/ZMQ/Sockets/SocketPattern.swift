@@ -39,6 +39,12 @@ protocol SocketPattern: Sendable {
     mutating func detached(_ pipe: Pipe)
     /// `connect` made `pipe`, before any connection: PEER names it here.
     mutating func connecting(_ pipe: Pipe)
+    /// `pipe` was full and may have room again (its queue was taken for the wire).
+    mutating func pipeWritable(_ pipe: Pipe)
+    /// Every pipe may have room again (the high-water mark changed).
+    mutating func allPipesWritable()
+    /// `pipe` left the socket for good.
+    mutating func removed(_ pipe: Pipe)
     /// The socket's options changed (and once at creation): patterns keep what they use.
     mutating func configure(_ options: SocketOptions)
     /// Adds (or cancels) a subscription; only SUB and XSUB subscribe.
@@ -57,6 +63,9 @@ extension SocketPattern {
     mutating func attached(_ pipe: Pipe) -> Pipe? { nil }
     mutating func detached(_ pipe: Pipe) {}
     mutating func connecting(_ pipe: Pipe) {}
+    mutating func pipeWritable(_ pipe: Pipe) {}
+    mutating func allPipesWritable() {}
+    mutating func removed(_ pipe: Pipe) {}
     mutating func configure(_ options: SocketOptions) {}
     mutating func changeSubscription(_ subscription: Subscription, among pipes: [Pipe], outbox: inout Outbox) throws(ZMQError) {
         throw .notSupported("only SUB and XSUB sockets subscribe")

@@ -12,7 +12,6 @@ import ZMTP
 /// Peers are named by a `RoutingTable`: five made-up octets, or the id `connectRoutingID` gave
 /// the connection.
 struct StreamPattern: SocketPattern {
-    private var fairQueue = FairQueue()
     private var table = RoutingTable()
     private var notify = true
     /// The peer a send is waiting for room at.
@@ -64,12 +63,11 @@ struct StreamPattern: SocketPattern {
     /// A waiting send is for one peer: it may go on when that peer has room, or has gone (then
     /// it throws `unroutable`).
     func hasOut(among pipes: [Pipe], hwm: Int) -> Bool {
-        guard let waitingFor else { return true }
-        return waitingFor.hasRoom(hwm: hwm) || !table.holds(waitingFor)
+        table.mayGoOn(waitingFor, hwm: hwm)
     }
 
     mutating func pipeForReceiving(among pipes: [Pipe]) throws(ZMQError) -> Pipe? {
-        fairQueue.select(from: pipes)
+        FairQueue.next(in: pipes)
     }
 
     mutating func received(_ batch: inout Deque<Message>, from pipe: Pipe) -> DropTally {

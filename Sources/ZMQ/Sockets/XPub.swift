@@ -11,7 +11,6 @@ import ZMTP
 /// application does not receive; what would be queued for it beyond the receive high-water
 /// mark is dropped instead, so a peer cannot grow that queue without bound.
 struct XPubPattern: SocketPattern {
-    private var fairQueue = FairQueue()
     /// For each topic, how many peers subscribe to it.
     private var everyone = Subscriptions()
     private var verbose = false
@@ -60,7 +59,7 @@ struct XPubPattern: SocketPattern {
     }
 
     mutating func pipeForReceiving(among pipes: [Pipe]) throws(ZMQError) -> Pipe? {
-        fairQueue.select(from: pipes)
+        FairQueue.next(in: pipes)
     }
 
     mutating func received(_ batch: inout Deque<Message>, from pipe: Pipe) -> DropTally {
