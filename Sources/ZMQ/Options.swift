@@ -257,21 +257,11 @@ extension SocketOption {
         String(description.prefix { $0 != "(" })
     }
 
-    /// The socket types the option means something for; nil for every type.
+    /// The socket types the option means something for (the types whose `ownOptions` list it);
+    /// nil for every type.
     var socketTypes: Set<SocketType>? {
-        switch setting {
-        case .xpubVerbose, .xpubVerboser: return [.xpub]
-        case .routerMandatory, .routerRaw: return [.router]
-        case .connectRoutingID, .streamNotify: return [.router, .stream]
-        case .reqRelaxed, .reqCorrelate: return [.req]
-        case .conflate: return [.push, .pull, .pub, .sub, .dealer]
-        case .probeRouter: return [.router, .dealer, .req]
-        case .routerHandover, .routerNotify: return [.router]
-        case .xpubNoDrop, .xpubWelcomeMessage: return [.xpub, .pub]
-        case .xpubManual: return [.xpub]
-        case .invertMatching: return [.pub, .xpub, .sub, .xsub]
-        default: return nil
-        }
+        guard SocketType.typeSpecificOptions.contains(name) else { return nil }
+        return Set(SocketType.allCases.filter { $0.ownOptions.contains(name) })
     }
 }
 

@@ -160,6 +160,26 @@ enum SingleFrame {
 }
 
 extension SocketType {
+    /// The options this type takes beyond those every type takes: its row of the option table
+    /// (OptionsByType.md, pinned by a test). An option no type lists applies to every type.
+    var ownOptions: Set<String> {
+        switch kind {
+        case .router: ["routerMandatory", "routerRaw", "routerHandover", "routerNotify", "probeRouter", "connectRoutingID", "streamNotify"]
+        case .dealer: ["probeRouter", "conflate"]
+        case .req: ["probeRouter", "reqRelaxed", "reqCorrelate"]
+        case .stream: ["connectRoutingID", "streamNotify"]
+        case .pub: ["conflate", "xpubNoDrop", "xpubWelcomeMessage", "invertMatching"]
+        case .xpub: ["xpubVerbose", "xpubVerboser", "xpubManual", "xpubNoDrop", "xpubWelcomeMessage", "invertMatching"]
+        case .sub: ["conflate", "invertMatching"]
+        case .xsub: ["invertMatching"]
+        case .push, .pull: ["conflate"]
+        case .pair, .rep, .client, .server, .radio, .dish, .scatter, .gather, .peer, .channel, .dgram: []
+        }
+    }
+
+    /// Every option some type claims as its own.
+    static let typeSpecificOptions: Set<String> = allCases.reduce(into: []) { $0.formUnion($1.ownOptions) }
+
     func makePattern() throws(ZMQError) -> any SocketPattern {
         switch kind {
         case .push: return PushPattern()
