@@ -44,7 +44,8 @@ public struct Subscription: Sendable, Hashable {
     /// membership travels inside the library as a subscription to the group, in the same
     /// message form; only DISH and RADIO read it as one.
     public init?(membership command: Command) {
-        guard case .unknown(let name, let data) = command, name == "JOIN" || name == "LEAVE" else { return nil }
+        // A group is at most 255 octets (48/RADIO-DISH): a longer one is no membership at all.
+        guard case .unknown(let name, let data) = command, name == "JOIN" || name == "LEAVE", data.readableBytes <= 255 else { return nil }
         self.init(subscribe: name == "JOIN", topic: Array(data.readableBytesView))
     }
 

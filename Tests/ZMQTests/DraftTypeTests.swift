@@ -51,7 +51,7 @@ struct DraftTypeTests {
             } throws: { error in
                 (error as? ZMQError)?.code == .invalidMessage && "\(error)".contains("needs a routingID")
             }
-            await #expect(throws: ZMQError.unroutable(routingID: [0, 0, 0, 7])) {
+            await #expect(throws: ZMQError(code: .unroutable, message: "no peer with routing id 7", routingID: [0, 0, 0, 7])) {
                 try await server.send(Frame("lost"), to: 7)
             }
         }
@@ -149,6 +149,11 @@ struct DraftTypeTests {
             let reply = try await here.receive()
             #expect(reply == ["hello yourself"] && reply.routingID == id)
             await #expect(throws: ZMQError.self) { _ = try await context.socket(.server).connectPeer(endpoint) }
+            // Disconnected, the id names nobody: a send to it fails rather than queueing forever.
+            try await here.disconnect(endpoint)
+            await #expect(throws: ZMQError(code: .unroutable, message: "no peer with routing id \(id)", routingID: withUnsafeBytes(of: id.bigEndian) { Array($0) })) {
+                try await here.send(Frame("gone"), to: id)
+            }
         }
     }
 

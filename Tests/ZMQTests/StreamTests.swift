@@ -110,6 +110,13 @@ struct StreamTests {
             try await server.send([accepted[0], "pong"])
             let pong = try await client.receive()
             #expect(pong.strings == ["upstream", "pong"])
+            // Closed by an empty frame, a connect endpoint is done: it is not dialled again.
+            let events = client.monitor()
+            try await client.send(["upstream", Frame()])
+            let gone = try await server.receive()
+            #expect(gone[0] == accepted[0] && gone[1].isEmpty)
+            let closed = await nextEvent(events) { $0.kind == .closed || $0.kind == .connectRetried }
+            #expect(closed?.kind == .closed)
             client.close()
             server.close()
         }

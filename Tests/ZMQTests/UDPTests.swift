@@ -19,6 +19,10 @@ struct UDPTests {
             try await radio.send(Frame("sunny"), group: "weather")
             let message = try await dish.receive()
             #expect(message == ["sunny"] && message.group == "weather")
+            // The largest that fits arrives whole (a datagram of 8,192 octets with its group).
+            let largest = Frame([UInt8](repeating: 7, count: 8192 - 1 - 7))
+            try await radio.send(largest, group: "weather")
+            #expect(try await dish.receive() == Message(largest))
         }
     }
 

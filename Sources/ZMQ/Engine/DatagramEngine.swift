@@ -95,6 +95,10 @@ final class DatagramEngine: ChannelDuplexHandler, ChannelEngine, @unchecked Send
         guard let pipe else { return }
         var datagram = envelope.data
         socket.octets.received.add(datagram.readableBytes, ordering: .relaxed)
+        guard datagram.readableBytes <= UDPTransport.datagramLimit else {
+            socket.countDrop(.tooLarge, at: pipe)
+            return
+        }
         if addressed {
             let sender = Self.text(envelope.remoteAddress) ?? ""
             incoming.append(Message([Frame(sender), Frame(buffer: datagram)]))

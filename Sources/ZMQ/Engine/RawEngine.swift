@@ -36,8 +36,13 @@ final class RawEngine: ChannelDuplexHandler, ChannelEngine, @unchecked Sendable 
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        // Reads of at most 8 KiB, as libzmq's raw engine makes them: the receive high-water
+        // mark counts reads, so this bounds what one peer can have queued.
+        try? context.channel.syncOptions?.setOption(.recvAllocator, value: Self.receiveAllocator)
         if !socket.register(self) { context.close(promise: nil) }
     }
+
+    static let receiveAllocator = AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 2048, maximum: 8192)
 
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
@@ -86,7 +91,12 @@ final class RawEngine: ChannelDuplexHandler, ChannelEngine, @unchecked Sendable 
         if wasAttached {
             socket.connectionLog.record(SocketEvent(.disconnected, endpoint: endpoint, peerAddress: peerAddress))
         }
-        connecter?.connectionLost(afterHandshake: wasAttached)
+        if closing, let connecter {
+            // Closed by the application: the endpoint is done, as libzmq ends its session.
+            socket.abandon(connecter)
+        } else {
+            connecter?.connectionLost(afterHandshake: wasAttached)
+        }
         context.fireChannelInactive()
     }
 

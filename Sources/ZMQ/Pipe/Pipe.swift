@@ -54,6 +54,9 @@ final class Pipe: @unchecked Sendable {
     @exclusivity(unchecked) var isDetached = false
     /// Where the socket's load balancer keeps this pipe (-1: it does not).
     var balancerSlot = -1
+    /// The socket let go of this pipe (disconnect, or an accepted peer's last message read):
+    /// what its engine still delivers or reports is ignored.
+    @exclusivity(unchecked) var isRemoved = false
     /// In the socket's fair queue of pipes with messages to read.
     @exclusivity(unchecked) var isReadable = false
     /// With `immediate`, a connect-side pipe takes no messages until its connection is up.

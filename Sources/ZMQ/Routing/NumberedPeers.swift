@@ -20,7 +20,14 @@ struct NumberedPeers: Sendable {
         _ = table.name(pipe, handover: false)
     }
 
+    /// An accepted peer's id goes with its connection; a connect endpoint keeps its id while it
+    /// reconnects, and messages for it queue meanwhile, as libzmq's do.
     mutating func detached(_ pipe: Pipe) {
+        if !pipe.isConnectSide { _ = table.remove(pipe) }
+    }
+
+    /// `pipe` left the socket (disconnected, or given up): its id is no longer routable.
+    mutating func removed(_ pipe: Pipe) {
         _ = table.remove(pipe)
     }
 
@@ -37,7 +44,7 @@ struct NumberedPeers: Sendable {
         let key = RoutingTable.key(number)
         guard let pipe = table[key] else {
             waitingFor = nil
-            throw .unroutable(routingID: key)
+            throw ZMQError(code: .unroutable, message: "no peer with routing id \(number)", routingID: key)
         }
         guard pipe.hasRoom(hwm: outbox.hwm) else {
             waitingFor = pipe
@@ -91,4 +98,5 @@ extension RoutingByNumber {
     }
 
     mutating func detached(_ pipe: Pipe) { peers.detached(pipe) }
+    mutating func removed(_ pipe: Pipe) { peers.removed(pipe) }
 }

@@ -61,12 +61,16 @@ struct Subscriptions: Sendable {
 extension Subscriptions {
     /// Applies one peer's request the way a publisher keeps them per subscriber (libzmq's mtrie
     /// holds a set of pipes per topic): subscribing twice from one peer needs one cancel.
-    /// Returns true when the set changed.
+    /// Returns true when the set changed. A peer holds at most `peerLimit` topics: more are
+    /// ignored, so no peer can make the publisher keep an unbounded set (libzmq has no limit).
     mutating func applyOnce(_ subscription: Subscription) -> Bool {
         if subscription.isSubscribe {
-            guard !contains(subscription.topic) else { return false }
+            guard !contains(subscription.topic), topics.count < Self.peerLimit else { return false }
             return add(subscription.topic)
         }
         return remove(subscription.topic)
     }
+
+    /// The most topics (or RADIO groups) one peer's subscriptions may hold.
+    static let peerLimit = 100_000
 }

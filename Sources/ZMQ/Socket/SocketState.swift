@@ -70,6 +70,7 @@ struct SocketState: Sendable {
     }
 
     mutating func remove(_ pipe: Pipe) {
+        pipe.isRemoved = true
         pipes.removeAll { $0 === pipe }
         readable.remove(pipe)
         pattern.removed(pipe)
@@ -243,7 +244,8 @@ struct SocketState: Sendable {
             if !replaced.isConnectSide { replaced.isDetached = true }
             replacedEngine = replaced.engine
         }
-        if options.probeRouter, !pipe.probed {
+        // A raw connection would take the empty probe for "close".
+        if options.probeRouter, !options.routerRaw, !pipe.probed {
             pipe.probed = true
             pipe.outbound.prepend(Message(Frame()))
         }
@@ -258,7 +260,7 @@ struct SocketState: Sendable {
     /// A connection went away. Its queued outbound messages stay with a connect-side pipe; an
     /// accepted peer's pipe is dropped once what it already received has been read.
     mutating func detach(_ engine: any PipeEngine, from pipe: Pipe) -> Wakeups {
-        guard pipe.engine === engine else { return Wakeups() }
+        guard pipe.engine === engine, !pipe.isRemoved else { return Wakeups() }
         pipe.engine = nil
         pipe.drainScheduled = false
         pipe.readingPaused = false
@@ -287,6 +289,11 @@ struct SocketState: Sendable {
     /// engine should stop reading (the receive high-water mark is reached).
     @inline(__always)
     mutating func deliver(_ batch: inout Deque<Message>, from pipe: Pipe) -> (pause: Bool, wakeups: Wakeups) {
+        // A pipe the socket let go of (disconnect) until its connection closes.
+        if pipe.isRemoved {
+            batch.removeAll()
+            return (false, Wakeups())
+        }
         let arrived = batch.count
         let discarded = pattern.received(&batch, from: pipe)
         if discarded.count > 0 { countDrops(discarded.count, discarded.reason, at: pipe) }

@@ -12,6 +12,10 @@ struct UDPTransport: ChannelTransport {
     static let datagramLimit = 8192
     var datagramLimit: Int? { Self.datagramLimit }
 
+    /// One octet more than the limit: a datagram that fills it was longer than any libzmq sends,
+    /// and is dropped rather than taken cut short. (NIO's default reads 2,048 octets.)
+    static let receiveAllocator = FixedSizeRecvByteBufferAllocator(capacity: datagramLimit + 1)
+
     func parse(_ address: String, endpoint: String) throws(ZMQError) -> Endpoint.Address {
         var rest = Substring(address)
         var interface: String?
@@ -31,6 +35,7 @@ struct UDPTransport: ChannelTransport {
         guard case .udp(_, let host, let port) = address else { return }
         if host == "*" { throw .invalidEndpoint(endpoint, reason: "connect needs a host, not * (which only bind accepts)") }
         if port == 0 { throw .invalidEndpoint(endpoint, reason: "connect needs a port, not * or 0 (which only bind accepts)") }
+        if case .udp(let interface, _, _) = address { _ = try Self.device(interface, endpoint: Endpoint(address: address)) }
     }
 
     func refusal(for type: SocketType, framing: SocketType.Framing, binding: Bool) -> String? {
@@ -48,24 +53,31 @@ struct UDPTransport: ChannelTransport {
         let bindHost = group == nil ? try TCPTransport.interfaceAddress(host, endpoint: endpoint) : (host.contains(":") ? "::" : "0.0.0.0")
         let bootstrap = DatagramBootstrap(group: socket.eventLoop)
             .channelOption(.socketOption(.so_reuseaddr), value: 1)
+            .channelOption(.recvAllocator, value: Self.receiveAllocator)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let engine = DatagramEngine(socket: socket, connecter: nil, endpoint: endpoint.description, destination: nil)
                     try channel.pipeline.syncOperations.addHandler(engine)
                 }
             }
+        let device = try Self.device(interface, endpoint: endpoint)
         let channel: any Channel
         do {
             channel = try await bootstrap.bind(host: bindHost, port: port).get()
-            if let group {
-                let device = try Self.device(interface, endpoint: endpoint)
-                guard let multicast = channel as? any MulticastChannel else { throw ZMQError.transportFailure(endpoint: endpoint.description, reason: "no multicast") }
-                try await multicast.joinGroup(group, device: device).get()
-            }
-        } catch let error as ZMQError {
-            throw error
         } catch {
             throw .transport(error, endpoint: endpoint.description, doing: "bind")
+        }
+        if let group {
+            do {
+                guard let multicast = channel as? any MulticastChannel else {
+                    throw ZMQError.transportFailure(endpoint: endpoint.description, reason: "this channel cannot join multicast groups")
+                }
+                try await multicast.joinGroup(group, device: device).get()
+            } catch {
+                // Nothing may keep listening on an endpoint whose bind failed.
+                try? await channel.close()
+                throw (error as? ZMQError) ?? .transport(error, endpoint: endpoint.description, doing: "join the multicast group of")
+            }
         }
         let bound = Endpoint(udp: interface, host: group == nil ? bindHost : host, port: channel.localAddress?.port ?? port)
         return DatagramBinding(boundEndpoint: bound.description, requested: endpoint, channel: channel)
@@ -88,6 +100,7 @@ struct UDPTransport: ChannelTransport {
         }
         let name = connecter.endpoint.description
         let bootstrap = DatagramBootstrap(group: eventLoop)
+            .channelOption(.recvAllocator, value: Self.receiveAllocator)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let engine = DatagramEngine(socket: socket, connecter: connecter, endpoint: name, destination: destination)
@@ -103,7 +116,10 @@ struct UDPTransport: ChannelTransport {
             // interface named, if one is.
             var settings = [options.setIPMulticastTTL(1), options.setIPMulticastLoop(1)]
             if let address = device?.address.flatMap(Self.inAddr) { settings.append(options.setIPMulticastIF(address)) }
-            return EventLoopFuture.andAllSucceed(settings, on: eventLoop).map { channel }
+            return EventLoopFuture.andAllSucceed(settings, on: eventLoop).map { channel }.flatMapError { error in
+                channel.close(promise: nil)
+                return eventLoop.makeFailedFuture(error)
+            }
         }
     }
 
@@ -128,7 +144,7 @@ struct UDPTransport: ChannelTransport {
         let found = devices.first { $0.name == interface && $0.address?.protocol == .inet }
             ?? devices.first { $0.address?.ipAddress == interface }
             ?? devices.first { $0.name == interface }
-        guard let found else { throw .invalidEndpoint(endpoint.description, reason: "no interface named \(interface)") }
+        guard let found else { throw .invalidEndpoint(endpoint.description, reason: "no interface named or addressed \(interface)") }
         return found
     }
 
