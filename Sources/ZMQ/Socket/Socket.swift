@@ -72,9 +72,10 @@ public final class ZMQSocket: Sendable {
             let names = types.map { $0.rawValue }.sorted().joined(separator: " and ")
             throw ZMQError.invalidOption(name: option.name, reason: "applies to \(names) sockets only, not \(type.rawValue)")
         }
-        try state.withLock { (state: inout SocketState) throws(ZMQError) in
+        let wakeups = try state.withLock { (state: inout SocketState) throws(ZMQError) in
             try state.apply(option)
         }
+        wakeups.resume()
         if case .metricsName(let name) = option.setting, SocketMetrics.records(context.metricsFactory) {
             // Counted from now on under the new name: what came before goes to the old one.
             let snapshot = traffic

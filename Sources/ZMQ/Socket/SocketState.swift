@@ -42,12 +42,17 @@ struct SocketState: Sendable {
         self.takesTurns = !pattern.batchesReceives
     }
 
-    /// Applies `option` for the socket and its type.
-    mutating func apply(_ option: SocketOption) throws(ZMQError) {
+    /// Applies `option` for the socket and its type; a raised high-water mark wakes the senders
+    /// waiting for room.
+    mutating func apply(_ option: SocketOption) throws(ZMQError) -> Wakeups {
         let wasRaw = options.routerRaw
         let wasHWM = options.effectiveSendHighWaterMark
         try options.apply(option)
-        if options.effectiveSendHighWaterMark != wasHWM { pattern.allPipesWritable() }
+        var wakeups = Wakeups()
+        if options.effectiveSendHighWaterMark != wasHWM {
+            pattern.allPipesWritable()
+            wakeups = waiters.roomMade()
+        }
         if options.routerRaw != wasRaw {
             // A raw ROUTER is a STREAM socket; its peers cannot change kind midway.
             guard pipes.isEmpty, listeners.isEmpty, connecters.isEmpty else {
@@ -58,6 +63,7 @@ struct SocketState: Sendable {
         }
         pattern.configure(options)
         takesTurns = !pattern.batchesReceives
+        return wakeups
     }
 
     var connectedPeers: Int { pipes.reduce(0) { $0 + ($1.engine == nil ? 0 : 1) } }

@@ -88,19 +88,35 @@ struct UDPTransport: ChannelTransport {
         let socket = connecter.socket
         let eventLoop = socket.eventLoop
         guard case .udp(let interface, let host, let port) = connecter.endpoint.address else { preconditionFailure("not a udp endpoint") }
-        let destination: SocketAddress
         let group: SocketAddress?
         let device: NIONetworkDevice?
         do {
-            destination = try SocketAddress.makeAddressResolvingHost(host, port: port)
             group = try Self.multicastGroup(host, port: port, endpoint: connecter.endpoint)
             device = try Self.device(interface, endpoint: connecter.endpoint)
         } catch {
             return eventLoop.makeFailedFuture(error)
         }
+        // A host name is looked up off the event loop: getaddrinfo blocks.
+        let resolved: EventLoopFuture<SocketAddress>
+        if let address = try? SocketAddress(ipAddress: host, port: port) {
+            resolved = eventLoop.makeSucceededFuture(address)
+        } else {
+            resolved = NIOThreadPool.singleton.runIfActive(eventLoop: eventLoop) {
+                try SocketAddress.makeAddressResolvingHost(host, port: port)
+            }
+        }
+        return resolved.flatMap { destination in
+            Self.open(connecter, to: destination, group: group, device: device)
+        }
+    }
+
+    /// The channel a RADIO sends from, to `destination`.
+    private static func open(_ connecter: Connecter, to destination: SocketAddress, group: SocketAddress?, device: NIONetworkDevice?) -> EventLoopFuture<any Channel> {
+        let socket = connecter.socket
+        let eventLoop = socket.eventLoop
         let name = connecter.endpoint.description
         let bootstrap = DatagramBootstrap(group: eventLoop)
-            .channelOption(.recvAllocator, value: Self.receiveAllocator)
+            .channelOption(.recvAllocator, value: receiveAllocator)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let engine = DatagramEngine(socket: socket, connecter: connecter, endpoint: name, destination: destination)
@@ -115,7 +131,7 @@ struct UDPTransport: ChannelTransport {
             // libzmq's defaults: one hop, and this host hears the group too; sent from the
             // interface named, if one is.
             var settings = [options.setIPMulticastTTL(1), options.setIPMulticastLoop(1)]
-            if let address = device?.address.flatMap(Self.inAddr) { settings.append(options.setIPMulticastIF(address)) }
+            if let address = device?.address.flatMap(inAddr) { settings.append(options.setIPMulticastIF(address)) }
             return EventLoopFuture.andAllSucceed(settings, on: eventLoop).map { channel }.flatMapError { error in
                 channel.close(promise: nil)
                 return eventLoop.makeFailedFuture(error)
