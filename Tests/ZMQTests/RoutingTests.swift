@@ -54,6 +54,35 @@ struct RoutingTests {
         #expect(full.select(hwm: 0) != nil, "0 means no limit")
     }
 
+    @Test("the topic tree finds each peer subscribed to a prefix of the message, once, and forgets what is cancelled")
+    func topicTree() {
+        let (everything, a, ab, b) = (pipe(1), pipe(2), pipe(3), pipe(4))
+        let tree = TopicTree()
+        // As a publisher keeps them: the pipe's own set, then the tree.
+        func subscribe(_ topic: String, _ pipe: Pipe) {
+            pipe.subscriptions.add(Array(topic.utf8))
+            tree.add(Array(topic.utf8), pipe)
+        }
+        subscribe("", everything)
+        subscribe("a", a)
+        subscribe("ab", a)
+        subscribe("ab", ab)
+        subscribe("b", b)
+        var matching: [Pipe] = []
+        tree.collect(Message("abc"), into: &matching)
+        #expect(matching.map(\.id).sorted() == [1, 2, 3], "b is never looked at; a once though it holds two prefixes")
+        tree.collect(Message(Frame()), into: &matching)
+        #expect(matching.map(\.id) == [1])
+        tree.remove(Array("ab".utf8), ab)
+        tree.remove(Array("a".utf8), a)
+        tree.collect(Message("abc"), into: &matching)
+        #expect(matching.map(\.id).sorted() == [1, 2], "a still holds ab")
+        tree.remove(Array("ab".utf8), a)
+        tree.remove([], everything)
+        tree.collect(Message("abc"), into: &matching)
+        #expect(matching.isEmpty)
+    }
+
     @Test("PAIR admits a peer only while it has none")
     func pairAdmitsOne() {
         let pattern = PairPattern()

@@ -19,8 +19,9 @@ enum Distributor {
         }
     }
 
+    /// Queues `message` on `pipe` if it has room; a wanted peer whose queue is full misses it.
     @inline(__always)
-    private static func send(_ message: Message, to pipe: Pipe, outbox: inout Outbox) {
+    static func send(_ message: Message, to pipe: Pipe, outbox: inout Outbox) {
         if pipe.hasRoom(hwm: outbox.hwm) {
             outbox.queue(message, on: pipe)
         } else if isFull(pipe, hwm: outbox.hwm) {

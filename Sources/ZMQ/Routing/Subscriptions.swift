@@ -13,6 +13,7 @@ struct Subscriptions: Sendable {
     private(set) var matchesEverything = false
 
     var isEmpty: Bool { counts.isEmpty }
+    var topicCount: Int { counts.count }
     var topics: Dictionary<[UInt8], Int>.Keys { counts.keys }
 
     func contains(_ topic: [UInt8]) -> Bool { counts[topic] != nil }

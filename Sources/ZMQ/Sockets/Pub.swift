@@ -30,7 +30,7 @@ struct PubPattern: SocketPattern {
     mutating func received(_ batch: inout Deque<Message>, from pipe: Pipe) -> DropTally {
         for message in batch {
             if let subscription = Subscription(message) {
-                _ = pipe.subscriptions.applyOnce(subscription)
+                _ = publisher.apply(subscription, to: pipe)
             }
         }
         batch.removeAll(keepingCapacity: true)
@@ -38,6 +38,6 @@ struct PubPattern: SocketPattern {
     }
 
     mutating func detached(_ pipe: Pipe) {
-        pipe.subscriptions.removeAll()
+        publisher.forget(pipe)
     }
 }

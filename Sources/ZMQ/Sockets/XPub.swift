@@ -43,7 +43,7 @@ struct XPubPattern: SocketPattern {
     mutating func changeSubscription(_ subscription: Subscription, among pipes: [Pipe], outbox: inout Outbox) throws(ZMQError) {
         guard manual else { throw .notSupported("an XPUB subscribes its peers itself only with xpubManual") }
         guard let pipe = lastSubscriber, !pipe.isDetached else { return }
-        _ = pipe.subscriptions.applyOnce(subscription)
+        _ = publisher.apply(subscription, to: pipe)
     }
 
     mutating func send(_ message: Message, among pipes: [Pipe], outbox: inout Outbox) throws(ZMQError) -> Bool {
@@ -81,7 +81,7 @@ struct XPubPattern: SocketPattern {
     private mutating func passesOn(_ message: Message, from pipe: Pipe) -> Bool {
         guard let subscription = Subscription(message) else { return true }
         if manual { return true }
-        guard pipe.subscriptions.applyOnce(subscription) else {
+        guard publisher.apply(subscription, to: pipe) else {
             // A repeat from the same peer changes nothing; verbose passes it on regardless.
             return subscription.isSubscribe && verbose
         }
@@ -98,12 +98,12 @@ struct XPubPattern: SocketPattern {
             for topic in pipe.subscriptions.topics {
                 pipe.inbound.append(Subscription(subscribe: false, topic: topic).message)
             }
-            pipe.subscriptions.removeAll()
+            publisher.forget(pipe)
             return
         }
         for topic in pipe.subscriptions.topics where everyone.remove(topic) || verboser {
             pipe.inbound.append(Subscription(subscribe: false, topic: topic).message)
         }
-        pipe.subscriptions.removeAll()
+        publisher.forget(pipe)
     }
 }
