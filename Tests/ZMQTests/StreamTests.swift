@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-import ZMQ
+@testable import ZMQ
 import ZMQTestSupport
 
 /// STREAM's rules, checked with a hand-written TCP peer (`RawPeer`) and between two STREAM
@@ -74,6 +74,29 @@ struct StreamTests {
                 guard let error = error as? ZMQError, error.code == .invalidMessage else { return false }
                 return error.message.contains("[routing id, data]")
             }
+            stream.close()
+        }
+    }
+
+    @Test("a hundred peers come and go: every engine and pipe of theirs is freed")
+    func churn() async throws {
+        try await withContext { context in
+            let stream = try context.socket(.stream)
+            let endpoint = try await stream.bind("tcp://127.0.0.1:*")
+            let enginesBefore = RawEngine.liveCount.load(ordering: .relaxed)
+            for round in 0..<100 {
+                let peer = try RawPeer(port: port(of: endpoint))
+                peer.send(Array("round \(round)".utf8))
+                _ = try await stream.receive()  // the connect notice
+                var data = try await stream.receive()
+                while data[1].isEmpty { data = try await stream.receive() }
+                close(peer.fd)
+                let gone = try await stream.receive()
+                #expect(gone[1].isEmpty, "the disconnect notice")
+            }
+            let freed = await ConnectionChurnTests.eventually { RawEngine.liveCount.load(ordering: .relaxed) <= enginesBefore }
+            #expect(freed, "\(RawEngine.liveCount.load(ordering: .relaxed) - enginesBefore) raw engines still alive")
+            #expect(stream.state.withLock { $0.pipes.count + $0.readable.pipes.count } == 0, "no pipe is left behind")
             stream.close()
         }
     }

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-import ZMQ
+@testable import ZMQ
 import ZMQTestSupport
 
 /// udp between sockets of ours: RADIO to DISH, DGRAM to DGRAM, and what udp refuses.
@@ -24,6 +24,26 @@ struct UDPTests {
             try await radio.send(largest, group: "weather")
             #expect(try await dish.receive() == Message(largest))
         }
+    }
+
+    @Test("unbinding, disconnecting and closing free every udp engine")
+    func enginesFreed() async throws {
+        let enginesBefore = DatagramEngine.liveCount.load(ordering: .relaxed)
+        try await withContext { context in
+            for _ in 0..<20 {
+                let dish = try DishSocket(context)
+                let endpoint = try await dish.bind("udp://127.0.0.1:*")
+                let radio = try RadioSocket(context)
+                try await radio.connect(endpoint)
+                try await radio.socket.waitForPeers(1)
+                try await radio.disconnect(endpoint)
+                try await dish.unbind(endpoint)
+                radio.close()
+                dish.close()
+            }
+        }
+        let freed = await ConnectionChurnTests.eventually { DatagramEngine.liveCount.load(ordering: .relaxed) <= enginesBefore }
+        #expect(freed, "\(DatagramEngine.liveCount.load(ordering: .relaxed) - enginesBefore) udp engines still alive")
     }
 
     @Test("a message over 8,192 octets with its group is refused, naming the limit")

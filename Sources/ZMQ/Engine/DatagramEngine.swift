@@ -1,5 +1,6 @@
 import DequeModule
 import NIOCore
+import Synchronization
 import ZMTP
 
 /// Drives one udp channel: RADIO's (sending to its endpoint), DISH's and DGRAM's (bound). There
@@ -46,6 +47,14 @@ final class DatagramEngine: ChannelDuplexHandler, ChannelEngine, @unchecked Send
         self.addressed = socket.type == .dgram
         self.listensOnly = socket.type == .dish
         self.eventLoop = socket.eventLoop
+        Self.liveCount.add(1, ordering: .relaxed)
+    }
+
+    /// Engines alive in this process: each is freed when its channel goes.
+    static let liveCount = Atomic<Int>(0)
+
+    deinit {
+        Self.liveCount.subtract(1, ordering: .relaxed)
     }
 
     /// `ip:port`, or `[ip]:port` for IPv6: how DGRAM names a datagram's sender.

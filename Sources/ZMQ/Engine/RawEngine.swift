@@ -1,5 +1,6 @@
 import DequeModule
 import NIOCore
+import Synchronization
 import ZMTP
 
 /// Drives one connection of a STREAM socket (or a ROUTER with `routerRaw`): no handshake and no
@@ -30,6 +31,14 @@ final class RawEngine: ChannelDuplexHandler, ChannelEngine, @unchecked Sendable 
         self.connecter = connecter
         self.endpoint = endpoint
         self.eventLoop = eventLoop
+        Self.liveCount.add(1, ordering: .relaxed)
+    }
+
+    /// Engines alive in this process: each is freed when its channel goes.
+    static let liveCount = Atomic<Int>(0)
+
+    deinit {
+        Self.liveCount.subtract(1, ordering: .relaxed)
     }
 
     // MARK: Channel events

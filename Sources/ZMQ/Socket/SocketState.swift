@@ -266,10 +266,13 @@ struct SocketState: Sendable {
     /// A connection went away. Its queued outbound messages stay with a connect-side pipe; an
     /// accepted peer's pipe is dropped once what it already received has been read.
     mutating func detach(_ engine: any PipeEngine, from pipe: Pipe) -> Wakeups {
-        guard pipe.engine === engine, !pipe.isRemoved else { return Wakeups() }
+        guard pipe.engine === engine else { return Wakeups() }
+        // Let go of the engine even for a pipe the socket dropped: engine, connecter and pipe
+        // would otherwise hold one another for ever.
         pipe.engine = nil
         pipe.drainScheduled = false
         pipe.readingPaused = false
+        guard !pipe.isRemoved else { return Wakeups() }
         pattern.detached(pipe)
         readable.activate(pipe)
         if pipe.isConnectSide, options.immediate {
