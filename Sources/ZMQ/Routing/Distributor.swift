@@ -1,6 +1,7 @@
 import ZMTP
 
-/// Sends one message to every pipe that wants it (libzmq's `dist_t`), used by PUB, XPUB and XSUB.
+/// Sends one message to every pipe that wants it (libzmq's `dist_t`): to all for XSUB, to those a
+/// publisher's `TopicTree` found for PUB and XPUB.
 /// A pipe whose queue is full misses the message and the others still get it: a publisher never
 /// waits (29/PUBSUB "SHALL silently drop the message if the queue for a subscriber is full").
 enum Distributor {
@@ -8,15 +9,6 @@ enum Distributor {
     /// it, counted as a drop.
     static func send(_ message: Message, to pipes: [Pipe], outbox: inout Outbox) {
         for pipe in pipes { send(message, to: pipe, outbox: &outbox) }
-    }
-
-    /// Queues `message` on every pipe whose subscriptions match it (with `invert`, on every pipe
-    /// whose subscriptions do not). A loop of its own rather than a predicate closure: a closure
-    /// capturing the message cost a retain and a release of it per send (PUB → 1 SUB 10 %).
-    static func send(_ message: Message, toSubscribersOf pipes: [Pipe], invert: Bool, outbox: inout Outbox) {
-        for pipe in pipes where pipe.subscriptions.matches(message) != invert {
-            send(message, to: pipe, outbox: &outbox)
-        }
     }
 
     /// Queues `message` on `pipe` if it has room; a wanted peer whose queue is full misses it.

@@ -89,17 +89,10 @@ struct Publisher: Sendable {
 
     /// `invertMatching`: to every peer none of whose subscriptions matches, so every peer is tested.
     private mutating func sendInverted(_ message: Message, among pipes: [Pipe], outbox: inout Outbox) -> Bool {
-        let invert = self.invert
-        if noDrop {
-            // Kept, not rebuilt, so that a send allocates nothing.
-            blockers.removeAll(keepingCapacity: true)
-            for pipe in pipes where Distributor.isFull(pipe, hwm: outbox.hwm) && pipe.subscriptions.matches(message) != invert {
-                blockers.append(pipe)
-            }
-            if !blockers.isEmpty { return false }
-        }
-        Distributor.send(message, toSubscribersOf: pipes, invert: invert, outbox: &outbox)
-        return true
+        matching.removeAll(keepingCapacity: true)
+        for pipe in pipes where !pipe.subscriptions.matches(message) { matching.append(pipe) }
+        defer { matching.removeAll(keepingCapacity: true) }
+        return Self.send(message, to: matching, noDrop: noDrop, blockers: &blockers, outbox: &outbox)
     }
 
     func hasOut(among pipes: [Pipe], hwm: Int) -> Bool {

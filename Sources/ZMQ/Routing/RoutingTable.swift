@@ -101,3 +101,29 @@ struct RoutingTable {
         }
     }
 }
+
+/// A pattern that names its peers in a `RoutingTable` and puts the sender's id before each
+/// message received (ROUTER, STREAM): how it receives, and when a send waiting for one peer may
+/// go on.
+protocol RoutingByID: SocketPattern {
+    var table: RoutingTable { get }
+    /// The peer a send is waiting for room at.
+    var waitingFor: Pipe? { get }
+}
+
+extension RoutingByID {
+    /// A waiting send is for one peer: it may go on when that peer has room, or has gone (then
+    /// it throws or drops).
+    func hasOut(among pipes: [Pipe], hwm: Int) -> Bool {
+        table.mayGoOn(waitingFor, hwm: hwm)
+    }
+
+    mutating func pipeForReceiving(among pipes: [Pipe]) throws(ZMQError) -> Pipe? {
+        FairQueue.next(in: pipes)
+    }
+
+    mutating func received(_ batch: inout Deque<Message>, from pipe: Pipe) -> DropTally {
+        RoutingTable.prependID(of: pipe, to: &batch)
+        return .none
+    }
+}

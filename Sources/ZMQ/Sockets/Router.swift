@@ -9,11 +9,11 @@ import ZMTP
 ///
 /// Peers are named by a `RoutingTable`: by the Identity they announced (a second peer announcing
 /// one in use is refused), or else by five octets made up for them, as libzmq's.
-struct RouterPattern: SocketPattern {
-    private var table = RoutingTable()
+struct RouterPattern: RoutingByID {
+    private(set) var table = RoutingTable()
     private var mandatory = false
     /// With `routerMandatory`, the peer a send is waiting for room at.
-    private var waitingFor: Pipe?
+    private(set) var waitingFor: Pipe?
 
     private var handover = false
     private var notify: RouterNotify = []
@@ -65,20 +65,5 @@ struct RouterPattern: SocketPattern {
         waitingFor = nil
         outbox.queue(Message(Array(message.frames.dropFirst())), on: pipe)
         return true
-    }
-
-    /// A waiting send is for one peer: it may go on when that peer has room, or has gone (then
-    /// it throws `unroutable`).
-    func hasOut(among pipes: [Pipe], hwm: Int) -> Bool {
-        table.mayGoOn(waitingFor, hwm: hwm)
-    }
-
-    mutating func pipeForReceiving(among pipes: [Pipe]) throws(ZMQError) -> Pipe? {
-        FairQueue.next(in: pipes)
-    }
-
-    mutating func received(_ batch: inout Deque<Message>, from pipe: Pipe) -> DropTally {
-        RoutingTable.prependID(of: pipe, to: &batch)
-        return .none
     }
 }

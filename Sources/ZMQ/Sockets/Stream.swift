@@ -11,11 +11,11 @@ import ZMTP
 ///
 /// Peers are named by a `RoutingTable`: five made-up octets, or the id `connectRoutingID` gave
 /// the connection.
-struct StreamPattern: SocketPattern {
-    private var table = RoutingTable()
+struct StreamPattern: RoutingByID {
+    private(set) var table = RoutingTable()
     private var notify = true
     /// The peer a send is waiting for room at.
-    private var waitingFor: Pipe?
+    private(set) var waitingFor: Pipe?
 
     mutating func configure(_ options: SocketOptions) {
         notify = options.streamNotify
@@ -58,20 +58,5 @@ struct StreamPattern: SocketPattern {
         waitingFor = nil
         outbox.queue(Message(data), on: pipe)
         return true
-    }
-
-    /// A waiting send is for one peer: it may go on when that peer has room, or has gone (then
-    /// it throws `unroutable`).
-    func hasOut(among pipes: [Pipe], hwm: Int) -> Bool {
-        table.mayGoOn(waitingFor, hwm: hwm)
-    }
-
-    mutating func pipeForReceiving(among pipes: [Pipe]) throws(ZMQError) -> Pipe? {
-        FairQueue.next(in: pipes)
-    }
-
-    mutating func received(_ batch: inout Deque<Message>, from pipe: Pipe) -> DropTally {
-        RoutingTable.prependID(of: pipe, to: &batch)
-        return .none
     }
 }
