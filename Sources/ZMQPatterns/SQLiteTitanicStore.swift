@@ -82,6 +82,30 @@ enum DurableDatabase {
         // store): wait for it rather than fail the write.
         configuration.busyMode = .timeout(10)
         let database = try DatabaseQueue(path: path, configuration: configuration)
+        try whileLocked(for: 10) {
+            try prepare(database, path: path, schema: schema)
+        }
+        return database
+    }
+
+    /// Turning a new file to WAL takes a lock SQLite does not wait for (the busy timeout is not
+    /// consulted), so two stores opening one file together, as a broker pair sharing Titanic
+    /// does, would see "database is locked": try again until the other has finished.
+    private static func whileLocked(for patience: TimeInterval, _ body: () throws -> Void) throws {
+        let deadline = Date(timeIntervalSinceNow: patience)
+        var pause: TimeInterval = 0.001
+        while true {
+            do {
+                return try body()
+            } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY && Date() < deadline {
+                Thread.sleep(forTimeInterval: pause)
+                pause = min(pause * 2, 0.1)
+            }
+        }
+    }
+
+    private static func prepare(_ database: DatabaseQueue, path: String,
+                                schema: @escaping @Sendable (Database) throws -> Void) throws {
         try database.writeWithoutTransaction { db in
             let journal = try String.fetchOne(db, sql: "PRAGMA journal_mode = WAL")
             try db.execute(sql: "PRAGMA synchronous = FULL")
@@ -94,12 +118,11 @@ enum DurableDatabase {
                 throw ZMQError(code: .invalidFile,
                                message: "SQLite would not keep \(path) durably (journal \(journal ?? "?"), synchronous \(synchronous ?? -1); want wal and 2)")
             }
-            try db.inTransaction {
+            try db.inTransaction(.immediate) {
                 try schema(db)
                 return .commit
             }
         }
-        return database
     }
 
     static func durability(_ database: DatabaseQueue) async throws -> SQLiteDurability {

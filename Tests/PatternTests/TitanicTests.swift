@@ -51,6 +51,32 @@ struct TitanicStoreTests {
         #expect(try await store.pending().map(\.id) == ["B"])
     }
 
+    @Test("SQLite: stores opened on one new file at the same moment (a broker pair sharing Titanic) all open, none finds it locked")
+    func openedTogether() async throws {
+        for _ in 0..<20 {
+            let path = temporaryDatabase("titanic-together")
+            let opened = await withTaskGroup(of: String?.self) { group in
+                for _ in 0..<4 {
+                    group.addTask {
+                        // Each on a thread of its own, so the openings really overlap.
+                        await withCheckedContinuation { continuation in
+                            Thread.detachNewThread {
+                                do {
+                                    _ = try SQLiteTitanicStore(path: path)
+                                    continuation.resume(returning: nil)
+                                } catch {
+                                    continuation.resume(returning: "\(error)")
+                                }
+                            }
+                        }
+                    }
+                }
+                return await group.reduce(into: [String]()) { if let failure = $1 { $0.append(failure) } }
+            }
+            #expect(opened.isEmpty, "\(opened)")
+        }
+    }
+
     @Test("frames survive the blob encoding, empty and large ones too; a damaged blob decodes to nil")
     func coding() {
         let message: Message = ["", Frame([UInt8](repeating: 7, count: 70_000)), "x"]
