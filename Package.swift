@@ -62,6 +62,8 @@ let package = Package(
             dependencies: [
                 "ZMQ",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "HeapModule", package: "swift-collections"),
             ]
         ),
         // The `zmq` command-line tool.

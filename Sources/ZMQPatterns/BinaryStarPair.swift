@@ -54,17 +54,22 @@ struct BinaryStarPairMachine<Inner: PatternMachine>: PatternMachine {
     /// Whether a message is a client's vote (bstar.c: a client request): only such a message
     /// makes a passive half take over; anything else is refused unless this half is active.
     let votes: (Message, SocketName) -> Bool
+    /// What the pattern does when this half enters a state, before any message that caused it
+    /// reaches the pattern: a Clone server applies its pending updates on becoming active.
+    let entered: (inout Inner, BinaryStarState, ContinuousClock.Instant) -> [PatternAction<Inner.Event>]
     private(set) var peering: BinaryStarPeering
 
     init(_ inner: Inner, frontends: Set<SocketName>, pairing: BinaryStarPairing,
          votes: @escaping (Message, SocketName) -> Bool = { _, _ in true },
-         turnAway: @escaping (Message, SocketName) -> [PatternAction<Inner.Event>] = { _, _ in [] }) {
+         turnAway: @escaping (Message, SocketName) -> [PatternAction<Inner.Event>] = { _, _ in [] },
+         entered: @escaping (inout Inner, BinaryStarState, ContinuousClock.Instant) -> [PatternAction<Inner.Event>] = { _, _, _ in [] }) {
         precondition(!frontends.contains(Self.statePublisher) && !frontends.contains(Self.stateSubscriber),
                      "the pair's state sockets are its own")
         self.inner = inner
         self.frontends = frontends
         self.votes = votes
         self.turnAway = turnAway
+        self.entered = entered
         peering = BinaryStarPeering(primary: pairing.primary, heartbeat: pairing.heartbeat)
         statePublisherPlan = SocketPlan(.pub, bind: [pairing.statePublisher], options: pairing.stateOptions)
         stateSubscriberPlan = SocketPlan(.sub, connect: [pairing.stateSubscriber], options: pairing.stateOptions, subscriptions: [""])
@@ -96,13 +101,13 @@ struct BinaryStarPairMachine<Inner: PatternMachine>: PatternMachine {
     mutating func received(_ message: Message, on socket: SocketName, now: ContinuousClock.Instant) -> [Action] {
         if socket == Self.stateSubscriber {
             let (events, fault) = peering.stateMessage(message, now: now)
-            return events.map { .report(.pair($0)) } + (fault.map { [.fail(BinaryStarPeering.splitBrain($0))] } ?? [])
+            return report(events, now: now) + (fault.map { [.fail(BinaryStarPeering.splitBrain($0))] } ?? [])
         }
         guard frontends.contains(socket) else { return lift(inner.received(message, on: socket, now: now)) }
         let (accepted, events) = votes(message, socket)
             ? peering.clientArrived(now: now)
             : (peering.state == .active, peering.state == .active ? [] : [peering.refused])
-        let reports = events.map { Action.report(.pair($0)) }
+        let reports = report(events, now: now)
         guard accepted else { return reports + lift(turnAway(message, socket)) }
         return reports + lift(inner.received(message, on: socket, now: now))
     }
@@ -125,6 +130,14 @@ struct BinaryStarPairMachine<Inner: PatternMachine>: PatternMachine {
 
     mutating func stop(now: ContinuousClock.Instant) -> [Action] {
         lift(inner.stop(now: now))
+    }
+
+    /// The pair's events, each state entered followed by what the pattern does on entering it.
+    private mutating func report(_ events: [BinaryStarEvent], now: ContinuousClock.Instant) -> [Action] {
+        events.flatMap { event -> [Action] in
+            guard event.kind == .stateChanged else { return [.report(.pair(event))] }
+            return [.report(.pair(event))] + lift(entered(&inner, event.state, now))
+        }
     }
 
     private func lift(_ actions: [PatternAction<Inner.Event>]) -> [Action] {

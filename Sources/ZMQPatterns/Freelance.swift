@@ -121,7 +121,7 @@ public actor FreelanceClient {
 }
 
 /// Why a Freelance client's agent stopped.
-private final class AgentFailure: Sendable {
+final class AgentFailure: Sendable {
     let error = Mutex<(any Error)?>(nil)
 }
 

@@ -1,0 +1,337 @@
+import DequeModule
+import HeapModule
+import ZMQ
+
+/// What a Clone server (`CloneServer`) did with its map.
+public struct CloneServerEvent: ComponentEvent, Hashable {
+    public typealias Kind = EventKind<CloneServerEvent>
+
+    public let kind: Kind
+    public let key: String?
+    /// The map's sequence number after the event.
+    public let sequence: UInt64?
+    /// Why, for a dropped message: what was wrong with it.
+    public let reason: String?
+
+    public init(_ kind: Kind, key: String? = nil, sequence: UInt64? = nil, reason: String? = nil) {
+        self.kind = kind
+        self.key = key
+        self.sequence = sequence
+        self.reason = reason
+    }
+
+    public var description: String {
+        describe(kind, ("key", key), ("sequence", sequence.map(String.init)), ("reason", reason))
+    }
+}
+
+extension EventKind where Event == CloneServerEvent {
+    /// A client's update was applied and published (KVPUB) with the next sequence number.
+    public static var updatePublished: Self { Self("updatePublished") }
+    /// An ephemeral key's time to live ran out: it was deleted and the delete published.
+    public static var keyExpired: Self { Self("keyExpired") }
+    /// A client was sent the keys it asked for (ICANHAZ? … KTHXBAI).
+    public static var snapshotSent: Self { Self("snapshotSent") }
+    /// An update whose UUID was applied already (a client sending again) was ignored.
+    public static var duplicateIgnored: Self { Self("duplicateIgnored") }
+    /// A passive server kept a client's update until it sees the active one publish it, or
+    /// takes over.
+    public static var updateHeld: Self { Self("updateHeld") }
+    /// A passive server took the active one's snapshot.
+    public static var synchronized: Self { Self("synchronized") }
+    /// A message that is not 12/CHP, or not one this socket takes, was dropped; the map is as
+    /// it was.
+    public static var messageDropped: Self { Self("messageDropped") }
+}
+
+/// The Clone server's rules (12/CHP, the Guide's clonesrv models 5 and 6): the map and its
+/// sequence number, ephemeral keys, HUGZ while idle, snapshots by subtree, and as one half of a
+/// Binary Star pair, the passive server's following of the active one.
+///
+/// A server that serves (alone, or active) applies each client update (KVSET on the collector)
+/// with the next sequence number and publishes it (KVPUB). A passive server instead follows the
+/// active one's publisher, having taken its snapshot, and holds the updates clients send it in
+/// a pending list until it sees the active one publish them (matched by UUID); on taking over it
+/// applies what is still pending, so that no update a client sent to both servers is lost.
+struct CloneServerMachine: PatternMachine {
+    typealias Event = CloneServerEvent
+    typealias Action = PatternAction<Event>
+
+    static let snapshot: SocketName = "snapshot"
+    static let publisher: SocketName = "publisher"
+    static let collector: SocketName = "collector"
+    /// A passive server's SUB on the active one's publisher.
+    static let peerUpdates: SocketName = "peer-updates"
+    /// A passive server's DEALER asking the active one for its snapshot.
+    static let peerSnapshot: SocketName = "peer-snapshot"
+
+    struct Settings {
+        var endpoints: CloneEndpoints
+        var options: [SocketOption] = []
+        var heartbeat: Duration = .seconds(1)
+        /// The other server of a pair, to follow while passive (its snapshot and publisher).
+        var peer: CloneEndpoints?
+        var publisherHighWaterMark = 100_000
+        /// The most updates a passive server holds; beyond, the oldest is dropped.
+        var pendingLimit = 100_000
+        /// How many UUIDs of applied updates are remembered to ignore a repeat.
+        var rememberedUpdates = 65_536
+    }
+
+    /// An ephemeral key's expiry, in the heap of expiries. A key set again leaves its old
+    /// expiry in the heap, which `expiries` no longer matches: it is skipped when it comes up.
+    private struct Expiry: Comparable {
+        let instant: ContinuousClock.Instant
+        let key: String
+        static func < (a: Self, b: Self) -> Bool { a.instant < b.instant }
+    }
+
+    let settings: Settings
+    private(set) var map: [String: CloneEntry] = [:]
+    private(set) var sequence: UInt64 = 0
+    /// Alone or active: applies updates, publishes, expires keys, sends HUGZ (every heartbeat,
+    /// busy or not: a client following a quiet subtree hears nothing else).
+    private(set) var serving: Bool
+    private(set) var pending: Deque<CloneEntry> = []
+    /// The UUIDs in `pending`, so a client sending an update again does not hold it twice.
+    private var pendingIDs: Set<[UInt8]> = []
+    private(set) var drops = 0
+    private var expiries: [String: ContinuousClock.Instant] = [:]
+    private var expiryQueue = Heap<Expiry>()
+    private var seen: RecentSet<[UInt8]>
+    private var nextHeartbeat: ContinuousClock.Instant?
+    /// The active server's snapshot as it arrives, and when to ask again.
+    private var synchronizing: (entries: [String: CloneEntry], deadline: ContinuousClock.Instant)?
+
+    init(_ settings: Settings, serving: Bool = true) {
+        self.settings = settings
+        self.serving = serving
+        seen = RecentSet(limit: settings.rememberedUpdates)
+    }
+
+    var nextDeadline: ContinuousClock.Instant? {
+        var soonest = synchronizing?.deadline
+        if serving {
+            for instant in [nextHeartbeat, expiryQueue.min?.instant] {
+                if let instant, soonest.map({ instant < $0 }) ?? true { soonest = instant }
+            }
+        }
+        return soonest
+    }
+
+    /// While taking the active server's snapshot, its updates wait in their queue.
+    func reads(_ socket: SocketName) -> Bool {
+        socket != Self.peerUpdates || synchronizing == nil
+    }
+
+    mutating func start(now: ContinuousClock.Instant) -> [Action] {
+        let endpoints = settings.endpoints
+        var actions: [Action] = [
+            // No high-water mark on the snapshot port: a snapshot cut short by a full queue would
+            // still end in KTHXBAI, and the client would take a map with keys missing.
+            .open(Self.snapshot, SocketPlan(.router, bind: [endpoints.snapshot], options: settings.options
+                + [.sendHighWaterMark(0), .routerMandatory(true)])),
+            .open(Self.publisher, SocketPlan(.pub, bind: [endpoints.publisher], options: settings.options
+                + [.sendHighWaterMark(settings.publisherHighWaterMark)])),
+            .open(Self.collector, SocketPlan(.sub, bind: [endpoints.collector], options: settings.options, subscriptions: [""])),
+        ]
+        if let peer = settings.peer {
+            actions.append(.open(Self.peerUpdates, SocketPlan(.sub, connect: [peer.publisher], options: settings.options, subscriptions: [""])))
+        }
+        if serving { nextHeartbeat = now + settings.heartbeat }
+        return actions
+    }
+
+    mutating func received(_ message: Message, on socket: SocketName, now: ContinuousClock.Instant) -> [Action] {
+        if socket == Self.snapshot {
+            guard message.count > 1 else { return drop("a message with no routing id") }
+            let client = message[0]
+            switch CloneProtocol.parse(Message(Array(message.frames.dropFirst()))) {
+            case .success(.snapshotRequest(let subtree)): return snapshot(for: client, subtree: subtree, now: now)
+            case .success: return drop(CloneProtocolError.unexpected("anything but ICANHAZ? on the snapshot port").description)
+            case .failure(let error): return drop(error.description)
+            }
+        }
+        let command: CloneCommand
+        switch CloneProtocol.parse(message) {
+        case .success(let parsed): command = parsed
+        case .failure(let error): return drop(error.description)
+        }
+        switch (socket, command) {
+        case (Self.collector, .entry(let entry)):
+            return serving ? apply(entry, now: now) : hold(entry)
+        case (Self.peerUpdates, .heartbeat):
+            return []
+        case (Self.peerUpdates, .entry(let entry)):
+            return follow(entry, now: now)
+        case (Self.peerSnapshot, .entry(let entry)):
+            synchronizing?.entries[entry.key] = entry
+            return []
+        case (Self.peerSnapshot, .snapshotEnd(let sequence, _)):
+            return synchronized(sequence: sequence, now: now)
+        default:
+            return drop(CloneProtocolError.unexpected("\(command) on the \(socket) socket").description)
+        }
+    }
+
+    mutating func tick(now: ContinuousClock.Instant) -> [Action] {
+        var actions: [Action] = []
+        if let deadline = synchronizing?.deadline, now >= deadline {
+            actions += askForSnapshot(now: now)
+        }
+        guard serving else { return actions }
+        while let due = expiryQueue.min, due.instant <= now {
+            expiryQueue.removeMin()
+            guard expiries[due.key] == due.instant else { continue }
+            actions += publish(CloneEntry(key: due.key, value: Frame()), now: now, as: .keyExpired)
+        }
+        if let heartbeat = nextHeartbeat, now >= heartbeat {
+            actions.append(.send(CloneProtocol.heartbeat, on: Self.publisher))
+            nextHeartbeat = now + settings.heartbeat
+        }
+        return actions
+    }
+
+    /// The Binary Star pair this server is half of changed state.
+    mutating func pairState(_ state: BinaryStarState, now: ContinuousClock.Instant) -> [Action] {
+        switch state {
+        case .active:
+            guard !serving else { return [] }
+            serving = true
+            nextHeartbeat = now
+            var actions: [Action] = synchronizing == nil ? [] : [.close(Self.peerSnapshot)]
+            synchronizing = nil
+            pendingIDs = []
+            while let update = pending.popFirst() { actions += apply(update, now: now) }
+            return actions
+        case .passive:
+            serving = false
+            nextHeartbeat = nil
+            return askForSnapshot(now: now)
+        default:
+            return []
+        }
+    }
+
+    // MARK: Serving
+
+    private mutating func snapshot(for client: Frame, subtree: String, now: ContinuousClock.Instant) -> [Action] {
+        var actions: [Action] = []
+        for key in map.keys.sorted() where key.hasPrefix(subtree) {
+            var entry = map[key]!
+            // An ephemeral key goes with the time it has left, so a server that takes this
+            // snapshot expires it when this one would.
+            if let expiry = expiries[key] { entry.properties["ttl"] = CloneProtocol.secondsText(max(expiry - now, .milliseconds(1))) }
+            actions.append(.send(Message([client] + entry.message.frames), on: Self.snapshot))
+        }
+        let end = Message([client] + CloneProtocol.snapshotEnd(sequence: sequence, subtree: subtree).frames)
+        actions.append(.send(end, on: Self.snapshot, report: CloneServerEvent(.snapshotSent, key: subtree, sequence: sequence)))
+        return actions
+    }
+
+    /// A client's update, applied with the next sequence number and published.
+    private mutating func apply(_ update: CloneEntry, now: ContinuousClock.Instant) -> [Action] {
+        guard !CloneProtocol.isReserved(update.key) else { return drop(CloneProtocolError.unexpected("key \(update.key)").description) }
+        if !update.uuid.isEmpty {
+            guard seen.insert(update.uuid) else { return [.report(CloneServerEvent(.duplicateIgnored, key: update.key, sequence: sequence))] }
+        }
+        return publish(update, now: now, as: .updatePublished)
+    }
+
+    private mutating func publish(_ update: CloneEntry, now: ContinuousClock.Instant, as kind: CloneServerEvent.Kind) -> [Action] {
+        sequence += 1
+        var update = update
+        update.sequence = sequence
+        store(update, now: now)
+        return [.send(update.message, on: Self.publisher, report: CloneServerEvent(kind, key: update.key, sequence: sequence))]
+    }
+
+    private mutating func store(_ entry: CloneEntry, now: ContinuousClock.Instant) {
+        if entry.deletes {
+            map[entry.key] = nil
+            expiries[entry.key] = nil
+            return
+        }
+        map[entry.key] = entry
+        if let ttl = entry.timeToLive {
+            expiries[entry.key] = now + ttl
+            expiryQueue.insert(Expiry(instant: now + ttl, key: entry.key))
+        } else {
+            expiries[entry.key] = nil
+        }
+    }
+
+    // MARK: Passive
+
+    /// A client's update while passive: kept until the active server is seen to publish it.
+    private mutating func hold(_ update: CloneEntry) -> [Action] {
+        guard !CloneProtocol.isReserved(update.key) else { return drop(CloneProtocolError.unexpected("key \(update.key)").description) }
+        if !update.uuid.isEmpty {
+            guard !seen.contains(update.uuid), pendingIDs.insert(update.uuid).inserted else { return [] }
+        }
+        var actions: [Action] = []
+        if pending.count >= settings.pendingLimit {
+            let oldest = pending.removeFirst()
+            pendingIDs.remove(oldest.uuid)
+            actions += drop("the pending list is full (\(settings.pendingLimit)); the oldest update, to \(oldest.key), is forgotten")
+        }
+        pending.append(update)
+        return actions + [.report(CloneServerEvent(.updateHeld, key: update.key, sequence: sequence))]
+    }
+
+    /// An update the active server published.
+    private mutating func follow(_ update: CloneEntry, now: ContinuousClock.Instant) -> [Action] {
+        guard !serving else { return [] }
+        if !update.uuid.isEmpty {
+            seen.insert(update.uuid)
+            if pendingIDs.remove(update.uuid) != nil { pending.removeAll { $0.uuid == update.uuid } }
+        }
+        guard update.sequence > sequence else { return [] }
+        sequence = update.sequence
+        store(update, now: now)
+        return []
+    }
+
+    private mutating func askForSnapshot(now: ContinuousClock.Instant) -> [Action] {
+        guard let peer = settings.peer else { return [] }
+        synchronizing = ([:], now + settings.heartbeat * 4)
+        return [.open(Self.peerSnapshot, SocketPlan(.dealer, connect: [peer.snapshot], options: settings.options)),
+                .send(CloneProtocol.snapshotRequest(subtree: ""), on: Self.peerSnapshot)]
+    }
+
+    private mutating func synchronized(sequence: UInt64, now: ContinuousClock.Instant) -> [Action] {
+        guard let entries = synchronizing?.entries else { return [] }
+        synchronizing = nil
+        map = [:]
+        expiries = [:]
+        expiryQueue = Heap()
+        for entry in entries.values { store(entry, now: now) }
+        self.sequence = sequence
+        return [.close(Self.peerSnapshot), .report(CloneServerEvent(.synchronized, sequence: sequence))]
+    }
+
+    private mutating func drop(_ reason: String) -> [Action] {
+        drops += 1
+        return [.report(CloneServerEvent(.messageDropped, sequence: sequence, reason: reason))]
+    }
+}
+
+/// The last `limit` values inserted, for "seen this before?".
+struct RecentSet<Value: Hashable> {
+    let limit: Int
+    private var members: Set<Value> = []
+    private var order: Deque<Value> = []
+
+    init(limit: Int) { self.limit = limit }
+
+    func contains(_ value: Value) -> Bool { members.contains(value) }
+
+    /// False when `value` is a member already.
+    @discardableResult
+    mutating func insert(_ value: Value) -> Bool {
+        guard members.insert(value).inserted else { return false }
+        order.append(value)
+        if order.count > limit { members.remove(order.removeFirst()) }
+        return true
+    }
+}
