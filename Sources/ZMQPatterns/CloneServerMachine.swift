@@ -89,8 +89,7 @@ struct CloneServerMachine: PatternMachine {
     let settings: Settings
     private(set) var map: [String: CloneEntry] = [:]
     private(set) var sequence: UInt64 = 0
-    /// Alone or active: applies updates, publishes, expires keys, sends HUGZ (every heartbeat,
-    /// busy or not: a client following a quiet subtree hears nothing else).
+    /// Alone or active: applies updates, publishes, expires keys.
     private(set) var serving: Bool
     private(set) var pending: Deque<CloneEntry> = []
     /// The UUIDs in `pending`, so a client sending an update again does not hold it twice.
@@ -99,6 +98,9 @@ struct CloneServerMachine: PatternMachine {
     private var expiries: [String: ContinuousClock.Instant] = [:]
     private var expiryQueue = Heap<Expiry>()
     private var seen: RecentSet<[UInt8]>
+    /// HUGZ go out every heartbeat, busy or not, active or passive: a client following a quiet
+    /// subtree hears nothing else, and a client failing over to the passive server waits for
+    /// its first message before asking it for the snapshot that makes it take over.
     private var nextHeartbeat: ContinuousClock.Instant?
     /// The active server's snapshot as it arrives, and when to ask again.
     private var synchronizing: (entries: [String: CloneEntry], deadline: ContinuousClock.Instant)?
@@ -110,13 +112,7 @@ struct CloneServerMachine: PatternMachine {
     }
 
     var nextDeadline: ContinuousClock.Instant? {
-        var soonest = synchronizing?.deadline
-        if serving {
-            for instant in [nextHeartbeat, expiryQueue.min?.instant] {
-                if let instant, soonest.map({ instant < $0 }) ?? true { soonest = instant }
-            }
-        }
-        return soonest
+        [synchronizing?.deadline, nextHeartbeat, serving ? expiryQueue.min?.instant : nil].compactMap { $0 }.min()
     }
 
     /// While taking the active server's snapshot, its updates wait in their queue.
@@ -138,7 +134,7 @@ struct CloneServerMachine: PatternMachine {
         if let peer = settings.peer {
             actions.append(.open(Self.peerUpdates, SocketPlan(.sub, connect: [peer.publisher], options: settings.options, subscriptions: [""])))
         }
-        if serving { nextHeartbeat = now + settings.heartbeat }
+        nextHeartbeat = now + settings.heartbeat
         return actions
     }
 
@@ -179,15 +175,15 @@ struct CloneServerMachine: PatternMachine {
         if let deadline = synchronizing?.deadline, now >= deadline {
             actions += askForSnapshot(now: now)
         }
+        if let heartbeat = nextHeartbeat, now >= heartbeat {
+            actions.append(.send(CloneProtocol.heartbeat, on: Self.publisher))
+            nextHeartbeat = now + settings.heartbeat
+        }
         guard serving else { return actions }
         while let due = expiryQueue.min, due.instant <= now {
             expiryQueue.removeMin()
             guard expiries[due.key] == due.instant else { continue }
             actions += publish(CloneEntry(key: due.key, value: Frame()), now: now, as: .keyExpired)
-        }
-        if let heartbeat = nextHeartbeat, now >= heartbeat {
-            actions.append(.send(CloneProtocol.heartbeat, on: Self.publisher))
-            nextHeartbeat = now + settings.heartbeat
         }
         return actions
     }
@@ -198,7 +194,6 @@ struct CloneServerMachine: PatternMachine {
         case .active:
             guard !serving else { return [] }
             serving = true
-            nextHeartbeat = now
             var actions: [Action] = synchronizing == nil ? [] : [.close(Self.peerSnapshot)]
             synchronizing = nil
             pendingIDs = []
@@ -206,7 +201,6 @@ struct CloneServerMachine: PatternMachine {
             return actions
         case .passive:
             serving = false
-            nextHeartbeat = nil
             return askForSnapshot(now: now)
         default:
             return []

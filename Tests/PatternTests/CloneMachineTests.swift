@@ -1,0 +1,276 @@
+import Foundation
+import Testing
+import ZMQ
+@testable import ZMQPatterns
+import ZMQTestSupport
+
+/// 12/CHP's frames, octet for octet, and what is not 12/CHP.
+@Suite("Clone protocol")
+struct CloneProtocolTests {
+    static let uuid = [UInt8](0..<16)
+
+    @Test("KVPUB, KVSET and KVSYNC are key, 8-octet sequence in network order, UUID, name=value lines, value")
+    func entryFrames() throws {
+        let entry = CloneEntry(key: "/a/b", sequence: 0x0102_0304_0506_0708, uuid: Self.uuid,
+                               properties: ["ttl": "30", "owner": "x"], value: Frame([0, 255]))
+        #expect(entry.message.frames.map(\.bytes) == [
+            Array("/a/b".utf8), [1, 2, 3, 4, 5, 6, 7, 8], Self.uuid, Array("owner=x\nttl=30\n".utf8), [0, 255],
+        ])
+        #expect(CloneProtocol.parse(entry.message) == .success(.entry(entry)))
+        #expect(entry.timeToLive == .seconds(30))
+        #expect(CloneEntry(key: "k", value: Frame()).message.frames.map(\.count) == [1, 8, 0, 0, 0], "no UUID, no properties, deleting")
+    }
+
+    @Test("ICANHAZ? is 2 frames; KTHXBAI and HUGZ are 5, HUGZ with a zero sequence")
+    func commandFrames() {
+        #expect(CloneProtocol.snapshotRequest(subtree: "/a/").frames.map(\.bytes) == [Array("ICANHAZ?".utf8), Array("/a/".utf8)])
+        #expect(CloneProtocol.snapshotEnd(sequence: 258, subtree: "/a/").frames.map(\.bytes) == [
+            Array("KTHXBAI".utf8), [0, 0, 0, 0, 0, 0, 1, 2], [], [], Array("/a/".utf8),
+        ])
+        #expect(CloneProtocol.heartbeat.frames.map(\.bytes) == [Array("HUGZ".utf8), [0, 0, 0, 0, 0, 0, 0, 0], [], [], []])
+        #expect(CloneProtocol.parse(CloneProtocol.snapshotRequest(subtree: "")) == .success(.snapshotRequest(subtree: "")))
+        #expect(CloneProtocol.parse(CloneProtocol.snapshotEnd(sequence: 9, subtree: "/x/")) == .success(.snapshotEnd(sequence: 9, subtree: "/x/")))
+        #expect(CloneProtocol.parse(CloneProtocol.heartbeat) == .success(.heartbeat))
+    }
+
+    @Test("what is not 12/CHP is refused with the reason", arguments: [
+        (Message(["k", Frame([0, 0, 0, 1]), "", "", "v"]), CloneProtocolError.sequenceLength(4)),
+        (Message(["k", Frame([UInt8](repeating: 0, count: 8)), Frame([1, 2, 3]), "", "v"]), .uuidLength(3)),
+        (Message(["k", Frame([UInt8](repeating: 0, count: 8)), "", "ttl=soon\n", "v"]), .badTimeToLive("soon")),
+        (Message(["k", Frame([UInt8](repeating: 0, count: 8)), "", "ttl=-1\n", "v"]), .badTimeToLive("-1")),
+        (Message(["k", Frame([UInt8](repeating: 0, count: 8)), "", "no equals\n", "v"]), .badProperty("no equals")),
+        (Message([Frame([0xFF, 0xFE]), Frame([UInt8](repeating: 0, count: 8)), "", "", "v"]), .notText("key")),
+        (Message(["k", "v"]), .unexpected("a 2-frame command other than ICANHAZ?")),
+        (Message(["k", Frame([UInt8](repeating: 0, count: 8)), "", "v"]), .frameCount(4)),
+        (Message(), .frameCount(0)),
+    ] as [(Message, CloneProtocolError)])
+    func refused(message: Message, error: CloneProtocolError) {
+        #expect(CloneProtocol.parse(message) == .failure(error))
+    }
+
+    @Test("a server's three endpoints are P, P+1 and P+2 of a tcp endpoint; anything else says to give all three")
+    func endpoints() throws {
+        #expect(try CloneEndpoints("tcp://*:5556") == CloneEndpoints(snapshot: "tcp://*:5556", publisher: "tcp://*:5557", collector: "tcp://*:5558"))
+        #expect(try CloneEndpoints("tcp://[::1]:7000").collector == "tcp://[::1]:7002")
+        for bad in ["ipc:///tmp/x", "tcp://host", "tcp://host:65534", "tcp://host:http"] {
+            #expect(throws: ZMQError.self, "\(bad)") { try CloneEndpoints(bad) }
+        }
+    }
+}
+
+/// The Clone server's rules as a value, on a clock the test moves.
+@Suite("Clone server machine")
+struct CloneServerMachineTests {
+    typealias Machine = CloneServerMachine
+    static let at = FixedClock.at
+    static let endpoints = CloneEndpoints(snapshot: "inproc://s", publisher: "inproc://p", collector: "inproc://c")
+
+    static func server(serving: Bool = true, peer: Bool = false) -> Machine {
+        var machine = Machine(.init(endpoints: endpoints, heartbeat: .seconds(1),
+                                    peer: peer ? CloneEndpoints(snapshot: "inproc://ps", publisher: "inproc://pp", collector: "") : nil),
+                              serving: serving)
+        _ = machine.start(now: at(0))
+        return machine
+    }
+
+    static func set(_ key: String, _ value: String, uuid: UInt8 = 0, ttl: String? = nil) -> Message {
+        CloneEntry(key: key, uuid: uuid == 0 ? [] : [UInt8](repeating: uuid, count: 16),
+                   properties: ttl.map { ["ttl": $0] } ?? [:], value: Frame(value)).message
+    }
+
+    static func published(_ actions: [Machine.Action]) -> [CloneEntry] {
+        actions.compactMap { action in
+            guard let (message, socket) = action.sent, socket == Machine.publisher,
+                  case .success(.entry(let entry)) = CloneProtocol.parse(message) else { return nil }
+            return entry
+        }
+    }
+
+    static func snapshot(_ machine: inout Machine, subtree: String, at seconds: Double) -> [Message] {
+        machine.received(Message([Frame("client")] + CloneProtocol.snapshotRequest(subtree: subtree).frames), on: Machine.snapshot, now: at(seconds))
+            .compactMap { $0.sent?.socket == Machine.snapshot ? $0.sent?.message : nil }
+    }
+
+    @Test("it binds a ROUTER, a PUB and a SUB to everything at its three endpoints; a pair's server also follows its peer's publisher")
+    func sockets() {
+        var machine = Machine(.init(endpoints: Self.endpoints))
+        let opened = machine.start(now: Self.at(0)).compactMap { if case .open(let name, let plan) = $0 { (name, plan) } else { nil } }
+        #expect(opened.map(\.0) == [Machine.snapshot, Machine.publisher, Machine.collector])
+        #expect(opened.map(\.1.type) == [.router, .pub, .sub] && opened.map(\.1.bind) == [["inproc://s"], ["inproc://p"], ["inproc://c"]])
+        #expect(opened[2].1.subscriptions == [""])
+        var paired = Machine(.init(endpoints: Self.endpoints, peer: CloneEndpoints(snapshot: "inproc://ps", publisher: "inproc://pp", collector: "")),
+                             serving: false)
+        let peer = paired.start(now: Self.at(0)).compactMap { if case .open(let name, let plan) = $0 { (name, plan) } else { nil } }.last
+        #expect(peer?.0 == Machine.peerUpdates && peer?.1.connect == ["inproc://pp"] && peer?.1.subscriptions == [""])
+    }
+
+    @Test("each update is published with the next sequence number, its UUID and properties; an empty value deletes; a repeated UUID is applied once")
+    func updates() {
+        var machine = Self.server()
+        let first = Self.published(machine.received(Self.set("/a/1", "one", uuid: 1), on: Machine.collector, now: Self.at(0.1)))
+        #expect(first.map(\.sequence) == [1] && first.first?.uuid == [UInt8](repeating: 1, count: 16) && first.first?.value == "one")
+        #expect(Self.published(machine.received(Self.set("/a/2", "two"), on: Machine.collector, now: Self.at(0.2))).map(\.sequence) == [2])
+        let repeated = machine.received(Self.set("/a/1", "one", uuid: 1), on: Machine.collector, now: Self.at(0.3))
+        #expect(Self.published(repeated).isEmpty && repeated.compactMap(\.event).map(\.kind) == [.duplicateIgnored])
+        #expect(Self.published(machine.received(Self.set("/a/1", ""), on: Machine.collector, now: Self.at(0.4))).map(\.sequence) == [3])
+        #expect(machine.map.keys.sorted() == ["/a/2"] && machine.sequence == 3)
+    }
+
+    @Test("a snapshot is every key under the subtree in key order, then KTHXBAI with the sequence and the subtree, to the asking client")
+    func snapshots() {
+        var machine = Self.server()
+        for (index, key) in ["/b/1", "/a/2", "/a/1", "/ab"].enumerated() {
+            _ = machine.received(Self.set(key, "v\(index)"), on: Machine.collector, now: Self.at(0.1))
+        }
+        let sent = Self.snapshot(&machine, subtree: "/a/", at: 0.2)
+        #expect(sent.map(\.first) == ["client", "client", "client"])
+        #expect(sent.map { $0[1].string } == ["/a/1", "/a/2", "KTHXBAI"])
+        #expect(sent.last.map { Array($0.frames.dropFirst()) } == CloneProtocol.snapshotEnd(sequence: 4, subtree: "/a/").frames)
+        #expect(Self.snapshot(&machine, subtree: "", at: 0.3).count == 5)
+    }
+
+    @Test("an ephemeral key is deleted and the delete published when its ttl runs out; set again without one, it stays; its snapshot entry carries the time left")
+    func ephemeral() {
+        var machine = Self.server()
+        _ = machine.received(Self.set("/s/1", "x", ttl: "2"), on: Machine.collector, now: Self.at(0))
+        _ = machine.received(Self.set("/s/2", "y", ttl: "1.5"), on: Machine.collector, now: Self.at(0))
+        #expect(machine.nextDeadline == Self.at(1), "the first HUGZ comes first")
+        #expect(Self.snapshot(&machine, subtree: "/s/1", at: 0.5).first.flatMap { CloneProtocol.parse(Message(Array($0.frames.dropFirst()))) }
+            == .success(.entry(CloneEntry(key: "/s/1", sequence: 1, properties: ["ttl": "1.500"], value: "x"))))
+        _ = machine.received(Self.set("/s/1", "x again"), on: Machine.collector, now: Self.at(1))
+        let expired = machine.tick(now: Self.at(2.5))
+        #expect(Self.published(expired).map(\.key) == ["/s/2"] && Self.published(expired).first?.value.isEmpty == true)
+        #expect(Self.published(expired).first?.sequence == 4 && expired.compactMap(\.event).map(\.kind) == [.keyExpired])
+        #expect(machine.map.keys.sorted() == ["/s/1"])
+        #expect(Self.published(machine.tick(now: Self.at(10))).isEmpty)
+    }
+
+    @Test("HUGZ every heartbeat, busy or idle, serving or not")
+    func heartbeats() {
+        var machine = Self.server()
+        #expect(machine.tick(now: Self.at(0.5)).isEmpty)
+        _ = machine.received(Self.set("/k", "v"), on: Machine.collector, now: Self.at(0.9))
+        #expect(machine.tick(now: Self.at(1)).compactMap { $0.sent?.message } == [CloneProtocol.heartbeat])
+        #expect(machine.nextDeadline == Self.at(2))
+        var passive = Self.server(serving: false)
+        #expect(passive.tick(now: Self.at(1)).compactMap { $0.sent?.message } == [CloneProtocol.heartbeat])
+    }
+
+    @Test("malformed messages, and commands on the wrong socket, are dropped and counted; the map and sequence stay", arguments: [
+        (Message(["k", Frame([1]), "", "", "v"]), CloneServerMachine.collector),
+        (Message(["k", Frame([UInt8](repeating: 0, count: 8)), "", "ttl=never\n", "v"]), CloneServerMachine.collector),
+        (CloneProtocol.snapshotRequest(subtree: ""), CloneServerMachine.collector),
+        (Message(["HUGZ", Frame([UInt8](repeating: 0, count: 8)), "", "", "v"]), CloneServerMachine.collector),
+        (Message(["client", "ICANHAZ", ""]), CloneServerMachine.snapshot),
+        (Message([Frame("client")] + CloneServerMachineTests.set("/k", "v").frames), CloneServerMachine.snapshot),
+        (Message(["lonely"]), CloneServerMachine.snapshot),
+    ] as [(Message, SocketName)])
+    func badInput(message: Message, socket: SocketName) {
+        var machine = Self.server()
+        _ = machine.received(Self.set("/k", "v"), on: Machine.collector, now: Self.at(0))
+        let actions = machine.received(message, on: socket, now: Self.at(0.1))
+        #expect(actions.compactMap(\.event).map(\.kind) == [.messageDropped] && actions.allSatisfy { $0.sent == nil })
+        #expect(machine.drops == 1 && machine.sequence == 1 && machine.map["/k"]?.value == "v")
+    }
+
+    @Test("passive: it takes the active one's snapshot, follows its updates, holds clients' updates until it sees them published, and applies the rest on taking over")
+    func passive() {
+        var machine = Self.server(serving: false, peer: true)
+        let asked = machine.pairState(.passive, now: Self.at(1))
+        #expect(asked.compactMap { $0.sent } .map(\.message) == [CloneProtocol.snapshotRequest(subtree: "")])
+        #expect(!machine.reads(Machine.peerUpdates), "the active one's updates wait until its snapshot is in")
+        _ = machine.received(CloneEntry(key: "/old", sequence: 7, value: "o").message, on: Machine.peerSnapshot, now: Self.at(1.1))
+        let synced = machine.received(CloneProtocol.snapshotEnd(sequence: 7, subtree: ""), on: Machine.peerSnapshot, now: Self.at(1.1))
+        #expect(synced.compactMap(\.event).map(\.kind) == [.synchronized] && machine.map.keys.sorted() == ["/old"] && machine.sequence == 7)
+        // Client updates 1 and 2 arrive; the active one publishes 1; 2 is still pending.
+        #expect(machine.received(Self.set("/one", "1", uuid: 1), on: Machine.collector, now: Self.at(1.2)).compactMap(\.event).map(\.kind) == [.updateHeld])
+        _ = machine.received(Self.set("/two", "2", uuid: 2), on: Machine.collector, now: Self.at(1.2))
+        _ = machine.received(Self.set("/two", "2", uuid: 2), on: Machine.collector, now: Self.at(1.25))
+        var published = CloneEntry(key: "/one", sequence: 8, uuid: [UInt8](repeating: 1, count: 16), value: "1")
+        #expect(machine.received(published.message, on: Machine.peerUpdates, now: Self.at(1.3)).isEmpty)
+        published.sequence = 6
+        _ = machine.received(published.message, on: Machine.peerUpdates, now: Self.at(1.3))
+        #expect(machine.pending.map(\.key) == ["/two"] && machine.sequence == 8, "an update not newer than the map is not applied")
+        #expect(machine.received(Self.set("/one", "1", uuid: 1), on: Machine.collector, now: Self.at(1.4)).isEmpty, "seen published already")
+        #expect(machine.tick(now: Self.at(5)).compactMap(\.sent).map(\.message) == [CloneProtocol.heartbeat], "a passive server sends HUGZ, nothing else")
+        let takeover = machine.pairState(.active, now: Self.at(6))
+        #expect(Self.published(takeover).map(\.key) == ["/two"] && Self.published(takeover).first?.sequence == 9)
+        #expect(machine.map.keys.sorted() == ["/old", "/one", "/two"] && machine.pending.isEmpty)
+    }
+}
+
+/// The Clone client's rules as a value.
+@Suite("Clone client machine")
+struct CloneClientMachineTests {
+    typealias Machine = CloneClientMachine
+    static let at = FixedClock.at
+    static let servers = [CloneEndpoints(snapshot: "inproc://s1", publisher: "inproc://p1", collector: "inproc://c1"),
+                          CloneEndpoints(snapshot: "inproc://s2", publisher: "inproc://p2", collector: "inproc://c2")]
+
+    static func news(_ actions: [Machine.Action]) -> [String] {
+        actions.compactMap(\.event).map { news in
+            switch news {
+            case .synchronized(let entries, let sequence): "snapshot \(entries.keys.sorted()) \(sequence)"
+            case .updated(let entry): "update \(entry.key) \(entry.sequence)"
+            case .event(let event): "\(event.kind)"
+            }
+        }
+    }
+
+    static func synchronized(subtree: String = "") -> Machine {
+        var machine = Machine(servers: servers, subtree: subtree, serverTimeout: .seconds(5), options: [])
+        _ = machine.start(now: at(0))
+        _ = machine.received(CloneProtocol.heartbeat, on: Machine.subscriber, now: at(0.1))
+        _ = machine.received(CloneEntry(key: "/a", sequence: 3, value: "x").message, on: Machine.snapshot, now: at(0.2))
+        _ = machine.received(CloneProtocol.snapshotEnd(sequence: 5, subtree: subtree), on: Machine.snapshot, now: at(0.2))
+        return machine
+    }
+
+    @Test("it subscribes first, asks for the snapshot only once its subscriber hears the server, and leaves updates queued until KTHXBAI")
+    func joining() {
+        var machine = Machine(servers: Self.servers, subtree: "/a/", serverTimeout: .seconds(5), options: [])
+        let opened = machine.start(now: Self.at(0)).compactMap { if case .open(let name, let plan) = $0 { (name, plan) } else { nil } }
+        #expect(opened.map(\.0) == [Machine.subscriber, Machine.snapshot] && opened[0].1.subscriptions == ["/a/", "HUGZ"])
+        #expect(opened.map(\.1.connect) == [["inproc://p1"], ["inproc://s1"]])
+        let asked = machine.received(CloneProtocol.heartbeat, on: Machine.subscriber, now: Self.at(0.1))
+        #expect(asked.compactMap(\.sent).map(\.message) == [CloneProtocol.snapshotRequest(subtree: "/a/")])
+        #expect(!machine.reads(Machine.subscriber))
+        _ = machine.received(CloneEntry(key: "/a/x", sequence: 1, value: "1").message, on: Machine.snapshot, now: Self.at(0.2))
+        let done = machine.received(CloneProtocol.snapshotEnd(sequence: 4, subtree: "/a/"), on: Machine.snapshot, now: Self.at(0.2))
+        #expect(Self.news(done) == ["snapshot [\"/a/x\"] 4", "snapshotReceived"] && machine.reads(Machine.subscriber))
+    }
+
+    @Test("updates not newer than the snapshot are dropped, newer ones applied; without a subtree a gap asks for a fresh snapshot")
+    func updates() {
+        var machine = Self.synchronized()
+        #expect(Self.news(machine.received(CloneEntry(key: "/a", sequence: 5, value: "old").message, on: Machine.subscriber, now: Self.at(1))).isEmpty)
+        #expect(Self.news(machine.received(CloneEntry(key: "/a", sequence: 6, value: "new").message, on: Machine.subscriber, now: Self.at(1))) == ["update /a 6"])
+        let gap = machine.received(CloneEntry(key: "/a", sequence: 9, value: "later").message, on: Machine.subscriber, now: Self.at(1))
+        #expect(Self.news(gap) == ["updatesMissed"] && gap.compactMap(\.sent).map(\.message) == [CloneProtocol.snapshotRequest(subtree: "")])
+        var filtered = Self.synchronized(subtree: "/a")
+        #expect(Self.news(filtered.received(CloneEntry(key: "/a", sequence: 9, value: "later").message, on: Machine.subscriber, now: Self.at(1))) == ["update /a 9"],
+                "under a subtree, sequence numbers skip the other keys' updates")
+    }
+
+    @Test("silence for the server timeout (HUGZ count) loses the server: fresh sockets to the next, its snapshot, failedOver")
+    func failover() {
+        var machine = Self.synchronized()
+        _ = machine.received(CloneProtocol.heartbeat, on: Machine.subscriber, now: Self.at(4))
+        #expect(machine.tick(now: Self.at(8.9)).isEmpty, "HUGZ at 4 s keeps it until 9 s")
+        let lost = machine.tick(now: Self.at(9))
+        #expect(Self.news(lost) == ["serverLost"])
+        #expect(lost.compactMap { if case .open(_, let plan) = $0 { plan.connect } else { nil } } == [["inproc://p2"], ["inproc://s2"]])
+        _ = machine.received(CloneProtocol.heartbeat, on: Machine.subscriber, now: Self.at(9.1))
+        let synced = machine.received(CloneProtocol.snapshotEnd(sequence: 2, subtree: ""), on: Machine.snapshot, now: Self.at(9.2))
+        #expect(Self.news(synced) == ["snapshot [] 2", "snapshotReceived", "failedOver"])
+        #expect(Self.news(machine.tick(now: Self.at(14.2))) == ["serverLost"] && machine.server == 0, "and back to the first")
+    }
+
+    @Test("a malformed update or snapshot entry is dropped and counted; the client goes on")
+    func badInput() {
+        var machine = Self.synchronized()
+        #expect(Self.news(machine.received(["/a", Frame([1, 2]), "", "", "v"], on: Machine.subscriber, now: Self.at(1))) == ["messageDropped"])
+        #expect(Self.news(machine.received(CloneEntry(key: "/a", sequence: 6, value: "ok").message, on: Machine.subscriber, now: Self.at(1))) == ["update /a 6"])
+        #expect(machine.drops == 1)
+    }
+}

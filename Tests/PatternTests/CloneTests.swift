@@ -1,0 +1,197 @@
+import Foundation
+import Testing
+import ZMQ
+@testable import ZMQPatterns
+import ZMQTestSupport
+
+/// Clone servers and clients over real sockets.
+@Suite("Clone", .timeLimit(.minutes(2)))
+struct CloneTests {
+    static func endpoints() -> CloneEndpoints {
+        CloneEndpoints(snapshot: temporaryIPCEndpoint("clone-s"), publisher: temporaryIPCEndpoint("clone-p"),
+                       collector: temporaryIPCEndpoint("clone-c"))
+    }
+
+    static func server(_ endpoints: CloneEndpoints, in context: ZMQContext, onEvent: @escaping EventHandler<CloneServerEvent> = { _ in }) -> Task<Void, any Error> {
+        var server = CloneServer(endpoints: endpoints)
+        server.heartbeat = .milliseconds(100)
+        server.onEvent = onEvent
+        return Task { try await server.run(in: context) }
+    }
+
+    static func client(_ servers: [CloneEndpoints], in context: ZMQContext, subtree: String = "") async throws -> CloneClient {
+        let client = try await CloneClient(context, servers: servers, subtree: subtree, serverTimeout: .seconds(1))
+        try await client.waitUntilSynchronized()
+        return client
+    }
+
+    /// Waits until `client` has applied `key` = `value`.
+    static func waitFor(_ client: CloneClient, _ key: String, _ value: Frame?) async {
+        let changes = client.changes()
+        if client[key] == value { return }
+        for await change in changes where change.key == key && change.value == value { return }
+    }
+
+    @Test("a client that joins while another writes ends with exactly the writer's map; updates and deletes reach every client")
+    func joinWhileUpdating() async throws {
+        try await withContext { context in
+            let endpoints = Self.endpoints()
+            let server = Self.server(endpoints, in: context)
+            let writer = try await Self.client([endpoints], in: context)
+            var late: CloneClient?
+            var expected: [String: Frame] = [:]
+            for round in 0..<300 {
+                try await writer.set("/k/\(round % 40)", Frame("v\(round)"))
+                expected["/k/\(round % 40)"] = Frame("v\(round)")
+                if round % 7 == 0 {
+                    try await writer.delete("/k/\((round + 3) % 40)")
+                    expected["/k/\((round + 3) % 40)"] = nil
+                }
+                if round == 120 {
+                    late = try await CloneClient(context, servers: [endpoints], serverTimeout: .seconds(1))
+                }
+            }
+            try await writer.set("/done", "yes")
+            expected["/done"] = "yes"
+            #expect(writer.values == expected)
+            let joined = try #require(late)
+            await Self.waitFor(joined, "/done", "yes")
+            #expect(joined.values == writer.values && joined.sequence == writer.sequence)
+            let fresh = try await Self.client([endpoints], in: context)
+            #expect(fresh.values == writer.values && fresh.sequence == writer.sequence)
+            for client in [writer, joined, fresh] { await client.close() }
+            server.cancel()
+        }
+    }
+
+    @Test("a client under a subtree takes and follows only the keys under it")
+    func subtree() async throws {
+        try await withContext { context in
+            let endpoints = Self.endpoints()
+            let server = Self.server(endpoints, in: context)
+            let all = try await Self.client([endpoints], in: context)
+            try await all.set("/a/1", "one")
+            try await all.set("/b/1", "other")
+            let onlyA = try await Self.client([endpoints], in: context, subtree: "/a/")
+            #expect(onlyA.values == ["/a/1": "one"])
+            try await all.set("/b/2", "other")
+            try await all.set("/a/2", "two")
+            await Self.waitFor(onlyA, "/a/2", "two")
+            #expect(onlyA.values == ["/a/1": "one", "/a/2": "two"])
+            try await onlyA.set("/a/3", "three")
+            #expect(onlyA["/a/3"] == "three", "set returns once the update is back")
+            await all.close()
+            await onlyA.close()
+            server.cancel()
+        }
+    }
+
+    @Test("an ephemeral key disappears from every client when its ttl runs out; HUGZ keep a quiet client with its server")
+    func ephemeral() async throws {
+        try await withContext { context in
+            let endpoints = Self.endpoints()
+            let log = EventLog<CloneServerEvent>()
+            let server = Self.server(endpoints, in: context, onEvent: log.handler)
+            let client = try await Self.client([endpoints], in: context)
+            let events = client.events()
+            let changes = client.changes()
+            try await client.set("/session", "alive", ttl: .milliseconds(300))
+            try await client.set("/config", "kept")
+            var seen: [CloneChange] = []
+            for await change in changes {
+                seen.append(change)
+                if change.key == "/session", change.value == nil { break }
+            }
+            #expect(seen.map(\.description) == ["/session=alive", "/config=kept", "/session="])
+            #expect(client.values == ["/config": "kept"] && log.count(.keyExpired) == 1)
+            // A second's silence would lose the server; HUGZ every 0.1 s keep it.
+            try await Task.sleep(for: .seconds(1.5))
+            await client.close()
+            var kinds: [CloneClientEvent.Kind] = []
+            for await event in events { kinds.append(event.kind) }
+            #expect(!kinds.contains(.serverLost), "\(kinds)")
+            server.cancel()
+        }
+    }
+
+    @Test("a malformed update from the network is dropped and reported by the server; the map stays and the server goes on")
+    func badUpdates() async throws {
+        try await withContext { context in
+            let endpoints = Self.endpoints()
+            let feed = EventFeed<CloneServerEvent>()
+            let server = Self.server(endpoints, in: context, onEvent: feed.handler)
+            let client = try await Self.client([endpoints], in: context)
+            try await client.set("/k", "v")
+            // An XPUB, to see the collector's subscription before sending: a PUB drops until then.
+            let raw = try context.socket(.xpub, options: [.linger(.zero)])
+            try await raw.connect(endpoints.collector)
+            #expect(try await raw.receive().first == Frame([1]))
+            try await raw.send(["/k", Frame([0, 1]), "", "", "broken"])
+            var dropped: CloneServerEvent?
+            for await event in feed.stream where event.kind == .messageDropped {
+                dropped = event
+                break
+            }
+            #expect(dropped?.reason == "a sequence number of 2 octets, not 8")
+            try await client.set("/k", "still")
+            #expect(client.values == ["/k": "still"])
+            raw.close()
+            await client.close()
+            server.cancel()
+        }
+    }
+
+    @Test("a Binary Star pair: the active server stopped while clients write, every client fails over and ends with the survivor's map")
+    func pairFailover() async throws {
+        try await withContext { context in
+            let (first, second) = (Self.endpoints(), Self.endpoints())
+            let (state1, state2) = (temporaryIPCEndpoint("clone-state"), temporaryIPCEndpoint("clone-state"))
+            func server(_ endpoints: CloneEndpoints, primary: Bool, peer: CloneEndpoints, feed: EventFeed<BinaryStarEvent>) -> Task<Void, any Error> {
+                var server = CloneServer(endpoints: endpoints)
+                server.heartbeat = .milliseconds(100)
+                server.pair = BinaryStarPairing(primary: primary, statePublisher: primary ? state1 : state2, stateSubscriber: primary ? state2 : state1)
+                server.pair?.heartbeat = .milliseconds(100)
+                server.peer = peer
+                server.onPairEvent = feed.handler
+                return Task { try await server.run(in: context) }
+            }
+            let (primaryStates, backupStates) = (EventFeed<BinaryStarEvent>(), EventFeed<BinaryStarEvent>())
+            let primary = server(first, primary: true, peer: second, feed: primaryStates)
+            let backup = server(second, primary: false, peer: first, feed: backupStates)
+            for await event in backupStates.stream where event.state == .passive { break }
+            let clients = try await withThrowingTaskGroup(of: CloneClient.self) { group in
+                for _ in 0..<3 { group.addTask { try await Self.client([first, second], in: context) } }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            let events = clients.map { $0.events() }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for (index, client) in clients.enumerated() {
+                    group.addTask {
+                        for round in 0..<60 {
+                            try await client.set("/c\(index)/\(round % 10)", Frame("\(round)"))
+                            if index == 0, round == 20 { primary.cancel() }
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            for await event in backupStates.stream where event.state == .active { break }
+            for stream in events {
+                for await event in stream where event.kind == .failedOver {
+                    #expect(event.server == second.snapshot)
+                    break
+                }
+            }
+            try await clients[0].set("/done", "yes")
+            let survivor = try await Self.client([second], in: context)
+            for client in clients {
+                await Self.waitFor(client, "/done", "yes")
+                #expect(client.values == survivor.values)
+            }
+            #expect(survivor.values.count == 31 && survivor["/c2/9"] == "59")
+            for client in clients + [survivor] { await client.close() }
+            _ = await primary.result
+            backup.cancel()
+        }
+    }
+}
