@@ -9,11 +9,15 @@ public struct CloneChange: Sendable, Hashable, CustomStringConvertible {
     public let value: Frame?
     /// The map's sequence number with this change.
     public let sequence: UInt64
+    /// For a change that came with a snapshot, which one: 1 for the client's first, more after
+    /// each fail-over or resynchronization. Nil for a published update.
+    public let snapshot: Int?
 
-    public init(key: String, value: Frame?, sequence: UInt64) {
+    public init(key: String, value: Frame?, sequence: UInt64, snapshot: Int? = nil) {
         self.key = key
         self.value = value
         self.sequence = sequence
+        self.snapshot = snapshot
     }
 
     public var description: String { "\(key)=\(value.map { $0.string ?? "\($0.bytes)" } ?? "")" }
@@ -108,10 +112,11 @@ public final class CloneClient: Sendable {
     }
 
     /// Returns once the map is a server's snapshot (at once if it is already). Throws if the
-    /// client stopped.
+    /// client stopped first, or the task was cancelled.
     public func waitUntilSynchronized() async throws {
-        await replica.synchronized()
-        if let error = failure.error.withLock({ $0 }) { throw error }
+        guard await replica.synchronized() else {
+            throw failure.error.withLock({ $0 }) ?? ZMQError.cancelled
+        }
     }
 
     /// Sets `key` to `value` for every client (an empty value deletes it), and returns once a
@@ -165,10 +170,11 @@ final class CloneReplica: Sendable {
         var entries: [String: CloneEntry] = [:]
         var sequence: UInt64 = 0
         var synchronized = false
+        var snapshots = 0
         var stopped = false
         var changeWatchers: [UUID: AsyncStream<CloneChange>.Continuation] = [:]
         var eventWatchers: [UUID: AsyncStream<CloneClientEvent>.Continuation] = [:]
-        var synchronizedWaiters: [CheckedContinuation<Void, Never>] = []
+        var synchronizedWaiters: [UUID: CheckedContinuation<Bool, Never>] = [:]
         /// `set`'s updates not back yet (false) or back (true), by UUID.
         var expected: [[UInt8]: Bool] = [:]
         var echoWaiters: [[UInt8]: CheckedContinuation<Bool, Never>] = [:]
@@ -181,20 +187,22 @@ final class CloneReplica: Sendable {
         case .synchronized(let entries, let sequence):
             let (changes, waiters, echoes) = state.withLock { state in
                 let old = state.entries
+                state.snapshots += 1
+                let snapshot = state.snapshots
                 var changes: [CloneChange] = old.keys.filter { entries[$0] == nil }.sorted()
-                    .map { CloneChange(key: $0, value: nil, sequence: sequence) }
+                    .map { CloneChange(key: $0, value: nil, sequence: sequence, snapshot: snapshot) }
                 changes += entries.keys.sorted().filter { old[$0]?.value != entries[$0]!.value }
-                    .map { CloneChange(key: $0, value: entries[$0]!.value, sequence: sequence) }
+                    .map { CloneChange(key: $0, value: entries[$0]!.value, sequence: sequence, snapshot: snapshot) }
                 state.entries = entries
                 state.sequence = sequence
                 state.synchronized = true
-                let waiters = state.synchronizedWaiters
-                state.synchronizedWaiters = []
+                let waiters = Array(state.synchronizedWaiters.values)
+                state.synchronizedWaiters = [:]
                 // An update published while the client was between servers comes back in the snapshot.
                 let echoes = state.expected.isEmpty ? [] : entries.values.compactMap { state.arrived($0.uuid) }
                 return (changes, waiters, echoes)
             }
-            for waiter in waiters { waiter.resume() }
+            for waiter in waiters { waiter.resume(returning: true) }
             for echo in echoes { echo.resume(returning: true) }
             let watchers = state.withLock { Array($0.changeWatchers.values) }
             for change in changes { for watcher in watchers { watcher.yield(change) } }
@@ -224,14 +232,21 @@ final class CloneReplica: Sendable {
         return stream
     }
 
-    func synchronized() async {
-        await withCheckedContinuation { continuation in
-            let now = state.withLock { state in
-                if state.synchronized || state.stopped { return true }
-                state.synchronizedWaiters.append(continuation)
-                return false
+    /// Returns once the map is a snapshot: true, or false if the client stopped or the task was
+    /// cancelled first.
+    func synchronized() async -> Bool {
+        let id = UUID()
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let now = state.withLock { state -> Bool? in
+                    if state.synchronized || state.stopped || Task.isCancelled { return state.synchronized }
+                    state.synchronizedWaiters[id] = continuation
+                    return nil
+                }
+                if let now { continuation.resume(returning: now) }
             }
-            if now { continuation.resume() }
+        } onCancel: {
+            state.withLock { $0.synchronizedWaiters.removeValue(forKey: id) }?.resume(returning: false)
         }
     }
 
@@ -262,15 +277,15 @@ final class CloneReplica: Sendable {
             defer {
                 state.changeWatchers = [:]
                 state.eventWatchers = [:]
-                state.synchronizedWaiters = []
+                state.synchronizedWaiters = [:]
                 state.echoWaiters = [:]
             }
-            return (Array(state.changeWatchers.values), Array(state.eventWatchers.values), state.synchronizedWaiters,
+            return (Array(state.changeWatchers.values), Array(state.eventWatchers.values), Array(state.synchronizedWaiters.values),
                     Array(state.echoWaiters.values))
         }
         for watcher in changes { watcher.finish() }
         for watcher in events { watcher.finish() }
-        for waiter in waiters { waiter.resume() }
+        for waiter in waiters { waiter.resume(returning: false) }
         for echo in echoes { echo.resume(returning: false) }
     }
 }

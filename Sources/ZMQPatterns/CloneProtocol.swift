@@ -156,7 +156,8 @@ public enum CloneProtocol {
 }
 
 /// Where a Clone server listens: its snapshot ROUTER, its publisher PUB and its collector SUB.
-/// 12/CHP puts them at ports P, P + 1 and P + 2, which `init(_:)` derives from P's endpoint.
+/// 12/CHP puts them at ports P, P + 1 and P + 2, which `init(_:)` derives from P's endpoint
+/// (and for ipc, from one path).
 public struct CloneEndpoints: Sendable, Hashable {
     public var snapshot: String
     public var publisher: String
@@ -168,13 +169,19 @@ public struct CloneEndpoints: Sendable, Hashable {
         self.collector = collector
     }
 
-    /// From a tcp endpoint at port P (`tcp://*:5556` to bind, `tcp://host:5556` to connect):
-    /// P, P + 1 and P + 2. Throws for any other kind of endpoint (give the three endpoints
-    /// instead) and for a port too high to have two after it.
+    /// From one endpoint: for tcp at port P (`tcp://*:5556` to bind, `tcp://host:5556` to
+    /// connect), ports P, P + 1 and P + 2; for ipc and inproc, the endpoint itself and the
+    /// endpoint with `+1` and `+2` after it (`ipc:///run/clone`, `ipc:///run/clone+1` …).
+    /// Throws for another transport, a tcp endpoint without a port number, or a port too high
+    /// to have two after it.
     public init(_ endpoint: String) throws {
+        if endpoint.hasPrefix("ipc://") || endpoint.hasPrefix("inproc://") {
+            self.init(snapshot: endpoint, publisher: endpoint + "+1", collector: endpoint + "+2")
+            return
+        }
         guard endpoint.hasPrefix("tcp://"), let colon = endpoint.lastIndex(of: ":"),
               let port = Int(endpoint[endpoint.index(after: colon)...]), (1...65533).contains(port) else {
-            throw ZMQError.invalidEndpoint(endpoint, reason: "a Clone server's ports are P, P+1 and P+2 of a tcp endpoint with a port number below 65534; give the three endpoints otherwise")
+            throw ZMQError.invalidEndpoint(endpoint, reason: "a Clone server is at a tcp endpoint with a port number below 65534 (its ports are P, P+1 and P+2), or an ipc or inproc endpoint")
         }
         let host = endpoint[..<colon]
         self.init(snapshot: "\(host):\(port)", publisher: "\(host):\(port + 1)", collector: "\(host):\(port + 2)")

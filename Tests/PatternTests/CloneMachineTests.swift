@@ -48,11 +48,12 @@ struct CloneProtocolTests {
         #expect(CloneProtocol.parse(message) == .failure(error))
     }
 
-    @Test("a server's three endpoints are P, P+1 and P+2 of a tcp endpoint; anything else says to give all three")
+    @Test("a server's three endpoints are P, P+1 and P+2 of a tcp endpoint, or an ipc path and the path with +1 and +2; other endpoints are refused")
     func endpoints() throws {
         #expect(try CloneEndpoints("tcp://*:5556") == CloneEndpoints(snapshot: "tcp://*:5556", publisher: "tcp://*:5557", collector: "tcp://*:5558"))
         #expect(try CloneEndpoints("tcp://[::1]:7000").collector == "tcp://[::1]:7002")
-        for bad in ["ipc:///tmp/x", "tcp://host", "tcp://host:65534", "tcp://host:http"] {
+        #expect(try CloneEndpoints("ipc:///tmp/c") == CloneEndpoints(snapshot: "ipc:///tmp/c", publisher: "ipc:///tmp/c+1", collector: "ipc:///tmp/c+2"))
+        for bad in ["udp://host:5556", "tcp://host", "tcp://host:65534", "tcp://host:http"] {
             #expect(throws: ZMQError.self, "\(bad)") { try CloneEndpoints(bad) }
         }
     }

@@ -1,0 +1,113 @@
+import Foundation
+import Testing
+import ZMQ
+import ZMQTestSupport
+
+/// `zmq clone-server` and `zmq clone get|set|watch`, run as a user would run them.
+@Suite("zmq clone", .serialized, .timeLimit(.minutes(2)))
+struct CloneToolTests {
+    typealias Running = ToolTests.Running
+    typealias Lines = BinaryStarToolTests.Lines
+
+    static func directory() throws -> String {
+        let path = NSTemporaryDirectory() + "zmq-tool-clone-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+
+    /// The map `key=value` lines leave, replayed in order (`key=` deletes).
+    static func replay(_ lines: [String]) -> [String: String] {
+        var map: [String: String] = [:]
+        for line in lines {
+            guard let equals = line.firstIndex(of: "=") else { continue }
+            let value = String(line[line.index(after: equals)...])
+            map[String(line[..<equals])] = value.isEmpty ? nil : value
+        }
+        return map
+    }
+
+    @Test("set, get and watch against one server: get prints key=value in key order, watch prints the snapshot then each change, a ttl deletes; SIGTERM ends the server with 0")
+    func oneServer() async throws {
+        let endpoint = "ipc://\(try Self.directory())/clone"
+        let server = try Running(["clone-server", "--bind", endpoint, "--heartbeat", "0.1"])
+        #expect(try await ToolTests.run(["clone", "set", "--connect", endpoint, "/b", "two"]).status == 0)
+        #expect(try await ToolTests.run(["clone", "set", "--connect", endpoint, "/a", "0x00ff"]).status == 0)
+        let watcher = try Running(["clone", "watch", "--connect", endpoint, "--count", "3"])
+        let lines = Lines(watcher.output.fileHandleForReading)
+        #expect(await lines.waitFor("/b=two") == ["/a=0x00ff", "/b=two"], "the snapshot, in key order")
+        let set = try await ToolTests.run(["clone", "set", "--connect", endpoint, "--ttl", "0.3", "/session", "alive"])
+        #expect(set.status == 0, "\(set.errors)")
+        #expect(try await ToolTests.run(["clone", "set", "--connect", endpoint, "/b", ""]).status == 0, "an empty value deletes")
+        #expect(await lines.rest().sorted() == ["/b=", "/session=", "/session=alive"], "three lines after the snapshot, then it exits")
+        #expect(await watcher.finish().status == 0)
+        let got = try await ToolTests.run(["clone", "get", "--connect", endpoint])
+        #expect(got.status == 0 && got.output == "/a=0x00ff\n")
+        #expect(try await ToolTests.run(["clone", "get", "--connect", endpoint, "--subtree", "/b"]).output == "")
+        server.process.terminate()
+        #expect(await server.finish().status == 0)
+        let nobody = try await ToolTests.run(["clone", "set", "--connect", endpoint, "--timeout", "0.3", "/k", "v"])
+        #expect(nobody.status == 1 && nobody.errors.contains("no Clone server published /k within"), "\(nobody.errors)")
+        let silent = try await ToolTests.run(["clone", "get", "--connect", endpoint, "--timeout", "0.3"])
+        #expect(silent.status == 1 && silent.errors.contains("no server sent its snapshot"), "\(silent.errors)")
+    }
+
+    @Test("usage errors exit 2 and say what is wrong", arguments: [
+        (["clone", "set", "--connect", "ipc:///tmp/x", "HUGZ", "v"], "'HUGZ' cannot be a key"),
+        (["clone", "get"], "give --connect ENDPOINT"),
+        (["clone", "get", "--connect", "udp://host:5556"], "--connect udp://host:5556: "),
+        (["clone-server", "--bind", "tcp://*:5556", "--peer", "tcp://b:5566"], "--peer is for a Binary Star pair"),
+        (["clone-server", "--bind", "tcp://*:5556", "--primary", "--state-bind", "tcp://*:5003", "--state-connect", "tcp://b:5004"], "a pair needs it"),
+        (["clone", "set", "--connect", "ipc:///tmp/x", "--ttl", "0", "k", "v"], "--ttl must be"),
+    ])
+    func usage(arguments: [String], message: String) async throws {
+        let run = try await ToolTests.run(arguments)
+        #expect(run.status == 2 && run.errors.contains(message), "\(run.errors)")
+    }
+
+    @Test("a clone-server pair: the active server killed (SIGKILL) while several clients write; every write lands, and each watcher's output replays to the survivor's map")
+    func pairKilled() async throws {
+        let folder = try Self.directory()
+        let (first, second) = ("ipc://\(folder)/first", "ipc://\(folder)/second")
+        let (state1, state2) = ("ipc://\(folder)/state1", "ipc://\(folder)/state2")
+        func server(_ role: String, bind: String, stateBind: String, stateConnect: String, peer: String) throws -> (Running, Lines) {
+            let running = try Running(["clone-server", "--bind", bind, "--heartbeat", "0.1", role, "--state-bind", stateBind,
+                                       "--state-connect", stateConnect, "--state-heartbeat", "0.1", "--peer", peer])
+            return (running, Lines(running.errors.fileHandleForReading))
+        }
+        let (primary, primaryLines) = try server("--primary", bind: first, stateBind: state1, stateConnect: state2, peer: second)
+        let (backup, backupLines) = try server("--backup", bind: second, stateBind: state2, stateConnect: state1, peer: first)
+        #expect(await primaryLines.waitFor("binary-star: ACTIVE").last == "binary-star: ACTIVE")
+        #expect(await backupLines.waitFor("binary-star: PASSIVE").last == "binary-star: PASSIVE")
+        let both = ["--connect", first, "--connect", second, "--server-timeout", "0.5"]
+        let watchers = try (0..<2).map { _ in try Running(["clone", "watch"] + both) }
+        let watcherLines = watchers.map { Lines($0.output.fileHandleForReading) }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for writer in 0..<3 {
+                group.addTask {
+                    for round in 0..<12 {
+                        let set = try await ToolTests.run(["clone", "set"] + both + ["/w\(writer)/\(round % 4)", "\(round)"])
+                        #expect(set.status == 0, "\(set.errors)")
+                        if writer == 0, round == 4 {
+                            kill(primary.process.processIdentifier, SIGKILL)
+                            _ = await primary.finish()
+                        }
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        #expect(await backupLines.waitFor("binary-star: ACTIVE").last == "binary-star: ACTIVE")
+        #expect(try await ToolTests.run(["clone", "set"] + both + ["/done", "yes"]).status == 0)
+        let survivor = try await ToolTests.run(["clone", "get", "--connect", second])
+        let expected = Self.replay(survivor.output.split(separator: "\n").map(String.init))
+        #expect(expected.count == 13 && expected["/w2/3"] == "11", "\(expected)")
+        for (watcher, lines) in zip(watchers, watcherLines) {
+            let seen = await lines.waitFor("/done=yes")
+            #expect(Self.replay(seen) == expected)
+            watcher.process.terminate()
+            #expect(await watcher.finish().status == 0)
+        }
+        backup.process.terminate()
+        #expect(await backup.finish().status == 0)
+    }
+}
