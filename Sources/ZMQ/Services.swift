@@ -29,19 +29,22 @@ public struct ZMQProxyService: Service {
     let backend: ZMQSocket
     let capture: ZMQSocket?
     let control: ZMQSocket?
+    let trace: AsyncStream<ZMQProxy.Passage>.Continuation?
 
-    public init(frontend: ZMQSocket, backend: ZMQSocket, capture: ZMQSocket? = nil, control: ZMQSocket? = nil) {
+    public init(frontend: ZMQSocket, backend: ZMQSocket, capture: ZMQSocket? = nil, control: ZMQSocket? = nil,
+                trace: AsyncStream<ZMQProxy.Passage>.Continuation? = nil) {
         self.frontend = frontend
         self.backend = backend
         self.capture = capture
         self.control = control
+        self.trace = trace
     }
 
     public func run() async throws {
-        let (frontend, backend, capture, control) = (self.frontend, self.backend, self.capture, self.control)
+        let (frontend, backend, capture, control, trace) = (self.frontend, self.backend, self.capture, self.control, self.trace)
         do {
             try await cancelWhenGracefulShutdown {
-                try await ZMQProxy.run(frontend: frontend, backend: backend, capture: capture, control: control)
+                try await ZMQProxy.run(frontend: frontend, backend: backend, capture: capture, control: control, trace: trace)
             }
         } catch ZMQError.cancelled {
             return  // shut down gracefully

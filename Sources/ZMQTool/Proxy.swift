@@ -8,7 +8,10 @@ struct Proxy: AsyncParsableCommand {
         abstract: "Forward messages between a frontend and a backend socket until interrupted.",
         discussion: """
             XSUB/XPUB makes a forwarder for publish-subscribe (subscriptions travel upstream), \
-            PULL/PUSH a streamer. Exits 0 on SIGINT or SIGTERM.
+            PULL/PUSH a streamer. With --trace, each message or subscription that passes is \
+            printed as "frontend>backend" or "backend>frontend", a tab, "message", "subscribe" \
+            or "unsubscribe", a tab, and its frames as zmq recv prints them (for a \
+            subscription, the topic). Exits 0 on SIGINT or SIGTERM.
             """
     )
 
@@ -32,6 +35,9 @@ struct Proxy: AsyncParsableCommand {
 
     @Option(help: "Also publish every forwarded message on a PUB socket bound here.")
     var capture: String?
+
+    @Flag(help: "Print a line per message or subscription that passes: direction, kind, then the frames as recv prints them.")
+    var trace = false
 
     @Option(help: "Take PAUSE, RESUME, TERMINATE and STATISTICS on a REP socket bound here (zmq_proxy_steerable).")
     var control: String?
@@ -88,11 +94,23 @@ struct Proxy: AsyncParsableCommand {
         }
         // SIGINT and SIGTERM end the proxy gracefully; the context, listed first, stops last.
         // A proxy that ends by itself (TERMINATE) shuts the rest down gracefully.
-        let proxy = ZMQProxyService(frontend: frontend, backend: backend, capture: capture, control: control)
+        let (passing, trace) = AsyncStream.makeStream(of: ZMQProxy.Passage.self)
+        let proxy = ZMQProxyService(frontend: frontend, backend: backend, capture: capture, control: control, trace: self.trace ? trace : nil)
+        let printer = TaskService { for await passage in passing { printPassage(passage) } }
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(
-            services: [.init(service: context), .init(service: proxy, successTerminationBehavior: .gracefullyShutdownGroup)],
+            services: [.init(service: context), .init(service: printer),
+                       .init(service: proxy, successTerminationBehavior: .gracefullyShutdownGroup)],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: ZMQContext.silentLogger))
         try await group.run()
     }
+}
+
+/// One line of `zmq proxy --trace`.
+private func printPassage(_ passage: ZMQProxy.Passage) {
+    let direction = passage.direction == .frontendToBackend ? "frontend>backend" : "backend>frontend"
+    var line = Data("\(direction)\t\(passage.kind)\t".utf8)
+    FrameText.write(passage.message) { line.append(contentsOf: $0) }
+    line.append(10)
+    FileHandle.standardOutput.write(line)
 }

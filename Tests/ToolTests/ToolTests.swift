@@ -105,6 +105,28 @@ struct ToolTests {
         #expect(run.status == 0, "stderr was: \(run.errors)")
     }
 
+    @Test("proxy --trace prints each subscription, message and unsubscription that passes, with its direction")
+    func proxyTrace() async throws {
+        let (inward, outward) = (temporaryIPCEndpoint(), temporaryIPCEndpoint())
+        let running = try Running(["proxy", "--frontend", "XSUB", "--frontend-bind", inward, "--backend", "XPUB", "--backend-bind", outward, "--trace"])
+        let lines = BinaryStarToolTests.Lines(running.output.fileHandleForReading)
+        let context = ZMQContext()
+        let publisher = try context.socket(.xpub)
+        let subscriber = try context.socket(.sub)
+        try await publisher.connect(inward)
+        try await subscriber.connect(outward)
+        try subscriber.subscribe("news")
+        #expect(await lines.waitFor("backend>frontend\tsubscribe\tnews").count == 1)
+        _ = try await publisher.receive()
+        try await publisher.send(["news", Frame([0, 1])])
+        #expect(await lines.waitFor("frontend>backend\tmessage\tnews\t0x0001").count == 1)
+        try subscriber.unsubscribe("news")
+        #expect(await lines.waitFor("backend>frontend\tunsubscribe\tnews").count == 1)
+        running.process.terminate()
+        #expect(await running.finish().status == 0)
+        await context.shutdown()
+    }
+
     @Test("proxy with CURVE on its frontend, PLAIN on its backend and --max-message-size: each side admits only its own, and a message over the size is dropped with its sender's connection")
     func secureProxy() async throws {
         let directory = NSTemporaryDirectory() + "zmq-proxy-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"

@@ -147,6 +147,33 @@ struct ProxyTests {
         }
     }
 
+    @Test("a traced forwarder (Espresso) shows each subscription, unsubscription and message as it passes, each way")
+    func traced() async throws {
+        try await withContext { context in
+            let frontend = try context.socket(.xsub)
+            let backend = try context.socket(.xpub)
+            try await frontend.bind("inproc://traced-in")
+            try await backend.bind("inproc://traced-out")
+            let (passing, trace) = AsyncStream.makeStream(of: ZMQProxy.Passage.self)
+            let proxy = Task { try await ZMQProxy.run(frontend: frontend, backend: backend, trace: trace) }
+            var passages = passing.makeAsyncIterator()
+            let publisher = try context.socket(.xpub)
+            try await publisher.connect("inproc://traced-in")
+            let subscriber = try context.socket(.sub)
+            try await subscriber.connect("inproc://traced-out")
+            try subscriber.subscribe("t")
+            #expect(await passages.next() == ZMQProxy.Passage(direction: .backendToFrontend, kind: .subscribe, message: ["t"]))
+            #expect(try await publisher.receive() == [Frame([1, UInt8(ascii: "t")])])
+            try await publisher.send(["t", "x"])
+            #expect(await passages.next() == ZMQProxy.Passage(direction: .frontendToBackend, kind: .message, message: ["t", "x"]))
+            #expect(try await subscriber.receive() == ["t", "x"])
+            try subscriber.unsubscribe("t")
+            #expect(await passages.next() == ZMQProxy.Passage(direction: .backendToFrontend, kind: .unsubscribe, message: ["t"]))
+            proxy.cancel()
+            _ = await proxy.result
+        }
+    }
+
     @Test("a pair of types with nothing to pass is refused")
     func nothingToPass() async throws {
         try await withContext { context in

@@ -48,7 +48,15 @@ public enum ZMQProxy {
     /// writes them on these machines): frames and octets received by the frontend, sent by the
     /// frontend, received by the backend, sent by the backend. A REP control socket answers the
     /// other commands with an empty frame, as libzmq's does; PAIR and SUB answer nothing.
-    public static func run(frontend: ZMQSocket, backend: ZMQSocket, capture: ZMQSocket? = nil, control: ZMQSocket? = nil) async throws {
+    ///
+    /// `trace` (the Guide's Espresso pattern) is given everything that passes, each way, as it
+    /// passes: messages, and the subscriptions an XPUB side receives, told apart.
+    ///
+    ///     let (passing, trace) = AsyncStream.makeStream(of: ZMQProxy.Passage.self)
+    ///     Task { for await passage in passing { print(passage) } }   // frontend>backend message …
+    ///     try await ZMQProxy.run(frontend: xsub, backend: xpub, trace: trace)
+    public static func run(frontend: ZMQSocket, backend: ZMQSocket, capture: ZMQSocket? = nil, control: ZMQSocket? = nil,
+                           trace: AsyncStream<Passage>.Continuation? = nil) async throws {
         let directions = [(frontend, backend), (backend, frontend)].filter { from, to in
             from.type.canReceive && to.type.canSend
         }
@@ -57,7 +65,8 @@ public enum ZMQProxy {
         }
         let steering = Steering(frontend: frontend)
         do {
-            try await runTasks(frontend: frontend, backend: backend, directions: directions, capture: capture, control: control, steering: steering)
+            try await runTasks(frontend: frontend, backend: backend, directions: directions, capture: capture, control: control,
+                               steering: steering, trace: trace)
         } catch let error as ZMQError {
             throw error
         } catch {
@@ -66,10 +75,11 @@ public enum ZMQProxy {
     }
 
     private static func runTasks(frontend: ZMQSocket, backend: ZMQSocket, directions: [(ZMQSocket, ZMQSocket)], capture: ZMQSocket?,
-                                 control: ZMQSocket?, steering: Steering) async throws {
+                                 control: ZMQSocket?, steering: Steering, trace: AsyncStream<Passage>.Continuation?) async throws {
         try await withThrowingTaskGroup(of: Void.self) { group in
             for (from, to) in directions {
-                group.addTask { try await forward(from: from, to: to, capture: capture, steering: steering) }
+                let tracing = trace.map { trace in (trace, from === frontend ? Passage.Direction.frontendToBackend : .backendToFrontend) }
+                group.addTask { try await forward(from: from, to: to, capture: capture, steering: steering, trace: tracing) }
             }
             // A side that only sends is not waiting in `receive`: watch for it closing too.
             for socket in [frontend, backend] + (capture.map { [$0] } ?? []) {
@@ -88,6 +98,42 @@ public enum ZMQProxy {
         }
     }
 
+    /// What passes through a proxy, for its trace.
+    public struct Passage: Sendable, Hashable, CustomStringConvertible {
+        public enum Direction: Sendable, Hashable {
+            case frontendToBackend, backendToFrontend
+        }
+
+        public enum Kind: Sendable, Hashable {
+            case message, subscribe, unsubscribe
+        }
+
+        public let direction: Direction
+        public let kind: Kind
+        /// The message; for a subscription, one frame: the topic prefix.
+        public let message: Message
+
+        public init(direction: Direction, kind: Kind, message: Message) {
+            self.direction = direction
+            self.kind = kind
+            self.message = message
+        }
+
+        /// An XPUB receives subscriptions: one frame, 1 or 0 and the topic.
+        init(_ direction: Direction, _ message: Message, receivedBy type: SocketType) {
+            if type == .xpub, message.count == 1, let first = message[0].bytes.first, first <= 1 {
+                self.init(direction: direction, kind: first == 1 ? .subscribe : .unsubscribe,
+                          message: Message(Frame(message[0].bytes.dropFirst())))
+            } else {
+                self.init(direction: direction, kind: .message, message: message)
+            }
+        }
+
+        public var description: String {
+            "\(direction == .frontendToBackend ? "frontend>backend" : "backend>frontend") \(kind) \(message.count) frame(s)"
+        }
+    }
+
     /// Whether a proxy between these types forwards anything, either way.
     public static func passesMessages(between frontend: SocketType, and backend: SocketType) -> Bool {
         (frontend.canReceive && backend.canSend) || (backend.canReceive && frontend.canSend)
@@ -95,11 +141,13 @@ public enum ZMQProxy {
 
     /// Moves messages one way. A receive or send timeout set on either socket does not end the
     /// proxy (libzmq's proxy polls, so its timeouts never apply); the message in hand is kept.
-    private static func forward(from: ZMQSocket, to: ZMQSocket, capture: ZMQSocket?, steering: Steering) async throws {
+    private static func forward(from: ZMQSocket, to: ZMQSocket, capture: ZMQSocket?, steering: Steering,
+                                trace: (AsyncStream<Passage>.Continuation, Passage.Direction)?) async throws {
         do {
             while true {
                 let message = try await retryingTimeouts { try await from.receive() }
                 steering.count(message, receivedBy: from)
+                if let (trace, direction) = trace { trace.yield(Passage(direction, message, receivedBy: from.type)) }
                 // Paused: the message in hand waits with the rest.
                 try await steering.whileRunning()
                 if let capture { try await retryingTimeouts { try await capture.send(message) } }
