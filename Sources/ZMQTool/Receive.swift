@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import ZMQ
+import ZMQPatterns
 
 struct Receive: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -10,8 +11,12 @@ struct Receive: AsyncParsableCommand {
             A frame that is not printable text (or that starts with 0x) is printed as 0x and hex, \
             as `zmq send` reads it back. A ROUTER and a STREAM print the sender's routing id as \
             the first frame, a SERVER and a PEER theirs in decimal, a DISH the group and a DGRAM \
-            the sender's address; a REP answers each request with an empty message. Exits 0 \
-            after --count messages, 1 if --timeout passes first.
+            the sender's address; a REP answers each request with an empty message. With \
+            --max-lag, each message must carry the stamp zmq send --stamp adds (its last frame: \
+            8 octets, microseconds since the Unix epoch, network order), which is not printed; \
+            one that arrives later than that after its stamp ends the tool (the Guide's \
+            Suicidal Snail). Exits 0 after --count messages, 1 if --timeout passes first, 3 \
+            when a message arrives too late.
             """
     )
 
@@ -34,6 +39,9 @@ struct Receive: AsyncParsableCommand {
         discussion: "--group \"\" joins the empty group, which a RADIO sends to when it names none."))
     var group: [String] = []
 
+    @Option(help: "Exit 3 when a message arrives more than this many seconds after its stamp (see zmq send --stamp).")
+    var maxLag: Double?
+
     @Option(help: ArgumentHelp(
         "Disconnect a peer that sends a message larger than this many octets (default 64 MiB).",
         discussion: "0 means no limit."))
@@ -43,6 +51,7 @@ struct Receive: AsyncParsableCommand {
         if let maxMessageSize, maxMessageSize < 0 { throw ValidationError("--max-message-size must not be negative") }
         if let count, count < 1 { throw ValidationError("--count must be at least 1") }
         if let timeout, timeout <= 0 { throw ValidationError("--timeout must be positive") }
+        if let maxLag, !(0.000001...86_400).contains(maxLag) { throw ValidationError("--max-lag must be between 0.000001 and 86400 seconds") }
         let type = socket.type.uppercased()
         if let known = SocketType(rawValue: type), !known.traits.receives { throw ValidationError("a \(type) socket cannot receive") }
         if type == "REQ" { throw ValidationError("a REQ asks first: use zmq send --type REQ, which prints each reply") }
@@ -71,8 +80,10 @@ struct Receive: AsyncParsableCommand {
         }
         let shape = MessageShape(socket.type, connecting: self.socket.connect != nil)
         let deadline = timeout.map { ContinuousClock.now + .milliseconds(Int64($0 * 1000)) }
+        let lagGuard = maxLag.map { LagGuard(maxLag: .microseconds(Int64($0 * 1_000_000))) }
         var received = 0
         var timedOut = false
+        var tooLate: String?
         while count.map({ received < $0 }) ?? true {
             if let deadline {
                 let left = deadline - ContinuousClock.now
@@ -80,16 +91,24 @@ struct Receive: AsyncParsableCommand {
                 try socket.set(.receiveTimeout(left))
             }
             do {
-                let message = try await socket.receive()
+                var message = try await socket.receive()
+                if let lagGuard { message = try lagGuard.check(message) }
                 StandardOutput.writeLine(shape.printed(message))
                 received += 1
                 if socket.type == .rep { try await socket.send(Message(Frame())) }
             } catch ZMQError.timedOut {
                 timedOut = true
                 break
+            } catch let error as ZMQError where error.code == .subscriberTooSlow || error.code == .invalidMessage {
+                tooLate = error.message
+                break
             }
         }
         await context.shutdown()
+        if let tooLate {
+            FileHandle.standardError.write(Data("zmq recv: \(tooLate); stopping after \(received) message(s)\n".utf8))
+            throw ExitCode(3)
+        }
         if timedOut {
             FileHandle.standardError.write(Data("zmq recv: timed out after \(received) message(s)\n".utf8))
             throw ExitCode(1)

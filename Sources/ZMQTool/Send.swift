@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import ZMQ
+import ZMQPatterns
 
 struct Send: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -12,8 +13,9 @@ struct Send: AsyncParsableCommand {
             connection, then closes it. A SERVER's, or a bound PEER's, first frame is the routing \
             id in decimal; a DGRAM's is the address; a connecting PEER sends to the peer it \
             connected to. CLIENT, SCATTER, CHANNEL and RADIO send one frame (RADIO to --group). \
-            A REQ prints each reply, one per line. Exits once every message has been written to \
-            the wire.
+            A REQ prints each reply, one per line. --stamp adds the time of sending as a last \
+            frame (8 octets, microseconds since the Unix epoch, network order), which zmq recv \
+            --max-lag checks. Exits once every message has been written to the wire.
             """
     )
 
@@ -25,6 +27,9 @@ struct Send: AsyncParsableCommand {
 
     @Option(help: "REQ: exit with status 1 if a reply has not come after this many seconds.")
     var timeout: Double?
+
+    @Flag(help: "Add the time of sending as a last frame, for a subscriber's zmq recv --max-lag.")
+    var stamp = false
 
     @Option(help: "RADIO: the group to send to (without it, the empty group).")
     var group: String?
@@ -44,6 +49,9 @@ struct Send: AsyncParsableCommand {
         if type == "REP" { throw ValidationError("a REP answers requests: use zmq recv --type REP") }
         if type == "STREAM", socket.bind != nil, !frames.isEmpty, frames.count != 2 {
             throw ValidationError("a bound STREAM sends [routing id, data]: give two frames, not \(frames.count)")
+        }
+        if stamp, SocketType(rawValue: type)?.traits.singleFrame == true || type == "STREAM" {
+            throw ValidationError("--stamp adds a frame, and a \(type) message cannot take one")
         }
         if let group {
             guard type == "RADIO" else { throw ValidationError("--group needs --type RADIO") }
@@ -113,7 +121,7 @@ struct Send: AsyncParsableCommand {
             return
         }
         if [.router, .xsub, .stream, .server, .peer].contains(socket.type) { try await socket.waitForPeers(1) }
-        try await socket.send(message)
+        try await socket.send(stamp ? LagGuard.stamped(message) : message)
         if socket.type == .req { StandardOutput.writeLine(try await socket.receive()) }
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import ZMQ
+import ZMQPatterns
 import ZMQTestSupport
 
 /// `zmq clone-server` and `zmq clone get|set|watch`, run as a user would run them.
@@ -109,5 +110,72 @@ struct CloneToolTests {
         }
         backup.process.terminate()
         #expect(await backup.finish().status == 0)
+    }
+}
+
+/// `zmq send --stamp` and `zmq recv --max-lag` (the Suicidal Snail), and `zmq lvc`.
+@Suite("zmq slow subscribers and last value cache", .serialized, .timeLimit(.minutes(1)))
+struct ReliablePubSubToolTests {
+    typealias Running = ToolTests.Running
+
+    @Test("send --stamp adds the sending time as a last frame of 8 octets that a LagGuard accepts")
+    func sendStamps() async throws {
+        let context = ZMQContext()
+        let subscriber = try context.socket(.sub, options: [.linger(.zero)])
+        try subscriber.subscribe()
+        let endpoint = try await subscriber.bind("tcp://127.0.0.1:*")
+        let running = try Running(["send", "--type", "PUB", "--connect", endpoint, "--stamp"])
+        // Fed a line every 20 ms until the subscriber has one: a PUB drops what it sends before
+        // the subscription arrives.
+        let feeding = Task.detached {
+            while running.process.isRunning {
+                guard (try? running.input.fileHandleForWriting.write(contentsOf: Data("news\n".utf8))) != nil else { return }
+                try? await Task.sleep(for: .milliseconds(20))
+            }
+        }
+        let message = try await subscriber.receive()
+        #expect(message.count == 2 && message.last?.count == 8)
+        #expect(try LagGuard(maxLag: .seconds(30)).check(message) == ["news"])
+        feeding.cancel()
+        try? running.input.fileHandleForWriting.close()
+        #expect(await running.finish().status == 0)
+        await context.shutdown()
+    }
+
+    @Test("recv --max-lag prints a message in time without its stamp, and exits 3 saying so when one arrives too late")
+    func receiveTooLate() async throws {
+        let endpoint = temporaryIPCEndpoint()
+        let running = try Running(["recv", "--type", "SUB", "--bind", endpoint, "--max-lag", "0.5", "--count", "5"])
+        let context = ZMQContext()
+        let publisher = try context.socket(.xpub, options: [.linger(.zero)])
+        try await publisher.connect(endpoint)
+        _ = try await publisher.receive()
+        try await publisher.send(LagGuard.stamped(["fresh"]))
+        try await publisher.send(LagGuard.stamped(["stale"], at: Date().addingTimeInterval(-2)))
+        let run = await running.finish()
+        #expect(run.status == 3 && run.output == "fresh\n")
+        #expect(run.errors.contains("after it was sent, more than the 0.5 seconds allowed; stopping after 1 message(s)"), "\(run.errors)")
+        await context.shutdown()
+    }
+
+    @Test("lvc: a subscriber started after the publisher's updates gets the last of each of its topics at once")
+    func lastValueCache() async throws {
+        let (upstream, downstream) = (temporaryIPCEndpoint(), temporaryIPCEndpoint())
+        let context = ZMQContext()
+        let publisher = try context.socket(.xpub, options: [.linger(.zero)])
+        try await publisher.bind(upstream)
+        let cache = try Running(["lvc", "--frontend", upstream, "--backend", downstream, "--verbose"])
+        let said = BinaryStarToolTests.Lines(cache.errors.fileHandleForReading)
+        _ = try await publisher.receive()
+        // A first subscriber, to know the updates have passed through the cache.
+        let first = try Running(["recv", "--type", "SUB", "--connect", downstream, "--count", "3"])
+        _ = await said.waitFor("zmq lvc: subscribed topic  count 0")
+        for message: Message in [["a", "1"], ["b", "1"], ["a", "2"]] { try await publisher.send(message) }
+        #expect(await first.finish().output == "a\t1\nb\t1\na\t2\n")
+        let late = try await ToolTests.run(["recv", "--type", "SUB", "--connect", downstream, "--subscribe", "a", "--count", "1"])
+        #expect(late.status == 0 && late.output == "a\t2\n")
+        cache.process.terminate()
+        #expect(await cache.finish().status == 0)
+        await context.shutdown()
     }
 }
