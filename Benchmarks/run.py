@@ -123,6 +123,31 @@ def fanout(binary, subscribers, size):
     return rate, sub_cpu, result(pub_out)[1], 1 - received / (count * subscribers)
 
 
+def blackbox(binary, workers, size):
+    """PUB -> one SUB over tcp whose messages SubscriberFanOut hands to `workers` handlers (the
+    Guide's Black Box), run as fanout() runs a plain SUB: the handled msgs/s and the subscriber's
+    CPU per message."""
+    count = 2_000_000
+    publisher = subprocess.Popen([binary, "pub", "tcp://127.0.0.1:*", str(count), str(size)], stdin=subprocess.PIPE,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = publisher.stdout.readline()
+    if not line.startswith("ENDPOINT "):
+        raise SystemExit("%s pub failed: %s %s" % (binary, line, publisher.stderr.read()))
+    subscriber = subprocess.Popen([binary, "blackbox", line.split()[1], str(count), str(size), str(workers)],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if subscriber.stdout.readline().strip() != "READY":
+        raise SystemExit("%s blackbox failed: %s" % (binary, subscriber.stderr.read()))
+    time.sleep(0.5)
+    publisher.stdin.write("go\n")
+    publisher.stdin.flush()
+    sub_out, sub_err = subscriber.communicate(timeout=600)
+    pub_out, pub_err = publisher.communicate(timeout=600)
+    if publisher.returncode or subscriber.returncode:
+        raise SystemExit("black box failed: %s %s" % (pub_err, sub_err))
+    rate, sub_cpu, received = result(sub_out)
+    return rate, sub_cpu, 1 - received / count
+
+
 def latency(binary, transport, size, io_thread=False):
     """p50 and p99 one-way latency (round trip / 2). With io_thread, swift-zmq runs its loops on
     the socket's I/O thread (`withTaskExecutorPreference(socket.ioExecutor)`); libzmq ignores it."""
@@ -223,7 +248,7 @@ class Table:
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--only", default="throughput,latency,fanout,mixed,curve,memory,allocations,majordomo,titanic")
+    parser.add_argument("--only", default="throughput,latency,fanout,blackbox,mixed,curve,memory,allocations,majordomo,titanic")
     parser.add_argument("--transports", default="tcp,ipc,inproc")
     parser.add_argument("--sizes", default=",".join(map(str, SIZES)))
     parser.add_argument("--baseline", help="an earlier build of SwiftBench to compare with, in the same run")
@@ -277,6 +302,23 @@ def main():
             per = "; ".join("%d / %d" % (statistics.median(c[0] for c in cpu[n]), statistics.median(c[1] for c in cpu[n])) for n in ("libzmq", "swift-zmq"))
             per += " missed: " + ", ".join("%s %.0f%%" % (n, 100 * statistics.median(missed[n])) for n in ("libzmq", "swift-zmq"))
             table.add("tcp 64 B PUB → %d SUB, delivered msgs/s summed" % subscribers, "msgs/s", samples, per)
+
+    if "blackbox" in only:
+        # One subscriber connection fanned out to N handlers (SubscriberFanOut), against libzmq's
+        # plain PUB -> 1 SUB: what the hand-off to workers costs, and what several workers give.
+        for workers in (1, 4):
+            samples, cpu = {}, {}
+            for run in range(args.runs):
+                for name in (("libzmq", "swift-zmq") if run % 2 == 0 else ("swift-zmq", "libzmq")):
+                    if name == "libzmq":
+                        rate, sub_cpu, _, _ = fanout(libzmq, 1, 64)
+                    else:
+                        rate, sub_cpu, _ = blackbox(swift, workers, 64)
+                    samples.setdefault(name, []).append(rate)
+                    cpu.setdefault(name, []).append(sub_cpu)
+            per = "; ".join("%d" % statistics.median(cpu[n]) for n in ("libzmq", "swift-zmq"))
+            table.add("tcp 64 B PUB → 1 SUB → %d worker%s (Black Box) vs libzmq PUB → 1 SUB, msgs/s" % (workers, "s" if workers > 1 else ""),
+                      "msgs/s", samples, per)
 
     if "mixed" in only:
         for size in (1, 256, 1024):

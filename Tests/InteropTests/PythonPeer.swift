@@ -92,6 +92,11 @@ final class PythonPeer: @unchecked Sendable {
         return report
     }
 
+    /// Asks the peer to stop (SIGTERM), as a user would.
+    func terminate() {
+        if process.isRunning { process.terminate() }
+    }
+
     /// Kills the peer at once, as a crash would: no linger, no goodbye.
     func kill() {
         if process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) }

@@ -110,9 +110,22 @@ class Stopper:
         self.stopped = False
         signal.signal(signal.SIGTERM, self._stop)
         signal.signal(signal.SIGINT, self._stop)
+        # A parent may start us with these blocked (a test runner's threads do): unblock them.
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
 
     def _stop(self, signum, frame):
         self.stopped = True
+
+
+class Entry:
+    """What the server keeps per key. `sequence` is that of the update that last set the key; it
+    goes out in KVSYNC (the RFC says the KVSYNC sequence has no significance)."""
+
+    def __init__(self, value, properties, uuid_frame, sequence):
+        self.value = value
+        self.properties = properties
+        self.uuid = uuid_frame
+        self.sequence = sequence
 
 
 class Malformed(Exception):
@@ -175,22 +188,15 @@ def server(args):
 
     heartbeat = args.heartbeat / 1000.0
     sequence = 0
-    # key -> value; the other per-key state lives beside it.
-    kvmap = {}
-    set_by = {}     # key -> the sequence of the KVPUB that last set it (sent in KVSYNC)
-    properties = {}  # key -> properties dict, as last set
-    uuids = {}      # key -> UUID frame, as last set
-    expires = {}    # key -> monotonic time it expires at; only ephemeral keys are here
+    # key -> Entry. Ephemeral keys also have their expiry time in `expires`.
+    entries = {}
+    expires = {}
 
     def store(key, value, props, uuid_frame, seq, ttl):
         if value:
-            kvmap[key] = value
-            set_by[key] = seq
-            properties[key] = props
-            uuids[key] = uuid_frame
+            entries[key] = Entry(value, props, uuid_frame, seq)
         else:
-            for table in (kvmap, set_by, properties, uuids):
-                table.pop(key, None)
+            entries.pop(key, None)
         if value and ttl is not None:
             expires[key] = time.monotonic() + ttl
         else:
@@ -203,10 +209,11 @@ def server(args):
         if command != ICANHAZ:
             raise Malformed("command %s" % text(command))
         sent = 0
-        for key in sorted(kvmap):
+        for key in sorted(entries):
             if key.startswith(subtree):
+                entry = entries[key]
                 snapshot.send_multipart(
-                    [identity, key, pack_sequence(set_by[key]), b"", b"", kvmap[key]])
+                    [identity, key, pack_sequence(entry.sequence), b"", b"", entry.value])
                 sent += 1
         # The current sequence, not just the highest one among the KVSYNCs sent: everything up
         # to it is in the snapshot, so the client can drop every queued KVPUB at or below it.
@@ -238,7 +245,7 @@ def server(args):
         for sock in (snapshot, publisher, collector):
             sock.close()
         context.term()
-        report(ok, sequence, kvmap, **extra)
+        report(ok, sequence, {key: entry.value for key, entry in entries.items()}, **extra)
 
     poller = zmq.Poller()
     poller.register(snapshot, zmq.POLLIN)
@@ -345,11 +352,15 @@ def client(args):
         say("KEY %s=%s" % (text(key), text(kvmap[key])))
 
     pending = list(sets)
-    current = None  # [key, value, uuid, frames, next send time] of the set awaited
-    returned = set()  # UUIDs of KVSETs seen published
+    awaiting = None  # the KVSET frames sent and not yet seen back (frame 2 is its UUID)
+    resend_at = 0.0
+    returned = set()  # UUIDs of the KVPUBs seen
+
+    def sets_back():
+        return not pending and (awaiting is None or awaiting[2] in returned)
 
     def done():
-        return (not pending and current is None
+        return (sets_back()
                 and all(kvmap.get(key) == value for key, value in untils)
                 and all(key not in kvmap for key in gones))
 
@@ -392,22 +403,22 @@ def client(args):
         now = time.monotonic()
         if now >= deadline:
             finish(False, error="timed out")
-        # Move on to the next --set once the current one is back (or cannot come back).
-        if current is not None and current[2] in returned:
-            current = None
-        while current is None and pending:
+        # Move on to the next --set once the one sent is back (or cannot come back).
+        if awaiting is not None and awaiting[2] in returned:
+            awaiting = None
+        while awaiting is None and pending:
             key, value = pending.pop(0)
-            set_uuid = uuid.uuid4().bytes
             props = b"ttl=" + ttls[key] + b"\n" if key in ttls else b""
-            frames = [key, pack_sequence(0), set_uuid, props, value]
+            frames = [key, pack_sequence(0), uuid.uuid4().bytes, props, value]
             publisher.send_multipart(frames)
             if key.startswith(subtree):
-                current = [key, value, set_uuid, frames, now + RESEND_INTERVAL]
-        if current is not None and now >= current[4]:
+                awaiting = frames
+                resend_at = now + RESEND_INTERVAL
+        if awaiting is not None and now >= resend_at:
             # A PUB drops what it sends before its connection and the server's subscription are
             # up; the same UUID lets us recognise whichever copy comes back.
-            publisher.send_multipart(current[3])
-            current[4] = now + RESEND_INTERVAL
+            publisher.send_multipart(awaiting)
+            resend_at = now + RESEND_INTERVAL
         if done():
             finish(True)
         if subscriber.poll(int(MAX_WAIT * 1000), zmq.POLLIN):
@@ -418,8 +429,6 @@ def client(args):
                 except zmq.Again:
                     break
                 handle(frames)
-                if current is not None and current[2] in returned:
-                    current = None
                 if done():
                     finish(True)
 

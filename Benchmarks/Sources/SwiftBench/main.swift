@@ -2,11 +2,14 @@
 //   recv EP COUNT SIZE | send EP COUNT SIZE | inproc COUNT SIZE
 //   lat-server EP COUNT SIZE | lat-client EP COUNT SIZE | lat-inproc COUNT SIZE
 //   mem-idle N | mem-queue N SIZE | pub EP COUNT SIZE | sub EP COUNT SIZE N
+//   blackbox EP COUNT SIZE WORKERS (swift-zmq only: one SUB fanned out to WORKERS handlers with
+//   SubscriberFanOut; RESULT as sub's, the rate from the first message handled to the last)
 //   mdp-broker EP (c/mdp.c's broker mode: MajordomoBroker, prints ENDPOINT, runs until killed)
 //   titanic COUNT WINDOW SIZE (swift-zmq only: COUNT requests through Titanic on SQLite to four
 //   echo workers, WINDOW submitted at once; RESULT requests/s from first submit to last reply)
 // With the BENCH_CURVE_* keys set (see `secure`), recv and send use CURVE, as in c/bench.c.
 import Foundation
+import Synchronization
 import ZMQ
 import ZMQPatterns
 
@@ -254,6 +257,36 @@ case "sub":
     }
     let received = windows.reduce(0) { $0 + $1.received }
     output("RESULT \(windows.reduce(0) { $0 + $1.rate }) \((cpuNanoseconds() - startCPU) / Double(received)) \(received)")
+case "blackbox":
+    let count = argument(3), workers = argument(5)
+    let subscriber = try context.socket(.sub)
+    try subscriber.set(.receiveHighWaterMark(0))
+    try subscriber.subscribe()
+    try await subscriber.connect(arguments[2])
+    output("READY")
+    let startCPU = cpuNanoseconds()
+    let handled = Atomic<Int>(0)
+    let span = Mutex<(first: ContinuousClock.Instant?, last: ContinuousClock.Instant?)>((nil, nil))
+    let (finished, finish) = AsyncStream.makeStream(of: Void.self)
+    let fanOut = Task {
+        try await SubscriberFanOut(workers: workers).run(from: subscriber, in: context) { message, _ in
+            let number = handled.add(1, ordering: .relaxed).newValue
+            if number == 1 { span.withLock { $0.first = .now } }
+            if number == count {
+                span.withLock { $0.last = .now }
+                finish.yield()
+            }
+        }
+    }
+    // Every message arrives (no high-water mark on either side); a minute is a stuck run.
+    let timeout = Task { try await Task.sleep(for: .seconds(60)); finish.yield() }
+    for await _ in finished { break }
+    timeout.cancel()
+    fanOut.cancel()
+    let received = handled.load(ordering: .relaxed)
+    let (first, last) = span.withLock { $0 }
+    let rate = first.flatMap { first in last.map { Double(count - 1) / seconds($0 - first) } } ?? 0
+    output("RESULT \(rate) \((cpuNanoseconds() - startCPU) / Double(max(1, received))) \(received)")
 case "mem-queue":
     let count = argument(2)
     let bytes = [UInt8](repeating: 0x5A, count: argument(3))
