@@ -36,8 +36,7 @@ public struct CloneEntry: Sendable, Hashable {
 
     /// The five frames.
     public var message: Message {
-        let properties = properties.keys.sorted().map { "\($0)=\(self.properties[$0]!)\n" }.joined()
-        return Message([Frame(key), CloneProtocol.sequenceFrame(sequence), Frame(uuid), Frame(properties), value])
+        Message([Frame(key), CloneProtocol.sequenceFrame(sequence), Frame(uuid), Frame(CloneProtocol.text(of: properties)), value])
     }
 }
 
@@ -103,10 +102,10 @@ public enum CloneProtocol {
             return .success(.heartbeat)
         default:
             guard let text = message[3].string else { return .failure(.notText("properties")) }
-            var properties: [String: String] = [:]
-            for line in text.split(separator: "\n") {
-                guard let equals = line.firstIndex(of: "="), equals != line.startIndex else { return .failure(.badProperty(String(line))) }
-                properties[String(line[..<equals])] = String(line[line.index(after: equals)...])
+            let properties: [String: String]
+            switch self.properties(text) {
+            case .success(let parsed): properties = parsed
+            case .failure(let error): return .failure(error)
             }
             if let ttl = properties["ttl"], seconds(ttl) == nil { return .failure(.badTimeToLive(ttl)) }
             return .success(.entry(CloneEntry(key: key, sequence: sequence, uuid: message[2].bytes, properties: properties, value: message[4])))
@@ -126,6 +125,21 @@ public enum CloneProtocol {
     /// `HUGZ`, with the sequence number zero as the spec shows it.
     public static var heartbeat: Message {
         Message([Frame(heartbeatName), sequenceFrame(0), Frame(), Frame(), Frame()])
+    }
+
+    /// Properties as 12/CHP writes them: `name=value` lines, in name order.
+    static func text(of properties: [String: String]) -> String {
+        properties.keys.sorted().map { "\($0)=\(properties[$0]!)\n" }.joined()
+    }
+
+    /// The properties `text` holds, or the first line that is not `name=value`.
+    static func properties(_ text: String) -> Result<[String: String], CloneProtocolError> {
+        var properties: [String: String] = [:]
+        for line in text.split(separator: "\n") {
+            guard let equals = line.firstIndex(of: "="), equals != line.startIndex else { return .failure(.badProperty(String(line))) }
+            properties[String(line[..<equals])] = String(line[line.index(after: equals)...])
+        }
+        return .success(properties)
     }
 
     /// A key 12/CHP gives a meaning of its own, which no entry may have.

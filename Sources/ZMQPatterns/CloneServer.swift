@@ -16,6 +16,10 @@ import ZMQ
 /// client asks it for a snapshot after the active one went silent) it loses none of them.
 /// Clients (`CloneClient`) send each update to both servers.
 ///
+/// With a `store` (`SQLiteCloneStore`), each change is on disk before it is published, and a
+/// server restarted on the same store serves the same map with sequence numbers that go on
+/// from where they were.
+///
 /// A snapshot request, a client's update or the peer's message that is not 12/CHP is dropped
 /// and reported (`messageDropped`, with the reason), and leaves the map as it was.
 public struct CloneServer: Sendable {
@@ -35,6 +39,9 @@ public struct CloneServer: Sendable {
     public var publisherHighWaterMark = 100_000
     /// The most client updates a passive server keeps while waiting to see them published.
     public var pendingLimit = 100_000
+    /// Where to keep the map on disk (`SQLiteCloneStore`): loaded at start, and each change
+    /// stored before it is published. Without one the map lives as long as the server.
+    public var store: (any CloneStore)?
     public var onEvent: EventHandler<CloneServerEvent> = { _ in }
     /// The pair's state changes, when `pair` is set.
     public var onPairEvent: EventHandler<BinaryStarEvent> = { _ in }
@@ -44,7 +51,7 @@ public struct CloneServer: Sendable {
     }
 
     /// Serves until the task is cancelled, then returns. Throws if an endpoint cannot be bound,
-    /// if a setting cannot work, and in a pair with `splitBrain` when both servers are active or
+    /// if a setting cannot work, `invalidFile` if the store cannot be read or written, and in a pair with `splitBrain` when both servers are active or
     /// both passive.
     public func run(in context: ZMQContext) async throws {
         try Settings.positive(heartbeat, "heartbeat")
@@ -54,7 +61,7 @@ public struct CloneServer: Sendable {
             throw ZMQError.invalidOption(name: "peer", reason: "a Clone server in a pair needs its peer's endpoints")
         }
         let settings = CloneServerMachine.Settings(endpoints: endpoints, options: options, heartbeat: heartbeat, peer: peer,
-                                                   publisherHighWaterMark: publisherHighWaterMark, pendingLimit: pendingLimit)
+                                                   publisherHighWaterMark: publisherHighWaterMark, pendingLimit: pendingLimit, store: store)
         let onEvent = onEvent
         guard let pair else {
             return try await PatternRunner(CloneServerMachine(settings), in: context, onEvent: onEvent).run()

@@ -1,4 +1,5 @@
 import DequeModule
+import Foundation
 import HeapModule
 import ZMQ
 
@@ -76,6 +77,11 @@ struct CloneServerMachine: PatternMachine {
         var pendingLimit = 100_000
         /// How many UUIDs of applied updates are remembered to ignore a repeat.
         var rememberedUpdates = 65_536
+        /// Where the map is kept on disk, if anywhere: each change is stored before it is published.
+        var store: (any CloneStore)?
+        /// The wall clock, for a stored ephemeral key's expiry (an instant of the machine's clock
+        /// means nothing to the next process).
+        var wallClock: @Sendable () -> Date = Date.init
     }
 
     /// An ephemeral key's expiry, in the heap of expiries. A key set again leaves its old
@@ -121,6 +127,20 @@ struct CloneServerMachine: PatternMachine {
     }
 
     mutating func start(now: ContinuousClock.Instant) -> [Action] {
+        if let store = settings.store {
+            do {
+                let (entries, sequence) = try store.load()
+                let wallNow = settings.wallClock()
+                for (entry, expires) in entries {
+                    // An ephemeral key that expired while the server was down goes at the first tick.
+                    let left = expires.map { Duration.milliseconds(Int64(max(0, $0.timeIntervalSince(wallNow)) * 1000)) }
+                    keep(entry, expiry: left.map { now + $0 })
+                }
+                self.sequence = sequence
+            } catch {
+                return [.fail(ZMQError(code: .invalidFile, message: "the Clone store could not be read: \(error)"))]
+            }
+        }
         let endpoints = settings.endpoints
         var actions: [Action] = [
             // No high-water mark on the snapshot port: a snapshot cut short by a full queue would
@@ -236,23 +256,32 @@ struct CloneServerMachine: PatternMachine {
         sequence += 1
         var update = update
         update.sequence = sequence
-        store(update, now: now)
+        if let failed = store(update, now: now) { return [failed] }
         return [.send(update.message, on: Self.publisher, report: CloneServerEvent(kind, key: update.key, sequence: sequence))]
     }
 
-    private mutating func store(_ entry: CloneEntry, now: ContinuousClock.Instant) {
+    /// Applies `entry` to the map, and to the store if there is one; the action that ends the
+    /// run if the store fails (nothing is published that is not stored).
+    private mutating func store(_ entry: CloneEntry, now: ContinuousClock.Instant) -> Action? {
+        keep(entry, expiry: entry.timeToLive.map { now + $0 })
+        guard let store = settings.store else { return nil }
+        do {
+            try store.record(entry, expires: entry.timeToLive.map { settings.wallClock() + seconds($0) }, sequence: sequence)
+            return nil
+        } catch {
+            return .fail(ZMQError(code: .invalidFile, message: "the Clone store could not be written: \(error)"))
+        }
+    }
+
+    private mutating func keep(_ entry: CloneEntry, expiry: ContinuousClock.Instant?) {
         if entry.deletes {
             map[entry.key] = nil
             expiries[entry.key] = nil
             return
         }
         map[entry.key] = entry
-        if let ttl = entry.timeToLive {
-            expiries[entry.key] = now + ttl
-            expiryQueue.insert(Expiry(instant: now + ttl, key: entry.key))
-        } else {
-            expiries[entry.key] = nil
-        }
+        expiries[entry.key] = expiry
+        if let expiry { expiryQueue.insert(Expiry(instant: expiry, key: entry.key)) }
     }
 
     // MARK: Passive
@@ -282,8 +311,7 @@ struct CloneServerMachine: PatternMachine {
         }
         guard update.sequence > sequence else { return [] }
         sequence = update.sequence
-        store(update, now: now)
-        return []
+        return store(update, now: now).map { [$0] } ?? []
     }
 
     private mutating func askForSnapshot(now: ContinuousClock.Instant) -> [Action] {
@@ -299,8 +327,16 @@ struct CloneServerMachine: PatternMachine {
         map = [:]
         expiries = [:]
         expiryQueue = Heap()
-        for entry in entries.values { store(entry, now: now) }
+        for entry in entries.values { keep(entry, expiry: entry.timeToLive.map { now + $0 }) }
         self.sequence = sequence
+        if let store = settings.store {
+            let wallNow = settings.wallClock()
+            do {
+                try store.replace(with: entries.values.map { ($0, $0.timeToLive.map { wallNow + seconds($0) }) }, sequence: sequence)
+            } catch {
+                return [.fail(ZMQError(code: .invalidFile, message: "the Clone store could not be written: \(error)"))]
+            }
+        }
         return [.close(Self.peerSnapshot), .report(CloneServerEvent(.synchronized, sequence: sequence))]
     }
 
@@ -328,4 +364,9 @@ struct RecentSet<Value: Hashable> {
         if order.count > limit { members.remove(order.removeFirst()) }
         return true
     }
+}
+
+/// A duration in seconds, for `Date` arithmetic.
+func seconds(_ duration: Duration) -> TimeInterval {
+    Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
 }

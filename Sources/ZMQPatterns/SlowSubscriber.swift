@@ -56,7 +56,7 @@ public struct LagGuard: Sendable {
             throw ZMQError.invalidMessage("the message carries no stamp (a last frame of 8 octets)")
         }
         let lag = now.timeIntervalSince(sent)
-        guard lag <= Double(maxLag.components.seconds) + Double(maxLag.components.attoseconds) / 1e18 else {
+        guard lag <= seconds(maxLag) else {
             throw ZMQError(code: .subscriberTooSlow,
                            message: "a message arrived \(String(format: "%.3f", lag)) seconds after it was sent, more than the \(maxLag) allowed")
         }

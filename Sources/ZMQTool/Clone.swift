@@ -16,8 +16,10 @@ struct CloneServerCommand: AsyncParsableCommand {
             server's snapshot endpoint (its publisher is the next port), the passive server \
             follows the active one's updates, and a client that lost the active server makes \
             the passive one take over by asking it for a snapshot. Each change of state is \
-            printed on standard error as "binary-star: STATE". Exits 0 on SIGINT or SIGTERM, and \
-            3 when both servers are active or both passive.
+            printed on standard error as "binary-star: STATE". With --store the map is kept in \
+            an SQLite file (each change on disk before it is published): killed and restarted on \
+            the same file, the server serves the same map, its sequence numbers going on. Exits \
+            0 on SIGINT or SIGTERM, and 3 when both servers are active or both passive.
             """
     )
 
@@ -29,6 +31,9 @@ struct CloneServerCommand: AsyncParsableCommand {
 
     @Option(help: "In a pair: the other server's snapshot endpoint, e.g. tcp://backup:5566.")
     var peer: String?
+
+    @Option(help: "Keep the map in this SQLite file: each change is on disk before it is published, and a restart serves it again.")
+    var store: String?
 
     @Flag(help: "Print what happens (updates, snapshots, expiries, dropped messages) on standard error.")
     var verbose = false
@@ -48,6 +53,11 @@ struct CloneServerCommand: AsyncParsableCommand {
         server.onEvent = eventReporter("zmq clone-server", verbose: verbose)
         server.pair = pair.pairing
         server.peer = try peer.map { try cloneEndpoints($0, option: "--peer") }
+        do {
+            server.store = try store.map { try SQLiteCloneStore(path: $0) }
+        } catch {
+            throw UsageError(message: "cannot use \(store ?? "") for the map: \((error as? ZMQError)?.message ?? "\(error)")")
+        }
         let fatal = Mutex<String?>(nil)
         server.onPairEvent = { event in
             switch event.kind {
@@ -57,7 +67,8 @@ struct CloneServerCommand: AsyncParsableCommand {
             }
         }
         let configured = server
-        standardError("zmq clone-server: listening on \(server.endpoints.snapshot), \(server.endpoints.publisher), \(server.endpoints.collector)")
+        standardError("zmq clone-server: listening on \(server.endpoints.snapshot), \(server.endpoints.publisher), \(server.endpoints.collector)"
+                      + (store.map { ", the map in \($0)" } ?? ""))
         try await exitingOnSplitBrain(fatal, "zmq clone-server", "servers") {
             try await runUntilSignalled(context, [{ try await configured.run(in: context) }])
         }

@@ -275,3 +275,73 @@ struct CloneClientMachineTests {
         #expect(machine.drops == 1)
     }
 }
+
+/// A Clone store in memory, for the machine's tests; `failing` makes every write throw.
+final class MemoryCloneStore: CloneStore, @unchecked Sendable {
+    struct Failure: Error {}
+    private let lock = NSLock()
+    private var entries: [String: (entry: CloneEntry, expires: Date?)] = [:]
+    private var sequence: UInt64 = 0
+    var failing = false
+
+    func load() throws -> (entries: [(entry: CloneEntry, expires: Date?)], sequence: UInt64) {
+        lock.withLock { (Array(entries.values), sequence) }
+    }
+
+    func record(_ entry: CloneEntry, expires: Date?, sequence: UInt64) throws {
+        try lock.withLock {
+            if failing { throw Failure() }
+            entries[entry.key] = entry.deletes ? nil : (entry, expires)
+            self.sequence = sequence
+        }
+    }
+
+    func replace(with entries: [(entry: CloneEntry, expires: Date?)], sequence: UInt64) throws {
+        try lock.withLock {
+            if failing { throw Failure() }
+            self.entries = Dictionary(uniqueKeysWithValues: entries.map { ($0.entry.key, $0) })
+            self.sequence = sequence
+        }
+    }
+}
+
+@Suite("Clone server store")
+struct CloneServerStoreTests {
+    typealias Machine = CloneServerMachine
+    static let at = FixedClock.at
+    static func set(_ key: String, _ value: String, ttl: String? = nil) -> Message {
+        CloneServerMachineTests.set(key, value, ttl: ttl)
+    }
+
+    static func server(_ store: MemoryCloneStore, wall: Date, at seconds: Double) -> (Machine, [Machine.Action]) {
+        var machine = Machine(.init(endpoints: CloneServerMachineTests.endpoints, store: store, wallClock: { wall }))
+        let started = machine.start(now: at(seconds))
+        return (machine, started)
+    }
+
+    @Test("a server restarted on its store has the same map and goes on from the same sequence; an ephemeral key keeps its wall-clock expiry across the restart")
+    func restart() {
+        let store = MemoryCloneStore()
+        let wall = Date(timeIntervalSince1970: 1_000_000)
+        var (first, _) = Self.server(store, wall: wall, at: 0)
+        _ = first.received(Self.set("/kept", "k"), on: Machine.collector, now: Self.at(0))
+        _ = first.received(Self.set("/gone", "g"), on: Machine.collector, now: Self.at(0))
+        _ = first.received(Self.set("/gone", ""), on: Machine.collector, now: Self.at(0))
+        _ = first.received(Self.set("/brief", "b", ttl: "10"), on: Machine.collector, now: Self.at(0))
+        // Restarted 4 s of wall-clock time later: the ephemeral key has 6 s left.
+        var (second, _) = Self.server(store, wall: wall.addingTimeInterval(4), at: 100)
+        #expect(second.map.keys.sorted() == ["/brief", "/kept"] && second.sequence == 4)
+        #expect(CloneServerMachineTests.published(second.tick(now: Self.at(105.9))).isEmpty)
+        #expect(CloneServerMachineTests.published(second.tick(now: Self.at(106))).map(\.key) == ["/brief"])
+        #expect(CloneServerMachineTests.published(second.received(Self.set("/next", "n"), on: Machine.collector, now: Self.at(107))).map(\.sequence) == [6])
+    }
+
+    @Test("nothing is published that is not stored: a store that fails ends the run")
+    func failingStore() {
+        let store = MemoryCloneStore()
+        var (machine, _) = Self.server(store, wall: Date(), at: 0)
+        store.failing = true
+        let actions = machine.received(Self.set("/k", "v"), on: Machine.collector, now: Self.at(0))
+        #expect(actions.count == 1 && actions.allSatisfy { if case .fail(let error) = $0 { error.code == .invalidFile } else { false } })
+    }
+}

@@ -141,6 +141,40 @@ struct CloneTests {
         }
     }
 
+    @Test("on an SQLite store (WAL, synchronous FULL), a server stopped and started again serves the same map, and its sequence goes on")
+    func stored() async throws {
+        try await withContext { context in
+            let endpoints = Self.endpoints()
+            let path = temporaryDatabase("clone")
+            func server() throws -> Task<Void, any Error> {
+                var server = CloneServer(endpoints: endpoints)
+                server.heartbeat = .milliseconds(100)
+                server.store = try SQLiteCloneStore(path: path)
+                return Task { try await server.run(in: context) }
+            }
+            #expect(try await SQLiteCloneStore(path: path).durability() == SQLiteDurability(journalMode: "wal", synchronous: 2))
+            let first = try server()
+            let client = try await Self.client([endpoints], in: context)
+            try await client.set("/a", Frame([0, 255]))
+            try await client.set("/b", "two", ttl: .seconds(60))
+            try await client.set("/c", "three")
+            try await client.delete("/c")
+            let before = (client.values, client.sequence)
+            await client.close()
+            first.cancel()
+            _ = await first.result
+            let second = try server()
+            let again = try await Self.client([endpoints], in: context)
+            #expect(again.values == before.0 && again.sequence == before.1 && before.1 == 4)
+            #expect(again.entries["/b"]?.properties["ttl"].flatMap(Double.init).map { $0 > 50 && $0 <= 60 } == true,
+                    "an ephemeral key keeps its time left")
+            try await again.set("/d", "four")
+            #expect(again.sequence == 5)
+            await again.close()
+            second.cancel()
+        }
+    }
+
     @Test("a Binary Star pair: the active server stopped while clients write, every client fails over and ends with the survivor's map")
     func pairFailover() async throws {
         try await withContext { context in

@@ -52,6 +52,31 @@ struct CloneToolTests {
         #expect(silent.status == 1 && silent.errors.contains("no server sent its snapshot"), "\(silent.errors)")
     }
 
+    @Test("clone-server --store: killed (SIGKILL) and restarted on the same file, it serves the same map and its sequence goes on")
+    func storeSurvivesKill() async throws {
+        let folder = try Self.directory()
+        let endpoint = "ipc://\(folder)/clone"
+        let arguments = ["clone-server", "--bind", endpoint, "--heartbeat", "0.1", "--store", "\(folder)/clone.sqlite"]
+        let first = try Running(arguments)
+        for (key, value) in [("/x", "1"), ("/y", "2"), ("/x", "3")] {
+            #expect(try await ToolTests.run(["clone", "set", "--connect", endpoint, key, value]).status == 0)
+        }
+        kill(first.process.processIdentifier, SIGKILL)
+        _ = await first.finish()
+        let second = try Running(arguments)
+        #expect(try await ToolTests.run(["clone", "get", "--connect", endpoint]).output == "/x=3\n/y=2\n")
+        let watcher = try Running(["clone", "watch", "--connect", endpoint, "--count", "1"])
+        let lines = Lines(watcher.output.fileHandleForReading)
+        #expect(await lines.waitFor("/y=2") == ["/x=3", "/y=2"])
+        #expect(try await ToolTests.run(["clone", "set", "--connect", endpoint, "/z", "4"]).status == 0)
+        #expect(await lines.rest() == ["/z=4"])
+        #expect(await watcher.finish().status == 0)
+        second.process.terminate()
+        #expect(await second.finish().status == 0)
+        let unusable = try await ToolTests.run(["clone-server", "--bind", endpoint, "--store", "\(folder)/no/such/dir/x.sqlite"])
+        #expect(unusable.status == 2 && unusable.errors.contains("cannot use \(folder)/no/such/dir/x.sqlite for the map"), "\(unusable.errors)")
+    }
+
     @Test("usage errors exit 2 and say what is wrong", arguments: [
         (["clone", "set", "--connect", "ipc:///tmp/x", "HUGZ", "v"], "'HUGZ' cannot be a key"),
         (["clone", "get"], "give --connect ENDPOINT"),
