@@ -132,6 +132,10 @@ struct BinaryStarPairMachine<Inner: PatternMachine>: PatternMachine {
         lift(inner.stop(now: now))
     }
 
+    mutating func disconnected(_ socket: SocketName, now: ContinuousClock.Instant) -> [Action] {
+        lift(inner.disconnected(socket, now: now))
+    }
+
     /// The pair's events, each state entered followed by what the pattern does on entering it.
     private mutating func report(_ events: [BinaryStarEvent], now: ContinuousClock.Instant) -> [Action] {
         events.flatMap { event -> [Action] in

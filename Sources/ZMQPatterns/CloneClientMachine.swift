@@ -32,8 +32,8 @@ extension EventKind where Event == CloneClientEvent {
     public static var serverLost: Self { Self("serverLost") }
     /// The client took its map from a server other than the one before.
     public static var failedOver: Self { Self("failedOver") }
-    /// An update's sequence number skipped some (a subscriber queue overflowed at the server):
-    /// the client asks for a fresh snapshot.
+    /// An update's sequence number skipped some (a subscriber queue overflowed at the server),
+    /// or the connection to the publisher dropped: the client takes the map again.
     public static var updatesMissed: Self { Self("updatesMissed") }
     /// A message that is not 12/CHP, or not one expected here, was dropped; the map is as it was.
     public static var messageDropped: Self { Self("messageDropped") }
@@ -159,6 +159,14 @@ struct CloneClientMachine: PatternMachine {
         }
     }
 
+    /// The connection to the publisher dropped (the server restarted, or the network failed):
+    /// what it published meanwhile is lost to this client, so it takes the map again.
+    mutating func disconnected(_ socket: SocketName, now: ContinuousClock.Instant) -> [Action] {
+        guard socket == Self.subscriber, case .following(let sequence, _) = phase else { return [] }
+        let missed = CloneClientEvent(.updatesMissed, server: name, sequence: sequence, reason: "the connection to the publisher dropped")
+        return [.report(.event(missed))] + join(now: now)
+    }
+
     mutating func tick(now: ContinuousClock.Instant) -> [Action] {
         guard let deadline = nextDeadline, now >= deadline else { return [] }
         let lost = CloneClientEvent(.serverLost, server: name, reason: "silent for \(serverTimeout)")
@@ -173,8 +181,10 @@ struct CloneClientMachine: PatternMachine {
     private mutating func join(now: ContinuousClock.Instant) -> [Action] {
         phase = .joining(deadline: now + serverTimeout)
         let topics = subtree.isEmpty ? [""] : [subtree, CloneProtocol.heartbeatName]
-        return [.open(Self.subscriber, SocketPlan(.sub, connect: [servers[server].publisher], options: options
-                    + [.receiveHighWaterMark(Self.queuedUpdates)], subscriptions: topics)),
+        var subscriber = SocketPlan(.sub, connect: [servers[server].publisher], options: options
+                                    + [.receiveHighWaterMark(Self.queuedUpdates)], subscriptions: topics)
+        subscriber.reportsDisconnects = true
+        return [.open(Self.subscriber, subscriber),
                 .open(Self.snapshot, SocketPlan(.dealer, connect: [servers[server].snapshot], options: options))]
     }
 

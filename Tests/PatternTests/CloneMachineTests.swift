@@ -267,6 +267,16 @@ struct CloneClientMachineTests {
         #expect(Self.news(machine.tick(now: Self.at(14.2))) == ["serverLost"] && machine.server == 0, "and back to the first")
     }
 
+    @Test("its subscriber's connection dropping (the server restarted) makes it take the map again from the same server")
+    func connectionDropped() {
+        var machine = Self.synchronized()
+        let rejoined = machine.disconnected(Machine.subscriber, now: Self.at(1))
+        #expect(Self.news(rejoined) == ["updatesMissed"] && machine.server == 0)
+        #expect(rejoined.compactMap { if case .open(_, let plan) = $0 { plan.connect } else { nil } } == [["inproc://p1"], ["inproc://s1"]])
+        #expect(rejoined.contains { if case .open(_, let plan) = $0 { plan.reportsDisconnects } else { false } })
+        #expect(machine.disconnected(Machine.subscriber, now: Self.at(1.1)).isEmpty, "not following yet: the deadline covers it")
+    }
+
     @Test("a malformed update or snapshot entry is dropped and counted; the client goes on")
     func badInput() {
         var machine = Self.synchronized()

@@ -141,6 +141,28 @@ struct CloneTests {
         }
     }
 
+    @Test("a server restarted without a store starts from nothing: its clients see the connection drop, take the new map, and follow it")
+    func restartedServer() async throws {
+        try await withContext { context in
+            let endpoints = Self.endpoints()
+            let first = Self.server(endpoints, in: context)
+            let client = try await Self.client([endpoints], in: context)
+            let events = client.events()
+            try await client.set("/a", "1")
+            first.cancel()
+            _ = await first.result
+            let second = Self.server(endpoints, in: context)
+            for await event in events where event.kind == .updatesMissed {
+                #expect(event.reason == "the connection to the publisher dropped")
+                break
+            }
+            try await client.set("/b", "2")
+            #expect(client.values == ["/b": "2"], "the new server's map, not the old one's")
+            await client.close()
+            second.cancel()
+        }
+    }
+
     @Test("on an SQLite store (WAL, synchronous FULL), a server stopped and started again serves the same map, and its sequence goes on")
     func stored() async throws {
         try await withContext { context in

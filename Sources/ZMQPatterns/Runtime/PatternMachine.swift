@@ -29,6 +29,10 @@ public protocol PatternMachine {
     /// the answer (a Majordomo PARTIAL) or, with `final`, the whole or last of it.
     mutating func handled(_ reply: Message, id: UInt64, final: Bool, now: ContinuousClock.Instant) -> [PatternAction<Event>]
 
+    /// A connection of `socket` dropped (for a socket opened with `reportsDisconnects`): a
+    /// subscriber may have missed messages, and can ask for the state again.
+    mutating func disconnected(_ socket: SocketName, now: ContinuousClock.Instant) -> [PatternAction<Event>]
+
     /// The run is ending (cancelled, or the handler failed): last words, such as a worker's
     /// DISCONNECT, sent before the sockets close.
     mutating func stop(now: ContinuousClock.Instant) -> [PatternAction<Event>]
@@ -47,6 +51,7 @@ extension PatternMachine {
     public func reads(_ socket: SocketName) -> Bool { true }
     public mutating func handled(_ reply: Message, id: UInt64, final: Bool, now: ContinuousClock.Instant) -> [PatternAction<Event>] { [] }
     public mutating func stop(now: ContinuousClock.Instant) -> [PatternAction<Event>] { [] }
+    public mutating func disconnected(_ socket: SocketName, now: ContinuousClock.Instant) -> [PatternAction<Event>] { [] }
 }
 
 /// One of a pattern's sockets, by the name its machine gives it.
@@ -67,6 +72,8 @@ public struct SocketPlan: Sendable {
     public var options: [SocketOption]
     /// SUB: the topic prefixes it subscribes to.
     public var subscriptions: [String]
+    /// Whether the machine hears (`disconnected`) each time a connection of this socket drops.
+    public var reportsDisconnects = false
 
     public init(_ type: SocketType, bind: [String] = [], connect: [String] = [], options: [SocketOption] = [],
                 subscriptions: [String] = []) {

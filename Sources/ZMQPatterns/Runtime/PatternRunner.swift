@@ -34,6 +34,10 @@ public final class PatternRunner<Machine: PatternMachine> {
     /// Handlers' answers: sent on `outbox` by their tasks, read from `inbox` by the loop.
     private var answers: (inbox: ZMQSocket, outbox: ZMQSocket)?
     private var handlers: [UInt64: Task<Void, Never>] = [:]
+    /// Sockets whose dropped connections the machine hears of: the task watching each, and
+    /// which opening of that name it watches (a note about a socket since replaced is stale).
+    private var watchers: [SocketName: (task: Task<Void, Never>, opening: UInt64)] = [:]
+    private var openings: UInt64 = 0
     /// Why a handler failed, by request id, until the loop reads its note.
     private let failures = HandlerFailures()
 
@@ -105,8 +109,10 @@ public final class PatternRunner<Machine: PatternMachine> {
             switch action {
             case .open(let name, let plan):
                 close(name, linger: .zero)
-                sockets[name] = try await open(plan)
+                let socket = try await open(plan)
+                sockets[name] = socket
                 names.append(name)
+                if plan.reportsDisconnects { try await watch(socket, as: name) }
             case .close(let name, let linger):
                 close(name, linger: linger)
             case .send(let message, let name, let report):
@@ -158,7 +164,24 @@ public final class PatternRunner<Machine: PatternMachine> {
         case .failed:
             handlers[id] = nil
             throw failures.errors.withLock { $0.removeValue(forKey: id) } ?? CancellationError()
+        case .disconnected:
+            guard let text = body.first?.string, watchers[SocketName(text)]?.opening == id else { return [] }
+            let name = SocketName(text)
+            return machine.disconnected(name, now: .now)
         }
+    }
+
+    /// Tells the machine, through the answers pair, each time a connection of `socket` drops.
+    private func watch(_ socket: ZMQSocket, as name: SocketName) async throws {
+        let outbox = try await answerPair().outbox
+        openings += 1
+        let opening = openings
+        let events = socket.monitor()
+        watchers[name] = (Task {
+            for await event in events where event.kind == .disconnected {
+                try? await outbox.send(HandlerNote.disconnected.message(opening, Message(Frame(name.description))))
+            }
+        }, opening)
     }
 
     private func answerPair() async throws -> (inbox: ZMQSocket, outbox: ZMQSocket) {
@@ -189,6 +212,7 @@ public final class PatternRunner<Machine: PatternMachine> {
     }
 
     private func close(_ name: SocketName, linger: Duration) {
+        watchers.removeValue(forKey: name)?.task.cancel()
         guard let socket = sockets.removeValue(forKey: name) else { return }
         try? socket.set(.linger(.after(linger)))
         socket.close()
@@ -198,6 +222,8 @@ public final class PatternRunner<Machine: PatternMachine> {
     private func finish() {
         for task in handlers.values { task.cancel() }
         handlers.removeAll()
+        for watcher in watchers.values { watcher.task.cancel() }
+        watchers.removeAll()
         for socket in sockets.values { socket.close() }
         sockets.removeAll()
         names.removeAll()
@@ -208,9 +234,9 @@ public final class PatternRunner<Machine: PatternMachine> {
 }
 
 /// A note on a runner's answers pair: the request id (8 octets), what it is, then the frames of
-/// the answer.
+/// the answer. For `disconnected`, the socket's opening number and its name.
 private enum HandlerNote: UInt8 {
-    case partial, final, failed
+    case partial, final, failed, disconnected
 
     func message(_ id: UInt64, _ body: Message = Message()) -> Message {
         Message([Frame(withUnsafeBytes(of: id.bigEndian, Array.init)), Frame([rawValue])] + body.frames, metadata: body.metadata)
