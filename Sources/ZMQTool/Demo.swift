@@ -4,8 +4,8 @@ import ZMQ
 
 struct Demo: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run the swift-zmq demos: the four basic topologies (the default), or prescriptions processed exactly once.",
-        subcommands: [Topologies.self, Prescriptions.self],
+        abstract: "Run the swift-zmq demos: the four basic topologies (the default), prescriptions processed exactly once, or shared state through a Clone server pair.",
+        subcommands: [Topologies.self, Prescriptions.self, CloneDemo.self],
         defaultSubcommand: Topologies.self
     )
 }

@@ -195,12 +195,12 @@ final class Child: @unchecked Sendable {
         process = try Self.start(arguments, log: log, environment: environment)
     }
 
-    /// SIGKILL, then the same command again.
-    func kill() throws {
+    /// SIGKILL, then (unless told not to) the same command again.
+    func kill(restart: Bool = true) throws {
         guard let process else { return }
         Foundation.kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
-        try start()
+        if restart { try start() }
     }
 
     func stop() {

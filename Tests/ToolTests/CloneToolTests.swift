@@ -77,6 +77,14 @@ struct CloneToolTests {
         #expect(unusable.status == 2 && unusable.errors.contains("cannot use \(folder)/no/such/dir/x.sqlite for the map"), "\(unusable.errors)")
     }
 
+    @Test("demo clone: clients write through a Binary Star pair of Clone servers, the primary is killed, every client converges")
+    func demo() async throws {
+        let run = try await ToolTests.run(["demo", "clone", "--clients", "3", "--updates", "30"])
+        #expect(run.status == 0, "\(run.output)\(run.errors)")
+        #expect(run.output.contains("killing the primary (SIGKILL)"))
+        #expect(run.output.contains("PASS  every client converged: 31 keys, the backup's map at sequence 91"), "\(run.output)")
+    }
+
     @Test("usage errors exit 2 and say what is wrong", arguments: [
         (["clone", "set", "--connect", "ipc:///tmp/x", "HUGZ", "v"], "'HUGZ' cannot be a key"),
         (["clone", "get"], "give --connect ENDPOINT"),
