@@ -95,6 +95,12 @@ public final class CloneClient: Sendable {
         replica.state.withLock { $0.entries }
     }
 
+    /// How many messages from the servers were dropped as not 12/CHP (each also reported as a
+    /// `messageDropped` event); none of them changed the map.
+    public var droppedMessages: Int {
+        replica.state.withLock { $0.dropped }
+    }
+
     /// The sequence number of the last update applied (or of the snapshot).
     public var sequence: UInt64 {
         replica.state.withLock { $0.sequence }
@@ -171,6 +177,7 @@ final class CloneReplica: Sendable {
         var sequence: UInt64 = 0
         var synchronized = false
         var snapshots = 0
+        var dropped = 0
         var stopped = false
         var changeWatchers: [UUID: AsyncStream<CloneChange>.Continuation] = [:]
         var eventWatchers: [UUID: AsyncStream<CloneClientEvent>.Continuation] = [:]
@@ -216,7 +223,11 @@ final class CloneReplica: Sendable {
             let change = CloneChange(key: update.key, value: update.deletes ? nil : update.value, sequence: update.sequence)
             for watcher in watchers { watcher.yield(change) }
         case .event(let event):
-            for watcher in state.withLock({ Array($0.eventWatchers.values) }) { watcher.yield(event) }
+            let watchers = state.withLock { state in
+                if event.kind == .messageDropped { state.dropped += 1 }
+                return Array(state.eventWatchers.values)
+            }
+            for watcher in watchers { watcher.yield(event) }
         }
     }
 

@@ -8,21 +8,25 @@ public struct CloneServerEvent: ComponentEvent, Hashable {
     public typealias Kind = EventKind<CloneServerEvent>
 
     public let kind: Kind
+    /// The key concerned; for `snapshotSent`, the subtree the client asked for.
     public let key: String?
     /// The map's sequence number after the event.
     public let sequence: UInt64?
     /// Why, for a dropped message: what was wrong with it.
     public let reason: String?
+    /// For a dropped message: how many the server has dropped since it started.
+    public let dropped: Int?
 
-    public init(_ kind: Kind, key: String? = nil, sequence: UInt64? = nil, reason: String? = nil) {
+    public init(_ kind: Kind, key: String? = nil, sequence: UInt64? = nil, reason: String? = nil, dropped: Int? = nil) {
         self.kind = kind
         self.key = key
         self.sequence = sequence
         self.reason = reason
+        self.dropped = dropped
     }
 
     public var description: String {
-        describe(kind, ("key", key), ("sequence", sequence.map(String.init)), ("reason", reason))
+        describe(kind, ("key", key), ("sequence", sequence.map(String.init)), ("reason", reason), ("dropped", dropped.map(String.init)))
     }
 }
 
@@ -342,7 +346,7 @@ struct CloneServerMachine: PatternMachine {
 
     private mutating func drop(_ reason: String) -> [Action] {
         drops += 1
-        return [.report(CloneServerEvent(.messageDropped, sequence: sequence, reason: reason))]
+        return [.report(CloneServerEvent(.messageDropped, sequence: sequence, reason: reason, dropped: drops))]
     }
 }
 

@@ -6,6 +6,11 @@ extension ZMQError.Code {
     public static let subscriberTooSlow = ZMQError.Code("subscriberTooSlow")
 }
 
+extension ZMQError {
+    /// Matches any `subscriberTooSlow` error: `catch ZMQError.subscriberTooSlow { … }`.
+    public static let subscriberTooSlow = ZMQError(code: .subscriberTooSlow, message: "the subscriber is too slow")
+}
+
 /// The Guide's Suicidal Snail (chapter 5): a publisher stamps each message with the time it was
 /// sent, and a subscriber that finds a message arriving more than `maxLag` after its stamp stops,
 /// rather than go on working on stale data while its queue (and the publisher's) fill up.
@@ -20,7 +25,7 @@ extension ZMQError.Code {
 ///     // Subscriber
 ///     let guard = LagGuard(maxLag: .seconds(1))
 ///     for try await message in guard.messages(from: subscriber) { … }   // without the stamp
-///     // ends by throwing ZMQError(.subscriberTooSlow): close the socket, resubscribe, and
+///     // ends by throwing ZMQError.subscriberTooSlow: close the socket, resubscribe, and
 ///     // take a fresh state (a snapshot, a last value cache) before going on.
 ///
 /// What the publisher sees: the subscriber's connection closing when the application closes

@@ -84,7 +84,7 @@ func cloneEndpoints(_ endpoint: String, option: String) throws -> CloneEndpoints
     }
 }
 
-struct CloneCommand: AsyncParsableCommand {
+struct CloneClientCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "clone",
         abstract: "Read, change and follow the map of Clone servers (12/CHP).",

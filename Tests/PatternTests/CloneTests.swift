@@ -132,7 +132,7 @@ struct CloneTests {
                 dropped = event
                 break
             }
-            #expect(dropped?.reason == "a sequence number of 2 octets, not 8")
+            #expect(dropped?.reason == "a sequence number of 2 octets, not 8" && dropped?.dropped == 1)
             try await client.set("/k", "still")
             #expect(client.values == ["/k": "still"])
             raw.close()
@@ -194,6 +194,36 @@ struct CloneTests {
             #expect(again.sequence == 5)
             await again.close()
             second.cancel()
+        }
+    }
+
+    @Test("a client fed malformed updates by a server drops and counts each, and its map takes only the well-formed ones")
+    func badServer() async throws {
+        try await withContext { context in
+            let endpoints = Self.endpoints()
+            // A hand-made server: a ROUTER for snapshots and an XPUB (to see the subscription).
+            let snapshots = try context.socket(.router)
+            try await snapshots.bind(endpoints.snapshot)
+            let publisher = try context.socket(.xpub)
+            try await publisher.bind(endpoints.publisher)
+            let client = try await CloneClient(context, servers: [endpoints], serverTimeout: .seconds(30))
+            _ = try await publisher.receive()
+            try await publisher.send(CloneProtocol.heartbeat)
+            let request = try await snapshots.receive()
+            #expect(Array(request.frames.dropFirst()) == CloneProtocol.snapshotRequest(subtree: "").frames)
+            for reply in [CloneEntry(key: "/k", sequence: 1, value: "v").message, ["/bad", Frame([1, 2, 3]), "", "", "x"],
+                          CloneProtocol.snapshotEnd(sequence: 1, subtree: "")] {
+                try await snapshots.send(Message([request[0]] + reply.frames))
+            }
+            try await client.waitUntilSynchronized()
+            let changes = client.changes()
+            for update: Message in [["/k", Frame([0, 2]), "", "", "broken"], ["/k", Frame([UInt8](repeating: 0, count: 8)), "", "ttl=soon\n", "x"],
+                                    CloneEntry(key: "/k2", sequence: 2, value: "fine").message] {
+                try await publisher.send(update)
+            }
+            for await change in changes where change.key == "/k2" { break }
+            #expect(client.values == ["/k": "v", "/k2": "fine"] && client.droppedMessages == 3)
+            await client.close()
         }
     }
 
