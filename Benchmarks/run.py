@@ -96,31 +96,38 @@ def curve_keys(libzmq):
     return dict(os.environ, **keys)
 
 
-def fanout(binary, subscribers, size):
-    """PUB -> N SUB over tcp, the subscribers in one process: the summed delivered msgs/s, the
-    CPU per delivered message of the subscriber process and per published message of the
-    publisher, and the share of deliveries missed. Both sides set no high-water mark, so a PUB
-    drops nothing and the rate is what flows end to end, not how much is thrown away. The publisher starts once the subscribers are connected: their READY, then half a
-    second for the subscriptions to cross loopback."""
-    count = 2_000_000 if subscribers == 1 else 500_000
+def pub_sub_run(binary, subscriber_mode, count, size, last):
+    """Runs `binary pub` and `binary <subscriber_mode> ... <last>` against it over tcp: the
+    publisher starts once the subscriber side is connected (its READY, then half a second for
+    the subscriptions to cross loopback). Returns the subscriber's RESULT (rate, CPU per message,
+    received) and the publisher's CPU per message."""
     publisher = subprocess.Popen([binary, "pub", "tcp://127.0.0.1:*", str(count), str(size)], stdin=subprocess.PIPE,
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     line = publisher.stdout.readline()
     if not line.startswith("ENDPOINT "):
         raise SystemExit("%s pub failed: %s %s" % (binary, line, publisher.stderr.read()))
-    subscriber = subprocess.Popen([binary, "sub", line.split()[1], str(count), str(size), str(subscribers)],
+    subscriber = subprocess.Popen([binary, subscriber_mode, line.split()[1], str(count), str(size), str(last)],
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     if subscriber.stdout.readline().strip() != "READY":
-        raise SystemExit("%s sub failed: %s" % (binary, subscriber.stderr.read()))
+        raise SystemExit("%s %s failed: %s" % (binary, subscriber_mode, subscriber.stderr.read()))
     time.sleep(0.5)
     publisher.stdin.write("go\n")
     publisher.stdin.flush()
     sub_out, sub_err = subscriber.communicate(timeout=600)
     pub_out, pub_err = publisher.communicate(timeout=600)
     if publisher.returncode or subscriber.returncode:
-        raise SystemExit("fan-out failed: %s %s" % (pub_err, sub_err))
-    rate, sub_cpu, received = result(sub_out)
-    return rate, sub_cpu, result(pub_out)[1], 1 - received / (count * subscribers)
+        raise SystemExit("%s failed: %s %s" % (subscriber_mode, pub_err, sub_err))
+    return result(sub_out), result(pub_out)[1]
+
+
+def fanout(binary, subscribers, size):
+    """PUB -> N SUB over tcp, the subscribers in one process: the summed delivered msgs/s, the
+    CPU per delivered message of the subscriber process and per published message of the
+    publisher, and the share of deliveries missed. Both sides set no high-water mark, so a PUB
+    drops nothing and the rate is what flows end to end, not how much is thrown away."""
+    count = 2_000_000 if subscribers == 1 else 500_000
+    (rate, sub_cpu, received), pub_cpu = pub_sub_run(binary, "sub", count, size, subscribers)
+    return rate, sub_cpu, pub_cpu, 1 - received / (count * subscribers)
 
 
 def blackbox(binary, workers, size):
@@ -128,23 +135,7 @@ def blackbox(binary, workers, size):
     Guide's Black Box), run as fanout() runs a plain SUB: the handled msgs/s and the subscriber's
     CPU per message."""
     count = 2_000_000
-    publisher = subprocess.Popen([binary, "pub", "tcp://127.0.0.1:*", str(count), str(size)], stdin=subprocess.PIPE,
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    line = publisher.stdout.readline()
-    if not line.startswith("ENDPOINT "):
-        raise SystemExit("%s pub failed: %s %s" % (binary, line, publisher.stderr.read()))
-    subscriber = subprocess.Popen([binary, "blackbox", line.split()[1], str(count), str(size), str(workers)],
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    if subscriber.stdout.readline().strip() != "READY":
-        raise SystemExit("%s blackbox failed: %s" % (binary, subscriber.stderr.read()))
-    time.sleep(0.5)
-    publisher.stdin.write("go\n")
-    publisher.stdin.flush()
-    sub_out, sub_err = subscriber.communicate(timeout=600)
-    pub_out, pub_err = publisher.communicate(timeout=600)
-    if publisher.returncode or subscriber.returncode:
-        raise SystemExit("black box failed: %s %s" % (pub_err, sub_err))
-    rate, sub_cpu, received = result(sub_out)
+    (rate, sub_cpu, received), _ = pub_sub_run(binary, "blackbox", count, size, workers)
     return rate, sub_cpu, 1 - received / count
 
 
