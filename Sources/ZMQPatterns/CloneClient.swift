@@ -106,15 +106,22 @@ public final class CloneClient: Sendable {
         replica.state.withLock { $0.sequence }
     }
 
-    /// Every change to the map from now on, each key set or deleted, in order.
-    public func changes() -> AsyncStream<CloneChange> {
-        replica.watch(\.changeWatchers)
+    /// Every change to the map from now on, each key set or deleted, in order. With
+    /// `includingMap`, the map as it is now comes first, a change per key (with the number of
+    /// the snapshot it came with), so nothing falls between reading the map and watching it.
+    public func changes(includingMap: Bool = false) -> AsyncStream<CloneChange> {
+        replica.watch(\.changeWatchers) { state in
+            guard includingMap else { return [] }
+            return state.entries.keys.sorted().map { key in
+                CloneChange(key: key, value: state.entries[key]!.value, sequence: state.sequence, snapshot: state.snapshots)
+            }
+        }
     }
 
     /// What happens with the servers from now on: snapshots, servers lost, fail-overs, messages
     /// dropped.
     public func events() -> AsyncStream<CloneClientEvent> {
-        replica.watch(\.eventWatchers)
+        replica.watch(\.eventWatchers) { _ in [] }
     }
 
     /// Returns once the map is a server's snapshot (at once if it is already). Throws if the
@@ -129,7 +136,8 @@ public final class CloneClient: Sendable {
     /// server has published the update: the map then holds it. With `ttl`, the server deletes
     /// the key after that long. The update is sent again every moment until it comes back (the
     /// servers apply it once: it carries a UUID). A key outside the client's subtree never
-    /// comes back to it: that update is sent once, and `set` returns.
+    /// comes back to it: that update is sent a few times over a moment (a new client's
+    /// connections may not be up at first), and `set` returns without knowing it landed.
     ///
     /// Throws `timedOut` if no server published it within `timeout`, `invalidMessage` for a key
     /// 12/CHP reserves or an empty key.
@@ -140,7 +148,13 @@ public final class CloneClient: Sendable {
         try Settings.positive(ttl, "ttl")
         let uuid = CloneProtocol.newUUID()
         let update = CloneEntry(key: key, uuid: uuid, properties: ttl.map { ["ttl": CloneProtocol.secondsText($0)] } ?? [:], value: value)
-        guard key.hasPrefix(subtree) else { return try publisher.trySend(update.message) }
+        guard key.hasPrefix(subtree) else {
+            for attempt in 0..<3 {
+                if attempt > 0 { try await Task.sleep(for: resendInterval) }
+                try publisher.trySend(update.message)
+            }
+            return
+        }
         replica.expect(uuid)
         defer { replica.forget(uuid) }
         let deadline = ContinuousClock.now + timeout
@@ -158,6 +172,11 @@ public final class CloneClient: Sendable {
     /// Deletes `key` for every client: `set` with an empty value.
     public func delete(_ key: String, timeout: Duration = .seconds(30)) async throws {
         try await set(key, Frame(), timeout: timeout)
+    }
+
+    deinit {
+        agent.cancel()
+        publisher.close()
     }
 
     /// Stops following and closes the sockets; the streams from `changes()` and `events()` end.
@@ -192,7 +211,7 @@ final class CloneReplica: Sendable {
     @Sendable func take(_ news: CloneClientNews) {
         switch news {
         case .synchronized(let entries, let sequence):
-            let (changes, waiters, echoes) = state.withLock { state in
+            let (changes, waiters, echoes, watchers) = state.withLock { state in
                 let old = state.entries
                 state.snapshots += 1
                 let snapshot = state.snapshots
@@ -207,11 +226,10 @@ final class CloneReplica: Sendable {
                 state.synchronizedWaiters = [:]
                 // An update published while the client was between servers comes back in the snapshot.
                 let echoes = state.expected.isEmpty ? [] : entries.values.compactMap { state.arrived($0.uuid) }
-                return (changes, waiters, echoes)
+                return (changes, waiters, echoes, Array(state.changeWatchers.values))
             }
             for waiter in waiters { waiter.resume(returning: true) }
             for echo in echoes { echo.resume(returning: true) }
-            let watchers = state.withLock { Array($0.changeWatchers.values) }
             for change in changes { for watcher in watchers { watcher.yield(change) } }
         case .updated(let update):
             let (watchers, echo) = state.withLock { state in
@@ -231,10 +249,14 @@ final class CloneReplica: Sendable {
         }
     }
 
-    func watch<Element>(_ watchers: WritableKeyPath<State, [UUID: AsyncStream<Element>.Continuation]> & Sendable) -> AsyncStream<Element> {
+    /// A new watcher's stream, starting with what `first` gives from the state at that moment.
+    func watch<Element: Sendable>(_ watchers: WritableKeyPath<State, [UUID: AsyncStream<Element>.Continuation]> & Sendable,
+                        first: (State) -> [Element]) -> AsyncStream<Element> {
         let (stream, continuation) = AsyncStream.makeStream(of: Element.self)
         let id = UUID()
         let stopped = state.withLock { state in
+            // Yielded under the lock, so that no change taken meanwhile comes before them.
+            for element in first(state) { continuation.yield(element) }
             if !state.stopped { state[keyPath: watchers][id] = continuation }
             return state.stopped
         }

@@ -121,7 +121,8 @@ struct CloneClientMachine: PatternMachine {
             case .success(.heartbeat):
                 return []
             case .success(.entry(let update)):
-                guard update.sequence > sequence else { return [] }
+                // Subscribed to "HUGZ" too, which lets a key such as "HUGZY" through.
+                guard update.sequence > sequence, update.key.hasPrefix(subtree) else { return [] }
                 if subtree.isEmpty, update.sequence != sequence + 1 {
                     let reason = "update \(update.sequence) after \(sequence)"
                     return [.report(.event(CloneClientEvent(.updatesMissed, server: name, sequence: sequence, reason: reason)))]
@@ -134,11 +135,12 @@ struct CloneClientMachine: PatternMachine {
             case .failure(let error):
                 return drop(error.description)
             }
-        case (.synchronizing(var entries, let deadline), Self.snapshot):
+        case (.synchronizing(var entries, _), Self.snapshot):
             switch CloneProtocol.parse(message) {
             case .success(.entry(let entry)):
                 if !entry.deletes { entries[entry.key] = entry }
-                phase = .synchronizing(entries: entries, deadline: deadline)
+                // A large map takes a while: the server is lost only when the snapshot stalls.
+                phase = .synchronizing(entries: entries, deadline: now + serverTimeout)
                 return []
             case .success(.snapshotEnd(let sequence, _)):
                 phase = .following(sequence: sequence, expiry: now + serverTimeout)
@@ -160,10 +162,11 @@ struct CloneClientMachine: PatternMachine {
     }
 
     /// The connection to the publisher dropped (the server restarted, or the network failed):
-    /// what it published meanwhile is lost to this client, so it takes the map again.
+    /// what it published meanwhile is lost to this client, and a snapshot under way may be the
+    /// old server's, so it takes the map again from the start.
     mutating func disconnected(_ socket: SocketName, now: ContinuousClock.Instant) -> [Action] {
-        guard socket == Self.subscriber, case .following(let sequence, _) = phase else { return [] }
-        let missed = CloneClientEvent(.updatesMissed, server: name, sequence: sequence, reason: "the connection to the publisher dropped")
+        guard socket == Self.subscriber else { return [] }
+        let missed = CloneClientEvent(.updatesMissed, server: name, reason: "the connection to the publisher dropped")
         return [.report(.event(missed))] + join(now: now)
     }
 

@@ -151,9 +151,12 @@ public enum CloneProtocol {
         Frame(withUnsafeBytes(of: sequence.bigEndian, Array.init))
     }
 
-    /// Seconds as a `ttl` property gives them: a non-negative decimal number.
+    /// The longest `ttl` taken: ten years. Anything longer is refused, not left to overflow.
+    static let longestTimeToLive: Double = 315_360_000
+
+    /// Seconds as a `ttl` property gives them: a decimal number from 0 to ten years.
     static func seconds(_ text: String) -> Double? {
-        guard let seconds = Double(text), seconds.isFinite, seconds >= 0 else { return nil }
+        guard let seconds = Double(text), seconds.isFinite, (0...longestTimeToLive).contains(seconds) else { return nil }
         return seconds
     }
 

@@ -9,7 +9,11 @@ import ZMQ
 ///     server.onEvent = { print($0) }   // updatePublished key /config/mode sequence 1 …
 ///     try await server.run(in: context)   // until the task is cancelled
 ///
-/// It speaks 12/CHP exactly, so the Guide's clone clients and any other CHP client work with it.
+/// It speaks 12/CHP, so the Guide's clone clients and any other CHP client work with it. As the
+/// Guide's server does, its KVSYNC entries carry their UUID and properties (the RFC shows those
+/// frames empty; clients ignore them), with an ephemeral key's `ttl` rewritten to the seconds it
+/// has left. A client update without a UUID is applied by the active server only: a passive one
+/// cannot match it with its publication, so does not keep it.
 /// With `pair` set it is one half of a Binary Star pair (the Guide's model 6): the active server
 /// serves; the passive one takes the active one's snapshot, follows its publisher, and keeps
 /// the updates clients send it until it sees them published, so that on taking over (when a

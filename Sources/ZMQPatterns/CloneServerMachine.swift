@@ -44,6 +44,9 @@ extension EventKind where Event == CloneServerEvent {
     public static var updateHeld: Self { Self("updateHeld") }
     /// A passive server took the active one's snapshot.
     public static var synchronized: Self { Self("synchronized") }
+    /// A passive server missed some of the active one's updates (a gap in their sequence
+    /// numbers, or a dropped connection) and takes its snapshot again.
+    public static var updatesMissed: Self { Self("updatesMissed") }
     /// A message that is not 12/CHP, or not one this socket takes, was dropped; the map is as
     /// it was.
     public static var messageDropped: Self { Self("messageDropped") }
@@ -112,8 +115,12 @@ struct CloneServerMachine: PatternMachine {
     /// subtree hears nothing else, and a client failing over to the passive server waits for
     /// its first message before asking it for the snapshot that makes it take over.
     private var nextHeartbeat: ContinuousClock.Instant?
-    /// The active server's snapshot as it arrives, and when to ask again.
-    private var synchronizing: (entries: [String: CloneEntry], deadline: ContinuousClock.Instant)?
+    /// Passive: following the active server.
+    private(set) var passive = false
+    /// Taking the active server's snapshot: the entries so far, whether ICANHAZ? has gone (it
+    /// waits for a first message from the active one's publisher, which shows the subscription
+    /// in place), and when to start again unless more arrives.
+    private var synchronizing: (entries: [String: CloneEntry], asked: Bool, deadline: ContinuousClock.Instant)?
 
     init(_ settings: Settings, serving: Bool = true) {
         self.settings = settings
@@ -127,7 +134,7 @@ struct CloneServerMachine: PatternMachine {
 
     /// While taking the active server's snapshot, its updates wait in their queue.
     func reads(_ socket: SocketName) -> Bool {
-        socket != Self.peerUpdates || synchronizing == nil
+        socket != Self.peerUpdates || !(synchronizing?.asked ?? false)
     }
 
     mutating func start(now: ContinuousClock.Instant) -> [Action] {
@@ -139,6 +146,8 @@ struct CloneServerMachine: PatternMachine {
                     // An ephemeral key that expired while the server was down goes at the first tick.
                     let left = expires.map { Duration.milliseconds(Int64(max(0, $0.timeIntervalSince(wallNow)) * 1000)) }
                     keep(entry, expiry: left.map { now + $0 })
+                    // A client's update sent again after the restart is still applied once.
+                    if !entry.uuid.isEmpty { seen.insert(entry.uuid) }
                 }
                 self.sequence = sequence
             } catch {
@@ -156,7 +165,9 @@ struct CloneServerMachine: PatternMachine {
             .open(Self.collector, SocketPlan(.sub, bind: [endpoints.collector], options: settings.options, subscriptions: [""])),
         ]
         if let peer = settings.peer {
-            actions.append(.open(Self.peerUpdates, SocketPlan(.sub, connect: [peer.publisher], options: settings.options, subscriptions: [""])))
+            var updates = SocketPlan(.sub, connect: [peer.publisher], options: settings.options, subscriptions: [""])
+            updates.reportsDisconnects = true
+            actions.append(.open(Self.peerUpdates, updates))
         }
         nextHeartbeat = now + settings.heartbeat
         return actions
@@ -177,6 +188,12 @@ struct CloneServerMachine: PatternMachine {
         case .success(let parsed): command = parsed
         case .failure(let error): return drop(error.description)
         }
+        if socket == Self.peerUpdates, synchronizing?.asked == false {
+            // The subscription is in place: what the active one publishes from now on arrives
+            // here, and what it published before is in its snapshot.
+            self.synchronizing = ([:], true, now + synchronizationTimeout)
+            return [.send(CloneProtocol.snapshotRequest(subtree: ""), on: Self.peerSnapshot)]
+        }
         switch (socket, command) {
         case (Self.collector, .entry(let entry)):
             return serving ? apply(entry, now: now) : hold(entry)
@@ -185,7 +202,9 @@ struct CloneServerMachine: PatternMachine {
         case (Self.peerUpdates, .entry(let entry)):
             return follow(entry, now: now)
         case (Self.peerSnapshot, .entry(let entry)):
+            let deadline = now + synchronizationTimeout
             synchronizing?.entries[entry.key] = entry
+            synchronizing?.deadline = deadline
             return []
         case (Self.peerSnapshot, .snapshotEnd(let sequence, _)):
             return synchronized(sequence: sequence, now: now)
@@ -218,13 +237,17 @@ struct CloneServerMachine: PatternMachine {
         case .active:
             guard !serving else { return [] }
             serving = true
+            passive = false
             var actions: [Action] = synchronizing == nil ? [] : [.close(Self.peerSnapshot)]
             synchronizing = nil
+            // Expiries were not kept in the heap while passive (the active one deleted them).
+            expiryQueue = Heap(expiries.map { Expiry(instant: $0.value, key: $0.key) })
             pendingIDs = []
             while let update = pending.popFirst() { actions += apply(update, now: now) }
             return actions
         case .passive:
             serving = false
+            passive = true
             return askForSnapshot(now: now)
         default:
             return []
@@ -285,17 +308,23 @@ struct CloneServerMachine: PatternMachine {
         }
         map[entry.key] = entry
         expiries[entry.key] = expiry
-        if let expiry { expiryQueue.insert(Expiry(instant: expiry, key: entry.key)) }
+        guard serving, let expiry else { return }
+        expiryQueue.insert(Expiry(instant: expiry, key: entry.key))
+        // A key set again leaves its old expiry behind; keep those from piling up.
+        if expiryQueue.count > 2 * expiries.count + 1024 {
+            expiryQueue = Heap(expiries.map { Expiry(instant: $0.value, key: $0.key) })
+        }
     }
 
     // MARK: Passive
 
     /// A client's update while passive: kept until the active server is seen to publish it.
+    /// One without a UUID cannot be matched with its publication, so it is not kept (it would
+    /// be applied a second time on taking over, after newer values): only the active server
+    /// applies it.
     private mutating func hold(_ update: CloneEntry) -> [Action] {
         guard !CloneProtocol.isReserved(update.key) else { return drop(CloneProtocolError.unexpected("key \(update.key)").description) }
-        if !update.uuid.isEmpty {
-            guard !seen.contains(update.uuid), pendingIDs.insert(update.uuid).inserted else { return [] }
-        }
+        guard !update.uuid.isEmpty, !seen.contains(update.uuid), pendingIDs.insert(update.uuid).inserted else { return [] }
         var actions: [Action] = []
         if pending.count >= settings.pendingLimit {
             let oldest = pending.removeFirst()
@@ -306,23 +335,39 @@ struct CloneServerMachine: PatternMachine {
         return actions + [.report(CloneServerEvent(.updateHeld, key: update.key, sequence: sequence))]
     }
 
-    /// An update the active server published.
+    /// An update the active server published. Until this server is passive (it has the active
+    /// one's snapshot then), there is nothing to follow.
     private mutating func follow(_ update: CloneEntry, now: ContinuousClock.Instant) -> [Action] {
-        guard !serving else { return [] }
+        guard passive else { return [] }
         if !update.uuid.isEmpty {
             seen.insert(update.uuid)
             if pendingIDs.remove(update.uuid) != nil { pending.removeAll { $0.uuid == update.uuid } }
         }
         guard update.sequence > sequence else { return [] }
+        guard update.sequence == sequence + 1 else {
+            let missed = CloneServerEvent(.updatesMissed, sequence: sequence, reason: "update \(update.sequence) after \(sequence)")
+            return [.report(missed)] + askForSnapshot(now: now)
+        }
         sequence = update.sequence
         return store(update, now: now).map { [$0] } ?? []
     }
 
+    /// The connection to the active server's publisher dropped: what it published meanwhile
+    /// is lost to this server, so it takes the snapshot again.
+    mutating func disconnected(_ socket: SocketName, now: ContinuousClock.Instant) -> [Action] {
+        guard socket == Self.peerUpdates, passive else { return [] }
+        let missed = CloneServerEvent(.updatesMissed, sequence: sequence, reason: "the connection to the active server's publisher dropped")
+        return [.report(missed)] + askForSnapshot(now: now)
+    }
+
+    /// How long a snapshot may go quiet before it is asked for again.
+    private var synchronizationTimeout: Duration { settings.heartbeat * 4 }
+
+    /// A fresh DEALER to the active server; ICANHAZ? goes once its publisher is heard.
     private mutating func askForSnapshot(now: ContinuousClock.Instant) -> [Action] {
         guard let peer = settings.peer else { return [] }
-        synchronizing = ([:], now + settings.heartbeat * 4)
-        return [.open(Self.peerSnapshot, SocketPlan(.dealer, connect: [peer.snapshot], options: settings.options)),
-                .send(CloneProtocol.snapshotRequest(subtree: ""), on: Self.peerSnapshot)]
+        synchronizing = ([:], false, now + synchronizationTimeout)
+        return [.open(Self.peerSnapshot, SocketPlan(.dealer, connect: [peer.snapshot], options: settings.options))]
     }
 
     private mutating func synchronized(sequence: UInt64, now: ContinuousClock.Instant) -> [Action] {
@@ -331,7 +376,13 @@ struct CloneServerMachine: PatternMachine {
         map = [:]
         expiries = [:]
         expiryQueue = Heap()
-        for entry in entries.values { keep(entry, expiry: entry.timeToLive.map { now + $0 }) }
+        for entry in entries.values {
+            keep(entry, expiry: entry.timeToLive.map { now + $0 })
+            // Published by the active one: a client's copy here is not to be applied again.
+            if !entry.uuid.isEmpty, seen.insert(entry.uuid), pendingIDs.remove(entry.uuid) != nil {
+                pending.removeAll { $0.uuid == entry.uuid }
+            }
+        }
         self.sequence = sequence
         if let store = settings.store {
             let wallNow = settings.wallClock()

@@ -22,7 +22,8 @@ public struct LastValueCacheEvent: ComponentEvent, Hashable {
 }
 
 extension EventKind where Event == LastValueCacheEvent {
-    /// A subscriber subscribed: the cached messages under its prefix went out first.
+    /// A subscriber subscribed: the cached messages under its prefix (`count` of them) were
+    /// sent to the backend first.
     public static var subscribed: Self { Self("subscribed") }
     /// The cache holds `maxTopics` topics: a message on a new topic was forwarded, not kept.
     public static var cacheFull: Self { Self("cacheFull") }
@@ -41,7 +42,9 @@ extension EventKind where Event == LastValueCacheEvent {
 /// an XPUB (verbose, so a second subscriber to a topic is heard too) that subscribers connect
 /// to. The cached messages go out on the XPUB, so every subscriber of the topic gets them
 /// again, as with the Guide's; a subscriber that must not see a value twice keeps the last it
-/// saw.
+/// saw. They go out at once, so the backend's send high-water mark (`backendHighWaterMark`,
+/// 100,000) bounds how many a subscription to a broad prefix gets: the XPUB drops the rest for
+/// that subscriber, as it drops for any subscriber that falls that far behind.
 public struct LastValueCache: Sendable {
     /// The publisher(s) to connect the SUB to.
     public var frontend: [String]
@@ -51,6 +54,8 @@ public struct LastValueCache: Sendable {
     public var backendOptions: [SocketOption] = []
     /// The most topics kept; a message on a topic beyond is forwarded and not kept.
     public var maxTopics = 1_000_000
+    /// How many messages wait for one subscriber before the XPUB drops for it.
+    public var backendHighWaterMark = 100_000
     public var onEvent: EventHandler<LastValueCacheEvent> = { _ in }
 
     public init(frontend: String, backend: String) {
@@ -64,7 +69,8 @@ public struct LastValueCache: Sendable {
         try Settings.atLeastOne(maxTopics, "maxTopics")
         let machine = LastValueCacheMachine(
             frontend: SocketPlan(.sub, connect: frontend, options: frontendOptions, subscriptions: [""]),
-            backend: SocketPlan(.xpub, bind: backend, options: backendOptions + [.xpubVerbose(true)]), maxTopics: maxTopics)
+            backend: SocketPlan(.xpub, bind: backend, options: [.sendHighWaterMark(backendHighWaterMark)] + backendOptions + [.xpubVerbose(true)]),
+            maxTopics: maxTopics)
         try await PatternRunner(machine, in: context, onEvent: onEvent).run()
     }
 }

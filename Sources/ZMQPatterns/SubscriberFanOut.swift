@@ -3,8 +3,8 @@ import ZMQ
 
 /// The Guide's Black Box pattern for high-speed subscribers (chapter 5): one subscriber
 /// connection read as fast as it arrives, its messages handed out over inproc to several
-/// workers, each taking the next as soon as it is free, so that slow work does not hold up the
-/// socket (and so the publisher's queue for it).
+/// workers in turn, so that slow work does not hold up the socket (and so the publisher's queue
+/// for it).
 ///
 ///     let subscriber = try context.socket(.sub)
 ///     try subscriber.subscribe("prices")
@@ -14,8 +14,9 @@ import ZMQ
 ///     }
 ///
 /// Inside, a PUSH bound on a fresh inproc endpoint and one PULL per worker, as the Guide draws
-/// it: a worker's queue holds up to `queuedPerWorker` messages, so a burst waits there rather
-/// than in the subscriber, and a worker that is busy gets no more until it has room. The
+/// it: messages go round the workers whose queues have room (a PUSH's round robin), each queue
+/// holding up to `queuedPerWorker`, so a burst waits there rather than in the subscriber, and a
+/// worker stuck on one message gets no more once its queue is full. The
 /// forwarding loop runs on the subscriber's I/O thread, each worker on its PULL's, so a message
 /// crosses no other thread on its way. Messages to one worker are handled in order; across
 /// workers there is no order (the pattern is for work that can be done in parallel, such as
@@ -68,6 +69,8 @@ public struct SubscriberFanOut: Sendable {
                 try await group.next()
             }
         } catch ZMQError.cancelled, ZMQError.socketClosed {
+            return
+        } catch is CancellationError {
             return
         }
     }

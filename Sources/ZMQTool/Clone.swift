@@ -203,7 +203,7 @@ struct CloneClientCommand: AsyncParsableCommand {
         func run() async throws {
             let context = ZMQContext.forTool()
             let clone = try await client.client(context, subtree: subtree)
-            let changes = clone.changes()
+            let changes = clone.changes(includingMap: true)
             let count = count
             try await runUntilSignalled(context, [{
                 var printed = 0

@@ -38,6 +38,7 @@ struct CloneProtocolTests {
         (Message(["k", Frame([UInt8](repeating: 0, count: 8)), Frame([1, 2, 3]), "", "v"]), .uuidLength(3)),
         (Message(["k", Frame([UInt8](repeating: 0, count: 8)), "", "ttl=soon\n", "v"]), .badTimeToLive("soon")),
         (Message(["k", Frame([UInt8](repeating: 0, count: 8)), "", "ttl=-1\n", "v"]), .badTimeToLive("-1")),
+        (Message(["k", Frame([UInt8](repeating: 0, count: 8)), "", "ttl=1e16\n", "v"]), .badTimeToLive("1e16")),
         (Message(["k", Frame([UInt8](repeating: 0, count: 8)), "", "no equals\n", "v"]), .badProperty("no equals")),
         (Message([Frame([0xFF, 0xFE]), Frame([UInt8](repeating: 0, count: 8)), "", "", "v"]), .notText("key")),
         (Message(["k", "v"]), .unexpected("a 2-frame command other than ICANHAZ?")),
@@ -146,6 +147,48 @@ struct CloneServerMachineTests {
         #expect(Self.published(machine.tick(now: Self.at(10))).isEmpty)
     }
 
+    /// A passive server that has the active one's snapshot at `sequence` (with `/a`).
+    static func passive(sequence: UInt64 = 7) -> Machine {
+        var machine = Self.server(serving: false, peer: true)
+        _ = machine.pairState(.passive, now: Self.at(1))
+        _ = machine.received(CloneProtocol.heartbeat, on: Machine.peerUpdates, now: Self.at(1))
+        _ = machine.received(CloneEntry(key: "/a", sequence: 3, uuid: [UInt8](repeating: 9, count: 16), value: "a").message,
+                             on: Machine.peerSnapshot, now: Self.at(1))
+        _ = machine.received(CloneProtocol.snapshotEnd(sequence: sequence, subtree: ""), on: Machine.peerSnapshot, now: Self.at(1))
+        return machine
+    }
+
+    @Test("passive: a gap in the active one's sequence numbers, or its publisher's connection dropping, makes it take the snapshot again")
+    func passiveResynchronizes() {
+        var machine = Self.passive()
+        let gap = machine.received(CloneEntry(key: "/b", sequence: 9, value: "b").message, on: Machine.peerUpdates, now: Self.at(2))
+        #expect(gap.compactMap(\.event).map(\.kind) == [.updatesMissed] && machine.map["/b"] == nil)
+        #expect(gap.contains { if case .open(let name, _) = $0 { name == Machine.peerSnapshot } else { false } })
+        var dropped = Self.passive()
+        let reopened = dropped.disconnected(Machine.peerUpdates, now: Self.at(2))
+        #expect(reopened.compactMap(\.event).map(\.reason) == ["the connection to the active server's publisher dropped"])
+        #expect(dropped.reads(Machine.peerUpdates), "it waits for the publisher again before asking")
+        var serving = Self.server()
+        #expect(serving.disconnected(Machine.peerUpdates, now: Self.at(2)).isEmpty)
+    }
+
+    @Test("passive: an update without a UUID is not held (it could not be matched); one the snapshot holds is not applied again on taking over")
+    func passivePending() {
+        var machine = Self.passive()
+        _ = machine.received(Self.set("/no-id", "x"), on: Machine.collector, now: Self.at(2))
+        #expect(machine.pending.isEmpty)
+        var early = Self.server(serving: false, peer: true)
+        _ = early.pairState(.passive, now: Self.at(1))
+        _ = early.received(CloneProtocol.heartbeat, on: Machine.peerUpdates, now: Self.at(1))
+        _ = early.received(Self.set("/a", "a", uuid: 9), on: Machine.collector, now: Self.at(1))
+        #expect(early.pending.count == 1)
+        _ = early.received(CloneEntry(key: "/a", sequence: 3, uuid: [UInt8](repeating: 9, count: 16), value: "a").message,
+                           on: Machine.peerSnapshot, now: Self.at(1))
+        _ = early.received(CloneProtocol.snapshotEnd(sequence: 3, subtree: ""), on: Machine.peerSnapshot, now: Self.at(1))
+        #expect(early.pending.isEmpty)
+        #expect(CloneServerMachineTests.published(early.pairState(.active, now: Self.at(5))).isEmpty)
+    }
+
     @Test("HUGZ every heartbeat, busy or idle, serving or not")
     func heartbeats() {
         var machine = Self.server()
@@ -177,7 +220,10 @@ struct CloneServerMachineTests {
     @Test("passive: it takes the active one's snapshot, follows its updates, holds clients' updates until it sees them published, and applies the rest on taking over")
     func passive() {
         var machine = Self.server(serving: false, peer: true)
-        let asked = machine.pairState(.passive, now: Self.at(1))
+        let opened = machine.pairState(.passive, now: Self.at(1))
+        #expect(opened.compactMap { if case .open(let name, let plan) = $0 { (name, plan.connect) } else { nil } }.first! == (Machine.peerSnapshot, ["inproc://ps"]))
+        #expect(opened.allSatisfy { $0.sent == nil } && machine.reads(Machine.peerUpdates), "it asks once the active one's publisher is heard")
+        let asked = machine.received(CloneProtocol.heartbeat, on: Machine.peerUpdates, now: Self.at(1.05))
         #expect(asked.compactMap { $0.sent } .map(\.message) == [CloneProtocol.snapshotRequest(subtree: "")])
         #expect(!machine.reads(Machine.peerUpdates), "the active one's updates wait until its snapshot is in")
         _ = machine.received(CloneEntry(key: "/old", sequence: 7, value: "o").message, on: Machine.peerSnapshot, now: Self.at(1.1))
@@ -274,7 +320,24 @@ struct CloneClientMachineTests {
         #expect(Self.news(rejoined) == ["updatesMissed"] && machine.server == 0)
         #expect(rejoined.compactMap { if case .open(_, let plan) = $0 { plan.connect } else { nil } } == [["inproc://p1"], ["inproc://s1"]])
         #expect(rejoined.contains { if case .open(_, let plan) = $0 { plan.reportsDisconnects } else { false } })
-        #expect(machine.disconnected(Machine.subscriber, now: Self.at(1.1)).isEmpty, "not following yet: the deadline covers it")
+        // Mid-snapshot too: the snapshot may be the old server's.
+        _ = machine.received(CloneProtocol.heartbeat, on: Machine.subscriber, now: Self.at(1.1))
+        #expect(Self.news(machine.disconnected(Machine.subscriber, now: Self.at(1.2))) == ["updatesMissed"])
+        #expect(machine.reads(Machine.subscriber), "joining again")
+    }
+
+    @Test("a snapshot that keeps arriving keeps the server; a key outside the subtree that the HUGZ subscription lets through is ignored")
+    func slowSnapshotAndStrayKeys() {
+        var machine = Machine(servers: Self.servers, subtree: "/a/", serverTimeout: .seconds(5), options: [])
+        _ = machine.start(now: Self.at(0))
+        _ = machine.received(CloneProtocol.heartbeat, on: Machine.subscriber, now: Self.at(0))
+        for second in 1...10 {
+            _ = machine.received(CloneEntry(key: "/a/\(second)", sequence: 1, value: "v").message, on: Machine.snapshot, now: Self.at(Double(second) * 4))
+            #expect(machine.tick(now: Self.at(Double(second) * 4 + 3)).isEmpty)
+        }
+        _ = machine.received(CloneProtocol.snapshotEnd(sequence: 5, subtree: "/a/"), on: Machine.snapshot, now: Self.at(41))
+        #expect(Self.news(machine.received(CloneEntry(key: "HUGZY", sequence: 6, value: "x").message, on: Machine.subscriber, now: Self.at(42))).isEmpty)
+        #expect(Self.news(machine.received(CloneEntry(key: "/a/x", sequence: 7, value: "x").message, on: Machine.subscriber, now: Self.at(42))) == ["update /a/x 7"])
     }
 
     @Test("a malformed update or snapshot entry is dropped and counted; the client goes on")

@@ -74,6 +74,8 @@ struct CloneTests {
             try await all.set("/b/1", "other")
             let onlyA = try await Self.client([endpoints], in: context, subtree: "/a/")
             #expect(onlyA.values == ["/a/1": "one"])
+            var withMap = onlyA.changes(includingMap: true).makeAsyncIterator()
+            #expect(await withMap.next() == CloneChange(key: "/a/1", value: "one", sequence: 2, snapshot: 1), "the map first")
             try await all.set("/b/2", "other")
             try await all.set("/a/2", "two")
             await Self.waitFor(onlyA, "/a/2", "two")

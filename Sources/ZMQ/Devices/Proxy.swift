@@ -49,8 +49,9 @@ public enum ZMQProxy {
     /// frontend, received by the backend, sent by the backend. A REP control socket answers the
     /// other commands with an empty frame, as libzmq's does; PAIR and SUB answer nothing.
     ///
-    /// `trace` (the Guide's Espresso pattern) is given everything that passes, each way, as it
-    /// passes: messages, and the subscriptions an XPUB side receives, told apart.
+    /// `trace` (the Guide's Espresso pattern) is given everything the proxy takes in, each way,
+    /// as it takes it (before it is forwarded, and while paused too): messages, and the
+    /// subscriptions an XPUB side receives, told apart. It is finished when the proxy ends.
     ///
     ///     let (passing, trace) = AsyncStream.makeStream(of: ZMQProxy.Passage.self)
     ///     Task { for await passage in passing { print(passage) } }   // frontend>backend message …
@@ -64,6 +65,7 @@ public enum ZMQProxy {
             throw ZMQError.notSupported("a \(frontend.type) frontend and a \(backend.type) backend pass nothing between them")
         }
         let steering = Steering(frontend: frontend)
+        defer { trace?.finish() }
         do {
             try await runTasks(frontend: frontend, backend: backend, directions: directions, capture: capture, control: control,
                                steering: steering, trace: trace)
