@@ -76,12 +76,28 @@ public final class SQLiteTitanicStore: TitanicStore {
 /// the one connection after opening and read back, since some libraries (GRDB's pools among
 /// them) quietly lower it to NORMAL, which can lose the last commits to a power cut.
 enum DurableDatabase {
-    static func open(path: String, schema: @escaping @Sendable (Database) throws -> Void) throws -> DatabaseQueue {
+    /// Opens `path` and makes sure `schema` is in it. With `tables`, a database that already
+    /// holds tables, none of them these, is another program's: it is refused before anything
+    /// in it is changed.
+    static func open(path: String, tables: Set<String> = [], schema: @escaping @Sendable (Database) throws -> Void) throws -> DatabaseQueue {
         var configuration = Configuration()
         // Another process may hold the file's lock for a moment (a tool reading it, a second
         // store): wait for it rather than fail the write.
         configuration.busyMode = .timeout(10)
-        let database = try DatabaseQueue(path: path, configuration: configuration)
+        let database: DatabaseQueue
+        do {
+            database = try DatabaseQueue(path: path, configuration: configuration)
+            if !tables.isEmpty {
+                let present = try database.read { db in
+                    try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
+                }
+                guard present.isEmpty || !tables.isDisjoint(with: present) else {
+                    throw ZMQError.invalidFile(path, reason: "it is another program's database (tables \(present.sorted().joined(separator: ", "))); nothing in it was changed")
+                }
+            }
+        } catch let error as DatabaseError {
+            throw ZMQError.invalidFile(path, reason: "not an SQLite database this can use: \(error.message ?? "\(error)")")
+        }
         try whileLocked(for: 10) {
             try prepare(database, path: path, schema: schema)
         }

@@ -1,0 +1,282 @@
+import CoreMetrics
+import DequeModule
+import Foundation
+import ZMQ
+
+/// What a disk spool (`DiskSpool`) did.
+public struct DiskSpoolEvent: ComponentEvent, Hashable {
+    public typealias Kind = EventKind<DiskSpoolEvent>
+
+    public let kind: Kind
+    /// The messages and octets in the store after the event.
+    public let messages: Int
+    public let octets: Int
+    /// For `dropped`: how many, and why.
+    public let count: Int?
+    public let reason: String?
+
+    public init(_ kind: Kind, messages: Int, octets: Int, count: Int? = nil, reason: String? = nil) {
+        self.kind = kind
+        self.messages = messages
+        self.octets = octets
+        self.count = count
+        self.reason = reason
+    }
+
+    public var description: String {
+        describe(kind, ("messages", String(messages)), ("octets", String(octets)), ("count", count.map(String.init)), ("reason", reason))
+    }
+}
+
+extension EventKind where Event == DiskSpoolEvent {
+    /// The output could not take a message: from now on messages go to disk first.
+    public static var spillStarted: Self { Self("spillStarted") }
+    /// Everything on disk has been handed to the output: messages go straight through again.
+    public static var spillStopped: Self { Self("spillStopped") }
+    /// The store is at its maximum and the policy is to block: the input is not read.
+    public static var inputBlocked: Self { Self("inputBlocked") }
+    /// The store has room again: the input is read again.
+    public static var inputResumed: Self { Self("inputResumed") }
+    /// Messages were dropped at the store's maximum (`dropNewest`, `dropOldest`).
+    public static var dropped: Self { Self("dropped") }
+}
+
+/// Overflow to disk, as a device on top of the sockets (where libzmq's authors said it belongs
+/// when they removed libzmq's swap): messages from an input socket go to an output socket while
+/// the output has room, and when it has none (its peers' queues are full, or it has no peer) to
+/// a store on disk, from which they are fed out again, oldest first, as room returns.
+///
+///     let spool = DiskSpool(input: SocketPlan(.pull, bind: ["tcp://*:5557"]),
+///                           output: SocketPlan(.push, connect: ["tcp://consumer:5558"]),
+///                           store: try SQLiteSpoolStore(path: "spool.sqlite"))
+///     try await spool.run(in: context)   // until the task is cancelled
+///
+/// Order is kept end to end: while anything waits on disk, new messages go behind it. A
+/// message goes to disk in a batch of at most `batch` (one commit for the lot), and leaves the
+/// disk in a batch of at most `batch` just before it is handed to the output. The output hands
+/// messages only to connected peers (`immediate`) and queues at most `outputHighWaterMark`
+/// (100) of them, so what a kill of the spool can lose is what the output had queued and the
+/// batch in hand: at most `outputHighWaterMark + batch` messages. Nothing is sent twice, and
+/// what is on disk is there after a restart.
+///
+/// At `maxMessages` or `maxOctets` on disk, `whenFull` decides: `.block` stops reading the
+/// input (its senders then wait at their high-water marks), `.dropNewest` drops what arrives,
+/// `.dropOldest` drops the oldest on disk; drops are reported (`dropped`) with their count. The
+/// backlog is reported as the gauges `zmq_spool_messages` and `zmq_spool_octets` (with the
+/// `name` dimension), and spilling starting and stopping as events.
+public struct DiskSpool: Sendable {
+    public enum WhenFull: Sendable, Hashable {
+        case block, dropNewest, dropOldest
+    }
+
+    public var input: SocketPlan
+    public var output: SocketPlan
+    public var store: any SpoolStore
+    public var maxMessages = 10_000_000
+    public var maxOctets = 10 << 30
+    public var whenFull = WhenFull.block
+    public var outputHighWaterMark = 100
+    /// Messages per commit, each way.
+    public var batch = 32
+    /// The `name` dimension of the gauges.
+    public var name = "spool"
+    public var onEvent: EventHandler<DiskSpoolEvent> = { _ in }
+
+    public init(input: SocketPlan, output: SocketPlan, store: any SpoolStore) {
+        self.input = input
+        self.output = output
+        self.store = store
+    }
+
+    /// Runs until the task is cancelled, then returns. Throws if a socket cannot be opened, a
+    /// setting cannot work, or the store cannot be read or written (`invalidFile`): nothing is
+    /// taken from the input that could not be stored.
+    public func run(in context: ZMQContext) async throws {
+        for (value, name) in [(maxMessages, "maxMessages"), (maxOctets, "maxOctets"), (outputHighWaterMark, "outputHighWaterMark"), (batch, "batch")] {
+            try Settings.atLeastOne(value, name)
+        }
+        let inputSocket = try await open(input, extra: [], in: context)
+        defer { inputSocket.close() }
+        let outputSocket = try await open(output, extra: [.sendHighWaterMark(outputHighWaterMark), .immediate(true)], in: context)
+        defer { outputSocket.close() }
+        var loop = SpoolLoop(spool: self, input: inputSocket, output: outputSocket, backlog: try stored { try store.backlog() })
+        try await withTaskExecutorPreference(inputSocket.ioExecutor) {
+            try await loop.run()
+        }
+    }
+
+    private func open(_ plan: SocketPlan, extra: [SocketOption], in context: ZMQContext) async throws -> ZMQSocket {
+        let socket = try context.socket(plan.type, options: [.linger(.zero)] + extra + plan.options)
+        do {
+            for topic in plan.subscriptions { try socket.subscribe(topic) }
+            for endpoint in plan.bind { _ = try await socket.bind(endpoint) }
+            for endpoint in plan.connect { try await socket.connect(endpoint) }
+        } catch {
+            socket.close()
+            throw error
+        }
+        return socket
+    }
+}
+
+/// Runs `body` on the store, making any failure an `invalidFile` that says so.
+private func stored<T>(_ body: () throws -> T) throws -> T {
+    do {
+        return try body()
+    } catch let error as ZMQError {
+        throw error
+    } catch {
+        throw ZMQError(code: .invalidFile, message: "the spool's store failed: \(error)")
+    }
+}
+
+/// The spool's one loop: hand out what waits (the batch in hand, then the disk), then take
+/// input, straight through while nothing waits, to disk otherwise; wait on a poller when
+/// neither can move.
+private struct SpoolLoop {
+    let spool: DiskSpool
+    let input: ZMQSocket
+    let output: ZMQSocket
+    var backlog: SpoolBacklog
+    /// Taken off the disk, not yet handed to the output.
+    var inHand: Deque<Message> = []
+    var spilling = false
+    var blocked = false
+    let messagesGauge: Gauge
+    let octetsGauge: Gauge
+
+    init(spool: DiskSpool, input: ZMQSocket, output: ZMQSocket, backlog: SpoolBacklog) {
+        self.spool = spool
+        self.input = input
+        self.output = output
+        self.backlog = backlog
+        messagesGauge = Gauge(label: "zmq_spool_messages", dimensions: [("name", spool.name)])
+        octetsGauge = Gauge(label: "zmq_spool_octets", dimensions: [("name", spool.name)])
+    }
+
+    var waiting: Bool { !inHand.isEmpty || backlog.messages > 0 }
+    var full: Bool { backlog.messages >= spool.maxMessages || backlog.octets >= spool.maxOctets }
+
+    mutating func run() async throws {
+        if waiting { report(.spillStarted) }
+        spilling = waiting
+        while !Task.isCancelled {
+            let handed = try handOut()
+            let taken = try takeInput()
+            publishGauges()
+            if handed || taken { continue }
+            var poller = ZMQPoller()
+            if !blocked { poller.register(input, for: .readable) }
+            if waiting { poller.register(output, for: .writable) }
+            do {
+                _ = try await poller.poll()
+            } catch ZMQError.cancelled {
+                return
+            }
+        }
+    }
+
+    /// Hands what waits to the output while it takes it; whether anything went.
+    private mutating func handOut() throws -> Bool {
+        var handed = false
+        while true {
+            if inHand.isEmpty {
+                guard backlog.messages > 0 else { break }
+                let taken = try stored { try spool.store.takeOldest(spool.batch) }
+                if taken.isEmpty {
+                    backlog = try stored { try spool.store.backlog() }
+                    break
+                }
+                backlog.messages -= taken.count
+                backlog.octets -= taken.reduce(0) { $0 + $1.byteCount }
+                inHand = Deque(taken)
+            }
+            guard let next = inHand.first, try hand(next) else { break }
+            inHand.removeFirst()
+            handed = true
+        }
+        if spilling, !waiting {
+            spilling = false
+            backlog = try stored { try spool.store.backlog() }
+            report(.spillStopped)
+        }
+        if blocked, !full {
+            blocked = false
+            report(.inputResumed)
+        }
+        return handed
+    }
+
+    /// Takes up to a batch from the input; whether anything came.
+    private mutating func takeInput() throws -> Bool {
+        guard !blocked else { return false }
+        var toDisk: [Message] = []
+        var taken = 0
+        while taken < spool.batch, let message = try? input.tryReceive() {
+            taken += 1
+            if !waiting, toDisk.isEmpty, try hand(message) { continue }
+            toDisk.append(message)
+        }
+        guard !toDisk.isEmpty else { return taken > 0 }
+        try store(toDisk)
+        return true
+    }
+
+    private mutating func store(_ messages: [Message]) throws {
+        var messages = messages
+        let octets = messages.reduce(0) { $0 + $1.byteCount }
+        if backlog.messages + messages.count > spool.maxMessages || backlog.octets + octets > spool.maxOctets {
+            switch spool.whenFull {
+            case .block:
+                // These are taken already: they go on disk past the maximum, and the input waits.
+                break
+            case .dropNewest:
+                let room = max(0, spool.maxMessages - backlog.messages)
+                let dropped = messages.count - room
+                if dropped > 0 {
+                    messages.removeLast(dropped)
+                    report(.dropped, count: dropped, reason: "the store holds its maximum; the newest messages are dropped")
+                }
+            case .dropOldest:
+                let excess = backlog.messages + messages.count - spool.maxMessages
+                if excess > 0 {
+                    let gone = try stored { try spool.store.takeOldest(min(excess, backlog.messages)) }
+                    backlog.messages -= gone.count
+                    backlog.octets -= gone.reduce(0) { $0 + $1.byteCount }
+                    report(.dropped, count: gone.count, reason: "the store holds its maximum; the oldest messages are dropped")
+                }
+            }
+        }
+        guard !messages.isEmpty else { return }
+        try stored { try spool.store.append(messages) }
+        backlog.messages += messages.count
+        backlog.octets += messages.reduce(0) { $0 + $1.byteCount }
+        if !spilling {
+            spilling = true
+            report(.spillStarted)
+        }
+        if spool.whenFull == .block, full, !blocked {
+            blocked = true
+            report(.inputBlocked)
+        }
+    }
+
+    /// Whether the output took `message` now.
+    private func hand(_ message: Message) throws -> Bool {
+        do {
+            try output.trySend(message)
+            return true
+        } catch ZMQError.wouldBlock {
+            return false
+        }
+    }
+
+    private func report(_ kind: DiskSpoolEvent.Kind, count: Int? = nil, reason: String? = nil) {
+        spool.onEvent(DiskSpoolEvent(kind, messages: backlog.messages + inHand.count, octets: backlog.octets, count: count, reason: reason))
+    }
+
+    private func publishGauges() {
+        messagesGauge.record(backlog.messages + inHand.count)
+        octetsGauge.record(backlog.octets)
+    }
+}

@@ -1,0 +1,96 @@
+import Foundation
+import GRDB
+import ZMQ
+
+/// Where a `DiskSpool` keeps the messages its output could not take: a queue on disk, oldest
+/// first. Each call is one transaction, so many messages cost one commit (a group commit).
+public protocol SpoolStore: Sendable {
+    /// Appends `messages`, in order, and returns once they are on disk.
+    func append(_ messages: [Message]) throws
+    /// Takes up to `limit` of the oldest messages off the queue, and returns them once their
+    /// removal is on disk.
+    func takeOldest(_ limit: Int) throws -> [Message]
+    /// What the queue holds now.
+    func backlog() throws -> SpoolBacklog
+}
+
+/// How much waits in a spool's store.
+public struct SpoolBacklog: Sendable, Hashable {
+    public var messages: Int
+    public var octets: Int
+    /// When the oldest message was queued; nil when none is.
+    public var oldest: Date?
+    /// How many messages have left the store for the output since it was made.
+    public var handedOff: Int
+
+    public init(messages: Int, octets: Int, oldest: Date?, handedOff: Int) {
+        self.messages = messages
+        self.octets = octets
+        self.oldest = oldest
+        self.handedOff = handedOff
+    }
+}
+
+/// A spool's queue in an SQLite file (WAL, `synchronous = FULL`, checked on opening): a message
+/// appended is on disk when `append` returns, and one taken is gone from the disk when
+/// `takeOldest` returns. A file that is another program's database is refused untouched.
+///
+///     let store = try SQLiteSpoolStore(path: "spool.sqlite")
+public final class SQLiteSpoolStore: SpoolStore {
+    private let database: DatabaseQueue
+
+    public init(path: String) throws {
+        database = try DurableDatabase.open(path: path, tables: ["spool_message", "spool_totals"]) { db in
+            try db.execute(sql: """
+                CREATE TABLE IF NOT EXISTS spool_message (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    body BLOB NOT NULL,
+                    octets INTEGER NOT NULL,
+                    queued REAL NOT NULL
+                );
+                CREATE TABLE IF NOT EXISTS spool_totals (
+                    id INTEGER PRIMARY KEY CHECK (id = 1),
+                    handed_off INTEGER NOT NULL
+                );
+                INSERT OR IGNORE INTO spool_totals (id, handed_off) VALUES (1, 0);
+                """)
+        }
+    }
+
+    /// How SQLite keeps this file, as it reports it: write-ahead log and synchronous FULL (2).
+    public func durability() async throws -> SQLiteDurability {
+        try await DurableDatabase.durability(database)
+    }
+
+    public func append(_ messages: [Message]) throws {
+        guard !messages.isEmpty else { return }
+        let now = Date().timeIntervalSince1970
+        try database.write { db in
+            for message in messages {
+                try db.execute(sql: "INSERT INTO spool_message (body, octets, queued) VALUES (?, ?, ?)",
+                               arguments: [FrameCoding.encode(message), message.byteCount, now])
+            }
+        }
+    }
+
+    public func takeOldest(_ limit: Int) throws -> [Message] {
+        try database.write { db in
+            let rows = try Row.fetchAll(db, sql: "SELECT id, body FROM spool_message ORDER BY id LIMIT ?", arguments: [limit])
+            guard let last = rows.last else { return [] }
+            try db.execute(sql: "DELETE FROM spool_message WHERE id <= ?", arguments: [last["id"] as Int64])
+            try db.execute(sql: "UPDATE spool_totals SET handed_off = handed_off + ? WHERE id = 1", arguments: [rows.count])
+            // A row that does not decode was not written by a spool: it is skipped, not sent.
+            return rows.compactMap { FrameCoding.decode($0["body"]) }
+        }
+    }
+
+    public func backlog() throws -> SpoolBacklog {
+        try database.read { db in
+            let row = try Row.fetchOne(db, sql: "SELECT COUNT(*) AS count, COALESCE(SUM(octets), 0) AS octets, MIN(queued) AS oldest FROM spool_message")
+            let handedOff = try Int.fetchOne(db, sql: "SELECT handed_off FROM spool_totals WHERE id = 1") ?? 0
+            let oldest: Double? = row?["oldest"]
+            return SpoolBacklog(messages: row?["count"] ?? 0, octets: row?["octets"] ?? 0,
+                                oldest: oldest.map(Date.init(timeIntervalSince1970:)), handedOff: handedOff)
+        }
+    }
+}
