@@ -161,7 +161,7 @@ private struct SpoolLoop {
         if waiting { report(.spillStarted) }
         spilling = waiting
         while !Task.isCancelled {
-            let handed = try handOut()
+            let handed = try await handOut()
             let taken = try takeInput()
             publishGauges()
             if handed || taken { continue }
@@ -177,11 +177,13 @@ private struct SpoolLoop {
     }
 
     /// Hands what waits to the output while it takes it; whether anything went.
-    private mutating func handOut() throws -> Bool {
+    private mutating func handOut() async throws -> Bool {
         var handed = false
         while true {
             if inHand.isEmpty {
-                guard backlog.messages > 0 else { break }
+                // Off the disk only when the output can take some: what is in hand is what a
+                // kill loses.
+                guard backlog.messages > 0, try await outputHasRoom() else { break }
                 let taken = try stored { try spool.store.takeOldest(spool.batch) }
                 if taken.isEmpty {
                     backlog = try stored { try spool.store.backlog() }
@@ -240,10 +242,13 @@ private struct SpoolLoop {
             case .dropOldest:
                 let excess = backlog.messages + messages.count - spool.maxMessages
                 if excess > 0 {
-                    let gone = try stored { try spool.store.takeOldest(min(excess, backlog.messages)) }
+                    // The oldest on disk first, then, if that is not enough, the oldest arriving.
+                    let gone = backlog.messages > 0 ? try stored { try spool.store.takeOldest(min(excess, backlog.messages)) } : []
                     backlog.messages -= gone.count
                     backlog.octets -= gone.reduce(0) { $0 + $1.byteCount }
-                    report(.dropped, count: gone.count, reason: "the store holds its maximum; the oldest messages are dropped")
+                    let arriving = min(excess - gone.count, messages.count)
+                    messages.removeFirst(arriving)
+                    report(.dropped, count: gone.count + arriving, reason: "the store holds its maximum; the oldest messages are dropped")
                 }
             }
         }
@@ -259,6 +264,12 @@ private struct SpoolLoop {
             blocked = true
             report(.inputBlocked)
         }
+    }
+
+    private func outputHasRoom() async throws -> Bool {
+        var poller = ZMQPoller()
+        poller.register(output, for: .writable)
+        return try await !poller.poll(timeout: .zero).isEmpty
     }
 
     /// Whether the output took `message` now.

@@ -7,7 +7,7 @@ struct ZMQTool: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "zmq",
         abstract: "Send and receive ZeroMQ messages from a shell, run a proxy, and run the swift-zmq demo.",
-        subcommands: [Receive.self, Send.self, Req.self, Rep.self, BinaryStarCommand.self, FreelanceServerCommand.self, FreelanceRequestCommand.self, Broker.self, TitanicCommand.self, Worker.self, Request.self, Proxy.self, CloneServerCommand.self, CloneClientCommand.self, LastValueCacheCommand.self, Keygen.self, Demo.self]
+        subcommands: [Receive.self, Send.self, Req.self, Rep.self, BinaryStarCommand.self, FreelanceServerCommand.self, FreelanceRequestCommand.self, Broker.self, TitanicCommand.self, Worker.self, Request.self, Proxy.self, CloneServerCommand.self, CloneClientCommand.self, LastValueCacheCommand.self, SpoolCommand.self, Keygen.self, Demo.self]
     )
 
     /// Usage errors exit 2 (as most Unix tools do), not ArgumentParser's 64.

@@ -1,0 +1,102 @@
+import Foundation
+import GRDB
+import Testing
+import ZMQ
+@testable import ZMQPatterns
+import ZMQTestSupport
+
+@Suite("Disk spool", .timeLimit(.minutes(1)))
+struct DiskSpoolTests {
+    @Test("the SQLite store: appended in order, taken oldest first, counted; WAL with synchronous FULL")
+    func store() async throws {
+        let store = try SQLiteSpoolStore(path: temporaryDatabase("spool-store"))
+        #expect(try await store.durability() == SQLiteDurability(journalMode: "wal", synchronous: 2))
+        try store.append(["one", ["two", Frame([0, 255])], "three"])
+        let backlog = try store.backlog()
+        #expect(backlog.messages == 3 && backlog.octets == 13 && backlog.handedOff == 0 && backlog.oldest != nil)
+        #expect(try store.takeOldest(2) == ["one", ["two", Frame([0, 255])]])
+        try store.append(["four"])
+        #expect(try store.takeOldest(10) == ["three", "four"])
+        #expect(try store.backlog() == SpoolBacklog(messages: 0, octets: 0, oldest: nil, handedOff: 4))
+    }
+
+    @Test("another program's SQLite database, or a file that is not SQLite, is refused and left as it was")
+    func foreignStores() throws {
+        let foreign = temporaryDatabase("foreign")
+        let queue = try DatabaseQueue(path: foreign)
+        try queue.write { try $0.execute(sql: "CREATE TABLE invoices (id INTEGER PRIMARY KEY, total REAL); INSERT INTO invoices VALUES (1, 9.5)") }
+        let error = #expect(throws: ZMQError.self) { try SQLiteSpoolStore(path: foreign) }
+        #expect(error?.code == .invalidFile && error?.message.contains("another program's database (tables invoices)") == true, "\(String(describing: error))")
+        let (journal, tables) = try queue.read { db in
+            (try String.fetchOne(db, sql: "PRAGMA journal_mode"), try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table'"))
+        }
+        #expect(journal == "delete" && tables == ["invoices"], "not turned to WAL, no table added")
+        let text = temporaryDatabase("not-sqlite")
+        let content = Data("just some notes, not a database\n".utf8) + Data(repeating: 65, count: 200)
+        try content.write(to: URL(fileURLWithPath: text))
+        #expect(#expect(throws: ZMQError.self) { try SQLiteSpoolStore(path: text) }?.code == .invalidFile)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: text)) == content)
+    }
+
+    /// A spool from a PUSH the test sends with to a PULL endpoint nobody has bound yet.
+    static func spool(_ context: ZMQContext, whenFull: DiskSpool.WhenFull = .block, maxMessages: Int = 1_000_000,
+                      feed: EventFeed<DiskSpoolEvent>) async throws -> (producer: ZMQSocket, consumerEndpoint: String, running: Task<Void, any Error>) {
+        let (input, output) = (temporaryIPCEndpoint("spool-in"), temporaryIPCEndpoint("spool-out"))
+        var spool = DiskSpool(input: SocketPlan(.pull, bind: [input]), output: SocketPlan(.push, connect: [output]),
+                              store: try SQLiteSpoolStore(path: temporaryDatabase("spool")))
+        spool.whenFull = whenFull
+        spool.maxMessages = maxMessages
+        spool.onEvent = feed.handler
+        let running = Task { try await spool.run(in: context) }
+        let producer = try context.socket(.push, options: [.sendHighWaterMark(0)])
+        try await producer.connect(input)
+        return (producer, output, running)
+    }
+
+    static func numbers(_ range: Range<Int>) -> [Message] { range.map { Message(Frame("\($0)")) } }
+
+    @Test("with no consumer every message goes to disk; a consumer that comes later gets them all, in order, and the spool goes straight through again")
+    func spillAndDrain() async throws {
+        try await withContext { context in
+            let feed = EventFeed<DiskSpoolEvent>()
+            let (producer, endpoint, running) = try await Self.spool(context, feed: feed)
+            for message in Self.numbers(0..<500) { try await producer.send(message) }
+            var events = feed.stream.makeAsyncIterator()
+            #expect(await events.next()?.kind == .spillStarted)
+            let consumer = try context.socket(.pull)
+            try await consumer.bind(endpoint)
+            var received: [Message] = []
+            for _ in 0..<500 { received.append(try await consumer.receive()) }
+            #expect(received == Self.numbers(0..<500))
+            while let event = await events.next(), event.kind != .spillStopped {}
+            try await producer.send("after")
+            #expect(try await consumer.receive() == "after")
+            running.cancel()
+            _ = await running.result
+        }
+    }
+
+    @Test("at the maximum: drop-newest keeps the first, drop-oldest the last, each drop counted; block stops reading and resumes with room, losing none", arguments: [
+        DiskSpool.WhenFull.dropNewest, .dropOldest, .block,
+    ])
+    func atTheMaximum(policy: DiskSpool.WhenFull) async throws {
+        try await withContext { context in
+            let feed = EventFeed<DiskSpoolEvent>()
+            let (producer, endpoint, running) = try await Self.spool(context, whenFull: policy, maxMessages: 10, feed: feed)
+            for message in Self.numbers(0..<30) { try await producer.send(message) }
+            var dropped = 0
+            for await event in feed.stream {
+                if event.kind == .dropped { dropped += event.count ?? 0 }
+                if policy == .block ? event.kind == .inputBlocked : dropped == 20 { break }
+            }
+            let consumer = try context.socket(.pull)
+            try await consumer.bind(endpoint)
+            let expected = policy == .dropNewest ? Self.numbers(0..<10) : policy == .dropOldest ? Self.numbers(20..<30) : Self.numbers(0..<30)
+            var received: [Message] = []
+            for _ in expected { received.append(try await consumer.receive()) }
+            #expect(received == expected)
+            running.cancel()
+            _ = await running.result
+        }
+    }
+}
