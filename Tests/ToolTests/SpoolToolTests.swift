@@ -1,0 +1,107 @@
+import Foundation
+import Testing
+import ZMQ
+import ZMQTestSupport
+
+/// `zmq spool` killed (SIGKILL) and restarted, as an operator's machine would do it.
+@Suite("zmq spool", .serialized, .timeLimit(.minutes(3)))
+struct SpoolToolTests {
+    typealias Running = ToolTests.Running
+
+    static func directory() throws -> String {
+        let path = NSTemporaryDirectory() + "zmq-tool-spool-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+
+    static func spool(_ folder: String) throws -> Running {
+        try Running(["spool", "--input-type", "PULL", "--input-bind", "ipc://\(folder)/in", "--output-type", "PUSH",
+                     "--output-connect", "ipc://\(folder)/out", "--store", "\(folder)/spool.sqlite"])
+    }
+
+    /// `zmq spool status` as a dictionary.
+    static func status(_ folder: String) async throws -> [String: String] {
+        let run = try await ToolTests.run(["spool", "status", "--store", "\(folder)/spool.sqlite"])
+        return Dictionary(uniqueKeysWithValues: run.output.split(separator: "\n").compactMap { line in
+            line.split(separator: ": ", maxSplits: 1).map(String.init).count == 2
+                ? (String(line.split(separator: ": ")[0]), String(line.split(separator: ": ")[1])) : nil
+        })
+    }
+
+    /// Waits until the store holds `count` messages.
+    static func waitForQueued(_ count: Int, in folder: String) async throws {
+        while try await status(folder)["queued"] != "\(count)" { try await Task.sleep(for: .milliseconds(50)) }
+    }
+
+    @Test("messages spilled with no consumer survive a SIGKILL of the spool; after a restart a consumer that comes later gets them all, in order, none twice")
+    func survivesKill() async throws {
+        let folder = try Self.directory()
+        let first = try Self.spool(folder)
+        let context = ZMQContext()
+        let producer = try context.socket(.push, options: [.linger(.after(.seconds(5)))])
+        try await producer.connect("ipc://\(folder)/in")
+        for number in 0..<2000 { try await producer.send(Message(Frame("\(number)"))) }
+        try await Self.waitForQueued(2000, in: folder)
+        let status = try await Self.status(folder)
+        #expect(status["octets"] == "\((0..<2000).reduce(0) { $0 + "\($1)".utf8.count })" && status["handed-off"] == "0")
+        kill(first.process.processIdentifier, SIGKILL)
+        _ = await first.finish()
+        let second = try Self.spool(folder)
+        let consumer = try context.socket(.pull)
+        try await consumer.bind("ipc://\(folder)/out")
+        var received: [String] = []
+        for _ in 0..<2000 { received.append(try await consumer.receive()[0].string ?? "") }
+        #expect(received == (0..<2000).map(String.init))
+        try await Self.waitForQueued(0, in: folder)
+        #expect(try await Self.status(folder)["handed-off"] == "2000")
+        second.process.terminate()
+        #expect(await second.finish().status == 0)
+        await context.shutdown()
+    }
+
+    @Test("killed (SIGKILL) three times while it drains twenty thousand messages to a consumer: what reaches the consumer is in order, nothing twice, and at most the output's queue and one batch is lost per kill")
+    func killedWhileDraining() async throws {
+        let total = 20_000
+        let folder = try Self.directory()
+        var spool = try Self.spool(folder)
+        let context = ZMQContext()
+        let producer = try context.socket(.push, options: [.linger(.after(.seconds(5))), .sendHighWaterMark(0)])
+        try await producer.connect("ipc://\(folder)/in")
+        for number in 0..<total { try await producer.send(Message(Frame("\(number)"))) }
+        try await Self.waitForQueued(total, in: folder)
+        let consumer = try context.socket(.pull, options: [.receiveHighWaterMark(50)])
+        try await consumer.bind("ipc://\(folder)/out")
+        var received: [Int] = []
+        var kills = 0
+        while true {
+            // Once the last spool has drained, two quiet seconds end the run.
+            if kills == 3 { try consumer.set(.receiveTimeout(.seconds(2))) }
+            guard let message = try? await consumer.receive() else { break }
+            received.append(Int(message[0].string ?? "") ?? -1)
+            if kills < 3, received.count == (kills + 1) * 4000 {
+                kill(spool.process.processIdentifier, SIGKILL)
+                _ = await spool.finish()
+                kills += 1
+                spool = try Self.spool(folder)
+            }
+        }
+        #expect(zip(received, received.dropFirst()).allSatisfy { $0 < $1 }, "in order, none twice")
+        #expect(received.count >= total - 3 * (100 + 32) && received.last == total - 1, "\(total - received.count) lost")
+        #expect(try await Self.status(folder)["queued"] == "0")
+        spool.process.terminate()
+        #expect(await spool.finish().status == 0)
+        await context.shutdown()
+    }
+
+    @Test("usage errors exit 2 and say what is wrong", arguments: [
+        (["spool", "--input-type", "PULL", "--input-bind", "ipc:///tmp/x", "--output-type", "PUSH", "--output-connect", "ipc:///tmp/y",
+          "--store", "/tmp/s.sqlite", "--when-full", "sometimes"], "--when-full is block, drop-newest or drop-oldest"),
+        (["spool", "--input-type", "PUSH", "--input-bind", "ipc:///tmp/x", "--output-type", "PUSH", "--output-connect", "ipc:///tmp/y",
+          "--store", "/tmp/s.sqlite"], "the input must be a type that receives"),
+        (["spool", "status", "--store", "/nonexistent/spool.sqlite"], "/nonexistent/spool.sqlite: no such file"),
+    ])
+    func usage(arguments: [String], message: String) async throws {
+        let run = try await ToolTests.run(arguments)
+        #expect(run.status == 2 && run.errors.contains(message), "\(run.errors)")
+    }
+}
