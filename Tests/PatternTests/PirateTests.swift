@@ -207,7 +207,7 @@ struct PirateQueueTests {
                 }
             }
             func waitFor(_ count: Int) async {
-                while answered.value < count { try? await Task.sleep(for: .milliseconds(5)) }
+                while answered.value < count, !Task.isCancelled { try? await Task.sleep(for: .milliseconds(5)) }
             }
             await waitFor(10)
             workers[0].cancel()  // a worker dies mid-run
