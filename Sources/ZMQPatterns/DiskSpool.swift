@@ -95,27 +95,14 @@ public struct DiskSpool: Sendable {
         for (value, name) in [(maxMessages, "maxMessages"), (maxOctets, "maxOctets"), (outputHighWaterMark, "outputHighWaterMark"), (batch, "batch")] {
             try Settings.atLeastOne(value, name)
         }
-        let inputSocket = try await open(input, extra: [], in: context)
+        let inputSocket = try await input.open(in: context)
         defer { inputSocket.close() }
-        let outputSocket = try await open(output, extra: [.sendHighWaterMark(outputHighWaterMark), .immediate(true)], in: context)
+        let outputSocket = try await output.open(in: context, adding: [.sendHighWaterMark(outputHighWaterMark), .immediate(true)])
         defer { outputSocket.close() }
         var loop = SpoolLoop(spool: self, input: inputSocket, output: outputSocket, backlog: try stored { try store.backlog() })
         try await withTaskExecutorPreference(inputSocket.ioExecutor) {
             try await loop.run()
         }
-    }
-
-    private func open(_ plan: SocketPlan, extra: [SocketOption], in context: ZMQContext) async throws -> ZMQSocket {
-        let socket = try context.socket(plan.type, options: [.linger(.zero)] + extra + plan.options)
-        do {
-            for topic in plan.subscriptions { try socket.subscribe(topic) }
-            for endpoint in plan.bind { _ = try await socket.bind(endpoint) }
-            for endpoint in plan.connect { try await socket.connect(endpoint) }
-        } catch {
-            socket.close()
-            throw error
-        }
-        return socket
     }
 }
 

@@ -85,6 +85,26 @@ public struct SocketPlan: Sendable {
     }
 }
 
+extension SocketPlan {
+    /// The socket as planned: made with `extra` options and then the plan's own (which win), a
+    /// linger of zero unless one is given, subscribed, bound and connected; closed again if any
+    /// step fails.
+    func open(in context: ZMQContext, adding extra: [SocketOption] = []) async throws -> ZMQSocket {
+        let options = extra + self.options
+        let lingers = options.contains { $0.name == "linger" }
+        let socket = try context.socket(type, options: (lingers ? [] : [.linger(.zero)]) + options)
+        do {
+            for topic in subscriptions { try socket.subscribe(topic) }
+            for endpoint in bind { _ = try await socket.bind(endpoint) }
+            for endpoint in connect { try await socket.connect(endpoint) }
+        } catch {
+            socket.close()
+            throw error
+        }
+        return socket
+    }
+}
+
 /// What a pattern machine asks its runner to do.
 public enum PatternAction<Event: Sendable>: Sendable {
     /// Opens a socket as planned, in place of any socket of that name (which is closed).

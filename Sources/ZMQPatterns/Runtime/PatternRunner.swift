@@ -198,17 +198,7 @@ public final class PatternRunner<Machine: PatternMachine> {
     // MARK: Sockets
 
     private func open(_ plan: SocketPlan) async throws -> ZMQSocket {
-        let lingers = plan.options.contains { $0.name == "linger" }
-        let socket = try context.socket(plan.type, options: (lingers ? [] : [.linger(.zero)]) + plan.options)
-        do {
-            for topic in plan.subscriptions { try socket.subscribe(topic) }
-            for endpoint in plan.bind { _ = try await socket.bind(endpoint) }
-            for endpoint in plan.connect { try await socket.connect(endpoint) }
-        } catch {
-            socket.close()
-            throw error
-        }
-        return socket
+        try await plan.open(in: context)
     }
 
     private func close(_ name: SocketName, linger: Duration) {
