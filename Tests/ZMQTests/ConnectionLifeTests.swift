@@ -74,6 +74,23 @@ struct ConnectionLifeTests {
         }
     }
 
+    @Test("a closed socket lets go of its endpoints before its linger ends: after waitUntilUnbound another socket binds them", arguments: ["tcp", "ipc"])
+    func unboundBeforeLinger(transport: String) async throws {
+        try await withContext { context in
+            let push = try context.socket(.push)
+            let endpoint = try await push.bind(transport == "tcp" ? "tcp://127.0.0.1:*" : temporaryIPCEndpoint("unbound"))
+            try await push.connect("tcp://127.0.0.1:1")  // nothing will ever answer: the linger never ends by itself
+            for index in 0..<3 { try await push.send("\(index)") }
+            push.close()
+            await push.waitUntilUnbound()
+            let pull = try context.socket(.pull)
+            #expect(try await pull.bind(endpoint) == endpoint)
+            let lingering = Task { await push.waitUntilClosed() }
+            lingering.cancel()  // cuts the linger short
+            await lingering.value
+        }
+    }
+
     @Test("close returns at once; linger forever then delivers everything queued, even to a peer that appears later")
     func lingerForever() async throws {
         try await withContext { context in

@@ -288,6 +288,31 @@ struct SocketTests {
         }
     }
 
+    @Test("closing an ipc socket removes its own file only, never one another socket has bound at the path since")
+    func ipcCloseKeepsSuccessorsFile() async throws {
+        try await withContext { context in
+            let endpoint = temporaryIPCEndpoint("successor")
+            let path = String(endpoint.dropFirst("ipc://".count))
+            let first = try context.socket(.pull)
+            try await first.bind(endpoint)
+            // The first socket's file is moved aside, and a second socket binds at the path.
+            #expect(rename(path, path + ".aside") == 0)
+            defer { unlink(path + ".aside") }
+            let second = try context.socket(.pull, options: [.receiveTimeout(.seconds(10))])
+            try await second.bind(endpoint)
+            first.close()
+            await first.waitUntilClosed()
+            #expect(FileManager.default.fileExists(atPath: path))
+            let push = try context.socket(.push)
+            try await push.connect(endpoint)
+            try await push.send("to the second")
+            #expect(try await second.receive().strings == ["to the second"])
+            second.close()
+            await second.waitUntilClosed()
+            #expect(!FileManager.default.fileExists(atPath: path))
+        }
+    }
+
     @Test("a stale ipc socket file from a dead process is replaced")
     func staleIPCFile() async throws {
         let endpoint = temporaryIPCEndpoint("stale")

@@ -20,8 +20,33 @@ extension ZMQSocket {
         for (engine, pipe) in closing.flushes {
             engine.whenFlushed { [self] in self.batchWritten(from: pipe) }
         }
-        let task = Task { await finishClosing(closing) }
-        state.withLock { $0.closingTask = task }
+        let unbinding = Task { await closeListeners(closing.listeners) }
+        let task = Task {
+            await unbinding.value
+            await finishClosing(closing)
+        }
+        state.withLock { state in
+            state.unbindingTask = unbinding
+            state.closingTask = task
+        }
+    }
+
+    /// Waits until a closed socket has let go of its endpoints, so that another socket can bind
+    /// them; what it still queues may yet be on its way (linger). Returns at once if the socket
+    /// has not been closed.
+    ///
+    ///     old.close()
+    ///     await old.waitUntilUnbound()
+    ///     try await replacement.bind("tcp://*:5555")
+    public func waitUntilUnbound() async {
+        await state.withLock({ $0.unbindingTask })?.value
+    }
+
+    private func closeListeners(_ listeners: [any Binding]) async {
+        for listener in listeners {
+            await listener.close()
+            events.emit(SocketEvent(.closed, endpoint: listener.boundEndpoint))
+        }
     }
 
     /// Waits until the work of `close()` is done: the linger over and every connection closed.
@@ -36,13 +61,8 @@ extension ZMQSocket {
         }
     }
 
-    /// Lingers, then closes every listener, connecter and connection (on a task of its own).
+    /// Once the listeners are closed: lingers, then closes every connecter and connection.
     private func finishClosing(_ closing: SocketState.Closing) async {
-        for listener in closing.listeners {
-            await listener.close()
-            events.emit(SocketEvent(.closed, endpoint: listener.boundEndpoint))
-        }
-
         if closing.linger != .zero {
             await waitForLinger(closing.linger)
         }

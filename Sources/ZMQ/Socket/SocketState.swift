@@ -31,6 +31,8 @@ struct SocketState: Sendable {
     var lingerWaiter: CheckedContinuation<Void, Never>?
     /// The work `close()` leaves to the background: lingering, then closing every connection.
     var closingTask: Task<Void, Never>?
+    /// The part of closing that closes the listeners.
+    var unbindingTask: Task<Void, Never>?
     /// Every message the socket type dropped, by reason, including those of peers now gone.
     var drops = DropCounts()
     /// Messages handed over by the engines and taken by them for the wire, for the metrics.

@@ -3,7 +3,8 @@ import NIOCore
 import NIOPosix
 
 /// `ipc://path`: a Unix domain socket. A socket file left behind by a process that died is
-/// replaced on bind; one a live process still accepts on is an address in use.
+/// replaced on bind; one a live process still accepts on is an address in use. Closing removes
+/// the file this socket made, and never one another socket has bound at the path since.
 struct IPCTransport: ChannelTransport {
     let scheme = "ipc"
 
@@ -21,14 +22,40 @@ struct IPCTransport: ChannelTransport {
         try await Self.removeStaleSocketFile(path, endpoint: endpoint, eventLoop: socket.eventLoop)
         let accepted = AcceptedChannels()
         let bootstrap = StreamBootstraps.serverBootstrap(on: socket.eventLoop, socket: socket, tcp: false, accepted: accepted)
+        let descriptor = try Self.boundSocket(at: path, endpoint: endpoint)
+        let file = SocketFile(at: path)
         do {
             accepted.boundEndpoint = endpoint.description
-            let channel = try await bootstrap.bind(unixDomainSocketPath: path).get()
+            // NIO takes the descriptor and listens on it; bound by NIO, the path's file would be
+            // removed after the close, even one another socket had bound there meanwhile.
+            let channel = try await bootstrap.withBoundSocket(descriptor).get()
             return ChannelListener(boundEndpoint: endpoint.description, requested: endpoint, channel: channel,
-                                   accepted: accepted, removesOnClose: path)
+                                   accepted: accepted, socketFile: file)
         } catch {
+            file?.remove()
             throw .transport(error, endpoint: endpoint.description, doing: "bind")
         }
+    }
+
+    /// A Unix stream socket bound at `path`, not yet listening.
+    private static func boundSocket(at path: String, endpoint: Endpoint) throws(ZMQError) -> CInt {
+        let descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard descriptor >= 0 else { throw .fromErrno(errno, endpoint: endpoint.description, doing: "bind") }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        // The parser has checked that the path fits, with its NUL.
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            path.utf8CString.withUnsafeBytes { raw.copyMemory(from: $0) }
+        }
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard result == 0 else {
+            let code = errno
+            Glibc.close(descriptor)
+            throw .fromErrno(code, endpoint: endpoint.description, doing: "bind")
+        }
+        return descriptor
     }
 
     func dial(_ connecter: Connecter) -> EventLoopFuture<any Channel> {

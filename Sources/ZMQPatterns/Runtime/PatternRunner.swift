@@ -52,8 +52,9 @@ public final class PatternRunner<Machine: PatternMachine> {
     /// Runs until the task is cancelled, then returns with every socket closed, after the
     /// machine's last words (`stop`). Throws if a socket cannot be opened (an endpoint that does
     /// not parse, an address in use), the handler throws, or the machine fails (`fail`).
+    /// Its endpoints are free again when it returns: a runner started at once on the same
+    /// endpoints binds them.
     public func run() async throws {
-        defer { finish() }
         do {
             try await perform(machine.start(now: .now))
             if let first = names.first.flatMap({ sockets[$0] }) {
@@ -63,9 +64,11 @@ public final class PatternRunner<Machine: PatternMachine> {
             }
         } catch {
             try? await perform(machine.stop(now: .now))
+            await finish()
             throw error
         }
         try? await perform(machine.stop(now: .now))
+        await finish()
     }
 
     private func loop() async throws {
@@ -209,12 +212,14 @@ public final class PatternRunner<Machine: PatternMachine> {
         names.removeAll { $0 == name }
     }
 
-    private func finish() {
+    private func finish() async {
         for task in handlers.values { task.cancel() }
         handlers.removeAll()
         for watcher in watchers.values { watcher.task.cancel() }
         watchers.removeAll()
         for socket in sockets.values { socket.close() }
+        // Closing lets go of the endpoints in the background: wait for that, not for the linger.
+        for socket in sockets.values { await socket.waitUntilUnbound() }
         sockets.removeAll()
         names.removeAll()
         answers?.inbox.close()
