@@ -24,6 +24,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/swiftlang/swift-docc-plugin.git", from: "1.5.0"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
     ],
     targets: [
         // The wire protocol as pure values: no sockets, threads or clocks.
@@ -54,14 +56,17 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
-        // The Guide's reliability patterns as components: the Pirates, Majordomo, Titanic (on
-        // SQLite, through GRDB and the system's libsqlite3), each a value a user configures and
-        // runs in a task.
+        // The Guide's reliability patterns as components: the Pirates, Majordomo, Titanic, Clone,
+        // the disk spool (their stores on SQLite, through GRDB and the system's libsqlite3, or
+        // on PostgreSQL through postgres-nio), each a value a user configures and runs in a task.
         .target(
             name: "ZMQPatterns",
             dependencies: [
                 "ZMQ",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "HeapModule", package: "swift-collections"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
@@ -89,7 +94,15 @@ let package = Package(
         // curve_transcript.py made the CURVE byte vectors (PyNaCl, from the RFCs).
         .testTarget(name: "ZMTPTests", dependencies: ["ZMTP"], exclude: ["curve_transcript.py"]),
         // What the test targets share (a context per test, endpoints, transports, a fixed clock).
-        .target(name: "ZMQTestSupport", dependencies: ["ZMQ", "ZMQPatterns"], path: "Tests/ZMQTestSupport"),
+        .target(
+            name: "ZMQTestSupport",
+            dependencies: [
+                "ZMQ", "ZMQPatterns",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/ZMQTestSupport"
+        ),
         .testTarget(
             name: "ZMQTests",
             dependencies: [

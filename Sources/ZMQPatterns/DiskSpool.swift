@@ -99,7 +99,7 @@ public struct DiskSpool: Sendable {
         defer { inputSocket.close() }
         let outputSocket = try await output.open(in: context, adding: [.sendHighWaterMark(outputHighWaterMark), .immediate(true)])
         defer { outputSocket.close() }
-        var loop = SpoolLoop(spool: self, input: inputSocket, output: outputSocket, backlog: try stored { try store.backlog() })
+        var loop = SpoolLoop(spool: self, input: inputSocket, output: outputSocket, backlog: try await stored { try await store.backlog() })
         try await withTaskExecutorPreference(inputSocket.ioExecutor) {
             try await loop.run()
         }
@@ -107,9 +107,9 @@ public struct DiskSpool: Sendable {
 }
 
 /// Runs `body` on the store, making any failure an `invalidFile` that says so.
-private func stored<T>(_ body: () throws -> T) throws -> T {
+private func stored<T>(_ body: () async throws -> T) async throws -> T {
     do {
-        return try body()
+        return try await body()
     } catch let error as ZMQError {
         throw error
     } catch {
@@ -149,7 +149,7 @@ private struct SpoolLoop {
         spilling = waiting
         while !Task.isCancelled {
             let handed = try await handOut()
-            let taken = try takeInput()
+            let taken = try await takeInput()
             publishGauges()
             if handed || taken { continue }
             var poller = ZMQPoller()
@@ -171,9 +171,9 @@ private struct SpoolLoop {
                 // Off the disk only when the output can take some: what is in hand is what a
                 // kill loses.
                 guard backlog.messages > 0, try await outputHasRoom() else { break }
-                let taken = try stored { try spool.store.takeOldest(spool.batch) }
+                let taken = try await stored { try await spool.store.takeOldest(spool.batch) }
                 if taken.isEmpty {
-                    backlog = try stored { try spool.store.backlog() }
+                    backlog = try await stored { try await spool.store.backlog() }
                     break
                 }
                 backlog.messages -= taken.count
@@ -186,7 +186,7 @@ private struct SpoolLoop {
         }
         if spilling, !waiting {
             spilling = false
-            backlog = try stored { try spool.store.backlog() }
+            backlog = try await stored { try await spool.store.backlog() }
             report(.spillStopped)
         }
         if blocked, !full {
@@ -197,7 +197,7 @@ private struct SpoolLoop {
     }
 
     /// Takes up to a batch from the input; whether anything came.
-    private mutating func takeInput() throws -> Bool {
+    private mutating func takeInput() async throws -> Bool {
         guard !blocked else { return false }
         var toDisk: [Message] = []
         var taken = 0
@@ -207,11 +207,11 @@ private struct SpoolLoop {
             toDisk.append(message)
         }
         guard !toDisk.isEmpty else { return taken > 0 }
-        try store(toDisk)
+        try await store(toDisk)
         return true
     }
 
-    private mutating func store(_ messages: [Message]) throws {
+    private mutating func store(_ messages: [Message]) async throws {
         var messages = messages
         let octets = messages.reduce(0) { $0 + $1.byteCount }
         if backlog.messages + messages.count > spool.maxMessages || backlog.octets + octets > spool.maxOctets {
@@ -230,7 +230,7 @@ private struct SpoolLoop {
                 let excess = backlog.messages + messages.count - spool.maxMessages
                 if excess > 0 {
                     // The oldest on disk first, then, if that is not enough, the oldest arriving.
-                    let gone = backlog.messages > 0 ? try stored { try spool.store.takeOldest(min(excess, backlog.messages)) } : []
+                    let gone = backlog.messages > 0 ? try await stored { try await spool.store.takeOldest(min(excess, backlog.messages)) } : []
                     backlog.messages -= gone.count
                     backlog.octets -= gone.reduce(0) { $0 + $1.byteCount }
                     let arriving = min(excess - gone.count, messages.count)
@@ -240,7 +240,7 @@ private struct SpoolLoop {
             }
         }
         guard !messages.isEmpty else { return }
-        try stored { try spool.store.append(messages) }
+        try await stored { try await spool.store.append(messages) }
         backlog.messages += messages.count
         backlog.octets += messages.reduce(0) { $0 + $1.byteCount }
         if !spilling {

@@ -1,17 +1,26 @@
 import Foundation
 import GRDB
+import PostgresNIO
 import ZMQ
 
 /// Where a `DiskSpool` keeps the messages its output could not take: a queue on disk, oldest
 /// first. Each call is one transaction, so many messages cost one commit (a group commit).
 public protocol SpoolStore: Sendable {
     /// Appends `messages`, in order, and returns once they are on disk.
-    func append(_ messages: [Message]) throws
+    func append(_ messages: [Message]) async throws
     /// Takes up to `limit` of the oldest messages off the queue, and returns them once their
-    /// removal is on disk.
-    func takeOldest(_ limit: Int) throws -> [Message]
+    /// removal is on disk. Spools sharing one store never take the same message.
+    func takeOldest(_ limit: Int) async throws -> [Message]
     /// What the queue holds now.
-    func backlog() throws -> SpoolBacklog
+    func backlog() async throws -> SpoolBacklog
+}
+
+/// The spool store at `location`: SQLite or PostgreSQL.
+public func spoolStore(at location: StoreLocation) async throws -> any SpoolStore {
+    switch location {
+    case .sqlite(let path): try SQLiteSpoolStore(path: path)
+    case .postgres(let server): try await PostgresSpoolStore(server)
+    }
 }
 
 /// How much waits in a spool's store.
@@ -62,10 +71,10 @@ public final class SQLiteSpoolStore: SpoolStore {
         try await DurableDatabase.durability(database)
     }
 
-    public func append(_ messages: [Message]) throws {
+    public func append(_ messages: [Message]) async throws {
         guard !messages.isEmpty else { return }
         let now = Date().timeIntervalSince1970
-        try database.write { db in
+        try await database.write { db in
             for message in messages {
                 try db.execute(sql: "INSERT INTO spool_message (body, octets, queued) VALUES (?, ?, ?)",
                                arguments: [FrameCoding.encode(message), message.byteCount, now])
@@ -73,8 +82,8 @@ public final class SQLiteSpoolStore: SpoolStore {
         }
     }
 
-    public func takeOldest(_ limit: Int) throws -> [Message] {
-        try database.write { db in
+    public func takeOldest(_ limit: Int) async throws -> [Message] {
+        try await database.write { db in
             let rows = try Row.fetchAll(db, sql: "SELECT id, body FROM spool_message ORDER BY id LIMIT ?", arguments: [limit])
             guard let last = rows.last else { return [] }
             try db.execute(sql: "DELETE FROM spool_message WHERE id <= ?", arguments: [last["id"] as Int64])
@@ -84,13 +93,79 @@ public final class SQLiteSpoolStore: SpoolStore {
         }
     }
 
-    public func backlog() throws -> SpoolBacklog {
-        try database.read { db in
+    public func backlog() async throws -> SpoolBacklog {
+        try await database.read { db in
             let row = try Row.fetchOne(db, sql: "SELECT COUNT(*) AS count, COALESCE(SUM(octets), 0) AS octets, MIN(queued) AS oldest FROM spool_message")
             let handedOff = try Int.fetchOne(db, sql: "SELECT handed_off FROM spool_totals WHERE id = 1") ?? 0
             let oldest: Double? = row?["oldest"]
             return SpoolBacklog(messages: row?["count"] ?? 0, octets: row?["octets"] ?? 0,
                                 oldest: oldest.map(Date.init(timeIntervalSince1970:)), handedOff: handedOff)
         }
+    }
+}
+
+/// A spool's queue in a PostgreSQL database, which spools on several hosts can share: each
+/// message is taken by one of them only (`FOR UPDATE SKIP LOCKED`), and a commit is
+/// acknowledged once the server has it on disk (checked on opening: `fsync` on,
+/// `synchronous_commit` not off).
+///
+///     let store = try await PostgresSpoolStore(PostgresLocation(url: "postgres://zmq@db/queues"))
+public final class PostgresSpoolStore: SpoolStore {
+    private let database: PostgresDatabase
+
+    public init(_ location: PostgresLocation) async throws {
+        database = try await PostgresDatabase.open(location, tables: [
+            "spool_message": ["id", "body", "octets", "queued"],
+            "spool_totals": ["id", "handed_off"],
+        ], schema: [
+            """
+            CREATE TABLE IF NOT EXISTS spool_message (
+                id BIGSERIAL PRIMARY KEY,
+                body BYTEA NOT NULL,
+                octets BIGINT NOT NULL,
+                queued DOUBLE PRECISION NOT NULL
+            )
+            """,
+            "CREATE TABLE IF NOT EXISTS spool_totals (id INTEGER PRIMARY KEY CHECK (id = 1), handed_off BIGINT NOT NULL)",
+            "INSERT INTO spool_totals (id, handed_off) VALUES (1, 0) ON CONFLICT DO NOTHING",
+        ])
+    }
+
+    public func append(_ messages: [Message]) async throws {
+        guard !messages.isEmpty else { return }
+        let now = Date().timeIntervalSince1970
+        try await database.transaction { connection in
+            for message in messages {
+                try await connection.query("""
+                    INSERT INTO spool_message (body, octets, queued) VALUES (\(FrameCoding.encode(message)), \(message.byteCount), \(now))
+                    """, logger: PostgresDatabase.silent)
+            }
+        }
+    }
+
+    public func takeOldest(_ limit: Int) async throws -> [Message] {
+        try await database.transaction { connection in
+            let rows = try await connection.query("""
+                WITH taken AS (
+                    DELETE FROM spool_message WHERE id IN (
+                        SELECT id FROM spool_message ORDER BY id LIMIT \(limit) FOR UPDATE SKIP LOCKED
+                    ) RETURNING id, body
+                )
+                SELECT id, body FROM taken ORDER BY id
+                """, logger: PostgresDatabase.silent).collect()
+            guard !rows.isEmpty else { return [] }
+            try await connection.query("UPDATE spool_totals SET handed_off = handed_off + \(rows.count) WHERE id = 1", logger: PostgresDatabase.silent)
+            // A row that does not decode was not written by a spool: it is skipped, not sent.
+            return try rows.compactMap { row in FrameCoding.decode(try row.decode((Int64, Data).self).1) }
+        }
+    }
+
+    public func backlog() async throws -> SpoolBacklog {
+        let totals = try await database.rows("SELECT COUNT(*)::bigint, COALESCE(SUM(octets), 0)::bigint, MIN(queued) FROM spool_message")
+        let handed = try await database.rows("SELECT handed_off FROM spool_totals WHERE id = 1")
+        var (count, octets, oldest): (Int64, Int64, Double?) = (0, 0, nil)
+        if let row = totals.first { (count, octets, oldest) = try row.decode((Int64, Int64, Double?).self) }
+        return SpoolBacklog(messages: Int(count), octets: Int(octets), oldest: oldest.map(Date.init(timeIntervalSince1970:)),
+                            handedOff: Int(try handed.first?.decode(Int64.self) ?? 0))
     }
 }

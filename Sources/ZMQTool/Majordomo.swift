@@ -11,13 +11,14 @@ struct Broker: AsyncParsableCommand {
         discussion: """
             Clients and workers of either version connect to the same endpoint. With --titanic, \
             the titanic.request, titanic.reply and titanic.close services (9/TSP) run in the same \
-            process, keeping requests and replies in that SQLite file; restarted on the same file, \
-            it takes up the requests still pending. With --primary or --backup it is one half of \
+            process, keeping requests and replies in that store (an SQLite file, or a postgres:// \
+            URL); restarted on the same store, it takes up the requests still pending. With --primary or --backup it is one half of \
             a Binary Star pair: the brokers exchange their states over --state-bind and \
             --state-connect, only the active one brokers, and clients and workers given both \
             brokers' endpoints go to the other when theirs falls silent. A pair's Titanic runs \
-            beside the active broker only, both brokers naming the same --titanic file on one \
-            host; the backup's takes up the requests still pending when it becomes active. Each \
+            beside the active broker only, both brokers naming the same --titanic store (one \
+            SQLite file on one host, or one PostgreSQL database for brokers on two hosts); the \
+            backup's takes up the requests still pending when it becomes active. Each \
             change of state is printed on standard error as "binary-star: STATE". Exits 0 on \
             SIGINT or SIGTERM, and 3 when both brokers are active or both passive.
             """
@@ -26,7 +27,7 @@ struct Broker: AsyncParsableCommand {
     @Option(help: "Bind to this endpoint, e.g. tcp://*:5555 (repeat for several).")
     var bind: [String]
 
-    @Option(help: "Run Titanic too, with its requests and replies in this SQLite database.")
+    @Option(help: "Run Titanic too, with its requests and replies in this store: an SQLite file or a postgres:// URL.")
     var titanic: String?
 
     @Option(help: "Seconds between heartbeats; workers must use the same.")
@@ -65,7 +66,7 @@ struct Broker: AsyncParsableCommand {
         let configured = broker
         var tasks: [@Sendable () async throws -> Void] = [{ try await configured.run(in: context) }]
         if let path = titanic {
-            let titanic = try makeTitanic(broker: inproc, database: path, heartbeat: heartbeat, report: eventReporter("zmq broker", verbose: verbose))
+            let titanic = try await makeTitanic(broker: inproc, database: path, heartbeat: heartbeat, report: eventReporter("zmq broker", verbose: verbose))
             let paired = broker.pair != nil
             tasks.append {
                 // A pair's Titanic dispatches beside the active broker only: the passive one's
@@ -89,7 +90,7 @@ struct TitanicCommand: AsyncParsableCommand {
         abstract: "Run Titanic (9/TSP) as a process of its own, on a Majordomo broker.",
         discussion: """
             Serves titanic.request, titanic.reply and titanic.close through the broker, keeping \
-            requests and replies in an SQLite file, and sends each stored request to its service \
+            requests and replies in a store (SQLite or PostgreSQL), and sends each stored request to its service \
             until a worker answers. Restarted on the same file, it takes up the requests still \
             pending. Exits 0 on SIGINT or SIGTERM.
             """
@@ -98,7 +99,7 @@ struct TitanicCommand: AsyncParsableCommand {
     @Option(help: "Connect to the broker at this endpoint.")
     var connect: String
 
-    @Option(help: "The SQLite database for requests and replies (created if missing).")
+    @Option(help: "The store for requests and replies: an SQLite file (created if missing) or a postgres:// URL.")
     var database: String
 
     @Option(help: "Seconds between heartbeats; the broker must use the same.")
@@ -112,7 +113,7 @@ struct TitanicCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let titanic = try makeTitanic(broker: connect, database: database, heartbeat: heartbeat,
+        let titanic = try await makeTitanic(broker: connect, database: database, heartbeat: heartbeat,
                                       report: eventReporter("zmq titanic", verbose: verbose))
         let context = ZMQContext.forTool()
         standardError("zmq titanic: on the broker at \(connect), requests in \(database)")
@@ -120,11 +121,12 @@ struct TitanicCommand: AsyncParsableCommand {
     }
 }
 
-/// Titanic on the SQLite file at `database`; a file that cannot be used is a usage error.
-func makeTitanic(broker: String, database: String, heartbeat: Double, report: @escaping EventHandler<TitanicEvent>) throws -> Titanic {
-    let store: SQLiteTitanicStore
+/// Titanic on the store at `database` (an SQLite file or a postgres:// URL); a store that cannot
+/// be used is a usage error.
+func makeTitanic(broker: String, database: String, heartbeat: Double, report: @escaping EventHandler<TitanicEvent>) async throws -> Titanic {
+    let store: any TitanicStore
     do {
-        store = try SQLiteTitanicStore(path: database)
+        store = try await titanicStore(at: StoreLocation(database))
     } catch {
         throw UsageError(message: "cannot use \(database) for Titanic: \(error)")
     }

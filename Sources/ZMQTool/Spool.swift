@@ -16,7 +16,7 @@ struct SpoolCommand: AsyncParsableCommand {
             abstract: "Run a spool until SIGINT or SIGTERM.",
             discussion: """
                 Messages go from the input to the output while the output has room; when it has \
-                none (no consumer, or consumers' queues full) they go to the SQLite --store, in \
+                none (no consumer, or consumers' queues full) they go to the --store (SQLite or PostgreSQL), in \
                 order, and out again oldest first as room returns. The output hands messages only \
                 to connected peers and queues at most --output-hwm of them: a kill of the spool \
                 loses at most that many and the batch in hand (32), sends none twice, and what \
@@ -45,7 +45,7 @@ struct SpoolCommand: AsyncParsableCommand {
         @Option(help: "Connect the output here.")
         var outputConnect: String?
 
-        @Option(help: "The SQLite file that holds what waits.")
+        @Option(help: "Where what waits is kept: an SQLite file, or a postgres:// URL (spools on several hosts can share one).")
         var store: String
 
         @Option(help: "The most messages kept on disk.")
@@ -80,9 +80,9 @@ struct SpoolCommand: AsyncParsableCommand {
 
         func run() async throws {
             let context = ZMQContext.forTool()
-            let store: SQLiteSpoolStore
+            let store: any SpoolStore
             do {
-                store = try SQLiteSpoolStore(path: self.store)
+                store = try await spoolStore(at: StoreLocation(self.store))
             } catch {
                 throw UsageError(message: "cannot use \(self.store) for the spool: \((error as? ZMQError)?.message ?? "\(error)")")
             }
@@ -106,14 +106,18 @@ struct SpoolCommand: AsyncParsableCommand {
             abstract: "Print what waits in a spool's store: queued, octets, handed-off and oldest-seconds, one a line.",
             discussion: "Reads the store while its spool runs, or after it died.")
 
-        @Option(help: "The spool's SQLite file.")
+        @Option(help: "The spool's store: an SQLite file or a postgres:// URL.")
         var store: String
 
         func run() async throws {
-            guard FileManager.default.fileExists(atPath: store) else { throw UsageError(message: "\(store): no such file") }
+            let location: StoreLocation
+            do { location = try StoreLocation(store) } catch { throw UsageError(message: error.message) }
+            if case .sqlite(let path) = location, !FileManager.default.fileExists(atPath: path) {
+                throw UsageError(message: "\(store): no such file")
+            }
             let backlog: SpoolBacklog
             do {
-                backlog = try SQLiteSpoolStore(path: store).backlog()
+                backlog = try await spoolStore(at: location).backlog()
             } catch {
                 throw UsageError(message: "cannot read \(store): \((error as? ZMQError)?.message ?? "\(error)")")
             }

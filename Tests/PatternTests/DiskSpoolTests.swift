@@ -7,17 +7,49 @@ import ZMQTestSupport
 
 @Suite("Disk spool", .timeLimit(.minutes(1)))
 struct DiskSpoolTests {
-    @Test("the SQLite store: appended in order, taken oldest first, counted; WAL with synchronous FULL")
-    func store() async throws {
+    @Test("the store: appended in order, taken oldest first, counted", arguments: StoreBackEnd.allCases)
+    func store(backEnd: StoreBackEnd) async throws {
+        let store = try await spoolStore(at: backEnd.freshLocation("spool-store"))
+        try await store.append(["one", ["two", Frame([0, 255])], "three"])
+        let backlog = try await store.backlog()
+        #expect(backlog.messages == 3 && backlog.octets == 13 && backlog.handedOff == 0 && backlog.oldest != nil)
+        #expect(try await store.takeOldest(2) == ["one", ["two", Frame([0, 255])]])
+        try await store.append(["four"])
+        #expect(try await store.takeOldest(10) == ["three", "four"])
+        #expect(try await store.backlog() == SpoolBacklog(messages: 0, octets: 0, oldest: nil, handedOff: 4))
+    }
+
+    @Test("SQLite: WAL with synchronous FULL")
+    func sqliteDurability() async throws {
         let store = try SQLiteSpoolStore(path: temporaryDatabase("spool-store"))
         #expect(try await store.durability() == SQLiteDurability(journalMode: "wal", synchronous: 2))
-        try store.append(["one", ["two", Frame([0, 255])], "three"])
-        let backlog = try store.backlog()
-        #expect(backlog.messages == 3 && backlog.octets == 13 && backlog.handedOff == 0 && backlog.oldest != nil)
-        #expect(try store.takeOldest(2) == ["one", ["two", Frame([0, 255])]])
-        try store.append(["four"])
-        #expect(try store.takeOldest(10) == ["three", "four"])
-        #expect(try store.backlog() == SpoolBacklog(messages: 0, octets: 0, oldest: nil, handedOff: 4))
+    }
+
+    @Test("PostgreSQL: spools sharing one database never take the same message, and together take them all")
+    func sharedPostgres() async throws {
+        let location = try await TestPostgres.freshDatabase("spool_shared")
+        let writer = try await PostgresSpoolStore(location)
+        let all = Self.numbers(0..<600)
+        for start in stride(from: 0, to: 600, by: 50) { try await writer.append(Array(all[start..<start + 50])) }
+        let takers = try await withThrowingTaskGroup(of: [Message].self) { group in
+            for _ in 0..<4 {
+                let store = try await PostgresSpoolStore(location)
+                group.addTask {
+                    var taken: [Message] = []
+                    while case let batch = try await store.takeOldest(7), !batch.isEmpty { taken += batch }
+                    return taken
+                }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        let taken = takers.flatMap { $0 }
+        #expect(taken.count == 600)
+        #expect(Set(taken.map { $0[0].string ?? "" }) == Set(all.map { $0[0].string ?? "" }), "each message taken once")
+        for part in takers {
+            let numbers = part.compactMap { $0[0].string.flatMap(Int.init) }
+            #expect(numbers == numbers.sorted(), "each taker gets its messages oldest first")
+        }
+        #expect(try await writer.backlog().handedOff == 600)
     }
 
     @Test("another program's SQLite database, or a file that is not SQLite, is refused and left as it was")
@@ -40,10 +72,10 @@ struct DiskSpoolTests {
 
     /// A spool from a PUSH the test sends with to a PULL endpoint nobody has bound yet.
     static func spool(_ context: ZMQContext, whenFull: DiskSpool.WhenFull = .block, maxMessages: Int = 1_000_000,
-                      feed: EventFeed<DiskSpoolEvent>) async throws -> (producer: ZMQSocket, consumerEndpoint: String, running: Task<Void, any Error>) {
+                      backEnd: StoreBackEnd = .sqlite, feed: EventFeed<DiskSpoolEvent>) async throws -> (producer: ZMQSocket, consumerEndpoint: String, running: Task<Void, any Error>) {
         let (input, output) = (temporaryIPCEndpoint("spool-in"), temporaryIPCEndpoint("spool-out"))
         var spool = DiskSpool(input: SocketPlan(.pull, bind: [input]), output: SocketPlan(.push, connect: [output]),
-                              store: try SQLiteSpoolStore(path: temporaryDatabase("spool")))
+                              store: try await spoolStore(at: backEnd.freshLocation("spool")))
         spool.whenFull = whenFull
         spool.maxMessages = maxMessages
         spool.onEvent = feed.handler
@@ -55,11 +87,11 @@ struct DiskSpoolTests {
 
     static func numbers(_ range: Range<Int>) -> [Message] { range.map { Message(Frame("\($0)")) } }
 
-    @Test("with no consumer every message goes to disk; a consumer that comes later gets them all, in order, and the spool goes straight through again")
-    func spillAndDrain() async throws {
+    @Test("with no consumer every message goes to disk; a consumer that comes later gets them all, in order, and the spool goes straight through again", arguments: StoreBackEnd.allCases)
+    func spillAndDrain(backEnd: StoreBackEnd) async throws {
         try await withContext { context in
             let feed = EventFeed<DiskSpoolEvent>()
-            let (producer, endpoint, running) = try await Self.spool(context, feed: feed)
+            let (producer, endpoint, running) = try await Self.spool(context, backEnd: backEnd, feed: feed)
             for message in Self.numbers(0..<500) { try await producer.send(message) }
             var events = feed.stream.makeAsyncIterator()
             #expect(await events.next()?.kind == .spillStarted)

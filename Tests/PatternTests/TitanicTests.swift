@@ -4,20 +4,17 @@ import ZMQ
 @testable import ZMQPatterns
 import ZMQTestSupport
 
-/// A fresh SQLite file in the temporary directory.
-func temporaryDatabase(_ name: String) -> String {
-    "\(NSTemporaryDirectory())zmq-\(name)-\(UUID().uuidString.prefix(8)).sqlite"
-}
-
 @Suite("Titanic stores")
 struct TitanicStoreTests {
-    static func stores() throws -> [any TitanicStore] {
-        [MemoryTitanicStore(), try SQLiteTitanicStore(path: temporaryDatabase("titanic-store"))]
+    /// The in-memory store, then each back end's.
+    static func store(_ backEnd: StoreBackEnd?) async throws -> any TitanicStore {
+        guard let backEnd else { return MemoryTitanicStore() }
+        return try await titanicStore(at: backEnd.freshLocation("titanic_store"))
     }
 
-    @Test("a request is pending until answered; the first reply stands; close forgets it", arguments: 0..<2)
-    func lifecycle(kind: Int) async throws {
-        let store = try Self.stores()[kind]
+    @Test("a request is pending until answered; the first reply stands; close forgets it", arguments: [nil] + StoreBackEnd.allCases)
+    func lifecycle(backEnd: StoreBackEnd?) async throws {
+        let store = try await Self.store(backEnd)
         let first = TitanicRequest(id: "A1", service: "echo", body: ["one", Frame([0, 255]), ""])
         let second = TitanicRequest(id: "B2", service: "echo", body: ["two"])
         try await store.store(first)
@@ -47,6 +44,20 @@ struct TitanicStoreTests {
         }
         let store = try SQLiteTitanicStore(path: path)
         #expect(try await store.durability() == SQLiteDurability(journalMode: "wal", synchronous: 2), "set again on every opening")
+        #expect(try await store.state(of: "A") == .answered(["A done"]))
+        #expect(try await store.pending().map(\.id) == ["B"])
+    }
+
+    @Test("PostgreSQL: requests and replies outlive the store; a second store on the database sees them")
+    func reopenedPostgres() async throws {
+        let location = try await TestPostgres.freshDatabase("titanic_reopen")
+        do {
+            let store = try await PostgresTitanicStore(location)
+            try await store.store(TitanicRequest(id: "A", service: "s", body: ["a"]))
+            try await store.store(TitanicRequest(id: "B", service: "s", body: ["b"]))
+            _ = try await store.storeReply(["A done"], for: "A")
+        }
+        let store = try await PostgresTitanicStore(location)
         #expect(try await store.state(of: "A") == .answered(["A done"]))
         #expect(try await store.pending().map(\.id) == ["B"])
     }

@@ -14,14 +14,15 @@ struct SpoolToolTests {
         return path
     }
 
-    static func spool(_ folder: String) throws -> Running {
+    /// A spool between endpoints in `folder`, keeping its store in `store` (the folder's SQLite file unless given).
+    static func spool(_ folder: String, store: String? = nil) throws -> Running {
         try Running(["spool", "--input-type", "PULL", "--input-bind", "ipc://\(folder)/in", "--output-type", "PUSH",
-                     "--output-connect", "ipc://\(folder)/out", "--store", "\(folder)/spool.sqlite"])
+                     "--output-connect", "ipc://\(folder)/out", "--store", store ?? "\(folder)/spool.sqlite"])
     }
 
     /// `zmq spool status` as a dictionary.
-    static func status(_ folder: String) async throws -> [String: String] {
-        let run = try await ToolTests.run(["spool", "status", "--store", "\(folder)/spool.sqlite"])
+    static func status(_ folder: String, store: String? = nil) async throws -> [String: String] {
+        let run = try await ToolTests.run(["spool", "status", "--store", store ?? "\(folder)/spool.sqlite"])
         return Dictionary(uniqueKeysWithValues: run.output.split(separator: "\n").compactMap { line in
             line.split(separator: ": ", maxSplits: 1).map(String.init).count == 2
                 ? (String(line.split(separator: ": ")[0]), String(line.split(separator: ": ")[1])) : nil
@@ -29,31 +30,43 @@ struct SpoolToolTests {
     }
 
     /// Waits until the store holds `count` messages.
-    static func waitForQueued(_ count: Int, in folder: String) async throws {
-        while try await status(folder)["queued"] != "\(count)" { try await Task.sleep(for: .milliseconds(50)) }
+    static func waitForQueued(_ count: Int, in folder: String, store: String? = nil, spool: Running? = nil) async throws {
+        while try await status(folder, store: store)["queued"] != "\(count)" {
+            if let spool, !spool.process.isRunning {
+                let run = await spool.finish()
+                Issue.record("the spool exited: \(run.errors)")
+                return
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
     }
 
-    @Test("messages spilled with no consumer survive a SIGKILL of the spool; after a restart a consumer that comes later gets them all, in order, none twice")
-    func survivesKill() async throws {
+    @Test("messages spilled with no consumer survive a SIGKILL of the spool; after a restart a consumer that comes later gets them all, in order, none twice", arguments: ["sqlite", "postgres"])
+    func survivesKill(backEnd: String) async throws {
         let folder = try Self.directory()
-        let first = try Self.spool(folder)
+        var store: String?
+        if backEnd == "postgres" {
+            let database = try await TestPostgres.freshDatabase("spool_tool")
+            store = "postgres://\(database.username):\(database.password ?? "")@\(database.host):\(database.port)/\(database.database)?sslmode=disable"
+        }
+        let first = try Self.spool(folder, store: store)
         let context = ZMQContext()
         let producer = try context.socket(.push, options: [.linger(.after(.seconds(5)))])
         try await producer.connect("ipc://\(folder)/in")
         for number in 0..<2000 { try await producer.send(Message(Frame("\(number)"))) }
-        try await Self.waitForQueued(2000, in: folder)
-        let status = try await Self.status(folder)
+        try await Self.waitForQueued(2000, in: folder, store: store, spool: first)
+        let status = try await Self.status(folder, store: store)
         #expect(status["octets"] == "\((0..<2000).reduce(0) { $0 + "\($1)".utf8.count })" && status["handed-off"] == "0")
         kill(first.process.processIdentifier, SIGKILL)
         _ = await first.finish()
-        let second = try Self.spool(folder)
+        let second = try Self.spool(folder, store: store)
         let consumer = try context.socket(.pull)
         try await consumer.bind("ipc://\(folder)/out")
         var received: [String] = []
         for _ in 0..<2000 { received.append(try await consumer.receive()[0].string ?? "") }
         #expect(received == (0..<2000).map(String.init))
-        try await Self.waitForQueued(0, in: folder)
-        #expect(try await Self.status(folder)["handed-off"] == "2000")
+        try await Self.waitForQueued(0, in: folder, store: store, spool: second)
+        #expect(try await Self.status(folder, store: store)["handed-off"] == "2000")
         second.process.terminate()
         #expect(await second.finish().status == 0)
         await context.shutdown()

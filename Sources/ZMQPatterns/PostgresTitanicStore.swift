@@ -1,0 +1,68 @@
+import Foundation
+import PostgresNIO
+import ZMQ
+
+/// Titanic's requests and replies in a PostgreSQL database: each change is committed, and on
+/// the server's disk (checked on opening: `fsync` on, `synchronous_commit` not off), before the
+/// call returns. Brokers on several hosts (a Binary Star pair) can name the same database, so
+/// that the survivor of a pair takes up what the other one stored.
+///
+///     let store = try await PostgresTitanicStore(PostgresLocation(url: "postgres://zmq@db/titanic"))
+public final class PostgresTitanicStore: TitanicStore {
+    private let database: PostgresDatabase
+
+    public init(_ location: PostgresLocation) async throws {
+        database = try await PostgresDatabase.open(location, tables: [
+            "titanic_request": ["sequence", "id", "service", "body", "reply"],
+        ], schema: [
+            """
+            CREATE TABLE IF NOT EXISTS titanic_request (
+                sequence BIGSERIAL PRIMARY KEY,
+                id TEXT NOT NULL UNIQUE,
+                service TEXT NOT NULL,
+                body BYTEA NOT NULL,
+                reply BYTEA
+            )
+            """,
+        ])
+    }
+
+    public func store(_ request: TitanicRequest) async throws {
+        _ = try await database.rows("""
+            INSERT INTO titanic_request (id, service, body) VALUES (\(request.id), \(request.service), \(FrameCoding.encode(request.body)))
+            ON CONFLICT (id) DO NOTHING
+            """)
+    }
+
+    public func pending() async throws -> [TitanicRequest] {
+        try await database.rows("SELECT id, service, body FROM titanic_request WHERE reply IS NULL ORDER BY sequence").compactMap { row in
+            let (id, service, body) = try row.decode((String, String, Data).self)
+            return FrameCoding.decode(body).map { TitanicRequest(id: id, service: service, body: $0) }
+        }
+    }
+
+    public func storeReply(_ reply: Message, for id: String) async throws -> Bool {
+        let updated = try await database.rows("""
+            UPDATE titanic_request SET reply = \(FrameCoding.encode(reply)) WHERE id = \(id) AND reply IS NULL RETURNING id
+            """)
+        return updated.count == 1
+    }
+
+    public func state(of id: String) async throws -> TitanicRequestState {
+        guard let row = try await database.rows("SELECT reply FROM titanic_request WHERE id = \(id)").first else { return .unknown }
+        let reply = try row.decode(Data?.self)
+        return reply.flatMap(FrameCoding.decode).map(TitanicRequestState.answered) ?? .pending
+    }
+
+    public func close(_ id: String) async throws {
+        _ = try await database.rows("DELETE FROM titanic_request WHERE id = \(id)")
+    }
+}
+
+/// The Titanic store at `location`: SQLite or PostgreSQL.
+public func titanicStore(at location: StoreLocation) async throws -> any TitanicStore {
+    switch location {
+    case .sqlite(let path): try SQLiteTitanicStore(path: path)
+    case .postgres(let server): try await PostgresTitanicStore(server)
+    }
+}
