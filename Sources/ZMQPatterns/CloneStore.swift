@@ -31,7 +31,7 @@ public final class SQLiteCloneStore: CloneStore {
     /// Opens (or creates) the database at `path`. Throws if it cannot be opened, or if SQLite
     /// would not confirm write-ahead logging with full synchronous writes.
     public init(path: String) throws {
-        database = try DurableDatabase.open(path: path) { db in
+        database = try DurableDatabase.open(path: path, tables: ["clone_entry", "clone_sequence"]) { db in
             try db.execute(sql: """
                 CREATE TABLE IF NOT EXISTS clone_entry (
                     key TEXT PRIMARY KEY,

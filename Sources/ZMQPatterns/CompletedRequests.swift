@@ -20,7 +20,7 @@ public final class CompletedRequests: Sendable {
 
     /// Opens (or creates) the record at `path`, with full synchronous writes (checked).
     public init(path: String) throws {
-        database = try DurableDatabase.open(path: path) { db in
+        database = try DurableDatabase.open(path: path, tables: ["completed_request"]) { db in
             try db.execute(sql: "CREATE TABLE IF NOT EXISTS completed_request (id BLOB NOT NULL PRIMARY KEY, reply BLOB NOT NULL)")
         }
     }

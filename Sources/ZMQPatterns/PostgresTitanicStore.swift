@@ -13,7 +13,8 @@ public final class PostgresTitanicStore: TitanicStore {
 
     public init(_ location: PostgresLocation) async throws {
         database = try await PostgresDatabase.open(location, tables: [
-            "titanic_request": ["sequence", "id", "service", "body", "reply"],
+            "titanic_request": ["sequence", "id", "service", "body", "reply", "stored", "attempts"],
+            "titanic_totals": ["id", "closed"],
         ], schema: [
             """
             CREATE TABLE IF NOT EXISTS titanic_request (
@@ -21,15 +22,20 @@ public final class PostgresTitanicStore: TitanicStore {
                 id TEXT NOT NULL UNIQUE,
                 service TEXT NOT NULL,
                 body BYTEA NOT NULL,
-                reply BYTEA
+                reply BYTEA,
+                stored DOUBLE PRECISION NOT NULL,
+                attempts INTEGER NOT NULL DEFAULT 0
             )
             """,
+            "CREATE TABLE IF NOT EXISTS titanic_totals (id INTEGER PRIMARY KEY CHECK (id = 1), closed BIGINT NOT NULL)",
+            "INSERT INTO titanic_totals (id, closed) VALUES (1, 0) ON CONFLICT DO NOTHING",
         ])
     }
 
     public func store(_ request: TitanicRequest) async throws {
         _ = try await database.rows("""
-            INSERT INTO titanic_request (id, service, body) VALUES (\(request.id), \(request.service), \(FrameCoding.encode(request.body)))
+            INSERT INTO titanic_request (id, service, body, stored)
+            VALUES (\(request.id), \(request.service), \(FrameCoding.encode(request.body)), \(Date().timeIntervalSince1970))
             ON CONFLICT (id) DO NOTHING
             """)
     }
@@ -55,7 +61,33 @@ public final class PostgresTitanicStore: TitanicStore {
     }
 
     public func close(_ id: String) async throws {
-        _ = try await database.rows("DELETE FROM titanic_request WHERE id = \(id)")
+        _ = try await database.rows("""
+            WITH gone AS (DELETE FROM titanic_request WHERE id = \(id) RETURNING id)
+            UPDATE titanic_totals SET closed = closed + (SELECT COUNT(*) FROM gone) WHERE id = 1
+            """)
+    }
+
+    public func recordAttempt(for id: String) async throws {
+        _ = try await database.rows("UPDATE titanic_request SET attempts = attempts + 1 WHERE id = \(id)")
+    }
+
+    public func summary() async throws -> TitanicStoreSummary {
+        let counts = try await database.rows("""
+            SELECT COUNT(*) FILTER (WHERE reply IS NULL), COUNT(reply), MIN(stored) FILTER (WHERE reply IS NULL),
+                   (SELECT closed FROM titanic_totals WHERE id = 1)
+            FROM titanic_request
+            """)
+        var (pending, answered, oldest, closed): (Int64, Int64, Double?, Int64?) = (0, 0, nil, 0)
+        if let row = counts.first { (pending, answered, oldest, closed) = try row.decode((Int64, Int64, Double?, Int64?).self) }
+        return TitanicStoreSummary(pending: Int(pending), answered: Int(answered), closed: Int(closed ?? 0),
+                                   oldestPending: oldest.map(Date.init(timeIntervalSince1970:)))
+    }
+
+    public func items() async throws -> [TitanicStoreItem] {
+        try await database.rows("SELECT id, service, reply IS NOT NULL, attempts, stored FROM titanic_request ORDER BY sequence").map { row in
+            let (id, service, answered, attempts, stored) = try row.decode((String, String, Bool, Int32, Double).self)
+            return TitanicStoreItem(id: id, service: service, answered: answered, attempts: Int(attempts), stored: Date(timeIntervalSince1970: stored))
+        }
     }
 }
 

@@ -13,16 +13,27 @@ public final class SQLiteTitanicStore: TitanicStore {
     /// Opens (or creates) the database at `path`. Throws if it cannot be opened, or if SQLite
     /// would not confirm write-ahead logging with full synchronous writes.
     public init(path: String) throws {
-        database = try DurableDatabase.open(path: path) { db in
+        database = try DurableDatabase.open(path: path, tables: ["titanic_request", "titanic_totals"]) { db in
             try db.execute(sql: """
                 CREATE TABLE IF NOT EXISTS titanic_request (
                     sequence INTEGER PRIMARY KEY AUTOINCREMENT,
                     id TEXT NOT NULL UNIQUE,
                     service TEXT NOT NULL,
                     body BLOB NOT NULL,
-                    reply BLOB
-                )
+                    reply BLOB,
+                    stored REAL NOT NULL DEFAULT 0,
+                    attempts INTEGER NOT NULL DEFAULT 0
+                );
+                CREATE TABLE IF NOT EXISTS titanic_totals (
+                    id INTEGER PRIMARY KEY CHECK (id = 1),
+                    closed INTEGER NOT NULL
+                );
+                INSERT OR IGNORE INTO titanic_totals (id, closed) VALUES (1, 0);
                 """)
+            // A file from before requests kept their time and attempts gains the columns.
+            let columns = Set(try Row.fetchAll(db, sql: "PRAGMA table_info(titanic_request)").map { $0["name"] as String })
+            if !columns.contains("stored") { try db.execute(sql: "ALTER TABLE titanic_request ADD COLUMN stored REAL NOT NULL DEFAULT 0") }
+            if !columns.contains("attempts") { try db.execute(sql: "ALTER TABLE titanic_request ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0") }
         }
     }
 
@@ -33,8 +44,8 @@ public final class SQLiteTitanicStore: TitanicStore {
 
     public func store(_ request: TitanicRequest) async throws {
         try await database.write { db in
-            try db.execute(sql: "INSERT OR IGNORE INTO titanic_request (id, service, body) VALUES (?, ?, ?)",
-                           arguments: [request.id, request.service, FrameCoding.encode(request.body)])
+            try db.execute(sql: "INSERT OR IGNORE INTO titanic_request (id, service, body, stored) VALUES (?, ?, ?, ?)",
+                           arguments: [request.id, request.service, FrameCoding.encode(request.body), Date().timeIntervalSince1970])
         }
     }
 
@@ -68,6 +79,35 @@ public final class SQLiteTitanicStore: TitanicStore {
     public func close(_ id: String) async throws {
         try await database.write { db in
             try db.execute(sql: "DELETE FROM titanic_request WHERE id = ?", arguments: [id])
+            if db.changesCount == 1 { try db.execute(sql: "UPDATE titanic_totals SET closed = closed + 1 WHERE id = 1") }
+        }
+    }
+
+    public func recordAttempt(for id: String) async throws {
+        try await database.write { db in
+            try db.execute(sql: "UPDATE titanic_request SET attempts = attempts + 1 WHERE id = ?", arguments: [id])
+        }
+    }
+
+    public func summary() async throws -> TitanicStoreSummary {
+        try await database.read { db in
+            let row = try Row.fetchOne(db, sql: """
+                SELECT COUNT(*) FILTER (WHERE reply IS NULL) AS pending, COUNT(reply) AS answered,
+                       MIN(stored) FILTER (WHERE reply IS NULL) AS oldest FROM titanic_request
+                """)
+            let closed = try Int.fetchOne(db, sql: "SELECT closed FROM titanic_totals WHERE id = 1") ?? 0
+            let oldest: Double? = row?["oldest"]
+            return TitanicStoreSummary(pending: row?["pending"] ?? 0, answered: row?["answered"] ?? 0, closed: closed,
+                                       oldestPending: oldest.map(Date.init(timeIntervalSince1970:)))
+        }
+    }
+
+    public func items() async throws -> [TitanicStoreItem] {
+        try await database.read { db in
+            try Row.fetchAll(db, sql: "SELECT id, service, reply IS NOT NULL AS answered, attempts, stored FROM titanic_request ORDER BY sequence").map { row in
+                TitanicStoreItem(id: row["id"], service: row["service"], answered: row["answered"], attempts: row["attempts"],
+                                 stored: Date(timeIntervalSince1970: row["stored"]))
+            }
         }
     }
 }

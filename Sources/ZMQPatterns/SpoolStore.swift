@@ -13,6 +13,20 @@ public protocol SpoolStore: Sendable {
     func takeOldest(_ limit: Int) async throws -> [Message]
     /// What the queue holds now.
     func backlog() async throws -> SpoolBacklog
+    /// Each message waiting, oldest first, without its body (`zmq spool status --list`).
+    func items() async throws -> [SpoolItem]
+}
+
+/// A message waiting in a spool's store: its number there (in the order it came), its size and
+/// when it was queued.
+public struct SpoolItem: Sendable, Hashable {
+    public var id: Int64
+    public var octets: Int
+    public var queued: Date
+
+    public init(id: Int64, octets: Int, queued: Date) {
+        (self.id, self.octets, self.queued) = (id, octets, queued)
+    }
 }
 
 /// The spool store at `location`: SQLite or PostgreSQL.
@@ -93,6 +107,14 @@ public final class SQLiteSpoolStore: SpoolStore {
         }
     }
 
+    public func items() async throws -> [SpoolItem] {
+        try await database.read { db in
+            try Row.fetchAll(db, sql: "SELECT id, octets, queued FROM spool_message ORDER BY id").map { row in
+                SpoolItem(id: row["id"], octets: row["octets"], queued: Date(timeIntervalSince1970: row["queued"]))
+            }
+        }
+    }
+
     public func backlog() async throws -> SpoolBacklog {
         try await database.read { db in
             let row = try Row.fetchOne(db, sql: "SELECT COUNT(*) AS count, COALESCE(SUM(octets), 0) AS octets, MIN(queued) AS oldest FROM spool_message")
@@ -157,6 +179,13 @@ public final class PostgresSpoolStore: SpoolStore {
             try await connection.query("UPDATE spool_totals SET handed_off = handed_off + \(rows.count) WHERE id = 1", logger: PostgresDatabase.silent)
             // A row that does not decode was not written by a spool: it is skipped, not sent.
             return try rows.compactMap { row in FrameCoding.decode(try row.decode((Int64, Data).self).1) }
+        }
+    }
+
+    public func items() async throws -> [SpoolItem] {
+        try await database.rows("SELECT id, octets, queued FROM spool_message ORDER BY id").map { row in
+            let (id, octets, queued) = try row.decode((Int64, Int64, Double).self)
+            return SpoolItem(id: id, octets: Int(octets), queued: Date(timeIntervalSince1970: queued))
         }
     }
 

@@ -169,6 +169,8 @@ public struct Titanic: Sendable {
                 attempt += 1
                 if attempt > 1 { onEvent(TitanicEvent(.requestRetried, request: request.id, service: service, attempt: attempt)) }
                 onEvent(TitanicEvent(.requestForwarded, request: request.id, service: service, attempt: attempt))
+                // Counted for an operator (`zmq titanic status --list`); a failure here does not hold the request up.
+                try? await store.recordAttempt(for: request.id)
                 try await turns.take()
                 let reply: Message?
                 do {

@@ -42,6 +42,39 @@ public protocol TitanicStore: Sendable {
     func state(of id: String) async throws -> TitanicRequestState
     /// Forgets request `id` and its reply; nothing happens for an unknown id.
     func close(_ id: String) async throws
+    /// Counts one more send of request `id` to its service.
+    func recordAttempt(for id: String) async throws
+    /// What the store holds now, for an operator (`zmq titanic status`).
+    func summary() async throws -> TitanicStoreSummary
+    /// Each request the store holds, oldest first (`zmq titanic status --list`).
+    func items() async throws -> [TitanicStoreItem]
+}
+
+/// What a Titanic store holds: requests waiting for a reply, replies waiting to be closed, how
+/// many were closed since the store was made, and when the oldest pending request was stored.
+public struct TitanicStoreSummary: Sendable, Hashable {
+    public var pending: Int
+    public var answered: Int
+    public var closed: Int
+    public var oldestPending: Date?
+
+    public init(pending: Int, answered: Int, closed: Int, oldestPending: Date?) {
+        (self.pending, self.answered, self.closed, self.oldestPending) = (pending, answered, closed, oldestPending)
+    }
+}
+
+/// One request in a Titanic store, as an operator sees it.
+public struct TitanicStoreItem: Sendable, Hashable {
+    public var id: String
+    public var service: String
+    public var answered: Bool
+    /// How many times it was sent to its service.
+    public var attempts: Int
+    public var stored: Date
+
+    public init(id: String, service: String, answered: Bool, attempts: Int, stored: Date) {
+        (self.id, self.service, self.answered, self.attempts, self.stored) = (id, service, answered, attempts, stored)
+    }
 }
 
 /// A Titanic store in memory: for tests, and for requests that need not outlive the process.
@@ -49,6 +82,9 @@ public actor MemoryTitanicStore: TitanicStore {
     private var order: [String] = []
     private var requests: [String: TitanicRequest] = [:]
     private var replies: [String: Message] = [:]
+    private var attempts: [String: Int] = [:]
+    private var stored: [String: Date] = [:]
+    private var closed = 0
 
     public init() {}
 
@@ -56,7 +92,23 @@ public actor MemoryTitanicStore: TitanicStore {
         // The first request stored under an id stands, as in the SQLite store.
         guard requests[request.id] == nil else { return }
         requests[request.id] = request
+        stored[request.id] = Date()
         order.append(request.id)
+    }
+
+    public func recordAttempt(for id: String) {
+        if requests[id] != nil { attempts[id, default: 0] += 1 }
+    }
+
+    public func summary() -> TitanicStoreSummary {
+        let pending = order.filter { replies[$0] == nil }
+        return TitanicStoreSummary(pending: pending.count, answered: replies.count, closed: closed, oldestPending: pending.first.flatMap { stored[$0] })
+    }
+
+    public func items() -> [TitanicStoreItem] {
+        order.compactMap { id in
+            requests[id].map { TitanicStoreItem(id: id, service: $0.service, answered: replies[id] != nil, attempts: attempts[id] ?? 0, stored: stored[id] ?? Date()) }
+        }
     }
 
     public func pending() -> [TitanicRequest] {
@@ -77,7 +129,10 @@ public actor MemoryTitanicStore: TitanicStore {
     public func close(_ id: String) {
         guard requests.removeValue(forKey: id) != nil else { return }
         replies[id] = nil
+        attempts[id] = nil
+        stored[id] = nil
         order.removeAll { $0 == id }
+        closed += 1
     }
 }
 

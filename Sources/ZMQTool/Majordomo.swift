@@ -87,38 +87,97 @@ struct Broker: AsyncParsableCommand {
 struct TitanicCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "titanic",
-        abstract: "Run Titanic (9/TSP) as a process of its own, on a Majordomo broker.",
-        discussion: """
-            Serves titanic.request, titanic.reply and titanic.close through the broker, keeping \
-            requests and replies in a store (SQLite or PostgreSQL), and sends each stored request to its service \
-            until a worker answers. Restarted on the same file, it takes up the requests still \
-            pending. Exits 0 on SIGINT or SIGTERM.
-            """
+        abstract: "Titanic (9/TSP): run it on a Majordomo broker, or see what its store holds.",
+        subcommands: [Run.self, Status.self],
+        defaultSubcommand: Run.self
     )
 
-    @Option(help: "Connect to the broker at this endpoint.")
-    var connect: String
+    struct Run: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run Titanic (9/TSP) as a process of its own, on a Majordomo broker.",
+            discussion: """
+                Serves titanic.request, titanic.reply and titanic.close through the broker, keeping \
+                requests and replies in a store (SQLite or PostgreSQL), and sends each stored request to its service \
+                until a worker answers. Restarted on the same file, it takes up the requests still \
+                pending. Exits 0 on SIGINT or SIGTERM.
+                """
+        )
 
-    @Option(help: "The store for requests and replies: an SQLite file (created if missing) or a postgres:// URL.")
-    var database: String
+        @Option(help: "Connect to the broker at this endpoint.")
+        var connect: String
 
-    @Option(help: "Seconds between heartbeats; the broker must use the same.")
-    var heartbeat: Double = 2.5
+        @Option(help: "The store for requests and replies: an SQLite file (created if missing) or a postgres:// URL.")
+        var database: String
 
-    @Flag(help: "Print what happens (requests stored, dispatched, answered) on standard error.")
-    var verbose = false
+        @Option(help: "Seconds between heartbeats; the broker must use the same.")
+        var heartbeat: Double = 2.5
 
-    func validate() throws {
-        if heartbeat <= 0 { throw ValidationError("--heartbeat must be positive") }
+        @Flag(help: "Print what happens (requests stored, dispatched, answered) on standard error.")
+        var verbose = false
+
+        func validate() throws {
+            if heartbeat <= 0 { throw ValidationError("--heartbeat must be positive") }
+        }
+
+        func run() async throws {
+            let titanic = try await makeTitanic(broker: connect, database: database, heartbeat: heartbeat,
+                                          report: eventReporter("zmq titanic", verbose: verbose))
+            let context = ZMQContext.forTool()
+            standardError("zmq titanic: on the broker at \(connect), requests in \(database)")
+            try await runUntilSignalled(context, [{ try await titanic.run(in: context) }])
+        }
     }
 
-    func run() async throws {
-        let titanic = try await makeTitanic(broker: connect, database: database, heartbeat: heartbeat,
-                                      report: eventReporter("zmq titanic", verbose: verbose))
-        let context = ZMQContext.forTool()
-        standardError("zmq titanic: on the broker at \(connect), requests in \(database)")
-        try await runUntilSignalled(context, [{ try await titanic.run(in: context) }])
+    struct Status: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print what a Titanic store holds: pending, answered, closed and oldest-pending-seconds, one a line.",
+            discussion: """
+                Reads the store while Titanic runs, or after it died. With --list, one line per \
+                request after the totals: its id, service, state (pending or answered), attempts \
+                (sends to its service) and the time it was stored (UTC).
+                """)
+
+        @Option(help: "Titanic's store: an SQLite file or a postgres:// URL.")
+        var store: String
+
+        @Flag(help: "Print one line per request too.")
+        var list = false
+
+        func run() async throws {
+            let location = try existingStore(store)
+            do {
+                let titanic = try await titanicStore(at: location)
+                let summary = try await titanic.summary()
+                print("pending: \(summary.pending)\nanswered: \(summary.answered)\nclosed: \(summary.closed)\noldest-pending-seconds: \(secondsSince(summary.oldestPending))")
+                guard list else { return }
+                for item in try await titanic.items() {
+                    print("\(item.id) service=\(item.service) state=\(item.answered ? "answered" : "pending") attempts=\(item.attempts) stored=\(timestamp(item.stored))")
+                }
+            } catch let error as ZMQError {
+                throw UsageError(message: "cannot read \(store): \(error.message)")
+            }
+        }
     }
+}
+
+/// The store at `text`, which must exist if it is an SQLite file: reading a store never creates one.
+func existingStore(_ text: String) throws -> StoreLocation {
+    let location: StoreLocation
+    do { location = try StoreLocation(text) } catch { throw UsageError(message: error.message) }
+    if case .sqlite(let path) = location, !FileManager.default.fileExists(atPath: path) {
+        throw UsageError(message: "\(text): no such file")
+    }
+    return location
+}
+
+/// Seconds from `date` to now, to the millisecond; 0 for none.
+func secondsSince(_ date: Date?) -> String {
+    date.map { String(format: "%.3f", max(0, Date().timeIntervalSince($0))) } ?? "0"
+}
+
+/// `date` in ISO 8601, UTC, to the millisecond.
+func timestamp(_ date: Date) -> String {
+    date.formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true))
 }
 
 /// Titanic on the store at `database` (an SQLite file or a postgres:// URL); a store that cannot

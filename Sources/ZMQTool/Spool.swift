@@ -104,25 +104,31 @@ struct SpoolCommand: AsyncParsableCommand {
     struct Status: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Print what waits in a spool's store: queued, octets, handed-off and oldest-seconds, one a line.",
-            discussion: "Reads the store while its spool runs, or after it died.")
+            discussion: """
+                Reads the store while its spool runs, or after it died. With --list, one line per \
+                message after the totals, oldest first: its number in the store, its size in \
+                octets, its state (queued) and the time it was queued (UTC).
+                """)
 
         @Option(help: "The spool's store: an SQLite file or a postgres:// URL.")
         var store: String
 
+        @Flag(help: "Print one line per message too.")
+        var list = false
+
         func run() async throws {
-            let location: StoreLocation
-            do { location = try StoreLocation(store) } catch { throw UsageError(message: error.message) }
-            if case .sqlite(let path) = location, !FileManager.default.fileExists(atPath: path) {
-                throw UsageError(message: "\(store): no such file")
-            }
-            let backlog: SpoolBacklog
+            let location = try existingStore(store)
             do {
-                backlog = try await spoolStore(at: location).backlog()
-            } catch {
-                throw UsageError(message: "cannot read \(store): \((error as? ZMQError)?.message ?? "\(error)")")
+                let spool = try await spoolStore(at: location)
+                let backlog = try await spool.backlog()
+                print("queued: \(backlog.messages)\noctets: \(backlog.octets)\nhanded-off: \(backlog.handedOff)\noldest-seconds: \(secondsSince(backlog.oldest))")
+                guard list else { return }
+                for item in try await spool.items() {
+                    print("\(item.id) octets=\(item.octets) state=queued queued=\(timestamp(item.queued))")
+                }
+            } catch let error as ZMQError {
+                throw UsageError(message: "cannot read \(store): \(error.message)")
             }
-            let oldest = backlog.oldest.map { String(format: "%.3f", Date().timeIntervalSince($0)) } ?? "0"
-            print("queued: \(backlog.messages)\noctets: \(backlog.octets)\nhanded-off: \(backlog.handedOff)\noldest-seconds: \(oldest)")
         }
     }
 }

@@ -76,3 +76,24 @@ struct PostgresRefusalTests {
         }
     }
 }
+
+@Suite("SQLite stores: each refuses another's file")
+struct SQLiteStoreKindTests {
+    @Test("a spool's file is not a Titanic, Clone or completed-requests store, nor theirs a spool's: each is refused, naming the tables it holds")
+    func eachRefusesAnother() throws {
+        let spoolFile = temporaryDatabase("kind-spool")
+        _ = try SQLiteSpoolStore(path: spoolFile)
+        let titanicFile = temporaryDatabase("kind-titanic")
+        _ = try SQLiteTitanicStore(path: titanicFile)
+        let attempts: [(String, () throws -> Void)] = [
+            ("Titanic", { _ = try SQLiteTitanicStore(path: spoolFile) }),
+            ("Clone", { _ = try SQLiteCloneStore(path: spoolFile) }),
+            ("completed requests", { _ = try CompletedRequests(path: spoolFile) }),
+            ("spool", { _ = try SQLiteSpoolStore(path: titanicFile) }),
+        ]
+        for (kind, open) in attempts {
+            let error = #expect(throws: ZMQError.self, "\(kind)") { try open() }
+            #expect(error?.code == .invalidFile && error?.message.contains("another program's database") == true, "\(kind): \(String(describing: error))")
+        }
+    }
+}

@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import Testing
 import ZMQ
 @testable import ZMQPatterns
@@ -32,6 +33,26 @@ struct TitanicStoreTests {
         #expect(try await store.pending() == [second])
     }
 
+    @Test("for an operator: pending, answered and closed counts, the oldest pending request's time, and each request with its attempts", arguments: [nil] + StoreBackEnd.allCases)
+    func summary(backEnd: StoreBackEnd?) async throws {
+        let store = try await Self.store(backEnd)
+        let before = Date()
+        for id in ["A", "B", "C"] { try await store.store(TitanicRequest(id: id, service: "echo", body: [Frame(id)])) }
+        try await store.recordAttempt(for: "A")
+        try await store.recordAttempt(for: "B")
+        try await store.recordAttempt(for: "B")
+        _ = try await store.storeReply(["done"], for: "A")
+        _ = try await store.storeReply(["done"], for: "C")
+        try await store.close("C")
+        let summary = try await store.summary()
+        #expect(summary.pending == 1 && summary.answered == 1 && summary.closed == 1)
+        let oldest = try #require(summary.oldestPending)
+        #expect(oldest >= before.addingTimeInterval(-1) && oldest <= Date().addingTimeInterval(1))
+        let items = try await store.items()
+        #expect(items.map(\.id) == ["A", "B"] && items.map(\.answered) == [true, false] && items.map(\.attempts) == [1, 2])
+        #expect(items.allSatisfy { $0.service == "echo" })
+    }
+
     @Test("SQLite: requests and replies outlive the store, on a database in WAL mode with synchronous FULL")
     func reopened() async throws {
         let path = temporaryDatabase("titanic-reopen")
@@ -46,6 +67,21 @@ struct TitanicStoreTests {
         #expect(try await store.durability() == SQLiteDurability(journalMode: "wal", synchronous: 2), "set again on every opening")
         #expect(try await store.state(of: "A") == .answered(["A done"]))
         #expect(try await store.pending().map(\.id) == ["B"])
+    }
+
+    @Test("SQLite: a file from before requests kept their time and attempts is taken up as it is, its requests still pending")
+    func olderFile() async throws {
+        let path = temporaryDatabase("titanic-older")
+        let queue = try DatabaseQueue(path: path)
+        try await queue.write { db in
+            try db.execute(sql: "CREATE TABLE titanic_request (sequence INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, service TEXT NOT NULL, body BLOB NOT NULL, reply BLOB)")
+            try db.execute(sql: "INSERT INTO titanic_request (id, service, body) VALUES ('OLD', 'echo', ?)", arguments: [FrameCoding.encode(["old"])])
+        }
+        let store = try SQLiteTitanicStore(path: path)
+        #expect(try await store.pending() == [TitanicRequest(id: "OLD", service: "echo", body: ["old"])])
+        try await store.recordAttempt(for: "OLD")
+        #expect(try await store.items().map(\.attempts) == [1])
+        #expect(try await store.summary().pending == 1)
     }
 
     @Test("PostgreSQL: requests and replies outlive the store; a second store on the database sees them")

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import ZMQ
+import ZMQPatterns
 import ZMQTestSupport
 
 /// `zmq spool` killed (SIGKILL) and restarted, as an operator's machine would do it.
@@ -39,6 +40,43 @@ struct SpoolToolTests {
             }
             try await Task.sleep(for: .milliseconds(50))
         }
+    }
+
+    @Test("spool status and titanic status read a store of either kind: the totals, then with --list one line per item; a missing file or a bad URL is a usage error", arguments: ["sqlite", "postgres"])
+    func statusLists(backEnd: String) async throws {
+        let folder = try Self.directory()
+        func location(_ name: String) async throws -> String {
+            guard backEnd == "postgres" else { return "\(folder)/\(name).sqlite" }
+            let database = try await TestPostgres.freshDatabase(name)
+            return "postgres://\(database.username):\(database.password ?? "")@\(database.host):\(database.port)/\(database.database)?sslmode=disable"
+        }
+        let spoolAt = try await location("status_spool")
+        let spool = try await spoolStore(at: StoreLocation(spoolAt))
+        try await spool.append(["one", "three"])
+        let spoolRun = try await ToolTests.run(["spool", "status", "--store", spoolAt, "--list"])
+        let spoolLines = spoolRun.output.split(separator: "\n").map(String.init)
+        #expect(spoolRun.status == 0 && spoolLines.count == 6, "\(spoolRun)")
+        #expect(Array(spoolLines.prefix(3)) == ["queued: 2", "octets: 8", "handed-off: 0"])
+        #expect(spoolLines[4].hasPrefix("1 octets=3 state=queued queued=20") && spoolLines[5].hasPrefix("2 octets=5 state=queued"), "\(spoolLines)")
+
+        let titanicAt = try await location("status_titanic")
+        let titanic = try await titanicStore(at: StoreLocation(titanicAt))
+        try await titanic.store(TitanicRequest(id: "A1", service: "echo", body: ["x"]))
+        try await titanic.store(TitanicRequest(id: "B2", service: "mmi.echo", body: ["y"]))
+        try await titanic.recordAttempt(for: "B2")
+        _ = try await titanic.storeReply(["done"], for: "A1")
+        let titanicRun = try await ToolTests.run(["titanic", "status", "--store", titanicAt, "--list"])
+        let titanicLines = titanicRun.output.split(separator: "\n").map(String.init)
+        #expect(titanicRun.status == 0 && titanicLines.count == 6, "\(titanicRun)")
+        #expect(Array(titanicLines.prefix(3)) == ["pending: 1", "answered: 1", "closed: 0"])
+        #expect(titanicLines[3].hasPrefix("oldest-pending-seconds: "))
+        #expect(titanicLines[4].hasPrefix("A1 service=echo state=answered attempts=0 stored=20"), "\(titanicLines)")
+        #expect(titanicLines[5].hasPrefix("B2 service=mmi.echo state=pending attempts=1 stored=20"), "\(titanicLines)")
+
+        let missing = try await ToolTests.run(["titanic", "status", "--store", "\(folder)/none.sqlite"])
+        #expect(missing.status == 2 && missing.errors.contains("no such file"), "\(missing)")
+        let badURL = try await ToolTests.run(["spool", "status", "--store", "postgres://u@h/d?sslmode=sometimes"])
+        #expect(badURL.status == 2 && badURL.errors.contains("sslmode must be"), "\(badURL)")
     }
 
     @Test("messages spilled with no consumer survive a SIGKILL of the spool; after a restart a consumer that comes later gets them all, in order, none twice", arguments: ["sqlite", "postgres"])
