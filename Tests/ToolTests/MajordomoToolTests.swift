@@ -143,12 +143,16 @@ struct MajordomoToolTests {
         #expect(await Self.stop(broker).status == 0)
     }
 
-    @Test("broker --primary/--backup with Titanic: the active broker killed (SIGKILL) mid-run, the worker and every retried request move to the backup, whose Titanic answers what the primary stored; the restarted primary stands by")
-    func brokerPair() async throws {
+    @Test("broker --primary/--backup with Titanic on one store (an SQLite file, or one PostgreSQL database): the active broker killed (SIGKILL) mid-run, the worker and every retried request move to the backup, whose Titanic answers what the primary stored; the restarted primary stands by", arguments: ["sqlite", "postgres"])
+    func brokerPair(backEnd: String) async throws {
         let folder = try Self.directory()
         let (front1, front2) = ("ipc://\(folder)/front1.sock", "ipc://\(folder)/front2.sock")
         let (state1, state2) = ("ipc://\(folder)/state1.sock", "ipc://\(folder)/state2.sock")
-        let database = "\(folder)/titanic.sqlite"
+        var database = "\(folder)/titanic.sqlite"
+        if backEnd == "postgres" {
+            let server = try await TestPostgres.freshDatabase("titanic_pair")
+            database = "postgres://\(server.username):\(server.password ?? "")@\(server.host):\(server.port)/\(server.database)?sslmode=disable"
+        }
         func broker(_ role: String, bind: String, stateBind: String, stateConnect: String) throws -> (Running, BinaryStarToolTests.Lines) {
             let running = try Running(["broker", "--bind", bind, "--heartbeat", "0.2", role, "--state-bind", stateBind,
                                        "--state-connect", stateConnect, "--state-heartbeat", "0.1", "--titanic", database])
