@@ -39,6 +39,14 @@ extension EventKind where Event == DiskSpoolEvent {
     public static var inputResumed: Self { Self("inputResumed") }
     /// Messages were dropped at the store's maximum (`dropNewest`, `dropOldest`).
     public static var dropped: Self { Self("dropped") }
+    /// The store could not take more (its disk is full): the input is not read, and the batch
+    /// in hand is kept, until a write succeeds (`inputResumed`).
+    public static var storeFull: Self { Self("storeFull") }
+}
+
+extension ZMQError.Code {
+    /// A store could not write: its disk (or its database server's) is full.
+    public static let storeFull = ZMQError.Code("storeFull")
 }
 
 /// Overflow to disk, as a device on top of the sockets (where libzmq's authors said it belongs
@@ -64,6 +72,10 @@ extension EventKind where Event == DiskSpoolEvent {
 /// `.dropOldest` drops the oldest on disk; drops are reported (`dropped`) with their count. The
 /// backlog is reported as the gauges `zmq_spool_messages` and `zmq_spool_octets` (with the
 /// `name` dimension), and spilling starting and stopping as events.
+///
+/// A store whose disk is full (`storeFull`) loses nothing: the batch it refused is kept in
+/// memory, the input is not read, and the write is tried again each time messages leave the
+/// disk (or after a second); the output goes on draining meanwhile.
 public struct DiskSpool: Sendable {
     public enum WhenFull: Sendable, Hashable {
         case block, dropNewest, dropOldest
@@ -141,7 +153,14 @@ private struct SpoolLoop {
         octetsGauge = Gauge(label: "zmq_spool_octets", dimensions: [("name", spool.name)])
     }
 
-    var waiting: Bool { !inHand.isEmpty || backlog.messages > 0 }
+    /// Taken from the input, refused by a full store: they go after what is on disk, to the
+    /// store when it has room again or straight to the output once the disk is empty.
+    var unwritten: Deque<Message> = []
+    /// When to try writing `unwritten` again, if nothing leaves the disk before.
+    var retryWriteAt: ContinuousClock.Instant?
+    static let retryWriteInterval = Duration.seconds(1)
+
+    var waiting: Bool { !inHand.isEmpty || backlog.messages > 0 || !unwritten.isEmpty }
     var full: Bool { backlog.messages >= spool.maxMessages || backlog.octets >= spool.maxOctets }
 
     mutating func run() async throws {
@@ -149,14 +168,17 @@ private struct SpoolLoop {
         spilling = waiting
         while !Task.isCancelled {
             let handed = try await handOut()
+            if !unwritten.isEmpty, handed || retryWriteAt.map({ $0 <= .now }) == true {
+                try await writeUnwritten()
+            }
             let taken = try await takeInput()
             publishGauges()
             if handed || taken { continue }
             var poller = ZMQPoller()
-            if !blocked { poller.register(input, for: .readable) }
+            if !blocked, unwritten.isEmpty { poller.register(input, for: .readable) }
             if waiting { poller.register(output, for: .writable) }
             do {
-                _ = try await poller.poll()
+                _ = try await poller.poll(timeout: retryWriteAt.map { max(.zero, $0 - .now) })
             } catch ZMQError.cancelled {
                 return
             }
@@ -170,6 +192,14 @@ private struct SpoolLoop {
             if inHand.isEmpty {
                 // Off the disk only when the output can take some: what is in hand is what a
                 // kill loses.
+                if backlog.messages == 0, !unwritten.isEmpty {
+                    // The disk is empty: what it could not take goes straight out, in order.
+                    guard let next = unwritten.first, try hand(next) else { break }
+                    unwritten.removeFirst()
+                    handed = true
+                    if unwritten.isEmpty { storeHasRoom() }
+                    continue
+                }
                 guard backlog.messages > 0, try await outputHasRoom() else { break }
                 let taken = try await stored { try await spool.store.takeOldest(spool.batch) }
                 if taken.isEmpty {
@@ -198,7 +228,7 @@ private struct SpoolLoop {
 
     /// Takes up to a batch from the input; whether anything came.
     private mutating func takeInput() async throws -> Bool {
-        guard !blocked else { return false }
+        guard !blocked, unwritten.isEmpty else { return false }
         var toDisk: [Message] = []
         var taken = 0
         while taken < spool.batch, let message = try? input.tryReceive() {
@@ -240,7 +270,19 @@ private struct SpoolLoop {
             }
         }
         guard !messages.isEmpty else { return }
-        try await stored { try await spool.store.append(messages) }
+        do {
+            try await stored { try await spool.store.append(messages) }
+        } catch let error as ZMQError where error.code == .storeFull {
+            // Taken from the input already: kept, and the input waits, until the store has room.
+            unwritten = Deque(messages)
+            retryWriteAt = .now + Self.retryWriteInterval
+            if !spilling {
+                spilling = true
+                report(.spillStarted)
+            }
+            report(.storeFull, reason: error.message)
+            return
+        }
         backlog.messages += messages.count
         backlog.octets += messages.reduce(0) { $0 + $1.byteCount }
         if !spilling {
@@ -251,6 +293,25 @@ private struct SpoolLoop {
             blocked = true
             report(.inputBlocked)
         }
+    }
+
+    /// Tries again to store what a full store refused.
+    private mutating func writeUnwritten() async throws {
+        do {
+            try await stored { try await spool.store.append(Array(unwritten)) }
+        } catch let error as ZMQError where error.code == .storeFull {
+            retryWriteAt = .now + Self.retryWriteInterval
+            return
+        }
+        backlog.messages += unwritten.count
+        backlog.octets += unwritten.reduce(0) { $0 + $1.byteCount }
+        unwritten = []
+        storeHasRoom()
+    }
+
+    private mutating func storeHasRoom() {
+        retryWriteAt = nil
+        if !blocked { report(.inputResumed) }
     }
 
     private func outputHasRoom() async throws -> Bool {
@@ -270,7 +331,7 @@ private struct SpoolLoop {
     }
 
     private func report(_ kind: DiskSpoolEvent.Kind, count: Int? = nil, reason: String? = nil) {
-        spool.onEvent(DiskSpoolEvent(kind, messages: backlog.messages + inHand.count, octets: backlog.octets, count: count, reason: reason))
+        spool.onEvent(DiskSpoolEvent(kind, messages: backlog.messages + inHand.count + unwritten.count, octets: backlog.octets, count: count, reason: reason))
     }
 
     private func publishGauges() {

@@ -196,7 +196,16 @@ final class PostgresDatabase: Sendable {
     /// `error` as a `ZMQError` naming the database and, for the server's own errors, its words.
     static func refusal(_ error: any Error, at location: PostgresLocation) -> ZMQError {
         if let error = error as? ZMQError { return error }
-        return ZMQError(code: .invalidFile, message: "\(location): \(reason(error))")
+        // 53100 disk_full: the server could not write.
+        let code: ZMQError.Code = sqlState(of: error) == "53100" ? .storeFull : .invalidFile
+        return ZMQError(code: code, message: "\(location): \(reason(error))")
+    }
+
+    private static func sqlState(of error: any Error) -> String? {
+        if let error = error as? PostgresTransactionError, let cause = error.closureError ?? error.beginError ?? error.commitError {
+            return sqlState(of: cause)
+        }
+        return (error as? PSQLError)?.serverInfo?[.sqlState]
     }
 
     private static func reason(_ error: any Error) -> String {

@@ -61,8 +61,10 @@ public struct SpoolBacklog: Sendable, Hashable {
 ///     let store = try SQLiteSpoolStore(path: "spool.sqlite")
 public final class SQLiteSpoolStore: SpoolStore {
     private let database: DatabaseQueue
+    private let path: String
 
     public init(path: String) throws {
+        self.path = path
         database = try DurableDatabase.open(path: path, tables: ["spool_message", "spool_totals"]) { db in
             try db.execute(sql: """
                 CREATE TABLE IF NOT EXISTS spool_message (
@@ -88,12 +90,26 @@ public final class SQLiteSpoolStore: SpoolStore {
     public func append(_ messages: [Message]) async throws {
         guard !messages.isEmpty else { return }
         let now = Date().timeIntervalSince1970
-        try await database.write { db in
-            for message in messages {
-                try db.execute(sql: "INSERT INTO spool_message (body, octets, queued) VALUES (?, ?, ?)",
-                               arguments: [FrameCoding.encode(message), message.byteCount, now])
+        do {
+            try await database.write { db in
+                for message in messages {
+                    try db.execute(sql: "INSERT INTO spool_message (body, octets, queued) VALUES (?, ?, ?)",
+                                   arguments: [FrameCoding.encode(message), message.byteCount, now])
+                }
             }
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_FULL {
+            throw ZMQError(code: .storeFull, message: "\(path): the disk is full (\(error.message ?? "SQLITE_FULL"))")
         }
+    }
+
+    /// Caps the file at `pages` pages (SQLite's `max_page_count`), as a full disk would: for tests.
+    func limitPages(_ pages: Int) async throws {
+        try await database.writeWithoutTransaction { db in _ = try Int.fetchOne(db, sql: "PRAGMA max_page_count = \(pages)") }
+    }
+
+    /// The pages the file holds now.
+    func pageCount() async throws -> Int {
+        try await database.read { db in try Int.fetchOne(db, sql: "PRAGMA page_count") ?? 0 }
     }
 
     public func takeOldest(_ limit: Int) async throws -> [Message] {

@@ -108,6 +108,40 @@ struct DiskSpoolTests {
         }
     }
 
+    @Test("a store whose disk fills stops the input and says so, keeps the batch it refused, and once the consumer drains the disk takes the rest: every message arrives, in order")
+    func diskFull() async throws {
+        try await withContext { context in
+            let store = try SQLiteSpoolStore(path: temporaryDatabase("spool-full"))
+            try await store.limitPages(try await store.pageCount() + 16)  // 64 KiB more, as a nearly full disk
+            let (input, output) = (temporaryIPCEndpoint("full-in"), temporaryIPCEndpoint("full-out"))
+            var spool = DiskSpool(input: SocketPlan(.pull, bind: [input]), output: SocketPlan(.push, connect: [output]), store: store)
+            let feed = EventFeed<DiskSpoolEvent>()
+            spool.onEvent = feed.handler
+            let running = Task { try await spool.run(in: context) }
+            let producer = try context.socket(.push, options: [.sendHighWaterMark(0)])
+            try await producer.connect(input)
+            let all = (0..<400).map { Message([Frame("\($0)"), Frame([UInt8](repeating: 7, count: 1000))]) }
+            for message in all { try await producer.send(message) }
+            var events = feed.stream.makeAsyncIterator()
+            #expect(await events.next()?.kind == .spillStarted)
+            let full = await events.next()
+            #expect(full?.kind == .storeFull && full?.reason?.contains("disk is full") == true, "\(String(describing: full))")
+            let consumer = try context.socket(.pull)
+            try await consumer.bind(output)
+            var received: [Message] = []
+            for _ in 0..<400 { received.append(try await consumer.receive()) }
+            #expect(received == all)
+            var kinds: [DiskSpoolEvent.Kind] = []
+            while let event = await events.next() {
+                kinds.append(event.kind)
+                if event.kind == .spillStopped { break }
+            }
+            #expect(kinds.contains(.inputResumed), "\(kinds)")
+            running.cancel()
+            _ = await running.result
+        }
+    }
+
     @Test("at the maximum: drop-newest keeps the first, drop-oldest the last, each drop counted; block stops reading and resumes with room, losing none", arguments: [
         DiskSpool.WhenFull.dropNewest, .dropOldest, .block,
     ])
