@@ -116,7 +116,10 @@ let package = Package(
         ),
         // Runs the built `zmq` executable; depending on it makes sure it is built first.
         .testTarget(name: "ToolTests", dependencies: ["ZMQ", "ZMQPatterns", "ZMQTool", "ZMQTestSupport"]),
-        .testTarget(name: "PatternTests", dependencies: ["ZMQ", "ZMQPatterns", "ZMQTestSupport"]),
+        .testTarget(
+            name: "PatternTests",
+            dependencies: ["ZMQ", "ZMQPatterns", "ZMQTestSupport", .product(name: "MetricsTestKit", package: "swift-metrics")]
+        ),
         // Runs a real libzmq (pyzmq, pinned in scripts/test) against swift-zmq; peer.py is the far side.
         .testTarget(
             name: "InteropTests",

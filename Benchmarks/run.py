@@ -6,6 +6,7 @@
     python3 Benchmarks/run.py --only curve --runs 1   # CURVE tcp PUSH -> PULL, mixed pairs too
     python3 Benchmarks/run.py --baseline OTHER/SwiftBench   # adds an earlier swift-zmq build
     python3 Benchmarks/run.py --only majordomo,titanic     # the Majordomo broker and Titanic rows
+    python3 Benchmarks/run.py --only titanic,spool         # the stores' rows, on SQLite and PostgreSQL
 
 Builds Benchmarks/ in release mode (a separate package: the library never links libzmq) and the
 C peer c/bench.c against Debian's libzmq3-dev (installed if missing, as is libsodium for the
@@ -193,6 +194,31 @@ def allocations(binary, preload, size, env=None):
     return [(totals[1][i] - totals[0][i]) / 200_000 for i in (0, 1)]
 
 
+class PostgresServer:
+    """A throw-away PostgreSQL cluster for the store rows, started by scripts/postgres (which
+    installs the server if it is missing) and stopped when its shell's input closes."""
+
+    def __init__(self):
+        self.shell = subprocess.Popen(["bash", "-c", 'source scripts/postgres >&2; echo "$SWIFT_ZMQ_POSTGRES"; read'],
+                                      cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.url = self.shell.stdout.readline().strip()
+        if not self.url:
+            raise SystemExit("no PostgreSQL server for the store rows")
+        self.count = 0
+
+    def fresh_database(self):
+        """The URL of a new, empty database on the server."""
+        self.count += 1
+        name = "bench_%d_%d" % (os.getpid(), self.count)
+        subprocess.run(["psql", self.url, "-q", "-c", "CREATE DATABASE %s" % name], check=True, stdout=subprocess.DEVNULL)
+        base = self.url.rsplit("/", 1)[0]
+        return "%s/%s?sslmode=disable" % (base, name)
+
+    def stop(self):
+        self.shell.stdin.close()
+        self.shell.wait()
+
+
 def human(value, unit):
     if unit == "msgs/s":
         return "%.2fM" % (value / 1e6) if value >= 1e6 else "%.0fk" % (value / 1e3)
@@ -239,7 +265,7 @@ class Table:
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--only", default="throughput,latency,fanout,blackbox,mixed,curve,memory,allocations,majordomo,titanic")
+    parser.add_argument("--only", default="throughput,latency,fanout,blackbox,mixed,curve,memory,allocations,majordomo,titanic,spool")
     parser.add_argument("--transports", default="tcp,ipc,inproc")
     parser.add_argument("--sizes", default=",".join(map(str, SIZES)))
     parser.add_argument("--baseline", help="an earlier build of SwiftBench to compare with, in the same run")
@@ -393,12 +419,32 @@ def main():
             table.add("MDP 0.2 round trips/s through the broker, 4 echo workers, 1 client with %d in flight" % window, "msgs/s", samples,
                       "client and workers: c/mdp.c on libzmq")
 
+    swifts = {name: binary for name, binary in impls.items() if name != "libzmq"}
+    postgres = PostgresServer() if ("titanic" in only or "spool" in only) else None
     if "titanic" in only:
-        # swift-zmq only: a broker, Titanic on SQLite (WAL, synchronous FULL) and four echo
+        # swift-zmq only: a broker, Titanic (SQLite: WAL, synchronous FULL) and four echo
         # workers in one process; 16 clients submit, fetch and close, one request at a time each.
-        samples = {"swift-zmq": [result(subprocess.run([swift, "titanic", "2000", "16", "64"], stdout=subprocess.PIPE,
-                                                       text=True, check=True, timeout=600).stdout)[0] for _ in range(args.runs)]}
+        def titanic(binary, store=None):
+            command = [binary, "titanic", "2000", "16", "64"] + ([store] if store else [])
+            return result(subprocess.run(command, stdout=subprocess.PIPE, text=True, check=True, timeout=600).stdout)[0]
+        samples = {name: [titanic(binary) for _ in range(args.runs)] for name, binary in swifts.items()}
         table.add("Titanic requests/s, durable (submit, dispatch, store, fetch, close), 16 clients", "msgs/s", samples, "swift-zmq only")
+        samples = {"swift-zmq": [titanic(swift, postgres.fresh_database()) for _ in range(args.runs)]}
+        table.add("Titanic requests/s on PostgreSQL (loopback), 16 clients", "msgs/s", samples, "swift-zmq only")
+
+    if "spool" in only:
+        # swift-zmq only: 20,000 messages of 64 B into a DiskSpool with no consumer (spilling:
+        # group commits of 32), then drained to a consumer that binds (each batch leaves the disk
+        # in a commit before it is sent).
+        def spool(store=None):
+            command = [swift, "spool", "20000", "64"] + ([store] if store else [])
+            return result(subprocess.run(command, stdout=subprocess.PIPE, text=True, check=True, timeout=600).stdout)
+        for label, store in (("SQLite", lambda: None), ("PostgreSQL (loopback)", postgres.fresh_database)):
+            runs = [spool(store()) for _ in range(args.runs)]
+            table.add("spool on %s, 64 B: messages/s while spilling" % label, "msgs/s", {"swift-zmq": [r[0] for r in runs]}, "swift-zmq only")
+            table.add("spool on %s, 64 B: messages/s while draining" % label, "msgs/s", {"swift-zmq": [r[1] for r in runs]}, "swift-zmq only")
+    if postgres:
+        postgres.stop()
 
     table.show()
 

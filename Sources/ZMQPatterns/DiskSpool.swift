@@ -92,6 +92,8 @@ public struct DiskSpool: Sendable {
     public var batch = 32
     /// The `name` dimension of the gauges.
     public var name = "spool"
+    /// Where the gauges go; nil for the process's `MetricsSystem`.
+    public var metrics: (any MetricsFactory)?
     public var onEvent: EventHandler<DiskSpoolEvent> = { _ in }
 
     public init(input: SocketPlan, output: SocketPlan, store: any SpoolStore) {
@@ -149,8 +151,9 @@ private struct SpoolLoop {
         self.input = input
         self.output = output
         self.backlog = backlog
-        messagesGauge = Gauge(label: "zmq_spool_messages", dimensions: [("name", spool.name)])
-        octetsGauge = Gauge(label: "zmq_spool_octets", dimensions: [("name", spool.name)])
+        let factory = spool.metrics ?? MetricsSystem.factory
+        messagesGauge = Gauge(label: "zmq_spool_messages", dimensions: [("name", spool.name)], factory: factory)
+        octetsGauge = Gauge(label: "zmq_spool_octets", dimensions: [("name", spool.name)], factory: factory)
     }
 
     /// Taken from the input, refused by a full store: they go after what is on disk, to the

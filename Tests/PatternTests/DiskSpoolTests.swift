@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import MetricsTestKit
 import Testing
 import ZMQ
 @testable import ZMQPatterns
@@ -103,6 +104,35 @@ struct DiskSpoolTests {
             while let event = await events.next(), event.kind != .spillStopped {}
             try await producer.send("after")
             #expect(try await consumer.receive() == "after")
+            running.cancel()
+            _ = await running.result
+        }
+    }
+
+    @Test("the backlog is a pair of gauges: zmq_spool_messages and zmq_spool_octets, named, up while spilling and back to 0 once drained")
+    func gauges() async throws {
+        try await withContext { context in
+            let metrics = TestMetrics()
+            let (input, output) = (temporaryIPCEndpoint("gauge-in"), temporaryIPCEndpoint("gauge-out"))
+            var spool = DiskSpool(input: SocketPlan(.pull, bind: [input]), output: SocketPlan(.push, connect: [output]),
+                                  store: try SQLiteSpoolStore(path: temporaryDatabase("spool-gauges")))
+            spool.name = "orders"
+            spool.metrics = metrics
+            let running = Task { try await spool.run(in: context) }
+            let producer = try context.socket(.push, options: [.sendHighWaterMark(0)])
+            try await producer.connect(input)
+            for message in Self.numbers(0..<100) { try await producer.send(message) }
+            let dimensions = [("name", "orders")]
+            func last(_ label: String) -> Double? {
+                (try? metrics.expectGauge(label, dimensions))?.lastValue
+            }
+            while last("zmq_spool_messages") != 100 { try await Task.sleep(for: .milliseconds(5)) }
+            #expect(last("zmq_spool_octets") == Double(Self.numbers(0..<100).reduce(0) { $0 + $1.byteCount }))
+            let consumer = try context.socket(.pull)
+            try await consumer.bind(output)
+            for _ in 0..<100 { _ = try await consumer.receive() }
+            while last("zmq_spool_messages") != 0 { try await Task.sleep(for: .milliseconds(5)) }
+            #expect(last("zmq_spool_octets") == 0)
             running.cancel()
             _ = await running.result
         }

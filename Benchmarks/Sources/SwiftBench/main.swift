@@ -5,8 +5,11 @@
 //   blackbox EP COUNT SIZE WORKERS (swift-zmq only: one SUB fanned out to WORKERS handlers with
 //   SubscriberFanOut; RESULT as sub's, the rate from the first message handled to the last)
 //   mdp-broker EP (c/mdp.c's broker mode: MajordomoBroker, prints ENDPOINT, runs until killed)
-//   titanic COUNT WINDOW SIZE (swift-zmq only: COUNT requests through Titanic on SQLite to four
-//   echo workers, WINDOW submitted at once; RESULT requests/s from first submit to last reply)
+//   titanic COUNT WINDOW SIZE [STORE] (swift-zmq only: COUNT requests through Titanic on SQLite,
+//   or the postgres:// STORE, to four echo workers, WINDOW submitted at once; RESULT requests/s
+//   from first submit to last reply)
+//   spool COUNT SIZE [STORE] (swift-zmq only: COUNT messages through a DiskSpool with no consumer,
+//   then drained to one; RESULT messages/s while spilling, messages/s while draining)
 // With the BENCH_CURVE_* keys set (see `secure`), recv and send use CURVE, as in c/bench.c.
 import Foundation
 import Synchronization
@@ -116,14 +119,15 @@ func secure(_ socket: ZMQSocket, server: Bool) throws {
 
 /// Titanic with its durability on (SQLite, WAL, synchronous FULL, in the temporary directory):
 /// a broker, Titanic and four echo workers in this process; `window` clients submit and fetch.
-func titanicRequests(count: Int, window: Int, size: Int) async throws {
+func titanicRequests(count: Int, window: Int, size: Int, store url: String?) async throws {
     let folder = NSTemporaryDirectory() + "swift-zmq-bench-titanic-\(getpid())"
     try? FileManager.default.removeItem(atPath: folder)
     try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(atPath: folder) }
     let endpoint = "ipc://\(folder)/broker.sock"
     let broker = Task { try await MajordomoBroker(endpoint: endpoint).run(in: context) }
-    let titanic = Task { try await Titanic(broker: endpoint, store: try SQLiteTitanicStore(path: "\(folder)/titanic.sqlite")).run(in: context) }
+    let store = try await titanicStore(at: StoreLocation(url ?? "\(folder)/titanic.sqlite"))
+    let titanic = Task { try await Titanic(broker: endpoint, store: store).run(in: context) }
     var workers: [Task<Void, any Error>] = []
     for _ in 0..<4 {
         workers.append(Task { try await MajordomoWorker(connectingTo: endpoint, service: "echo").run(in: context) { $0 } })
@@ -144,6 +148,34 @@ func titanicRequests(count: Int, window: Int, size: Int) async throws {
     }
     output("RESULT \(Double(count) / seconds(ContinuousClock.now - start))")
     for task in [broker, titanic] + workers { task.cancel() }
+}
+
+/// A DiskSpool from a PULL to a PUSH with no consumer at first: the rate at which `count`
+/// messages reach the store (spilling), then the rate at which a consumer that binds gets them
+/// all (draining, each batch leaving the disk in a commit before it is sent).
+func spoolRates(count: Int, size: Int, store url: String?) async throws {
+    let folder = NSTemporaryDirectory() + "swift-zmq-bench-spool-\(getpid())"
+    try? FileManager.default.removeItem(atPath: folder)
+    try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    let store = try await spoolStore(at: StoreLocation(url ?? "\(folder)/spool.sqlite"))
+    let (input, output) = ("ipc://\(folder)/in.sock", "ipc://\(folder)/out.sock")
+    let spool = DiskSpool(input: SocketPlan(.pull, bind: [input]), output: SocketPlan(.push, connect: [output]), store: store)
+    let running = Task { try await spool.run(in: context) }
+    let producer = try context.socket(.push, options: [.sendHighWaterMark(0)])
+    try await producer.connect(input)
+    let body = payload(size)
+    let start = ContinuousClock.now
+    for _ in 0..<count { try await producer.send(body) }
+    while try await store.backlog().messages < count { try await Task.sleep(for: .milliseconds(2)) }
+    let spilled = ContinuousClock.now
+    let consumer = try context.socket(.pull)
+    try await consumer.bind(output)
+    for _ in 0..<count { _ = try await consumer.receive() }
+    let drained = ContinuousClock.now
+    output("RESULT \(Double(count) / seconds(spilled - start)) \(Double(count) / seconds(drained - spilled))")
+    running.cancel()
+    _ = await running.result
 }
 
 let arguments = CommandLine.arguments
@@ -302,7 +334,9 @@ case "mdp-broker":
     output("ENDPOINT \(arguments[2])")
     try await MajordomoBroker(endpoint: arguments[2]).run(in: context)
 case "titanic":
-    try await titanicRequests(count: argument(2), window: argument(3), size: argument(4))
+    try await titanicRequests(count: argument(2), window: argument(3), size: argument(4), store: arguments.count > 5 ? arguments[5] : nil)
+case "spool":
+    try await spoolRates(count: argument(2), size: argument(3), store: arguments.count > 4 ? arguments[4] : nil)
 default:
     FileHandle.standardError.write(Data("unknown mode \(arguments[1])\n".utf8))
     exit(2)
