@@ -221,7 +221,9 @@ class PostgresServer:
 
 def human(value, unit):
     if unit == "msgs/s":
-        return "%.2fM" % (value / 1e6) if value >= 1e6 else "%.0fk" % (value / 1e3)
+        if value >= 1e6:
+            return "%.2fM" % (value / 1e6)
+        return "%.0fk" % (value / 1e3) if value >= 1e4 else "%.0f" % value
     if unit == "bytes":
         if value >= 1e6:
             return "%.1f MB" % (value / 1e6)

@@ -67,8 +67,13 @@ public final class PostgresTitanicStore: TitanicStore {
             """)
     }
 
+    /// Not waited to disk (`synchronous_commit` off for this one transaction): a count for an
+    /// operator is not worth a flush per send.
     public func recordAttempt(for id: String) async throws {
-        _ = try await database.rows("UPDATE titanic_request SET attempts = attempts + 1 WHERE id = \(id)")
+        try await database.transaction { connection in
+            try await connection.query("SET LOCAL synchronous_commit TO OFF", logger: PostgresDatabase.silent)
+            try await connection.query("UPDATE titanic_request SET attempts = attempts + 1 WHERE id = \(id)", logger: PostgresDatabase.silent)
+        }
     }
 
     public func summary() async throws -> TitanicStoreSummary {

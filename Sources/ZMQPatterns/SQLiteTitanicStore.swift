@@ -83,9 +83,14 @@ public final class SQLiteTitanicStore: TitanicStore {
         }
     }
 
+    /// Not waited to disk: a count for an operator is not worth an fsync per send (the next
+    /// durable commit carries it anyway), and a power cut may lose the last few.
     public func recordAttempt(for id: String) async throws {
-        try await database.write { db in
-            try db.execute(sql: "UPDATE titanic_request SET attempts = attempts + 1 WHERE id = ?", arguments: [id])
+        try await database.writeWithoutTransaction { db in
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+            let counted = Result { try db.execute(sql: "UPDATE titanic_request SET attempts = attempts + 1 WHERE id = ?", arguments: [id]) }
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+            try counted.get()
         }
     }
 

@@ -198,6 +198,64 @@ struct MajordomoToolTests {
         }
     }
 
+    @Test("across hosts: a Titanic broker pair on two test hosts sharing one PostgreSQL on a third; the active one killed (SIGKILL) with requests acknowledged and not yet answered, the survivor answers each exactly once")
+    func brokerPairAcrossHosts() async throws {
+        let lan = try TestLAN()
+        defer { lan.tearDown() }
+        let folder = try Self.directory()
+        let server = try await TestPostgres.freshDatabase("titanic_hosts")
+        let store = "postgres://\(server.username):\(server.password ?? "")@\(lan.local):\(server.port)/\(server.database)?sslmode=disable"
+        let (frontA, frontB) = ("tcp://\(lan.hostA):5555", "tcp://\(lan.hostB):5555")
+        func broker(_ role: String, host: String, peer: String, namespace: String) throws -> (Running, BinaryStarToolTests.Lines) {
+            let running = try Running(["broker", "--bind", "tcp://\(host):5555", "--heartbeat", "0.2", role,
+                                       "--state-bind", "tcp://\(host):5556", "--state-connect", "tcp://\(peer):5556",
+                                       "--state-heartbeat", "0.1", "--titanic", store], namespace: namespace)
+            return (running, BinaryStarToolTests.Lines(running.errors.fileHandleForReading))
+        }
+        func ask(_ service: String, _ frames: String...) async throws -> ToolTests.Run {
+            try await ToolTests.run(["request", "--connect", frontA, "--connect", frontB, "--service", service,
+                                     "--timeout", "0.5", "--retries", "40"] + frames)
+        }
+        let (primary, primaryLines) = try broker("--primary", host: lan.hostA, peer: lan.hostB, namespace: lan.namespaceA)
+        let (backup, backupLines) = try broker("--backup", host: lan.hostB, peer: lan.hostA, namespace: lan.namespaceB)
+        #expect(await primaryLines.waitFor("binary-star: ACTIVE").last == "binary-star: ACTIVE")
+        #expect(await backupLines.waitFor("binary-star: PASSIVE").last == "binary-star: PASSIVE")
+        // Acknowledged by the primary's Titanic (on host A), for a service with no worker yet.
+        var ids: [String] = []
+        for index in 0..<8 {
+            let stored = try await ask("titanic.request", "late", "job \(index)")
+            let fields = stored.output.dropLast().split(separator: "\t")
+            #expect(fields.count == 2 && fields[0] == "200", "\(stored.output) \(stored.errors)")
+            ids.append(String(fields.last ?? ""))
+        }
+        kill(primary.process.processIdentifier, SIGKILL)
+        _ = await primary.finish()
+        // A client's request is the vote that makes the backup active (on host B): pending there too.
+        #expect(try await ask("titanic.reply", ids[0]).output == "300\n")
+        #expect(await backupLines.waitFor("binary-star: ACTIVE").last == "binary-star: ACTIVE")
+        // The worker keeps a line per request it handles.
+        let log = "\(folder)/handled.log"
+        let worker = try Running(["worker", "--connect", frontA, "--connect", frontB, "--service", "late",
+                                  "--heartbeat", "0.2", "--exec", "tee -a \(log)"])
+        for (index, id) in ids.enumerated() {
+            var reply = ""
+            repeat {
+                reply = try await ask("titanic.reply", id).output
+                if reply == "300\n" { try await Task.sleep(for: .milliseconds(20)) }
+            } while reply == "300\n"
+            #expect(reply == "200\tjob \(index)\n", "request \(index): \(reply)")
+            #expect(try await ask("titanic.close", id).output == "200\n")
+        }
+        let handled = try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n").map(String.init)
+        #expect(handled.sorted() == (0..<8).map { "job \($0)" }.sorted(), "each request reached the service exactly once")
+        let status = try await ToolTests.run(["titanic", "status", "--store", store])
+        #expect(status.output.hasPrefix("pending: 0\nanswered: 0\nclosed: 8\n"), "\(status)")
+        for running in [worker, backup] {
+            let run = await Self.stop(running)
+            #expect(run.status == 0, "\(run.errors)")
+        }
+    }
+
     @Test("zmq titanic as a process of its own: started before any worker, it keeps the request until one comes; SIGTERM ends it with status 0, and a restart on the same file still answers")
     func titanicProcess() async throws {
         let folder = try Self.directory()

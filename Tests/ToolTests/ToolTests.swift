@@ -21,9 +21,15 @@ struct ToolTests {
         let errors = Pipe()
         let input = Pipe()
 
-        init(_ arguments: [String]) throws {
-            process.executableURL = ToolTests.executable
-            process.arguments = arguments
+        /// Runs `zmq arguments`, in the network namespace `namespace` if given (a test host).
+        init(_ arguments: [String], namespace: String? = nil) throws {
+            if let namespace {
+                process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
+                process.arguments = ["netns", "exec", namespace, ToolTests.executable.path] + arguments
+            } else {
+                process.executableURL = ToolTests.executable
+                process.arguments = arguments
+            }
             process.standardOutput = output
             process.standardError = errors
             process.standardInput = input

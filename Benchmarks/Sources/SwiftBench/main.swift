@@ -159,18 +159,18 @@ func spoolRates(count: Int, size: Int, store url: String?) async throws {
     try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(atPath: folder) }
     let store = try await spoolStore(at: StoreLocation(url ?? "\(folder)/spool.sqlite"))
-    let (input, output) = ("ipc://\(folder)/in.sock", "ipc://\(folder)/out.sock")
-    let spool = DiskSpool(input: SocketPlan(.pull, bind: [input]), output: SocketPlan(.push, connect: [output]), store: store)
+    let (inputEndpoint, outputEndpoint) = ("ipc://\(folder)/in.sock", "ipc://\(folder)/out.sock")
+    let spool = DiskSpool(input: SocketPlan(.pull, bind: [inputEndpoint]), output: SocketPlan(.push, connect: [outputEndpoint]), store: store)
     let running = Task { try await spool.run(in: context) }
     let producer = try context.socket(.push, options: [.sendHighWaterMark(0)])
-    try await producer.connect(input)
+    try await producer.connect(inputEndpoint)
     let body = payload(size)
     let start = ContinuousClock.now
     for _ in 0..<count { try await producer.send(body) }
     while try await store.backlog().messages < count { try await Task.sleep(for: .milliseconds(2)) }
     let spilled = ContinuousClock.now
     let consumer = try context.socket(.pull)
-    try await consumer.bind(output)
+    try await consumer.bind(outputEndpoint)
     for _ in 0..<count { _ = try await consumer.receive() }
     let drained = ContinuousClock.now
     output("RESULT \(Double(count) / seconds(spilled - start)) \(Double(count) / seconds(drained - spilled))")
