@@ -172,13 +172,14 @@ public final class PostgresSpoolStore: SpoolStore {
     public func append(_ messages: [Message]) async throws {
         guard !messages.isEmpty else { return }
         let now = Date().timeIntervalSince1970
-        try await database.transaction { connection in
-            for message in messages {
-                try await connection.query("""
-                    INSERT INTO spool_message (body, octets, queued) VALUES (\(FrameCoding.encode(message)), \(message.byteCount), \(now))
-                    """, logger: PostgresDatabase.silent)
-            }
-        }
+        // One statement for the batch, the rows in the order given (one round trip, one commit).
+        let bodies = messages.map { ByteBuffer(bytes: FrameCoding.encode($0)) }
+        let octets = messages.map { Int64($0.byteCount) }
+        _ = try await database.rows("""
+            INSERT INTO spool_message (body, octets, queued)
+            SELECT body, octets, \(now) FROM unnest(\(bodies)::bytea[], \(octets)::bigint[]) WITH ORDINALITY AS batch(body, octets, position)
+            ORDER BY position
+            """)
     }
 
     public func takeOldest(_ limit: Int) async throws -> [Message] {
