@@ -253,22 +253,39 @@ private struct SpoolLoop {
                 // These are taken already: they go on disk past the maximum, and the input waits.
                 break
             case .dropNewest:
-                let room = max(0, spool.maxMessages - backlog.messages)
+                // As many of the first as fit under both maxima.
+                var (count, octets) = (backlog.messages, backlog.octets)
+                let room = messages.prefix { message in
+                    count += 1
+                    octets += message.byteCount
+                    return count <= spool.maxMessages && octets <= spool.maxOctets
+                }.count
                 let dropped = messages.count - room
                 if dropped > 0 {
                     messages.removeLast(dropped)
                     report(.dropped, count: dropped, reason: "the store holds its maximum; the newest messages are dropped")
                 }
             case .dropOldest:
-                let excess = backlog.messages + messages.count - spool.maxMessages
-                if excess > 0 {
-                    // The oldest on disk first, then, if that is not enough, the oldest arriving.
-                    let gone = backlog.messages > 0 ? try await stored { try await spool.store.takeOldest(min(excess, backlog.messages)) } : []
-                    backlog.messages -= gone.count
-                    backlog.octets -= gone.reduce(0) { $0 + $1.byteCount }
-                    let arriving = min(excess - gone.count, messages.count)
-                    messages.removeFirst(arriving)
-                    report(.dropped, count: gone.count + arriving, reason: "the store holds its maximum; the oldest messages are dropped")
+                // The oldest on disk first, then, if that is not enough, the oldest arriving.
+                var gone = 0
+                func over(_ arriving: [Message]) -> Bool {
+                    backlog.messages + arriving.count > spool.maxMessages
+                        || backlog.octets + arriving.reduce(0) { $0 + $1.byteCount } > spool.maxOctets
+                }
+                while over(messages), backlog.messages > 0 {
+                    let excess = max(1, backlog.messages + messages.count - spool.maxMessages)
+                    let taken = try await stored { try await spool.store.takeOldest(min(excess, backlog.messages)) }
+                    if taken.isEmpty { break }
+                    backlog.messages -= taken.count
+                    backlog.octets -= taken.reduce(0) { $0 + $1.byteCount }
+                    gone += taken.count
+                }
+                while over(messages), !messages.isEmpty {
+                    messages.removeFirst()
+                    gone += 1
+                }
+                if gone > 0 {
+                    report(.dropped, count: gone, reason: "the store holds its maximum; the oldest messages are dropped")
                 }
             }
         }

@@ -72,13 +72,14 @@ struct DiskSpoolTests {
     }
 
     /// A spool from a PUSH the test sends with to a PULL endpoint nobody has bound yet.
-    static func spool(_ context: ZMQContext, whenFull: DiskSpool.WhenFull = .block, maxMessages: Int = 1_000_000,
+    static func spool(_ context: ZMQContext, whenFull: DiskSpool.WhenFull = .block, maxMessages: Int = 1_000_000, maxOctets: Int = 1 << 30,
                       backEnd: StoreBackEnd = .sqlite, feed: EventFeed<DiskSpoolEvent>) async throws -> (producer: ZMQSocket, consumerEndpoint: String, running: Task<Void, any Error>) {
         let (input, output) = (temporaryIPCEndpoint("spool-in"), temporaryIPCEndpoint("spool-out"))
         var spool = DiskSpool(input: SocketPlan(.pull, bind: [input]), output: SocketPlan(.push, connect: [output]),
                               store: try await spoolStore(at: backEnd.freshLocation("spool")))
         spool.whenFull = whenFull
         spool.maxMessages = maxMessages
+        spool.maxOctets = maxOctets
         spool.onEvent = feed.handler
         let running = Task { try await spool.run(in: context) }
         let producer = try context.socket(.push, options: [.sendHighWaterMark(0)])
@@ -172,14 +173,17 @@ struct DiskSpoolTests {
         }
     }
 
-    @Test("at the maximum: drop-newest keeps the first, drop-oldest the last, each drop counted; block stops reading and resumes with room, losing none", arguments: [
+    @Test("at the maximum, of messages or of octets: drop-newest keeps the first, drop-oldest the last, each drop counted; block stops reading and resumes with room, losing none", arguments: [
         DiskSpool.WhenFull.dropNewest, .dropOldest, .block,
-    ])
-    func atTheMaximum(policy: DiskSpool.WhenFull) async throws {
+    ], ["messages", "octets"])
+    func atTheMaximum(policy: DiskSpool.WhenFull, limit: String) async throws {
         try await withContext { context in
             let feed = EventFeed<DiskSpoolEvent>()
-            let (producer, endpoint, running) = try await Self.spool(context, whenFull: policy, maxMessages: 10, feed: feed)
-            for message in Self.numbers(0..<30) { try await producer.send(message) }
+            // Thirty messages of 4 octets; the store holds ten, by count or by size.
+            let (producer, endpoint, running) = try await Self.spool(context, whenFull: policy, maxMessages: limit == "messages" ? 10 : 1_000_000,
+                                                                     maxOctets: limit == "octets" ? 40 : 1 << 30, feed: feed)
+            func numbers(_ range: Range<Int>) -> [Message] { range.map { Message(Frame(String(1000 + $0))) } }
+            for message in numbers(0..<30) { try await producer.send(message) }
             var dropped = 0
             for await event in feed.stream {
                 if event.kind == .dropped { dropped += event.count ?? 0 }
@@ -187,7 +191,7 @@ struct DiskSpoolTests {
             }
             let consumer = try context.socket(.pull)
             try await consumer.bind(endpoint)
-            let expected = policy == .dropNewest ? Self.numbers(0..<10) : policy == .dropOldest ? Self.numbers(20..<30) : Self.numbers(0..<30)
+            let expected = policy == .dropNewest ? numbers(0..<10) : policy == .dropOldest ? numbers(20..<30) : numbers(0..<30)
             var received: [Message] = []
             for _ in expected { received.append(try await consumer.receive()) }
             #expect(received == expected)
