@@ -202,17 +202,17 @@ final class PostgresDatabase: Sendable {
     }
 
     private static func sqlState(of error: any Error) -> String? {
-        if let error = error as? PostgresTransactionError, let cause = error.closureError ?? error.beginError ?? error.commitError {
-            return sqlState(of: cause)
-        }
-        return (error as? PSQLError)?.serverInfo?[.sqlState]
+        (cause(of: error) as? PSQLError)?.serverInfo?[.sqlState]
+    }
+
+    /// The error inside a failed transaction: what its body, its BEGIN or its COMMIT threw.
+    private static func cause(of error: any Error) -> any Error {
+        guard let error = error as? PostgresTransactionError else { return error }
+        return error.closureError ?? error.beginError ?? error.commitError ?? error
     }
 
     private static func reason(_ error: any Error) -> String {
-        if let error = error as? PostgresTransactionError, let cause = error.closureError ?? error.beginError ?? error.commitError {
-            return reason(cause)
-        }
-        guard let error = error as? PSQLError else { return "\(error)" }
+        guard let error = cause(of: error) as? PSQLError else { return "\(cause(of: error))" }
         if let message = error.serverInfo?[.message] { return message }
         if let underlying = error.underlying { return "\(underlying)" }
         return "\(error.code)"

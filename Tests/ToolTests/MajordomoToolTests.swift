@@ -151,7 +151,7 @@ struct MajordomoToolTests {
         var database = "\(folder)/titanic.sqlite"
         if backEnd == "postgres" {
             let server = try await TestPostgres.freshDatabase("titanic_pair")
-            database = "postgres://\(server.username):\(server.password ?? "")@\(server.host):\(server.port)/\(server.database)?sslmode=disable"
+            database = TestPostgres.url(of: server)
         }
         func broker(_ role: String, bind: String, stateBind: String, stateConnect: String) throws -> (Running, BinaryStarToolTests.Lines) {
             let running = try Running(["broker", "--bind", bind, "--heartbeat", "0.2", role, "--state-bind", stateBind,
@@ -204,7 +204,7 @@ struct MajordomoToolTests {
         defer { lan.tearDown() }
         let folder = try Self.directory()
         let server = try await TestPostgres.freshDatabase("titanic_hosts")
-        let store = "postgres://\(server.username):\(server.password ?? "")@\(lan.local):\(server.port)/\(server.database)?sslmode=disable"
+        let store = TestPostgres.url(of: server, host: lan.local)
         let (frontA, frontB) = ("tcp://\(lan.hostA):5555", "tcp://\(lan.hostB):5555")
         func broker(_ role: String, host: String, peer: String, namespace: String) throws -> (Running, BinaryStarToolTests.Lines) {
             let running = try Running(["broker", "--bind", "tcp://\(host):5555", "--heartbeat", "0.2", role,

@@ -48,7 +48,7 @@ struct SpoolToolTests {
         func location(_ name: String) async throws -> String {
             guard backEnd == "postgres" else { return "\(folder)/\(name).sqlite" }
             let database = try await TestPostgres.freshDatabase(name)
-            return "postgres://\(database.username):\(database.password ?? "")@\(database.host):\(database.port)/\(database.database)?sslmode=disable"
+            return TestPostgres.url(of: database)
         }
         let spoolAt = try await location("status_spool")
         let spool = try await spoolStore(at: StoreLocation(spoolAt))
@@ -85,7 +85,7 @@ struct SpoolToolTests {
         var store: String?
         if backEnd == "postgres" {
             let database = try await TestPostgres.freshDatabase("spool_tool")
-            store = "postgres://\(database.username):\(database.password ?? "")@\(database.host):\(database.port)/\(database.database)?sslmode=disable"
+            store = TestPostgres.url(of: database)
         }
         let first = try Self.spool(folder, store: store)
         let context = ZMQContext()

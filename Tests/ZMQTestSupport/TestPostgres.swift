@@ -28,6 +28,12 @@ public enum TestPostgres {
         return location
     }
 
+    /// The URL a `zmq` command takes for `location`, password included, reached at `host`
+    /// (another address of the test server) if given.
+    public static func url(of location: PostgresLocation, host: String? = nil) -> String {
+        "postgres://\(location.username):\(location.password ?? "")@\(host ?? location.host):\(location.port)/\(location.database)?sslmode=disable"
+    }
+
     /// Runs `sql` (one statement) in the database at `location`, as the test server's superuser.
     public static func execute(_ sql: String, in location: PostgresLocation) async throws {
         let logger = Logger(label: "swift-zmq.tests.postgres", factory: { _ in SwiftLogNoOpLogHandler() })
