@@ -191,6 +191,9 @@ extension EventKind where Event == TitanicEvent {
     public static var storeFailed: Self { Self("storeFailed") }
     /// A request and its reply were forgotten (`titanic.close`).
     public static var requestClosed: Self { Self("requestClosed") }
+    /// A pending request was taken up: left by an earlier run, or held by another Titanic sharing
+    /// the store that stopped renewing its hold or let go of it.
+    public static var requestTakenUp: Self { Self("requestTakenUp") }
 }
 
 /// "kind name value name value": an event as logs print it, leaving out what it does not say.

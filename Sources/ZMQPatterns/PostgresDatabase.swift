@@ -113,8 +113,10 @@ final class PostgresDatabase: Sendable {
     private static let logger = Logger(label: "swift-zmq.postgres", factory: { _ in SwiftLogNoOpLogHandler() })
 
     /// Opens the database at `location` for a store with `tables` (each with its columns) and
-    /// makes them with `schema` if they are not there.
-    static func open(_ location: PostgresLocation, tables: [String: Set<String>], schema: [String]) async throws -> PostgresDatabase {
+    /// makes them with `schema` if they are not there. A table may also have one of its
+    /// `earlier` shapes (an older version of this store), which `schema` brings up to date.
+    static func open(_ location: PostgresLocation, tables: [String: Set<String>], earlier: [String: [Set<String>]] = [:],
+                     schema: [String]) async throws -> PostgresDatabase {
         let connection: PostgresConnection
         do {
             connection = try await PostgresConnection.connect(configuration: location.connectionConfiguration(), id: 1, logger: logger)
@@ -122,7 +124,7 @@ final class PostgresDatabase: Sendable {
             throw ZMQError.invalidFile(location.description, reason: "cannot use this server: \(reason(error))")
         }
         do {
-            try await check(connection, at: location, tables: tables)
+            try await check(connection, at: location, tables: tables, earlier: earlier)
             try await connection.withTransaction(logger: logger) { connection in
                 // Two stores opening one new database together must not both create its tables.
                 try await connection.query("SELECT pg_advisory_xact_lock(7396545101)", logger: logger)
@@ -167,7 +169,8 @@ final class PostgresDatabase: Sendable {
 
     static var silent: Logger { logger }
 
-    private static func check(_ connection: PostgresConnection, at location: PostgresLocation, tables: [String: Set<String>]) async throws {
+    private static func check(_ connection: PostgresConnection, at location: PostgresLocation, tables: [String: Set<String>],
+                              earlier: [String: [Set<String>]]) async throws {
         let fsync = try await setting("fsync", on: connection)
         let commit = try await setting("synchronous_commit", on: connection)
         guard fsync == "on", commit != "off" else {
@@ -183,7 +186,8 @@ final class PostgresDatabase: Sendable {
             let (table, column) = try row.decode((String, String).self)
             present[table, default: []].insert(column)
         }
-        for (table, columns) in present.sorted(by: { $0.key < $1.key }) where columns != tables[table] {
+        for (table, columns) in present.sorted(by: { $0.key < $1.key })
+        where columns != tables[table] && !(earlier[table] ?? []).contains(columns) {
             throw ZMQError.invalidFile(location.description, reason: "its table \(table) has another shape (columns \(columns.sorted().joined(separator: ", "))), so it is not this store's; nothing in it was changed")
         }
     }

@@ -4,7 +4,8 @@ import ZMQ
 
 /// Titanic's requests and replies in an SQLite database file: each change is committed, and on
 /// disk (write-ahead log, full synchronous writes), before the call returns. Restart Titanic on
-/// the same file and it takes up the requests still pending.
+/// the same file and it takes up the requests still pending. Titanic processes on one host can
+/// share the file: each request is held by one of them at a time.
 ///
 ///     let store = try SQLiteTitanicStore(path: "titanic.sqlite")
 public final class SQLiteTitanicStore: TitanicStore {
@@ -22,7 +23,9 @@ public final class SQLiteTitanicStore: TitanicStore {
                     body BLOB NOT NULL,
                     reply BLOB,
                     stored REAL NOT NULL DEFAULT 0,
-                    attempts INTEGER NOT NULL DEFAULT 0
+                    attempts INTEGER NOT NULL DEFAULT 0,
+                    owner TEXT,
+                    held_until REAL
                 );
                 CREATE TABLE IF NOT EXISTS titanic_totals (
                     id INTEGER PRIMARY KEY CHECK (id = 1),
@@ -30,10 +33,12 @@ public final class SQLiteTitanicStore: TitanicStore {
                 );
                 INSERT OR IGNORE INTO titanic_totals (id, closed) VALUES (1, 0);
                 """)
-            // A file from before requests kept their time and attempts gains the columns.
+            // A file from before requests kept their time, attempts and holder gains the columns.
             let columns = Set(try Row.fetchAll(db, sql: "PRAGMA table_info(titanic_request)").map { $0["name"] as String })
             if !columns.contains("stored") { try db.execute(sql: "ALTER TABLE titanic_request ADD COLUMN stored REAL NOT NULL DEFAULT 0") }
             if !columns.contains("attempts") { try db.execute(sql: "ALTER TABLE titanic_request ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0") }
+            if !columns.contains("owner") { try db.execute(sql: "ALTER TABLE titanic_request ADD COLUMN owner TEXT") }
+            if !columns.contains("held_until") { try db.execute(sql: "ALTER TABLE titanic_request ADD COLUMN held_until REAL") }
         }
     }
 
@@ -42,11 +47,54 @@ public final class SQLiteTitanicStore: TitanicStore {
         try await DurableDatabase.durability(database)
     }
 
-    public func store(_ request: TitanicRequest) async throws {
+    public func store(_ request: TitanicRequest, claim: TitanicClaim?) async throws {
+        let now = Date()
         try await database.write { db in
-            try db.execute(sql: "INSERT OR IGNORE INTO titanic_request (id, service, body, stored) VALUES (?, ?, ?, ?)",
-                           arguments: [request.id, request.service, FrameCoding.encode(request.body), Date().timeIntervalSince1970])
+            try db.execute(sql: "INSERT OR IGNORE INTO titanic_request (id, service, body, stored, owner, held_until) VALUES (?, ?, ?, ?, ?, ?)",
+                           arguments: [request.id, request.service, FrameCoding.encode(request.body), now.timeIntervalSince1970,
+                                       claim?.owner, claim.map { Self.until(now, $0.lease) }])
         }
+    }
+
+    public func claim(upTo limit: Int, for claim: TitanicClaim, includingOwn: Bool) async throws -> [TitanicRequest] {
+        let now = Date()
+        return try await database.write { db in
+            let rows = try Row.fetchAll(db, sql: """
+                SELECT sequence, id, service, body FROM titanic_request
+                WHERE reply IS NULL AND (owner IS NULL OR held_until < ? OR (? AND owner = ?))
+                ORDER BY sequence LIMIT ?
+                """, arguments: [now.timeIntervalSince1970, includingOwn, claim.owner, max(0, limit)])
+            for row in rows {
+                try db.execute(sql: "UPDATE titanic_request SET owner = ?, held_until = ? WHERE sequence = ?",
+                               arguments: [claim.owner, Self.until(now, claim.lease), row["sequence"] as Int64])
+            }
+            return rows.compactMap { row in
+                FrameCoding.decode(row["body"]).map { TitanicRequest(id: row["id"], service: row["service"], body: $0) }
+            }
+        }
+    }
+
+    public func renew(_ claim: TitanicClaim) async throws {
+        let until = Self.until(Date(), claim.lease)
+        try await database.write { db in
+            try db.execute(sql: "UPDATE titanic_request SET held_until = ? WHERE owner = ? AND reply IS NULL", arguments: [until, claim.owner])
+        }
+    }
+
+    public func holds(_ id: String, for owner: String) async throws -> Bool {
+        try await database.read { db in
+            try Bool.fetchOne(db, sql: "SELECT 1 FROM titanic_request WHERE id = ? AND reply IS NULL AND owner = ?", arguments: [id, owner]) != nil
+        }
+    }
+
+    public func release(_ owner: String) async throws {
+        try await database.write { db in
+            try db.execute(sql: "UPDATE titanic_request SET owner = NULL, held_until = NULL WHERE owner = ?", arguments: [owner])
+        }
+    }
+
+    private static func until(_ now: Date, _ lease: Duration) -> Double {
+        now.timeIntervalSince1970 + seconds(lease)
     }
 
     public func pending() async throws -> [TitanicRequest] {
@@ -109,9 +157,12 @@ public final class SQLiteTitanicStore: TitanicStore {
 
     public func items() async throws -> [TitanicStoreItem] {
         try await database.read { db in
-            try Row.fetchAll(db, sql: "SELECT id, service, reply IS NOT NULL AS answered, attempts, stored FROM titanic_request ORDER BY sequence").map { row in
+            try Row.fetchAll(db, sql: """
+                SELECT id, service, reply IS NOT NULL AS answered, attempts, stored, CASE WHEN reply IS NULL THEN owner END AS owner
+                FROM titanic_request ORDER BY sequence
+                """).map { row in
                 TitanicStoreItem(id: row["id"], service: row["service"], answered: row["answered"], attempts: row["attempts"],
-                                 stored: Date(timeIntervalSince1970: row["stored"]))
+                                 stored: Date(timeIntervalSince1970: row["stored"]), owner: row["owner"])
             }
         }
     }

@@ -18,6 +18,12 @@ import ZMQ
 /// `timeout`, or a client submitted again after its acknowledgement was lost (then it is stored
 /// twice, under two ids). Make such workers idempotent with `CompletedRequests`, keyed by an id
 /// the application puts in the request.
+///
+/// Several Titanic processes, on several hosts, can share one store (`PostgresTitanicStore`; on
+/// one host, `SQLiteTitanicStore`): each dispatches the requests it holds, those its clients
+/// gave it and those it took up, and no two hold the same request. One that stops renewing its
+/// hold (it died, or lost the store) has its requests taken up by the others once its `lease`
+/// has run out; one that stops cleanly lets go of them at once.
 public struct Titanic: Sendable {
     /// The Majordomo broker Titanic registers with and sends requests through.
     public var broker: String
@@ -38,18 +44,46 @@ public struct Titanic: Sendable {
     /// How many unanswered requests Titanic takes on; beyond that `titanic.request` answers 500
     /// (try later). Each costs a task and its body in memory, so this is what bounds them.
     public var maxPending = 10_000
+    /// This Titanic among those sharing its store: each needs a name of its own. A Titanic
+    /// restarted under its old name takes back at once what it held; by default the name is
+    /// this host's and the broker's, so one Titanic per host and broker needs no other.
+    public var name: String
+    /// How long this Titanic's hold on a request lasts unless renewed (it is renewed every
+    /// third of that): how long requests of a Titanic that died wait before another takes them up.
+    public var lease: Duration = .seconds(10)
     public var options: [SocketOption] = []
     public var onEvent: EventHandler<TitanicEvent> = { _ in }
 
     public init(broker: String, store: any TitanicStore) {
         self.broker = broker
         self.store = store
+        name = "\(ProcessInfo.processInfo.hostName) \(broker)"
     }
 
     /// Serves the three Titanic services and dispatches stored requests, those left pending by
-    /// an earlier run first, until the task is cancelled. Throws if a service cannot start (a
-    /// bad endpoint) or the store cannot be read at the start.
+    /// an earlier run first, until the task is cancelled; then lets go of the requests it still
+    /// holds. Throws if a service cannot start (a bad endpoint) or the store cannot be read at
+    /// the start.
     public func run(in context: ZMQContext) async throws {
+        try Settings.positive(lease, "lease")
+        let claim = TitanicClaim(owner: name, lease: lease)
+        do {
+            try await serve(in: context, claim: claim)
+        } catch {
+            await letGo(claim)
+            throw error
+        }
+        await letGo(claim)
+    }
+
+    /// Hands what this Titanic holds back to the store, for another (or its own restart) to
+    /// take up at once: in a task of its own, as the run's task is cancelled by now.
+    private func letGo(_ claim: TitanicClaim) async {
+        let store = store
+        await Task { try? await store.release(claim.owner) }.value
+    }
+
+    private func serve(in context: ZMQContext, claim: TitanicClaim) async throws {
         try Settings.positive(heartbeat, "heartbeat")
         try Settings.atLeastOne(liveness, "liveness")
         try Settings.positive(timeout, "timeout")
@@ -63,27 +97,29 @@ public struct Titanic: Sendable {
         defer { Task { await client.close() } }
         let services = ServiceAvailability(client: client, freshFor: retryInterval, alwaysAvailable: version == .majortomo)
         let turns = Turns(capacity: maxInFlight)
-        // Read before the services start, so that a request stored meanwhile is not in it too.
-        let leftover = try await store.pending()
+        // Taken before the services start, so that a request stored meanwhile is not in it too.
+        let leftover = try await store.claim(upTo: maxPending, for: claim, includingOwn: true)
         let pending = PendingCount(leftover.count)
         // Discarding groups: a finished dispatch leaves nothing behind. Dispatches never throw;
         // a service that cannot run ends the rest.
         try await withThrowingDiscardingTaskGroup { group in
             for service in TitanicService.allCases {
                 let worker = worker(for: service)
-                group.addTask { try await worker.run(in: context) { await answer(service, $0, pending: pending, arrived: arrived) } }
+                group.addTask { try await worker.run(in: context) { await answer(service, $0, claim: claim, pending: pending, arrived: arrived) } }
             }
+            group.addTask { await keepClaims(claim, pending: pending, takenUp: arrived) }
             group.addTask {
                 await withDiscardingTaskGroup { dispatches in
                     for request in leftover {
+                        onEvent(TitanicEvent(.requestTakenUp, request: request.id, service: request.service))
                         dispatches.addTask {
-                            await dispatch(request, in: context, turns: turns, services: services)
+                            await dispatch(request, in: context, claim: claim, turns: turns, services: services)
                             pending.release()
                         }
                     }
                     for await request in arrivals {
                         dispatches.addTask {
-                            await dispatch(request, in: context, turns: turns, services: services)
+                            await dispatch(request, in: context, claim: claim, turns: turns, services: services)
                             pending.release()
                         }
                     }
@@ -102,9 +138,32 @@ public struct Titanic: Sendable {
         return worker
     }
 
+    /// Every third of the lease: renews this Titanic's hold on its requests, then takes up those
+    /// nobody holds any more (another Titanic died, or stopped) while it has room for them.
+    private func keepClaims(_ claim: TitanicClaim, pending: PendingCount, takenUp: AsyncStream<TitanicRequest>.Continuation) async {
+        while !Task.isCancelled {
+            do {
+                try await Task.sleep(for: claim.lease / 3)
+                try await store.renew(claim)
+                let room = pending.room(below: maxPending)
+                guard room > 0 else { continue }
+                let requests = try await store.claim(upTo: room, for: claim, includingOwn: false)
+                pending.add(requests.count)
+                for request in requests {
+                    onEvent(TitanicEvent(.requestTakenUp, request: request.id, service: request.service))
+                    takenUp.yield(request)
+                }
+            } catch where Task.isCancelled {
+                return
+            } catch {
+                onEvent(TitanicEvent(.storeFailed))
+            }
+        }
+    }
+
     /// A client's request to one of the Titanic services: stores or looks up, then replies
     /// with a 9/TSP status frame first.
-    private func answer(_ service: TitanicService, _ request: Message, pending: PendingCount,
+    private func answer(_ service: TitanicService, _ request: Message, claim: TitanicClaim, pending: PendingCount,
                         arrived: AsyncStream<TitanicRequest>.Continuation) async -> Message {
         do {
             switch service {
@@ -115,7 +174,7 @@ public struct Titanic: Sendable {
                     return [Frame("500 Titanic holds as many unanswered requests as it takes (\(maxPending)): try later")]
                 }
                 do {
-                    try await store.store(stored)
+                    try await store.store(stored, claim: claim)
                 } catch {
                     pending.release()
                     throw error
@@ -143,14 +202,16 @@ public struct Titanic: Sendable {
     }
 
     /// Sends `request` to its service until a worker answers, then stores the reply; ends when
-    /// the request is answered or closed, or Titanic stops (it stays pending for the next run).
+    /// the request is answered or closed, another Titanic took it up, or Titanic stops (it stays
+    /// pending for the next run).
     ///
     /// The request keeps one socket (lane) for all its sends. When no reply comes within
     /// `timeout` it is sent again on that same socket, and the wait doubles each time up to
     /// `maxWait`: the broker may have restarted and lost it, but a slow worker's late reply to an
     /// earlier send still counts, as it answers the same request. At most `maxInFlight`
     /// requests travel at once. A store that fails is tried again after `retryInterval`.
-    private func dispatch(_ request: TitanicRequest, in context: ZMQContext, turns: Turns, services: ServiceAvailability) async {
+    private func dispatch(_ request: TitanicRequest, in context: ZMQContext, claim: TitanicClaim, turns: Turns,
+                          services: ServiceAvailability) async {
         let lane = RequestLane(context, connectingTo: [broker], options: options)
         let message = Message(MajordomoClientMessage.request(version, service: request.service, body: request.body.frames))
         let (version, service) = (version, request.service)
@@ -165,7 +226,7 @@ public struct Titanic: Sendable {
                     try await Task.sleep(for: retryInterval)
                     continue
                 }
-                guard case .pending = try await store.state(of: request.id) else { break }
+                guard try await store.holds(request.id, for: claim.owner) else { break }
                 attempt += 1
                 if attempt > 1 { onEvent(TitanicEvent(.requestRetried, request: request.id, service: service, attempt: attempt)) }
                 onEvent(TitanicEvent(.requestForwarded, request: request.id, service: service, attempt: attempt))
@@ -218,6 +279,12 @@ final class PendingCount: Sendable {
     }
 
     func release() { count.withLock { $0 -= 1 } }
+
+    /// Takes `places` whatever the limit (requests already taken from the store).
+    func add(_ places: Int) { count.withLock { $0 += places } }
+
+    /// How many places are free below `limit`.
+    func room(below limit: Int) -> Int { count.withLock { max(0, limit - $0) } }
 }
 
 /// Whether the broker has a worker for a service (8/MMI), asked at most once per `freshFor` per

@@ -18,7 +18,10 @@ struct Broker: AsyncParsableCommand {
             brokers' endpoints go to the other when theirs falls silent. A pair's Titanic runs \
             beside the active broker only, both brokers naming the same --titanic store (one \
             SQLite file on one host, or one PostgreSQL database for brokers on two hosts); the \
-            backup's takes up the requests still pending when it becomes active. Each \
+            backup's takes up the requests still pending when it becomes active: the pair's two \
+            Titanics share one name (--titanic-name, "zmq broker pair" unless given), so the one \
+            becoming active takes up at once what the other held; two pairs sharing one store \
+            need a name each. Each \
             change of state is printed on standard error as "binary-star: STATE". Exits 0 on \
             SIGINT or SIGTERM, and 3 when both brokers are active or both passive.
             """
@@ -29,6 +32,12 @@ struct Broker: AsyncParsableCommand {
 
     @Option(help: "Run Titanic too, with its requests and replies in this store: an SQLite file or a postgres:// URL.")
     var titanic: String?
+
+    @Option(help: "Titanic's name among the Titanics sharing its store (default: this host's, or \"zmq broker pair\" in a pair).")
+    var titanicName: String?
+
+    @Option(help: "Seconds Titanic's hold on a request lasts unless renewed: how long the requests of a Titanic that died wait for another.")
+    var titanicLease: Double = 10
 
     @Option(help: "Seconds between heartbeats; workers must use the same.")
     var heartbeat: Double = 2.5
@@ -41,6 +50,7 @@ struct Broker: AsyncParsableCommand {
     func validate() throws {
         if bind.isEmpty { throw ValidationError("give --bind ENDPOINT") }
         if heartbeat <= 0 { throw ValidationError("--heartbeat must be positive") }
+        if titanicLease <= 0 { throw ValidationError("--titanic-lease must be positive") }
         try pair.validate()
     }
 
@@ -66,8 +76,10 @@ struct Broker: AsyncParsableCommand {
         let configured = broker
         var tasks: [@Sendable () async throws -> Void] = [{ try await configured.run(in: context) }]
         if let path = titanic {
-            let titanic = try await makeTitanic(broker: inproc, database: path, heartbeat: heartbeat, report: eventReporter("zmq broker", verbose: verbose))
             let paired = broker.pair != nil
+            let titanic = try await makeTitanic(broker: inproc, database: path, heartbeat: heartbeat,
+                                                name: titanicName ?? (paired ? "zmq broker pair" : nil), lease: titanicLease,
+                                                report: eventReporter("zmq broker", verbose: verbose))
             tasks.append {
                 // A pair's Titanic dispatches beside the active broker only: the passive one's
                 // requests would go nowhere, and two dispatchers on one file would do each twice.
@@ -98,8 +110,11 @@ struct TitanicCommand: AsyncParsableCommand {
             discussion: """
                 Serves titanic.request, titanic.reply and titanic.close through the broker, keeping \
                 requests and replies in a store (SQLite or PostgreSQL), and sends each stored request to its service \
-                until a worker answers. Restarted on the same file, it takes up the requests still \
-                pending. Exits 0 on SIGINT or SIGTERM.
+                until a worker answers. Restarted on the same store, it takes up the requests still \
+                pending. Several Titanics, on several hosts, can share one store (a postgres:// URL, \
+                or one SQLite file on one host), each with a --name of its own: each sends the \
+                requests it holds, and takes up those of one that died once its --lease has run \
+                out. Exits 0 on SIGINT or SIGTERM, letting go of what it holds.
                 """
         )
 
@@ -109,6 +124,12 @@ struct TitanicCommand: AsyncParsableCommand {
         @Option(help: "The store for requests and replies: an SQLite file (created if missing) or a postgres:// URL.")
         var database: String
 
+        @Option(help: "This Titanic's name among those sharing its store (default: this host's and the broker's).")
+        var name: String?
+
+        @Option(help: "Seconds this Titanic's hold on a request lasts unless renewed: how long the requests of one that died wait for another.")
+        var lease: Double = 10
+
         @Option(help: "Seconds between heartbeats; the broker must use the same.")
         var heartbeat: Double = 2.5
 
@@ -117,11 +138,12 @@ struct TitanicCommand: AsyncParsableCommand {
 
         func validate() throws {
             if heartbeat <= 0 { throw ValidationError("--heartbeat must be positive") }
+            if lease <= 0 { throw ValidationError("--lease must be positive") }
         }
 
         func run() async throws {
-            let titanic = try await makeTitanic(broker: connect, database: database, heartbeat: heartbeat,
-                                          report: eventReporter("zmq titanic", verbose: verbose))
+            let titanic = try await makeTitanic(broker: connect, database: database, heartbeat: heartbeat, name: name, lease: lease,
+                                                report: eventReporter("zmq titanic", verbose: verbose))
             let context = ZMQContext.forTool()
             standardError("zmq titanic: on the broker at \(connect), requests in \(database)")
             try await runUntilSignalled(context, [{ try await titanic.run(in: context) }])
@@ -134,7 +156,8 @@ struct TitanicCommand: AsyncParsableCommand {
             discussion: """
                 Reads the store while Titanic runs, or after it died. With --list, one line per \
                 request after the totals: its id, service, state (pending or answered), attempts \
-                (sends to its service) and the time it was stored (UTC).
+                (sends to its service), the time it was stored (UTC) and, for a pending request a \
+                Titanic holds, that Titanic's name.
                 """)
 
         @Option(help: "Titanic's store: an SQLite file or a postgres:// URL.")
@@ -151,7 +174,8 @@ struct TitanicCommand: AsyncParsableCommand {
                 print("pending: \(summary.pending)\nanswered: \(summary.answered)\nclosed: \(summary.closed)\noldest-pending-seconds: \(secondsSince(summary.oldestPending))")
                 guard list else { return }
                 for item in try await titanic.items() {
-                    print("\(item.id) service=\(item.service) state=\(item.answered ? "answered" : "pending") attempts=\(item.attempts) stored=\(timestamp(item.stored))")
+                    let holder = item.owner.map { " held-by=\($0)" } ?? ""
+                    print("\(item.id) service=\(item.service) state=\(item.answered ? "answered" : "pending") attempts=\(item.attempts) stored=\(timestamp(item.stored))\(holder)")
                 }
             } catch let error as ZMQError {
                 throw UsageError(message: "cannot read \(store): \(error.message)")
@@ -182,7 +206,8 @@ func timestamp(_ date: Date) -> String {
 
 /// Titanic on the store at `database` (an SQLite file or a postgres:// URL); a store that cannot
 /// be used is a usage error.
-func makeTitanic(broker: String, database: String, heartbeat: Double, report: @escaping EventHandler<TitanicEvent>) async throws -> Titanic {
+func makeTitanic(broker: String, database: String, heartbeat: Double, name: String?, lease: Double,
+                 report: @escaping EventHandler<TitanicEvent>) async throws -> Titanic {
     let store: any TitanicStore
     do {
         store = try await titanicStore(at: StoreLocation(database))
@@ -191,6 +216,8 @@ func makeTitanic(broker: String, database: String, heartbeat: Double, report: @e
     }
     var titanic = Titanic(broker: broker, store: store)
     titanic.heartbeat = .seconds(heartbeat)
+    if let name { titanic.name = name }
+    titanic.lease = .seconds(lease)
     titanic.onEvent = report
     return titanic
 }

@@ -53,6 +53,74 @@ struct TitanicStoreTests {
         #expect(items.allSatisfy { $0.service == "echo" })
     }
 
+    @Test("claims: a request held by one Titanic is left alone by the others until its lease runs out or it lets go; a Titanic restarted under its name takes its own back; renewing keeps them", arguments: [nil] + StoreBackEnd.allCases)
+    func claims(backEnd: StoreBackEnd?) async throws {
+        let store = try await Self.store(backEnd)
+        func held(_ owner: String, for lease: Duration = .seconds(60)) -> TitanicClaim { TitanicClaim(owner: owner, lease: lease) }
+        // A lease already over: no waiting on a clock in the test.
+        let over = Duration.seconds(-1)
+        try await store.store(TitanicRequest(id: "A", service: "s", body: ["a"]), claim: held("one"))
+        try await store.store(TitanicRequest(id: "B", service: "s", body: ["b"]))
+        try await store.store(TitanicRequest(id: "C", service: "s", body: ["c"]), claim: held("two", for: over))
+        try await store.store(TitanicRequest(id: "D", service: "s", body: ["d"]), claim: held("five", for: over))
+        try await store.renew(held("five"))
+        #expect(try await store.claim(upTo: 10, for: held("three"), includingOwn: false).map(\.id) == ["B", "C"],
+                "nobody's and an expired claim's, oldest first; A and D are held")
+        for (id, owner, held) in [("B", "three", true), ("C", "three", true), ("A", "one", true), ("A", "three", false), ("C", "two", false)] {
+            #expect(try await store.holds(id, for: owner) == held, "\(id) held by \(owner): \(held)")
+        }
+        #expect(try await store.claim(upTo: 10, for: held("one"), includingOwn: false).isEmpty)
+        #expect(try await store.claim(upTo: 10, for: held("one"), includingOwn: true).map(\.id) == ["A"], "a restart under the same name")
+        #expect(try await store.items().map(\.owner) == ["one", "three", "three", "five"])
+        _ = try await store.storeReply(["done"], for: "B")
+        #expect(try await !store.holds("B", for: "three"), "an answered request is nobody's to send")
+        #expect(try await store.items().map(\.owner) == ["one", nil, "three", "five"])
+        try await store.release("one")
+        #expect(try await store.claim(upTo: 1, for: held("four"), includingOwn: false) == [TitanicRequest(id: "A", service: "s", body: ["a"])])
+        #expect(try await store.claim(upTo: 10, for: held("four"), includingOwn: false).isEmpty, "C is held by three, D renewed by five")
+    }
+
+    @Test("claims on a shared store: four Titanics taking requests at once never take the same one", arguments: StoreBackEnd.allCases)
+    func sharedClaims(backEnd: StoreBackEnd) async throws {
+        let location = try await backEnd.freshLocation("titanic_shared")
+        let first = try await titanicStore(at: location)
+        for index in 0..<200 { try await first.store(TitanicRequest(id: "R\(index)", service: "s", body: [Frame("\(index)")])) }
+        let taken = try await withThrowingTaskGroup(of: [[String]].self) { group in
+            for taker in 0..<4 {
+                group.addTask {
+                    let store = try await titanicStore(at: location)
+                    var batches: [[String]] = []
+                    while true {
+                        let batch = try await store.claim(upTo: 7, for: TitanicClaim(owner: "taker \(taker)", lease: .seconds(60)), includingOwn: false)
+                        if batch.isEmpty { return batches }
+                        batches.append(batch.map(\.id))
+                    }
+                }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        let ids = taken.flatMap { $0.flatMap { $0 } }
+        #expect(ids.count == 200 && Set(ids).count == 200, "each request taken once: \(ids.count) taken, \(Set(ids).count) distinct")
+        for batches in taken {
+            let numbers = batches.flatMap { $0 }.map { Int($0.dropFirst())! }
+            #expect(numbers == numbers.sorted(), "each taker takes the oldest first")
+        }
+    }
+
+    @Test("PostgreSQL: a table from before requests had holders is taken up as it is and gains the columns")
+    func olderPostgres() async throws {
+        let location = try await TestPostgres.freshDatabase("titanic_older")
+        try await TestPostgres.execute("""
+            CREATE TABLE titanic_request (sequence BIGSERIAL PRIMARY KEY, id TEXT NOT NULL UNIQUE, service TEXT NOT NULL, body BYTEA NOT NULL,
+                                          reply BYTEA, stored DOUBLE PRECISION NOT NULL, attempts INTEGER NOT NULL DEFAULT 0)
+            """, in: location)
+        // One frame, "old": its length in 4 octets, then its octets.
+        try await TestPostgres.execute("INSERT INTO titanic_request (id, service, body, stored) VALUES ('OLD', 'echo', decode('000000036f6c64', 'hex'), 0)", in: location)
+        let store = try await PostgresTitanicStore(location)
+        #expect(try await store.pending() == [TitanicRequest(id: "OLD", service: "echo", body: ["old"])])
+        #expect(try await store.claim(upTo: 5, for: TitanicClaim(owner: "new", lease: .seconds(60)), includingOwn: false).map(\.id) == ["OLD"])
+    }
+
     @Test("SQLite: requests and replies outlive the store, on a database in WAL mode with synchronous FULL")
     func reopened() async throws {
         let path = temporaryDatabase("titanic-reopen")
@@ -318,6 +386,49 @@ struct TitanicTests {
             #expect(questions.value == 1)
             await client.close()
             router.close()
+        }
+    }
+
+    @Test("Titanics sharing a store: one stops holding requests a worker never answered, another takes them up and each reaches the service once", arguments: [nil] + StoreBackEnd.allCases)
+    func sharedStore(backEnd: StoreBackEnd?) async throws {
+        try await withContext { context in
+            let endpoint = temporaryIPCEndpoint("titanic")
+            let broker = Task { try await Self.broker(endpoint).run(in: context) }
+            defer { broker.cancel() }
+            let store = try await TitanicStoreTests.store(backEnd)
+            func titanic(_ name: String, log: EventLog<TitanicEvent>) -> Task<Void, any Error> {
+                var titanic = Self.fast(Titanic(broker: endpoint, store: store))
+                titanic.name = name
+                titanic.lease = .milliseconds(300)
+                titanic.onEvent = log.handler
+                let configured = titanic
+                return Task { try await configured.run(in: context) }
+            }
+            let client = TitanicClient(context, connectingTo: endpoint, timeout: .seconds(2), attempts: 10)
+            let firstLog = EventLog(of: TitanicEvent.self)
+            let first = titanic("first", log: firstLog)
+            var ids: [String] = []
+            for index in 0..<6 { ids.append(try await client.submit(service: "later", [Frame("job \(index)")])) }
+            #expect(try await store.items().map(\.owner) == Array(repeating: "first", count: 6), "stored held by the Titanic that took them")
+            let secondLog = EventLog(of: TitanicEvent.self)
+            let second = titanic("second", log: secondLog)
+            defer { second.cancel() }
+            first.cancel()
+            _ = await first.result
+            let runs = Tally()
+            let worker = Task {
+                try await MajordomoTests.fast(MajordomoWorker(connectingTo: endpoint, service: "later")).run(in: context) { request in
+                    runs.add()
+                    return request
+                }
+            }
+            defer { worker.cancel() }
+            for (index, id) in ids.enumerated() {
+                #expect(try await Self.awaitReply(client, id) == [Frame("job \(index)")])
+            }
+            #expect(runs.value == 6, "each request reached the service once: \(runs.value) runs")
+            #expect(secondLog.count(.requestTakenUp) == 6)
+            await client.closeSockets()
         }
     }
 

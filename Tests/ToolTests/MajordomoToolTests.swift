@@ -281,6 +281,54 @@ struct MajordomoToolTests {
         for running in [titanic, worker, broker] { #expect(await Self.stop(running).status == 0) }
     }
 
+    @Test("two zmq titanic processes sharing one PostgreSQL store: requests spread over both; one killed (SIGKILL) with requests unanswered, the other takes them up when its lease runs out, and each reaches the service exactly once")
+    func sharedTitanics() async throws {
+        let folder = try Self.directory()
+        let endpoint = "ipc://\(folder)/broker.sock"
+        let store = TestPostgres.url(of: try await TestPostgres.freshDatabase("titanic_shared"))
+        let broker = try Running(["broker", "--bind", endpoint, "--heartbeat", "0.2"])
+        func titanic(_ name: String) throws -> Running {
+            try Running(["titanic", "--connect", endpoint, "--database", store, "--heartbeat", "0.2", "--name", name, "--lease", "1"])
+        }
+        let first = try titanic("first")
+        let second = try titanic("second")
+        func ask(_ service: String, _ frames: String...) async throws -> String {
+            try await ToolTests.run(["request", "--connect", endpoint, "--service", service, "--timeout", "10"] + frames).output
+        }
+        try await Self.waitForService("titanic.request", at: endpoint)
+        // The broker hands titanic.request to each Titanic in turn once both are ready.
+        var ids: [String] = []
+        var holders: Set<Substring> = []
+        while ids.count < 40 && holders.count < 2 || ids.count < 8 {
+            let fields = try await ask("titanic.request", "late", "job \(ids.count)").dropLast().split(separator: "\t")
+            #expect(fields.count == 2 && fields[0] == "200", "\(fields)")
+            ids.append(String(fields.last ?? ""))
+            let list = try await ToolTests.run(["titanic", "status", "--store", store, "--list"]).output
+            holders = Set(list.split(separator: "\n").compactMap { $0.split(separator: " ").last { $0.hasPrefix("held-by=") } })
+        }
+        #expect(holders == ["held-by=first", "held-by=second"], "the requests spread over both Titanics")
+        kill(first.process.processIdentifier, SIGKILL)
+        _ = await first.finish()
+        let log = "\(folder)/handled.log"
+        let worker = try Running(["worker", "--connect", endpoint, "--service", "late", "--heartbeat", "0.2", "--exec", "tee -a \(log)"])
+        for (index, id) in ids.enumerated() {
+            var reply = ""
+            repeat {
+                reply = try await ask("titanic.reply", id)
+                if reply == "300\n" { try await Task.sleep(for: .milliseconds(20)) }
+            } while reply == "300\n"
+            #expect(reply == "200\tjob \(index)\n", "request \(index): \(reply)")
+        }
+        let handled = try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n").map(String.init)
+        #expect(handled.sorted() == ids.indices.map { "job \($0)" }.sorted(), "each request reached the service exactly once")
+        let status = try await ToolTests.run(["titanic", "status", "--store", store])
+        #expect(status.output.hasPrefix("pending: 0\nanswered: \(ids.count)\n"), "\(status)")
+        for running in [worker, second, broker] {
+            let run = await Self.stop(running)
+            #expect(run.status == 0, "\(run.errors)")
+        }
+    }
+
     @Test("prescriptions, exactly once: the broker, Titanic and the worker killed (SIGKILL) and restarted with hundreds of requests in flight; every acknowledged request is answered once, and each prescription recorded once")
     func prescriptions() async throws {
         let folder = try Self.directory()
