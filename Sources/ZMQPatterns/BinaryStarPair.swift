@@ -159,6 +159,7 @@ extension PatternAction {
         case .handle(let message, let id): .handle(message, id: id)
         case .report(let event): .report(transform(event))
         case .fail(let error): .fail(error)
+        case .perform(let work): .perform(work)
         }
     }
 }

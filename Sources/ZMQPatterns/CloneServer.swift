@@ -1,3 +1,4 @@
+import Foundation
 import ZMQ
 
 /// A Clone server (12/CHP; the Guide, chapter 5): it holds a map of keys to values that every
@@ -20,9 +21,9 @@ import ZMQ
 /// client asks it for a snapshot after the active one went silent) it loses none of them.
 /// Clients (`CloneClient`) send each update to both servers.
 ///
-/// With a `store` (`SQLiteCloneStore`), each change is on disk before it is published, and a
-/// server restarted on the same store serves the same map with sequence numbers that go on
-/// from where they were.
+/// With a `store` (`SQLiteCloneStore`, or `PostgresCloneStore` for a database server), each
+/// change is on disk before it is published, and a server restarted on the same store serves
+/// the same map with sequence numbers that go on from where they were.
 ///
 /// A snapshot request, a client's update or the peer's message that is not 12/CHP is dropped
 /// and reported (`messageDropped`, with the reason), and leaves the map as it was.
@@ -43,8 +44,9 @@ public struct CloneServer: Sendable {
     public var publisherHighWaterMark = 100_000
     /// The most client updates a passive server keeps while waiting to see them published.
     public var pendingLimit = 100_000
-    /// Where to keep the map on disk (`SQLiteCloneStore`): loaded at start, and each change
-    /// stored before it is published. Without one the map lives as long as the server.
+    /// Where to keep the map on disk (`cloneStore(at:)`: SQLite or PostgreSQL): loaded at start,
+    /// and each change stored before it is published. Without one the map lives as long as the
+    /// server. The two servers of a pair need a store each.
     public var store: (any CloneStore)?
     public var onEvent: EventHandler<CloneServerEvent> = { _ in }
     /// The pair's state changes, when `pair` is set.
@@ -64,8 +66,15 @@ public struct CloneServer: Sendable {
         if pair != nil, peer == nil {
             throw ZMQError.invalidOption(name: "peer", reason: "a Clone server in a pair needs its peer's endpoints")
         }
-        let settings = CloneServerMachine.Settings(endpoints: endpoints, options: options, heartbeat: heartbeat, peer: peer,
+        var stored: (entries: [(entry: CloneEntry, expires: Date?)], sequence: UInt64)?
+        do {
+            stored = try await store?.load()
+        } catch {
+            throw ZMQError(code: .invalidFile, message: "the Clone store could not be read: \(error)")
+        }
+        var settings = CloneServerMachine.Settings(endpoints: endpoints, options: options, heartbeat: heartbeat, peer: peer,
                                                    publisherHighWaterMark: publisherHighWaterMark, pendingLimit: pendingLimit, store: store)
+        settings.stored = stored
         let onEvent = onEvent
         guard let pair else {
             return try await PatternRunner(CloneServerMachine(settings), in: context, onEvent: onEvent).run()

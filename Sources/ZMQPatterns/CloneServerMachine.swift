@@ -86,6 +86,8 @@ struct CloneServerMachine: PatternMachine {
         var rememberedUpdates = 65_536
         /// Where the map is kept on disk, if anywhere: each change is stored before it is published.
         var store: (any CloneStore)?
+        /// What the store held when the server started (read before the machine starts).
+        var stored: (entries: [(entry: CloneEntry, expires: Date?)], sequence: UInt64)?
         /// The wall clock, for a stored ephemeral key's expiry (an instant of the machine's clock
         /// means nothing to the next process).
         var wallClock: @Sendable () -> Date = Date.init
@@ -138,21 +140,16 @@ struct CloneServerMachine: PatternMachine {
     }
 
     mutating func start(now: ContinuousClock.Instant) -> [Action] {
-        if let store = settings.store {
-            do {
-                let (entries, sequence) = try store.load()
-                let wallNow = settings.wallClock()
-                for (entry, expires) in entries {
-                    // An ephemeral key that expired while the server was down goes at the first tick.
-                    let left = expires.map { Duration.milliseconds(Int64(max(0, $0.timeIntervalSince(wallNow)) * 1000)) }
-                    keep(entry, expiry: left.map { now + $0 })
-                    // A client's update sent again after the restart is still applied once.
-                    if !entry.uuid.isEmpty { seen.insert(entry.uuid) }
-                }
-                self.sequence = sequence
-            } catch {
-                return [.fail(ZMQError(code: .invalidFile, message: "the Clone store could not be read: \(error)"))]
+        if let (entries, sequence) = settings.stored {
+            let wallNow = settings.wallClock()
+            for (entry, expires) in entries {
+                // An ephemeral key that expired while the server was down goes at the first tick.
+                let left = expires.map { Duration.milliseconds(Int64(max(0, $0.timeIntervalSince(wallNow)) * 1000)) }
+                keep(entry, expiry: left.map { now + $0 })
+                // A client's update sent again after the restart is still applied once.
+                if !entry.uuid.isEmpty { seen.insert(entry.uuid) }
             }
+            self.sequence = sequence
         }
         let endpoints = settings.endpoints
         var actions: [Action] = [
@@ -283,21 +280,27 @@ struct CloneServerMachine: PatternMachine {
         sequence += 1
         var update = update
         update.sequence = sequence
-        if let failed = store(update, now: now) { return [failed] }
-        return [.send(update.message, on: Self.publisher, report: CloneServerEvent(kind, key: update.key, sequence: sequence))]
+        return store(update, now: now) + [.send(update.message, on: Self.publisher, report: CloneServerEvent(kind, key: update.key, sequence: sequence))]
     }
 
-    /// Applies `entry` to the map, and to the store if there is one; the action that ends the
-    /// run if the store fails (nothing is published that is not stored).
-    private mutating func store(_ entry: CloneEntry, now: ContinuousClock.Instant) -> Action? {
+    /// Applies `entry` to the map, and writes it to the store if there is one: the write the
+    /// runner waits for before what follows it (nothing is published that is not stored).
+    private mutating func store(_ entry: CloneEntry, now: ContinuousClock.Instant) -> [Action] {
         keep(entry, expiry: entry.timeToLive.map { now + $0 })
-        guard let store = settings.store else { return nil }
-        do {
-            try store.record(entry, expires: entry.timeToLive.map { settings.wallClock() + seconds($0) }, sequence: sequence)
-            return nil
-        } catch {
-            return .fail(ZMQError(code: .invalidFile, message: "the Clone store could not be written: \(error)"))
-        }
+        guard let store = settings.store else { return [] }
+        let (expires, sequence) = (entry.timeToLive.map { settings.wallClock() + seconds($0) }, sequence)
+        return [Self.write("store \(entry.key) at \(sequence)") { try await store.record(entry, expires: expires, sequence: sequence) }]
+    }
+
+    /// A write to the store; one that fails ends the run, saying so.
+    private static func write(_ what: String, _ body: @escaping @Sendable () async throws -> Void) -> Action {
+        .perform(PatternWork(what) {
+            do {
+                try await body()
+            } catch {
+                throw ZMQError(code: .invalidFile, message: "the Clone store could not be written: \(error)")
+            }
+        })
     }
 
     private mutating func keep(_ entry: CloneEntry, expiry: ContinuousClock.Instant?) {
@@ -349,7 +352,7 @@ struct CloneServerMachine: PatternMachine {
             return [.report(missed)] + askForSnapshot(now: now)
         }
         sequence = update.sequence
-        return store(update, now: now).map { [$0] } ?? []
+        return store(update, now: now)
     }
 
     /// The connection to the active server's publisher dropped: what it published meanwhile
@@ -384,15 +387,13 @@ struct CloneServerMachine: PatternMachine {
             }
         }
         self.sequence = sequence
+        var actions: [Action] = []
         if let store = settings.store {
             let wallNow = settings.wallClock()
-            do {
-                try store.replace(with: entries.values.map { ($0, $0.timeToLive.map { wallNow + seconds($0) }) }, sequence: sequence)
-            } catch {
-                return [.fail(ZMQError(code: .invalidFile, message: "the Clone store could not be written: \(error)"))]
-            }
+            let stored = entries.values.map { ($0, $0.timeToLive.map { wallNow + seconds($0) }) }
+            actions.append(Self.write("store the active server's snapshot at \(sequence)") { try await store.replace(with: stored, sequence: sequence) })
         }
-        return [.close(Self.peerSnapshot), .report(CloneServerEvent(.synchronized, sequence: sequence))]
+        return actions + [.close(Self.peerSnapshot), .report(CloneServerEvent(.synchronized, sequence: sequence))]
     }
 
     private mutating func drop(_ reason: String) -> [Action] {

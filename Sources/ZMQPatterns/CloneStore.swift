@@ -7,17 +7,25 @@ import ZMQ
 /// sequence numbers go on from where they were. The Guide's servers keep the map in memory
 /// only, and lose it when both of a pair die.
 ///
-/// The calls are synchronous: the server makes them between reading a client's update and
-/// publishing it, on its own thread, so a slow disk slows the server rather than let it publish
-/// what is not stored.
+/// The server waits for each write before it publishes the change and reads the next message,
+/// so a slow disk slows the server rather than let it publish what is not stored. Each server
+/// needs a store of its own: the two of a pair each keep theirs.
 public protocol CloneStore: Sendable {
     /// The map and the sequence number as last stored (empty and 0 for a new store). `expires`
     /// is the wall-clock time an ephemeral key goes.
-    func load() throws -> (entries: [(entry: CloneEntry, expires: Date?)], sequence: UInt64)
+    func load() async throws -> (entries: [(entry: CloneEntry, expires: Date?)], sequence: UInt64)
     /// Stores `entry` (a delete, if its value is empty) and the map's sequence number with it.
-    func record(_ entry: CloneEntry, expires: Date?, sequence: UInt64) throws
+    func record(_ entry: CloneEntry, expires: Date?, sequence: UInt64) async throws
     /// Replaces the whole map (a passive server taking the active one's snapshot).
-    func replace(with entries: [(entry: CloneEntry, expires: Date?)], sequence: UInt64) throws
+    func replace(with entries: [(entry: CloneEntry, expires: Date?)], sequence: UInt64) async throws
+}
+
+/// The Clone store at `location`: SQLite or PostgreSQL.
+public func cloneStore(at location: StoreLocation) async throws -> any CloneStore {
+    switch location {
+    case .sqlite(let path): try SQLiteCloneStore(path: path)
+    case .postgres(let server): try await PostgresCloneStore(server)
+    }
 }
 
 /// A Clone server's map in an SQLite file, written in WAL mode with `synchronous = FULL`, as
@@ -55,8 +63,8 @@ public final class SQLiteCloneStore: CloneStore {
         try await DurableDatabase.durability(database)
     }
 
-    public func load() throws -> (entries: [(entry: CloneEntry, expires: Date?)], sequence: UInt64) {
-        try database.read { db in
+    public func load() async throws -> (entries: [(entry: CloneEntry, expires: Date?)], sequence: UInt64) {
+        try await database.read { db in
             let sequence = try Int64.fetchOne(db, sql: "SELECT sequence FROM clone_sequence WHERE id = 1") ?? 0
             let entries = try Row.fetchAll(db, sql: "SELECT key, sequence, uuid, properties, value, expires FROM clone_entry").map { row in
                 let expires: Double? = row["expires"]
@@ -68,15 +76,15 @@ public final class SQLiteCloneStore: CloneStore {
         }
     }
 
-    public func record(_ entry: CloneEntry, expires: Date?, sequence: UInt64) throws {
-        try database.write { db in
+    public func record(_ entry: CloneEntry, expires: Date?, sequence: UInt64) async throws {
+        try await database.write { db in
             try Self.write(entry, expires: expires, in: db)
             try db.execute(sql: "UPDATE clone_sequence SET sequence = ? WHERE id = 1", arguments: [Int64(bitPattern: sequence)])
         }
     }
 
-    public func replace(with entries: [(entry: CloneEntry, expires: Date?)], sequence: UInt64) throws {
-        try database.write { db in
+    public func replace(with entries: [(entry: CloneEntry, expires: Date?)], sequence: UInt64) async throws {
+        try await database.write { db in
             try db.execute(sql: "DELETE FROM clone_entry")
             for (entry, expires) in entries { try Self.write(entry, expires: expires, in: db) }
             try db.execute(sql: "UPDATE clone_sequence SET sequence = ? WHERE id = 1", arguments: [Int64(bitPattern: sequence)])

@@ -115,8 +115,11 @@ final class PostgresDatabase: Sendable {
     /// Opens the database at `location` for a store with `tables` (each with its columns) and
     /// makes them with `schema` if they are not there. A table may also have one of its
     /// `earlier` shapes (an older version of this store), which `schema` brings up to date.
+    /// With `exclusive`, the store is for one process at a time: one already open elsewhere
+    /// (`exclusive` names it in the refusal) is refused, and this one keeps a connection
+    /// holding the database's lock for as long as it lives.
     static func open(_ location: PostgresLocation, tables: [String: Set<String>], earlier: [String: [Set<String>]] = [:],
-                     schema: [String]) async throws -> PostgresDatabase {
+                     schema: [String], exclusive: String? = nil) async throws -> PostgresDatabase {
         let connection: PostgresConnection
         do {
             connection = try await PostgresConnection.connect(configuration: location.connectionConfiguration(), id: 1, logger: logger)
@@ -130,16 +133,34 @@ final class PostgresDatabase: Sendable {
                 try await connection.query("SELECT pg_advisory_xact_lock(7396545101)", logger: logger)
                 for statement in schema { try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger) }
             }
+            if let exclusive {
+                // Held by the session: released when this connection closes, or its process dies.
+                // A process that just stopped may still hold it for a moment: wait that long.
+                do {
+                    try await connection.query("SET lock_timeout = '5s'", logger: logger)
+                    // Read to the end: the rows stream, and the lock's error comes with them.
+                    _ = try await connection.query("SELECT pg_advisory_lock(7396545102)", logger: logger).collect()
+                } catch where sqlState(of: error) == "55P03" {
+                    throw ZMQError.invalidFile(location.description, reason: "\(exclusive) is using this database; each needs a database of its own")
+                }
+            }
         } catch {
             try? await connection.close()
             throw refusal(error, at: location)
         }
-        try? await connection.close()
-        return PostgresDatabase(location)
+        guard exclusive != nil else {
+            try? await connection.close()
+            return PostgresDatabase(location, holding: nil)
+        }
+        return PostgresDatabase(location, holding: connection)
     }
 
-    private init(_ location: PostgresLocation) {
+    /// The connection holding the lock of an exclusive store.
+    private let lockHolder: PostgresConnection?
+
+    private init(_ location: PostgresLocation, holding lockHolder: PostgresConnection?) {
         self.location = location
+        self.lockHolder = lockHolder
         let client = PostgresClient(configuration: location.clientConfiguration(), backgroundLogger: Self.logger)
         self.client = client
         running = Task { await client.run() }
@@ -147,6 +168,8 @@ final class PostgresDatabase: Sendable {
 
     deinit {
         running.cancel()
+        // Kept until closed: a connection let go of before its close completes traps.
+        if let lockHolder { (lockHolder.close() as EventLoopFuture<Void>).whenComplete { _ in withExtendedLifetime(lockHolder) {} } }
     }
 
     /// Runs `body` in one transaction, committed (durably) when it returns.

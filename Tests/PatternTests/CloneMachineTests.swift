@@ -357,7 +357,7 @@ final class MemoryCloneStore: CloneStore, @unchecked Sendable {
     private var sequence: UInt64 = 0
     var failing = false
 
-    func load() throws -> (entries: [(entry: CloneEntry, expires: Date?)], sequence: UInt64) {
+    func load() -> (entries: [(entry: CloneEntry, expires: Date?)], sequence: UInt64) {
         lock.withLock { (Array(entries.values), sequence) }
     }
 
@@ -386,21 +386,31 @@ struct CloneServerStoreTests {
         CloneServerMachineTests.set(key, value, ttl: ttl)
     }
 
+    /// A server started on what `store` holds, as `CloneServer.run` starts one.
     static func server(_ store: MemoryCloneStore, wall: Date, at seconds: Double) -> (Machine, [Machine.Action]) {
-        var machine = Machine(.init(endpoints: CloneServerMachineTests.endpoints, store: store, wallClock: { wall }))
+        var settings = Machine.Settings(endpoints: CloneServerMachineTests.endpoints, store: store, wallClock: { wall })
+        settings.stored = store.load()
+        var machine = Machine(settings)
         let started = machine.start(now: at(seconds))
         return (machine, started)
     }
 
+    /// `actions` after running their writes, as the runner does.
+    @discardableResult
+    static func performed(_ actions: [Machine.Action]) async throws -> [Machine.Action] {
+        for case .perform(let work) in actions { try await work.run() }
+        return actions
+    }
+
     @Test("a server restarted on its store has the same map and goes on from the same sequence; an ephemeral key keeps its wall-clock expiry across the restart")
-    func restart() {
+    func restart() async throws {
         let store = MemoryCloneStore()
         let wall = Date(timeIntervalSince1970: 1_000_000)
         var (first, _) = Self.server(store, wall: wall, at: 0)
-        _ = first.received(Self.set("/kept", "k"), on: Machine.collector, now: Self.at(0))
-        _ = first.received(Self.set("/gone", "g"), on: Machine.collector, now: Self.at(0))
-        _ = first.received(Self.set("/gone", ""), on: Machine.collector, now: Self.at(0))
-        _ = first.received(Self.set("/brief", "b", ttl: "10"), on: Machine.collector, now: Self.at(0))
+        try await Self.performed(first.received(Self.set("/kept", "k"), on: Machine.collector, now: Self.at(0)))
+        try await Self.performed(first.received(Self.set("/gone", "g"), on: Machine.collector, now: Self.at(0)))
+        try await Self.performed(first.received(Self.set("/gone", ""), on: Machine.collector, now: Self.at(0)))
+        try await Self.performed(first.received(Self.set("/brief", "b", ttl: "10"), on: Machine.collector, now: Self.at(0)))
         // Restarted 4 s of wall-clock time later: the ephemeral key has 6 s left.
         var (second, _) = Self.server(store, wall: wall.addingTimeInterval(4), at: 100)
         #expect(second.map.keys.sorted() == ["/brief", "/kept"] && second.sequence == 4)
@@ -409,12 +419,16 @@ struct CloneServerStoreTests {
         #expect(CloneServerMachineTests.published(second.received(Self.set("/next", "n"), on: Machine.collector, now: Self.at(107))).map(\.sequence) == [6])
     }
 
-    @Test("nothing is published that is not stored: a store that fails ends the run")
-    func failingStore() {
+    @Test("nothing is published that is not stored: the write comes before the publication, and a store that fails ends the run")
+    func failingStore() async throws {
         let store = MemoryCloneStore()
         var (machine, _) = Self.server(store, wall: Date(), at: 0)
         store.failing = true
         let actions = machine.received(Self.set("/k", "v"), on: Machine.collector, now: Self.at(0))
-        #expect(actions.count == 1 && actions.allSatisfy { if case .fail(let error) = $0 { error.code == .invalidFile } else { false } })
+        let write = try #require(actions.firstIndex { if case .perform = $0 { true } else { false } })
+        let publication = try #require(actions.firstIndex { $0.sent?.socket == Machine.publisher })
+        #expect(write < publication)
+        let failure = await #expect(throws: ZMQError.self) { try await Self.performed(actions) }
+        #expect(failure?.code == .invalidFile)
     }
 }

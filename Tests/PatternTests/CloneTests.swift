@@ -165,19 +165,21 @@ struct CloneTests {
         }
     }
 
-    @Test("on an SQLite store (WAL, synchronous FULL), a server stopped and started again serves the same map, and its sequence goes on")
-    func stored() async throws {
+    @Test("on a store (SQLite in WAL with synchronous FULL, or PostgreSQL), a server stopped and started again serves the same map, and its sequence goes on", arguments: StoreBackEnd.allCases)
+    func stored(backEnd: StoreBackEnd) async throws {
         try await withContext { context in
             let endpoints = Self.endpoints()
-            let path = temporaryDatabase("clone")
-            func server() throws -> Task<Void, any Error> {
+            let location = try await backEnd.freshLocation("clone")
+            func server() async throws -> Task<Void, any Error> {
                 var server = CloneServer(endpoints: endpoints)
                 server.heartbeat = .milliseconds(100)
-                server.store = try SQLiteCloneStore(path: path)
+                server.store = try await cloneStore(at: location)
                 return Task { try await server.run(in: context) }
             }
-            #expect(try await SQLiteCloneStore(path: path).durability() == SQLiteDurability(journalMode: "wal", synchronous: 2))
-            let first = try server()
+            if case .sqlite(let path) = location {
+                #expect(try await SQLiteCloneStore(path: path).durability() == SQLiteDurability(journalMode: "wal", synchronous: 2))
+            }
+            let first = try await server()
             let client = try await Self.client([endpoints], in: context)
             try await client.set("/a", Frame([0, 255]))
             try await client.set("/b", "two", ttl: .seconds(60))
@@ -187,7 +189,7 @@ struct CloneTests {
             await client.close()
             first.cancel()
             _ = await first.result
-            let second = try server()
+            let second = try await server()
             let again = try await Self.client([endpoints], in: context)
             #expect(again.values == before.0 && again.sequence == before.1 && before.1 == 4)
             #expect(again.entries["/b"]?.properties["ttl"].flatMap(Double.init).map { $0 > 50 && $0 <= 60 } == true,

@@ -47,6 +47,20 @@ struct PostgresRefusalTests {
         try await TestPostgres.execute("DO $$ BEGIN IF (SELECT note FROM spool_message WHERE id = 1) IS DISTINCT FROM 'keep me' OR (SELECT COUNT(*) FROM information_schema.tables WHERE table_name = 'spool_totals') <> 0 THEN RAISE 'changed'; END IF; END $$", in: location)
     }
 
+    @Test("a Clone map is one server's: a second server opening its database is refused while the first has it, and opens once the first let go")
+    func cloneExclusive() async throws {
+        let location = try await TestPostgres.freshDatabase("clone_one")
+        var first: PostgresCloneStore? = try await PostgresCloneStore(location)
+        try await first?.record(CloneEntry(key: "/k", sequence: 1, value: "v"), expires: nil, sequence: 1)
+        let refused = await #expect(throws: ZMQError.self) { _ = try await PostgresCloneStore(location) }
+        #expect(refused?.code == .invalidFile)
+        #expect(refused?.message.contains("another Clone server is using this database") == true, "\(String(describing: refused))")
+        first = nil
+        let second = try await PostgresCloneStore(location)
+        #expect(try await second.load().entries.map(\.entry.key) == ["/k"], "the map as the first left it")
+        _ = first
+    }
+
     @Test("a server that refuses the credentials, or is not there, is refused with the reason")
     func refusedCredentials() async throws {
         var wrong = try TestPostgres.server()

@@ -124,6 +124,21 @@ public enum PatternAction<Event: Sendable>: Sendable {
     /// Ends the run with `error`, after the machine's last words (`stop`): a fault the pattern
     /// cannot go on from.
     case fail(ZMQError)
+    /// Runs `work` to its end before the actions after it: a change written to a store before
+    /// it is published. Work that throws ends the run with its error, as `fail` does.
+    case perform(PatternWork)
+}
+
+/// Work a machine asks its runner to wait for (a write to a store), with what it is for logs
+/// and tests. The machine makes it and the runner runs it, so the machine itself does no I/O.
+public struct PatternWork: Sendable, CustomStringConvertible {
+    public let description: String
+    public let run: @Sendable () async throws -> Void
+
+    public init(_ description: String, _ run: @escaping @Sendable () async throws -> Void) {
+        self.description = description
+        self.run = run
+    }
 }
 
 extension PatternAction {

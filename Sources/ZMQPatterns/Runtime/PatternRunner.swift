@@ -132,6 +132,8 @@ public final class PatternRunner<Machine: PatternMachine> {
                 onEvent(event)
             case .fail(let error):
                 throw error
+            case .perform(let work):
+                try await work.run()
             }
         }
     }
