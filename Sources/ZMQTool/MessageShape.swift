@@ -7,24 +7,36 @@ import ZMQ
 enum MessageShape {
     /// Frames as they are.
     case frames
-    /// One frame: CLIENT, SCATTER, GATHER, CHANNEL, RADIO (its group from `--group`), and a
-    /// PEER that connected (to its one peer).
+    /// One frame: CLIENT, SCATTER, GATHER, CHANNEL, RADIO (its group from `--group`), and what
+    /// a PEER that connected sends (to its one peer).
     case single
-    /// `[routing id in decimal, body]`: SERVER, and a PEER that binds.
+    /// `[routing id in decimal, body]`: SERVER, and PEER (except what a connecting one sends).
     case routed
     /// `[group, body]`: what a DISH prints.
     case grouped
     /// `[address, body]`: DGRAM.
     case addressed
+    /// `[routing id, data]`: what a bound STREAM sends, a frame of octets to one connection.
+    case connection
 
-    init(_ type: SocketType, connecting: Bool) {
+    /// How `zmq recv` prints a message of `type`.
+    init(_ type: SocketType) {
         switch type {
-        case .server: self = .routed
-        case .peer: self = connecting ? .single : .routed
         case .dish: self = .grouped
         case .dgram: self = .addressed
+        case _ where type.traits.singleFrame && type.traits.routesByID: self = .routed
         case _ where type.traits.singleFrame: self = .single
         default: self = .frames
+        }
+    }
+
+    /// How `zmq send` reads a message of `type`. A connecting PEER sends to the one peer it
+    /// connected to, and a connecting STREAM writes every frame to its one connection.
+    init(sending type: SocketType, connecting: Bool) {
+        switch type {
+        case .peer where connecting: self = .single
+        case _ where type.traits.framing == .raw: self = connecting ? .frames : .connection
+        default: self.init(type)
         }
     }
 
@@ -35,6 +47,7 @@ enum MessageShape {
         case .single: return count == 1 ? nil : "a \(type) message is one frame: give one, not \(count)"
         case .routed: return count == 2 ? nil : "a \(type) message is [routing id, body]: give two frames, not \(count)"
         case .addressed: return count == 2 ? nil : "a DGRAM message is [address, body]: give two frames, not \(count)"
+        case .connection: return count == 2 ? nil : "a bound \(type) sends [routing id, data]: give two frames, not \(count)"
         }
     }
 

@@ -78,7 +78,7 @@ struct Receive: AsyncParsableCommand {
             default: break
             }
         }
-        let shape = MessageShape(socket.type, connecting: self.socket.connect != nil)
+        let shape = MessageShape(socket.type)
         let deadline = timeout.map { ContinuousClock.now + .milliseconds(Int64($0 * 1000)) }
         let lagGuard = maxLag.map { LagGuard(maxLag: .microseconds(Int64($0 * 1_000_000))) }
         var received = 0

@@ -37,27 +37,28 @@ struct Send: AsyncParsableCommand {
     @Argument(help: "The frames of the message.")
     var frames: [String] = []
 
+    /// The socket type, nil for a name the tool does not know (which validation refuses).
+    private var type: SocketType? { SocketType(rawValue: socket.type.uppercased()) }
+
     private var shape: MessageShape {
-        SocketType(rawValue: socket.type.uppercased()).map { MessageShape($0, connecting: socket.connect != nil) } ?? .frames
+        type.map { MessageShape(sending: $0, connecting: socket.connect != nil) } ?? .frames
     }
 
     func validate() throws {
         if count < 1 { throw ValidationError("--count must be at least 1") }
         if let timeout, timeout <= 0 { throw ValidationError("--timeout must be positive") }
-        let type = socket.type.uppercased()
-        if let known = SocketType(rawValue: type), !known.traits.sends { throw ValidationError("a \(type) socket cannot send") }
-        if type == "REP" { throw ValidationError("a REP answers requests: use zmq recv --type REP") }
-        if type == "STREAM", socket.bind != nil, !frames.isEmpty, frames.count != 2 {
-            throw ValidationError("a bound STREAM sends [routing id, data]: give two frames, not \(frames.count)")
-        }
-        if stamp, SocketType(rawValue: type)?.traits.singleFrame == true || type == "STREAM" {
+        guard let type else { return }  // SocketArguments names the unknown type
+        if !type.traits.sends { throw ValidationError("a \(type) socket cannot send") }
+        if type == .rep { throw ValidationError("a REP answers requests: use zmq recv --type REP") }
+        // Only a message of frames as they are can take one more; a STREAM's frames are data.
+        if stamp, shape != .frames || type.traits.framing == .raw {
             throw ValidationError("--stamp adds a frame, and a \(type) message cannot take one")
         }
         if let group {
-            guard type == "RADIO" else { throw ValidationError("--group needs --type RADIO") }
+            guard type == .radio else { throw ValidationError("--group needs --type RADIO") }
             try MessageShape.checkGroup(group)
         }
-        if let known = SocketType(rawValue: type), !frames.isEmpty, let refusal = shape.refusal(frames: frames.count, type: known) {
+        if !frames.isEmpty, let refusal = shape.refusal(frames: frames.count, type: type) {
             throw ValidationError(refusal)
         }
     }
@@ -65,13 +66,13 @@ struct Send: AsyncParsableCommand {
     /// A connecting STREAM names its one connection this, and writes each frame to it.
     static let streamConnection = Frame("zmq")
 
-    private var ownsStreamConnection: Bool { socket.type.uppercased() == "STREAM" && socket.connect != nil }
+    private var ownsStreamConnection: Bool { type?.traits.framing == .raw && socket.connect != nil }
 
     func run() async throws {
         let message = frames.isEmpty ? nil : Message(try frames.map(FrameText.parse))
         let context = ZMQContext.forTool()
         // A connecting PEER connects by itself below, to learn its peer's routing id.
-        let connectsPeer = socket.type.uppercased() == "PEER" && socket.connect != nil
+        let connectsPeer = type == .peer && socket.connect != nil
         var arguments = self.socket
         if connectsPeer { arguments.connect = nil }
         let socket = try await arguments.open(in: context, security: security.settings) { socket in
@@ -100,6 +101,11 @@ struct Send: AsyncParsableCommand {
             }
             // Closed once all is written, so the peer sees the end of the stream.
             if ownsStreamConnection { try await socket.send([Self.streamConnection, Frame()]) }
+        } catch let error as UsageError {
+            // A line of standard input that breaks the type's rule: what came before it is sent.
+            socket.close()
+            await context.shutdown()
+            throw error
         } catch let error as ZMQError where error.code == .timedOut || error.code == .unroutable || error.code == .invalidMessage {
             await context.shutdown()
             FileHandle.standardError.write(Data("zmq send: \(error.code == .timedOut ? "no reply in time" : error.description)\n".utf8))
@@ -110,9 +116,9 @@ struct Send: AsyncParsableCommand {
         await context.shutdown()
     }
 
-    /// Sends one message; a REQ prints the reply. A ROUTER waits for a peer to address, and an
-    /// XSUB for a publisher: a subscription is kept for the next connection, not queued, so
-    /// closing before one would lose it.
+    /// Sends one message; a REQ prints the reply. A type that routes by id waits for a peer to
+    /// address, and an XSUB for a publisher: a subscription is kept for the next connection,
+    /// not queued, so closing before one would lose it.
     private func send(_ frames: Message, on socket: ZMQSocket, peer: UInt32?) async throws {
         let message = try shape.message(from: frames, type: socket.type, group: group, peer: peer)
         if ownsStreamConnection {
@@ -120,7 +126,7 @@ struct Send: AsyncParsableCommand {
             for frame in message where !frame.isEmpty { try await socket.send([Self.streamConnection, frame]) }
             return
         }
-        if [.router, .xsub, .stream, .server, .peer].contains(socket.type) { try await socket.waitForPeers(1) }
+        if socket.type.traits.routesByID || socket.type.traits.sendsSubscriptions { try await socket.waitForPeers(1) }
         try await socket.send(stamp ? LagGuard.stamped(message) : message)
         if socket.type == .req { StandardOutput.writeLine(try await socket.receive()) }
     }

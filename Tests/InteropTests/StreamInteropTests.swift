@@ -45,23 +45,23 @@ struct StreamInteropTests {
         }
     }
 
-    @Test("libzmq's STREAM, connecting, gets its answer from ours")
-    func libzmqClient() async throws {
+    @Test("libzmq's STREAM, connecting over tcp and ipc, gets its answer from ours", arguments: [Transport.tcp, .ipc])
+    func libzmqClient(transport: Transport) async throws {
         try await withContext { context in
             let stream = try context.socket(.stream)
-            let endpoint = try await stream.bind("tcp://127.0.0.1:*")
+            let endpoint = try await stream.bind(transport.freshEndpoint)
             let client = try PythonPeer(script: Self.script, ["stream-client", endpoint])
-            try await serveOneRequest(stream, expectPeerAddress: true)
+            try await serveOneRequest(stream, expectPeerAddress: transport == .tcp)
             let report = try await client.result()
             #expect(report["reply"] as? String == Self.reply)
             stream.close()
         }
     }
 
-    @Test("ours, connecting with a routing id of its choosing, asks libzmq's STREAM and sees it close")
-    func libzmqServer() async throws {
+    @Test("ours, connecting over tcp and ipc with a routing id of its choosing, asks libzmq's STREAM and sees it close", arguments: [Transport.tcp, .ipc])
+    func libzmqServer(transport: Transport) async throws {
         try await withContext { context in
-            let server = try PythonPeer(script: Self.script, ["stream-server"])
+            let server = try PythonPeer(script: Self.script, ["stream-server", transport.rawValue])
             let stream = try context.socket(.stream)
             try stream.set(.connectRoutingID(Array("web".utf8)))
             try await stream.connect(try await server.endpoint())
@@ -86,27 +86,41 @@ struct StreamInteropTests {
     @Test("a STREAM connects to a plain line server over tcp and ipc, talks, and is told when it closes", arguments: [Transport.tcp, .ipc])
     func plainServer(transport: Transport) async throws {
         try await withContext { context in
-            let server = try PythonPeer(script: Self.script, ["echo-server", transport.rawValue])
-            let stream = try context.socket(.stream)
-            try await stream.connect(try await server.endpoint())
-            let notice = try await stream.receive()
-            #expect(notice.count == 2 && notice[1].isEmpty)
-            let id = notice[0]
-            try await stream.send([id, "hello\nworld\n"])
-            var echoed = ""
-            while echoed != "HELLO\nWORLD\n" {
-                let part = try await stream.receive()
-                #expect(part[0] == id && !part[1].isEmpty)
-                echoed += part[1].string ?? ""
-                #expect(echoed.count <= 12)
-            }
-            try await stream.send([id, "bye\n"])
-            let gone = try await stream.receive()
-            #expect(gone.count == 2 && gone[0] == id && gone[1].isEmpty, "the server's close is announced")
-            let report = try await server.result()
-            #expect(report["lines"] as? [String] == ["hello", "world", "bye"])
-            stream.close()
+            try await talkToLineServer(try context.socket(.stream), transport: transport)
         }
+    }
+
+    @Test("a connecting ROUTER with routerRaw talks to a plain line server as a STREAM does")
+    func routerRawConnecting() async throws {
+        try await withContext { context in
+            let router = try context.socket(.router)
+            try router.set(.routerRaw(true))
+            try await talkToLineServer(router, transport: .tcp)
+        }
+    }
+
+    /// Connects `stream` to a plain line server: the connect notice, lines out, the server's
+    /// upper-cased answers back in however many reads, and the notice of its close.
+    func talkToLineServer(_ stream: ZMQSocket, transport: Transport) async throws {
+        let server = try PythonPeer(script: Self.script, ["echo-server", transport.rawValue])
+        try await stream.connect(try await server.endpoint())
+        let notice = try await stream.receive()
+        #expect(notice.count == 2 && notice[1].isEmpty)
+        let id = notice[0]
+        try await stream.send([id, "hello\nworld\n"])
+        var echoed = ""
+        while echoed != "HELLO\nWORLD\n" {
+            let part = try await stream.receive()
+            #expect(part[0] == id && !part[1].isEmpty)
+            echoed += part[1].string ?? ""
+            #expect(echoed.count <= 12)
+        }
+        try await stream.send([id, "bye\n"])
+        let gone = try await stream.receive()
+        #expect(gone.count == 2 && gone[0] == id && gone[1].isEmpty, "the server's close is announced")
+        let report = try await server.result()
+        #expect(report["lines"] as? [String] == ["hello", "world", "bye"])
+        stream.close()
     }
 
     @Test("a ROUTER with routerRaw is a STREAM socket")

@@ -9,7 +9,7 @@ line with what it saw, and exits 0 only if everything it checked held.
                              upper case; a line "bye" ends it, and the server closes
   stream-client ENDPOINT     pyzmq STREAM: connects, sends an HTTP/1.0 GET to its one peer,
                              collects the reply until the peer closes (the disconnect notice)
-  stream-server              pyzmq STREAM, bound: answers one request with an HTTP reply,
+  stream-server tcp|ipc      pyzmq STREAM, bound: answers one request with an HTTP reply,
                              then closes the connection with a zero-length frame
 ADDRESS is host:port or a Unix socket path.
 """
@@ -105,13 +105,17 @@ def stream_client(endpoint):
     report(True, reply=reply.decode("latin-1"))
 
 
-def stream_server():
+def stream_server(kind):
     import zmq
     context = zmq.Context()
     sock = context.socket(zmq.STREAM)
     sock.setsockopt(zmq.RCVTIMEO, 10000)
-    port = sock.bind_to_random_port("tcp://127.0.0.1")
-    print("ENDPOINT tcp://127.0.0.1:%d" % port, flush=True)
+    if kind == "tcp":
+        endpoint = "tcp://127.0.0.1:%d" % sock.bind_to_random_port("tcp://127.0.0.1")
+    else:
+        endpoint = "ipc://" + os.path.join(tempfile.mkdtemp(), "stream.sock")
+        sock.bind(endpoint)
+    print("ENDPOINT " + endpoint, flush=True)
     peer, notice = sock.recv_multipart()
     if notice != b"":
         report(False, error="expected the connect notice, got %r" % notice)
@@ -137,6 +141,6 @@ if __name__ == "__main__":
     elif mode == "stream-client":
         stream_client(sys.argv[2])
     elif mode == "stream-server":
-        stream_server()
+        stream_server(sys.argv[2])
     else:
         report(False, error="unknown mode " + mode)

@@ -144,11 +144,13 @@ struct ToolSocketTypeTests {
         let context = ZMQContext()
         let radio = try context.socket(.radio, options: [.linger(.zero)])
         let endpoint = try await radio.bind("tcp://127.0.0.1:*")
-        let running = try Running(["recv", "--type", "DISH", "--connect", endpoint, "--group", "weather", "--group", "", "--count", "2", "--timeout", "20"])
-        // A RADIO drops what it sends before the DISH's JOINs arrive: feed until it has two.
+        let running = try Running(["recv", "--type", "DISH", "--connect", endpoint, "--group", "weather", "--group", "", "--count", "3", "--timeout", "20"])
+        // A RADIO drops what it sends before the DISH's JOINs arrive: feed until it has three.
+        // Three lines from rounds of one message per group hold both joined groups, whichever
+        // JOIN the RADIO took first.
         let feeding = Task {
             while !Task.isCancelled {
-                for (group, body) in [("sports", "goal"), ("weather", "sunny"), ("", "plain")] {
+                for (group, body) in [("", "plain"), ("sports", "goal"), ("weather", "sunny")] {
                     var message = Message(Frame(body))
                     message.group = group
                     try? radio.trySend(message)
@@ -159,8 +161,8 @@ struct ToolSocketTypeTests {
         let run = await running.finish()
         feeding.cancel()
         #expect(run.status == 0, "\(run.errors)")
-        let lines = Set(run.output.split(separator: "\n").map(String.init))
-        #expect(lines.isSubset(of: ["weather\tsunny", "\tplain"]) && !lines.isEmpty, "\(run.output)")
+        let lines = run.output.split(separator: "\n").map(String.init)
+        #expect(lines.count == 3 && Set(lines) == ["weather\tsunny", "\tplain"], "\(run.output)")
 
         let dish = try context.socket(.dish, options: [.linger(.zero)])
         try dish.join("news")
@@ -209,11 +211,163 @@ struct ToolSocketTypeTests {
         await context.shutdown()
     }
 
+    @Test("send --type RADIO without --group sends to the empty group, which a DISH joins with \"\"")
+    func radioEmptyGroup() async throws {
+        let context = ZMQContext()
+        let dish = try context.socket(.dish, options: [.linger(.zero)])
+        try dish.join("")
+        let endpoint = try await dish.bind("udp://127.0.0.1:*")
+        let sent = try await ToolTests.run(["send", "--type", "RADIO", "--connect", endpoint, "plain"])
+        #expect(sent.status == 0, "\(sent.errors)")
+        let heard = try await dish.receive()
+        #expect(heard == ["plain"] && heard.group == "")
+        await context.shutdown()
+    }
+
+    @Test("recv --type PEER prints the sender's routing id in decimal, then the body, whether it connects or binds")
+    func receivePeer() async throws {
+        let context = ZMQContext()
+        // A bound PEER cannot name a peer that has not spoken to it, so the one the tool connects
+        // to is written by hand on a STREAM (23/ZMTP, 51/P2P): greeting, READY, one message.
+        let raw = try context.socket(.stream, options: [.linger(.zero)])
+        let endpoint = try await raw.bind("tcp://127.0.0.1:*")
+        let running = try Running(["recv", "--type", "PEER", "--connect", endpoint, "--count", "1", "--timeout", "20"])
+        let tool = try await raw.receive()[0]  // the connect notice
+        let zeros = { (count: Int) in [UInt8](repeating: 0, count: count) }
+        let greeting = [0xff] + zeros(8) + [0x7f, 3, 1] + Array("NULL".utf8) + zeros(16) + [0] + zeros(31)
+        let ready = [5] + Array("READY".utf8) + [11] + Array("Socket-Type".utf8) + [0, 0, 0, 4] + Array("PEER".utf8)
+        try await raw.send([tool, Frame(greeting + [0x04, UInt8(ready.count)] + ready + [0x00, 5] + Array("hello".utf8))])
+        let connected = await running.finish()
+        #expect(connected.status == 0, "\(connected.errors)")
+        let fields = connected.output.dropLast().split(separator: "\t", omittingEmptySubsequences: false)
+        #expect(fields.count == 2 && (UInt32(fields[0]) ?? 0) != 0 && fields[1] == "hello", "\(connected.output)")
+
+        let port = unusedTCPPort()
+        let receiving = try Running(["recv", "--type", "PEER", "--bind", "tcp://127.0.0.1:\(port)", "--count", "1", "--timeout", "20"])
+        let peer = try context.socket(.peer, options: [.linger(.zero)])
+        // Queued until the connection is up: connectPeer retries until the tool has bound.
+        let id = try await peer.connectPeer("tcp://127.0.0.1:\(port)")
+        var message = Message(Frame("hi"))
+        message.routingID = id
+        try await peer.send(message)
+        let bound = await receiving.finish()
+        #expect(bound.status == 0, "\(bound.errors)")
+        let printed = bound.output.dropLast().split(separator: "\t", omittingEmptySubsequences: false)
+        #expect(printed.count == 2 && (UInt32(printed[0]) ?? 0) != 0 && printed[1] == "hi", "\(bound.output)")
+        await context.shutdown()
+    }
+
+    @Test("send and recv with CLIENT, SCATTER, GATHER and CHANNEL carry one frame to and from their peers", arguments: [
+        ("send", "CLIENT", SocketType.server), ("send", "SCATTER", .gather), ("send", "CHANNEL", .channel),
+        ("recv", "GATHER", .scatter), ("recv", "CHANNEL", .channel),
+    ])
+    func singleFrameTypes(command: String, type: String, peerType: SocketType) async throws {
+        let context = ZMQContext()
+        let peer = try context.socket(peerType, options: [.linger(.zero)])
+        let endpoint = try await peer.bind("tcp://127.0.0.1:*")
+        if command == "send" {
+            let run = try await ToolTests.run(["send", "--type", type, "--connect", endpoint, "0x00ff"])
+            #expect(run.status == 0, "\(run.errors)")
+            let message = try await peer.receive()
+            #expect(message == Message(Frame([0, 0xff])))
+            // A SERVER learns who asked: the routing id it would answer.
+            #expect((message.routingID != nil) == (peerType == .server))
+        } else {
+            let running = try Running(["recv", "--type", type, "--connect", endpoint, "--count", "1", "--timeout", "20"])
+            try await peer.send("one frame")  // waits for the tool to connect
+            let run = await running.finish()
+            #expect(run.status == 0, "\(run.errors)")
+            #expect(run.output == "one frame\n")
+        }
+        await context.shutdown()
+    }
+
+    @Test("send --type DGRAM sends the body to the address in the first frame")
+    func sendDatagram() async throws {
+        let context = ZMQContext()
+        let dgram = try context.socket(.dgram, options: [.linger(.zero)])
+        let endpoint = try await dgram.bind("udp://127.0.0.1:*")
+        let address = String(endpoint.dropFirst("udp://".count))
+        let run = try await ToolTests.run(["send", "--type", "DGRAM", "--bind", "udp://127.0.0.1:*", address, "ping"])
+        #expect(run.status == 0, "\(run.errors)")
+        let heard = try await dgram.receive()
+        #expect(heard.count == 2 && heard[0].string?.hasPrefix("127.0.0.1:") == true && heard[1] == "ping", "\(heard)")
+        await context.shutdown()
+    }
+
+    @Test("send --type SERVER and a bound PEER read the routing id from the first frame: one naming no peer fails naming it")
+    func sendRouted() async throws {
+        // The tool's socket numbers the peers it accepts itself, and prints none of them, so an
+        // id that reaches a peer cannot be known here; one that names nobody shows the first
+        // frame is the id routed by, not a body sent to whichever peer there is.
+        for type in ["SERVER", "PEER"] {
+            let context = ZMQContext()
+            let port = unusedTCPPort()
+            let running = try Running(["send", "--type", type, "--bind", "tcp://127.0.0.1:\(port)", "7", "lost"])
+            let peer = try context.socket(type == "SERVER" ? .client : .peer, options: [.linger(.zero)])
+            if type == "SERVER" { try await peer.connect("tcp://127.0.0.1:\(port)") } else { _ = try await peer.connectPeer("tcp://127.0.0.1:\(port)") }
+            try running.input.fileHandleForWriting.close()
+            let run = await running.finish()
+            #expect(run.status == 1)
+            #expect(run.errors.contains("no peer with routing id 7"), "\(run.errors)")
+            await context.shutdown()
+        }
+    }
+
+    @Test("recv --type STREAM --bind prints what a plain TCP client sends, between its connect and disconnect notices")
+    func receiveStreamFromTCP() async throws {
+        let port = unusedTCPPort()
+        let running = try Running(["recv", "--type", "STREAM", "--bind", "tcp://127.0.0.1:\(port)", "--count", "3", "--timeout", "20"])
+        // A client that is not ZeroMQ: Python's socket module, retrying until the tool listens.
+        let python = ProcessInfo.processInfo.environment["SWIFT_ZMQ_PYTHON"] ?? "python3"
+        let client = Process()
+        client.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        client.arguments = [python, "-c", """
+            import socket, sys, time
+            for attempt in range(1000):
+                try:
+                    peer = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+                    break
+                except ConnectionRefusedError:
+                    time.sleep(0.02)
+            peer.sendall(b"hello")
+            peer.close()
+            """, String(port)]
+        try client.run()
+        let run = await running.finish()
+        client.waitUntilExit()
+        #expect(run.status == 0, "\(run.errors)")
+        let lines = run.output.split(separator: "\n", omittingEmptySubsequences: false)
+        #expect(lines.count == 4 && lines[3].isEmpty, "\(run.output)")
+        guard lines.count == 4 else { return }
+        // A made-up 5-octet id, 0x00 first, then an empty frame: the connect notice.
+        let id = lines[0].dropLast()
+        #expect(id.hasPrefix("0x00") && id.count == 12 && lines[0].hasSuffix("\t"), "\(run.output)")
+        #expect(lines[1] == id + "\thello")
+        #expect(lines[2] == lines[0], "the disconnect notice: the same id and an empty frame")
+    }
+
+    @Test("a line of standard input that breaks the type's rule is a usage error naming it", arguments: [
+        (["send", "--type", "STREAM", "--bind", "tcp://127.0.0.1:*"], "id\tone\ttwo", "a bound STREAM sends [routing id, data]: give two frames, not 3"),
+        (["send", "--type", "STREAM", "--bind", "tcp://127.0.0.1:*"], "data only", "a bound STREAM sends [routing id, data]: give two frames, not 1"),
+        (["send", "--type", "CLIENT", "--bind", "tcp://127.0.0.1:*"], "a\tb", "a CLIENT message is one frame: give one, not 2"),
+        (["send", "--type", "SERVER", "--bind", "tcp://127.0.0.1:*"], "body", "a SERVER message is [routing id, body]: give two frames, not 1"),
+    ])
+    func refusedLines(arguments: [String], line: String, message: String) async throws {
+        let running = try Running(arguments)
+        try running.input.fileHandleForWriting.write(contentsOf: Data((line + "\n").utf8))
+        try running.input.fileHandleForWriting.close()
+        let run = await running.finish()
+        #expect(run.status == 2)
+        #expect(run.errors.contains(message), "\(run.errors)")
+    }
+
     @Test("the draft types' rules are usage errors naming the rule; a message over udp's limit fails naming it", arguments: [
         (["send", "--type", "CLIENT", "--bind", "tcp://127.0.0.1:*", "a", "b"], 2, "a CLIENT message is one frame: give one, not 2"),
         (["send", "--type", "SERVER", "--bind", "tcp://127.0.0.1:*", "body"], 2, "a SERVER message is [routing id, body]: give two frames, not 1"),
         (["send", "--type", "RADIO", "--connect", "udp://127.0.0.1:9", "--group", String(repeating: "g", count: 256), "x"], 2, "a group is at most 255 octets, not 256"),
         (["recv", "--type", "DISH", "--bind", "udp://127.0.0.1:*"], 2, "a DISH receives only the groups it joins"),
+        (["recv", "--type", "DISH", "--bind", "udp://127.0.0.1:*", "--group", String(repeating: "g", count: 256)], 2, "a group is at most 255 octets, not 256"),
         (["send", "--type", "RADIO", "--connect", "udp://127.0.0.1:9", String(repeating: "a", count: 8200)], 1, "udp carries at most 8192 octets per datagram"),
     ])
     func draftRules(arguments: [String], status: Int32, message: String) async throws {

@@ -176,4 +176,50 @@ struct DraftTypeTests {
             #expect(refused != nil)
         }
     }
+
+    @Test("a multipart message to a single-frame type is dropped whole, never delivered in part", arguments: [
+        (SocketType.client, "SERVER"), (.server, "CLIENT"), (.gather, "SCATTER"), (.channel, "CHANNEL"), (.peer, "PEER"),
+    ])
+    func multipartDropped(type: SocketType, peerType: String) async throws {
+        try await withContext { context in
+            let socket = try context.socket(type)
+            let endpoint = try await socket.bind("tcp://127.0.0.1:*")
+            // A peer that breaks the rule: only a hand-written one sends more than one frame.
+            let peer = try RawPeer(port: port(of: endpoint))
+            defer { peer.close() }
+            let parts = [0x01, 5] + Array("part1".utf8) + [0x00, 5] + Array("part2".utf8)
+            peer.send(RawPeer.greeting + RawPeer.ready(peerType) + parts + [0x00, 5] + Array("whole".utf8))
+            #expect(try await socket.receive() == ["whole"])
+            #expect(throws: ZMQError.wouldBlock) { try socket.tryReceive() }
+        }
+    }
+
+    @Test("CLIENT and SERVER used from several tasks at once deliver every message exactly once")
+    func concurrentUse() async throws {
+        try await withContext { context in
+            let server = try ServerSocket(context, options: [.receiveTimeout(.seconds(20))])
+            let endpoint = try await server.bind("tcp://127.0.0.1:*")
+            let client = try ClientSocket(context)
+            try await client.connect(endpoint)
+            let (tasks, each) = (4, 250)
+            // Senders and as many receivers, each receiver taking its share: a message lost or
+            // delivered twice leaves one short (it times out) or the set smaller than was sent.
+            let received = try await withThrowingTaskGroup(of: [String].self) { group in
+                for task in 0..<tasks {
+                    group.addTask {
+                        for index in 0..<each { try await client.send(Message(Frame("\(task).\(index)"))) }
+                        return []
+                    }
+                    group.addTask {
+                        var share: [String] = []
+                        for _ in 0..<each { share.append(try await server.receive()[0].string ?? "") }
+                        return share
+                    }
+                }
+                return try await group.reduce(into: []) { $0 += $1 }
+            }
+            let sent = (0..<tasks).flatMap { task in (0..<each).map { "\(task).\($0)" } }
+            #expect(received.count == sent.count && Set(received) == Set(sent))
+        }
+    }
 }

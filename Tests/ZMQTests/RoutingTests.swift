@@ -94,6 +94,84 @@ struct RoutingTests {
         #expect(pattern.admits(peer, among: [gone]), "a peer whose connection is gone does not count")
     }
 
+    /// A pipe whose peer announced `identity` (nil: none), accepted or connected.
+    func named(_ id: Int, identity: String?, connectSide: Bool = false) -> Pipe {
+        let pipe = Pipe(id: id, isConnectSide: connectSide)
+        pipe.peer = PeerInfo(socketType: .dealer, identity: identity.map { Array($0.utf8) }, metadata: Metadata(), minorVersion: 1)
+        return pipe
+    }
+
+    @Test("the routing table names a peer by its Identity, else by a made-up 5-octet id; a name in use is not given twice")
+    func routingTableNames() {
+        var table = RoutingTable()
+        let alice = named(1, identity: "alice")
+        #expect(table.name(alice, handover: false).id == Array("alice".utf8))
+        #expect(table[Array("alice".utf8)] === alice && alice.routingID == Array("alice".utf8))
+        let anonymous = named(2, identity: nil)
+        let made = table.name(anonymous, handover: false).id
+        #expect(made.count == 5 && made[0] == 0, "libzmq's form: 0x00 and a 32-bit counter")
+        #expect(table[made] === anonymous)
+
+        // A second "alice" is refused, unless handover lets it take the name.
+        #expect(!table.admits(Array("alice".utf8), handover: false))
+        #expect(table.admits(Array("alice".utf8), handover: true) && table.admits(nil, handover: false))
+        let second = named(3, identity: "alice")
+        let renamed = table.name(second, handover: false)
+        #expect(renamed.id != Array("alice".utf8) && renamed.id.count == 5 && renamed.replaced == nil)
+        #expect(table[Array("alice".utf8)] === alice)
+        let third = named(4, identity: "alice")
+        let takeover = table.name(third, handover: true)
+        #expect(takeover.id == Array("alice".utf8) && takeover.replaced === alice && table[Array("alice".utf8)] === third)
+        #expect(alice.routingID != Array("alice".utf8) && !table.holds(alice), "the old holder is renamed and left out, to be closed")
+        let removedOld = table.remove(alice)
+        #expect(!removedOld, "it was not filed under its new name")
+        let removed = table.remove(anonymous)
+        #expect(removed && table[made] == nil && !table.holds(anonymous))
+    }
+
+    @Test("a connect-side peer keeps the id chosen for it over the one it announces, and its old name across a reconnect")
+    func routingTableConnectSide() {
+        var table = RoutingTable()
+        let chosen = named(1, identity: "announced", connectSide: true)
+        chosen.routingID = Array("chosen".utf8)
+        chosen.routingIDChosen = true
+        #expect(table.name(chosen, handover: false).id == Array("chosen".utf8))
+        // Named before, without choosing: a reconnect to a peer that announces nothing keeps it.
+        let reconnected = named(2, identity: nil, connectSide: true)
+        reconnected.routingID = Array("before".utf8)
+        #expect(table.name(reconnected, handover: false).id == Array("before".utf8))
+        // Named again, it stays under the one name.
+        #expect(table.name(reconnected, handover: false).id == Array("before".utf8) && table.pipesByID.count == 2)
+    }
+
+    @Test("SERVER and PEER ids are nonzero 32-bit numbers; a reserved one is filed before its peer connects")
+    func routingTableNumbered() {
+        var table = RoutingTable()
+        table.numbered = true
+        let ids = (0..<100).map { table.name(named($0, identity: nil), handover: false).id }
+        #expect(ids.allSatisfy { $0.count == 4 && RoutingTable.number($0) != 0 } && Set(ids).count == ids.count)
+        #expect(RoutingTable.number(RoutingTable.key(0xDEAD_BEEF)) == 0xDEAD_BEEF && RoutingTable.key(1) == [0, 0, 0, 1])
+        let pipe = Pipe(id: 200, isConnectSide: true)
+        let reserved = table.reserve(pipe)
+        #expect(reserved.count == 4 && RoutingTable.number(reserved) != 0)
+        #expect(table[reserved] === pipe && pipe.routingIDChosen)
+        #expect(!ids.contains(reserved))
+    }
+
+    @Test("a send waiting for one peer may go on once that peer has room, or has left")
+    func routingTableMayGoOn() {
+        var table = RoutingTable()
+        let peer = named(1, identity: "busy")
+        _ = table.name(peer, handover: false)
+        #expect(table.mayGoOn(nil, hwm: 1), "no send is waiting")
+        #expect(table.mayGoOn(peer, hwm: 1))
+        peer.outbound.append("queued")
+        #expect(!table.mayGoOn(peer, hwm: 1), "at its high-water mark")
+        #expect(table.mayGoOn(peer, hwm: 0), "0 is no limit")
+        _ = table.remove(peer)
+        #expect(table.mayGoOn(peer, hwm: 1), "gone: the send goes on to throw or drop")
+    }
+
     @Test("subscriptions match by binary prefix of the first frame, and count")
     func subscriptionsMatchPrefixes() {
         var subscriptions = Subscriptions()

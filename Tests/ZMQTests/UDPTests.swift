@@ -84,6 +84,45 @@ struct UDPTests {
         }
     }
 
+    @Test("a DISH that leaves a group over udp stops receiving it, and keeps the groups it stays in")
+    func leave() async throws {
+        try await withContext { context in
+            let dish = try DishSocket(context)
+            try dish.join("news")
+            try dish.join("weather")
+            let endpoint = try await dish.bind("udp://127.0.0.1:*")
+            let radio = try RadioSocket(context)
+            try await radio.connect(endpoint)
+            try await radio.send(Frame("elections"), group: "news")
+            let before = try await dish.receive()
+            #expect(before == ["elections"] && before.group == "news")
+            try dish.leave("news")
+            // The RADIO sends every group over udp: the DISH itself drops the one it left.
+            try await radio.send(Frame("more elections"), group: "news")
+            try await radio.send(Frame("rain"), group: "weather")
+            let next = try await dish.receive()
+            #expect(next == ["rain"] && next.group == "weather")
+            #expect(throws: ZMQError.wouldBlock) { try dish.tryReceive() }
+        }
+    }
+
+    @Test("a udp endpoint that cannot work is refused, naming what is wrong with it", arguments: [
+        (SocketType.radio, "udp://;127.0.0.1:5555", "empty interface before ';'"),
+        (.radio, "udp://no-such-interface0;239.1.1.1:5555", "no interface named or addressed no-such-interface0"),
+        (.radio, "udp://*:5555", "connect needs a host, not * (which only bind accepts)"),
+        (.dgram, "udp://127.0.0.1:*", "connect needs a port, not * or 0 (which only bind accepts)"),
+    ])
+    func badEndpoints(type: SocketType, endpoint: String, reason: String) async throws {
+        try await withContext { context in
+            let socket = try context.socket(type)
+            await #expect {
+                try await socket.connect(endpoint)
+            } throws: { error in
+                (error as? ZMQError)?.code == .invalidEndpoint && "\(error)".contains(reason)
+            }
+        }
+    }
+
     @Test("udp carries RADIO (connecting), DISH (binding) and DGRAM; DGRAM needs udp", arguments: [
         (SocketType.radio, true, "over udp a RADIO connects; its DISH binds"),
         (.dish, false, "over udp a DISH binds; its RADIO connects"),
