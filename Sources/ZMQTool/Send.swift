@@ -9,7 +9,9 @@ struct Send: AsyncParsableCommand {
         discussion: """
             A frame written 0x… is hex; a line of standard input holds a message's frames separated \
             by tabs, as `zmq recv` prints them. A ROUTER's first frame names the peer to send to, \
-            and so does a bound STREAM's; a connecting STREAM writes every frame to its one \
+            and so does a bound STREAM's, which prints each connection's routing id on standard \
+            error as it comes and goes ("connected<TAB>ID", "disconnected<TAB>ID"; what the \
+            connections send is not read); a connecting STREAM writes every frame to its one \
             connection, then closes it. A SERVER's, or a bound PEER's, first frame is the routing \
             id in decimal; a DGRAM's is the address; a connecting PEER sends to the peer it \
             connected to. CLIENT, SCATTER, CHANNEL and RADIO send one frame (RADIO to --group). \
@@ -68,6 +70,9 @@ struct Send: AsyncParsableCommand {
 
     private var ownsStreamConnection: Bool { type?.traits.framing == .raw && socket.connect != nil }
 
+    /// A bound STREAM: its connections' routing ids are made up, so it says them as they come.
+    private var announcesConnections: Bool { type?.traits.framing == .raw && socket.connect == nil }
+
     func run() async throws {
         let message = frames.isEmpty ? nil : Message(try frames.map(FrameText.parse))
         let context = ZMQContext.forTool()
@@ -80,6 +85,8 @@ struct Send: AsyncParsableCommand {
             if let timeout { try socket.set(.receiveTimeout(.milliseconds(Int64(timeout * 1000)))) }
             if ownsStreamConnection { try socket.set(.connectRoutingID(Self.streamConnection.bytes)) }
         }
+        let announcing = announcesConnections ? Task { await Self.announceConnections(of: socket) } : nil
+        defer { announcing?.cancel() }
         do {
             // A connecting PEER's one peer.
             var peer: UInt32?
@@ -114,6 +121,20 @@ struct Send: AsyncParsableCommand {
         // Linger is forever by default: shutdown returns once everything is on the wire.
         socket.close()
         await context.shutdown()
+    }
+
+    /// Prints each connection of a bound STREAM as it opens and closes (its notices: the routing
+    /// id and an empty frame), so that lines of standard input can name it; drops its data.
+    private static func announceConnections(of socket: ZMQSocket) async {
+        var open: Set<Frame> = []
+        while let message = try? await socket.receive() {
+            guard message.count == 2, message[1].isEmpty else { continue }
+            let opened = open.insert(message[0]).inserted
+            if !opened { open.remove(message[0]) }
+            var line: [UInt8] = Array("\(opened ? "connected" : "disconnected")\t".utf8)
+            FrameText.write(Message([message[0]])) { line.append(contentsOf: $0) }
+            FileHandle.standardError.write(Data(line + [UInt8(ascii: "\n")]))
+        }
     }
 
     /// Sends one message; a REQ prints the reply. A type that routes by id waits for a peer to

@@ -33,6 +33,11 @@ struct BinaryStarToolTests {
             }
         }
 
+        /// The next line; nil once the tool has exited.
+        func next() async -> String? {
+            await iterator.next()
+        }
+
         /// Every line still to come, until the tool exits.
         func rest() async -> [String] {
             var seen: [String] = []

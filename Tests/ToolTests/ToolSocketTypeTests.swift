@@ -314,6 +314,28 @@ struct ToolSocketTypeTests {
         }
     }
 
+    @Test("send --type STREAM --bind says each connection's routing id as it comes, and a line naming it writes the data to that connection")
+    func sendStreamBound() async throws {
+        let port = unusedTCPPort()
+        let running = try Running(["send", "--type", "STREAM", "--bind", "tcp://127.0.0.1:\(port)"])
+        let notices = BinaryStarToolTests.Lines(running.errors.fileHandleForReading)
+        let context = ZMQContext()
+        // A raw TCP peer: another STREAM, which hears the data the tool writes to it.
+        let client = try context.socket(.stream, options: [.linger(.zero)])
+        try await client.connect("tcp://127.0.0.1:\(port)")
+        _ = try await client.receive()  // its own connect notice
+        let announced = try #require(await notices.next())
+        #expect(announced.hasPrefix("connected\t"), "\(announced)")
+        let id = String(announced.dropFirst("connected\t".count))
+        #expect(id.hasPrefix("0x00") && id.count == 12, "a 5-octet id, 0x00 first: \(announced)")
+        try running.input.fileHandleForWriting.write(contentsOf: Data("\(id)\thello\n".utf8))
+        let data = try await client.receive()
+        #expect(data.count == 2 && data[1] == "hello")
+        try running.input.fileHandleForWriting.close()
+        #expect(await running.finish().status == 0)
+        await context.shutdown()
+    }
+
     @Test("recv --type STREAM --bind prints what a plain TCP client sends, between its connect and disconnect notices")
     func receiveStreamFromTCP() async throws {
         let port = unusedTCPPort()
