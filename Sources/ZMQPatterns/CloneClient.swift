@@ -155,7 +155,7 @@ public final class CloneClient: Sendable {
             }
             return
         }
-        replica.expect(uuid)
+        replica.expect(uuid, deleting: update.deletes ? key : nil)
         defer { replica.forget(uuid) }
         let deadline = ContinuousClock.now + timeout
         while true {
@@ -203,6 +203,8 @@ final class CloneReplica: Sendable {
         var synchronizedWaiters: [UUID: CheckedContinuation<Bool, Never>] = [:]
         /// `set`'s updates not back yet (false) or back (true), by UUID.
         var expected: [[UInt8]: Bool] = [:]
+        /// The key of each of those updates that deletes one.
+        var deleting: [[UInt8]: String] = [:]
         var echoWaiters: [[UInt8]: CheckedContinuation<Bool, Never>] = [:]
     }
 
@@ -224,8 +226,10 @@ final class CloneReplica: Sendable {
                 state.synchronized = true
                 let waiters = Array(state.synchronizedWaiters.values)
                 state.synchronizedWaiters = [:]
-                // An update published while the client was between servers comes back in the snapshot.
+                // An update published while the client was between servers comes back in the
+                // snapshot; a deletion, as its key's absence (the server ignores it if sent again).
                 let echoes = state.expected.isEmpty ? [] : entries.values.compactMap { state.arrived($0.uuid) }
+                    + state.deleting.filter { entries[$0.value] == nil }.keys.compactMap { state.arrived($0) }
                 return (changes, waiters, echoes, Array(state.changeWatchers.values))
             }
             for waiter in waiters { waiter.resume(returning: true) }
@@ -283,9 +287,19 @@ final class CloneReplica: Sendable {
         }
     }
 
-    func expect(_ uuid: [UInt8]) { state.withLock { $0.expected[uuid] = false } }
+    func expect(_ uuid: [UInt8], deleting key: String? = nil) {
+        state.withLock { state in
+            state.expected[uuid] = false
+            state.deleting[uuid] = key
+        }
+    }
 
-    func forget(_ uuid: [UInt8]) { state.withLock { $0.expected[uuid] = nil } }
+    func forget(_ uuid: [UInt8]) {
+        state.withLock { state in
+            state.expected[uuid] = nil
+            state.deleting[uuid] = nil
+        }
+    }
 
     /// Whether the update `uuid` comes back within `interval`.
     func echo(of uuid: [UInt8], within interval: Duration) async -> Bool {

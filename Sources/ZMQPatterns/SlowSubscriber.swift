@@ -39,7 +39,8 @@ public struct LagGuard: Sendable {
         self.maxLag = maxLag
     }
 
-    /// `message` with the stamp for `time` as its last frame.
+    /// `message` with the stamp for `time` as its last frame: the publisher's side of the
+    /// guard, called on each message before it is sent (there is no publisher type to set it on).
     public static func stamped(_ message: Message, at time: Date = Date()) -> Message {
         let microseconds = UInt64(max(0, (time.timeIntervalSince1970 * 1_000_000).rounded()))
         return Message(message.frames + [Frame(withUnsafeBytes(of: microseconds.bigEndian, Array.init))], metadata: message.metadata)

@@ -17,8 +17,9 @@ struct CloneServerCommand: AsyncParsableCommand {
             follows the active one's updates, and a client that lost the active server makes \
             the passive one take over by asking it for a snapshot. Each change of state is \
             printed on standard error as "binary-star: STATE". With --store the map is kept in \
-            an SQLite file (each change on disk before it is published): killed and restarted on \
-            the same file, the server serves the same map, its sequence numbers going on. Exits \
+            an SQLite file or a PostgreSQL database, one per server (each change on disk before \
+            it is published): killed and restarted on the same store, the server serves the same \
+            map, its sequence numbers going on. Exits \
             0 on SIGINT or SIGTERM, and 3 when both servers are active or both passive.
             """
     )
@@ -32,7 +33,7 @@ struct CloneServerCommand: AsyncParsableCommand {
     @Option(help: "In a pair: the other server's snapshot endpoint, e.g. tcp://backup:5566.")
     var peer: String?
 
-    @Option(help: "Keep the map in this SQLite file: each change is on disk before it is published, and a restart serves it again.")
+    @Option(help: "Keep the map in this store, an SQLite file or a postgres:// URL (one per server): each change is on disk before it is published, and a restart serves it again.")
     var store: String?
 
     @Flag(help: "Print what happens (updates, snapshots, expiries, dropped messages) on standard error.")
@@ -54,7 +55,7 @@ struct CloneServerCommand: AsyncParsableCommand {
         server.pair = pair.pairing
         server.peer = try peer.map { try cloneEndpoints($0, option: "--peer") }
         do {
-            server.store = try store.map { try SQLiteCloneStore(path: $0) }
+            if let store { server.store = try await cloneStore(at: StoreLocation(store)) }
         } catch {
             throw UsageError(message: "cannot use \(store ?? "") for the map: \((error as? ZMQError)?.message ?? "\(error)")")
         }
@@ -91,7 +92,8 @@ struct CloneClientCommand: AsyncParsableCommand {
         discussion: """
             Values print as zmq recv prints a frame: text, or 0x and hex. Give --connect twice \
             for a Binary Star pair of servers (primary first): the client follows whichever is \
-            active, and moves to the other when its server falls silent.
+            active, and moves to the other when its server falls silent. On SIGINT or SIGTERM, \
+            watch exits 0; get and set, interrupted before they are done, exit 1.
             """,
         subcommands: [Get.self, Set.self, Watch.self]
     )
@@ -108,9 +110,11 @@ struct CloneClientCommand: AsyncParsableCommand {
             if !(0.001...86_400).contains(serverTimeout) { throw ValidationError("--server-timeout must be between 0.001 and 86400 seconds") }
         }
 
-        func client(_ context: ZMQContext, subtree: String = "") async throws -> CloneClient {
-            try await CloneClient(context, servers: connect.map { try cloneEndpoints($0, option: "--connect") }, subtree: subtree,
-                                  serverTimeout: .milliseconds(Int64(serverTimeout * 1000)))
+        /// What starts the client; a bad --connect is a usage error here, before anything runs.
+        func client(subtree: String = "") throws -> @Sendable (ZMQContext) async throws -> CloneClient {
+            let servers = try connect.map { try cloneEndpoints($0, option: "--connect") }
+            let serverTimeout = Duration.milliseconds(Int64(serverTimeout * 1000))
+            return { context in try await CloneClient(context, servers: servers, subtree: subtree, serverTimeout: serverTimeout) }
         }
     }
 
@@ -128,12 +132,19 @@ struct CloneClientCommand: AsyncParsableCommand {
 
         func run() async throws {
             let context = ZMQContext.forTool()
-            let clone = try await client.client(context, subtree: subtree)
-            let synchronized = await withDeadline(seconds: timeout) { try await clone.waitUntilSynchronized() }
-            let entries = clone.values
-            await clone.close()
-            await context.shutdown()
-            guard synchronized else {
+            let start = try client.client(subtree: subtree)
+            let timeout = timeout
+            let outcome = try await resultUnlessSignalled(context) {
+                let clone = try await start(context)
+                let synchronized = await withDeadline(seconds: timeout) { try await clone.waitUntilSynchronized() }
+                await clone.close()
+                return synchronized ? clone.values : nil
+            }
+            guard let outcome else {
+                standardError("zmq clone get: interrupted before a server sent its snapshot")
+                throw ExitCode(1)
+            }
+            guard let entries = outcome else {
                 standardError("zmq clone get: no server sent its snapshot within \(timeout) seconds")
                 throw ExitCode(1)
             }
@@ -166,19 +177,27 @@ struct CloneClientCommand: AsyncParsableCommand {
 
         func run() async throws {
             let context = ZMQContext.forTool()
-            let clone = try await client.client(context)
+            let start = try client.client()
             let value = try FrameText.parse(self.value)
-            let outcome: (any Error)?
-            do {
-                try await clone.set(key, value, ttl: ttl.map { .milliseconds(Int64($0 * 1000)) }, timeout: .milliseconds(Int64(timeout * 1000)))
-                outcome = nil
-            } catch {
-                outcome = error
+            let (key, ttl, timeout) = (key, ttl.map { Duration.milliseconds(Int64($0 * 1000)) }, Duration.milliseconds(Int64(timeout * 1000)))
+            let outcome = try await resultUnlessSignalled(context) { () async throws -> (any Error)? in
+                let clone = try await start(context)
+                let failure: (any Error)?
+                do {
+                    try await clone.set(key, value, ttl: ttl, timeout: timeout)
+                    failure = nil
+                } catch {
+                    failure = error
+                }
+                await clone.close()
+                return failure
             }
-            await clone.close()
-            await context.shutdown()
-            if let outcome {
-                standardError("zmq clone set: \((outcome as? ZMQError)?.message ?? "\(outcome)")")
+            guard let outcome else {
+                standardError("zmq clone set: interrupted before a server published \(key)")
+                throw ExitCode(1)
+            }
+            if let failure = outcome {
+                standardError("zmq clone set: \((failure as? ZMQError)?.message ?? "\(failure)")")
                 throw ExitCode(1)
             }
         }
@@ -202,7 +221,7 @@ struct CloneClientCommand: AsyncParsableCommand {
 
         func run() async throws {
             let context = ZMQContext.forTool()
-            let clone = try await client.client(context, subtree: subtree)
+            let clone = try await client.client(subtree: subtree)(context)
             let changes = clone.changes(includingMap: true)
             let count = count
             try await runUntilSignalled(context, [{
@@ -225,6 +244,21 @@ private func printEntry(_ key: String, _ value: Frame?) {
     if let value, !value.isEmpty { FrameText.write(Message(value)) { line.append(contentsOf: $0) } }
     line.append(10)
     FileHandle.standardOutput.write(line)
+}
+
+/// `body`'s result, or nil if SIGINT or SIGTERM came first (it is then cancelled, and what it
+/// returns or throws is put aside); either way the context is shut down. It runs with the
+/// signals caught, so a signal at any moment finds them caught.
+func resultUnlessSignalled<T: Sendable>(_ context: ZMQContext, _ body: @escaping @Sendable () async throws -> T) async throws -> T? {
+    let result = Mutex<T?>(nil)
+    try await runUntilSignalled(context, [{
+        do {
+            let value = try await body()
+            // Nothing but a signal cancels it.
+            if !Task.isCancelled { result.withLock { $0 = value } }
+        } catch where Task.isCancelled {}
+    }])
+    return result.withLock { $0 }
 }
 
 /// Whether `body` finished within `seconds` (it is cancelled if not); false also if it threw.

@@ -14,7 +14,7 @@ struct CloneDemo: AsyncParsableCommand {
             Starts a primary and a backup `zmq clone-server` as child processes, has --clients \
             clients each set --updates keys while the primary is killed (SIGKILL), restarts the \
             primary once the backup has taken over, then checks that every client holds the same map as the surviving server. Exits 0 \
-            only if every client converged.
+            only if every client converged. On SIGINT or SIGTERM it stops both servers and exits 1.
             """
     )
 
@@ -35,6 +35,23 @@ struct CloneDemo: AsyncParsableCommand {
         let folder = directory ?? NSTemporaryDirectory() + "zmq-clone-demo-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         defer { if directory == nil { try? FileManager.default.removeItem(atPath: folder) } }
+        let (clients, updates) = (clients, updates)
+        // The servers start and stop inside, with the signals caught: a signal cancels the run,
+        // and the servers, in process groups of their own that a terminal's ^C does not reach,
+        // are stopped as it unwinds.
+        let context = ZMQContext.forTool()
+        let converged = try await resultUnlessSignalled(context) {
+            try await Self.exercise(clients: clients, updates: updates, folder: folder, context: context)
+        }
+        guard let converged else {
+            say("Interrupted: both servers stopped")
+            throw ExitCode(1)
+        }
+        if !converged { throw ExitCode(1) }
+    }
+
+    /// The run itself: whether every client converged (it says so, PASS or FAIL).
+    private static func exercise(clients: Int, updates: Int, folder: String, context: ZMQContext) async throws -> Bool {
         let (first, second) = ("ipc://\(folder)/primary", "ipc://\(folder)/backup")
         func server(_ role: String, bind: String, state: (String, String), peer: String) throws -> Child {
             try Child(["clone-server", "--bind", bind, "--heartbeat", "0.1", role, "--state-bind", "ipc://\(folder)/\(state.0).state",
@@ -42,28 +59,27 @@ struct CloneDemo: AsyncParsableCommand {
                       log: "\(folder)/\(role.dropFirst(2)).log")
         }
         let primary = try server("--primary", bind: first, state: ("primary", "backup"), peer: second)
+        defer { primary.stop() }
         let backup = try server("--backup", bind: second, state: ("backup", "primary"), peer: first)
-        defer { for child in [primary, backup] { child.stop() } }
-        print("Clone: \(clients) clients, \(updates) updates each, through a primary and a backup server; the primary killed mid-run")
+        defer { backup.stop() }
+        say("Clone: \(clients) clients, \(updates) updates each, through a primary and a backup server; the primary killed mid-run")
         // A backup takes over only from a primary it has heard active: wait for the pair to form.
-        guard await Self.waitForLine("binary-star: PASSIVE", in: "\(folder)/backup.log") else {
-            print("FAIL  the backup did not hear the primary within 10 seconds (logs in \(folder))")
-            throw ExitCode(1)
+        guard try await waitForLine("binary-star: PASSIVE", in: "\(folder)/backup.log") else {
+            say("FAIL  the backup did not hear the primary within 10 seconds (logs in \(folder))")
+            return false
         }
 
-        let context = ZMQContext.forTool()
         let servers = [try CloneEndpoints(first), try CloneEndpoints(second)]
         var members: [CloneClient] = []
         for _ in 0..<clients { members.append(try await CloneClient(context, servers: servers, serverTimeout: .milliseconds(500))) }
         let failovers = members.map { $0.events() }
         try await withThrowingTaskGroup(of: Void.self) { group in
             for (index, client) in members.enumerated() {
-                let updates = updates
                 group.addTask {
                     for update in 0..<updates {
                         try await client.set("/client\(index)/\(update % 10)", Frame("\(update)"), timeout: .seconds(20))
                         if index == 0, update == updates / 3 {
-                            print("  killing the primary (SIGKILL) after \(update + 1) updates from client 0")
+                            say("  killing the primary (SIGKILL) after \(update + 1) updates from client 0")
                             try primary.kill(restart: false)
                         }
                     }
@@ -73,7 +89,7 @@ struct CloneDemo: AsyncParsableCommand {
         }
         // Restarted only now that the backup has taken over: a primary restarted at once could
         // take the clients back before it hears the backup, with an empty map.
-        print("  restarting the primary: it hears the backup active and stands by")
+        say("  restarting the primary: it hears the backup active and stands by")
         try primary.start()
         try await members[0].set("/done", "yes", timeout: .seconds(20))
         let survivor = try await CloneClient(context, servers: [servers[1]], serverTimeout: .seconds(2))
@@ -85,23 +101,23 @@ struct CloneDemo: AsyncParsableCommand {
             while client["/done"] == nil, waited < 1000, await changes.next() != nil { waited += 1 }
             let same = client.values == survivor.values
             let moved = await Self.failedOver(failovers[index])
-            print("  client \(index): \(client.values.count) keys at sequence \(client.sequence)\(moved ? ", failed over to the backup" : "")\(same ? "" : ", DIFFERENT from the backup's map")")
+            say("  client \(index): \(client.values.count) keys at sequence \(client.sequence)\(moved ? ", failed over to the backup" : "")\(same ? "" : ", DIFFERENT from the backup's map")")
             converged = converged && same
         }
         for client in members + [survivor] { await client.close() }
-        await context.shutdown()
-        guard converged else {
-            print("FAIL  not every client holds the surviving server's map (logs in \(folder))")
-            throw ExitCode(1)
+        if converged {
+            say("PASS  every client converged: \(survivor.values.count) keys, the backup's map at sequence \(survivor.sequence)")
+        } else {
+            say("FAIL  not every client holds the surviving server's map (logs in \(folder))")
         }
-        print("PASS  every client converged: \(survivor.values.count) keys, the backup's map at sequence \(survivor.sequence)")
+        return converged
     }
 
     /// Whether `line` appears in the log file at `path` within 10 seconds.
-    private static func waitForLine(_ line: String, in path: String) async -> Bool {
+    private static func waitForLine(_ line: String, in path: String) async throws -> Bool {
         for _ in 0..<200 {
             if let text = try? String(contentsOfFile: path, encoding: .utf8), text.split(separator: "\n").contains(Substring(line)) { return true }
-            try? await Task.sleep(for: .milliseconds(50))
+            try await Task.sleep(for: .milliseconds(50))
         }
         return false
     }
@@ -113,4 +129,9 @@ struct CloneDemo: AsyncParsableCommand {
             throw CancellationError()
         }
     }
+}
+
+/// A line on standard output at once, even into a pipe: the demo's progress as it happens.
+private func say(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
 }

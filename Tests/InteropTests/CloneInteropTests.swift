@@ -83,7 +83,7 @@ struct CloneInteropTests {
         }
     }
 
-    @Test("pyzmq publisher and subscriber through our last value cache: a late subscriber gets the last value of its topic first")
+    @Test("pyzmq publisher and two pyzmq subscribers of one topic through our last value cache: each late subscriber gets the last value at once, the first again when the second joins")
     func lastValueCache() async throws {
         try await withContext { context in
             let (upstream, downstream) = (temporaryIPCEndpoint("lvc-up"), temporaryIPCEndpoint("lvc-down"))
@@ -96,9 +96,12 @@ struct CloneInteropTests {
             try marker.subscribe("z")
             try await marker.connect(downstream)
             #expect(try await marker.receive() == ["z", "end"])
-            let late = try PythonPeer(script: script, ["subscribe", "--connect", downstream, "--subscribe", "a"])
-            let report = try await late.result()
-            #expect(report["received"] as? [String] == ["a 2"])
+            let late = try PythonPeer(script: script, ["subscribe", "--connect", downstream, "--subscribe", "a", "--count", "2"])
+            try await late.waitFor("RECEIVED a 2")
+            // A second subscription to "a": the cache hears it too, and sends the last value to both.
+            let later = try PythonPeer(script: script, ["subscribe", "--connect", downstream, "--subscribe", "a"])
+            #expect(try await later.result()["received"] as? [String] == ["a 2"])
+            #expect(try await late.result()["received"] as? [String] == ["a 2", "a 2"])
             publisher.terminate()
             try await publisher.result()
             running.cancel()

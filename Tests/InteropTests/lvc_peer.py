@@ -9,8 +9,9 @@ prints "ENDPOINT <endpoint>" once its socket is bound or connected, then a one-l
       prints "SENT", and waits for SIGTERM (report ok true) or the timeout (ok false).
 
   lvc_peer.py subscribe --connect EP --subscribe PREFIX [--count N] [--timeout S]
-      A SUB subscribed to PREFIX: receives N messages (default 1) and reports them as
-      "received": ["TOPIC BODY", ...]; ok false if the timeout (default 30 s) passes first.
+      A SUB subscribed to PREFIX: receives N messages (default 1), printing "RECEIVED TOPIC BODY"
+      as each arrives, and reports them as "received": ["TOPIC BODY", ...]; ok false if the
+      timeout (default 30 s) passes first.
 """
 import argparse
 import json
@@ -62,6 +63,7 @@ def subscribe(args):
         if not subscriber.poll(int(args.timeout * 1000)):
             report(False, error="timed out", received=received)
         received.append(" ".join(frame.decode() for frame in subscriber.recv_multipart()))
+        print("RECEIVED %s" % received[-1], flush=True)
     report(True, received=received)
 
 

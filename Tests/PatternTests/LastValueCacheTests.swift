@@ -48,4 +48,32 @@ struct LastValueCacheTests {
             _ = await running.result
         }
     }
+
+    @Test("a second subscriber to a topic that already has one still gets its last value at once: the backend hears every subscription, repeats included")
+    func secondSubscriberToATopic() async throws {
+        try await withContext { context in
+            let (upstream, downstream) = (temporaryIPCEndpoint("lvc-up"), temporaryIPCEndpoint("lvc-down"))
+            let publisher = try context.socket(.xpub)
+            try await publisher.bind(upstream)
+            let feed = EventFeed<LastValueCacheEvent>()
+            var cache = LastValueCache(frontend: upstream, backend: downstream)
+            cache.onEvent = feed.handler
+            let running = Task { try await cache.run(in: context) }
+            #expect(try await publisher.receive() == [Frame([1])])
+            let first = try context.socket(.sub)
+            try first.subscribe("weather")
+            try await first.connect(downstream)
+            for await event in feed.stream where event.kind == .subscribed { break }
+            try await publisher.send(["weather", "sun"])
+            #expect(try await first.receive() == ["weather", "sun"])
+            // Fails rather than hangs if the cache never hears this repeated subscription.
+            let second = try context.socket(.sub, options: [.receiveTimeout(.seconds(10))])
+            try second.subscribe("weather")
+            try await second.connect(downstream)
+            #expect(try await second.receive() == ["weather", "sun"])
+            #expect(try await first.receive() == ["weather", "sun"], "the cached value goes to every subscriber of the topic again")
+            running.cancel()
+            _ = await running.result
+        }
+    }
 }

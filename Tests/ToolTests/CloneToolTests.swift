@@ -68,9 +68,19 @@ struct CloneToolTests {
         let watcher = try Running(["clone", "watch", "--connect", endpoint, "--count", "1"])
         let lines = Lines(watcher.output.fileHandleForReading)
         #expect(await lines.waitFor("/y=2") == ["/x=3", "/y=2"])
+        // A client reads the sequence: a server that started again from 0 would give its
+        // updates numbers that clients already hold, and they would drop them.
+        let context = ZMQContext()
+        let follower = try await CloneClient(context, servers: [try CloneEndpoints(endpoint)])
+        try await follower.waitUntilSynchronized()
+        #expect(follower.sequence == 3, "the snapshot is at the third update, as before the kill")
+        var changes = follower.changes().makeAsyncIterator()
         #expect(try await ToolTests.run(["clone", "set", "--connect", endpoint, "/z", "4"]).status == 0)
         #expect(await lines.rest() == ["/z=4"])
         #expect(await watcher.finish().status == 0)
+        #expect(await changes.next() == CloneChange(key: "/z", value: "4", sequence: 4))
+        await follower.close()
+        await context.shutdown()
         second.process.terminate()
         #expect(await second.finish().status == 0)
         let unusable = try await ToolTests.run(["clone-server", "--bind", endpoint, "--store", "\(folder)/no/such/dir/x.sqlite"])
@@ -83,6 +93,66 @@ struct CloneToolTests {
         #expect(run.status == 0, "\(run.output)\(run.errors)")
         #expect(run.output.contains("killing the primary (SIGKILL)"))
         #expect(run.output.contains("PASS  every client converged: 31 keys, the backup's map at sequence 91"), "\(run.output)")
+    }
+
+    @Test("demo clone: SIGINT or SIGTERM mid-run stops both clone-server children and exits 1, saying so", arguments: [SIGINT, SIGTERM])
+    func demoInterrupted(signal: Int32) async throws {
+        let demo = try Running(["demo", "clone", "--clients", "2", "--updates", "100000"])
+        let lines = Lines(demo.output.fileHandleForReading)
+        // Said once both servers are started, with the signals caught.
+        #expect(await lines.waitFor("Clone: 2 clients, 100000 updates each, through a primary and a backup server; the primary killed mid-run").count == 1)
+        let children = Self.children(of: demo.process.processIdentifier)
+        #expect(children.count == 2, "the primary and the backup")
+        kill(demo.process.processIdentifier, signal)
+        #expect(await lines.rest() == ["Interrupted: both servers stopped"])
+        #expect(await demo.finish().status == 1)
+        for child in children {
+            #expect(kill(child, 0) == -1 && errno == ESRCH, "clone-server \(child) is still running")
+        }
+    }
+
+    /// The processes whose parent is `pid`.
+    static func children(of pid: pid_t) -> [pid_t] {
+        let pgrep = Process()
+        let output = Pipe()
+        pgrep.executableURL = URL(fileURLWithPath: "/usr/bin/pgrep")
+        pgrep.arguments = ["-P", "\(pid)"]
+        pgrep.standardOutput = output
+        guard (try? pgrep.run()) != nil else { return [] }
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        pgrep.waitUntilExit()
+        return text.split(separator: "\n").compactMap { pid_t($0) }
+    }
+
+    @Test("get and set interrupted (SIGINT) before a server answers exit 1 and say so; watch and clone-server exit 0 on SIGINT")
+    func interrupted() async throws {
+        let folder = try Self.directory()
+        let silent = try CloneEndpoints("ipc://\(folder)/silent")
+        let context = ZMQContext()
+        // A server's publisher that never publishes: a client waits for its first message
+        // before it asks for a snapshot. Verbose, to hear each client's subscription to everything.
+        let publisher = try context.socket(.xpub, options: [.linger(.zero), .xpubVerbose(true)])
+        try await publisher.bind(silent.publisher)
+        for (command, said) in [(["get"], "zmq clone get: interrupted before a server sent its snapshot"),
+                                (["set", "/k", "v"], "zmq clone set: interrupted before a server published /k")] {
+            let running = try Running(["clone"] + command + ["--connect", silent.snapshot])
+            // Its subscription shows the client running, so with the signals caught.
+            while try await publisher.receive() != [Frame([1])] {}
+            running.process.interrupt()
+            let run = await running.finish()
+            #expect(run.status == 1 && run.errors.contains(said), "\(run.errors)")
+        }
+        await context.shutdown()
+
+        let endpoint = "ipc://\(folder)/clone"
+        let server = try Running(["clone-server", "--bind", endpoint, "--heartbeat", "0.1"])
+        #expect(try await ToolTests.run(["clone", "set", "--connect", endpoint, "/a", "1"]).status == 0)
+        let watcher = try Running(["clone", "watch", "--connect", endpoint])
+        #expect(await Lines(watcher.output.fileHandleForReading).waitFor("/a=1") == ["/a=1"])
+        watcher.process.interrupt()
+        #expect(await watcher.finish().status == 0)
+        server.process.interrupt()
+        #expect(await server.finish().status == 0)
     }
 
     @Test("usage errors exit 2 and say what is wrong", arguments: [
@@ -98,18 +168,29 @@ struct CloneToolTests {
         #expect(run.status == 2 && run.errors.contains(message), "\(run.errors)")
     }
 
-    @Test("a clone-server pair: the active server killed (SIGKILL) while several clients write; every write lands, and each watcher's output replays to the survivor's map")
-    func pairKilled() async throws {
-        let folder = try Self.directory()
-        let (first, second) = ("ipc://\(folder)/first", "ipc://\(folder)/second")
-        let (state1, state2) = ("ipc://\(folder)/state1", "ipc://\(folder)/state2")
-        func server(_ role: String, bind: String, stateBind: String, stateConnect: String, peer: String) throws -> (Running, Lines) {
-            let running = try Running(["clone-server", "--bind", bind, "--heartbeat", "0.1", role, "--state-bind", stateBind,
-                                       "--state-connect", stateConnect, "--state-heartbeat", "0.1", "--peer", peer])
+    /// The endpoints of a clone-server pair in `folder`: each server's snapshot endpoint.
+    struct Pair {
+        let folder: String
+        var first: String { "ipc://\(folder)/first" }
+        var second: String { "ipc://\(folder)/second" }
+
+        /// Starts the primary (on `first`) or the backup (on `second`); its standard error, where it says its states.
+        func start(primary: Bool) throws -> (Running, Lines) {
+            let (bind, peer) = primary ? (first, second) : (second, first)
+            let (stateBind, stateConnect) = primary ? ("state1", "state2") : ("state2", "state1")
+            let running = try Running(["clone-server", "--bind", bind, "--heartbeat", "0.1", primary ? "--primary" : "--backup",
+                                       "--state-bind", "ipc://\(folder)/\(stateBind)", "--state-connect", "ipc://\(folder)/\(stateConnect)",
+                                       "--state-heartbeat", "0.1", "--peer", peer])
             return (running, Lines(running.errors.fileHandleForReading))
         }
-        let (primary, primaryLines) = try server("--primary", bind: first, stateBind: state1, stateConnect: state2, peer: second)
-        let (backup, backupLines) = try server("--backup", bind: second, stateBind: state2, stateConnect: state1, peer: first)
+    }
+
+    @Test("a clone-server pair: the active server killed (SIGKILL) while several clients write; every write lands, and each watcher's output replays to the survivor's map")
+    func pairKilled() async throws {
+        let pair = Pair(folder: try Self.directory())
+        let (first, second) = (pair.first, pair.second)
+        let (primary, primaryLines) = try pair.start(primary: true)
+        let (backup, backupLines) = try pair.start(primary: false)
         #expect(await primaryLines.waitFor("binary-star: ACTIVE").last == "binary-star: ACTIVE")
         #expect(await backupLines.waitFor("binary-star: PASSIVE").last == "binary-star: PASSIVE")
         let both = ["--connect", first, "--connect", second, "--server-timeout", "0.5"]
@@ -141,6 +222,65 @@ struct CloneToolTests {
             watcher.process.terminate()
             #expect(await watcher.finish().status == 0)
         }
+        backup.process.terminate()
+        #expect(await backup.finish().status == 0)
+    }
+    @Test("get with --connect given twice asks whichever server is active: the primary, then the backup once the primary is dead, and still the backup once the primary is back and passive")
+    func getFromPair() async throws {
+        let pair = Pair(folder: try Self.directory())
+        let both = ["--connect", pair.first, "--connect", pair.second, "--server-timeout", "0.5"]
+        var (primary, primaryLines) = try pair.start(primary: true)
+        let (backup, backupLines) = try pair.start(primary: false)
+        #expect(await primaryLines.waitFor("binary-star: ACTIVE").last == "binary-star: ACTIVE")
+        #expect(await backupLines.waitFor("binary-star: PASSIVE").last == "binary-star: PASSIVE")
+        #expect(try await ToolTests.run(["clone", "set"] + both + ["/a", "1"]).status == 0)
+        #expect(try await ToolTests.run(["clone", "get"] + both).output == "/a=1\n")
+
+        kill(primary.process.processIdentifier, SIGKILL)
+        _ = await primary.finish()
+        // The primary is silent: get turns to the backup, and its request is the vote that makes it active.
+        let fromBackup = try await ToolTests.run(["clone", "get"] + both)
+        #expect(fromBackup.status == 0 && fromBackup.output == "/a=1\n", "\(fromBackup.errors)")
+        #expect(await backupLines.waitFor("binary-star: ACTIVE").last == "binary-star: ACTIVE")
+
+        (primary, primaryLines) = try pair.start(primary: true)
+        #expect(await primaryLines.waitFor("binary-star: PASSIVE").last == "binary-star: PASSIVE")
+        #expect(try await ToolTests.run(["clone", "set"] + both + ["/b", "2"]).status == 0)
+        // The passive primary answers no snapshot request: get moves on to the active backup.
+        let passiveFirst = try await ToolTests.run(["clone", "get"] + both)
+        #expect(passiveFirst.status == 0 && passiveFirst.output == "/a=1\n/b=2\n", "\(passiveFirst.errors)")
+        for server in [primary, backup] {
+            server.process.terminate()
+            #expect(await server.finish().status == 0)
+        }
+    }
+
+    @Test("watch on a pair learns from the new server's snapshot what changed while it was away: after the fail-over it prints key= for a key deleted meanwhile and key=value for one set")
+    func watchDiffAfterFailOver() async throws {
+        let pair = Pair(folder: try Self.directory())
+        let both = ["--connect", pair.first, "--connect", pair.second, "--server-timeout", "0.5"]
+        let (primary, primaryLines) = try pair.start(primary: true)
+        let (backup, backupLines) = try pair.start(primary: false)
+        #expect(await primaryLines.waitFor("binary-star: ACTIVE").last == "binary-star: ACTIVE")
+        #expect(await backupLines.waitFor("binary-star: PASSIVE").last == "binary-star: PASSIVE")
+        for (key, value) in [("/gone", "1"), ("/keep", "1")] {
+            #expect(try await ToolTests.run(["clone", "set"] + both + [key, value]).status == 0)
+        }
+        let watcher = try Running(["clone", "watch"] + both + ["--count", "2"])
+        let lines = Lines(watcher.output.fileHandleForReading)
+        #expect(await lines.waitFor("/keep=1") == ["/gone=1", "/keep=1"])
+        // Stopped, the watcher is connected to no publisher but the primary's while the primary
+        // dies and the backup publishes the changes: it can only learn them from the backup's snapshot.
+        kill(watcher.process.processIdentifier, SIGSTOP)
+        kill(primary.process.processIdentifier, SIGKILL)
+        _ = await primary.finish()
+        for (key, value) in [("/gone", ""), ("/new", "1")] {
+            #expect(try await ToolTests.run(["clone", "set", "--connect", pair.second, "--server-timeout", "0.5", key, value]).status == 0)
+        }
+        #expect(await backupLines.waitFor("binary-star: ACTIVE").last == "binary-star: ACTIVE")
+        kill(watcher.process.processIdentifier, SIGCONT)
+        #expect(await lines.rest() == ["/gone=", "/new=1"], "the deletion first, then what was set")
+        #expect(await watcher.finish().status == 0)
         backup.process.terminate()
         #expect(await backup.finish().status == 0)
     }

@@ -174,6 +174,31 @@ struct ProxyTests {
         }
     }
 
+    @Test("a traced queue (ROUTER to DEALER) shows a request going frontend to backend and its reply coming back, envelope and all")
+    func tracedReply() async throws {
+        try await withContext { context in
+            let frontend = try context.socket(.router)
+            let backend = try context.socket(.dealer)
+            try await frontend.bind("inproc://traced-queue-in")
+            try await backend.bind("inproc://traced-queue-out")
+            let (passing, trace) = AsyncStream.makeStream(of: ZMQProxy.Passage.self)
+            let proxy = Task { try await ZMQProxy.run(frontend: frontend, backend: backend, trace: trace) }
+            var passages = passing.makeAsyncIterator()
+            let client = try context.socket(.req, options: [.routingID(Array("client".utf8))])
+            try await client.connect("inproc://traced-queue-in")
+            let worker = try context.socket(.rep)
+            try await worker.connect("inproc://traced-queue-out")
+            try await client.send(["hello"])
+            #expect(await passages.next() == ZMQProxy.Passage(direction: .frontendToBackend, kind: .message, message: ["client", "", "hello"]))
+            #expect(try await worker.receive() == ["hello"])
+            try await worker.send(["world"])
+            #expect(await passages.next() == ZMQProxy.Passage(direction: .backendToFrontend, kind: .message, message: ["client", "", "world"]))
+            #expect(try await client.receive() == ["world"])
+            proxy.cancel()
+            _ = await proxy.result
+        }
+    }
+
     @Test("a pair of types with nothing to pass is refused")
     func nothingToPass() async throws {
         try await withContext { context in
