@@ -10,16 +10,7 @@ struct CloneClientTests {
     @Test("messages with the wrong frame count, unknown commands and commands out of place, from the snapshot port or the publisher, are dropped and counted; the map takes only the well-formed updates")
     func malformedCommands() async throws {
         try await withContext { context in
-            let endpoints = CloneTests.endpoints()
-            // A ROUTER for snapshots and an XPUB playing the server's publisher (to see the subscription).
-            let snapshots = try context.socket(.router)
-            try await snapshots.bind(endpoints.snapshot)
-            let publisher = try context.socket(.xpub)
-            try await publisher.bind(endpoints.publisher)
-            let client = try await CloneClient(context, servers: [endpoints], serverTimeout: .seconds(30))
-            _ = try await publisher.receive()
-            try await publisher.send(CloneProtocol.heartbeat)
-            let request = try await snapshots.receive()
+            let (snapshots, publisher, client, request) = try await CloneTests.handMadeServer(in: context)
             let inSnapshot: [Message] = [
                 CloneEntry(key: "/k", sequence: 1, value: "v").message,
                 ["/k", Frame([UInt8](repeating: 0, count: 8)), "", "gone"],   // 4 frames

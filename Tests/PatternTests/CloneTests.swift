@@ -201,19 +201,24 @@ struct CloneTests {
         }
     }
 
+    /// A hand-made server: a ROUTER for snapshots and an XPUB playing the publisher (to see the
+    /// subscription); a client of it, and that client's snapshot request.
+    static func handMadeServer(in context: ZMQContext) async throws -> (snapshots: ZMQSocket, publisher: ZMQSocket, client: CloneClient, request: Message) {
+        let endpoints = Self.endpoints()
+        let snapshots = try context.socket(.router)
+        try await snapshots.bind(endpoints.snapshot)
+        let publisher = try context.socket(.xpub)
+        try await publisher.bind(endpoints.publisher)
+        let client = try await CloneClient(context, servers: [endpoints], serverTimeout: .seconds(30))
+        _ = try await publisher.receive()
+        try await publisher.send(CloneProtocol.heartbeat)
+        return (snapshots, publisher, client, try await snapshots.receive())
+    }
+
     @Test("a client fed malformed updates by a server drops and counts each, and its map takes only the well-formed ones")
     func badServer() async throws {
         try await withContext { context in
-            let endpoints = Self.endpoints()
-            // A hand-made server: a ROUTER for snapshots and an XPUB (to see the subscription).
-            let snapshots = try context.socket(.router)
-            try await snapshots.bind(endpoints.snapshot)
-            let publisher = try context.socket(.xpub)
-            try await publisher.bind(endpoints.publisher)
-            let client = try await CloneClient(context, servers: [endpoints], serverTimeout: .seconds(30))
-            _ = try await publisher.receive()
-            try await publisher.send(CloneProtocol.heartbeat)
-            let request = try await snapshots.receive()
+            let (snapshots, publisher, client, request) = try await Self.handMadeServer(in: context)
             #expect(Array(request.frames.dropFirst()) == CloneProtocol.snapshotRequest(subtree: "").frames)
             for reply in [CloneEntry(key: "/k", sequence: 1, value: "v").message, ["/bad", Frame([1, 2, 3]), "", "", "x"],
                           CloneProtocol.snapshotEnd(sequence: 1, subtree: "")] {

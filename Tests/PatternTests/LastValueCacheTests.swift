@@ -20,18 +20,26 @@ struct LastValueCacheTests {
         #expect(machine.received(Message(Frame([0] + Array("A".utf8))), on: LastValueCacheMachine.backend, now: FixedClock.at(0)).isEmpty)
     }
 
+    /// A cache between an XPUB publisher (to see the cache's subscription before publishing)
+    /// and the endpoint subscribers connect to, its subscription seen.
+    static func cache(in context: ZMQContext) async throws
+        -> (publisher: ZMQSocket, downstream: String, feed: EventFeed<LastValueCacheEvent>, running: Task<Void, any Error>) {
+        let (upstream, downstream) = (temporaryIPCEndpoint("lvc-up"), temporaryIPCEndpoint("lvc-down"))
+        let publisher = try context.socket(.xpub)
+        try await publisher.bind(upstream)
+        let feed = EventFeed<LastValueCacheEvent>()
+        var cache = LastValueCache(frontend: upstream, backend: downstream)
+        cache.onEvent = feed.handler
+        let configured = cache
+        let running = Task { try await configured.run(in: context) }
+        #expect(try await publisher.receive() == [Frame([1])])
+        return (publisher, downstream, feed, running)
+    }
+
     @Test("a subscriber that joins late gets the last value of its topics at once, before any later update")
     func lateJoiner() async throws {
         try await withContext { context in
-            let (upstream, downstream) = (temporaryIPCEndpoint("lvc-up"), temporaryIPCEndpoint("lvc-down"))
-            // An XPUB publisher, to see the cache's subscription before publishing.
-            let publisher = try context.socket(.xpub)
-            try await publisher.bind(upstream)
-            let feed = EventFeed<LastValueCacheEvent>()
-            var cache = LastValueCache(frontend: upstream, backend: downstream)
-            cache.onEvent = feed.handler
-            let running = Task { try await cache.run(in: context) }
-            #expect(try await publisher.receive() == [Frame([1])])
+            let (publisher, downstream, feed, running) = try await Self.cache(in: context)
             let early = try context.socket(.sub)
             try early.subscribe()
             try await early.connect(downstream)
@@ -52,14 +60,7 @@ struct LastValueCacheTests {
     @Test("a second subscriber to a topic that already has one still gets its last value at once: the backend hears every subscription, repeats included")
     func secondSubscriberToATopic() async throws {
         try await withContext { context in
-            let (upstream, downstream) = (temporaryIPCEndpoint("lvc-up"), temporaryIPCEndpoint("lvc-down"))
-            let publisher = try context.socket(.xpub)
-            try await publisher.bind(upstream)
-            let feed = EventFeed<LastValueCacheEvent>()
-            var cache = LastValueCache(frontend: upstream, backend: downstream)
-            cache.onEvent = feed.handler
-            let running = Task { try await cache.run(in: context) }
-            #expect(try await publisher.receive() == [Frame([1])])
+            let (publisher, downstream, feed, running) = try await Self.cache(in: context)
             let first = try context.socket(.sub)
             try first.subscribe("weather")
             try await first.connect(downstream)
