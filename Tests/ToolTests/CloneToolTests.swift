@@ -52,11 +52,12 @@ struct CloneToolTests {
         #expect(silent.status == 1 && silent.errors.contains("no server sent its snapshot"), "\(silent.errors)")
     }
 
-    @Test("clone-server --store: killed (SIGKILL) and restarted on the same file, it serves the same map and its sequence goes on")
-    func storeSurvivesKill() async throws {
+    @Test("clone-server --store: killed (SIGKILL) and restarted on the same store (an SQLite file or a PostgreSQL database), it serves the same map and its sequence goes on", arguments: ["sqlite", "postgres"])
+    func storeSurvivesKill(backEnd: String) async throws {
         let folder = try Self.directory()
         let endpoint = "ipc://\(folder)/clone"
-        let arguments = ["clone-server", "--bind", endpoint, "--heartbeat", "0.1", "--store", "\(folder)/clone.sqlite"]
+        let store = backEnd == "postgres" ? TestPostgres.url(of: try await TestPostgres.freshDatabase("clone_kill")) : "\(folder)/clone.sqlite"
+        let arguments = ["clone-server", "--bind", endpoint, "--heartbeat", "0.1", "--store", store]
         let first = try Running(arguments)
         for (key, value) in [("/x", "1"), ("/y", "2"), ("/x", "3")] {
             #expect(try await ToolTests.run(["clone", "set", "--connect", endpoint, key, value]).status == 0)
