@@ -7,6 +7,7 @@
     python3 Benchmarks/run.py --baseline OTHER/SwiftBench   # adds an earlier swift-zmq build
     python3 Benchmarks/run.py --only majordomo,titanic     # the Majordomo broker and Titanic rows
     python3 Benchmarks/run.py --only titanic,spool         # the stores' rows, on SQLite and PostgreSQL
+    python3 Benchmarks/run.py --only fanout,topics,router,connections   # how the cost grows (and the plot)
 
 Builds Benchmarks/ in release mode (a separate package: the library never links libzmq) and the
 C peer c/bench.c against Debian's libzmq3-dev (installed if missing, as is libsodium for the
@@ -97,18 +98,29 @@ def curve_keys(libzmq):
     return dict(os.environ, **keys)
 
 
-def pub_sub_run(binary, subscriber_mode, count, size, last):
+def more_files():
+    """For a child process: as many open files as allowed (10,000 connections need them)."""
+    import resource
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        # libzmq spends two descriptors on each socket (its mailbox and its connection).
+        resource.setrlimit(resource.RLIMIT_NOFILE, (max(hard, 65536), max(hard, 65536)))
+    except (ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def pub_sub_run(binary, subscriber_mode, count, size, last, pub_extra=(), sub_extra=()):
     """Runs `binary pub` and `binary <subscriber_mode> ... <last>` against it over tcp: the
     publisher starts once the subscriber side is connected (its READY, then half a second for
     the subscriptions to cross loopback). Returns the subscriber's RESULT (rate, CPU per message,
     received) and the publisher's CPU per message."""
-    publisher = subprocess.Popen([binary, "pub", "tcp://127.0.0.1:*", str(count), str(size)], stdin=subprocess.PIPE,
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    publisher = subprocess.Popen([binary, "pub", "tcp://127.0.0.1:*", str(count), str(size)] + [str(a) for a in pub_extra],
+                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=more_files)
     line = publisher.stdout.readline()
     if not line.startswith("ENDPOINT "):
         raise SystemExit("%s pub failed: %s %s" % (binary, line, publisher.stderr.read()))
-    subscriber = subprocess.Popen([binary, subscriber_mode, line.split()[1], str(count), str(size), str(last)],
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    subscriber = subprocess.Popen([binary, subscriber_mode, line.split()[1], str(count), str(size), str(last)] + [str(a) for a in sub_extra],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=more_files)
     if subscriber.stdout.readline().strip() != "READY":
         raise SystemExit("%s %s failed: %s" % (binary, subscriber_mode, subscriber.stderr.read()))
     time.sleep(0.5)
@@ -121,14 +133,66 @@ def pub_sub_run(binary, subscriber_mode, count, size, last):
     return result(sub_out), result(pub_out)[1]
 
 
+FANOUT_COUNTS = {1: 2_000_000, 10: 500_000, 100: 20_000, 1000: 2_000}
+
+
 def fanout(binary, subscribers, size):
-    """PUB -> N SUB over tcp, the subscribers in one process: the summed delivered msgs/s, the
+    """PUB -> N SUB over tcp, the subscribers in one process: the delivered msgs/s (every
+    delivery over the span from the first message any subscriber got to the last), the
     CPU per delivered message of the subscriber process and per published message of the
     publisher, and the share of deliveries missed. Both sides set no high-water mark, so a PUB
-    drops nothing and the rate is what flows end to end, not how much is thrown away."""
-    count = 2_000_000 if subscribers == 1 else 500_000
-    (rate, sub_cpu, received), pub_cpu = pub_sub_run(binary, "sub", count, size, subscribers)
+    drops nothing and the rate is what flows end to end, not how much is thrown away; the
+    publisher (an XPUB here) starts once it has every subscriber's subscription."""
+    count = FANOUT_COUNTS[subscribers]
+    (rate, sub_cpu, received), pub_cpu = pub_sub_run(binary, "sub", count, size, subscribers, pub_extra=(subscribers, 0))
     return rate, sub_cpu, pub_cpu, 1 - received / (count * subscribers)
+
+
+def topics(binary, subscribers, per_subscriber):
+    """One PUB and `subscribers` SUBs each holding `per_subscriber` topics of its own: each 64 B
+    message matches one subscriber's topic, so what grows with the topics held is the matching."""
+    count = 1_000_000
+    (rate, sub_cpu, received), pub_cpu = pub_sub_run(binary, "sub", count, 64, subscribers,
+                                                     pub_extra=(subscribers, per_subscriber), sub_extra=(per_subscriber,))
+    return rate, sub_cpu, pub_cpu, 1 - received / count
+
+
+def router(binary, dealers, peers):
+    """A ROUTER (`binary`) echoing requests from `peers` DEALERs (always c/bench.c on libzmq, so
+    only the ROUTER differs): each DEALER sends its share at once and reads nothing back, and the
+    ROUTER's rate from its first request to its last echo is what fair-queueing over the peers
+    and finding each reply's peer cost."""
+    count = 200_000
+    server = subprocess.Popen([binary, "router", "tcp://127.0.0.1:*", str(count), "64", str(peers)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=more_files)
+    line = server.stdout.readline()
+    if not line.startswith("ENDPOINT "):
+        raise SystemExit("%s router failed: %s %s" % (binary, line, server.stderr.read()))
+    # libzmq spends two descriptors per DEALER (its mailbox and its connection): at most 5,000 a
+    # process keeps each under the usual limit of 20,000 open files.
+    shares = [min(5_000, peers - start) for start in range(0, peers, 5_000)]
+    clients = [subprocess.Popen([dealers, "dealers", line.split()[1], str(count * share // peers), "64", str(share)], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=more_files) for share in shares]
+    if server.stdout.readline().strip() != "READY":
+        raise SystemExit("%s router failed: %s" % (binary, server.stderr.read()))
+    for client in clients:
+        client.stdin.write("go\n")
+        client.stdin.flush()
+    out, err = server.communicate(timeout=600)
+    for client in clients:
+        client.stdin.close()
+        client.wait(timeout=600)
+    if server.returncode:
+        raise SystemExit("router failed: %s" % err)
+    return result(out)
+
+
+def connections(server, client, env=None):
+    """Connections per second: each a new socket that connects, handshakes (NULL, or CURVE with
+    `env`), sends one octet and closes; counted by the server from its first message to its last."""
+    count = 2_000 if env is None else 1_000
+    (out, _), _ = pair_run(server, client, "conn-server", "conn-client", "tcp", count, 1, env)
+    return result(out)
 
 
 def blackbox(binary, workers, size):
@@ -149,6 +213,24 @@ def latency(binary, transport, size, io_thread=False):
         return result(subprocess.run([binary, "lat-inproc", str(count), str(size)], stdout=subprocess.PIPE, text=True, check=True, timeout=600, env=env).stdout)
     _, (client_out, _) = pair_run(binary, binary, "lat-server", "lat-client", transport, count, size, env)
     return result(client_out)
+
+
+def steady(binary, seconds, size):
+    """REQ -> REP round trips over tcp for `seconds`: p50, p99 and p99.9 (µs, one way) of each
+    10 s window, and of the whole run, from the client."""
+    server = subprocess.Popen([binary, "lat-server", "tcp://127.0.0.1:*", "2000000000", str(size)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = server.stdout.readline()
+    if not line.startswith("ENDPOINT "):
+        raise SystemExit("%s lat-server failed: %s %s" % (binary, line, server.stderr.read()))
+    try:
+        out = subprocess.run([binary, "lat-steady", line.split()[1], str(seconds), str(size)],
+                             stdout=subprocess.PIPE, text=True, check=True, timeout=seconds + 120).stdout
+    finally:
+        server.kill()
+        server.wait()
+    windows = [[float(v) for v in l.split()[1:]] for l in out.splitlines() if l.startswith("WINDOW ")]
+    return windows, result(out)
 
 
 def free_port():
@@ -239,7 +321,8 @@ class Table:
         self.rows = []
 
     def add(self, name, unit, samples, extra=""):
-        """samples: column name -> list of values; ratio is the second column over the first."""
+        """samples: column name -> list of values; ratio is the second column over the first,
+        marked "level" when the two columns' ranges overlap (no win or loss to claim)."""
         cells = []
         medians = []
         for column in self.columns:
@@ -253,6 +336,10 @@ class Table:
             spread = " (%s–%s)" % (human(min(values), unit), human(max(values), unit)) if len(values) > 1 else ""
             cells.append(human(median, unit) + spread)
         ratio = "%.2f" % (medians[1] / medians[0]) if medians[0] and medians[1] is not None else "–"
+        # Level when the runs overlap: the worst of one against the best of the other crosses 1.
+        first, second = samples.get(self.columns[0]), samples.get(self.columns[1])
+        if ratio != "–" and len(first or []) > 1 and len(second or []) > 1 and min(second) / max(first) <= 1 <= max(second) / min(first):
+            ratio += " (level)"
         row = "| %s | %s | %s | %s |" % (name, " | ".join(cells), ratio, extra)
         self.rows.append(row)
         print(row, file=sys.stderr)
@@ -267,7 +354,8 @@ class Table:
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--only", default="throughput,latency,fanout,blackbox,mixed,curve,memory,allocations,majordomo,titanic,spool")
+    parser.add_argument("--only", default="throughput,latency,steady,fanout,topics,router,connections,blackbox,mixed,curve,memory,allocations,majordomo,titanic,spool")
+    parser.add_argument("--steady-seconds", type=int, default=60, help="how long the steady latency run lasts, per implementation")
     parser.add_argument("--transports", default="tcp,ipc,inproc")
     parser.add_argument("--sizes", default=",".join(map(str, SIZES)))
     parser.add_argument("--baseline", help="an earlier build of SwiftBench to compare with, in the same run")
@@ -309,8 +397,21 @@ def main():
                     table.add("%s %d B one-way latency p50, µs%s" % (transport, size, how), "µs", p50)
                     table.add("%s %d B one-way latency p99, µs%s" % (transport, size, how), "µs", p99)
 
+    curves = {}  # case -> x -> implementation -> median: the plot of how the cost grows
+    if "steady" in only:
+        # Once per implementation (a minute each), not per run: what it shows is drift over time.
+        worst, whole, notes = {}, {}, []
+        for name, binary in impls.items():
+            windows, overall = steady(binary, args.steady_seconds, 1)
+            for end, p50, p99, p999 in windows:
+                curves.setdefault("tcp 1 B REQ → REP for %d s: p99 one-way µs per 10 s" % args.steady_seconds, {}).setdefault(int(end), {})[name] = p99
+            worst[name] = [max(w[2] for w in windows)] if windows else []
+            whole[name] = [overall[1]]
+            notes.append("%s p50/p99/p99.9 per 10 s: %s" % (name, ", ".join("%.0f/%.0f/%.0f" % tuple(w[1:]) for w in windows)))
+        table.add("tcp 1 B one-way latency p99 over %d s, µs" % args.steady_seconds, "µs", whole)
+        table.add("tcp 1 B one-way latency p99, worst 10 s window, µs", "µs", worst, "; ".join(notes))
     if "fanout" in only:
-        for subscribers in (1, 10):
+        for subscribers in (1, 10, 100, 1000):
             samples, cpu, missed = {}, {}, {}
             for run in range(args.runs):
                 for name, binary in (impls.items() if run % 2 == 0 else reversed(list(impls.items()))):
@@ -320,7 +421,46 @@ def main():
                     missed.setdefault(name, []).append(lost)
             per = "; ".join("%d / %d" % (statistics.median(c[0] for c in cpu[n]), statistics.median(c[1] for c in cpu[n])) for n in ("libzmq", "swift-zmq"))
             per += " missed: " + ", ".join("%s %.0f%%" % (n, 100 * statistics.median(missed[n])) for n in ("libzmq", "swift-zmq"))
-            table.add("tcp 64 B PUB → %d SUB, delivered msgs/s summed" % subscribers, "msgs/s", samples, per)
+            table.add("tcp 64 B PUB → %s SUB, delivered msgs/s (all subscribers)" % format(subscribers, ","), "msgs/s", samples, per)
+            curves.setdefault("PUB → N SUB (64 B, tcp): delivered msgs/s", {})[subscribers] = {n: statistics.median(v) for n, v in samples.items()}
+
+    if "topics" in only:
+        for per_subscriber in (1, 100):
+            samples, cpu, missed = {}, {}, {}
+            for run in range(args.runs):
+                for name, binary in (impls.items() if run % 2 == 0 else reversed(list(impls.items()))):
+                    rate, sub_cpu, pub_cpu, lost = topics(binary, 1000, per_subscriber)
+                    samples.setdefault(name, []).append(rate)
+                    cpu.setdefault(name, []).append((sub_cpu, pub_cpu))
+                    missed.setdefault(name, []).append(lost)
+            per = "; ".join("%d / %d" % (statistics.median(c[0] for c in cpu[n]), statistics.median(c[1] for c in cpu[n])) for n in ("libzmq", "swift-zmq"))
+            per += " missed: " + ", ".join("%s %.0f%%" % (n, 100 * statistics.median(missed[n])) for n in ("libzmq", "swift-zmq"))
+            table.add("tcp 64 B PUB → 1,000 SUB holding %d topic%s each (one match per message), msgs/s" % (per_subscriber, "s" if per_subscriber > 1 else ""),
+                      "msgs/s", samples, per)
+            curves.setdefault("PUB → 1,000 SUB, topics held by each: msgs/s", {})[per_subscriber] = {n: statistics.median(v) for n, v in samples.items()}
+
+    if "router" in only:
+        for peers in (1, 100, 10_000):
+            samples, cpu = {}, {}
+            for run in range(args.runs):
+                for name, binary in (impls.items() if run % 2 == 0 else reversed(list(impls.items()))):
+                    rate, per_message = router(binary, libzmq, peers)
+                    samples.setdefault(name, []).append(rate)
+                    cpu.setdefault(name, []).append(per_message)
+            per = "; ".join("%d" % statistics.median(cpu[n]) for n in ("libzmq", "swift-zmq"))
+            table.add("tcp 64 B ROUTER echoing %s DEALER peers, msgs/s" % format(peers, ","), "msgs/s", samples, per + " (DEALERs: c/bench.c on libzmq)")
+            curves.setdefault("ROUTER with N DEALER peers (64 B, tcp): msgs/s", {})[peers] = {n: statistics.median(v) for n, v in samples.items()}
+
+    if "connections" in only:
+        for label, env in (("NULL", None), ("CURVE", curve_keys(libzmq))):
+            samples, cpu = {}, {}
+            for run in range(args.runs):
+                for name, binary in (impls.items() if run % 2 == 0 else reversed(list(impls.items()))):
+                    rate, per_connection = connections(binary, binary, env)
+                    samples.setdefault(name, []).append(rate)
+                    cpu.setdefault(name, []).append(per_connection)
+            per = "; ".join("%d" % statistics.median(cpu[n]) for n in ("libzmq", "swift-zmq")) + " (server, per connection)"
+            table.add("tcp connections/s, %s (connect, handshake, one message, close)" % label, "msgs/s", samples, per)
 
     if "blackbox" in only:
         # One subscriber connection fanned out to N handlers (SubscriberFanOut), against libzmq's
@@ -449,6 +589,37 @@ def main():
         postgres.stop()
 
     table.show()
+    if curves:
+        plot(curves)
+
+
+def plot(curves):
+    """One chart per scaling case, swift-zmq and libzmq (and a baseline) as lines over the
+    growing work, written next to BENCHMARKS.md. matplotlib comes from PyPI, installed if missing."""
+    try:
+        import matplotlib
+    except ImportError:
+        subprocess.check_call([sys.executable, "-m", "pip", "install", "-q", "matplotlib==3.9.2"])
+        import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as pyplot
+    figure, axes = pyplot.subplots(1, len(curves), figsize=(6 * len(curves), 4.5), squeeze=False)
+    for axis, (case, points) in zip(axes[0], curves.items()):
+        xs = sorted(points)
+        for name in sorted({n for values in points.values() for n in values}):
+            axis.plot(xs, [points[x].get(name) for x in xs], marker="o", label=name)
+        if xs[-1] >= 50 * xs[0]:  # work that grows by orders of magnitude; time runs on a plain axis
+            axis.set_xscale("log")
+        axis.set_yscale("log")
+        axis.set_title(case, fontsize=10)
+        axis.set_xticks(xs)
+        axis.set_xticklabels([format(x, ",") for x in xs])
+        axis.legend()
+        axis.grid(True, which="both", alpha=0.3)
+    figure.tight_layout()
+    path = os.path.join(ROOT, "BENCHMARKS-scaling.png")
+    figure.savefig(path, dpi=100)
+    print("plot: %s" % path, file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -5,12 +5,25 @@
  *   lat-server EP COUNT SIZE  REP binds, answers COUNT requests with the request
  *   lat-client EP COUNT SIZE  REQ connects, COUNT round trips;             RESULT p50-us p99-us (one way)
  *   lat-inproc COUNT SIZE   both ends in one process;                      RESULT p50-us p99-us
+ *   lat-steady EP SECONDS SIZE  REQ connects, round trips for SECONDS; a line "WINDOW end-s p50 p99 p99.9"
+ *                           (µs, one way) per 10 s, then RESULT p50 p99 p99.9 over the whole run
  *   mem-idle N              N idle tcp connections in one process;         RESULT bytes-per-connection
  *   mem-queue N SIZE        N messages queued for a peer that never comes; RESULT peak-bytes queued-bytes-per-msg
  *   (pub and sub set no high-water mark, so nothing is dropped and the rate is what flows end to end)
- *   pub EP COUNT SIZE       PUB binds, prints "ENDPOINT e", waits for a line on stdin, publishes; RESULT 0 cpu-ns/msg sent
- *   sub EP COUNT SIZE N     N SUB sockets connect and subscribe to everything, prints "READY", each receives;
- *                           RESULT summed-msgs/s cpu-ns/msg total-received
+ *   pub EP COUNT SIZE [N T] PUB binds, prints "ENDPOINT e", waits for a line on stdin, publishes; RESULT 0 cpu-ns/msg sent.
+ *                           With N it is an XPUB (verbose) that first waits for N subscribers' subscriptions
+ *                           (T each, or one to everything when T is 0); with T, message i goes to topic
+ *                           "t%04d-%02d" of subscriber i % N, its topic (i / N) % T
+ *   sub EP COUNT SIZE N [T] N SUB sockets connect and subscribe to everything (or, with T, to T topics of
+ *                           their own, each then expecting COUNT / N), prints "READY", each receives;
+ *                           RESULT delivered-msgs/s (all of them, first to last) cpu-ns/msg total-received
+ *   conn-server EP COUNT    PULL binds, prints "ENDPOINT e", receives COUNT messages, one per connection;
+ *                           RESULT connections/s (first to last) cpu-ns/connection
+ *   conn-client EP COUNT    COUNT times: a PUSH connects, sends one octet and closes (CURVE with the keys)
+ *   router EP COUNT SIZE N  ROUTER binds, prints "ENDPOINT e", takes N peers' hellos, prints "READY", then
+ *                           echoes COUNT requests to their senders; RESULT msgs/s (first to last) cpu-ns/msg
+ *   dealers EP COUNT SIZE N N DEALERs connect and say hello, wait for a line on stdin, then each sends
+ *                           COUNT / N requests at once; they read nothing back and wait on stdin to end
  *   keypair                 prints "KEYPAIR public secret", a new CURVE key pair in Z85 (zmq_curve_keypair)
  * With BENCH_CURVE_SERVER_PUBLIC, BENCH_CURVE_SERVER_SECRET, BENCH_CURVE_CLIENT_PUBLIC and
  * BENCH_CURVE_CLIENT_SECRET set (Z85), recv is a CURVE server and send its client, and each says
@@ -80,7 +93,7 @@ static void send_copies(void *socket, long count, size_t size) {
 
 /* One receiver's run: from its first message to its last, up to count messages or 2 s of
  * silence (libzmq can lose an ipc tail, #4660; a subscriber may miss messages). */
-struct window { void *socket; long count; size_t size; double rate; long received; };
+struct window { void *socket; long count; size_t size; double rate; long received; double first, last; };
 
 static void *receive_window(void *argument) {
     struct window *w = argument;
@@ -99,6 +112,8 @@ static void *receive_window(void *argument) {
     }
     w->rate = (received - 1) / ((last - start) / 1e9);
     w->received = received;
+    w->first = start;
+    w->last = last;
     zmq_msg_close(&msg);
     return NULL;
 }
@@ -161,6 +176,46 @@ static void round_trips(void *req, long count, size_t size) {
     zmq_msg_close(&msg);
 }
 
+/* p50, p99 and p99.9 of `count` samples, sorted in place, on one line after `label`. */
+static void percentiles(const char *label, double *samples, long count) {
+    qsort(samples, count, sizeof(double), compare);
+    printf("%s %f %f %f\n", label, samples[count / 2], samples[count * 99 / 100], samples[count * 999 / 1000]);
+    fflush(stdout);
+}
+
+/* Round trips for `seconds`, the percentiles of each 10 s window and of the whole run. */
+static void steady(void *req, double seconds, size_t size) {
+    long capacity = 1 << 20, count = 0, window_start = 0;
+    double *samples = malloc(sizeof(double) * capacity), *window = malloc(sizeof(double) * capacity);
+    char *payload = calloc(1, size + 1);
+    zmq_msg_t msg;
+    zmq_msg_init(&msg);
+    double start = now_ns(), next = start + 10e9, end = start + seconds * 1e9;
+    while (1) {
+        double sent = now_ns();
+        if (sent >= end) break;
+        zmq_send(req, payload, size, 0);
+        zmq_msg_recv(&msg, req, 0);
+        double done = now_ns();
+        if (count == capacity) {
+            capacity *= 2;
+            samples = realloc(samples, sizeof(double) * capacity);
+            window = realloc(window, sizeof(double) * capacity);
+        }
+        samples[count++] = (done - sent) / 2 / 1e3;
+        if (done >= next) {
+            char label[32];
+            snprintf(label, sizeof label, "WINDOW %.0f", (next - start) / 1e9);
+            memcpy(window, samples + window_start, sizeof(double) * (count - window_start));
+            percentiles(label, window, count - window_start);
+            window_start = count;
+            next += 10e9;
+        }
+    }
+    percentiles("RESULT", samples, count);
+    zmq_msg_close(&msg);
+}
+
 static const char *curve_key(const char *name) {
     const char *key = getenv(name);
     if (!key || strlen(key) != 40) { fprintf(stderr, "%s must be a 40-character Z85 key\n", name); exit(1); }
@@ -186,6 +241,21 @@ static void secure(void *socket, int server) {
         set_key(socket, ZMQ_CURVE_SECRETKEY, curve_key("BENCH_CURVE_CLIENT_SECRET"));
     }
     fprintf(stderr, "SECURITY CURVE\n");
+}
+
+/* The topic of subscriber `subscriber`'s `topic`th subscription, in `buffer` (9 octets). */
+static void topic_name(char *buffer, int subscriber, int topic) {
+    snprintf(buffer, 9, "t%04d-%02d", subscriber % 10000, topic % 100);
+}
+
+/* Lifts the open-file limit to its maximum: 10,000 connections need as many descriptors. */
+static void raise_file_limit(void) {
+    struct rlimit limit;
+    getrlimit(RLIMIT_NOFILE, &limit);
+    limit.rlim_cur = limit.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &limit);
+    int sockets = 30000;
+    zmq_ctx_set(context, ZMQ_MAX_SOCKETS, sockets);
 }
 
 static void print_endpoint(void *socket) {
@@ -247,6 +317,13 @@ int main(int argc, char **argv) {
         zmq_connect(req, argv[2]);
         round_trips(req, atol(argv[3]), (size_t) atol(argv[4]));
         zmq_close(req);
+    } else if (strcmp(mode, "lat-steady") == 0) {
+        void *req = zmq_socket(context, ZMQ_REQ);
+        zmq_connect(req, argv[2]);
+        steady(req, atof(argv[3]), (size_t) atol(argv[4]));
+        int zero = 0;
+        zmq_setsockopt(req, ZMQ_LINGER, &zero, sizeof zero);
+        zmq_close(req);
     } else if (strcmp(mode, "lat-inproc") == 0) {
         struct job job = { "inproc://latency", atol(argv[2]), (size_t) atol(argv[3]) };
         void *req = zmq_socket(context, ZMQ_REQ);
@@ -286,42 +363,151 @@ int main(int argc, char **argv) {
         zmq_close(pull);
     } else if (strcmp(mode, "pub") == 0) {
         long count = atol(argv[3]);
-        void *pub = zmq_socket(context, ZMQ_PUB);
-        int unlimited = 0;
+        size_t size = (size_t) atol(argv[4]);
+        int subscribers = argc > 5 ? atoi(argv[5]) : 0, topics = argc > 6 ? atoi(argv[6]) : 0;
+        raise_file_limit();
+        void *pub = zmq_socket(context, subscribers ? ZMQ_XPUB : ZMQ_PUB);
+        int unlimited = 0, one = 1;
         zmq_setsockopt(pub, ZMQ_SNDHWM, &unlimited, sizeof unlimited);
+        zmq_setsockopt(pub, ZMQ_RCVHWM, &unlimited, sizeof unlimited);
+        if (subscribers) zmq_setsockopt(pub, ZMQ_XPUB_VERBOSE, &one, sizeof one);
         if (zmq_bind(pub, argv[2]) != 0) { perror("bind"); return 1; }
         print_endpoint(pub);
         char line[16];
         if (!fgets(line, sizeof line, stdin)) return 1;
+        /* Every subscription in place before the first message. */
+        long expected = (long) subscribers * (topics ? topics : 1);
+        zmq_msg_t subscription;
+        zmq_msg_init(&subscription);
+        for (long i = 0; i < expected; i++) zmq_msg_recv(&subscription, pub, 0);
+        zmq_msg_close(&subscription);
+        /* One payload per topic, each starting with its topic and made before the clock starts. */
+        long payloads = topics ? (long) subscribers * topics : 0;
+        char *buffers = payloads ? malloc(payloads * size) : NULL;
+        for (long i = 0; i < payloads; i++) {
+            char name[9];
+            memset(buffers + i * size, 0x5A, size);
+            topic_name(name, (int) (i % subscribers), (int) (i / subscribers));
+            memcpy(buffers + i * size, name, 8);
+        }
         double start_cpu = cpu_ns();
-        send_all(pub, count, (size_t) atol(argv[4]));
+        if (payloads) {
+            for (long i = 0; i < count; i++) {
+                zmq_msg_t msg;
+                zmq_msg_init_data(&msg, buffers + (i % payloads) * size, size, NULL, NULL);
+                zmq_msg_send(&msg, pub, 0);
+            }
+        } else {
+            send_all(pub, count, size);
+        }
         zmq_close(pub);
         zmq_ctx_term(context);
         printf("RESULT 0 %f %ld\n", (cpu_ns() - start_cpu) / count, count);
         return 0;
     } else if (strcmp(mode, "sub") == 0) {
-        int subscribers = atoi(argv[5]);
+        int subscribers = atoi(argv[5]), topics = argc > 6 ? atoi(argv[6]) : 0;
+        raise_file_limit();
+        long each = topics ? atol(argv[3]) / subscribers : atol(argv[3]);
         struct window *windows = calloc(subscribers, sizeof *windows);
         pthread_t *threads = calloc(subscribers, sizeof *threads);
         for (int i = 0; i < subscribers; i++) {
-            windows[i] = (struct window) { zmq_socket(context, ZMQ_SUB), atol(argv[3]), (size_t) atol(argv[4]), 0, 0 };
+            windows[i] = (struct window) { zmq_socket(context, ZMQ_SUB), each, (size_t) atol(argv[4]), 0, 0 };
             int unlimited = 0;
             zmq_setsockopt(windows[i].socket, ZMQ_RCVHWM, &unlimited, sizeof unlimited);
-            zmq_setsockopt(windows[i].socket, ZMQ_SUBSCRIBE, "", 0);
+            if (!topics) zmq_setsockopt(windows[i].socket, ZMQ_SUBSCRIBE, "", 0);
+            for (int t = 0; t < topics; t++) {
+                char name[9];
+                topic_name(name, i, t);
+                zmq_setsockopt(windows[i].socket, ZMQ_SUBSCRIBE, name, 8);
+            }
             zmq_connect(windows[i].socket, argv[2]);
         }
         printf("READY\n");
         fflush(stdout);
-        double start_cpu = cpu_ns(), rate = 0;
+        double start_cpu = cpu_ns(), first = 0, last = 0;
         long received = 0;
         for (int i = 0; i < subscribers; i++) pthread_create(&threads[i], NULL, receive_window, &windows[i]);
         for (int i = 0; i < subscribers; i++) {
             pthread_join(threads[i], NULL);
-            rate += windows[i].rate;
+            if (i == 0 || windows[i].first < first) first = windows[i].first;
+            if (windows[i].last > last) last = windows[i].last;
             received += windows[i].received;
             zmq_close(windows[i].socket);
         }
-        printf("RESULT %f %f %ld\n", rate, (cpu_ns() - start_cpu) / received, received);
+        /* Every delivery over the span from the first subscriber's first message to the last one's last. */
+        printf("RESULT %f %f %ld\n", (received - 1) / ((last - first) / 1e9), (cpu_ns() - start_cpu) / received, received);
+    } else if (strcmp(mode, "conn-server") == 0) {
+        long count = atol(argv[3]);
+        void *pull = zmq_socket(context, ZMQ_PULL);
+        secure(pull, 1);
+        if (zmq_bind(pull, argv[2]) != 0) { perror("bind"); return 1; }
+        print_endpoint(pull);
+        char byte;
+        zmq_recv(pull, &byte, 1, 0);
+        double start = now_ns(), start_cpu = cpu_ns();
+        for (long i = 1; i < count; i++) zmq_recv(pull, &byte, 1, 0);
+        printf("RESULT %f %f\n", (count - 1) / ((now_ns() - start) / 1e9), (cpu_ns() - start_cpu) / (count - 1));
+        zmq_close(pull);
+    } else if (strcmp(mode, "conn-client") == 0) {
+        long count = atol(argv[3]);
+        raise_file_limit();  /* closed sockets count until libzmq's reaper has freed them */
+        for (long i = 0; i < count; i++) {
+            void *push = zmq_socket(context, ZMQ_PUSH);
+            if (!push) { perror("zmq_socket"); return 1; }
+            secure(push, 0);
+            zmq_connect(push, argv[2]);
+            zmq_send(push, "x", 1, 0);
+            zmq_close(push);  /* the default linger: the message still goes */
+        }
+    } else if (strcmp(mode, "router") == 0) {
+        long count = atol(argv[3]);
+        int peers = atoi(argv[5]);
+        raise_file_limit();
+        void *router = zmq_socket(context, ZMQ_ROUTER);
+        int unlimited = 0;
+        zmq_setsockopt(router, ZMQ_SNDHWM, &unlimited, sizeof unlimited);
+        zmq_setsockopt(router, ZMQ_RCVHWM, &unlimited, sizeof unlimited);
+        if (zmq_bind(router, argv[2]) != 0) { perror("bind"); return 1; }
+        print_endpoint(router);
+        zmq_msg_t id, body;
+        zmq_msg_init(&id);
+        zmq_msg_init(&body);
+        for (int i = 0; i < peers; i++) { zmq_msg_recv(&id, router, 0); zmq_msg_recv(&body, router, 0); }
+        printf("READY\n");
+        fflush(stdout);
+        zmq_msg_recv(&id, router, 0);
+        zmq_msg_recv(&body, router, 0);
+        double start = now_ns(), start_cpu = cpu_ns();
+        for (long i = 0; i < count; i++) {
+            if (i > 0) { zmq_msg_recv(&id, router, 0); zmq_msg_recv(&body, router, 0); }
+            zmq_msg_send(&id, router, ZMQ_SNDMORE);
+            zmq_msg_send(&body, router, 0);
+        }
+        printf("RESULT %f %f\n", (count - 1) / ((now_ns() - start) / 1e9), (cpu_ns() - start_cpu) / count);
+        int zero = 0;
+        zmq_setsockopt(router, ZMQ_LINGER, &zero, sizeof zero);
+        zmq_close(router);
+    } else if (strcmp(mode, "dealers") == 0) {
+        long count = atol(argv[3]);
+        size_t size = (size_t) atol(argv[4]);
+        int peers = atoi(argv[5]);
+        raise_file_limit();
+        void **dealers = malloc(sizeof(void *) * peers);
+        char *payload = calloc(1, size + 1);
+        int unlimited = 0, zero = 0;
+        for (int i = 0; i < peers; i++) {
+            dealers[i] = zmq_socket(context, ZMQ_DEALER);
+            zmq_setsockopt(dealers[i], ZMQ_SNDHWM, &unlimited, sizeof unlimited);
+            zmq_setsockopt(dealers[i], ZMQ_RCVHWM, &unlimited, sizeof unlimited);
+            zmq_setsockopt(dealers[i], ZMQ_LINGER, &zero, sizeof zero);
+            zmq_connect(dealers[i], argv[2]);
+            zmq_send(dealers[i], "hello", 5, 0);
+        }
+        char line[16];
+        if (!fgets(line, sizeof line, stdin)) return 1;
+        for (long i = 0; i < count; i++) zmq_send(dealers[i % peers], payload, size, 0);
+        if (!fgets(line, sizeof line, stdin)) { /* run.py closes stdin when the router is done */ }
+        for (int i = 0; i < peers; i++) zmq_close(dealers[i]);
     } else if (strcmp(mode, "mem-queue") == 0) {
         long count = atol(argv[2]);
         size_t size = (size_t) atol(argv[3]);

@@ -1,7 +1,8 @@
 // The swift-zmq side of the benchmarks, with the same modes and output as c/bench.c:
 //   recv EP COUNT SIZE | send EP COUNT SIZE | inproc COUNT SIZE
-//   lat-server EP COUNT SIZE | lat-client EP COUNT SIZE | lat-inproc COUNT SIZE
-//   mem-idle N | mem-queue N SIZE | pub EP COUNT SIZE | sub EP COUNT SIZE N
+//   lat-server EP COUNT SIZE | lat-client EP COUNT SIZE | lat-inproc COUNT SIZE | lat-steady EP SECONDS SIZE
+//   mem-idle N | mem-queue N SIZE | pub EP COUNT SIZE [N T] | sub EP COUNT SIZE N [T]
+//   conn-server EP COUNT | conn-client EP COUNT | router EP COUNT SIZE N
 //   blackbox EP COUNT SIZE WORKERS (swift-zmq only: one SUB fanned out to WORKERS handlers with
 //   SubscriberFanOut; RESULT as sub's, the rate from the first message handled to the last)
 //   mdp-broker EP (c/mdp.c's broker mode: MajordomoBroker, prints ENDPOINT, runs until killed)
@@ -47,8 +48,10 @@ func payload(_ size: Int) -> Message {
 }
 
 /// One receiver's run: from its first message to its last, up to `count` messages or 2 s of
-/// silence, as the C peer does. Returns msgs/s and the number received.
-func receiveWindow(_ socket: ZMQSocket, count: Int, size: Int) async throws -> (rate: Double, received: Int) {
+/// silence, as the C peer does. Returns msgs/s, the number received, and when the first and the
+/// last came.
+func receiveWindow(_ socket: ZMQSocket, count: Int, size: Int)
+    async throws -> (rate: Double, received: Int, first: ContinuousClock.Instant, last: ContinuousClock.Instant) {
     let first = try await socket.receive()
     precondition(first[0].count == size, "wrong message size")
     try socket.set(.receiveTimeout(.seconds(2)))
@@ -60,12 +63,12 @@ func receiveWindow(_ socket: ZMQSocket, count: Int, size: Int) async throws -> (
         received += 1
         last = ContinuousClock.now
     }
-    return (Double(received - 1) / seconds(last - start), received)
+    return (Double(received - 1) / seconds(last - start), received, start, last)
 }
 
 func receiveAll(_ pull: ZMQSocket, count: Int, size: Int) async throws {
     let startCPU = cpuNanoseconds()
-    let (rate, received) = try await receiveWindow(pull, count: count, size: size)
+    let (rate, received, _, _) = try await receiveWindow(pull, count: count, size: size)
     output("RESULT \(rate) \((cpuNanoseconds() - startCPU) / Double(received - 1)) \(received)")
 }
 
@@ -85,6 +88,44 @@ func roundTrips(_ req: ZMQSocket, count: Int, size: Int) async throws {
     }
     samples.sort()
     output("RESULT \(samples[count / 2]) \(samples[count * 99 / 100])")
+}
+
+/// Subscriber `subscriber`'s `topic`th topic: 8 octets, as c/bench.c names it.
+func topicName(_ subscriber: Int, _ topic: Int) -> String {
+    "t" + String(subscriber % 10000).leftPadded(4) + "-" + String(topic % 100).leftPadded(2)
+}
+
+extension String {
+    func leftPadded(_ width: Int) -> String { String(repeating: "0", count: max(0, width - count)) + self }
+}
+
+/// p50, p99 and p99.9 of `samples` on one line after `label`.
+func percentiles(_ label: String, _ samples: [Double]) {
+    let sorted = samples.sorted()
+    output("\(label) \(sorted[sorted.count / 2]) \(sorted[sorted.count * 99 / 100]) \(sorted[sorted.count * 999 / 1000])")
+}
+
+/// Round trips for `duration`, with the percentiles of each 10 s window and of the whole run.
+func steady(_ req: ZMQSocket, for duration: Duration, size: Int) async throws {
+    let message = payload(size)
+    var samples: [Double] = []
+    var windowStart = 0
+    let start = ContinuousClock.now
+    var next = start + .seconds(10)
+    while true {
+        let sent = ContinuousClock.now
+        if sent - start >= duration { break }
+        try await req.send(message)
+        _ = try await req.receive()
+        let done = ContinuousClock.now
+        samples.append(seconds(done - sent) / 2 * 1e6)
+        if done >= next {
+            percentiles("WINDOW \(Int(seconds(next - start).rounded()))", Array(samples[windowStart...]))
+            windowStart = samples.count
+            next += .seconds(10)
+        }
+    }
+    percentiles("RESULT", samples)
 }
 
 /// With SWIFT_ZMQ_IO_EXECUTOR=1 the latency loops run on the socket's I/O thread.
@@ -219,6 +260,10 @@ case "lat-client":
     let req = try context.socket(.req)
     try await req.connect(arguments[2])
     try await onIOThread(req) { try await roundTrips(req, count: argument(3), size: argument(4)) }
+case "lat-steady":
+    let req = try context.socket(.req, options: [.linger(.zero)])
+    try await req.connect(arguments[2])
+    try await steady(req, for: .seconds(Double(arguments[3])!), size: argument(4))
 case "lat-inproc":
     let req = try context.socket(.req)
     try await req.bind("inproc://latency")
@@ -251,14 +296,28 @@ case "mem-idle":
     for _ in 0..<count { _ = try await pull.receive() }
     output("RESULT \((statusKilobytes("VmRSS") - before) * 1024 / Double(count))")
 case "pub":
-    let publisher = try context.socket(.pub)
+    // With N subscribers named, an XPUB that first waits for their subscriptions (T each).
+    let subscribers = arguments.count > 5 ? argument(5) : 0, topics = arguments.count > 6 ? argument(6) : 0
+    let publisher = try context.socket(subscribers > 0 ? .xpub : .pub)
     try publisher.set(.sendHighWaterMark(0))  // no drops: the rate is what flows end to end
+    if subscribers > 0 {
+        try publisher.set(.receiveHighWaterMark(0))
+        try publisher.set(.xpubVerbose(true))
+    }
     output("ENDPOINT \(try await publisher.bind(arguments[2]))")
     _ = readLine()
+    for _ in 0..<(subscribers * max(topics, 1)) { _ = try await publisher.receive() }
     let message = payload(argument(4))
     let count = argument(3)
+    // One message per topic, each starting with its topic, made before the clock starts.
+    let size = argument(4)
+    let addressed: [Message] = topics == 0 ? [] : (0..<(subscribers * topics)).map { index in
+        Message(Frame(Array(topicName(index % subscribers, index / subscribers).utf8) + [UInt8](repeating: 0x5A, count: size - 8)))
+    }
     let startCPU = cpuNanoseconds()
-    if ProcessInfo.processInfo.environment["FRESH"] == "1" {
+    if !addressed.isEmpty {
+        for index in 0..<count { try await publisher.send(addressed[index % addressed.count]) }
+    } else if ProcessInfo.processInfo.environment["FRESH"] == "1" {
         let bytes = [UInt8](repeating: 0x5A, count: argument(4))
         for _ in 0..<count { try await publisher.send(Message(Frame(bytes))) }
     } else {
@@ -268,27 +327,31 @@ case "pub":
     await publisher.waitUntilClosed()
     output("RESULT 0 \((cpuNanoseconds() - startCPU) / Double(count)) \(count)")
 case "sub":
-    let count = argument(3), size = argument(4)
+    let size = argument(4), topics = arguments.count > 6 ? argument(6) : 0
+    let count = topics > 0 ? argument(3) / argument(5) : argument(3)
     var subscribers: [ZMQSocket] = []
-    for _ in 0..<argument(5) {
+    for index in 0..<argument(5) {
         let subscriber = try context.socket(.sub)
         try subscriber.set(.receiveHighWaterMark(0))
-        try subscriber.subscribe()
+        if topics == 0 { try subscriber.subscribe() }
+        for topic in 0..<topics { try subscriber.subscribe(topicName(index, topic)) }
         try await subscriber.connect(arguments[2])
         subscribers.append(subscriber)
     }
     output("READY")
     let startCPU = cpuNanoseconds()
-    let windows = try await withThrowingTaskGroup(of: (rate: Double, received: Int).self) { group in
+    let windows = try await withThrowingTaskGroup(of: (rate: Double, received: Int, first: ContinuousClock.Instant, last: ContinuousClock.Instant).self) { group in
         for subscriber in subscribers {
             group.addTask { try await receiveWindow(subscriber, count: count, size: size) }
         }
-        var windows: [(rate: Double, received: Int)] = []
+        var windows: [(rate: Double, received: Int, first: ContinuousClock.Instant, last: ContinuousClock.Instant)] = []
         for try await window in group { windows.append(window) }
         return windows
     }
     let received = windows.reduce(0) { $0 + $1.received }
-    output("RESULT \(windows.reduce(0) { $0 + $1.rate }) \((cpuNanoseconds() - startCPU) / Double(received)) \(received)")
+    // Every delivery over the span from the first subscriber's first message to the last one's last.
+    let span = windows.map(\.last).max()! - windows.map(\.first).min()!
+    output("RESULT \(Double(received - 1) / seconds(span)) \((cpuNanoseconds() - startCPU) / Double(received)) \(received)")
 case "blackbox":
     let count = argument(3), workers = argument(5)
     let subscriber = try context.socket(.sub)
@@ -319,6 +382,37 @@ case "blackbox":
     let (first, last) = span.withLock { $0 }
     let rate = first.flatMap { first in last.map { Double(count - 1) / seconds($0 - first) } } ?? 0
     output("RESULT \(rate) \((cpuNanoseconds() - startCPU) / Double(max(1, received))) \(received)")
+case "conn-server":
+    let pull = try context.socket(.pull)
+    try secure(pull, server: true)
+    output("ENDPOINT \(try await pull.bind(arguments[2]))")
+    let count = argument(3)
+    _ = try await pull.receive()
+    let (start, startCPU) = (ContinuousClock.now, cpuNanoseconds())
+    for _ in 1..<count { _ = try await pull.receive() }
+    output("RESULT \(Double(count - 1) / seconds(ContinuousClock.now - start)) \((cpuNanoseconds() - startCPU) / Double(count - 1))")
+case "conn-client":
+    for _ in 0..<argument(3) {
+        let push = try context.socket(.push)
+        try secure(push, server: false)
+        try await push.connect(arguments[2])
+        try await push.send("x")
+        push.close()  // the default linger: the message still goes
+    }
+case "router":
+    let count = argument(3), peers = argument(5)
+    let router = try context.socket(.router, options: [.sendHighWaterMark(0), .receiveHighWaterMark(0)])
+    output("ENDPOINT \(try await router.bind(arguments[2]))")
+    for _ in 0..<peers { _ = try await router.receive() }
+    output("READY")
+    var request = try await router.receive()
+    let (start, startCPU) = (ContinuousClock.now, cpuNanoseconds())
+    for index in 0..<count {
+        if index > 0 { request = try await router.receive() }
+        try await router.send(request)
+    }
+    output("RESULT \(Double(count - 1) / seconds(ContinuousClock.now - start)) \((cpuNanoseconds() - startCPU) / Double(count))")
+    try router.set(.linger(.zero))
 case "mem-queue":
     let count = argument(2)
     let bytes = [UInt8](repeating: 0x5A, count: argument(3))
