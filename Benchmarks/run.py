@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """swift-zmq next to libzmq: one command, one table.
 
-    python3 Benchmarks/run.py                 # everything, 3 runs per case (about 7 minutes here)
+    python3 Benchmarks/run.py                 # everything, 3 runs per case (about 15 minutes here)
     python3 Benchmarks/run.py --only throughput --transports tcp --sizes 1,1024 --runs 5
     python3 Benchmarks/run.py --only curve --runs 1   # CURVE tcp PUSH -> PULL, mixed pairs too
     python3 Benchmarks/run.py --baseline OTHER/SwiftBench   # adds an earlier swift-zmq build
