@@ -131,7 +131,7 @@ struct CloneDemo: AsyncParsableCommand {
     }
 }
 
-/// A line on standard output at once, even into a pipe: the demo's progress as it happens.
-private func say(_ line: String) {
+/// A line on standard output at once, even into a pipe: a demo's progress as it happens.
+func say(_ line: String) {
     FileHandle.standardOutput.write(Data((line + "\n").utf8))
 }

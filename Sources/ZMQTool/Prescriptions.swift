@@ -14,7 +14,8 @@ struct Prescriptions: AsyncParsableCommand {
             Starts `zmq broker`, `zmq titanic` and `zmq worker --once` as child processes, submits \
             the prescriptions while killing (SIGKILL) and restarting them, then waits for every \
             reply and prints the counts. Exits 0 only if every prescription was answered, with its own \
-            reply, and recorded exactly once.
+            reply, and recorded exactly once. On SIGINT or SIGTERM it stops its three processes and \
+            exits 1.
             """
     )
 
@@ -42,10 +43,24 @@ struct Prescriptions: AsyncParsableCommand {
         let folder = directory ?? NSTemporaryDirectory() + "zmq-prescriptions-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         defer { if directory == nil { try? FileManager.default.removeItem(atPath: folder) } }
+        // The children start and stop inside, with the signals caught: a signal cancels the run,
+        // and the children, in process groups of their own that a terminal's ^C does not reach,
+        // are stopped as it unwinds.
+        let command = self
+        let context = ZMQContext.forTool()
+        let passed = try await resultUnlessSignalled(context) { try await command.exercise(in: folder, context: context) }
+        guard let passed else {
+            say("Interrupted: the broker, Titanic and the worker stopped")
+            throw ExitCode(1)
+        }
+        if !passed { throw ExitCode(1) }
+    }
+
+    /// The run itself: whether every check passed (it prints each, PASS or FAIL).
+    private func exercise(in folder: String, context: ZMQContext) async throws -> Bool {
         let endpoint = "ipc://\(folder)/broker.sock"
         let runs = "\(folder)/runs.log"
         var random = SeededRandom(seed: seed ?? UInt64.random(in: 0...UInt64.max))
-        print("Prescriptions: \(count) through Titanic to a pharmacy worker, \(kills) kills (seed \(random.seed))")
 
         let broker = try Child(["broker", "--bind", endpoint, "--heartbeat", "0.2"], log: "\(folder)/broker.log")
         let titanic = try Child(["titanic", "--connect", endpoint, "--database", "\(folder)/titanic.sqlite", "--heartbeat", "0.2"],
@@ -59,8 +74,9 @@ struct Prescriptions: AsyncParsableCommand {
                                log: "\(folder)/worker.log", environment: ["RUNS": runs], startNow: false)
         let children = [("broker", broker), ("Titanic", titanic), ("worker", worker)]
         defer { for (_, child) in children { child.stop() } }
+        // Said once the broker and Titanic are running (the worker starts at half-way).
+        say("Prescriptions: \(count) through Titanic to a pharmacy worker, \(kills) kills (seed \(random.seed))")
 
-        let context = ZMQContext.forTool()
         let client = TitanicClient(context, connectingTo: endpoint, timeout: .milliseconds(500), attempts: 1, maxInFlight: doctors)
         let progress = Progress()
         // Kills spread over the submissions, and the last ones while replies are still due.
@@ -80,14 +96,16 @@ struct Prescriptions: AsyncParsableCommand {
                 return try await group.reduce(into: []) { $0 += $1 }
             }
         }
+        // An interrupted run stops submitting too.
+        defer { submitting.cancel() }
         var killed: [String: Int] = [:]
         var inFlight: [Int] = []
         for threshold in killAt {
             if threshold >= count / 2, !worker.started {
-                await progress.wait(untilSubmitted: count / 2)
+                try await progress.wait(untilSubmitted: count / 2)
                 try worker.start()
             }
-            await progress.wait(untilSubmitted: threshold)
+            try await progress.wait(untilSubmitted: threshold)
             let running = children.filter { $0.1.started }
             let (name, child) = running[Int(random.next() % UInt64(running.count))]
             try child.kill()
@@ -95,11 +113,11 @@ struct Prescriptions: AsyncParsableCommand {
             // What Titanic holds and has not answered yet, read from its database.
             inFlight.append((try? await SQLiteTitanicStore(path: "\(folder)/titanic.sqlite").pending().count) ?? 0)
         }
-        let tickets = try await submitting.value
+        let tickets = try await withTaskCancellationHandler { try await submitting.value } onCancel: { submitting.cancel() }
         if !worker.started { try worker.start() }
-        print("  \(count) prescriptions acknowledged by Titanic under \(tickets.count) ids (\(progress.resubmissions) submissions repeated after no acknowledgement)")
-        print("  killed (SIGKILL) and restarted: " + children.map { name, _ in "the \(name) \(killed[name] ?? 0) times" }.joined(separator: ", "))
-        print("  requests stored and not yet answered at each kill: " + inFlight.map(String.init).joined(separator: ", "))
+        say("  \(count) prescriptions acknowledged by Titanic under \(tickets.count) ids (\(progress.resubmissions) submissions repeated after no acknowledgement)")
+        say("  killed (SIGKILL) and restarted: " + children.map { name, _ in "the \(name) \(killed[name] ?? 0) times" }.joined(separator: ", "))
+        say("  requests stored and not yet answered at each kill: " + inFlight.map(String.init).joined(separator: ", "))
 
         var wrong: [String] = []
         // Everything is running again: a reply that has not come in two minutes is lost.
@@ -115,13 +133,12 @@ struct Prescriptions: AsyncParsableCommand {
             if try await fetch(id, from: client) != reply { wrong.append(id) }
         }
         await client.closeSockets()
-        await context.shutdown()
 
         let recorded = try await CompletedRequests(path: "\(folder)/pharmacy.sqlite").count()
         let commandRuns = (try? String(contentsOfFile: runs, encoding: .utf8))?.split(separator: "\n") ?? []
-        print("  every id answered: \(tickets.count - Set(wrong).count) of \(tickets.count)")
-        print("  prescriptions recorded by the pharmacy: \(recorded) (each once)")
-        print("  pharmacy command runs: \(commandRuns.count) for \(Set(commandRuns).count) prescriptions (a run cut short by a kill before its record is run again)")
+        say("  every id answered: \(tickets.count - Set(wrong).count) of \(tickets.count)")
+        say("  prescriptions recorded by the pharmacy: \(recorded) (each once)")
+        say("  pharmacy command runs: \(commandRuns.count) for \(Set(commandRuns).count) prescriptions (a run cut short by a kill before its record is run again)")
         let checks = [
             ("every acknowledged prescription got its own reply, the same each time it was asked", wrong.isEmpty),
             ("the pharmacy recorded each prescription exactly once", recorded == count && Set(commandRuns).count == count),
@@ -129,9 +146,9 @@ struct Prescriptions: AsyncParsableCommand {
             // any other repeat was answered from the record.
             ("the pharmacy's command ran again only for runs a kill cut short", commandRuns.count - count <= killed["worker", default: 0]),
         ]
-        print()
-        for (name, passed) in checks { print("\(passed ? "PASS" : "FAIL")  \(name)") }
-        guard checks.allSatisfy(\.1) else { throw ExitCode(1) }
+        say("")
+        for (name, passed) in checks { say("\(passed ? "PASS" : "FAIL")  \(name)") }
+        return checks.allSatisfy(\.1)
     }
 
     /// Submits prescription `number` until Titanic acknowledges it. A lost acknowledgement means
@@ -169,8 +186,9 @@ final class Progress: @unchecked Sendable {
     func resubmitted() { lock.withLock { repeats += 1 } }
     var resubmissions: Int { lock.withLock { repeats } }
 
-    func wait(untilSubmitted threshold: Int) async {
-        while lock.withLock({ count < threshold }) { try? await Task.sleep(for: .milliseconds(5)) }
+    /// Throws when the task is cancelled (the run was interrupted).
+    func wait(untilSubmitted threshold: Int) async throws {
+        while lock.withLock({ count < threshold }) { try await Task.sleep(for: .milliseconds(5)) }
     }
 }
 

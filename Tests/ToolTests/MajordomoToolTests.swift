@@ -329,6 +329,22 @@ struct MajordomoToolTests {
         }
     }
 
+    @Test("demo prescriptions: SIGINT or SIGTERM mid-run stops the broker, Titanic and the worker and exits 1, saying so", arguments: [SIGINT, SIGTERM])
+    func prescriptionsInterrupted(signal: Int32) async throws {
+        let demo = try Running(["demo", "prescriptions", "--count", "100000", "--kills", "0"])
+        let lines = BinaryStarToolTests.Lines(demo.output.fileHandleForReading)
+        // Said once the children are started, with the signals caught.
+        #expect(await lines.next()?.hasPrefix("Prescriptions: 100000 through Titanic to a pharmacy worker, 0 kills") == true)
+        let children = CloneToolTests.children(of: demo.process.processIdentifier)
+        #expect(children.count == 2, "the broker and Titanic (the worker starts at half-way)")
+        kill(demo.process.processIdentifier, signal)
+        #expect(await lines.rest().last == "Interrupted: the broker, Titanic and the worker stopped")
+        #expect(await demo.finish().status == 1)
+        for child in children {
+            #expect(kill(child, 0) == -1 && errno == ESRCH, "child \(child) is still running")
+        }
+    }
+
     @Test("prescriptions, exactly once: the broker, Titanic and the worker killed (SIGKILL) and restarted with hundreds of requests in flight; every acknowledged request is answered once, and each prescription recorded once")
     func prescriptions() async throws {
         let folder = try Self.directory()
