@@ -301,6 +301,33 @@ class PostgresServer:
         self.shell.wait()
 
 
+def alternating(impls, runs, measure):
+    """Each implementation's results of `measure(binary)`, `runs` times, the order alternating
+    from run to run so that neither always goes first."""
+    results = {}
+    for run in range(runs):
+        for name, binary in (impls.items() if run % 2 == 0 else reversed(list(impls.items()))):
+            results.setdefault(name, []).append(measure(binary))
+    return results
+
+
+def column(results, index):
+    """The `index`th value of each result, by implementation."""
+    return {name: [result[index] for result in values] for name, values in results.items()}
+
+
+def medians(samples):
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def pub_sub_note(results):
+    """CPU per message of subscribers and publisher, and the share missed, from fanout() or
+    topics() results, for libzmq and swift-zmq."""
+    names = ("libzmq", "swift-zmq")
+    per = "; ".join("%d / %d" % (statistics.median(r[1] for r in results[n]), statistics.median(r[2] for r in results[n])) for n in names)
+    return per + " missed: " + ", ".join("%s %.0f%%" % (n, 100 * statistics.median(r[3] for r in results[n])) for n in names)
+
+
 def human(value, unit):
     if unit == "msgs/s":
         if value >= 1e6:
@@ -412,55 +439,30 @@ def main():
         table.add("tcp 1 B one-way latency p99, worst 10 s window, µs", "µs", worst, "; ".join(notes))
     if "fanout" in only:
         for subscribers in (1, 10, 100, 1000):
-            samples, cpu, missed = {}, {}, {}
-            for run in range(args.runs):
-                for name, binary in (impls.items() if run % 2 == 0 else reversed(list(impls.items()))):
-                    rate, sub_cpu, pub_cpu, lost = fanout(binary, subscribers, 64)
-                    samples.setdefault(name, []).append(rate)
-                    cpu.setdefault(name, []).append((sub_cpu, pub_cpu))
-                    missed.setdefault(name, []).append(lost)
-            per = "; ".join("%d / %d" % (statistics.median(c[0] for c in cpu[n]), statistics.median(c[1] for c in cpu[n])) for n in ("libzmq", "swift-zmq"))
-            per += " missed: " + ", ".join("%s %.0f%%" % (n, 100 * statistics.median(missed[n])) for n in ("libzmq", "swift-zmq"))
-            table.add("tcp 64 B PUB → %s SUB, delivered msgs/s (all subscribers)" % format(subscribers, ","), "msgs/s", samples, per)
-            curves.setdefault("PUB → N SUB (64 B, tcp): delivered msgs/s", {})[subscribers] = {n: statistics.median(v) for n, v in samples.items()}
+            results = alternating(impls, args.runs, lambda binary: fanout(binary, subscribers, 64))
+            table.add("tcp 64 B PUB → %s SUB, delivered msgs/s (all subscribers)" % format(subscribers, ","), "msgs/s", column(results, 0),
+                      pub_sub_note(results))
+            curves.setdefault("PUB → N SUB (64 B, tcp): delivered msgs/s", {})[subscribers] = medians(column(results, 0))
 
     if "topics" in only:
         for per_subscriber in (1, 100):
-            samples, cpu, missed = {}, {}, {}
-            for run in range(args.runs):
-                for name, binary in (impls.items() if run % 2 == 0 else reversed(list(impls.items()))):
-                    rate, sub_cpu, pub_cpu, lost = topics(binary, 1000, per_subscriber)
-                    samples.setdefault(name, []).append(rate)
-                    cpu.setdefault(name, []).append((sub_cpu, pub_cpu))
-                    missed.setdefault(name, []).append(lost)
-            per = "; ".join("%d / %d" % (statistics.median(c[0] for c in cpu[n]), statistics.median(c[1] for c in cpu[n])) for n in ("libzmq", "swift-zmq"))
-            per += " missed: " + ", ".join("%s %.0f%%" % (n, 100 * statistics.median(missed[n])) for n in ("libzmq", "swift-zmq"))
+            results = alternating(impls, args.runs, lambda binary: topics(binary, 1000, per_subscriber))
             table.add("tcp 64 B PUB → 1,000 SUB holding %d topic%s each (one match per message), msgs/s" % (per_subscriber, "s" if per_subscriber > 1 else ""),
-                      "msgs/s", samples, per)
-            curves.setdefault("PUB → 1,000 SUB, topics held by each: msgs/s", {})[per_subscriber] = {n: statistics.median(v) for n, v in samples.items()}
+                      "msgs/s", column(results, 0), pub_sub_note(results))
+            curves.setdefault("PUB → 1,000 SUB, topics held by each: msgs/s", {})[per_subscriber] = medians(column(results, 0))
 
     if "router" in only:
         for peers in (1, 100, 10_000):
-            samples, cpu = {}, {}
-            for run in range(args.runs):
-                for name, binary in (impls.items() if run % 2 == 0 else reversed(list(impls.items()))):
-                    rate, per_message = router(binary, libzmq, peers)
-                    samples.setdefault(name, []).append(rate)
-                    cpu.setdefault(name, []).append(per_message)
-            per = "; ".join("%d" % statistics.median(cpu[n]) for n in ("libzmq", "swift-zmq"))
-            table.add("tcp 64 B ROUTER echoing %s DEALER peers, msgs/s" % format(peers, ","), "msgs/s", samples, per + " (DEALERs: c/bench.c on libzmq)")
-            curves.setdefault("ROUTER with N DEALER peers (64 B, tcp): msgs/s", {})[peers] = {n: statistics.median(v) for n, v in samples.items()}
+            results = alternating(impls, args.runs, lambda binary: router(binary, libzmq, peers))
+            per = "; ".join("%d" % statistics.median(column(results, 1)[n]) for n in ("libzmq", "swift-zmq"))
+            table.add("tcp 64 B ROUTER echoing %s DEALER peers, msgs/s" % format(peers, ","), "msgs/s", column(results, 0), per + " (DEALERs: c/bench.c on libzmq)")
+            curves.setdefault("ROUTER with N DEALER peers (64 B, tcp): msgs/s", {})[peers] = medians(column(results, 0))
 
     if "connections" in only:
         for label, env in (("NULL", None), ("CURVE", curve_keys(libzmq))):
-            samples, cpu = {}, {}
-            for run in range(args.runs):
-                for name, binary in (impls.items() if run % 2 == 0 else reversed(list(impls.items()))):
-                    rate, per_connection = connections(binary, binary, env)
-                    samples.setdefault(name, []).append(rate)
-                    cpu.setdefault(name, []).append(per_connection)
-            per = "; ".join("%d" % statistics.median(cpu[n]) for n in ("libzmq", "swift-zmq")) + " (server, per connection)"
-            table.add("tcp connections/s, %s (connect, handshake, one message, close)" % label, "msgs/s", samples, per)
+            results = alternating(impls, args.runs, lambda binary: connections(binary, binary, env))
+            per = "; ".join("%d" % statistics.median(column(results, 1)[n]) for n in ("libzmq", "swift-zmq")) + " (server, per connection)"
+            table.add("tcp connections/s, %s (connect, handshake, one message, close)" % label, "msgs/s", column(results, 0), per)
 
     if "blackbox" in only:
         # One subscriber connection fanned out to N handlers (SubscriberFanOut), against libzmq's
