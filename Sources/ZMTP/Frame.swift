@@ -3,11 +3,14 @@ import NIOCore
 /// One part of a ZeroMQ message.
 ///
 /// Up to 32 octets are stored inline, with no reference to count and nothing to allocate (like
-/// libzmq's "very small messages"). Larger frames hold a `ByteBuffer`; a large frame read from the
-/// network is a slice of the buffer the octets arrived in, so receiving it copies nothing.
+/// libzmq's "very small messages"). A frame made from octets or a string of up to
+/// `compactCapacity` takes one allocation holding its octets (a `ByteBuffer` takes two, its
+/// object and its bytes). Other frames hold a `ByteBuffer`; a large frame read from the network
+/// is a slice of the buffer the octets arrived in, so receiving it copies nothing.
 public struct Frame: Sendable, Hashable, CustomStringConvertible {
     enum Storage: Sendable {
         case inline(InlineBytes)
+        case compact(CompactBytes)
         case buffer(ByteBuffer)
     }
 
@@ -28,19 +31,32 @@ public struct Frame: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// Frames made from octets of up to this many take one allocation (above `inlineCapacity`).
+    /// Larger ones are a `ByteBuffer`, which the engines hand to the wire without copying.
+    public static let compactCapacity = 8 * 1024
+
     public init(_ string: String) {
         var string = string
-        let inline = string.withUTF8 { $0.count <= InlineBytes.capacity ? InlineBytes(UnsafeRawBufferPointer($0)) : nil }
-        storage = inline.map(Storage.inline) ?? .buffer(ByteBuffer(string: string))
+        if let storage = string.withUTF8({ Self.storage(copying: UnsafeRawBufferPointer($0)) }) {
+            self.storage = storage
+        } else {
+            self.storage = .buffer(ByteBuffer(string: string))
+        }
     }
 
     public init(_ bytes: some Sequence<UInt8>) {
-        let inline = bytes.withContiguousStorageIfAvailable { $0.count <= InlineBytes.capacity ? InlineBytes(UnsafeRawBufferPointer($0)) : nil }
-        if let small = inline ?? nil {
-            self.init(storage: .inline(small))
+        if let storage = bytes.withContiguousStorageIfAvailable({ Self.storage(copying: UnsafeRawBufferPointer($0)) }) ?? nil {
+            self.init(storage: storage)
         } else {
             self.init(buffer: ByteBuffer(bytes: bytes))
         }
+    }
+
+    /// Inline or compact storage holding a copy of `octets`; nil when they are too many for both.
+    private static func storage(copying octets: UnsafeRawBufferPointer) -> Storage? {
+        if octets.count <= InlineBytes.capacity { return .inline(InlineBytes(octets)) }
+        if octets.count <= compactCapacity { return .compact(CompactBytes.make(copying: octets)) }
+        return nil
     }
 
     public init() {
@@ -51,6 +67,7 @@ public struct Frame: Sendable, Hashable, CustomStringConvertible {
     public var buffer: ByteBuffer {
         switch storage {
         case .inline(let small): return small.withUnsafeBytes { ByteBuffer(bytes: $0) }
+        case .compact(let bytes): return bytes.withUnsafeBytes { ByteBuffer(bytes: $0) }
         case .buffer(let buffer): return buffer
         }
     }
@@ -59,6 +76,7 @@ public struct Frame: Sendable, Hashable, CustomStringConvertible {
     public var count: Int {
         switch storage {
         case .inline(let small): return small.count
+        case .compact(let bytes): return bytes.count
         case .buffer(let buffer): return buffer.readableBytes
         }
     }
@@ -76,6 +94,7 @@ public struct Frame: Sendable, Hashable, CustomStringConvertible {
     public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         switch storage {
         case .inline(let small): return try small.withUnsafeBytes(body)
+        case .compact(let bytes): return try bytes.withUnsafeBytes(body)
         case .buffer(let buffer): return try buffer.withUnsafeReadableBytes(body)
         }
     }
@@ -84,6 +103,7 @@ public struct Frame: Sendable, Hashable, CustomStringConvertible {
     public func write(into target: inout ByteBuffer) {
         switch storage {
         case .inline(let small): small.withUnsafeBytes { _ = target.writeBytes($0) }
+        case .compact(let bytes): bytes.withUnsafeBytes { _ = target.writeBytes($0) }
         case .buffer(let buffer): target.writeImmutableBuffer(buffer)
         }
     }
@@ -126,6 +146,29 @@ struct InlineBytes: Sendable {
 }
 
 /// `"weather.\(city)"` makes a frame too, not only a plain literal.
+/// A frame's octets in one allocation. Never changed once made, so it is shared between threads
+/// as it is. The count is kept here, not in the object: the object's reference count changes on
+/// every hand-over between threads, and reading the count beside it would share that cache line.
+struct CompactBytes: @unchecked Sendable {
+    private let storage: ManagedBuffer<Void, UInt8>
+    let count: Int
+
+    static func make(copying octets: UnsafeRawBufferPointer) -> CompactBytes {
+        let storage = ManagedBuffer<Void, UInt8>.create(minimumCapacity: octets.count) { _ in }
+        storage.withUnsafeMutablePointerToElements { elements in
+            UnsafeMutableRawPointer(elements).copyMemory(from: octets.baseAddress!, byteCount: octets.count)
+        }
+        return CompactBytes(storage: storage, count: octets.count)
+    }
+
+    @inline(__always)
+    func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try storage.withUnsafeMutablePointerToElements { elements in
+            try body(UnsafeRawBufferPointer(start: elements, count: count))
+        }
+    }
+}
+
 extension Frame: ExpressibleByStringInterpolation {
     public init(stringLiteral value: String) {
         self.init(value)

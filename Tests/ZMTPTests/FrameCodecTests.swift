@@ -84,6 +84,35 @@ struct FrameCodecTests {
         #expect(bytes(long) == [0x06, 0, 0, 0, 0, 0, 0, 0x03, 0xE8])
     }
 
+    @Test("frames made from octets or strings hold them whatever their storage: inline, compact or a buffer",
+          arguments: [0, 1, 32, 33, 64, 255, 8192, 8193, 70_000])
+    func storages(size: Int) {
+        let body = Self.body(size)
+        let fromOctets = Frame(body)
+        let fromBuffer = Frame(buffer: ByteBuffer(bytes: body))
+        let text = String(repeating: "z", count: size)
+        switch fromOctets.storage {
+        case .inline: #expect(size <= Frame.inlineCapacity)
+        case .compact: #expect(size > Frame.inlineCapacity && size <= Frame.compactCapacity)
+        case .buffer: #expect(size > Frame.compactCapacity)
+        }
+        #expect(fromOctets.count == size)
+        #expect(fromOctets.bytes == body)
+        #expect(bytes(fromOctets.buffer) == body)
+        #expect(fromOctets == fromBuffer)
+        #expect(fromOctets.hashValue == fromBuffer.hashValue)
+        #expect(Frame(text).string == text)
+        #expect(Frame(text).count == size)
+        // The wire form does not depend on how the octets are held.
+        #expect(Self.encode(Message(fromOctets)) == Self.encode(Message(fromBuffer)))
+        let message = Message([fromOctets, Frame("tail")])
+        let layout = message.wireLayout
+        let written = [UInt8](unsafeUninitializedCapacity: layout.size) { target, count in
+            count = message.writeWire(to: UnsafeMutableRawPointer(target.baseAddress!))
+        }
+        #expect(written == Self.encode(message))
+    }
+
     // MARK: Decoding
 
     @Test("each encoded frame decodes back with its flags and body", arguments: [0, 1, 255, 256, 70_000])
