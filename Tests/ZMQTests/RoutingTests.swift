@@ -68,19 +68,48 @@ struct RoutingTests {
         subscribe("ab", a)
         subscribe("ab", ab)
         subscribe("b", b)
-        var matching: [Pipe] = []
-        tree.collect(Message("abc"), into: &matching)
+        var collected: [Unmanaged<Pipe>] = []
+        var matching: [Pipe] { collected.map { $0.takeUnretainedValue() } }
+        tree.collect(Message("abc"), into: &collected)
         #expect(matching.map(\.id).sorted() == [1, 2, 3], "b is never looked at; a once though it holds two prefixes")
-        tree.collect(Message(Frame()), into: &matching)
+        tree.collect(Message(Frame()), into: &collected)
         #expect(matching.map(\.id) == [1])
         tree.remove(Array("ab".utf8), ab)
         tree.remove(Array("a".utf8), a)
-        tree.collect(Message("abc"), into: &matching)
+        tree.collect(Message("abc"), into: &collected)
         #expect(matching.map(\.id).sorted() == [1, 2], "a still holds ab")
         tree.remove(Array("ab".utf8), a)
         tree.remove([], everything)
-        tree.collect(Message("abc"), into: &matching)
+        tree.collect(Message("abc"), into: &collected)
         #expect(matching.isEmpty)
+    }
+
+    @Test("the topic tree agrees with testing every peer's topics, through thousands of subscribes and cancels")
+    func topicTreeAgreesWithBruteForce() {
+        var random = HostilePeerTests.SplitMix(state: 22)
+        let pipes = (1...12).map { pipe($0) }
+        let tree = TopicTree()
+        // Short topics over a few octets, far apart and adjacent, so nodes go from no child to
+        // one (held alone) to a table and back, and tables grow at either end.
+        let alphabet: [UInt8] = [0x00, 0x41, 0x42, 0x43, 0x7A, 0xFF]
+        func topic() -> [UInt8] { (0..<Int.random(in: 0...3, using: &random)).map { _ in alphabet.randomElement(using: &random)! } }
+        var collected: [Unmanaged<Pipe>] = []
+        for _ in 0..<3000 {
+            let pipe = pipes.randomElement(using: &random)!
+            let chosen = topic()
+            if pipe.subscriptions.contains(chosen), Bool.random(using: &random) {
+                pipe.subscriptions.remove(chosen)
+                tree.remove(chosen, pipe)
+            } else if !pipe.subscriptions.contains(chosen) {
+                pipe.subscriptions.add(chosen)
+                tree.add(chosen, pipe)
+            }
+            let message = Message(Frame(topic() + [0x01]))
+            tree.collect(message, into: &collected)
+            let found = collected.map { $0.takeUnretainedValue().id }
+            #expect(found.count == Set(found).count, "each peer once")
+            #expect(Set(found) == Set(pipes.filter { $0.subscriptions.matches(message) }.map(\.id)))
+        }
     }
 
     @Test("PAIR admits a peer only while it has none")

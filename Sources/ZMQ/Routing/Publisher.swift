@@ -15,8 +15,9 @@ struct Publisher: Sendable {
     /// are: while there are none, a send goes to `everything` without touching the tree.
     private var everything: [Pipe] = []
     private var topicSubscriptions = 0
-    /// The peers a send goes to, kept between sends so that a send allocates nothing.
-    private var matching: [Pipe] = []
+    /// The peers a send goes to, kept between sends so that a send allocates nothing; unretained,
+    /// as `TopicTree.collect` explains (every pipe in it is also in `pipes`, which holds it).
+    private var matching: [Unmanaged<Pipe>] = []
     private var noDrop = false
     private var invert = false
     private var welcome: Frame?
@@ -71,7 +72,7 @@ struct Publisher: Sendable {
             return Self.send(message, to: everything, noDrop: noDrop, blockers: &blockers, outbox: &outbox)
         }
         tree.collect(message, into: &matching)
-        defer { matching.removeAll(keepingCapacity: true) }
+        defer { TopicTree.empty(&matching) }
         return Self.send(message, to: matching, noDrop: noDrop, blockers: &blockers, outbox: &outbox)
     }
 
@@ -87,11 +88,26 @@ struct Publisher: Sendable {
         return true
     }
 
+    /// The same for the unretained list a walk of the tree made.
+    private static func send(_ message: Message, to wanting: [Unmanaged<Pipe>], noDrop: Bool, blockers: inout [Pipe], outbox: inout Outbox) -> Bool {
+        if noDrop {
+            blockers.removeAll(keepingCapacity: true)
+            for pipe in wanting where Distributor.isFull(pipe.takeUnretainedValue(), hwm: outbox.hwm) {
+                blockers.append(pipe.takeUnretainedValue())
+            }
+            if !blockers.isEmpty { return false }
+        }
+        for pipe in wanting {
+            pipe._withUnsafeGuaranteedRef { Distributor.send(message, to: $0, outbox: &outbox) }
+        }
+        return true
+    }
+
     /// `invertMatching`: to every peer none of whose subscriptions matches, so every peer is tested.
     private mutating func sendInverted(_ message: Message, among pipes: [Pipe], outbox: inout Outbox) -> Bool {
-        matching.removeAll(keepingCapacity: true)
-        for pipe in pipes where !pipe.subscriptions.matches(message) { matching.append(pipe) }
-        defer { matching.removeAll(keepingCapacity: true) }
+        TopicTree.empty(&matching)
+        for pipe in pipes where !pipe.subscriptions.matches(message) { matching.append(.passUnretained(pipe)) }
+        defer { TopicTree.empty(&matching) }
         return Self.send(message, to: matching, noDrop: noDrop, blockers: &blockers, outbox: &outbox)
     }
 

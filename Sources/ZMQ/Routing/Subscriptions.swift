@@ -12,8 +12,11 @@ struct Subscriptions: Sendable {
     /// Whether the empty prefix is present, so every message matches.
     private(set) var matchesEverything = false
 
+    /// The number of distinct topics, kept beside the set: a publisher's walk asks it of every
+    /// peer it meets, and reading the set's own count would mean one more object to load.
+    private(set) var topicCount = 0
+
     var isEmpty: Bool { counts.isEmpty }
-    var topicCount: Int { counts.count }
     var topics: Dictionary<[UInt8], Int>.Keys { counts.keys }
 
     func contains(_ topic: [UInt8]) -> Bool { counts[topic] != nil }
@@ -23,6 +26,7 @@ struct Subscriptions: Sendable {
     mutating func add(_ topic: [UInt8]) -> Bool {
         counts[topic, default: 0] += 1
         if topic.isEmpty { matchesEverything = true }
+        topicCount = counts.count
         return counts[topic] == 1
     }
 
@@ -37,12 +41,14 @@ struct Subscriptions: Sendable {
         }
         counts[topic] = nil
         if topic.isEmpty { matchesEverything = false }
+        topicCount = counts.count
         return true
     }
 
     mutating func removeAll() {
         counts.removeAll()
         matchesEverything = false
+        topicCount = 0
     }
 
     /// Whether some prefix here starts the first frame of `message`.
