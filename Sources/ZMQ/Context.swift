@@ -21,6 +21,9 @@ public final class ZMQContext: Sendable {
     private let sockets = Mutex<[ObjectIdentifier: ZMQSocket]>([:])
     private let terminated = Mutex(false)
     private let installedAuthenticator = Mutex<(any ZMQAuthenticator)?>(nil)
+    /// One executor per I/O thread. A task executor is known by its identity: a task preferring
+    /// one instance would hop to run on another, even on the same thread.
+    private let ioExecutors = Mutex<[ObjectIdentifier: IOExecutor]>([:])
 
     /// The metadata key under which a connection failure's log line names the socket option
     /// that governs it (`maxMessageSize` for a message over the limit), so that an application
@@ -50,6 +53,16 @@ public final class ZMQContext: Sendable {
         self.logger = logger
         self.metricsFactory = metrics ?? MetricsSystem.factory
         self.inproc = InprocRegistry()
+    }
+
+    /// The executor of `eventLoop`, one of this context's I/O threads.
+    func ioExecutor(for eventLoop: any EventLoop) -> IOExecutor {
+        ioExecutors.withLock { executors in
+            if let known = executors[ObjectIdentifier(eventLoop)] { return known }
+            let made = IOExecutor(eventLoop: eventLoop)
+            executors[ObjectIdentifier(eventLoop)] = made
+            return made
+        }
     }
 
     /// A new socket of `type`, with `options` set in order. An option that is invalid or means

@@ -154,4 +154,16 @@ struct IOExecutorTests {
             try await echo.value
         }
     }
+
+    @Test("sockets on one I/O thread hand out one executor, so a task preferring it waits on either without a hop; another thread has its own")
+    func oneExecutorPerThread() async throws {
+        let context = ZMQContext(ioThreads: 2)
+        let sockets = try (0..<4).map { _ in try context.socket(.pair) }
+        // Sockets take the context's threads in turn: two executors among four sockets.
+        let executors = Set(sockets.map { ObjectIdentifier($0.ioExecutor) })
+        #expect(executors.count == 2)
+        #expect(sockets[0].ioExecutor === sockets[2].ioExecutor && sockets[1].ioExecutor === sockets[3].ioExecutor)
+        for socket in sockets { socket.close() }
+        await context.shutdown()
+    }
 }

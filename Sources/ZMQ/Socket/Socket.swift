@@ -24,6 +24,7 @@ public final class ZMQSocket: Sendable {
         self.type = type
         self.context = context
         self.eventLoop = context.eventLoopGroup.next()
+        self.ioExecutor = context.ioExecutor(for: eventLoop)
         self.connectionLog = ConnectionLog(logger: context.logger)
         self.state = Mutex(SocketState(pattern: try type.makePattern()))
         if SocketMetrics.records(context.metricsFactory) {
@@ -58,8 +59,10 @@ public final class ZMQSocket: Sendable {
         return traffic
     }
 
-    /// Runs tasks on this socket's I/O thread, for the lowest latency; see `IOExecutor`.
-    public var ioExecutor: IOExecutor { IOExecutor(eventLoop: eventLoop) }
+    /// Runs tasks on this socket's I/O thread, for the lowest latency; see `IOExecutor`. Every
+    /// socket on the same I/O thread hands out the same executor, so a task that prefers it and
+    /// waits on several of them never hops.
+    public let ioExecutor: IOExecutor
 
     /// A snapshot of the current option values.
     public var options: SocketOptions { state.withLock { $0.options } }
