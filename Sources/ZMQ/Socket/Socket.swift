@@ -268,8 +268,18 @@ public final class ZMQSocket: Sendable {
     // MARK: Sending
 
     /// Sends a message, waiting while no peer has room (or until the send timeout).
+    ///
+    /// Inlined into the caller, so that a send that finds room (the usual case) costs no async
+    /// call frame of its own; only a send that must wait makes the call that suspends.
+    @inlinable
     nonisolated(nonsending) public func send(_ message: Message) async throws {
         if try enqueue(message) { return }
+        try await waitAndSend(message)
+    }
+
+    /// Waits for room, then sends; called once a try found none.
+    @usableFromInline
+    nonisolated(nonsending) func waitAndSend(_ message: Message) async throws {
         // No room: only now is the timeout worth reading.
         let deadline = options.sendTimeout.map { NIODeadline.now() + TimeAmount($0) }
         repeat {
@@ -291,7 +301,8 @@ public final class ZMQSocket: Sendable {
     }
 
     /// Queues `message` where the socket type routes it; false when it must wait for room.
-    private func enqueue(_ message: Message) throws(ZMQError) -> Bool {
+    @usableFromInline
+    func enqueue(_ message: Message) throws(ZMQError) -> Bool {
         guard !message.isEmpty else { throw .invalidMessage("a message has at least one frame") }
         var outbox = Outbox()
         let queued = try state.withLock { (state: inout SocketState) throws(ZMQError) in try state.enqueue(message, outbox: &outbox) }
@@ -355,8 +366,17 @@ public final class ZMQSocket: Sendable {
     // MARK: Receiving
 
     /// Receives the next message, waiting until one arrives (or until the receive timeout).
+    ///
+    /// Inlined, as `send` is: a message already queued is taken without an async call frame.
+    @inlinable
     nonisolated(nonsending) public func receive() async throws -> Message {
         if let message = try dequeue() { return message }
+        return try await waitAndReceive()
+    }
+
+    /// Waits for a message until the receive timeout; called once a look found nothing.
+    @usableFromInline
+    nonisolated(nonsending) func waitAndReceive() async throws(ZMQError) -> Message {
         // Nothing queued: only now is the timeout worth reading.
         let deadline = options.receiveTimeout.map { NIODeadline.now() + TimeAmount($0) }
         return try await waitAndReceive(until: deadline)
@@ -407,7 +427,8 @@ public final class ZMQSocket: Sendable {
     /// between peers works in batches of this size.
     static let receiveBatch = 256
 
-    private func dequeue() throws(ZMQError) -> Message? {
+    @usableFromInline
+    func dequeue() throws(ZMQError) -> Message? {
         if let message = received.withLock({ $0.popFirst() }) { return message }
         var after = SocketState.AfterReceive()
         let message = try state.withLock { (state: inout SocketState) throws(ZMQError) -> Message? in
