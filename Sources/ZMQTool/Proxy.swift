@@ -96,7 +96,13 @@ struct Proxy: AsyncParsableCommand {
         // A proxy that ends by itself (TERMINATE) shuts the rest down gracefully.
         let (passing, trace) = AsyncStream.makeStream(of: ZMQProxy.Passage.self)
         let proxy = ZMQProxyService(frontend: frontend, backend: backend, capture: capture, control: control, trace: self.trace ? trace : nil)
-        let printer = TaskService { for await passage in passing { printPassage(passage) } }
+        // The trace ends when the proxy stops, which during a graceful shutdown is before the
+        // group turns to the printer: a service that ends before its turn fails the group, so
+        // the printer then waits for its turn.
+        let printer = TaskService {
+            for await passage in passing { printPassage(passage) }
+            try? await gracefulShutdown()
+        }
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(
             services: [.init(service: context), .init(service: printer),
                        .init(service: proxy, successTerminationBehavior: .gracefullyShutdownGroup)],

@@ -129,7 +129,8 @@ struct ToolTests {
         try subscriber.unsubscribe("news")
         #expect(await lines.waitFor("backend>frontend\tunsubscribe\tnews").count == 1)
         running.process.terminate()
-        #expect(await running.finish().status == 0)
+        let run = await running.finish()
+        #expect(run.status == 0, "exit \(run.status), stderr was: \(run.errors)")
         await context.shutdown()
     }
 
