@@ -2,7 +2,7 @@ import NIOCore
 
 /// A task executor that runs jobs on one of the context's I/O threads.
 ///
-/// Latency-sensitive code can run there with `withTaskExecutorPreference(context.ioExecutor)`:
+/// Latency-sensitive code can run there with `withTaskExecutorPreference(socket.ioExecutor)`:
 /// a message that arrives resumes the waiting task on the thread that read it, and a send is
 /// picked up by that same thread, so no other thread has to be woken on either path. Code run
 /// this way must never block: it would stall every connection on that thread.

@@ -66,9 +66,8 @@ public struct Frame: Sendable, Hashable, CustomStringConvertible {
     /// The octets as a `ByteBuffer` (a new one for an inline frame).
     public var buffer: ByteBuffer {
         switch storage {
-        case .inline(let small): return small.withUnsafeBytes { ByteBuffer(bytes: $0) }
-        case .compact(let bytes): return bytes.withUnsafeBytes { ByteBuffer(bytes: $0) }
         case .buffer(let buffer): return buffer
+        case .inline, .compact: return withUnsafeBytes { ByteBuffer(bytes: $0) }
         }
     }
 
@@ -102,9 +101,8 @@ public struct Frame: Sendable, Hashable, CustomStringConvertible {
     /// Appends the octets to `target`: a copy for inline frames, a buffer append otherwise.
     public func write(into target: inout ByteBuffer) {
         switch storage {
-        case .inline(let small): small.withUnsafeBytes { _ = target.writeBytes($0) }
-        case .compact(let bytes): bytes.withUnsafeBytes { _ = target.writeBytes($0) }
         case .buffer(let buffer): target.writeImmutableBuffer(buffer)
+        case .inline, .compact: withUnsafeBytes { _ = target.writeBytes($0) }
         }
     }
 
@@ -145,7 +143,6 @@ struct InlineBytes: Sendable {
     }
 }
 
-/// `"weather.\(city)"` makes a frame too, not only a plain literal.
 /// A frame's octets in one allocation. Never changed once made, so it is shared between threads
 /// as it is. The count is kept here, not in the object: the object's reference count changes on
 /// every hand-over between threads, and reading the count beside it would share that cache line.
@@ -169,6 +166,7 @@ struct CompactBytes: @unchecked Sendable {
     }
 }
 
+/// `"weather.\(city)"` makes a frame too, not only a plain literal.
 extension Frame: ExpressibleByStringInterpolation {
     public init(stringLiteral value: String) {
         self.init(value)
