@@ -176,12 +176,18 @@ public struct Connection: Sendable {
     /// Consumes octets from `buffer` until an action is due. Call again until it returns
     /// `.needMoreData`; the buffer is then fully consumed.
     public mutating func receive(_ buffer: inout ByteBuffer) -> Action {
-        receive(&buffer, deliver: nil)
+        var unused = MessageQueue()
+        return receive(&buffer, into: &unused, delivering: false)
     }
 
-    /// Like `receive(_:)`, but hands every message to `deliver` as it completes and returns only
-    /// the other actions: the shell pays for one call per read, not one per message.
-    public mutating func receive(_ buffer: inout ByteBuffer, deliver: ((consuming Message) -> Void)?) -> Action {
+    /// Like `receive(_:)`, but appends every message to `batch` as it completes and returns only
+    /// the other actions: the shell pays for one call per read, not one per message. A queue, not
+    /// a closure: a closure appending to the shell's local would check exclusivity per message.
+    public mutating func receive(_ buffer: inout ByteBuffer, into batch: inout MessageQueue) -> Action {
+        receive(&buffer, into: &batch, delivering: true)
+    }
+
+    private mutating func receive(_ buffer: inout ByteBuffer, into batch: inout MessageQueue, delivering: Bool) -> Action {
         do {
             while true {
                 if !pending.isEmpty { return pending.removeFirst() }
@@ -192,7 +198,7 @@ public struct Connection: Sendable {
                 case .handshaking(let peerMinor):
                     guard try receiveHandshake(&buffer, peerMinor: peerMinor) else { return .needMoreData }
                 case .open:
-                    return try receiveTraffic(&buffer, deliver: deliver)
+                    return try receiveTraffic(&buffer, into: &batch, delivering: delivering)
                 case .closed:
                     buffer.moveReaderIndex(to: buffer.writerIndex)
                     return .needMoreData
@@ -330,18 +336,19 @@ public struct Connection: Sendable {
         }
     }
 
-    private mutating func receiveTraffic(_ buffer: inout ByteBuffer, deliver: ((consuming Message) -> Void)?) throws(ZMTPError) -> Action {
+    private mutating func receiveTraffic(_ buffer: inout ByteBuffer, into batch: inout MessageQueue, delivering: Bool) throws(ZMTPError) -> Action {
         #if CURVE
-        if cipher != nil { return try receiveSealedTraffic(&buffer, deliver: deliver) }
+        if cipher != nil { return try receiveSealedTraffic(&buffer, into: &batch, delivering: delivering) }
         #endif
-        while let frame = try decoder.next(from: &buffer) {
-            if frame.isCommand {
-                if let action = try handleCommand(frame.body) { return action }
+        var flags = FrameFlags()
+        while let body = try decoder.nextFrame(from: &buffer, flags: &flags) {
+            if flags.contains(.command) {
+                if let action = try handleCommand(body.buffer) { return action }
                 continue
             }
-            guard let message = try assemble(Frame(buffer: frame.body), more: frame.hasMore) else { continue }
-            guard let deliver else { return .message(message) }
-            deliver(message)
+            guard let message = try assemble(body, more: flags.contains(.more)) else { continue }
+            guard delivering else { return .message(message) }
+            batch.append(message)
         }
         return .needMoreData
     }
@@ -351,7 +358,7 @@ public struct Connection: Sendable {
     /// MORE and COMMAND are inside.
     /// Every whole MESSAGE of a read is opened at once (one shared buffer for the batch), then
     /// handed out in order; an action in the middle returns, and the next call goes on from there.
-    private mutating func receiveSealedTraffic(_ buffer: inout ByteBuffer, deliver: ((consuming Message) -> Void)?) throws(ZMTPError) -> Action {
+    private mutating func receiveSealedTraffic(_ buffer: inout ByteBuffer, into batch: inout MessageQueue, delivering: Bool) throws(ZMTPError) -> Action {
         while true {
             // Taken out, not copied: each frame's reference moves on into its message.
             while let (flags, payload) = opened.popFirst() {
@@ -364,8 +371,8 @@ public struct Connection: Sendable {
                     throw .messageTooLarge(size: UInt64(assembledSize + payload.count), limit: limit)
                 }
                 guard let message = try assemble(payload, more: flags & 0x01 != 0) else { continue }
-                guard let deliver else { return .message(message) }
-                deliver(message)
+                guard delivering else { return .message(message) }
+                batch.append(message)
             }
             if let failure = openFailure {
                 openFailure = nil
@@ -510,7 +517,7 @@ extension Connection {
     }
 
     /// Appends every message of `messages` as `seal(_:subscriptionsAsCommands:into:)` does one.
-    public mutating func seal(_ messages: Deque<Message>, subscriptionsAsCommands: Bool, into buffer: inout ByteBuffer) {
+    public mutating func seal(_ messages: MessageQueue, subscriptionsAsCommands: Bool, into buffer: inout ByteBuffer) {
         #if CURVE
         if subscriptionsAsCommands {
             for message in messages { seal(message, subscriptionsAsCommands: true, into: &buffer) }

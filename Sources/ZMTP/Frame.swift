@@ -298,6 +298,44 @@ public struct Message: Sendable, Hashable, RandomAccessCollection, ExpressibleBy
         hasher.combine(unaddressed)
     }
 
+    /// The message with `frame` put before its frames (a routing id, an envelope), keeping where
+    /// it came from: one allocation, where `Message([frame] + message.frames)` takes two.
+    public func prepending(_ frame: Frame) -> Message {
+        var frames: [Frame]
+        switch unaddressed {
+        case .single(let only):
+            frames = [frame, only]
+        case .multipart(let all):
+            frames = []
+            frames.reserveCapacity(all.count + 1)
+            frames.append(frame)
+            frames.append(contentsOf: all)
+        case .addressed:
+            preconditionFailure("an address is never nested")
+        }
+        return replacingFrames(with: .multipart(frames))
+    }
+
+    /// The message without its first `count` frames (a routing id, an envelope), keeping where it
+    /// came from. One frame left takes no allocation.
+    public func droppingFirst(_ count: Int = 1) -> Message {
+        switch unaddressed {
+        case .single(let only):
+            return replacingFrames(with: count == 0 ? .single(only) : .multipart([]))
+        case .multipart(let all):
+            let rest = all.dropFirst(count)
+            return replacingFrames(with: rest.count == 1 ? .single(rest.first!) : .multipart(Array(rest)))
+        case .addressed:
+            preconditionFailure("an address is never nested")
+        }
+    }
+
+    private func replacingFrames(with frames: Storage) -> Message {
+        var message = Message(storage: address.map { .addressed(frames, $0) } ?? frames)
+        message.metadata = metadata
+        return message
+    }
+
     /// The total number of octets in all frames.
     public var byteCount: Int {
         switch storage {

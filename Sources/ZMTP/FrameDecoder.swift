@@ -49,6 +49,40 @@ public struct FrameDecoder: Sendable {
         return nil
     }
 
+    /// Like `next(from:)`, but the body comes as a `Frame`. A whole frame of up to
+    /// `Frame.inlineCapacity` octets is read in one look at the buffer, header and body: every
+    /// look costs NIO a runtime exclusivity check, and a slice a reference count, so a small
+    /// frame takes neither twice.
+    /// The flags come in `flags`, not in a tuple with the body: an optional tuple holding a
+    /// `Frame` is destroyed through the runtime's generic witnesses, a cost per frame.
+    public mutating func nextFrame(from chunk: inout ByteBuffer, flags: inout FrameFlags) throws(ZMTPError) -> Frame? {
+        if partial == nil, let small = readSmallFrame(from: &chunk, flags: &flags) { return small }
+        guard let frame = try next(from: &chunk) else { return nil }
+        flags = frame.flags
+        return Frame(buffer: frame.body)
+    }
+
+    /// A short-form frame whose body fits inline, when all of it is in `buffer`; nil otherwise
+    /// (a long, incomplete or faulty frame, or an empty buffer), with nothing consumed: `next`
+    /// then reads it, or throws. The look throws nothing itself, so that NIO's generic look is
+    /// specialized for it.
+    @inline(__always)
+    private func readSmallFrame(from buffer: inout ByteBuffer, flags: inout FrameFlags) -> Frame? {
+        let limit = bodyLimit
+        var flagsOctet: UInt8 = 0
+        let found = buffer.withUnsafeReadableBytes { octets -> InlineBytes? in
+            guard octets.count >= 2, octets[0] & (FrameFlags.reservedBits | FrameFlags.long.rawValue) == 0 else { return nil }
+            let size = Int(octets[1])
+            guard size <= InlineBytes.capacity, octets.count >= 2 + size, UInt64(size) <= limit else { return nil }
+            flagsOctet = octets[0]
+            return InlineBytes(UnsafeRawBufferPointer(rebasing: octets[2..<(2 + size)]))
+        }
+        guard let body = found else { return nil }
+        flags = FrameFlags(rawValue: flagsOctet)
+        buffer.moveReaderIndex(forwardBy: 2 + body.count)
+        return Frame(storage: .inline(body))
+    }
+
     /// Reads one frame if all of it is in `buffer`.
     private func readFrame(from buffer: inout ByteBuffer) throws(ZMTPError) -> WireFrame? {
         guard let header = try Self.header(in: buffer, limit: bodyLimit, reported: reportedLimit),

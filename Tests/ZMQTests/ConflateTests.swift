@@ -1,4 +1,3 @@
-import DequeModule
 import Testing
 @testable import ZMQ
 import ZMQTestSupport
@@ -11,7 +10,7 @@ struct ConflateTests {
         try state.options.apply(.conflate(true))
         let pipe = state.makePipe(connectSide: false)
         state.pipes.append(pipe)
-        var batch: Deque<Message> = [["1"], ["2"], ["3"]]
+        var batch: MessageQueue = [["1"], ["2"], ["3"]]
         _ = state.deliver(&batch, from: pipe)
         #expect(Array(pipe.inbound) == [["3"]])
         batch = [["4"], ["5"]]

@@ -1,4 +1,3 @@
-import DequeModule
 import NIOCore
 import Testing
 @testable import ZMQ
@@ -9,7 +8,7 @@ struct EncoderTests {
     @Test("the engine's raw-pointer batch encoder writes exactly what FrameEncoder writes")
     func batchMatchesReferenceEncoder() {
         let sizes = [0, 1, 31, 32, 33, 255, 256, 4000]
-        var batch = Deque<Message>()
+        var batch = MessageQueue()
         for size in sizes {
             batch.append(Message(Frame([UInt8](repeating: UInt8(size % 251), count: size))))
         }
@@ -36,7 +35,7 @@ struct EncoderTests {
     @Test("frames of 16 KiB or more are handed over whole, after the octets before them")
     func largeFramesAreNotCopied() {
         let large = Frame([UInt8](repeating: 9, count: ZMTPEngine.zeroCopyThreshold))
-        var batch: Deque<Message> = [["small"], Message(large), ["head", large, "tail"], ["after"]]
+        var batch: MessageQueue = [["small"], Message(large), ["head", large, "tail"], ["after"]]
         var expected = ByteBuffer()
         for message in batch { FrameEncoder.encode(message, into: &expected) }
 

@@ -1,4 +1,3 @@
-import DequeModule
 import Testing
 @testable import ZMQ
 import ZMQTestSupport
@@ -258,11 +257,11 @@ struct RoutingTests {
             return try state.dequeue(after: &after)?.0
         }
         try send("first")
-        var replies: Deque<Message> = [["", "answer"], ["", "extra"]]
+        var replies: MessageQueue = [["", "answer"], ["", "extra"]]
         _ = state.deliver(&replies, from: peer)
         #expect(try receive() == ["answer"])
         try send("second")
-        var next: Deque<Message> = [["", "second answer"]]
+        var next: MessageQueue = [["", "second answer"]]
         _ = state.deliver(&next, from: peer)
         #expect(try receive() == ["second answer"])
     }

@@ -14,19 +14,38 @@ struct FrameCodecTests {
         return bytes(out)
     }
 
-    /// Decodes frames from consecutive chunks with one decoder; nothing may be left over.
+    /// Decodes frames from consecutive chunks with one decoder; nothing may be left over. Decodes
+    /// them again with `nextFrame` (small frames read whole in one look), which must yield the
+    /// same frames, or throw the same error.
     static func decode(chunks: [[UInt8]], decoder: FrameDecoder = FrameDecoder()) throws -> [WireFrame] {
-        var decoder = decoder
-        var frames: [WireFrame] = []
-        for chunk in chunks {
-            var input = buffer(chunk)
-            while let frame = try decoder.next(from: &input) {
-                frames.append(frame)
+        let viaNext = Result { () throws(ZMTPError) in
+            var decoder = decoder
+            var frames: [WireFrame] = []
+            for chunk in chunks {
+                var input = buffer(chunk)
+                while let frame = try decoder.next(from: &input) {
+                    frames.append(frame)
+                }
+                #expect(input.readableBytes == 0, "nil leaves the chunk consumed")
             }
-            #expect(input.readableBytes == 0, "nil leaves the chunk consumed")
+            #expect(!decoder.hasPartialFrame)
+            return frames
         }
-        #expect(!decoder.hasPartialFrame)
-        return frames
+        let viaNextFrame = Result { () throws(ZMTPError) in
+            var decoder = decoder
+            var frames: [WireFrame] = []
+            var flags = FrameFlags()
+            for chunk in chunks {
+                var input = buffer(chunk)
+                while let body = try decoder.nextFrame(from: &input, flags: &flags) {
+                    frames.append(WireFrame(flags: flags, body: body.buffer))
+                }
+                #expect(input.readableBytes == 0)
+            }
+            return frames
+        }
+        #expect(viaNext == viaNextFrame, "nextFrame reads what next reads")
+        return try viaNext.get()
     }
 
     // MARK: Encoding
@@ -111,6 +130,24 @@ struct FrameCodecTests {
             count = message.writeWire(to: UnsafeMutableRawPointer(target.baseAddress!))
         }
         #expect(written == Self.encode(message))
+    }
+
+    @Test("prepending and droppingFirst add and take off envelope frames, keeping metadata and address")
+    func envelopes() {
+        let id = Frame([0, 1, 2, 3, 4])
+        for frames in [[Frame("one")], [Frame("a"), Frame(), Frame("b")]] {
+            var message = Message(frames)
+            message.metadata = MessageMetadata(peerAddress: "10.0.0.1", userID: "alice", peerProperties: Metadata())
+            message.group = "g"
+            let routed = message.prepending(id)
+            #expect(Array(routed) == [id] + frames)
+            #expect(routed.metadata === message.metadata && routed.group == "g")
+            #expect(routed.droppingFirst() == message)
+            #expect(routed.droppingFirst().metadata === message.metadata && routed.droppingFirst().group == "g")
+            for count in 0...frames.count {
+                #expect(Array(message.droppingFirst(count)) == Array(frames.dropFirst(count)))
+            }
+        }
     }
 
     // MARK: Decoding
@@ -251,6 +288,18 @@ struct FrameCodecTests {
         overLimit.reportedLimit = 100
         var header = buffer([0x01, 101])
         #expect(throws: ZMTPError.messageTooLarge(size: 101, limit: 100)) { _ = try overLimit.next(from: &header) }
+    }
+
+    @Test("a whole small frame, read in one look, is refused as the header alone would be")
+    func smallFrameErrors() {
+        var limited = FrameDecoder()
+        limited.bodyLimit = 3
+        limited.reportedLimit = 3
+        #expect(throws: ZMTPError.messageTooLarge(size: 4, limit: 3)) { _ = try Self.decode(chunks: [[0x00, 4, 1, 2, 3, 4]], decoder: limited) }
+        #expect(throws: Never.self) { _ = try Self.decode(chunks: [[0x00, 3, 1, 2, 3]], decoder: limited) }
+        for flags in [UInt8(0x08), 0x40, 0x80] {
+            #expect(throws: ZMTPError.reservedFlags(flags)) { _ = try Self.decode(chunks: [[0x00, 1, 0x41, flags, 1, 0x42]]) }
+        }
     }
 
     @Test("bodyLimit refuses a long frame before any of its body arrives")

@@ -223,216 +223,241 @@ let arguments = CommandLine.arguments
 func argument(_ index: Int) -> Int { Int(arguments[index])! }
 let context = ZMQContext()
 
-switch arguments[1] {
-case "recv":
-    let pull = try context.socket(.pull)
-    try secure(pull, server: true)
-    output("ENDPOINT \(try await pull.bind(arguments[2]))")
-    try await receiveAll(pull, count: argument(3), size: argument(4))
-case "send":
-    let push = try context.socket(.push)
-    try secure(push, server: false)
-    try await push.connect(arguments[2])
-    let message = payload(argument(4))
-    let count = argument(3)
-    let startCPU = cpuNanoseconds()
-    for _ in 0..<count { try await push.send(message) }
-    push.close()
-    await push.waitUntilClosed()
-    output("RESULT 0 \((cpuNanoseconds() - startCPU) / Double(count)) \(count)")
-case "inproc":
-    let pull = try context.socket(.pull)
-    try await pull.bind("inproc://bench")
-    let count = argument(2), size = argument(3)
-    let sender = Task {
-        let push = try context.socket(.push)
-        try await push.connect("inproc://bench")
-        let message = payload(size)
-        for _ in 0..<count { try await push.send(message) }
-    }
-    try await receiveAll(pull, count: count, size: size)
-    try await sender.value
-case "lat-server":
-    let rep = try context.socket(.rep)
-    output("ENDPOINT \(try await rep.bind(arguments[2]))")
-    try await onIOThread(rep) { try await echo(rep, count: argument(3)) }
-case "lat-client":
-    let req = try context.socket(.req)
-    try await req.connect(arguments[2])
-    try await onIOThread(req) { try await roundTrips(req, count: argument(3), size: argument(4)) }
-case "lat-steady":
-    let req = try context.socket(.req, options: [.linger(.zero)])
-    try await req.connect(arguments[2])
-    try await steady(req, for: .seconds(Double(arguments[3])!), size: argument(4))
-case "lat-inproc":
-    let req = try context.socket(.req)
-    try await req.bind("inproc://latency")
-    let count = argument(2)
-    let echoer = Task {
-        let rep = try context.socket(.rep)
-        try await rep.connect("inproc://latency")
-        try await onIOThread(rep) { try await echo(rep, count: count) }
-    }
-    try await onIOThread(req) { try await roundTrips(req, count: count, size: argument(3)) }
-    try await echoer.value
-case "mem-idle":
-    let count = argument(2)
-    let pull = try context.socket(.pull)
-    let endpoint = try await pull.bind("tcp://127.0.0.1:*")
-    // Warm up with one connection so that one-off costs do not count.
-    let warm = try context.socket(.push)
-    try await warm.connect(endpoint)
-    try await warm.send("x")
-    _ = try await pull.receive()
-    let before = statusKilobytes("VmRSS")
-    var pushes: [ZMQSocket] = []
-    for _ in 0..<count {
-        let push = try context.socket(.push)
-        try push.set(.linger(.zero))
-        try await push.connect(endpoint)
-        try await push.send("x")
-        pushes.append(push)
-    }
-    for _ in 0..<count { _ = try await pull.receive() }
-    output("RESULT \((statusKilobytes("VmRSS") - before) * 1024 / Double(count))")
-case "pub":
-    // With N subscribers named, an XPUB that first waits for their subscriptions (T each).
-    let subscribers = arguments.count > 5 ? argument(5) : 0, topics = arguments.count > 6 ? argument(6) : 0
-    let publisher = try context.socket(subscribers > 0 ? .xpub : .pub)
-    try publisher.set(.sendHighWaterMark(0))  // no drops: the rate is what flows end to end
-    if subscribers > 0 {
-        try publisher.set(.receiveHighWaterMark(0))
-        try publisher.set(.xpubVerbose(true))
-    }
-    output("ENDPOINT \(try await publisher.bind(arguments[2]))")
-    _ = readLine()
-    for _ in 0..<(subscribers * max(topics, 1)) { _ = try await publisher.receive() }
-    let message = payload(argument(4))
-    let count = argument(3)
-    // One message per topic, each starting with its topic, made before the clock starts.
-    let size = argument(4)
-    let addressed: [Message] = topics == 0 ? [] : (0..<(subscribers * topics)).map { index in
-        Message(Frame(Array(topicName(index % subscribers, index / subscribers).utf8) + [UInt8](repeating: 0x5A, count: size - 8)))
-    }
-    let startCPU = cpuNanoseconds()
-    if !addressed.isEmpty {
-        for index in 0..<count { try await publisher.send(addressed[index % addressed.count]) }
-    } else if ProcessInfo.processInfo.environment["FRESH"] == "1" {
-        let bytes = [UInt8](repeating: 0x5A, count: argument(4))
-        for _ in 0..<count { try await publisher.send(Message(Frame(bytes))) }
-    } else {
-        for _ in 0..<count { try await publisher.send(message) }
-    }
-    publisher.close()
-    await publisher.waitUntilClosed()
-    output("RESULT 0 \((cpuNanoseconds() - startCPU) / Double(count)) \(count)")
-case "sub":
-    let size = argument(4), topics = arguments.count > 6 ? argument(6) : 0
-    let count = topics > 0 ? argument(3) / argument(5) : argument(3)
-    var subscribers: [ZMQSocket] = []
-    for index in 0..<argument(5) {
-        let subscriber = try context.socket(.sub)
-        try subscriber.set(.receiveHighWaterMark(0))
-        if topics == 0 { try subscriber.subscribe() }
-        for topic in 0..<topics { try subscriber.subscribe(topicName(index, topic)) }
-        try await subscriber.connect(arguments[2])
-        subscribers.append(subscriber)
-    }
-    output("READY")
-    let startCPU = cpuNanoseconds()
-    let windows = try await withThrowingTaskGroup(of: (rate: Double, received: Int, first: ContinuousClock.Instant, last: ContinuousClock.Instant).self) { group in
-        for subscriber in subscribers {
-            group.addTask { try await receiveWindow(subscriber, count: count, size: size) }
-        }
-        var windows: [(rate: Double, received: Int, first: ContinuousClock.Instant, last: ContinuousClock.Instant)] = []
-        for try await window in group { windows.append(window) }
-        return windows
-    }
-    let received = windows.reduce(0) { $0 + $1.received }
-    // Every delivery over the span from the first subscriber's first message to the last one's last.
-    let span = windows.map(\.last).max()! - windows.map(\.first).min()!
-    output("RESULT \(Double(received - 1) / seconds(span)) \((cpuNanoseconds() - startCPU) / Double(received)) \(received)")
-case "blackbox":
-    let count = argument(3), workers = argument(5)
-    let subscriber = try context.socket(.sub)
-    try subscriber.set(.receiveHighWaterMark(0))
-    try subscriber.subscribe()
-    try await subscriber.connect(arguments[2])
-    output("READY")
-    let startCPU = cpuNanoseconds()
-    let handled = Atomic<Int>(0)
-    let span = Mutex<(first: ContinuousClock.Instant?, last: ContinuousClock.Instant?)>((nil, nil))
-    let (finished, finish) = AsyncStream.makeStream(of: Void.self)
-    let fanOut = Task {
-        try await SubscriberFanOut(workers: workers).run(from: subscriber, in: context) { message, _ in
-            let number = handled.add(1, ordering: .relaxed).newValue
-            if number == 1 { span.withLock { $0.first = .now } }
-            if number == count {
-                span.withLock { $0.last = .now }
-                finish.yield()
-            }
-        }
-    }
-    // Every message arrives (no high-water mark on either side); a minute is a stuck run.
-    let timeout = Task { try await Task.sleep(for: .seconds(60)); finish.yield() }
-    for await _ in finished { break }
-    timeout.cancel()
-    fanOut.cancel()
-    let received = handled.load(ordering: .relaxed)
-    let (first, last) = span.withLock { $0 }
-    let rate = first.flatMap { first in last.map { Double(count - 1) / seconds($0 - first) } } ?? 0
-    output("RESULT \(rate) \((cpuNanoseconds() - startCPU) / Double(max(1, received))) \(received)")
-case "conn-server":
-    let pull = try context.socket(.pull)
-    try secure(pull, server: true)
-    output("ENDPOINT \(try await pull.bind(arguments[2]))")
-    let count = argument(3)
-    _ = try await pull.receive()
-    let (start, startCPU) = (ContinuousClock.now, cpuNanoseconds())
-    for _ in 1..<count { _ = try await pull.receive() }
-    output("RESULT \(Double(count - 1) / seconds(ContinuousClock.now - start)) \((cpuNanoseconds() - startCPU) / Double(count - 1))")
-case "conn-client":
-    for _ in 0..<argument(3) {
+/// The mode the arguments name, run to its end.
+func run() async throws {
+    switch arguments[1] {
+    case "recv":
+        let pull = try context.socket(.pull)
+        try secure(pull, server: true)
+        output("ENDPOINT \(try await pull.bind(arguments[2]))")
+        try await receiveAll(pull, count: argument(3), size: argument(4))
+    case "send":
         let push = try context.socket(.push)
         try secure(push, server: false)
         try await push.connect(arguments[2])
-        try await push.send("x")
-        push.close()  // the default linger: the message still goes
+        let message = payload(argument(4))
+        let count = argument(3)
+        let startCPU = cpuNanoseconds()
+        for _ in 0..<count { try await push.send(message) }
+        push.close()
+        await push.waitUntilClosed()
+        output("RESULT 0 \((cpuNanoseconds() - startCPU) / Double(count)) \(count)")
+    case "inproc":
+        let pull = try context.socket(.pull)
+        try await pull.bind("inproc://bench")
+        let count = argument(2), size = argument(3)
+        let sender = Task {
+            let push = try context.socket(.push)
+            try await push.connect("inproc://bench")
+            let message = payload(size)
+            for _ in 0..<count { try await push.send(message) }
+        }
+        try await receiveAll(pull, count: count, size: size)
+        try await sender.value
+    case "lat-server":
+        let rep = try context.socket(.rep)
+        output("ENDPOINT \(try await rep.bind(arguments[2]))")
+        try await onIOThread(rep) { try await echo(rep, count: argument(3)) }
+    case "lat-client":
+        let req = try context.socket(.req)
+        try await req.connect(arguments[2])
+        try await onIOThread(req) { try await roundTrips(req, count: argument(3), size: argument(4)) }
+    case "lat-steady":
+        let req = try context.socket(.req, options: [.linger(.zero)])
+        try await req.connect(arguments[2])
+        try await steady(req, for: .seconds(Double(arguments[3])!), size: argument(4))
+    case "lat-inproc":
+        let req = try context.socket(.req)
+        try await req.bind("inproc://latency")
+        let count = argument(2)
+        let echoer = Task {
+            let rep = try context.socket(.rep)
+            try await rep.connect("inproc://latency")
+            try await onIOThread(rep) { try await echo(rep, count: count) }
+        }
+        try await onIOThread(req) { try await roundTrips(req, count: count, size: argument(3)) }
+        try await echoer.value
+    case "mem-idle":
+        let count = argument(2)
+        let pull = try context.socket(.pull)
+        let endpoint = try await pull.bind("tcp://127.0.0.1:*")
+        // Warm up with one connection so that one-off costs do not count.
+        let warm = try context.socket(.push)
+        try await warm.connect(endpoint)
+        try await warm.send("x")
+        _ = try await pull.receive()
+        let before = statusKilobytes("VmRSS")
+        var pushes: [ZMQSocket] = []
+        for _ in 0..<count {
+            let push = try context.socket(.push)
+            try push.set(.linger(.zero))
+            try await push.connect(endpoint)
+            try await push.send("x")
+            pushes.append(push)
+        }
+        for _ in 0..<count { _ = try await pull.receive() }
+        output("RESULT \((statusKilobytes("VmRSS") - before) * 1024 / Double(count))")
+    case "pub":
+        // With N subscribers named, an XPUB that first waits for their subscriptions (T each).
+        let subscribers = arguments.count > 5 ? argument(5) : 0, topics = arguments.count > 6 ? argument(6) : 0
+        let publisher = try context.socket(subscribers > 0 ? .xpub : .pub)
+        try publisher.set(.sendHighWaterMark(0))  // no drops: the rate is what flows end to end
+        if subscribers > 0 {
+            try publisher.set(.receiveHighWaterMark(0))
+            try publisher.set(.xpubVerbose(true))
+        }
+        output("ENDPOINT \(try await publisher.bind(arguments[2]))")
+        _ = readLine()
+        for _ in 0..<(subscribers * max(topics, 1)) { _ = try await publisher.receive() }
+        let message = payload(argument(4))
+        let count = argument(3)
+        // One message per topic, each starting with its topic, made before the clock starts.
+        let size = argument(4)
+        let addressed: [Message] = topics == 0 ? [] : (0..<(subscribers * topics)).map { index in
+            Message(Frame(Array(topicName(index % subscribers, index / subscribers).utf8) + [UInt8](repeating: 0x5A, count: size - 8)))
+        }
+        let startCPU = cpuNanoseconds()
+        if !addressed.isEmpty {
+            for index in 0..<count { try await publisher.send(addressed[index % addressed.count]) }
+        } else if ProcessInfo.processInfo.environment["FRESH"] == "1" {
+            let bytes = [UInt8](repeating: 0x5A, count: argument(4))
+            for _ in 0..<count { try await publisher.send(Message(Frame(bytes))) }
+        } else {
+            for _ in 0..<count { try await publisher.send(message) }
+        }
+        publisher.close()
+        await publisher.waitUntilClosed()
+        output("RESULT 0 \((cpuNanoseconds() - startCPU) / Double(count)) \(count)")
+    case "sub":
+        let size = argument(4), topics = arguments.count > 6 ? argument(6) : 0
+        let count = topics > 0 ? argument(3) / argument(5) : argument(3)
+        var subscribers: [ZMQSocket] = []
+        for index in 0..<argument(5) {
+            let subscriber = try context.socket(.sub)
+            try subscriber.set(.receiveHighWaterMark(0))
+            if topics == 0 { try subscriber.subscribe() }
+            for topic in 0..<topics { try subscriber.subscribe(topicName(index, topic)) }
+            try await subscriber.connect(arguments[2])
+            subscribers.append(subscriber)
+        }
+        output("READY")
+        let startCPU = cpuNanoseconds()
+        let windows = try await withThrowingTaskGroup(of: (rate: Double, received: Int, first: ContinuousClock.Instant, last: ContinuousClock.Instant).self) { group in
+            for subscriber in subscribers {
+                group.addTask { try await receiveWindow(subscriber, count: count, size: size) }
+            }
+            var windows: [(rate: Double, received: Int, first: ContinuousClock.Instant, last: ContinuousClock.Instant)] = []
+            for try await window in group { windows.append(window) }
+            return windows
+        }
+        let received = windows.reduce(0) { $0 + $1.received }
+        // Every delivery over the span from the first subscriber's first message to the last one's last.
+        let span = windows.map(\.last).max()! - windows.map(\.first).min()!
+        output("RESULT \(Double(received - 1) / seconds(span)) \((cpuNanoseconds() - startCPU) / Double(received)) \(received)")
+    case "blackbox":
+        let count = argument(3), workers = argument(5)
+        let subscriber = try context.socket(.sub)
+        try subscriber.set(.receiveHighWaterMark(0))
+        try subscriber.subscribe()
+        try await subscriber.connect(arguments[2])
+        output("READY")
+        let startCPU = cpuNanoseconds()
+        let handled = Atomic<Int>(0)
+        let span = Mutex<(first: ContinuousClock.Instant?, last: ContinuousClock.Instant?)>((nil, nil))
+        let (finished, finish) = AsyncStream.makeStream(of: Void.self)
+        let fanOut = Task {
+            try await SubscriberFanOut(workers: workers).run(from: subscriber, in: context) { message, _ in
+                let number = handled.add(1, ordering: .relaxed).newValue
+                if number == 1 { span.withLock { $0.first = .now } }
+                if number == count {
+                    span.withLock { $0.last = .now }
+                    finish.yield()
+                }
+            }
+        }
+        // Every message arrives (no high-water mark on either side); a minute is a stuck run.
+        let timeout = Task { try await Task.sleep(for: .seconds(60)); finish.yield() }
+        for await _ in finished { break }
+        timeout.cancel()
+        fanOut.cancel()
+        let received = handled.load(ordering: .relaxed)
+        let (first, last) = span.withLock { $0 }
+        let rate = first.flatMap { first in last.map { Double(count - 1) / seconds($0 - first) } } ?? 0
+        output("RESULT \(rate) \((cpuNanoseconds() - startCPU) / Double(max(1, received))) \(received)")
+    case "conn-server":
+        let pull = try context.socket(.pull)
+        try secure(pull, server: true)
+        output("ENDPOINT \(try await pull.bind(arguments[2]))")
+        let count = argument(3)
+        _ = try await pull.receive()
+        let (start, startCPU) = (ContinuousClock.now, cpuNanoseconds())
+        for _ in 1..<count { _ = try await pull.receive() }
+        output("RESULT \(Double(count - 1) / seconds(ContinuousClock.now - start)) \((cpuNanoseconds() - startCPU) / Double(count - 1))")
+    case "conn-client":
+        for _ in 0..<argument(3) {
+            let push = try context.socket(.push)
+            try secure(push, server: false)
+            try await push.connect(arguments[2])
+            try await push.send("x")
+            push.close()  // the default linger: the message still goes
+        }
+    case "router":
+        let count = argument(3), peers = argument(5)
+        let router = try context.socket(.router, options: [.sendHighWaterMark(0), .receiveHighWaterMark(0)])
+        output("ENDPOINT \(try await router.bind(arguments[2]))")
+        for _ in 0..<peers { _ = try await router.receive() }
+        output("READY")
+        var request = try await router.receive()
+        let (start, startCPU) = (ContinuousClock.now, cpuNanoseconds())
+        for index in 0..<count {
+            if index > 0 { request = try await router.receive() }
+            try await router.send(request)
+        }
+        output("RESULT \(Double(count - 1) / seconds(ContinuousClock.now - start)) \((cpuNanoseconds() - startCPU) / Double(count))")
+        try router.set(.linger(.zero))
+    case "mem-queue":
+        let count = argument(2)
+        let bytes = [UInt8](repeating: 0x5A, count: argument(3))
+        let push = try context.socket(.push)
+        try push.set(.sendHighWaterMark(count))
+        try push.set(.linger(.zero))
+        try await push.connect("tcp://127.0.0.1:1")
+        let before = statusKilobytes("VmRSS")
+        // A message of its own each time, as an application producing data would.
+        for _ in 0..<count { try push.trySend(Message(Frame(bytes))) }
+        output("RESULT \(statusKilobytes("VmHWM") * 1024) \((statusKilobytes("VmRSS") - before) * 1024 / Double(count))")
+    case "mdp-broker":
+        output("ENDPOINT \(arguments[2])")
+        try await MajordomoBroker(endpoint: arguments[2]).run(in: context)
+    case "titanic":
+        try await titanicRequests(count: argument(2), window: argument(3), size: argument(4), store: arguments.count > 5 ? arguments[5] : nil)
+    case "spool":
+        try await spoolRates(count: argument(2), size: argument(3), store: arguments.count > 4 ? arguments[4] : nil)
+    default:
+        FileHandle.standardError.write(Data("unknown mode \(arguments[1])\n".utf8))
+        exit(2)
     }
-case "router":
-    let count = argument(3), peers = argument(5)
-    let router = try context.socket(.router, options: [.sendHighWaterMark(0), .receiveHighWaterMark(0)])
-    output("ENDPOINT \(try await router.bind(arguments[2]))")
-    for _ in 0..<peers { _ = try await router.receive() }
-    output("READY")
-    var request = try await router.receive()
-    let (start, startCPU) = (ContinuousClock.now, cpuNanoseconds())
-    for index in 0..<count {
-        if index > 0 { request = try await router.receive() }
-        try await router.send(request)
-    }
-    output("RESULT \(Double(count - 1) / seconds(ContinuousClock.now - start)) \((cpuNanoseconds() - startCPU) / Double(count))")
-    try router.set(.linger(.zero))
-case "mem-queue":
-    let count = argument(2)
-    let bytes = [UInt8](repeating: 0x5A, count: argument(3))
-    let push = try context.socket(.push)
-    try push.set(.sendHighWaterMark(count))
-    try push.set(.linger(.zero))
-    try await push.connect("tcp://127.0.0.1:1")
-    let before = statusKilobytes("VmRSS")
-    // A message of its own each time, as an application producing data would.
-    for _ in 0..<count { try push.trySend(Message(Frame(bytes))) }
-    output("RESULT \(statusKilobytes("VmHWM") * 1024) \((statusKilobytes("VmRSS") - before) * 1024 / Double(count))")
-case "mdp-broker":
-    output("ENDPOINT \(arguments[2])")
-    try await MajordomoBroker(endpoint: arguments[2]).run(in: context)
-case "titanic":
-    try await titanicRequests(count: argument(2), window: argument(3), size: argument(4), store: arguments.count > 5 ? arguments[5] : nil)
-case "spool":
-    try await spoolRates(count: argument(2), size: argument(3), store: arguments.count > 4 ? arguments[4] : nil)
-default:
-    FileHandle.standardError.write(Data("unknown mode \(arguments[1])\n".utf8))
-    exit(2)
+    await context.shutdown()
 }
-await context.shutdown()
+
+func runOrFail() async {
+    do { try await run() } catch { fatalError("\(arguments[1]) failed: \(error)") }
+}
+
+if ProcessInfo.processInfo.environment["BENCH_NO_DISPATCH_MAIN"] != nil {
+    // valgrind 3.19 crashes on a main thread parked in dispatch_main, as an async main's is:
+    // under callgrind (Benchmarks/callgrind.py) the mode runs in a task while main waits.
+    let done = DispatchSemaphore(value: 0)
+    Task.detached {
+        await runOrFail()
+        done.signal()
+    }
+    done.wait()
+} else {
+    // As an async main runs: on the main actor, its queue drained by dispatch_main.
+    Task { @MainActor in
+        await runOrFail()
+        exit(0)
+    }
+    dispatchMain()
+}

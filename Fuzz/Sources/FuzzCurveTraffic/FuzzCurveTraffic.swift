@@ -221,7 +221,7 @@ struct PeerCipher {
 // MARK: What the shell relies on
 
 /// Carries out the connection's actions as the I/O shell (ZMQ's ZMTPEngine) would, and traps on
-/// any it could not carry out. A class: `receive(_:deliver:)` takes an escaping closure.
+/// any it could not carry out.
 final class Shell {
     let isServer: Bool
     let ourType: SocketType
@@ -401,7 +401,9 @@ struct Run {
         while true {
             steps += 1
             precondition(steps <= bound, "the state machine kept producing actions")
-            let action = deliver ? connection.receive(&buffer, deliver: { shell.message($0) }) : connection.receive(&buffer)
+            var delivered = MessageQueue()
+            let action = deliver ? connection.receive(&buffer, into: &delivered) : connection.receive(&buffer)
+            for message in delivered { shell.message(message) }
             switch action {
             case .needMoreData:
                 precondition(buffer.readableBytes == 0, "needMoreData left octets unread")
@@ -437,8 +439,9 @@ struct Run {
         guard case .needMoreData = connection.receive(&more), more.readableBytes == 0 else { preconditionFailure("an action after close") }
         connection.authenticated(.accepted)
         var nothing = ByteBuffer()
-        guard case .needMoreData = connection.receive(&nothing, deliver: { _ in preconditionFailure("a delivery after close") }) else {
-            preconditionFailure("an action after close")
+        var delivered = MessageQueue()
+        guard case .needMoreData = connection.receive(&nothing, into: &delivered), delivered.isEmpty else {
+            preconditionFailure("an action or a delivery after close")
         }
         precondition(connection.heartbeatTick(now: now + .seconds(3600)) == nil, "a heartbeat after close")
         precondition(!connection.isOpen)
@@ -798,7 +801,7 @@ func checkInitiate(_ template: ClientTemplate, _ shell: Shell, key: [UInt8], tra
 /// traffic; 1 B: an open server, our traffic; 2 C: a real client, our WELCOME and READY, then
 /// traffic; 3 D: an open client, our traffic), bits 2-3 the maximum message size (none, 4096,
 /// 100, 0), bit 4 the socket types (PUSH to PULL, or DEALER to ROUTER), bit 5 messages through
-/// `receive(_:deliver:)`, bit 6 heartbeats on. Then the mode's octets (see `serverHandshake`,
+/// `receive(_:into:)`, bit 6 heartbeats on. Then the mode's octets (see `serverHandshake`,
 /// `clientHandshake`) and the traffic (`Run.traffic`).
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {

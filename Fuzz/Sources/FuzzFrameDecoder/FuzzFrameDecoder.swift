@@ -4,7 +4,9 @@ import ZMTP
 
 /// Input: octet 0 chooses the body limit (bits 0-1) and the chunk size (bits 2-7, 0 = all at
 /// once); the rest are the octets a peer sends, fed to one decoder in chunks of that size so that
-/// frames straddle reads. Decoding stops at the first error, as a connection would.
+/// frames straddle reads. Decoding stops at the first error, as a connection would. A second
+/// decoder reads the same chunks with `nextFrame` (small frames whole, in one look): it must
+/// yield the same frames and stop at the same error.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     guard size > 0 else { return 0 }
@@ -17,22 +19,29 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     case 2: decoder.bodyLimit = 255; decoder.reportedLimit = 255  // short frames only
     default: decoder.bodyLimit = 0; decoder.reportedLimit = 0
     }
+    var framer = decoder
     let rest = input.dropFirst()
     let chunkSize = Int(control >> 2) == 0 ? max(rest.count, 1) : Int(control >> 2)
     var offset = rest.startIndex
     while offset < rest.endIndex {
         let end = min(offset + chunkSize, rest.endIndex)
-        var chunk = ByteBuffer(bytes: UnsafeBufferPointer(rebasing: input[offset..<end]))
+        let octets = ByteBuffer(bytes: UnsafeBufferPointer(rebasing: input[offset..<end]))
         offset = end
-        do {
-            while let frame = try decoder.next(from: &chunk) {
-                _ = frame.body.readableBytes
-            }
-        } catch {
-            return 0
+        var chunk = octets, again = octets
+        let viaNext = Result { () throws(ZMTPError) in
+            var frames: [WireFrame] = []
+            while let frame = try decoder.next(from: &chunk) { frames.append(frame) }
+            return frames
         }
+        let viaNextFrame = Result { () throws(ZMTPError) in
+            var frames: [WireFrame] = []
+            var flags = FrameFlags()
+            while let body = try framer.nextFrame(from: &again, flags: &flags) { frames.append(WireFrame(flags: flags, body: body.buffer)) }
+            return frames
+        }
+        precondition(viaNext == viaNextFrame, "nextFrame and next disagree")
+        if case .failure = viaNext { return 0 }
     }
-    _ = decoder.hasPartialFrame
     return 0
 }
 

@@ -1,4 +1,3 @@
-import DequeModule
 import NIOCore
 import Synchronization
 import ZMTP
@@ -30,8 +29,8 @@ final class DatagramEngine: ChannelDuplexHandler, ChannelEngine, @unchecked Send
     private var context: ChannelHandlerContext?
     var channelContext: ChannelHandlerContext? { context }
     private var pipe: Pipe?
-    private var incoming = Deque<Message>()
-    private var outgoing = Deque<Message>()
+    private var incoming = MessageQueue()
+    private var outgoing = MessageQueue()
     var readGate = ReadGate()
     /// The socket's loop, which both udp bootstraps run the channel on.
     let eventLoop: any EventLoop
@@ -83,8 +82,8 @@ final class DatagramEngine: ChannelDuplexHandler, ChannelEngine, @unchecked Send
 
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
-        incoming = Deque()
-        outgoing = Deque()
+        incoming = MessageQueue()
+        outgoing = MessageQueue()
     }
 
     func channelActive(context: ChannelHandlerContext) {

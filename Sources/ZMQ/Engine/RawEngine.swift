@@ -1,4 +1,3 @@
-import DequeModule
 import NIOCore
 import Synchronization
 import ZMTP
@@ -20,8 +19,8 @@ final class RawEngine: ChannelDuplexHandler, ChannelEngine, @unchecked Sendable 
     private var context: ChannelHandlerContext?
     var channelContext: ChannelHandlerContext? { context }
     private var pipe: Pipe?
-    private var incoming = Deque<Message>()
-    private var outgoing = Deque<Message>()
+    private var incoming = MessageQueue()
+    private var outgoing = MessageQueue()
     var readGate = ReadGate()
     /// Set once an empty message asked for the connection to be closed.
     private var closing = false
@@ -55,8 +54,8 @@ final class RawEngine: ChannelDuplexHandler, ChannelEngine, @unchecked Sendable 
 
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
-        incoming = Deque()
-        outgoing = Deque()
+        incoming = MessageQueue()
+        outgoing = MessageQueue()
     }
 
     func channelActive(context: ChannelHandlerContext) {

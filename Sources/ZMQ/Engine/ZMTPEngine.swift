@@ -1,4 +1,3 @@
-import DequeModule
 import NIOCore
 import Synchronization
 import ZMTP
@@ -32,8 +31,8 @@ final class ZMTPEngine: ChannelDuplexHandler, ChannelEngine, @unchecked Sendable
     private var context: ChannelHandlerContext?
     var channelContext: ChannelHandlerContext? { context }
     private var pipe: Pipe?
-    @exclusivity(unchecked) private var incoming = Deque<Message>()
-    @exclusivity(unchecked) private var outgoing = Deque<Message>()
+    @exclusivity(unchecked) private var incoming = MessageQueue()
+    @exclusivity(unchecked) private var outgoing = MessageQueue()
     var readGate = ReadGate()
     private var handshakeTimer: Scheduled<Void>?
     private var heartbeatTimer: Scheduled<Void>?
@@ -142,8 +141,8 @@ final class ZMTPEngine: ChannelDuplexHandler, ChannelEngine, @unchecked Sendable
         cancelTimers()
         self.context = nil
         machine.release()
-        incoming = Deque()
-        outgoing = Deque()
+        incoming = MessageQueue()
+        outgoing = MessageQueue()
         spareBuffer = nil
     }
 
@@ -172,11 +171,11 @@ final class ZMTPEngine: ChannelDuplexHandler, ChannelEngine, @unchecked Sendable
         // small write costs NIO far more memory than the octets its high-water mark counts).
         var pong: ByteBuffer?
         // Locals, not properties, in the per-message path: no dynamic exclusivity checks.
-        var batch = Deque<Message>()
+        var batch = MessageQueue()
         swap(&batch, &incoming)
         defer { swap(&batch, &incoming) }
         reading: while true {
-            switch machine.receive(&buffer, deliver: { batch.append($0) }) {
+            switch machine.receive(&buffer, into: &batch) {
             case .needMoreData:
                 break reading
             case .message(let message):
@@ -371,7 +370,7 @@ final class ZMTPEngine: ChannelDuplexHandler, ChannelEngine, @unchecked Sendable
 
     private func writeBatch(context: ChannelHandlerContext, pipe: Pipe, reportWhenWritten: Bool) {
         // Locals, not properties, in the per-message path.
-        var batch = Deque<Message>()
+        var batch = MessageQueue()
         swap(&batch, &outgoing)
         defer {
             batch.removeAll(keepingCapacity: true)
@@ -424,7 +423,7 @@ final class ZMTPEngine: ChannelDuplexHandler, ChannelEngine, @unchecked Sendable
     /// `zeroCopyThreshold` octets or more are not copied: `writeLarge` receives the octets
     /// encoded so far and the frame to send after them, gathered by `writev`.
     static func encode(
-        _ batch: inout Deque<Message>, into buffer: inout ByteBuffer, allocator: ByteBufferAllocator,
+        _ batch: inout MessageQueue, into buffer: inout ByteBuffer, allocator: ByteBufferAllocator,
         writeLarge: (ByteBuffer, Frame) -> Void
     ) {
         // Messages in one batch are usually alike: size the buffer for that, let it grow if not.
@@ -470,7 +469,7 @@ final class ZMTPEngine: ChannelDuplexHandler, ChannelEngine, @unchecked Sendable
     /// SUB and XSUB to a ZMTP 3.1 peer, and DISH: membership messages become SUBSCRIBE and
     /// CANCEL, or JOIN and LEAVE, commands (37/ZMTP); anything else an XSUB sends goes as it is.
     /// Rare traffic, so plainly.
-    static func encodeWithCommands(_ batch: Deque<Message>, rules: WireRules, allocator: ByteBufferAllocator) -> ByteBuffer {
+    static func encodeWithCommands(_ batch: MessageQueue, rules: WireRules, allocator: ByteBufferAllocator) -> ByteBuffer {
         var buffer = allocator.buffer(capacity: 256)
         for message in batch {
             if let command = rules.command(for: message) {

@@ -1,4 +1,3 @@
-import DequeModule
 import ZMTP
 
 /// What carries a pipe's messages to and from a peer: a ZMTP connection or an inproc link.
@@ -35,8 +34,8 @@ final class Pipe: @unchecked Sendable {
     /// Pipes made by `connect` live from the call on and keep their messages across reconnects;
     /// pipes for accepted peers live as long as their connection (30/PIPELINE, 28/REQREP).
     let isConnectSide: Bool
-    @exclusivity(unchecked) var outbound = Deque<Message>()
-    @exclusivity(unchecked) var inbound = Deque<Message>()
+    @exclusivity(unchecked) var outbound = MessageQueue()
+    @exclusivity(unchecked) var inbound = MessageQueue()
     var engine: (any PipeEngine)?
     var peer: PeerInfo?
     /// What messages from the current connection carry. Attached as they leave `inbound`, on the

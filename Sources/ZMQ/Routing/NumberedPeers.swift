@@ -1,4 +1,3 @@
-import DequeModule
 import ZMTP
 
 /// The routing SERVER and PEER share (47/CLIENTSERVER, 51/P2P): every peer is named by a
@@ -64,7 +63,7 @@ struct NumberedPeers: Sendable {
     }
 
     /// Multipart messages are dropped; the others get their peer's routing id.
-    func received(_ batch: inout Deque<Message>, from pipe: Pipe) -> DropTally {
+    func received(_ batch: inout MessageQueue, from pipe: Pipe) -> DropTally {
         let dropped = SingleFrame.dropMultipart(&batch)
         let number = RoutingTable.number(pipe.routingID)
         for index in batch.indices { batch[index].routingID = number }
@@ -88,7 +87,7 @@ extension RoutingByNumber {
         peers.pipeForReceiving(among: pipes)
     }
 
-    mutating func received(_ batch: inout Deque<Message>, from pipe: Pipe) -> DropTally {
+    mutating func received(_ batch: inout MessageQueue, from pipe: Pipe) -> DropTally {
         peers.received(&batch, from: pipe)
     }
 

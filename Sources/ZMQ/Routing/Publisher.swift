@@ -1,4 +1,3 @@
-import DequeModule
 import ZMTP
 
 /// The publishing half that PUB and XPUB share: each message goes to every peer whose
@@ -13,7 +12,8 @@ struct Publisher: Sendable {
     private var tree = TopicTree()
     /// The peers subscribed to everything, and how many subscriptions to anything longer there
     /// are: while there are none, a send goes to `everything` without touching the tree.
-    private var everything: [Pipe] = []
+    /// Unretained, as `matching` is: the tree's root holds each of them.
+    private var everything: [Unmanaged<Pipe>] = []
     private var topicSubscriptions = 0
     /// The peers a send goes to, kept between sends so that a send allocates nothing; unretained,
     /// as `TopicTree.collect` explains (every pipe in it is also in `pipes`, which holds it).
@@ -57,9 +57,9 @@ struct Publisher: Sendable {
         if !topic.isEmpty {
             topicSubscriptions += subscribed ? 1 : -1
         } else if subscribed {
-            everything.append(pipe)
+            everything.append(.passUnretained(pipe))
         } else {
-            everything.removeAll { $0 === pipe }
+            everything.removeAll { $0.toOpaque() == Unmanaged.passUnretained(pipe).toOpaque() }
         }
     }
 
@@ -78,17 +78,6 @@ struct Publisher: Sendable {
 
     /// Sends to each of `wanting`, unless with `noDrop` one of them is full (then nothing goes,
     /// and `blockers` says which).
-    private static func send(_ message: Message, to wanting: [Pipe], noDrop: Bool, blockers: inout [Pipe], outbox: inout Outbox) -> Bool {
-        if noDrop {
-            blockers.removeAll(keepingCapacity: true)
-            for pipe in wanting where Distributor.isFull(pipe, hwm: outbox.hwm) { blockers.append(pipe) }
-            if !blockers.isEmpty { return false }
-        }
-        for pipe in wanting { Distributor.send(message, to: pipe, outbox: &outbox) }
-        return true
-    }
-
-    /// The same for the unretained list a walk of the tree made.
     private static func send(_ message: Message, to wanting: [Unmanaged<Pipe>], noDrop: Bool, blockers: inout [Pipe], outbox: inout Outbox) -> Bool {
         if noDrop {
             blockers.removeAll(keepingCapacity: true)

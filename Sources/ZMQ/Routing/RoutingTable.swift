@@ -1,4 +1,3 @@
-import DequeModule
 import ZMTP
 
 /// The peers of a socket that names them, by routing id: ROUTER's, STREAM's, SERVER's and
@@ -7,7 +6,8 @@ import ZMTP
 /// else by an id made up here: five octets, 0x00 and a 32-bit counter, as libzmq makes them, or
 /// for SERVER and PEER (`numbered`) four octets, a nonzero 32-bit number.
 struct RoutingTable {
-    private(set) var pipesByID: [[UInt8]: Pipe] = [:]
+    /// Keyed by frame, so that a send finds its peer from the message's first frame as it is.
+    private(set) var pipesByID: [Frame: Pipe] = [:]
     private var lastGeneratedID = UInt32.random(in: 0...UInt32.max)
     /// Ids are nonzero 32-bit numbers (SERVER, PEER), not libzmq's 5-octet ROUTER ids.
     var numbered = false
@@ -18,13 +18,15 @@ struct RoutingTable {
     /// The number a SERVER or PEER key stands for.
     static func number(_ key: [UInt8]) -> UInt32 { key.reduce(0) { $0 << 8 | UInt32($1) } }
 
-    subscript(id: [UInt8]) -> Pipe? { pipesByID[id] }
+    subscript(id: [UInt8]) -> Pipe? { pipesByID[Frame(id)] }
+
+    subscript(id: Frame) -> Pipe? { pipesByID[id] }
 
     /// Whether a peer announcing `identity` may join: not while another peer holds that name,
     /// unless `handover` lets it take the name over.
     func admits(_ identity: [UInt8]?, handover: Bool) -> Bool {
         guard let identity, !identity.isEmpty, !handover else { return true }
-        return pipesByID[identity] == nil
+        return self[identity] == nil
     }
 
     /// Names `pipe` and files it. With `handover`, a peer already holding the name `pipe`'s peer
@@ -33,15 +35,15 @@ struct RoutingTable {
         let announced = pipe.peer?.identity ?? []
         var replaced: Pipe?
         let keepsChosenID = pipe.isConnectSide && pipe.routingIDChosen && !pipe.routingID.isEmpty
-        if handover, !keepsChosenID, !announced.isEmpty, let old = pipesByID[announced], old !== pipe {
-            pipesByID[announced] = nil
+        if handover, !keepsChosenID, !announced.isEmpty, let old = self[announced], old !== pipe {
+            pipesByID[Frame(announced)] = nil
             old.routingID = generatedID()
             replaced = old
         }
         let id: [UInt8]
         if pipe.isConnectSide, !pipe.routingID.isEmpty, pipe.routingIDChosen, isFree(pipe.routingID, for: pipe) {
             id = pipe.routingID  // given with connectRoutingID: it wins over what the peer announces
-        } else if !announced.isEmpty, pipesByID[announced] == nil {
+        } else if !announced.isEmpty, self[announced] == nil {
             id = announced
         } else if pipe.isConnectSide, !pipe.routingID.isEmpty, isFree(pipe.routingID, for: pipe) {
             id = pipe.routingID  // a reconnect keeps the name replies are addressed to, as in libzmq
@@ -49,7 +51,7 @@ struct RoutingTable {
             id = generatedID()
         }
         pipe.routingID = id
-        pipesByID[id] = pipe
+        pipesByID[Frame(id)] = pipe
         return (id, replaced)
     }
 
@@ -59,23 +61,23 @@ struct RoutingTable {
         let id = generatedID()
         pipe.routingID = id
         pipe.routingIDChosen = true
-        pipesByID[id] = pipe
+        pipesByID[Frame(id)] = pipe
         return id
     }
 
     private func isFree(_ id: [UInt8], for pipe: Pipe) -> Bool {
-        pipesByID[id] == nil || pipesByID[id] === pipe
+        self[id] == nil || self[id] === pipe
     }
 
     /// Takes `pipe` out; false when it was not filed under its name (a peer renamed by a handover).
     mutating func remove(_ pipe: Pipe) -> Bool {
-        guard pipesByID[pipe.routingID] === pipe else { return false }
-        pipesByID[pipe.routingID] = nil
+        guard holds(pipe) else { return false }
+        pipesByID[Frame(pipe.routingID)] = nil
         return true
     }
 
     /// Whether `pipe` is still filed under its name.
-    func holds(_ pipe: Pipe) -> Bool { pipesByID[pipe.routingID] === pipe }
+    func holds(_ pipe: Pipe) -> Bool { self[pipe.routingID] === pipe }
 
     /// Whether a send waiting for room at `waitingFor` (nil: none waits) may go on: when that
     /// peer has room, or has gone (the send then throws or drops).
@@ -85,10 +87,10 @@ struct RoutingTable {
     }
 
     /// Puts the routing id of `pipe`'s peer before each message read from it.
-    static func prependID(of pipe: Pipe, to batch: inout Deque<Message>) {
+    static func prependID(of pipe: Pipe, to batch: inout MessageQueue) {
         let id = Frame(pipe.routingID)
         for index in batch.indices {
-            batch[index] = Message([id] + batch[index].frames, metadata: batch[index].metadata)
+            batch[index] = batch[index].prepending(id)
         }
     }
 
@@ -97,7 +99,7 @@ struct RoutingTable {
             lastGeneratedID &+= 1
             if numbered, lastGeneratedID == 0 { continue }
             let id = numbered ? Self.key(lastGeneratedID) : [0] + Self.key(lastGeneratedID)
-            if pipesByID[id] == nil { return id }
+            if self[id] == nil { return id }
         }
     }
 }
@@ -122,7 +124,7 @@ extension RoutingByID {
         FairQueue.next(in: pipes)
     }
 
-    mutating func received(_ batch: inout Deque<Message>, from pipe: Pipe) -> DropTally {
+    mutating func received(_ batch: inout MessageQueue, from pipe: Pipe) -> DropTally {
         RoutingTable.prependID(of: pipe, to: &batch)
         return .none
     }

@@ -1,4 +1,3 @@
-import DequeModule
 import ZMTP
 
 /// The subscribing half that SUB and XSUB share: the socket's own subscriptions, counted (two
@@ -28,7 +27,7 @@ struct Subscriber: Sendable {
     /// A new connection starts with the whole subscription set, ahead of anything else queued.
     func attached(_ pipe: Pipe) {
         let messages = subscriptions.topics.map { Subscription(subscribe: true, topic: $0).message }
-        pipe.outbound.insert(contentsOf: messages, at: 0)
+        pipe.outbound.prepend(contentsOf: messages)
     }
 
     /// Requests still queued for a lost connection are dropped: the next one gets the whole set.
@@ -37,7 +36,7 @@ struct Subscriber: Sendable {
     }
 
     /// Publishers filter already; this catches what was in flight before a cancel reached them.
-    func filter(_ batch: inout Deque<Message>) {
+    func filter(_ batch: inout MessageQueue) {
         guard invert || !subscriptions.matchesEverything else { return }
         batch.removeAll { !accepts($0) }
     }

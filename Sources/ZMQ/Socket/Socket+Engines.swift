@@ -1,4 +1,3 @@
-import DequeModule
 import ZMTP
 
 /// What the engines (tcp/ipc connections, inproc links) call: each takes the socket's lock once,
@@ -49,7 +48,7 @@ extension ZMQSocket {
 
     /// Hands messages read from `pipe`'s connection to the socket, in one lock. Returns true when
     /// the pipe reached the receive high-water mark and the engine should pause reading.
-    func deliver(_ batch: inout Deque<Message>, from pipe: Pipe) -> Bool {
+    func deliver(_ batch: inout MessageQueue, from pipe: Pipe) -> Bool {
         let (pause, wakeups) = state.withLock { $0.deliver(&batch, from: pipe) }
         batch.removeAll(keepingCapacity: true)
         wakeups.resume()
@@ -65,7 +64,7 @@ extension ZMQSocket {
     /// Returns nil when there is nothing to send; otherwise whether the engine must report the
     /// batch written (`batchWritten`): only while the socket lingers, so the steady path needs
     /// no promise.
-    func takeOutbound(from pipe: Pipe, into batch: inout Deque<Message>) -> TakenBatch? {
+    func takeOutbound(from pipe: Pipe, into batch: inout MessageQueue) -> TakenBatch? {
         guard let (report, wakeups) = state.withLock({ $0.takeOutbound(from: pipe, into: &batch, limit: Self.sendBatch) }) else {
             return nil
         }

@@ -1,4 +1,3 @@
-import DequeModule
 import Logging
 import NIOCore
 import Synchronization
@@ -356,7 +355,7 @@ public final class ZMQSocket: Sendable {
         var outbox = Outbox()
         try state.withLock { (state: inout SocketState) throws(ZMQError) in
             // Nothing already queued for a cancelled topic is handed out afterwards.
-            try received.withLock { (received: inout Deque<Message>) throws(ZMQError) in
+            try received.withLock { (received: inout MessageQueue) throws(ZMQError) in
                 try state.changeSubscription(subscription, received: &received, outbox: &outbox)
             }
         }
@@ -421,7 +420,7 @@ public final class ZMQSocket: Sendable {
     /// Messages already taken from a pipe, oldest first, for the next receives. Filled a batch at
     /// a time under the socket lock and emptied under this lock alone, so receiving a message
     /// does not contend with the I/O threads for the socket lock. Lock order: `state`, then this.
-    let received = Mutex(Deque<Message>())
+    let received = Mutex(MessageQueue())
 
     /// At most this many messages move from one pipe to `received` at a time: fair-queueing
     /// between peers works in batches of this size.

@@ -1,4 +1,3 @@
-import DequeModule
 import ZMTP
 
 /// The socket's shared state and what happens to it under the socket's lock. Each operation
@@ -182,15 +181,16 @@ struct SocketState: Sendable {
     /// Moves up to `limit` more of `pipe`'s messages to `received` for the next receives, so that
     /// those take only `received`'s lock, not the socket's.
     @inline(__always)
-    mutating func moveBatch(from pipe: Pipe, limit: Int, into received: inout Deque<Message>, after: inout AfterReceive) {
-        // Moved, and tagged in place: a copy would touch the payload's reference count, which
-        // the sending thread shares.
+    mutating func moveBatch(from pipe: Pipe, limit: Int, into received: inout MessageQueue, after: inout AfterReceive) {
+        // Moved, never copied: a copy would touch the payload's reference count, which the
+        // sending thread shares.
         // The pipe's metadata is read once: its fields share cache lines the I/O thread writes.
         let count = min(pipe.inbound.count, limit)
         if let metadata = pipe.messageMetadata {
             for _ in 0..<count {
-                received.append(pipe.inbound.removeFirst())
-                received[received.count - 1].tagIfUntagged(metadata)
+                var message = pipe.inbound.removeFirst()
+                message.tagIfUntagged(metadata)
+                received.append(consume message)
             }
         } else {
             for _ in 0..<count { received.append(pipe.inbound.removeFirst()) }
@@ -202,7 +202,7 @@ struct SocketState: Sendable {
     }
 
     /// A subscription changes; a cancel also drops what is queued for the cancelled topic.
-    mutating func changeSubscription(_ subscription: Subscription, received: inout Deque<Message>, outbox: inout Outbox) throws(ZMQError) {
+    mutating func changeSubscription(_ subscription: Subscription, received: inout MessageQueue, outbox: inout Outbox) throws(ZMQError) {
         guard !closed else { throw .socketClosed }
         try pattern.changeSubscription(subscription, among: pipes, outbox: &outbox)
         // What narrows the messages wanted (a cancel; with invert matching, a subscribe).
@@ -299,7 +299,7 @@ struct SocketState: Sendable {
     /// Messages read from `pipe`'s connection join its inbound queue; `pause` says that the
     /// engine should stop reading (the receive high-water mark is reached).
     @inline(__always)
-    mutating func deliver(_ batch: inout Deque<Message>, from pipe: Pipe) -> (pause: Bool, wakeups: Wakeups) {
+    mutating func deliver(_ batch: inout MessageQueue, from pipe: Pipe) -> (pause: Bool, wakeups: Wakeups) {
         // A pipe the socket let go of (disconnect) until its connection closes.
         if pipe.isRemoved {
             batch.removeAll()
@@ -334,7 +334,7 @@ struct SocketState: Sendable {
     /// of the whole queue). Nil, with the drain flag cleared, when there is nothing to send;
     /// otherwise whether the engine must report the batch written: only while lingering.
     @inline(__always)
-    mutating func takeOutbound(from pipe: Pipe, into batch: inout Deque<Message>, limit: Int) -> (reportWhenWritten: Bool, wakeups: Wakeups)? {
+    mutating func takeOutbound(from pipe: Pipe, into batch: inout MessageQueue, limit: Int) -> (reportWhenWritten: Bool, wakeups: Wakeups)? {
         guard !pipe.outbound.isEmpty else {
             pipe.drainScheduled = false
             return nil

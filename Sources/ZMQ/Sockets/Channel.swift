@@ -1,4 +1,3 @@
-import DequeModule
 import ZMTP
 
 /// CHANNEL (52/CHANNEL): PAIR's rules for one-frame messages. One peer at most (a second is
@@ -19,7 +18,7 @@ struct ChannelPattern: SocketPattern {
         pair.admits(peer, among: pipes)
     }
 
-    mutating func received(_ batch: inout Deque<Message>, from pipe: Pipe) -> DropTally {
+    mutating func received(_ batch: inout MessageQueue, from pipe: Pipe) -> DropTally {
         SingleFrame.dropMultipart(&batch)
     }
 }

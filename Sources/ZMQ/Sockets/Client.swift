@@ -1,4 +1,3 @@
-import DequeModule
 import ZMTP
 
 /// CLIENT (47/CLIENTSERVER): DEALER's rules for one-frame messages. Sends round-robin to the
@@ -17,7 +16,7 @@ struct ClientPattern: LoadBalancing {
         FairQueue.next(in: pipes)
     }
 
-    mutating func received(_ batch: inout Deque<Message>, from pipe: Pipe) -> DropTally {
+    mutating func received(_ batch: inout MessageQueue, from pipe: Pipe) -> DropTally {
         SingleFrame.dropMultipart(&batch)
     }
 }

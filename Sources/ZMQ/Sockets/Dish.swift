@@ -1,4 +1,3 @@
-import DequeModule
 import ZMTP
 
 /// DISH (48/RADIO-DISH): receives, fair-queued, the messages of the groups it joined
@@ -38,7 +37,7 @@ struct DishPattern: SocketPattern {
     /// A new connection starts with every group joined.
     mutating func attached(_ pipe: Pipe) -> Pipe? {
         let joins = groups.topics.map { Subscription(subscribe: true, topic: $0).message }
-        pipe.outbound.insert(contentsOf: joins, at: 0)
+        pipe.outbound.prepend(contentsOf: joins)
         return nil
     }
 
@@ -49,9 +48,9 @@ struct DishPattern: SocketPattern {
 
     /// Each message arrives as `[group, body]`: it becomes the body with its group. Anything
     /// else is malformed and dropped; a group not joined (in flight before a leave) is ignored.
-    mutating func received(_ batch: inout Deque<Message>, from pipe: Pipe) -> DropTally {
+    mutating func received(_ batch: inout MessageQueue, from pipe: Pipe) -> DropTally {
         var malformed = 0
-        var kept = Deque<Message>()
+        var kept = MessageQueue()
         for message in batch {
             guard message.count == 2, message[0].count <= Groups.maxLength else {
                 malformed += 1

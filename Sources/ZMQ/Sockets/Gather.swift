@@ -1,4 +1,3 @@
-import DequeModule
 import ZMTP
 
 /// GATHER (49/SCATTERGATHER): PULL's rules for one-frame messages. Fair-queued from its
@@ -15,7 +14,7 @@ struct GatherPattern: SocketPattern {
         FairQueue.next(in: pipes)
     }
 
-    mutating func received(_ batch: inout Deque<Message>, from pipe: Pipe) -> DropTally {
+    mutating func received(_ batch: inout MessageQueue, from pipe: Pipe) -> DropTally {
         SingleFrame.dropMultipart(&batch)
     }
 }

@@ -1,4 +1,3 @@
-import DequeModule
 import ZMTP
 
 /// PUB (29/PUBSUB): sends each message to every subscriber with a matching subscription, filtered
@@ -27,7 +26,7 @@ struct PubPattern: SocketPattern {
     }
     func hasIn(among pipes: [Pipe]) -> Bool { false }
 
-    mutating func received(_ batch: inout Deque<Message>, from pipe: Pipe) -> DropTally {
+    mutating func received(_ batch: inout MessageQueue, from pipe: Pipe) -> DropTally {
         for message in batch {
             if let subscription = Subscription(message) {
                 _ = publisher.apply(subscription, to: pipe)

@@ -1,4 +1,3 @@
-import DequeModule
 import ZMTP
 
 /// RADIO (48/RADIO-DISH): sends each message to the DISHes that joined its group
@@ -58,7 +57,7 @@ struct RadioPattern: SocketPattern {
     }
 
     /// Joins and leaves are applied to the DISH's pipe; anything else a DISH sends is discarded.
-    mutating func received(_ batch: inout Deque<Message>, from pipe: Pipe) -> DropTally {
+    mutating func received(_ batch: inout MessageQueue, from pipe: Pipe) -> DropTally {
         for message in batch {
             guard let membership = Subscription(message), pipe.subscriptions.applyOnce(membership) else { continue }
             if membership.isSubscribe {

@@ -1,4 +1,3 @@
-import DequeModule
 import ZMTP
 
 /// REP (28/REQREP): strictly one request, then its reply. Requests are fair-queued; each is
@@ -41,7 +40,7 @@ struct RepPattern: SocketPattern {
         return FairQueue.next(in: pipes)
     }
 
-    mutating func received(_ batch: inout Deque<Message>, from pipe: Pipe) -> DropTally {
+    mutating func received(_ batch: inout MessageQueue, from pipe: Pipe) -> DropTally {
         // A request has a delimiter with at least one frame after it.
         let before = batch.count
         batch.removeAll { message in
@@ -52,9 +51,8 @@ struct RepPattern: SocketPattern {
     }
 
     mutating func handOut(_ message: Message, from pipe: Pipe) -> Message {
-        let frames = message.frames
-        let delimiter = frames.firstIndex(where: \.isEmpty)!
-        pending = (pipe, Array(frames[...delimiter]))
-        return Message(Array(frames[(delimiter + 1)...]), metadata: message.metadata)
+        let delimiter = message.firstIndex(where: \.isEmpty)!
+        pending = (pipe, Array(message[...delimiter]))
+        return message.droppingFirst(delimiter + 1)
     }
 }

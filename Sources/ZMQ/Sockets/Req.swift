@@ -1,4 +1,3 @@
-import DequeModule
 import ZMTP
 
 /// REQ (28/REQREP): one request, then its reply. A request goes to the next peer with room
@@ -38,12 +37,12 @@ struct ReqPattern: LoadBalancing {
         if let previous = lastAsked, !previous.inbound.isEmpty, pipes.contains(where: { $0 === previous }) {
             outbox.discardInbound(of: previous)
         }
-        var envelope = [Frame()]
+        var request = message.prepending(Frame())
         if correlate {
             requestID &+= 1
-            envelope.insert(Self.frame(for: requestID), at: 0)
+            request = request.prepending(Self.frame(for: requestID))
         }
-        outbox.queue(Message(envelope + message.frames), on: pipe)
+        outbox.queue(request, on: pipe)
         replyPipe = pipe
         lastAsked = pipe
         return true
@@ -74,7 +73,7 @@ struct ReqPattern: LoadBalancing {
 
     /// Drops what is not a reply to the request awaited: from another peer, without the
     /// delimiter, or (correlating) without the request's id.
-    mutating func received(_ batch: inout Deque<Message>, from pipe: Pipe) -> DropTally {
+    mutating func received(_ batch: inout MessageQueue, from pipe: Pipe) -> DropTally {
         let before = batch.count
         guard replyPipe === pipe else {
             batch.removeAll()
@@ -90,6 +89,6 @@ struct ReqPattern: LoadBalancing {
 
     mutating func handOut(_ message: Message, from pipe: Pipe) -> Message {
         replyPipe = nil
-        return Message(Array(message.frames.dropFirst(correlate ? 2 : 1)), metadata: message.metadata)
+        return message.droppingFirst(correlate ? 2 : 1)
     }
 }

@@ -1,4 +1,3 @@
-import DequeModule
 import ZMTP
 
 /// ROUTER (28/REQREP): names every peer and routes by name. Each message received gets the
@@ -47,10 +46,9 @@ struct RouterPattern: RoutingByID {
             outbox.drop(.malformed, at: nil)
             return true
         }
-        let id = message[0].bytes
-        guard let pipe = table[id] else {
+        guard let pipe = table[message[0]] else {
             waitingFor = nil
-            if mandatory { throw .unroutable(routingID: id) }
+            if mandatory { throw .unroutable(routingID: message[0].bytes) }
             outbox.drop(.unroutable, at: nil)
             return true
         }
@@ -63,7 +61,7 @@ struct RouterPattern: RoutingByID {
             return false
         }
         waitingFor = nil
-        outbox.queue(Message(Array(message.frames.dropFirst())), on: pipe)
+        outbox.queue(message.droppingFirst(), on: pipe)
         return true
     }
 }

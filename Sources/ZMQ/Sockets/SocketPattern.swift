@@ -1,4 +1,3 @@
-import DequeModule
 import ZMTP
 
 /// The routing rules of one socket type (28/REQREP, 29/PUBSUB, 30/PIPELINE, 31/EXPAIR), built from
@@ -31,7 +30,7 @@ protocol SocketPattern: Sendable {
     /// A batch read from `pipe`'s peer, before it joins the pipe's inbound queue: the pattern may
     /// take subscriptions out of it or filter it. Returns what it discarded by its rules (REQ's
     /// stray replies, REP's malformed requests), for the drop counters.
-    mutating func received(_ batch: inout Deque<Message>, from pipe: Pipe) -> DropTally
+    mutating func received(_ batch: inout MessageQueue, from pipe: Pipe) -> DropTally
     /// `pipe` has a connected peer now (its outbound queue is drained once this returns). Returns
     /// a pipe the new one takes the place of (ROUTER handover), whose connection the socket closes.
     mutating func attached(_ pipe: Pipe) -> Pipe?
@@ -59,7 +58,7 @@ extension SocketPattern {
     func accepts(_ message: Message) -> Bool { true }
     var batchesReceives: Bool { true }
     mutating func handOut(_ message: Message, from pipe: Pipe) -> Message { message }
-    mutating func received(_ batch: inout Deque<Message>, from pipe: Pipe) -> DropTally { .none }
+    mutating func received(_ batch: inout MessageQueue, from pipe: Pipe) -> DropTally { .none }
     mutating func attached(_ pipe: Pipe) -> Pipe? { nil }
     mutating func detached(_ pipe: Pipe) {}
     mutating func connecting(_ pipe: Pipe) {}
@@ -152,7 +151,7 @@ enum SingleFrame {
     }
 
     /// Drops the multipart messages a peer sent ("MUST discard any part of a multipart message").
-    static func dropMultipart(_ batch: inout Deque<Message>) -> DropTally {
+    static func dropMultipart(_ batch: inout MessageQueue) -> DropTally {
         let before = batch.count
         batch.removeAll { $0.count != 1 }
         return DropTally(count: before - batch.count, reason: .malformed)

@@ -1,4 +1,3 @@
-import DequeModule
 import ZMTP
 
 /// STREAM: a ZeroMQ socket talking to plain TCP peers (an HTTP client, a line protocol), raw
@@ -38,10 +37,9 @@ struct StreamPattern: RoutingByID {
         guard message.count == 2 else {
             throw .invalidMessage("a STREAM message is two frames, [routing id, data], not \(message.count)")
         }
-        let id = message[0].bytes
-        guard let pipe = table[id] else {
+        guard let pipe = table[message[0]] else {
             waitingFor = nil
-            throw .unroutable(routingID: id)
+            throw .unroutable(routingID: message[0].bytes)
         }
         let data = message[1]
         if data.isEmpty {

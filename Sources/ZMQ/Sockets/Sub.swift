@@ -1,4 +1,3 @@
-import DequeModule
 import ZMTP
 
 /// SUB (29/PUBSUB): receives, fair-queued, the messages of its publishers that match one of its
@@ -20,7 +19,7 @@ struct SubPattern: SocketPattern {
         subscriber.change(subscription, among: pipes, outbox: &outbox)
     }
 
-    mutating func received(_ batch: inout Deque<Message>, from pipe: Pipe) -> DropTally {
+    mutating func received(_ batch: inout MessageQueue, from pipe: Pipe) -> DropTally {
         subscriber.filter(&batch)
         return .none
     }

@@ -1,4 +1,3 @@
-import DequeModule
 import ZMTP
 
 /// XPUB (29/PUBSUB): a PUB that also receives. Subscriptions reach the application as messages,
@@ -62,7 +61,7 @@ struct XPubPattern: SocketPattern {
         FairQueue.next(in: pipes)
     }
 
-    mutating func received(_ batch: inout Deque<Message>, from pipe: Pipe) -> DropTally {
+    mutating func received(_ batch: inout MessageQueue, from pipe: Pipe) -> DropTally {
         var room = receiveHighWaterMark == 0 ? Int.max : max(0, receiveHighWaterMark - pipe.inbound.count)
         var overflow = 0
         batch.removeAll { message in

@@ -1,4 +1,3 @@
-import DequeModule
 import NIOConcurrencyHelpers
 import NIOCore
 import Synchronization
@@ -140,7 +139,7 @@ final class InprocEngine: PipeEngine, @unchecked Sendable {
     private var peerFull = false
     /// A drain was asked for before the link was complete.
     private var drainWanted = false
-    private var batch = Deque<Message>()
+    private var batch = MessageQueue()
 
     init(socket: ZMQSocket, link: InprocLink, connecter: Connecter?, registry: InprocRegistry, acceptedAt: String? = nil) {
         self.socket = socket

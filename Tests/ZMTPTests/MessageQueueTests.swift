@@ -1,0 +1,72 @@
+import NIOCore
+import Testing
+@testable import ZMTP
+
+@Suite("MessageQueue")
+struct MessageQueueTests {
+    /// Messages of every storage: inline, compact and buffer frames, one frame and several, so that
+    /// a message copied where it should have moved (or freed twice) shows in the contents.
+    static func message(_ number: Int) -> Message {
+        switch number % 4 {
+        case 0: return Message(Frame([UInt8(truncatingIfNeeded: number)]))
+        case 1: return Message(Frame([UInt8](repeating: UInt8(truncatingIfNeeded: number), count: 100)))
+        case 2: return Message([Frame("n\(number)"), Frame(buffer: ByteBuffer(repeating: 7, count: 9000))])
+        default: return Message([Frame("\(number)"), Frame(), Frame("tail")])
+        }
+    }
+
+    @Test("every operation agrees with an array doing the same, through growth, wrap-around and shared copies")
+    func agreesWithArray() {
+        var generator = SystemRandomNumberGenerator()
+        var queue = MessageQueue()
+        var model: [Message] = []
+        var copies: [(MessageQueue, [Message])] = []
+        for step in 0..<10_000 {
+            // Up to a few hundred messages, so that the storage grows, wraps and shrinks again.
+            switch model.count > 300 ? 40 : Int.random(in: 0..<100, using: &generator) {
+            case 0..<30:
+                queue.append(Self.message(step))
+                model.append(Self.message(step))
+            case 30..<40:
+                queue.prepend(Self.message(step))
+                model.insert(Self.message(step), at: 0)
+            case 40..<65:
+                #expect(queue.popFirst() == (model.isEmpty ? nil : model.removeFirst()))
+            case 65..<75:
+                #expect(queue.popLast() == model.popLast())
+            case 75..<80:
+                let wanted = step % 3
+                queue.removeAll { $0.count == wanted + 1 }
+                model.removeAll { $0.count == wanted + 1 }
+            case 80..<83:
+                if !model.isEmpty {
+                    let index = Int.random(in: 0..<model.count, using: &generator)
+                    queue[index] = Self.message(-step)
+                    model[index] = Self.message(-step)
+                }
+            case 83..<86:
+                // A copy keeps what it held while the original changes, and the other way round.
+                copies.append((queue, model))
+                if copies.count > 4 { copies.removeFirst() }
+            case 86..<88:
+                queue.prepend(contentsOf: [Self.message(step), Self.message(step + 1)])
+                model.insert(contentsOf: [Self.message(step), Self.message(step + 1)], at: 0)
+            case 88:
+                queue.removeAll(keepingCapacity: Bool.random(using: &generator))
+                model.removeAll()
+            case 89:
+                queue.reserveCapacity(model.count + 50)
+                #expect(queue.capacity >= model.count + 50)
+            default:
+                queue.append(contentsOf: [Self.message(step), Self.message(step + 2)])
+                model.append(contentsOf: [Self.message(step), Self.message(step + 2)])
+            }
+            #expect(queue.count == model.count)
+            #expect(Array(queue) == model, "after step \(step)")
+            if Array(queue) != model { return }
+        }
+        for (copy, held) in copies {
+            #expect(Array(copy) == held)
+        }
+    }
+}
