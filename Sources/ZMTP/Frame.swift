@@ -8,13 +8,14 @@ import NIOCore
 /// object and its bytes). Other frames hold a `ByteBuffer`; a large frame read from the network
 /// is a slice of the buffer the octets arrived in, so receiving it copies nothing.
 public struct Frame: Sendable, Hashable, CustomStringConvertible {
+    @usableFromInline
     enum Storage: Sendable {
         case inline(InlineBytes)
         case compact(CompactBytes)
         case buffer(ByteBuffer)
     }
 
-    var storage: Storage
+    @usableFromInline var storage: Storage
 
     /// Frames of up to this many octets are stored inline.
     public static let inlineCapacity = InlineBytes.capacity
@@ -90,6 +91,7 @@ public struct Frame: Sendable, Hashable, CustomStringConvertible {
         withUnsafeBytes { String(validating: $0, as: UTF8.self) }
     }
 
+    @inlinable
     public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         switch storage {
         case .inline(let small): return try small.withUnsafeBytes(body)
@@ -122,11 +124,14 @@ public struct Frame: Sendable, Hashable, CustomStringConvertible {
     }
 }
 
-/// Up to 32 octets held in the value itself.
+/// Up to 32 octets held in the value itself. `@usableFromInline`, as the other storages, so that
+/// `Frame.withUnsafeBytes` is specialized where it is called (a generic call costs a few hundred
+/// instructions, on paths every message takes: routing ids, topics).
+@usableFromInline
 struct InlineBytes: Sendable {
     static let capacity = 32
-    private var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
-    let count: Int
+    @usableFromInline var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+    @usableFromInline let count: Int
 
     init(_ source: UnsafeRawBufferPointer) {
         precondition(source.count <= Self.capacity)
@@ -136,6 +141,7 @@ struct InlineBytes: Sendable {
         }
     }
 
+    @inlinable
     func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         var words = self.words
         let count = self.count
@@ -146,9 +152,10 @@ struct InlineBytes: Sendable {
 /// A frame's octets in one allocation. Never changed once made, so it is shared between threads
 /// as it is. The count is kept here, not in the object: the object's reference count changes on
 /// every hand-over between threads, and reading the count beside it would share that cache line.
+@usableFromInline
 struct CompactBytes: @unchecked Sendable {
-    private let storage: ManagedBuffer<Void, UInt8>
-    let count: Int
+    @usableFromInline let storage: ManagedBuffer<Void, UInt8>
+    @usableFromInline let count: Int
 
     static func make(copying octets: UnsafeRawBufferPointer) -> CompactBytes {
         let storage = ManagedBuffer<Void, UInt8>.create(minimumCapacity: octets.count) { _ in }
@@ -158,7 +165,7 @@ struct CompactBytes: @unchecked Sendable {
         return CompactBytes(storage: storage, count: octets.count)
     }
 
-    @inline(__always)
+    @inlinable @inline(__always)
     func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         try storage.withUnsafeMutablePointerToElements { elements in
             try body(UnsafeRawBufferPointer(start: elements, count: count))
@@ -301,39 +308,41 @@ public struct Message: Sendable, Hashable, RandomAccessCollection, ExpressibleBy
     /// The message with `frame` put before its frames (a routing id, an envelope), keeping where
     /// it came from: one allocation, where `Message([frame] + message.frames)` takes two.
     public func prepending(_ frame: Frame) -> Message {
-        var frames: [Frame]
-        switch unaddressed {
+        var result: Message
+        switch storage {
         case .single(let only):
-            frames = [frame, only]
+            result = Message(storage: .multipart([frame, only]))
         case .multipart(let all):
-            frames = []
+            var frames: [Frame] = []
             frames.reserveCapacity(all.count + 1)
             frames.append(frame)
             frames.append(contentsOf: all)
-        case .addressed:
-            preconditionFailure("an address is never nested")
+            result = Message(storage: .multipart(frames))
+        case .addressed(let inner, let address):
+            result = Message(storage: .addressed(Message(storage: inner).prepending(frame).storage, address))
         }
-        return replacingFrames(with: .multipart(frames))
+        result.metadata = metadata
+        return result
     }
 
     /// The message without its first `count` frames (a routing id, an envelope), keeping where it
     /// came from. One frame left takes no allocation.
     public func droppingFirst(_ count: Int = 1) -> Message {
-        switch unaddressed {
+        var result: Message
+        switch storage {
         case .single(let only):
-            return replacingFrames(with: count == 0 ? .single(only) : .multipart([]))
+            result = Message(storage: count == 0 ? .single(only) : .multipart([]))
         case .multipart(let all):
-            let rest = all.dropFirst(count)
-            return replacingFrames(with: rest.count == 1 ? .single(rest.first!) : .multipart(Array(rest)))
-        case .addressed:
-            preconditionFailure("an address is never nested")
+            if count == all.count - 1 {
+                result = Message(storage: .single(all[count]))
+            } else {
+                result = Message(storage: .multipart(count >= all.count ? [] : Array(all[count...])))
+            }
+        case .addressed(let inner, let address):
+            result = Message(storage: .addressed(Message(storage: inner).droppingFirst(count).storage, address))
         }
-    }
-
-    private func replacingFrames(with frames: Storage) -> Message {
-        var message = Message(storage: address.map { .addressed(frames, $0) } ?? frames)
-        message.metadata = metadata
-        return message
+        result.metadata = metadata
+        return result
     }
 
     /// The total number of octets in all frames.

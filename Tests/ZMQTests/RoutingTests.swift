@@ -111,6 +111,37 @@ struct RoutingTests {
         }
     }
 
+    @Test("the routing table finds a peer by exactly its id, whatever the id's length, from a frame or an array")
+    func routingTableKeys() {
+        var ids: [[UInt8]] = [[], [0], [0, 0], [1], [1, 0], [0, 1]]
+        for length in [4, 5, 7, 8, 9, 16, 40] {
+            let base = (0..<length).map { UInt8(truncatingIfNeeded: $0 &* 37 &+ 1) }
+            ids.append(base)
+            ids.append(base + [0])
+            var changed = base
+            changed[length - 1] ^= 0x80
+            ids.append(changed)
+        }
+        var table = RoutingTable()
+        var pipes: [Pipe] = []
+        for (index, id) in ids.enumerated() {
+            let pipe = Pipe(id: index, isConnectSide: false)
+            pipe.peer = PeerInfo(socketType: .dealer, identity: id, metadata: Metadata(), minorVersion: 1)
+            pipes.append(pipe)
+            #expect(table.name(pipe, handover: false).id == (id.isEmpty ? pipe.routingID : id))
+        }
+        #expect(table.count == ids.count)
+        for (id, pipe) in zip(ids, pipes) where !id.isEmpty {
+            #expect(table[id] === pipe, "\(id)")
+            #expect(table[Frame(id)] === pipe, "\(id)")
+        }
+        for pipe in pipes {
+            let removed = table.remove(pipe)
+            #expect(removed)
+        }
+        #expect(table.count == 0)
+    }
+
     @Test("PAIR admits a peer only while it has none")
     func pairAdmitsOne() {
         let pattern = PairPattern()
@@ -169,7 +200,7 @@ struct RoutingTests {
         reconnected.routingID = Array("before".utf8)
         #expect(table.name(reconnected, handover: false).id == Array("before".utf8))
         // Named again, it stays under the one name.
-        #expect(table.name(reconnected, handover: false).id == Array("before".utf8) && table.pipesByID.count == 2)
+        #expect(table.name(reconnected, handover: false).id == Array("before".utf8) && table.count == 2)
     }
 
     @Test("SERVER and PEER ids are nonzero 32-bit numbers; a reserved one is filed before its peer connects")

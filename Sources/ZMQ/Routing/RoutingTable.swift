@@ -6,8 +6,36 @@ import ZMTP
 /// else by an id made up here: five octets, 0x00 and a 32-bit counter, as libzmq makes them, or
 /// for SERVER and PEER (`numbered`) four octets, a nonzero 32-bit number.
 struct RoutingTable {
-    /// Keyed by frame, so that a send finds its peer from the message's first frame as it is.
-    private(set) var pipesByID: [Frame: Pipe] = [:]
+    /// Ids of up to seven octets (libzmq makes five, SERVER and PEER four, and announced ones are
+    /// often short) are keyed by one word, their octets and their count: hashed as an integer and
+    /// compared as one, as a ROUTER does for every message it sends. Longer ids by their octets.
+    private var pipesByShortID: [UInt64: Pipe] = [:]
+    private var pipesByLongID: [[UInt8]: Pipe] = [:]
+
+    /// How many peers are named.
+    var count: Int { pipesByShortID.count + pipesByLongID.count }
+
+    /// The word a short id is keyed by; nil for an id of more than seven octets.
+    private static func shortKey(_ octets: UnsafeRawBufferPointer) -> UInt64? {
+        guard octets.count <= 7 else { return nil }
+        var key = UInt64(octets.count) << 56
+        for (index, octet) in octets.enumerated() { key |= UInt64(octet) << (8 * index) }
+        return key
+    }
+
+    private func pipe(named octets: UnsafeRawBufferPointer) -> Pipe? {
+        if let key = Self.shortKey(octets) { return pipesByShortID[key] }
+        return pipesByLongID[Array(octets)]
+    }
+
+    /// Files `pipe` under `id`, or takes the id out (nil).
+    private mutating func file(_ pipe: Pipe?, under id: [UInt8]) {
+        if let key = id.withUnsafeBytes({ Self.shortKey($0) }) {
+            pipesByShortID[key] = pipe
+        } else {
+            pipesByLongID[id] = pipe
+        }
+    }
     private var lastGeneratedID = UInt32.random(in: 0...UInt32.max)
     /// Ids are nonzero 32-bit numbers (SERVER, PEER), not libzmq's 5-octet ROUTER ids.
     var numbered = false
@@ -18,9 +46,10 @@ struct RoutingTable {
     /// The number a SERVER or PEER key stands for.
     static func number(_ key: [UInt8]) -> UInt32 { key.reduce(0) { $0 << 8 | UInt32($1) } }
 
-    subscript(id: [UInt8]) -> Pipe? { pipesByID[Frame(id)] }
+    subscript(id: [UInt8]) -> Pipe? { id.withUnsafeBytes { pipe(named: $0) } }
 
-    subscript(id: Frame) -> Pipe? { pipesByID[id] }
+    /// The peer a message's first frame names, found without copying the frame's octets out.
+    subscript(id: Frame) -> Pipe? { id.withUnsafeBytes { pipe(named: $0) } }
 
     /// Whether a peer announcing `identity` may join: not while another peer holds that name,
     /// unless `handover` lets it take the name over.
@@ -36,7 +65,7 @@ struct RoutingTable {
         var replaced: Pipe?
         let keepsChosenID = pipe.isConnectSide && pipe.routingIDChosen && !pipe.routingID.isEmpty
         if handover, !keepsChosenID, !announced.isEmpty, let old = self[announced], old !== pipe {
-            pipesByID[Frame(announced)] = nil
+            file(nil, under: announced)
             old.routingID = generatedID()
             replaced = old
         }
@@ -51,7 +80,7 @@ struct RoutingTable {
             id = generatedID()
         }
         pipe.routingID = id
-        pipesByID[Frame(id)] = pipe
+        file(pipe, under: id)
         return (id, replaced)
     }
 
@@ -61,7 +90,7 @@ struct RoutingTable {
         let id = generatedID()
         pipe.routingID = id
         pipe.routingIDChosen = true
-        pipesByID[Frame(id)] = pipe
+        file(pipe, under: id)
         return id
     }
 
@@ -72,7 +101,7 @@ struct RoutingTable {
     /// Takes `pipe` out; false when it was not filed under its name (a peer renamed by a handover).
     mutating func remove(_ pipe: Pipe) -> Bool {
         guard holds(pipe) else { return false }
-        pipesByID[Frame(pipe.routingID)] = nil
+        file(nil, under: pipe.routingID)
         return true
     }
 
