@@ -8,14 +8,13 @@ import NIOCore
 /// object and its bytes). Other frames hold a `ByteBuffer`; a large frame read from the network
 /// is a slice of the buffer the octets arrived in, so receiving it copies nothing.
 public struct Frame: Sendable, Hashable, CustomStringConvertible {
-    @usableFromInline
     enum Storage: Sendable {
         case inline(InlineBytes)
         case compact(CompactBytes)
         case buffer(ByteBuffer)
     }
 
-    @usableFromInline var storage: Storage
+    var storage: Storage
 
     /// Frames of up to this many octets are stored inline.
     public static let inlineCapacity = InlineBytes.capacity
@@ -91,7 +90,6 @@ public struct Frame: Sendable, Hashable, CustomStringConvertible {
         withUnsafeBytes { String(validating: $0, as: UTF8.self) }
     }
 
-    @inlinable
     public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         switch storage {
         case .inline(let small): return try small.withUnsafeBytes(body)
@@ -124,14 +122,11 @@ public struct Frame: Sendable, Hashable, CustomStringConvertible {
     }
 }
 
-/// Up to 32 octets held in the value itself. `@usableFromInline`, as the other storages, so that
-/// `Frame.withUnsafeBytes` is specialized where it is called (a generic call costs a few hundred
-/// instructions, on paths every message takes: routing ids, topics).
-@usableFromInline
+/// Up to 32 octets held in the value itself.
 struct InlineBytes: Sendable {
     static let capacity = 32
-    @usableFromInline var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
-    @usableFromInline let count: Int
+    private var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+    let count: Int
 
     init(_ source: UnsafeRawBufferPointer) {
         precondition(source.count <= Self.capacity)
@@ -141,7 +136,6 @@ struct InlineBytes: Sendable {
         }
     }
 
-    @inlinable
     func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         var words = self.words
         let count = self.count
@@ -152,10 +146,9 @@ struct InlineBytes: Sendable {
 /// A frame's octets in one allocation. Never changed once made, so it is shared between threads
 /// as it is. The count is kept here, not in the object: the object's reference count changes on
 /// every hand-over between threads, and reading the count beside it would share that cache line.
-@usableFromInline
 struct CompactBytes: @unchecked Sendable {
-    @usableFromInline let storage: ManagedBuffer<Void, UInt8>
-    @usableFromInline let count: Int
+    private let storage: ManagedBuffer<Void, UInt8>
+    let count: Int
 
     static func make(copying octets: UnsafeRawBufferPointer) -> CompactBytes {
         let storage = ManagedBuffer<Void, UInt8>.create(minimumCapacity: octets.count) { _ in }
@@ -165,7 +158,7 @@ struct CompactBytes: @unchecked Sendable {
         return CompactBytes(storage: storage, count: octets.count)
     }
 
-    @inlinable @inline(__always)
+    @inline(__always)
     func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         try storage.withUnsafeMutablePointerToElements { elements in
             try body(UnsafeRawBufferPointer(start: elements, count: count))
