@@ -28,8 +28,13 @@ COUNTS = (50_000, 150_000)
 
 
 def build(scratch):
-    if subprocess.call(["valgrind", "--version"], stdout=subprocess.DEVNULL) != 0:
-        raise SystemExit("valgrind is missing: apt-get install valgrind")
+    # valgrind and libzmq3-dev (for the C peer) from Debian, installed when missing.
+    missing = [package for package in ("valgrind", "libzmq3-dev")
+               if subprocess.call(["dpkg", "-s", package], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) != 0]
+    if missing:
+        sudo = [] if os.geteuid() == 0 else ["sudo"]
+        subprocess.check_call(sudo + ["apt-get", "update", "-q"])
+        subprocess.check_call(sudo + ["apt-get", "install", "-y", "-q"] + missing)
     subprocess.check_call(["bash", os.path.join(ROOT, "scripts", "require-packages")])
     subprocess.check_call(["swift", "build", "-c", "release", "--package-path", HERE, "--scratch-path", scratch,
                            "-Xswiftc", "-dwarf-version=4", "-Xcc", "-gdwarf-4"], stdout=subprocess.DEVNULL)

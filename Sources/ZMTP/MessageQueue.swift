@@ -154,6 +154,18 @@ public struct MessageQueue: @unchecked Sendable {
         storage.state.pointee.count = kept
     }
 
+    /// Replaces each message with what `transform` makes of it, in place: each is moved out and
+    /// the result moved back, where reading and assigning through the subscript copies.
+    public mutating func transformEach(_ transform: (Message) -> Message) {
+        guard !isEmpty else { return }
+        prepareToWrite(adding: 0)
+        let storage = self.storage.unsafelyUnwrapped
+        for offset in 0..<storage.state.pointee.count {
+            let slot = storage.elements + storage.state.pointee.slot(offset)
+            slot.initialize(to: transform(slot.move()))
+        }
+    }
+
     public mutating func reserveCapacity(_ minimumCapacity: Int) {
         if capacity < minimumCapacity || !isKnownUniquelyReferenced(&storage) {
             reallocate(minimumCapacity: Swift.max(minimumCapacity, count))

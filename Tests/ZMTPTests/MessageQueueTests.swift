@@ -57,6 +57,9 @@ struct MessageQueueTests {
             case 89:
                 queue.reserveCapacity(model.count + 50)
                 #expect(queue.capacity >= model.count + 50)
+            case 90..<92:
+                queue.transformEach { $0.prepending(Frame("id")) }
+                model = model.map { $0.prepending(Frame("id")) }
             default:
                 queue.append(contentsOf: [Self.message(step), Self.message(step + 2)])
                 model.append(contentsOf: [Self.message(step), Self.message(step + 2)])

@@ -95,7 +95,8 @@ struct RoutingTable {
     }
 
     private func isFree(_ id: [UInt8], for pipe: Pipe) -> Bool {
-        self[id] == nil || self[id] === pipe
+        let filed = self[id]
+        return filed == nil || filed === pipe
     }
 
     /// Takes `pipe` out; false when it was not filed under its name (a peer renamed by a handover).
@@ -118,9 +119,7 @@ struct RoutingTable {
     /// Puts the routing id of `pipe`'s peer before each message read from it.
     static func prependID(of pipe: Pipe, to batch: inout MessageQueue) {
         let id = Frame(pipe.routingID)
-        for index in batch.indices {
-            batch[index] = batch[index].prepending(id)
-        }
+        batch.transformEach { $0.prepending(id) }
     }
 
     private mutating func generatedID() -> [UInt8] {
