@@ -8,13 +8,14 @@ import NIOCore
 /// object and its bytes). Other frames hold a `ByteBuffer`; a large frame read from the network
 /// is a slice of the buffer the octets arrived in, so receiving it copies nothing.
 public struct Frame: Sendable, Hashable, CustomStringConvertible {
+    @usableFromInline
     enum Storage: Sendable {
         case inline(InlineBytes)
         case compact(CompactBytes)
         case buffer(ByteBuffer)
     }
 
-    var storage: Storage
+    @usableFromInline var storage: Storage
 
     /// Frames of up to this many octets are stored inline.
     public static let inlineCapacity = InlineBytes.capacity
@@ -90,6 +91,7 @@ public struct Frame: Sendable, Hashable, CustomStringConvertible {
         withUnsafeBytes { String(validating: $0, as: UTF8.self) }
     }
 
+    @inlinable
     public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         switch storage {
         case .inline(let small): return try small.withUnsafeBytes(body)
@@ -122,11 +124,14 @@ public struct Frame: Sendable, Hashable, CustomStringConvertible {
     }
 }
 
-/// Up to 32 octets held in the value itself.
+/// Up to 32 octets held in the value itself. `@usableFromInline`, as the other storages, so that
+/// `Frame.withUnsafeBytes` is specialized where it is called (a generic call costs a few hundred
+/// instructions, on paths every message takes: routing ids, topics).
+@usableFromInline
 struct InlineBytes: Sendable {
     static let capacity = 32
-    private var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
-    let count: Int
+    @usableFromInline var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+    @usableFromInline let count: Int
 
     init(_ source: UnsafeRawBufferPointer) {
         precondition(source.count <= Self.capacity)
@@ -136,19 +141,24 @@ struct InlineBytes: Sendable {
         }
     }
 
+    /// Borrows `words`, never a copy through `withUnsafeBytes(of: &copy)`: Swift 6.3's optimizer
+    /// drops the stores to such a copy when the body reads it a word at a time
+    /// (`loadUnaligned(as: UInt64.self)` read 0 or garbage in release builds), which broke the
+    /// pattern runner's request ids once this was inlined into other modules.
+    @inlinable
     func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
-        var words = self.words
         let count = self.count
-        return try Swift.withUnsafeBytes(of: &words) { try body(UnsafeRawBufferPointer(start: $0.baseAddress, count: count)) }
+        return try Swift.withUnsafeBytes(of: words) { try body(UnsafeRawBufferPointer(start: $0.baseAddress, count: count)) }
     }
 }
 
 /// A frame's octets in one allocation. Never changed once made, so it is shared between threads
 /// as it is. The count is kept here, not in the object: the object's reference count changes on
 /// every hand-over between threads, and reading the count beside it would share that cache line.
+@usableFromInline
 struct CompactBytes: @unchecked Sendable {
-    private let storage: ManagedBuffer<Void, UInt8>
-    let count: Int
+    @usableFromInline let storage: ManagedBuffer<Void, UInt8>
+    @usableFromInline let count: Int
 
     static func make(copying octets: UnsafeRawBufferPointer) -> CompactBytes {
         let storage = ManagedBuffer<Void, UInt8>.create(minimumCapacity: octets.count) { _ in }
@@ -158,7 +168,7 @@ struct CompactBytes: @unchecked Sendable {
         return CompactBytes(storage: storage, count: octets.count)
     }
 
-    @inline(__always)
+    @inlinable @inline(__always)
     func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         try storage.withUnsafeMutablePointerToElements { elements in
             try body(UnsafeRawBufferPointer(start: elements, count: count))
