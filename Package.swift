@@ -93,6 +93,8 @@ let package = Package(
         ),
         // curve_transcript.py made the CURVE byte vectors (PyNaCl, from the RFCs).
         .testTarget(name: "ZMTPTests", dependencies: ["ZMTP"], exclude: ["curve_transcript.py"]),
+        // Optimised, as a release build is: what only the optimiser gets wrong shows here.
+        .testTarget(name: "OptimizedTests", dependencies: ["ZMTP"], swiftSettings: [.unsafeFlags(["-O"])]),
         // What the test targets share (a context per test, endpoints, transports, a fixed clock).
         .target(
             name: "ZMQTestSupport",
