@@ -156,6 +156,7 @@ extension PatternAction {
         case .open(let name, let plan): .open(name, plan)
         case .close(let name, let linger): .close(name, linger: linger)
         case .send(let message, let socket, let report): .send(message, on: socket, report: report.map(transform))
+        case .sendInOrder(let messages, let socket, let report): .sendInOrder(messages, on: socket, report: report.map(transform))
         case .handle(let message, let id): .handle(message, id: id)
         case .report(let event): .report(transform(event))
         case .fail(let error): .fail(error)

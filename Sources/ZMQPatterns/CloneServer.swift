@@ -42,6 +42,11 @@ public struct CloneServer: Sendable {
     public var peer: CloneEndpoints?
     /// How many updates a subscriber's queue holds before the publisher drops for it.
     public var publisherHighWaterMark = 100_000
+    /// How many messages of a snapshot wait in one client's queue. A snapshot larger than this
+    /// goes out as the client reads it; a client that reads nothing costs the server this many.
+    public var snapshotHighWaterMark = 10_000
+    /// A snapshot whose client takes none of it for this long is dropped (`snapshotAbandoned`).
+    public var snapshotTimeout: Duration = .seconds(10)
     /// The most client updates a passive server keeps while waiting to see them published.
     public var pendingLimit = 100_000
     /// Where to keep the map on disk (`cloneStore(at:)`: SQLite or PostgreSQL): loaded at start,
@@ -62,6 +67,8 @@ public struct CloneServer: Sendable {
     public func run(in context: ZMQContext) async throws {
         try Settings.positive(heartbeat, "heartbeat")
         try Settings.atLeastOne(pendingLimit, "pendingLimit")
+        try Settings.atLeastOne(snapshotHighWaterMark, "snapshotHighWaterMark")
+        try Settings.positive(snapshotTimeout, "snapshotTimeout")
         try Settings.positive(pair?.heartbeat, "pair.heartbeat")
         if pair != nil, peer == nil {
             throw ZMQError.invalidOption(name: "peer", reason: "a Clone server in a pair needs its peer's endpoints")
@@ -73,7 +80,8 @@ public struct CloneServer: Sendable {
             throw ZMQError(code: .invalidFile, message: "the Clone store could not be read: \(error)")
         }
         var settings = CloneServerMachine.Settings(endpoints: endpoints, options: options, heartbeat: heartbeat, peer: peer,
-                                                   publisherHighWaterMark: publisherHighWaterMark, pendingLimit: pendingLimit, store: store)
+                                                   publisherHighWaterMark: publisherHighWaterMark, snapshotHighWaterMark: snapshotHighWaterMark,
+                                                   snapshotTimeout: snapshotTimeout, pendingLimit: pendingLimit, store: store)
         settings.stored = stored
         let onEvent = onEvent
         guard let pair else {

@@ -37,6 +37,10 @@ extension EventKind where Event == CloneServerEvent {
     public static var keyExpired: Self { Self("keyExpired") }
     /// A client was sent the keys it asked for (ICANHAZ? … KTHXBAI).
     public static var snapshotSent: Self { Self("snapshotSent") }
+    /// A client's snapshot was given up, the rest not sent: the client took none of it for the
+    /// snapshot timeout, or it has gone (`reason` says which). A client that is still there
+    /// asks again.
+    public static var snapshotAbandoned: Self { Self("snapshotAbandoned") }
     /// An update whose UUID was applied already (a client sending again) was ignored.
     public static var duplicateIgnored: Self { Self("duplicateIgnored") }
     /// A passive server kept a client's update until it sees the active one publish it, or
@@ -80,6 +84,12 @@ struct CloneServerMachine: PatternMachine {
         /// The other server of a pair, to follow while passive (its snapshot and publisher).
         var peer: CloneEndpoints?
         var publisherHighWaterMark = 100_000
+        /// How many messages of a snapshot wait in a client's queue, at most.
+        var snapshotHighWaterMark = 10_000
+        /// A snapshot whose client takes none of it for this long is dropped.
+        var snapshotTimeout: Duration = .seconds(10)
+        /// How many snapshots are sent at once; more requests wait their turn.
+        var concurrentSnapshots = 64
         /// The most updates a passive server holds; beyond, the oldest is dropped.
         var pendingLimit = 100_000
         /// How many UUIDs of applied updates are remembered to ignore a repeat.
@@ -123,16 +133,22 @@ struct CloneServerMachine: PatternMachine {
     /// waits for a first message from the active one's publisher, which shows the subscription
     /// in place), and when to start again unless more arrives.
     private var synchronizing: (entries: [String: CloneEntry], asked: Bool, deadline: ContinuousClock.Instant)?
+    /// The snapshots being sent to clients.
+    private(set) var snapshots: CloneSnapshots
 
     init(_ settings: Settings, serving: Bool = true) {
         self.settings = settings
         self.serving = serving
         seen = RecentSet(limit: settings.rememberedUpdates)
+        snapshots = CloneSnapshots(on: Self.snapshot, limit: settings.concurrentSnapshots, timeout: settings.snapshotTimeout)
     }
 
     var nextDeadline: ContinuousClock.Instant? {
-        [synchronizing?.deadline, nextHeartbeat, serving ? expiryQueue.min?.instant : nil].compactMap { $0 }.min()
+        [synchronizing?.deadline, nextHeartbeat, serving ? expiryQueue.min?.instant : nil, snapshots.nextDeadline].compactMap { $0 }.min()
     }
+
+    /// The map as a snapshot takes it.
+    private var snapshotSource: CloneSnapshots.Source { (map, expiries, sequence) }
 
     /// While taking the active server's snapshot, its updates wait in their queue.
     func reads(_ socket: SocketName) -> Bool {
@@ -153,10 +169,10 @@ struct CloneServerMachine: PatternMachine {
         }
         let endpoints = settings.endpoints
         var actions: [Action] = [
-            // No high-water mark on the snapshot port: a snapshot cut short by a full queue would
-            // still end in KTHXBAI, and the client would take a map with keys missing.
+            // A full client queue refuses the send (`routerMandatory`) rather than drop an entry:
+            // the snapshot waits and goes on from there, with no gap.
             .open(Self.snapshot, SocketPlan(.router, bind: [endpoints.snapshot], options: settings.options
-                + [.sendHighWaterMark(0), .routerMandatory(true)])),
+                + [.sendHighWaterMark(settings.snapshotHighWaterMark), .routerMandatory(true)])),
             .open(Self.publisher, SocketPlan(.pub, bind: [endpoints.publisher], options: settings.options
                 + [.sendHighWaterMark(settings.publisherHighWaterMark)])),
             .open(Self.collector, SocketPlan(.sub, bind: [endpoints.collector], options: settings.options, subscriptions: [""])),
@@ -175,7 +191,7 @@ struct CloneServerMachine: PatternMachine {
             guard message.count > 1 else { return drop("a message with no routing id") }
             let client = message[0]
             switch CloneProtocol.parse(Message(Array(message.frames.dropFirst()))) {
-            case .success(.snapshotRequest(let subtree)): return snapshot(for: client, subtree: subtree, now: now)
+            case .success(.snapshotRequest(let subtree)): return snapshots.requested(by: client, subtree: subtree, from: snapshotSource, now: now)
             case .success: return drop(CloneProtocolError.unexpected("anything but ICANHAZ? on the snapshot port").description)
             case .failure(let error): return drop(error.description)
             }
@@ -210,8 +226,17 @@ struct CloneServerMachine: PatternMachine {
         }
     }
 
+    /// A client's queue was full, or the client gone, for a message of its snapshot.
+    mutating func sendFailed(_ message: Message, on socket: SocketName, error: ZMQError, now: ContinuousClock.Instant) -> [Action] {
+        guard socket == Self.snapshot else { return [] }
+        return snapshots.refused(message, error: error, from: snapshotSource, now: now)
+    }
+
     mutating func tick(now: ContinuousClock.Instant) -> [Action] {
         var actions: [Action] = []
+        if let due = snapshots.nextDeadline, now >= due {
+            actions += snapshots.tick(from: snapshotSource, now: now)
+        }
         if let deadline = synchronizing?.deadline, now >= deadline {
             actions += askForSnapshot(now: now)
         }
@@ -252,20 +277,6 @@ struct CloneServerMachine: PatternMachine {
     }
 
     // MARK: Serving
-
-    private mutating func snapshot(for client: Frame, subtree: String, now: ContinuousClock.Instant) -> [Action] {
-        var actions: [Action] = []
-        for key in map.keys.sorted() where key.hasPrefix(subtree) {
-            var entry = map[key]!
-            // An ephemeral key goes with the time it has left, so a server that takes this
-            // snapshot expires it when this one would.
-            if let expiry = expiries[key] { entry.properties["ttl"] = CloneProtocol.secondsText(max(expiry - now, .milliseconds(1))) }
-            actions.append(.send(Message([client] + entry.message.frames), on: Self.snapshot))
-        }
-        let end = Message([client] + CloneProtocol.snapshotEnd(sequence: sequence, subtree: subtree).frames)
-        actions.append(.send(end, on: Self.snapshot, report: CloneServerEvent(.snapshotSent, key: subtree, sequence: sequence)))
-        return actions
-    }
 
     /// A client's update, applied with the next sequence number and published.
     private mutating func apply(_ update: CloneEntry, now: ContinuousClock.Instant) -> [Action] {

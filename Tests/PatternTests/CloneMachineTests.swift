@@ -90,7 +90,53 @@ struct CloneServerMachineTests {
 
     static func snapshot(_ machine: inout Machine, subtree: String, at seconds: Double) -> [Message] {
         machine.received(Message([Frame("client")] + CloneProtocol.snapshotRequest(subtree: subtree).frames), on: Machine.snapshot, now: at(seconds))
-            .compactMap { $0.sent?.socket == Machine.snapshot ? $0.sent?.message : nil }
+            .flatMap(\.sends).filter { $0.socket == Machine.snapshot }.map(\.message)
+    }
+
+    /// A server with `count` keys, `/k/00000` …, and snapshots as given.
+    static func filled(_ count: Int, settings: (inout Machine.Settings) -> Void = { _ in }) -> Machine {
+        var configured = Machine.Settings(endpoints: endpoints)
+        settings(&configured)
+        var machine = Machine(configured)
+        _ = machine.start(now: at(0))
+        for index in 0..<count {
+            _ = machine.received(set("/k/" + String(format: "%05d", index), "v"), on: Machine.collector, now: at(0))
+        }
+        return machine
+    }
+
+    /// The messages `actions` send on the snapshot port.
+    static func snapshotSends(_ actions: [Machine.Action]) -> [Message] {
+        actions.flatMap(\.sends).filter { $0.socket == Machine.snapshot }.map(\.message)
+    }
+
+    static func ask(_ machine: inout Machine, from client: Frame, at seconds: Double) -> [Machine.Action] {
+        machine.received(Message([client] + CloneProtocol.snapshotRequest(subtree: "").frames), on: Machine.snapshot, now: at(seconds))
+    }
+
+    /// Runs the actions as a socket would that takes `room` more messages for each client
+    /// (nil: no limit), refusing the rest of a chunk, as the runner does: what each client got.
+    static func deliver(_ actions: [Machine.Action], to machine: inout Machine, room: inout [Frame: Int], at seconds: Double,
+                        into delivered: inout [Frame: [Message]], events: inout [CloneServerEvent]) {
+        var queue = actions[...]
+        while let action = queue.popFirst() {
+            if case .report(let event) = action { events.append(event) }
+            guard case .sendInOrder(let messages, let socket, let report) = action, socket == Machine.snapshot else { continue }
+            var refused: Message?
+            for message in messages {
+                let client = message[0]
+                if let left = room[client] {
+                    guard left > 0 else { refused = message; break }
+                    room[client] = left - 1
+                }
+                delivered[client, default: []].append(Message(Array(message.frames.dropFirst())))
+            }
+            if let refused {
+                queue = machine.sendFailed(refused, on: socket, error: ZMQError(code: .wouldBlock, message: "full"), now: at(seconds))[...] + queue
+            } else if let report {
+                events.append(report)
+            }
+        }
     }
 
     @Test("it binds a ROUTER, a PUB and a SUB to everything at its three endpoints; a pair's server also follows its peer's publisher")
@@ -129,6 +175,74 @@ struct CloneServerMachineTests {
         #expect(sent.map { $0[1].string } == ["/a/1", "/a/2", "KTHXBAI"])
         #expect(sent.last.map { Array($0.frames.dropFirst()) } == CloneProtocol.snapshotEnd(sequence: 4, subtree: "/a/").frames)
         #expect(Self.snapshot(&machine, subtree: "", at: 0.3).count == 5)
+    }
+
+    @Test("a snapshot larger than the client's queue goes as the client reads: each refused entry is sent again from where it stopped, no key missed or repeated, then KTHXBAI")
+    func snapshotResumes() {
+        var machine = Self.filled(1000)
+        var (room, delivered, events): ([Frame: Int], [Frame: [Message]], [CloneServerEvent]) = (["client": 100], [:], [])
+        var now = 1.0
+        Self.deliver(Self.ask(&machine, from: "client", at: now), to: &machine, room: &room, at: now, into: &delivered, events: &events)
+        while events.isEmpty, now < 100 {
+            // The client reads 70 messages every 5 ms.
+            now += 0.005
+            room["client"]! += 70
+            Self.deliver(machine.tick(now: Self.at(now)), to: &machine, room: &room, at: now, into: &delivered, events: &events)
+        }
+        let keys = (delivered["client"] ?? []).map { $0[0].string ?? "" }
+        #expect(keys == (0..<1000).map { "/k/" + String(format: "%05d", $0) } + ["KTHXBAI"])
+        #expect(delivered["client"]?.last == CloneProtocol.snapshotEnd(sequence: 1000, subtree: ""))
+        #expect(events.map(\.kind) == [.snapshotSent])
+        _ = machine.tick(now: Self.at(now + 1))
+        #expect(machine.snapshots.counts == (0, 0), "nothing kept once it is sent")
+    }
+
+    @Test("a snapshot is of the map when it started: an update made while it goes is not in it, and follows it with a newer sequence number")
+    func snapshotIsOfOneMoment() {
+        var machine = Self.filled(600)
+        let first = Self.ask(&machine, from: "client", at: 1)
+        _ = machine.received(Self.set("/k/00599", "changed"), on: Machine.collector, now: Self.at(1))
+        _ = machine.received(Self.set("/k/00000", ""), on: Machine.collector, now: Self.at(1))
+        let sent = Self.snapshotSends(first + machine.tick(now: Self.at(1)) + machine.tick(now: Self.at(1)))
+        #expect(sent.count == 601)
+        #expect(sent.first?[1].string == "/k/00000" && sent[600] == Message(["client"] + CloneProtocol.snapshotEnd(sequence: 600, subtree: "").frames))
+        #expect(CloneProtocol.parse(Message(Array(sent[599].frames.dropFirst()))) == .success(.entry(CloneEntry(key: "/k/00599", sequence: 600, value: "v"))))
+    }
+
+    @Test("a client that reads nothing has its snapshot dropped after the snapshot timeout, and holds nothing more than its queue; asking again starts afresh")
+    func snapshotAbandoned() {
+        var machine = Self.filled(1000) { $0.snapshotTimeout = .seconds(2) }
+        var (room, delivered, events): ([Frame: Int], [Frame: [Message]], [CloneServerEvent]) = (["stuck": 50], [:], [])
+        var now = 1.0
+        for _ in 0..<20 {
+            Self.deliver(Self.ask(&machine, from: "stuck", at: now), to: &machine, room: &room, at: now, into: &delivered, events: &events)
+        }
+        var ticks = 0
+        while events.isEmpty, now < 10 {
+            // A microsecond past the deadline: seconds as a Double do not land on it exactly.
+            now = max(now, machine.nextDeadline.map { ($0 - Self.at(0)) / .seconds(1) + 1e-6 } ?? now)
+            Self.deliver(machine.tick(now: Self.at(now)), to: &machine, room: &room, at: now, into: &delivered, events: &events)
+            ticks += 1
+        }
+        #expect(events.map(\.kind) == [.snapshotAbandoned] && (3...3.2).contains(now), "2 s after the last progress, at 1 s: \(now)")
+        #expect(delivered["stuck"]?.count == 50 && machine.snapshots.counts == (0, 0))
+        #expect(ticks < 40, "retries back off: \(ticks)")
+        room["stuck"] = 1000
+        Self.deliver(Self.ask(&machine, from: "stuck", at: now), to: &machine, room: &room, at: now, into: &delivered, events: &events)
+        #expect(delivered["stuck"]?[50][0].string == "/k/00000", "from the first key again")
+    }
+
+    @Test("beyond the limit, requests wait their turn, one per client; a client that has gone has its snapshot dropped and the next starts")
+    func snapshotTurns() {
+        var machine = Self.filled(10) { $0.concurrentSnapshots = 1 }
+        #expect(Self.snapshotSends(Self.ask(&machine, from: "a", at: 1)).count == 11)
+        #expect(Self.ask(&machine, from: "b", at: 1).isEmpty && Self.ask(&machine, from: "b", at: 1).isEmpty)
+        #expect(Self.ask(&machine, from: "c", at: 1).isEmpty && machine.snapshots.counts == (1, 2))
+        let next = Self.snapshotSends(machine.tick(now: Self.at(1)))
+        #expect(next.count == 11 && next.allSatisfy { $0[0] == "b" }, "a's is done, b's starts")
+        let gone = machine.sendFailed(next[0], on: Machine.snapshot, error: .unroutable(routingID: Array("b".utf8)), now: Self.at(1.1))
+        #expect(gone.compactMap(\.event).map(\.kind) == [.snapshotAbandoned, .snapshotSent], "b's dropped, c's sent")
+        #expect(Self.snapshotSends(gone).count == 11 && Self.snapshotSends(gone).allSatisfy { $0[0] == "c" })
     }
 
     @Test("an ephemeral key is deleted and the delete published when its ttl runs out; set again without one, it stays; its snapshot entry carries the time left")

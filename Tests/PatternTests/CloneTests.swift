@@ -143,6 +143,51 @@ struct CloneTests {
         }
     }
 
+    @Test("clients that ask for snapshots and never read hold the server to its snapshot queue and are dropped after the timeout; a client that reads meanwhile takes the whole map, larger than that queue")
+    func snapshotsToClientsThatDoNotRead() async throws {
+        try await withContext { context in
+            // inproc: no kernel buffers, so what a client can read is what the server queued for it.
+            let endpoints = CloneEndpoints(snapshot: "inproc://clone-s", publisher: "inproc://clone-p", collector: "inproc://clone-c")
+            let feed = EventFeed<CloneServerEvent>()
+            var server = CloneServer(endpoints: endpoints)
+            server.heartbeat = .milliseconds(100)
+            server.snapshotHighWaterMark = 100
+            server.snapshotTimeout = .milliseconds(500)
+            server.onEvent = feed.handler
+            let running = Task { try await server.run(in: context) }
+            let writer = try await Self.client([endpoints], in: context)
+            let keys = 2_000
+            for index in 0..<keys { try await writer.set("/k/\(index)", "v") }
+            var stuck: [ZMQSocket] = []
+            for _ in 0..<3 {
+                let dealer = try context.socket(.dealer, options: [.linger(.zero), .receiveHighWaterMark(100), .receiveTimeout(.milliseconds(300))])
+                try await dealer.connect(endpoints.snapshot)
+                for _ in 0..<20 { try await dealer.send(CloneProtocol.snapshotRequest(subtree: "")) }
+                stuck.append(dealer)
+            }
+            let reader = try await Self.client([endpoints], in: context)
+            #expect(reader.values.count == keys && reader.sequence == writer.sequence)
+            var abandoned = 0
+            for await event in feed.stream where event.kind == .snapshotAbandoned {
+                abandoned += 1
+                if abandoned == 3 { break }
+            }
+            for dealer in stuck {
+                // Unbounded, the server would have queued 20 snapshots of 2,000 entries each.
+                var received = 0
+                while received < 10_000, let message = try? await dealer.receive() {
+                    #expect(message[0].string != "KTHXBAI")
+                    received += 1
+                }
+                #expect(received <= 400, "at most the server's queue, the client's and a batch on the way: \(received)")
+                dealer.close()
+            }
+            await writer.close()
+            await reader.close()
+            running.cancel()
+        }
+    }
+
     @Test("a server restarted without a store starts from nothing: its clients see the connection drop, take the new map, and follow it")
     func restartedServer() async throws {
         try await withContext { context in

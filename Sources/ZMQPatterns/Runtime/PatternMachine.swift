@@ -116,6 +116,10 @@ public enum PatternAction<Event: Sendable>: Sendable {
     /// Sends without waiting; if the socket refuses, the machine hears `sendFailed`. When it
     /// goes, `report` (if any) is reported: an event that is only true once the send is done.
     case send(Message, on: SocketName, report: Event? = nil)
+    /// Sends `messages` in order without waiting, and stops at the first the socket refuses:
+    /// the machine hears `sendFailed` for that one, and the ones after it are not sent. For a
+    /// stream with no room for a gap (a snapshot); `report` is reported once all have gone.
+    case sendInOrder([Message], on: SocketName, report: Event? = nil)
     /// Hands a request to the application's handler, which runs while the machine goes on (a
     /// worker keeps heartbeating); its answer comes back through `handled` with the same `id`.
     case handle(Message, id: UInt64)
@@ -147,11 +151,20 @@ extension PatternAction {
         if case .send(let message, let socket, _) = self { (message, socket) } else { nil }
     }
 
+    /// The messages this sends (one or several, in order), with the socket they go on.
+    public var sends: [(message: Message, socket: SocketName)] {
+        switch self {
+        case .send(let message, let socket, _): [(message, socket)]
+        case .sendInOrder(let messages, let socket, _): messages.map { ($0, socket) }
+        default: []
+        }
+    }
+
     /// The event this reports now, or once its send is done.
     public var event: Event? {
         switch self {
         case .report(let event): event
-        case .send(_, _, let report): report
+        case .send(_, _, let report), .sendInOrder(_, _, let report): report
         default: nil
         }
     }

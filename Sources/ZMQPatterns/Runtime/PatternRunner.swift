@@ -126,6 +126,22 @@ public final class PatternRunner<Machine: PatternMachine> {
                 } catch let error as ZMQError {
                     queue = machine.sendFailed(message, on: name, error: error, now: .now)[...] + queue
                 }
+            case .sendInOrder(let messages, let name, let report):
+                guard let socket = sockets[name] else { continue }
+                var refused: (Message, ZMQError)?
+                for message in messages {
+                    do {
+                        try socket.trySend(message)
+                    } catch let error as ZMQError {
+                        refused = (message, error)
+                        break
+                    }
+                }
+                if let (message, error) = refused {
+                    queue = machine.sendFailed(message, on: name, error: error, now: .now)[...] + queue
+                } else if let report {
+                    onEvent(report)
+                }
             case .handle(let request, let id):
                 try await startHandler(request, id: id)
             case .report(let event):
