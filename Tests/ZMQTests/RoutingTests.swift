@@ -7,7 +7,7 @@ struct RoutingTests {
     func pipe(_ id: Int, inbound: [String] = [], outbound: Int = 0) -> Pipe {
         let pipe = Pipe(id: id, isConnectSide: true)
         pipe.inbound.append(contentsOf: inbound.map { Message(Frame($0)) })
-        for _ in 0..<outbound { pipe.outbound.append("queued") }
+        for _ in 0..<outbound { pipe.withOutbound { $0.append("queued") } }
         return pipe
     }
 
@@ -39,7 +39,7 @@ struct RoutingTests {
         let picks = (0..<4).map { _ in loadBalancer.select(hwm: 2)!.id }
         #expect(picks == [1, 3, 1, 3])
         // The full peer is out of the active region: it is not looked at again until activated.
-        pipes[1].outbound.removeAll()
+        _ = pipes[1].dropOutbound()
         #expect(Set((0..<4).map { _ in loadBalancer.select(hwm: 2)!.id }) == [1, 3])
         loadBalancer.activate(pipes[1])
         #expect(Set((0..<3).map { _ in loadBalancer.select(hwm: 2)!.id }) == [1, 2, 3])
@@ -224,7 +224,7 @@ struct RoutingTests {
         _ = table.name(peer, handover: false)
         #expect(table.mayGoOn(nil, hwm: 1), "no send is waiting")
         #expect(table.mayGoOn(peer, hwm: 1))
-        peer.outbound.append("queued")
+        peer.withOutbound { $0.append("queued") }
         #expect(!table.mayGoOn(peer, hwm: 1), "at its high-water mark")
         #expect(table.mayGoOn(peer, hwm: 0), "0 is no limit")
         _ = table.remove(peer)

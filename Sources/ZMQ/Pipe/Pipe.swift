@@ -1,3 +1,4 @@
+import Synchronization
 import ZMTP
 
 /// What carries a pipe's messages to and from a peer: a ZMTP connection or an inproc link.
@@ -25,7 +26,11 @@ extension PipeEngine {
 }
 
 /// The per-peer queues between user code and one connection: outbound messages waiting for the
-/// wire, inbound messages waiting for `receive`. Every field is guarded by the owning socket's lock.
+/// wire, inbound messages waiting for `receive`. Every field is guarded by the owning socket's
+/// lock, except the outbound queue, which the sending socket and the engine share without one
+/// (`OutboundQueue`): the engine's take never waits for the socket's lock, which a sending
+/// thread holds most of the time. The engine takes the socket's lock only when the socket must
+/// hear of a take (a sender found the queue full, or the socket lingers).
 ///
 /// The queues are touched for every message; the lock already rules out overlapping access, so
 /// the per-access runtime exclusivity check is turned off for them (`@exclusivity(unchecked)`).
@@ -34,16 +39,21 @@ final class Pipe: @unchecked Sendable {
     /// Pipes made by `connect` live from the call on and keep their messages across reconnects;
     /// pipes for accepted peers live as long as their connection (30/PIPELINE, 28/REQREP).
     let isConnectSide: Bool
-    @exclusivity(unchecked) var outbound = MessageQueue()
+    private let outbound = OutboundQueue()
     @exclusivity(unchecked) var inbound = MessageQueue()
     var engine: (any PipeEngine)?
     var peer: PeerInfo?
     /// What messages from the current connection carry. Attached as they leave `inbound`, on the
     /// receiving thread, so the I/O thread never touches the shared reference count per message.
     var messageMetadata: MessageMetadata?
-    /// True while a drain is scheduled or the engine is waiting for the channel to become writable,
-    /// so a sender wakes the I/O thread only on the empty-to-non-empty edge.
-    @exclusivity(unchecked) var drainScheduled = false
+    /// A sender found the outbound queue at its high-water mark: the next take tells the socket
+    /// of the room. Set by the sender, cleared by the engine.
+    private let sawFull = Atomic<Bool>(false)
+    /// The socket lingers: each take is counted (`batchesInFlight`), under the socket's lock.
+    /// Guarded by `outbound.consumerLock`.
+    @exclusivity(unchecked) private var reportsTakes = false
+    /// Messages the engine has taken from `outbound`. Guarded by `outbound.consumerLock`.
+    @exclusivity(unchecked) private var taken = 0
     /// True while the engine has stopped reading because `inbound` reached the high-water mark.
     @exclusivity(unchecked) var readingPaused = false
     /// Writes linger waits for: batches taken while the socket lingers, and the flush asked of
@@ -89,8 +99,82 @@ final class Pipe: @unchecked Sendable {
     }
 
     /// Whether `send` may queue another message here under high-water mark `hwm` (0 = no limit).
+    /// Called with the socket's lock held. The count may be larger than the queue is by then,
+    /// never smaller; "full" is noted for the engine and checked again after the note, so that
+    /// either this check sees the engine's take or the engine sees the note and tells the socket.
+    @inline(__always)
     func hasRoom(hwm: Int) -> Bool {
-        !isDetached && !awaitingConnection && (hwm == 0 || outbound.count < hwm)
+        guard !isDetached, !awaitingConnection else { return false }
+        guard hwm > 0, outbound.count >= hwm else { return true }
+        sawFull.store(true, ordering: .sequentiallyConsistent)
+        return outbound.countAfterFlag < hwm
+    }
+
+    /// Queues `message` for the engine (after dropping what is queued, with `conflate`). Returns
+    /// how many were dropped so, and whether the engine must be told (it was idle).
+    @inline(__always)
+    func queue(_ message: Message, conflate: Bool) -> (conflated: Int, schedule: Bool) {
+        guard conflate else { return (0, outbound.append(message)) }
+        let (dropped, wake) = outbound.replaceAll(with: message)
+        return (dropped, wake)
+    }
+
+    /// Changes the outbound queue other than by `queue` or a take (rare paths: subscriptions put
+    /// ahead of it, the queue of a peer that left dropped). With the socket's lock held.
+    func withOutbound<T>(_ body: (inout MessageQueue) throws -> T) rethrows -> T {
+        try outbound.exclusively(body)
+    }
+
+    /// How many messages wait in the outbound queue.
+    var outboundQueued: Int { outbound.count }
+
+    /// Empties the outbound queue (its peer has gone); returns how many messages it held.
+    func dropOutbound() -> Int {
+        withOutbound { queue in
+            defer { queue.removeAll() }
+            return queue.count
+        }
+    }
+
+    /// A new engine: it has been told nothing yet. Returns whether messages wait for it (the
+    /// caller tells it); otherwise the next message does.
+    func engineAttached() -> Bool {
+        withOutbound { $0.count > 0 }
+    }
+
+    /// From now on every take goes through the socket's lock, which counts it (lingering).
+    func reportTakes() {
+        outbound.consumerLock.withLock { _ in reportsTakes = true }
+    }
+
+    /// Messages the engine has taken, for the socket's traffic counts.
+    var messagesTaken: Int { outbound.consumerLock.withLock { _ in taken } }
+
+    enum Take {
+        /// Nothing queued: the engine is told when there is.
+        case nothing
+        /// Messages moved into the batch.
+        case taken
+        /// Nothing moved: the socket must hear of this take; take under its lock
+        /// (`SocketState.takeOutbound`).
+        case throughSocket
+    }
+
+    /// The engine's take: moves up to `limit` queued messages into `batch`, without the socket's
+    /// lock unless `throughSocket` (the caller holds it). `wasFull`: a sender had found the queue
+    /// full, and the socket is to hear of the room (`SocketState.roomMade`).
+    @inline(__always)
+    func take(into batch: inout MessageQueue, limit: Int, throughSocket: Bool = false) -> (take: Take, wasFull: Bool) {
+        outbound.consumerLock.withLock { _ in
+            if !throughSocket, reportsTakes { return (.throughSocket, false) }
+            let count = outbound.take(into: &batch, limit: limit)
+            guard count > 0 else { return (.nothing, false) }
+            taken &+= count
+            // Read after the take's count went down, both sequentially consistent, as the
+            // sender's note and its second look at the count.
+            let wasFull = sawFull.load(ordering: .sequentiallyConsistent) && sawFull.exchange(false, ordering: .sequentiallyConsistent)
+            return (.taken, wasFull)
+        }
     }
 }
 

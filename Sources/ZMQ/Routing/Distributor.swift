@@ -14,9 +14,13 @@ enum Distributor {
     /// Queues `message` on `pipe` if it has room; a wanted peer whose queue is full misses it.
     @inline(__always)
     static func send(_ message: Message, to pipe: Pipe, outbox: inout Outbox) {
+        // A peer that has gone, or with `immediate` one not yet connected, misses it uncounted.
+        guard !pipe.isDetached, !pipe.awaitingConnection else { return }
+        // One look at the queue: its engine takes from it at any moment, so a second look could
+        // find room the first did not, and the message would be neither queued nor counted.
         if pipe.hasRoom(hwm: outbox.hwm) {
             outbox.queue(message, on: pipe)
-        } else if isFull(pipe, hwm: outbox.hwm) {
+        } else {
             outbox.drop(.highWaterMark, at: pipe)
         }
     }

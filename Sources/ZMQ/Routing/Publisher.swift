@@ -108,6 +108,6 @@ struct Publisher: Sendable {
 
     func attached(_ pipe: Pipe) {
         // First, ahead of anything queued for a connect endpoint before it connected.
-        if let welcome { pipe.outbound.prepend(Message(welcome)) }
+        if let welcome { pipe.withOutbound { $0.prepend(Message(welcome)) } }
     }
 }

@@ -27,12 +27,12 @@ struct Subscriber: Sendable {
     /// A new connection starts with the whole subscription set, ahead of anything else queued.
     func attached(_ pipe: Pipe) {
         let messages = subscriptions.topics.map { Subscription(subscribe: true, topic: $0).message }
-        pipe.outbound.prepend(contentsOf: messages)
+        pipe.withOutbound { $0.prepend(contentsOf: messages) }
     }
 
     /// Requests still queued for a lost connection are dropped: the next one gets the whole set.
     func detached(_ pipe: Pipe) {
-        pipe.outbound.removeAll { Subscription($0) != nil }
+        pipe.withOutbound { $0.removeAll { Subscription($0) != nil } }
     }
 
     /// Publishers filter already; this catches what was in flight before a cancel reached them.

@@ -37,7 +37,7 @@ extension ZMQSocket {
         let (pipe, wakeups, replaced) = state.withLock { $0.attach(engine, peer: peer, metadata: metadata, connectPipe: connectPipe) }
         wakeups.resume()
         if let replaced { Task { await replaced.close() } }
-        if let pipe, pipe.drainScheduled { engine.scheduleDrain() }
+        if let pipe, pipe.outboundQueued > 0 { engine.scheduleDrain() }
         return pipe
     }
 
@@ -64,12 +64,24 @@ extension ZMQSocket {
     /// Returns nil when there is nothing to send; otherwise whether the engine must report the
     /// batch written (`batchWritten`): only while the socket lingers, so the steady path needs
     /// no promise.
+    ///
+    /// The take goes without the socket's lock unless the socket must hear of it (`Pipe.take`).
+    @inline(__always)
     func takeOutbound(from pipe: Pipe, into batch: inout MessageQueue) -> TakenBatch? {
-        guard let (report, wakeups) = state.withLock({ $0.takeOutbound(from: pipe, into: &batch, limit: Self.sendBatch) }) else {
+        let (take, wasFull) = pipe.take(into: &batch, limit: Self.sendBatch)
+        switch take {
+        case .nothing:
             return nil
+        case .taken:
+            if wasFull { state.withLock { $0.roomMade(in: pipe) }.resume() }
+            return TakenBatch(reportWhenWritten: false)
+        case .throughSocket:
+            guard let (report, wakeups) = state.withLock({ $0.takeOutbound(from: pipe, into: &batch, limit: Self.sendBatch) }) else {
+                return nil
+            }
+            wakeups.resume()
+            return TakenBatch(reportWhenWritten: report)
         }
-        wakeups.resume()
-        return TakenBatch(reportWhenWritten: report)
     }
 
     struct TakenBatch {

@@ -51,7 +51,7 @@ public final class ZMQSocket: Sendable {
     /// Everything counted so far.
     var traffic: Traffic {
         var traffic = state.withLock { state in
-            Traffic(messagesReceived: state.messagesReceived, messagesSent: state.messagesSent, drops: state.drops)
+            Traffic(messagesReceived: state.messagesReceived, messagesSent: state.messagesSent + state.pipes.reduce(0) { $0 + $1.messagesTaken }, drops: state.drops)
         }
         traffic.octetsReceived = octets.received.load(ordering: .relaxed)
         traffic.octetsSent = octets.sent.load(ordering: .relaxed)
@@ -209,8 +209,7 @@ public final class ZMQSocket: Sendable {
             }
             state.connecters.removeAll { $0.endpoint == parsed }
             for connecter in matching {
-                state.countDrops(connecter.pipe.outbound.count, .peerGone, at: connecter.pipe)
-                connecter.pipe.outbound.removeAll()
+                state.countDrops(connecter.pipe.dropOutbound(), .peerGone, at: connecter.pipe)
                 state.remove(connecter.pipe)
             }
             return matching.map { ($0, $0.pipe.engine) }
@@ -228,8 +227,7 @@ public final class ZMQSocket: Sendable {
             // Disconnected or closed meanwhile: that took care of it.
             guard state.connecters.contains(where: { $0 === connecter }) else { return nil }
             state.connecters.removeAll { $0 === connecter }
-            state.countDrops(connecter.pipe.outbound.count, .peerGone, at: connecter.pipe)
-            connecter.pipe.outbound.removeAll()
+            state.countDrops(connecter.pipe.dropOutbound(), .peerGone, at: connecter.pipe)
             state.remove(connecter.pipe)
             // A lingering close may have waited only for this endpoint's queue.
             return (state.waiters.peerDetached(leftMessages: false), state.takeLingerWaiterIfSettled())

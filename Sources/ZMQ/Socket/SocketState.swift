@@ -78,6 +78,7 @@ struct SocketState: Sendable {
 
     mutating func remove(_ pipe: Pipe) {
         pipe.isRemoved = true
+        messagesSent &+= pipe.messagesTaken
         pipes.removeAll { $0 === pipe }
         readable.remove(pipe)
         pattern.removed(pipe)
@@ -255,9 +256,10 @@ struct SocketState: Sendable {
         // A raw connection would take the empty probe for "close".
         if options.probeRouter, !options.routerRaw, !pipe.probed {
             pipe.probed = true
-            pipe.outbound.prepend(Message(Frame()))
+            pipe.withOutbound { $0.prepend(Message(Frame())) }
         }
-        pipe.drainScheduled = !pipe.outbound.isEmpty
+        // Whatever the last engine was told, this one has been told nothing.
+        _ = pipe.engineAttached()
         // What the last connection left, or a notice the pattern queued.
         readable.activate(pipe)
         // A new peer may be the room a waiting sender needs, or the peer someone waits for (and
@@ -272,7 +274,6 @@ struct SocketState: Sendable {
         // Let go of the engine even for a pipe the socket dropped: engine, connecter and pipe
         // would otherwise hold one another for ever.
         pipe.engine = nil
-        pipe.drainScheduled = false
         pipe.readingPaused = false
         guard !pipe.isRemoved else { return Wakeups() }
         pattern.detached(pipe)
@@ -280,14 +281,12 @@ struct SocketState: Sendable {
         if pipe.isConnectSide, options.immediate {
             // Queued only for that connection: it goes with it, as libzmq's does, and the next
             // connection is a new peer (probed again).
-            countDrops(pipe.outbound.count, .peerGone, at: pipe)
-            pipe.outbound.removeAll()
+            countDrops(pipe.dropOutbound(), .peerGone, at: pipe)
             pipe.awaitingConnection = true
             pipe.probed = false
         }
         if !pipe.isConnectSide {
-            countDrops(pipe.outbound.count, .peerGone, at: pipe)
-            pipe.outbound.removeAll()
+            countDrops(pipe.dropOutbound(), .peerGone, at: pipe)
             pipe.isDetached = true
             if pipe.inbound.isEmpty { remove(pipe) }
         }
@@ -330,27 +329,20 @@ struct SocketState: Sendable {
         return (pause, delivered > 0 ? waiters.messagesArrived(delivered) : Wakeups())
     }
 
-    /// Moves up to `limit` queued outbound messages of `pipe` into `batch` (usually an O(1) swap
-    /// of the whole queue). Nil, with the drain flag cleared, when there is nothing to send;
+    /// An engine's take that the socket must hear of (`Pipe.take` said so): moves up to `limit`
+    /// queued outbound messages of `pipe` into `batch`. Nil when there is nothing to send;
     /// otherwise whether the engine must report the batch written: only while lingering.
-    @inline(__always)
     mutating func takeOutbound(from pipe: Pipe, into batch: inout MessageQueue, limit: Int) -> (reportWhenWritten: Bool, wakeups: Wakeups)? {
-        guard !pipe.outbound.isEmpty else {
-            pipe.drainScheduled = false
-            return nil
-        }
-        let wasFull = !pipe.hasRoom(hwm: options.effectiveSendHighWaterMark)
-        if pipe.outbound.count <= limit {
-            swap(&pipe.outbound, &batch)
-        } else {
-            // Moved one by one: a copy would touch every payload's reference count.
-            for _ in 0..<limit { batch.append(pipe.outbound.removeFirst()) }
-        }
+        let (take, wasFull) = pipe.take(into: &batch, limit: limit, throughSocket: true)
+        guard case .taken = take else { return nil }
         if lingering { pipe.batchesInFlight += 1 }
-        messagesSent &+= batch.count
-        guard wasFull else { return (lingering, Wakeups()) }
+        return (lingering, wasFull ? roomMade(in: pipe) : Wakeups())
+    }
+
+    /// An engine took from `pipe`, which a sender had found full.
+    mutating func roomMade(in pipe: Pipe) -> Wakeups {
         pattern.pipeWritable(pipe)
-        return (lingering, waiters.roomMade())
+        return waiters.roomMade()
     }
 
     /// After messages left inbound queues other than through `receive`: resumes reading where
@@ -386,6 +378,7 @@ struct SocketState: Sendable {
         var flushes: [(any PipeEngine, Pipe)] = []
         if lingering {
             for pipe in pipes {
+                pipe.reportTakes()
                 guard let engine = pipe.engine else { continue }
                 pipe.batchesInFlight += 1
                 flushes.append((engine, pipe))
@@ -397,7 +390,7 @@ struct SocketState: Sendable {
 
     /// Nothing left to write: every pipe's queue is empty and every engine has flushed.
     var isSettled: Bool {
-        pipes.allSatisfy { $0.outbound.isEmpty && $0.batchesInFlight == 0 }
+        pipes.allSatisfy { $0.outboundQueued == 0 && $0.batchesInFlight == 0 }
     }
 
     mutating func takeLingerWaiterIfSettled() -> CheckedContinuation<Void, Never>? {

@@ -37,13 +37,13 @@ struct DishPattern: SocketPattern {
     /// A new connection starts with every group joined.
     mutating func attached(_ pipe: Pipe) -> Pipe? {
         let joins = groups.topics.map { Subscription(subscribe: true, topic: $0).message }
-        pipe.outbound.prepend(contentsOf: joins)
+        pipe.withOutbound { $0.prepend(contentsOf: joins) }
         return nil
     }
 
     /// Joins still queued for a lost connection are dropped: the next one gets them all.
     mutating func detached(_ pipe: Pipe) {
-        pipe.outbound.removeAll { Subscription($0) != nil }
+        pipe.withOutbound { $0.removeAll { Subscription($0) != nil } }
     }
 
     /// Each message arrives as `[group, body]`: it becomes the body with its group. Anything

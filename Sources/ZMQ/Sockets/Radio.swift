@@ -33,10 +33,12 @@ struct RadioPattern: SocketPattern {
 
     /// Queues `[group, body]` (made once per send) for `pipe`, or drops it if the pipe is full.
     private static func send(_ message: Message, group: [UInt8], to pipe: Pipe, wire: inout Message?, outbox: inout Outbox) {
+        // As `Distributor.send`: one look at the queue.
+        guard !pipe.isDetached, !pipe.awaitingConnection else { return }
         if pipe.hasRoom(hwm: outbox.hwm) {
             if wire == nil { wire = Message([Frame(group), message[0]]) }
             outbox.queue(wire!, on: pipe)
-        } else if Distributor.isFull(pipe, hwm: outbox.hwm) {
+        } else {
             outbox.drop(.highWaterMark, at: pipe)
         }
     }

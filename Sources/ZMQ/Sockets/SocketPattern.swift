@@ -115,17 +115,15 @@ struct Outbox {
     }
 
     mutating func queue(_ message: Message, on pipe: Pipe) {
-        if conflate, !pipe.outbound.isEmpty {
-            pipe.drops.add(pipe.outbound.count, .conflated)
-            dropped += pipe.outbound.count
+        let (conflated, schedule) = pipe.queue(message, conflate: conflate)
+        if conflated > 0 {
+            pipe.drops.add(conflated, .conflated)
+            dropped += conflated
             dropReason = .conflated
-            pipe.outbound.removeAll()
         }
-        pipe.outbound.append(message)
         // The flag first: reading `engine` retains it, and its reference count shares a cache
         // line with state the I/O thread is writing.
-        guard !pipe.drainScheduled, let engine = pipe.engine else { return }
-        pipe.drainScheduled = true
+        guard schedule, let engine = pipe.engine else { return }
         if first == nil { first = engine } else { others.append(engine) }
     }
 
