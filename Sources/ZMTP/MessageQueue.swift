@@ -189,7 +189,9 @@ public struct MessageQueue: @unchecked Sendable {
     mutating func reallocate(minimumCapacity: Int) {
         let unique = isKnownUniquelyReferenced(&storage)
         let old = storage
-        var capacity = Swift.max(8, old.map { $0.state.pointee.count < minimumCapacity ? 2 * $0.state.pointee.capacity : $0.state.pointee.capacity } ?? 0)
+        // Doubled only when the old storage is too small: a copy made only to unshare keeps its
+        // size (doubling then grew a queue copied again and again without bound).
+        var capacity = Swift.max(8, old.map { $0.state.pointee.capacity < minimumCapacity ? 2 * $0.state.pointee.capacity : $0.state.pointee.capacity } ?? 0)
         while capacity < minimumCapacity { capacity <<= 1 }
         let new = unsafeDowncast(Storage.create(minimumCapacity: capacity) { _ in Header(capacity: capacity) }, to: Storage.self)
         if let old {

@@ -41,7 +41,11 @@ struct DropTests {
         #expect(metrics.counterTotal(label: "zmq_messages_received", dimensions: [("type", "SUB")]) >= Int64(sent - dropped))
         #expect(metrics.counterTotal(label: "zmq_bytes_sent", dimensions: dimensions) > Int64(sent - dropped))
         #expect(metrics.counterTotal(label: "zmq_bytes_received", dimensions: [("type", "SUB")]) > Int64(sent - dropped))
+        // Sent after that publication: counted in the last one, when the socket closes.
+        for index in 0..<3 { try await publisher.send("p-late\(index)") }
+        for _ in 0..<3 { _ = try await subscriber.receive() }
         await context.shutdown()
+        #expect(metrics.counterTotal(label: "zmq_messages_sent", dimensions: dimensions) == Int64(sent - dropped + 3))
     }
 
     @Test("a ROUTER counts messages for unknown peers, and a routing id alone as malformed")

@@ -15,6 +15,21 @@ struct MessageQueueTests {
         }
     }
 
+    @Test("a copy made only to unshare the storage keeps its capacity: a queue copied and written again and again does not grow")
+    func unsharingKeepsCapacity() {
+        var queue = MessageQueue()
+        for index in 0..<10 { queue.append(Self.message(index)) }
+        let start = queue.capacity
+        for index in 0..<20 {
+            let copy = queue
+            queue.append(Self.message(index))
+            _ = queue.popFirst()
+            queue.reserveCapacity(queue.count + 1)
+            #expect(copy.count == 10)
+        }
+        #expect(queue.capacity <= 2 * start, "\(start) → \(queue.capacity)")
+    }
+
     @Test("every operation agrees with an array doing the same, through growth, wrap-around and shared copies")
     func agreesWithArray() {
         var generator = SystemRandomNumberGenerator()

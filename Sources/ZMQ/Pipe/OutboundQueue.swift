@@ -106,6 +106,17 @@ final class OutboundQueue: @unchecked Sendable {
         }
     }
 
+    /// With the producer's lock held by the caller: a new consumer, told nothing yet. It is
+    /// asleep if the queue is empty (the next append wakes it); otherwise awake, and the caller
+    /// tells it. Returns whether messages wait.
+    func resetWake() -> Bool {
+        consumerLock.withLock { _ in
+            let count = state.load(ordering: .acquiring) & Self.countMask
+            state.store(count == 0 ? Self.asleep : count, ordering: .releasing)
+            return count > 0
+        }
+    }
+
     /// Producer, for `conflate`: drops what is queued and queues `message`. Returns how many
     /// were dropped, and whether the consumer was asleep (tell it).
     func replaceAll(with message: Message) -> (dropped: Int, wake: Bool) {

@@ -52,8 +52,6 @@ final class Pipe: @unchecked Sendable {
     /// The socket lingers: each take is counted (`batchesInFlight`), under the socket's lock.
     /// Guarded by `outbound.consumerLock`.
     @exclusivity(unchecked) private var reportsTakes = false
-    /// Messages the engine has taken from `outbound`. Guarded by `outbound.consumerLock`.
-    @exclusivity(unchecked) private var taken = 0
     /// True while the engine has stopped reading because `inbound` reached the high-water mark.
     @exclusivity(unchecked) var readingPaused = false
     /// Writes linger waits for: batches taken while the socket lingers, and the flush asked of
@@ -102,10 +100,14 @@ final class Pipe: @unchecked Sendable {
     /// Called with the socket's lock held. The count may be larger than the queue is by then,
     /// never smaller; "full" is noted for the engine and checked again after the note, so that
     /// either this check sees the engine's take or the engine sees the note and tells the socket.
+    ///
+    /// A caller that drops the message when there is no room, and never waits for room, passes
+    /// `waits: false`: nothing is noted, so the engine's takes do not go on to tell the socket.
     @inline(__always)
-    func hasRoom(hwm: Int) -> Bool {
+    func hasRoom(hwm: Int, waits: Bool = true) -> Bool {
         guard !isDetached, !awaitingConnection else { return false }
         guard hwm > 0, outbound.count >= hwm else { return true }
+        guard waits else { return false }
         sawFull.store(true, ordering: .sequentiallyConsistent)
         return outbound.countAfterFlag < hwm
     }
@@ -139,16 +141,13 @@ final class Pipe: @unchecked Sendable {
     /// A new engine: it has been told nothing yet. Returns whether messages wait for it (the
     /// caller tells it); otherwise the next message does.
     func engineAttached() -> Bool {
-        withOutbound { $0.count > 0 }
+        outbound.resetWake()
     }
 
     /// From now on every take goes through the socket's lock, which counts it (lingering).
     func reportTakes() {
         outbound.consumerLock.withLock { _ in reportsTakes = true }
     }
-
-    /// Messages the engine has taken, for the socket's traffic counts.
-    var messagesTaken: Int { outbound.consumerLock.withLock { _ in taken } }
 
     enum Take {
         /// Nothing queued: the engine is told when there is.
@@ -169,7 +168,6 @@ final class Pipe: @unchecked Sendable {
             if !throughSocket, reportsTakes { return (.throughSocket, false) }
             let count = outbound.take(into: &batch, limit: limit)
             guard count > 0 else { return (.nothing, false) }
-            taken &+= count
             // Read after the take's count went down, both sequentially consistent, as the
             // sender's note and its second look at the count.
             let wasFull = sawFull.load(ordering: .sequentiallyConsistent) && sawFull.exchange(false, ordering: .sequentiallyConsistent)

@@ -18,7 +18,7 @@ enum Distributor {
         guard !pipe.isDetached, !pipe.awaitingConnection else { return }
         // One look at the queue: its engine takes from it at any moment, so a second look could
         // find room the first did not, and the message would be neither queued nor counted.
-        if pipe.hasRoom(hwm: outbox.hwm) {
+        if pipe.hasRoom(hwm: outbox.hwm, waits: false) {
             outbox.queue(message, on: pipe)
         } else {
             outbox.drop(.highWaterMark, at: pipe)

@@ -85,11 +85,13 @@ public struct PeerDrops: Sendable, Equatable {
     public let counts: DropCounts
 }
 
-/// The octets a socket's connections read and wrote, counted by the I/O threads. An object of
-/// its own, so that these counters do not share a cache line with the socket's lock.
+/// The octets a socket's connections read and wrote, and the messages its engines took to
+/// send, counted by the I/O threads. An object of its own, so that these counters do not share
+/// a cache line with the socket's lock.
 final class OctetCounters: Sendable {
     let received = Atomic<Int>(0)
     let sent = Atomic<Int>(0)
+    let messagesSent = Atomic<Int>(0)
 }
 
 /// What a socket has carried: plain counts kept where the work is done (messages under the

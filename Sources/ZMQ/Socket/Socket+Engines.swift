@@ -68,17 +68,20 @@ extension ZMQSocket {
     /// The take goes without the socket's lock unless the socket must hear of it (`Pipe.take`).
     @inline(__always)
     func takeOutbound(from pipe: Pipe, into batch: inout MessageQueue) -> TakenBatch? {
+        let queued = batch.count
         let (take, wasFull) = pipe.take(into: &batch, limit: Self.sendBatch)
         switch take {
         case .nothing:
             return nil
         case .taken:
+            octets.messagesSent.add(batch.count - queued, ordering: .relaxed)
             if wasFull { state.withLock { $0.roomMade(in: pipe) }.resume() }
             return TakenBatch(reportWhenWritten: false)
         case .throughSocket:
             guard let (report, wakeups) = state.withLock({ $0.takeOutbound(from: pipe, into: &batch, limit: Self.sendBatch) }) else {
                 return nil
             }
+            octets.messagesSent.add(batch.count - queued, ordering: .relaxed)
             wakeups.resume()
             return TakenBatch(reportWhenWritten: report)
         }

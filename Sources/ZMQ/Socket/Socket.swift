@@ -51,8 +51,9 @@ public final class ZMQSocket: Sendable {
     /// Everything counted so far.
     var traffic: Traffic {
         var traffic = state.withLock { state in
-            Traffic(messagesReceived: state.messagesReceived, messagesSent: state.messagesSent + state.pipes.reduce(0) { $0 + $1.messagesTaken }, drops: state.drops)
+            Traffic(messagesReceived: state.messagesReceived, drops: state.drops)
         }
+        traffic.messagesSent = octets.messagesSent.load(ordering: .relaxed)
         traffic.octetsReceived = octets.received.load(ordering: .relaxed)
         traffic.octetsSent = octets.sent.load(ordering: .relaxed)
         return traffic

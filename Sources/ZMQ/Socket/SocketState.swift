@@ -36,7 +36,6 @@ struct SocketState: Sendable {
     var drops = DropCounts()
     /// Messages handed over by the engines and taken by them for the wire, for the metrics.
     var messagesReceived = 0
-    var messagesSent = 0
 
     init(pattern: any SocketPattern) {
         self.pattern = pattern
@@ -78,7 +77,6 @@ struct SocketState: Sendable {
 
     mutating func remove(_ pipe: Pipe) {
         pipe.isRemoved = true
-        messagesSent &+= pipe.messagesTaken
         pipes.removeAll { $0 === pipe }
         readable.remove(pipe)
         pattern.removed(pipe)
@@ -260,6 +258,8 @@ struct SocketState: Sendable {
         }
         // Whatever the last engine was told, this one has been told nothing.
         _ = pipe.engineAttached()
+        // A peer accepted while lingering: its takes are counted, as every other pipe's are.
+        if lingering { pipe.reportTakes() }
         // What the last connection left, or a notice the pattern queued.
         readable.activate(pipe)
         // A new peer may be the room a waiting sender needs, or the peer someone waits for (and

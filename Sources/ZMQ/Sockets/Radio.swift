@@ -35,7 +35,7 @@ struct RadioPattern: SocketPattern {
     private static func send(_ message: Message, group: [UInt8], to pipe: Pipe, wire: inout Message?, outbox: inout Outbox) {
         // As `Distributor.send`: one look at the queue.
         guard !pipe.isDetached, !pipe.awaitingConnection else { return }
-        if pipe.hasRoom(hwm: outbox.hwm) {
+        if pipe.hasRoom(hwm: outbox.hwm, waits: false) {
             if wire == nil { wire = Message([Frame(group), message[0]]) }
             outbox.queue(wire!, on: pipe)
         } else {

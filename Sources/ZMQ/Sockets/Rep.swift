@@ -16,7 +16,7 @@ struct RepPattern: SocketPattern {
             throw .invalidState("a REP socket must receive a request before it replies")
         }
         pending = nil
-        if pipe.hasRoom(hwm: outbox.hwm) {
+        if pipe.hasRoom(hwm: outbox.hwm, waits: false) {
             outbox.queue(Message(envelope + message.frames), on: pipe)
         } else {
             // Counted, as libzmq does not: the requester went, or does not read its replies.

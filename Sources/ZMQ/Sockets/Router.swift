@@ -52,7 +52,7 @@ struct RouterPattern: RoutingByID {
             outbox.drop(.unroutable, at: nil)
             return true
         }
-        guard pipe.hasRoom(hwm: outbox.hwm) else {
+        guard pipe.hasRoom(hwm: outbox.hwm, waits: mandatory) else {
             guard mandatory else {
                 outbox.drop(.highWaterMark, at: pipe)
                 return true
