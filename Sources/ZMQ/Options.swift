@@ -54,6 +54,8 @@ public struct SocketOption: Sendable, CustomStringConvertible {
         case tcpKeepaliveCount(Int?)
         case tcpKeepaliveIdle(Duration?)
         case tcpKeepaliveInterval(Duration?)
+        case sendBufferSize(Int?)
+        case receiveBufferSize(Int?)
         case connectTimeout(Duration?)
         case reconnectStop(ReconnectStop)
         case routerRaw(Bool)
@@ -215,6 +217,16 @@ public struct SocketOption: Sendable, CustomStringConvertible {
     /// tcp: time between keepalive probes (whole seconds); nil for the system's.
     public static func tcpKeepaliveInterval(_ value: Duration?) -> SocketOption { SocketOption(.tcpKeepaliveInterval(value)) }
 
+    /// tcp and ipc: the kernel's send buffer for each connection, in octets (libzmq's ZMQ_SNDBUF),
+    /// capped by the system's maximum (`net.core.wmem_max` on Linux). nil: tcp keeps the
+    /// system's default, which grows with the traffic; ipc asks for `SocketOptions.ipcBufferSize`.
+    /// Applies to connections made afterwards.
+    public static func sendBufferSize(_ value: Int?) -> SocketOption { SocketOption(.sendBufferSize(value)) }
+
+    /// tcp and ipc: the kernel's receive buffer for each connection, in octets (libzmq's
+    /// ZMQ_RCVBUF), capped by `net.core.rmem_max`. nil as for `sendBufferSize`.
+    public static func receiveBufferSize(_ value: Int?) -> SocketOption { SocketOption(.receiveBufferSize(value)) }
+
     /// tcp: how long a connect may take before it is abandoned and retried (libzmq's
     /// ZMQ_CONNECT_TIMEOUT). nil: 30 s.
     public static func connectTimeout(_ value: Duration?) -> SocketOption { SocketOption(.connectTimeout(value)) }
@@ -305,6 +317,8 @@ public struct SocketOptions: Sendable, Equatable {
     public var tcpKeepaliveCount: Int? = nil
     public var tcpKeepaliveIdle: Duration? = nil
     public var tcpKeepaliveInterval: Duration? = nil
+    public var sendBufferSize: Int? = nil
+    public var receiveBufferSize: Int? = nil
     public var connectTimeout: Duration? = nil
     public var reconnectStop: ReconnectStop = []
     public var routerRaw = false
@@ -330,6 +344,20 @@ public struct SocketOptions: Sendable, Equatable {
     /// ordinary ZeroMQ traffic (the Guide's advice is to split anything large into chunks) and
     /// bounds what one connection can hold; set `.maxMessageSize(nil)` for libzmq's behaviour.
     public static let defaultMaxMessageSize = 64 << 20
+
+    /// The kernel buffers an ipc connection asks for when `sendBufferSize` or
+    /// `receiveBufferSize` is nil: 1 MiB each, capped by the system's maximum. A Unix socket's
+    /// default (208 KiB on Linux) holds less than one of our write batches and one read, so the
+    /// two ends took turns waiting for each other; with 1 MiB, small messages over ipc went
+    /// 20-30 % faster (BENCHMARKS.md, session 19). tcp grows its own buffers, which a fixed
+    /// size would turn off, so it keeps the system's unless set.
+    public static let ipcBufferSize = 1 << 20
+
+    /// The send and receive buffer sizes a new connection asks the kernel for, if any.
+    func kernelBufferSizes(tcp: Bool) -> (send: Int?, receive: Int?) {
+        let fallback = tcp ? nil : Self.ipcBufferSize
+        return (sendBufferSize ?? fallback, receiveBufferSize ?? fallback)
+    }
 
     public init() {}
 
@@ -369,6 +397,12 @@ public struct SocketOptions: Sendable, Equatable {
         case .tcpKeepaliveInterval(let value):
             try Self.requireWholeSeconds(value, "tcpKeepaliveInterval")
             tcpKeepaliveInterval = value
+        case .sendBufferSize(let value):
+            try Self.requireBufferSize(value, "sendBufferSize")
+            sendBufferSize = value
+        case .receiveBufferSize(let value):
+            try Self.requireBufferSize(value, "receiveBufferSize")
+            receiveBufferSize = value
         case .connectTimeout(let value):
             try Self.requirePositive(value, "connectTimeout")
             connectTimeout = value
@@ -486,6 +520,11 @@ public struct SocketOptions: Sendable, Equatable {
         guard let value else { return }
         try require(value >= .seconds(1) && value <= .seconds(32767) && value.components.attoseconds == 0, name,
                     "must be a whole number of seconds from 1 to 32767 (nil for the system's)")
+    }
+
+    /// The kernel takes a buffer size as a C int.
+    private static func requireBufferSize(_ value: Int?, _ name: String) throws(ZMQError) {
+        if let value { try require((1...Int(Int32.max / 2)).contains(value), name, "must be 1 to \(Int32.max / 2) octets (nil for the default), not \(value)") }
     }
 
     private static func requirePositive(_ value: Duration?, _ name: String) throws(ZMQError) {

@@ -29,34 +29,70 @@ func unresponsiveListener() -> (port: Int, descriptors: [Int32]) {
     return (Int(UInt16(bigEndian: address.sin_port)), descriptors)
 }
 
-/// The keepalive settings of this process's tcp sockets with `port` at either end, as the
-/// kernel has them: (SO_KEEPALIVE, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT).
-func keepaliveSettings(port: Int) -> [[Int32]] {
-    var found: [[Int32]] = []
-    for fd in 0..<Int32(4096) {
+/// This process's connected tcp sockets with `port` at either end.
+func descriptors(tcpPort port: Int) -> [Int32] {
+    (0..<Int32(4096)).filter { fd in
         var local = sockaddr_in(), remote = sockaddr_in()
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         let named = withUnsafeMutablePointer(to: &local) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
         }
-        guard named == 0, local.sin_family == sa_family_t(AF_INET) else { continue }
+        guard named == 0, local.sin_family == sa_family_t(AF_INET) else { return false }
         length = socklen_t(MemoryLayout<sockaddr_in>.size)
         let connected = withUnsafeMutablePointer(to: &remote) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(fd, $0, &length) }
         }
-        guard connected == 0 else { continue }
-        let ports = [Int(UInt16(bigEndian: local.sin_port)), Int(UInt16(bigEndian: remote.sin_port))]
-        guard ports.contains(port) else { continue }
-        func option(_ level: Int32, _ name: Int32) -> Int32 {
-            var value: Int32 = -1
-            var size = socklen_t(MemoryLayout<Int32>.size)
-            getsockopt(fd, level, name, &value, &size)
-            return value
-        }
-        found.append([option(SOL_SOCKET, SO_KEEPALIVE), option(Int32(IPPROTO_TCP), TCP_KEEPIDLE),
-                      option(Int32(IPPROTO_TCP), TCP_KEEPINTVL), option(Int32(IPPROTO_TCP), TCP_KEEPCNT)])
+        guard connected == 0 else { return false }
+        return [local.sin_port, remote.sin_port].contains(UInt16(port).bigEndian)
     }
-    return found
+}
+
+/// This process's connected Unix sockets with `path` at either end (the accepted socket has it
+/// as its own name, the connected one as its peer's).
+func descriptors(ipcPath path: String) -> [Int32] {
+    func name(_ fd: Int32, peer: Bool) -> String? {
+        var address = sockaddr_un()
+        var length = socklen_t(MemoryLayout<sockaddr_un>.size)
+        let found = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { peer ? getpeername(fd, $0, &length) : getsockname(fd, $0, &length) }
+        }
+        guard found == 0, address.sun_family == sa_family_t(AF_UNIX) else { return nil }
+        return withUnsafeBytes(of: address.sun_path) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+    }
+    return (0..<Int32(4096)).filter { fd in
+        guard let local = name(fd, peer: false), let remote = name(fd, peer: true) else { return false }
+        return local == path || remote == path
+    }
+}
+
+func socketOption(_ fd: Int32, _ level: Int32, _ name: Int32) -> Int32 {
+    var value: Int32 = -1
+    var size = socklen_t(MemoryLayout<Int32>.size)
+    getsockopt(fd, level, name, &value, &size)
+    return value
+}
+
+/// The keepalive settings of this process's tcp sockets with `port` at either end, as the
+/// kernel has them: (SO_KEEPALIVE, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT).
+func keepaliveSettings(port: Int) -> [[Int32]] {
+    descriptors(tcpPort: port).map { fd in
+        [socketOption(fd, SOL_SOCKET, SO_KEEPALIVE), socketOption(fd, Int32(IPPROTO_TCP), TCP_KEEPIDLE),
+         socketOption(fd, Int32(IPPROTO_TCP), TCP_KEEPINTVL), socketOption(fd, Int32(IPPROTO_TCP), TCP_KEEPCNT)]
+    }
+}
+
+/// (SO_SNDBUF, SO_RCVBUF) of each socket, as the kernel has them (twice what was asked for, up
+/// to twice the system's maximum).
+func bufferSizes(_ descriptors: [Int32]) -> [[Int32]] {
+    descriptors.map { [socketOption($0, SOL_SOCKET, SO_SNDBUF), socketOption($0, SOL_SOCKET, SO_RCVBUF)] }
+}
+
+/// What the kernel makes of a buffer size asked for: twice it, capped at twice the maximum in
+/// `/proc/sys/net/core/{w,r}mem_max`.
+func kernelBufferSize(asked: Int, maximumIn file: String) -> Int32 {
+    let maximum = Int((try? String(contentsOfFile: "/proc/sys/net/core/\(file)", encoding: .utf8))?
+        .trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 212_992
+    return Int32(2 * min(asked, maximum))
 }
 
 @Suite("libzmq's options", .timeLimit(.minutes(1)))
@@ -227,6 +263,41 @@ struct OptionTests {
             try await plainPush.send("y")
             _ = try await plain.receive()
             #expect(keepaliveSettings(port: plainPort).map { $0[0] } == [0, 0])
+        }
+    }
+
+    @Test("sendBufferSize and receiveBufferSize reach both ends' kernel sockets; ipc asks for 1 MiB by default, tcp keeps the system's")
+    func kernelBufferSizes() async throws {
+        try await withContext { context in
+            let sizes: [SocketOption] = [.sendBufferSize(100_000), .receiveBufferSize(60_000)]
+            let asked = [kernelBufferSize(asked: 100_000, maximumIn: "wmem_max"), kernelBufferSize(asked: 60_000, maximumIn: "rmem_max")]
+            let pull = try context.socket(.pull, options: sizes)
+            let endpoint = try await pull.bind("tcp://127.0.0.1:*")
+            let push = try context.socket(.push, options: sizes)
+            try await push.connect(endpoint)
+            try await push.send("x")
+            _ = try await pull.receive()
+            #expect(bufferSizes(descriptors(tcpPort: Int(endpoint.split(separator: ":").last!)!)) == [asked, asked])
+
+            let path = NSTemporaryDirectory() + "swift-zmq-buffers-\(getpid()).sock"
+            let ipcPull = try context.socket(.pull)
+            try await ipcPull.bind("ipc://" + path)
+            let ipcPush = try context.socket(.push)
+            try await ipcPush.connect("ipc://" + path)
+            try await ipcPush.send("y")
+            _ = try await ipcPull.receive()
+            let ipcDefault = [kernelBufferSize(asked: SocketOptions.ipcBufferSize, maximumIn: "wmem_max"),
+                              kernelBufferSize(asked: SocketOptions.ipcBufferSize, maximumIn: "rmem_max")]
+            #expect(bufferSizes(descriptors(ipcPath: path)) == [ipcDefault, ipcDefault])
+            // tcp without the options: the kernel's own sizes, not the ipc default.
+            let plainEndpoint = try await ipcPull.bind("tcp://127.0.0.1:*")
+            try await ipcPush.connect(plainEndpoint)
+            try await ipcPush.waitForPeers(2)
+            let plain = bufferSizes(descriptors(tcpPort: Int(plainEndpoint.split(separator: ":").last!)!))
+            #expect(plain.count == 2 && plain.allSatisfy { $0 != ipcDefault })
+
+            #expect(throws: ZMQError.self) { try pull.set(.sendBufferSize(0)) }
+            #expect(throws: ZMQError.self) { try pull.set(.receiveBufferSize(-1)) }
         }
     }
 

@@ -34,6 +34,9 @@ struct OutboundQueueTests {
         #expect(queue.consumerLock.withLock { _ in queue.take(into: &batch, limit: 1000) } == 302)
         #expect(batch.map { $0[0].string ?? "" } == ["first"] + (0..<300).map(String.init) + ["last"])
         queue.exclusively { $0.removeAll() }
+        #expect(queue.append("w") == true, "emptied: asleep")
+        for index in 0..<199 { _ = queue.append(Message(Frame(String(index)))) }
+        #expect(queue.removeAll() == 200 && queue.count == 0, "dropped in place, across chunks")
         #expect(queue.append("x") == true, "emptied: asleep")
         let (dropped, wake) = queue.replaceAll(with: "y")
         #expect(dropped == 1 && wake == false && queue.count == 1)

@@ -117,6 +117,17 @@ final class OutboundQueue: @unchecked Sendable {
         }
     }
 
+    /// With the producer's lock held by the caller: drops everything queued, in place, and
+    /// returns how many. The consumer is asleep afterwards (the next append wakes it).
+    func removeAll() -> Int {
+        consumerLock.withLock { _ in
+            let dropped = state.load(ordering: .acquiring) & Self.countMask
+            for _ in 0..<dropped { _ = popHead() }
+            state.store(Self.asleep, ordering: .releasing)
+            return dropped
+        }
+    }
+
     /// Producer, for `conflate`: drops what is queued and queues `message`. Returns how many
     /// were dropped, and whether the consumer was asleep (tell it).
     func replaceAll(with message: Message) -> (dropped: Int, wake: Bool) {

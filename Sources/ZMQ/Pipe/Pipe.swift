@@ -132,10 +132,7 @@ final class Pipe: @unchecked Sendable {
 
     /// Empties the outbound queue (its peer has gone); returns how many messages it held.
     func dropOutbound() -> Int {
-        withOutbound { queue in
-            defer { queue.removeAll() }
-            return queue.count
-        }
+        outbound.removeAll()
     }
 
     /// A new engine: it has been told nothing yet. Returns whether messages wait for it (the

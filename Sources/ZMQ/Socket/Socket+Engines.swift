@@ -34,10 +34,12 @@ extension ZMQSocket {
     /// for an accepted peer), or nil when the socket type refuses another peer. Messages read
     /// from it will carry `metadata`.
     func attach(_ engine: any PipeEngine, peer: PeerInfo, metadata: MessageMetadata? = nil, connectPipe: Pipe?) -> Pipe? {
-        let (pipe, wakeups, replaced) = state.withLock { $0.attach(engine, peer: peer, metadata: metadata, connectPipe: connectPipe) }
+        let (pipe, wakeups, replaced, messagesWait) = state.withLock {
+            $0.attach(engine, peer: peer, metadata: metadata, connectPipe: connectPipe)
+        }
         wakeups.resume()
         if let replaced { Task { await replaced.close() } }
-        if let pipe, pipe.outboundQueued > 0 { engine.scheduleDrain() }
+        if messagesWait { engine.scheduleDrain() }
         return pipe
     }
 

@@ -219,14 +219,14 @@ struct SocketState: Sendable {
     /// accepted peer), or nil when the socket type refuses another peer.
     /// Also returns the engine of a peer the new one replaces (ROUTER handover), to be closed.
     mutating func attach(_ engine: any PipeEngine, peer: PeerInfo, metadata: MessageMetadata?, connectPipe: Pipe?)
-        -> (pipe: Pipe?, wakeups: Wakeups, replaced: (any PipeEngine)?) {
-        guard !closed || lingering else { return (nil, Wakeups(), nil) }
+        -> (pipe: Pipe?, wakeups: Wakeups, replaced: (any PipeEngine)?, messagesWait: Bool) {
+        guard !closed || lingering else { return (nil, Wakeups(), nil, false) }
         let pipe: Pipe
         if let connectPipe {
-            guard pipes.contains(where: { $0 === connectPipe }) else { return (nil, Wakeups(), nil) }
+            guard pipes.contains(where: { $0 === connectPipe }) else { return (nil, Wakeups(), nil, false) }
             pipe = connectPipe
         } else {
-            guard pattern.admits(peer, among: pipes) else { return (nil, Wakeups(), nil) }
+            guard pattern.admits(peer, among: pipes) else { return (nil, Wakeups(), nil, false) }
             pipe = makePipe(connectSide: false)
             pipes.append(pipe)
         }
@@ -256,15 +256,16 @@ struct SocketState: Sendable {
             pipe.probed = true
             pipe.withOutbound { $0.prepend(Message(Frame())) }
         }
-        // Whatever the last engine was told, this one has been told nothing.
-        _ = pipe.engineAttached()
+        // Whatever the last engine was told, this one has been told nothing: the caller tells it
+        // when messages wait, and the next send does otherwise.
+        let messagesWait = pipe.engineAttached()
         // A peer accepted while lingering: its takes are counted, as every other pipe's are.
         if lingering { pipe.reportTakes() }
         // What the last connection left, or a notice the pattern queued.
         readable.activate(pipe)
         // A new peer may be the room a waiting sender needs, or the peer someone waits for (and
         // with routerNotify it brings a message).
-        return (pipe, waiters.peerAttached(withMessages: !pipe.inbound.isEmpty), replacedEngine)
+        return (pipe, waiters.peerAttached(withMessages: !pipe.inbound.isEmpty), replacedEngine, messagesWait)
     }
 
     /// A connection went away. Its queued outbound messages stay with a connect-side pipe; an

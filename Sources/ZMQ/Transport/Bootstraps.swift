@@ -24,6 +24,7 @@ enum StreamBootstraps {
         let options = socket.options
         return channel.eventLoop.makeCompletedFuture {
             if tcp { try tuneKeepalive(channel, options: options) }
+            try setBufferSizes(channel, options: options, tcp: tcp)
             switch socket.framing(options) {
             case .zmtp:
                 let engine = ZMTPEngine(socket: socket, connecter: connecter, endpoint: endpoint, eventLoop: channel.eventLoop, options: options)
@@ -56,6 +57,14 @@ enum StreamBootstraps {
         if let interval = options.tcpKeepaliveInterval {
             try sync.setOption(.tcpOption(NIOBSDSocket.Option(rawValue: CInt(TCP_KEEPINTVL))), value: Int(interval.components.seconds))
         }
+    }
+
+    /// The kernel's send and receive buffers (`sendBufferSize`, `receiveBufferSize`).
+    static func setBufferSizes(_ channel: any Channel, options: SocketOptions, tcp: Bool) throws {
+        guard let sync = channel.syncOptions else { return }
+        let sizes = options.kernelBufferSizes(tcp: tcp)
+        if let send = sizes.send { try sync.setOption(.socketOption(.so_sndbuf), value: SocketOptionValue(send)) }
+        if let receive = sizes.receive { try sync.setOption(.socketOption(.so_rcvbuf), value: SocketOptionValue(receive)) }
     }
 
     /// A client bootstrap for `connecter`'s tcp or ipc endpoint, set up for its socket.
