@@ -219,12 +219,12 @@ public struct SocketOption: Sendable, CustomStringConvertible {
 
     /// tcp and ipc: the kernel's send buffer for each connection, in octets (libzmq's ZMQ_SNDBUF),
     /// capped by the system's maximum (`net.core.wmem_max` on Linux). nil: tcp keeps the
-    /// system's default, which grows with the traffic; ipc asks for `SocketOptions.ipcBufferSize`.
+    /// system's default, which grows with the traffic; ipc asks for `SocketOptions.ipcSendBufferSize`.
     /// Applies to connections made afterwards.
     public static func sendBufferSize(_ value: Int?) -> SocketOption { SocketOption(.sendBufferSize(value)) }
 
     /// tcp and ipc: the kernel's receive buffer for each connection, in octets (libzmq's
-    /// ZMQ_RCVBUF), capped by `net.core.rmem_max`. nil as for `sendBufferSize`.
+    /// ZMQ_RCVBUF), capped by `net.core.rmem_max`. nil: the system's default.
     public static func receiveBufferSize(_ value: Int?) -> SocketOption { SocketOption(.receiveBufferSize(value)) }
 
     /// tcp: how long a connect may take before it is abandoned and retried (libzmq's
@@ -345,18 +345,19 @@ public struct SocketOptions: Sendable, Equatable {
     /// bounds what one connection can hold; set `.maxMessageSize(nil)` for libzmq's behaviour.
     public static let defaultMaxMessageSize = 64 << 20
 
-    /// The kernel buffers an ipc connection asks for when `sendBufferSize` or
-    /// `receiveBufferSize` is nil: 1 MiB each, capped by the system's maximum. A Unix socket's
-    /// default (208 KiB on Linux) holds less than one of our write batches and one read, so the
-    /// two ends took turns waiting for each other; with 1 MiB, small messages over ipc went
-    /// 20-30 % faster (BENCHMARKS.md, session 19). tcp grows its own buffers, which a fixed
-    /// size would turn off, so it keeps the system's unless set.
-    public static let ipcBufferSize = 1 << 20
+    /// The send buffer an ipc connection asks for when `sendBufferSize` is nil: 256 KiB, which
+    /// the kernel doubles to 512 KiB for its own accounting (and caps at the system's maximum).
+    /// A Unix socket's default (208 KiB in all) held little more than one of our write batches,
+    /// so sender and receiver took turns waiting: 64 B messages over ipc went about a quarter
+    /// faster with this, large ones no slower (BENCHMARKS.md, session 19). 1 MiB was no faster for
+    /// small messages and slower for large ones, whose octets went cold in the kernel's queue. A
+    /// Unix stream socket's flow control is the sender's buffer alone, so the receive buffer
+    /// keeps the system's; tcp grows its own buffers, which a fixed size would turn off.
+    public static let ipcSendBufferSize = 256 << 10
 
     /// The send and receive buffer sizes a new connection asks the kernel for, if any.
     func kernelBufferSizes(tcp: Bool) -> (send: Int?, receive: Int?) {
-        let fallback = tcp ? nil : Self.ipcBufferSize
-        return (sendBufferSize ?? fallback, receiveBufferSize ?? fallback)
+        (sendBufferSize ?? (tcp ? nil : Self.ipcSendBufferSize), receiveBufferSize)
     }
 
     public init() {}

@@ -87,12 +87,16 @@ func bufferSizes(_ descriptors: [Int32]) -> [[Int32]] {
     descriptors.map { [socketOption($0, SOL_SOCKET, SO_SNDBUF), socketOption($0, SOL_SOCKET, SO_RCVBUF)] }
 }
 
+/// A setting in `/proc/sys/net/core`.
+func systemDefault(_ file: String) -> Int32 {
+    Int32((try? String(contentsOfFile: "/proc/sys/net/core/\(file)", encoding: .utf8))?
+        .trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? -1
+}
+
 /// What the kernel makes of a buffer size asked for: twice it, capped at twice the maximum in
 /// `/proc/sys/net/core/{w,r}mem_max`.
 func kernelBufferSize(asked: Int, maximumIn file: String) -> Int32 {
-    let maximum = Int((try? String(contentsOfFile: "/proc/sys/net/core/\(file)", encoding: .utf8))?
-        .trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 212_992
-    return Int32(2 * min(asked, maximum))
+    Int32(2 * min(asked, Int(systemDefault(file))))
 }
 
 @Suite("libzmq's options", .timeLimit(.minutes(1)))
@@ -266,7 +270,7 @@ struct OptionTests {
         }
     }
 
-    @Test("sendBufferSize and receiveBufferSize reach both ends' kernel sockets; ipc asks for 1 MiB by default, tcp keeps the system's")
+    @Test("sendBufferSize and receiveBufferSize reach both ends' kernel sockets; ipc asks for a 256 KiB send buffer by default, tcp keeps the system's")
     func kernelBufferSizes() async throws {
         try await withContext { context in
             let sizes: [SocketOption] = [.sendBufferSize(100_000), .receiveBufferSize(60_000)]
@@ -286,8 +290,7 @@ struct OptionTests {
             try await ipcPush.connect("ipc://" + path)
             try await ipcPush.send("y")
             _ = try await ipcPull.receive()
-            let ipcDefault = [kernelBufferSize(asked: SocketOptions.ipcBufferSize, maximumIn: "wmem_max"),
-                              kernelBufferSize(asked: SocketOptions.ipcBufferSize, maximumIn: "rmem_max")]
+            let ipcDefault = [kernelBufferSize(asked: SocketOptions.ipcSendBufferSize, maximumIn: "wmem_max"), systemDefault("rmem_default")]
             #expect(bufferSizes(descriptors(ipcPath: path)) == [ipcDefault, ipcDefault])
             // tcp without the options: the kernel's own sizes, not the ipc default.
             let plainEndpoint = try await ipcPull.bind("tcp://127.0.0.1:*")
