@@ -36,15 +36,15 @@ struct RoutingTests {
         let pipes = [pipe(1), pipe(2, outbound: 2), pipe(3)]
         var loadBalancer = LoadBalancer()
         for pipe in pipes { loadBalancer.add(pipe) }
-        let picks = (0..<4).map { _ in loadBalancer.select(hwm: 2)!.id }
+        let picks = (0..<4).map { _ in loadBalancer.select(hwm: 2)!.takeUnretainedValue().id }
         #expect(picks == [1, 3, 1, 3])
         // The full peer is out of the active region: it is not looked at again until activated.
         _ = pipes[1].dropOutbound()
-        #expect(Set((0..<4).map { _ in loadBalancer.select(hwm: 2)!.id }) == [1, 3])
+        #expect(Set((0..<4).map { _ in loadBalancer.select(hwm: 2)!.takeUnretainedValue().id }) == [1, 3])
         loadBalancer.activate(pipes[1])
-        #expect(Set((0..<3).map { _ in loadBalancer.select(hwm: 2)!.id }) == [1, 2, 3])
+        #expect(Set((0..<3).map { _ in loadBalancer.select(hwm: 2)!.takeUnretainedValue().id }) == [1, 2, 3])
         loadBalancer.remove(pipes[0])
-        #expect(Set((0..<4).map { _ in loadBalancer.select(hwm: 2)!.id }) == [2, 3])
+        #expect(Set((0..<4).map { _ in loadBalancer.select(hwm: 2)!.takeUnretainedValue().id }) == [2, 3])
         var full = LoadBalancer()
         let fullPipes = [pipe(1, outbound: 2), pipe(2, outbound: 2)]
         for pipe in fullPipes { full.add(pipe) }

@@ -30,7 +30,7 @@ struct ReqPattern: LoadBalancing {
         guard replyPipe == nil || relaxed else {
             throw .invalidState("a REQ socket must receive the reply before it sends another request")
         }
-        guard let pipe = loadBalancer.select(hwm: outbox.hwm) else { return false }
+        guard let pipe = loadBalancer.select(hwm: outbox.hwm)?.takeUnretainedValue() else { return false }
         // A late reply to an earlier request must not pass for the answer to this one. Only the
         // peer last asked can hold one (a second reply that came with the first): `received`
         // drops what any other peer sends.

@@ -127,6 +127,12 @@ struct Outbox {
         if first == nil { first = engine } else { others.append(engine) }
     }
 
+    /// The same, to a pipe the caller holds no reference to (`LoadBalancer.select`).
+    @inline(__always)
+    mutating func queue(_ message: Message, on pipe: Unmanaged<Pipe>) {
+        pipe._withUnsafeGuaranteedRef { queue(message, on: $0) }
+    }
+
     /// Wakes the engines and waiters collected; call with the socket lock released.
     func wake() {
         first?.scheduleDrain()
