@@ -218,13 +218,15 @@ public struct SocketOption: Sendable, CustomStringConvertible {
     public static func tcpKeepaliveInterval(_ value: Duration?) -> SocketOption { SocketOption(.tcpKeepaliveInterval(value)) }
 
     /// tcp and ipc: the kernel's send buffer for each connection, in octets (libzmq's ZMQ_SNDBUF),
-    /// capped by the system's maximum (`net.core.wmem_max` on Linux). nil: tcp keeps the
-    /// system's default, which grows with the traffic; ipc asks for `SocketOptions.ipcSendBufferSize`.
-    /// Applies to connections made afterwards.
+    /// capped by the system's maximum (`net.core.wmem_max` on Linux). -1 leaves the system's
+    /// default, as libzmq's -1 does. nil (the default): tcp keeps the system's, which grows with
+    /// the traffic; ipc asks for `SocketOptions.ipcSendBufferSize`, where libzmq leaves the
+    /// system's. Applies to connections made afterwards (and to tcp listeners bound afterwards,
+    /// so that accepted connections have it from their first packet).
     public static func sendBufferSize(_ value: Int?) -> SocketOption { SocketOption(.sendBufferSize(value)) }
 
     /// tcp and ipc: the kernel's receive buffer for each connection, in octets (libzmq's
-    /// ZMQ_RCVBUF), capped by `net.core.rmem_max`. nil: the system's default.
+    /// ZMQ_RCVBUF), capped by `net.core.rmem_max`. nil or -1: the system's default.
     public static func receiveBufferSize(_ value: Int?) -> SocketOption { SocketOption(.receiveBufferSize(value)) }
 
     /// tcp: how long a connect may take before it is abandoned and retried (libzmq's
@@ -345,19 +347,23 @@ public struct SocketOptions: Sendable, Equatable {
     /// bounds what one connection can hold; set `.maxMessageSize(nil)` for libzmq's behaviour.
     public static let defaultMaxMessageSize = 64 << 20
 
-    /// The send buffer an ipc connection asks for when `sendBufferSize` is nil: 256 KiB, which
-    /// the kernel doubles to 512 KiB for its own accounting (and caps at the system's maximum).
-    /// A Unix socket's default (208 KiB in all) held little more than one of our write batches,
-    /// so sender and receiver took turns waiting: 64 B messages over ipc went about a quarter
-    /// faster with this, large ones no slower (BENCHMARKS.md, session 19). 1 MiB was no faster for
-    /// small messages and slower for large ones, whose octets went cold in the kernel's queue. A
-    /// Unix stream socket's flow control is the sender's buffer alone, so the receive buffer
-    /// keeps the system's; tcp grows its own buffers, which a fixed size would turn off.
+    /// The send buffer an ipc connection asks for when `sendBufferSize` is nil: 256 KiB.
+    /// Linux caps what is asked at `net.core.wmem_max` and then doubles it for its own
+    /// accounting: 512 KiB where the maximum allows (the machine measured had 4 MiB), 416 KiB
+    /// with the stock maximum of 208 KiB. Either way more than a Unix socket's default (208 KiB
+    /// in all), which held little more than one of our write batches, so sender and receiver
+    /// took turns waiting: 64 B messages over ipc went about a quarter faster with this, while
+    /// 64 KiB and 1 MiB ones stayed within the runs' spread (BENCHMARKS.md, session 19). Asking
+    /// for 1 MiB was no faster for small messages and slower for large ones, whose octets went
+    /// cold in the kernel's queue. On Linux a Unix stream socket's flow control is the sender's
+    /// buffer alone, so the receive buffer keeps the system's; tcp grows its own buffers, which a
+    /// fixed size would turn off.
     public static let ipcSendBufferSize = 256 << 10
 
     /// The send and receive buffer sizes a new connection asks the kernel for, if any.
     func kernelBufferSizes(tcp: Bool) -> (send: Int?, receive: Int?) {
-        (sendBufferSize ?? (tcp ? nil : Self.ipcSendBufferSize), receiveBufferSize)
+        let send = sendBufferSize ?? (tcp ? nil : Self.ipcSendBufferSize)
+        return (send.flatMap { $0 > 0 ? $0 : nil }, receiveBufferSize.flatMap { $0 > 0 ? $0 : nil })
     }
 
     public init() {}
@@ -523,9 +529,11 @@ public struct SocketOptions: Sendable, Equatable {
                     "must be a whole number of seconds from 1 to 32767 (nil for the system's)")
     }
 
-    /// The kernel takes a buffer size as a C int.
+    /// The kernel takes a buffer size as a C int; -1 is libzmq's "the system's default".
     private static func requireBufferSize(_ value: Int?, _ name: String) throws(ZMQError) {
-        if let value { try require((1...Int(Int32.max / 2)).contains(value), name, "must be 1 to \(Int32.max / 2) octets (nil for the default), not \(value)") }
+        guard let value else { return }
+        try require(value == -1 || (1...Int(Int32.max / 2)).contains(value), name,
+                    "must be 1 to \(Int32.max / 2) octets, or -1 for the system's default (nil for swift-zmq's), not \(value)")
     }
 
     private static func requirePositive(_ value: Duration?, _ name: String) throws(ZMQError) {

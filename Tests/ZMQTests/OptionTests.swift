@@ -87,10 +87,12 @@ func bufferSizes(_ descriptors: [Int32]) -> [[Int32]] {
     descriptors.map { [socketOption($0, SOL_SOCKET, SO_SNDBUF), socketOption($0, SOL_SOCKET, SO_RCVBUF)] }
 }
 
-/// A setting in `/proc/sys/net/core`.
+/// A setting in `/proc/sys/net/core`; the test that needs one fails if it cannot be read.
 func systemDefault(_ file: String) -> Int32 {
-    Int32((try? String(contentsOfFile: "/proc/sys/net/core/\(file)", encoding: .utf8))?
-        .trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? -1
+    let value = Int32((try? String(contentsOfFile: "/proc/sys/net/core/\(file)", encoding: .utf8))?
+        .trimmingCharacters(in: .whitespacesAndNewlines) ?? "")
+    if value == nil { Issue.record("cannot read /proc/sys/net/core/\(file)") }
+    return value ?? -1
 }
 
 /// What the kernel makes of a buffer size asked for: twice it, capped at twice the maximum in
@@ -299,8 +301,19 @@ struct OptionTests {
             let plain = bufferSizes(descriptors(tcpPort: Int(plainEndpoint.split(separator: ":").last!)!))
             #expect(plain.count == 2 && plain.allSatisfy { $0 != ipcDefault })
 
+            // -1, as libzmq's: the system's own, on ipc too.
+            let systemPull = try context.socket(.pull, options: [.sendBufferSize(-1)])
+            let systemPath = NSTemporaryDirectory() + "swift-zmq-buffers-system-\(getpid()).sock"
+            try await systemPull.bind("ipc://" + systemPath)
+            let systemPush = try context.socket(.push, options: [.sendBufferSize(-1)])
+            try await systemPush.connect("ipc://" + systemPath)
+            try await systemPush.send("z")
+            _ = try await systemPull.receive()
+            let system = [systemDefault("wmem_default"), systemDefault("rmem_default")]
+            #expect(bufferSizes(descriptors(ipcPath: systemPath)) == [system, system])
+
             #expect(throws: ZMQError.self) { try pull.set(.sendBufferSize(0)) }
-            #expect(throws: ZMQError.self) { try pull.set(.receiveBufferSize(-1)) }
+            #expect(throws: ZMQError.self) { try pull.set(.receiveBufferSize(-2)) }
         }
     }
 

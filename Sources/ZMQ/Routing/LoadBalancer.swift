@@ -55,8 +55,9 @@ struct LoadBalancer: Sendable {
     mutating func select(hwm: Int) -> Unmanaged<Pipe>? {
         while active > 0 {
             if current >= active { current = 0 }
-            // Read in place: a subscript on the array a mutating method may change checks that
-            // it is unique, a call per message.
+            // Read through a buffer pointer: through the subscript, the compiler made the array
+            // unique on entry (for the swaps below), a call per message, and retained the pipe.
+            assert(current < active && active <= pipes.count)
             let pipe = pipes.withUnsafeBufferPointer { [current] in Unmanaged.passUnretained($0[current]) }
             if pipe._withUnsafeGuaranteedRef({ $0.hasRoom(hwm: hwm) }) {
                 current = current + 1 == active ? 0 : current + 1

@@ -101,6 +101,15 @@ enum StreamBootstraps {
             bootstrap = bootstrap
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+            // An accepted tcp socket starts with its listener's buffers, which size the window
+            // its SYN-ACK offers; `initialize` sets the accepted socket's too, as for ipc.
+            let sizes = socket.options.kernelBufferSizes(tcp: true)
+            if let send = sizes.send {
+                bootstrap = bootstrap.serverChannelOption(.socketOption(.so_sndbuf), value: SocketOptionValue(send))
+            }
+            if let receive = sizes.receive {
+                bootstrap = bootstrap.serverChannelOption(.socketOption(.so_rcvbuf), value: SocketOptionValue(receive))
+            }
         }
         return bootstrap
     }
