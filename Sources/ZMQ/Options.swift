@@ -360,10 +360,10 @@ public struct SocketOptions: Sendable, Equatable {
     /// fixed size would turn off.
     public static let ipcSendBufferSize = 256 << 10
 
-    /// The send and receive buffer sizes a new connection asks the kernel for, if any.
+    /// The send and receive buffer sizes a new connection asks the kernel for: nil or -1 for
+    /// none (the system's).
     func kernelBufferSizes(tcp: Bool) -> (send: Int?, receive: Int?) {
-        let send = sendBufferSize ?? (tcp ? nil : Self.ipcSendBufferSize)
-        return (send.flatMap { $0 > 0 ? $0 : nil }, receiveBufferSize.flatMap { $0 > 0 ? $0 : nil })
+        (sendBufferSize ?? (tcp ? nil : Self.ipcSendBufferSize), receiveBufferSize)
     }
 
     public init() {}

@@ -59,12 +59,19 @@ enum StreamBootstraps {
         }
     }
 
-    /// The kernel's send and receive buffers (`sendBufferSize`, `receiveBufferSize`).
+    /// The kernel's send and receive buffers the options ask for (`sendBufferSize`,
+    /// `receiveBufferSize`), as socket options; none for a size left to the system.
+    static func bufferSizeOptions(_ options: SocketOptions, tcp: Bool) -> [(ChannelOptions.Types.SocketOption, SocketOptionValue)] {
+        let sizes = options.kernelBufferSizes(tcp: tcp)
+        return [(NIOBSDSocket.Option.so_sndbuf, sizes.send), (.so_rcvbuf, sizes.receive)].compactMap { name, size in
+            guard let size, size > 0 else { return nil }
+            return (ChannelOptions.socketOption(name), SocketOptionValue(size))
+        }
+    }
+
     static func setBufferSizes(_ channel: any Channel, options: SocketOptions, tcp: Bool) throws {
         guard let sync = channel.syncOptions else { return }
-        let sizes = options.kernelBufferSizes(tcp: tcp)
-        if let send = sizes.send { try sync.setOption(.socketOption(.so_sndbuf), value: SocketOptionValue(send)) }
-        if let receive = sizes.receive { try sync.setOption(.socketOption(.so_rcvbuf), value: SocketOptionValue(receive)) }
+        for (option, value) in bufferSizeOptions(options, tcp: tcp) { try sync.setOption(option, value: value) }
     }
 
     /// A client bootstrap for `connecter`'s tcp or ipc endpoint, set up for its socket.
@@ -103,12 +110,8 @@ enum StreamBootstraps {
                 .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             // An accepted tcp socket starts with its listener's buffers, which size the window
             // its SYN-ACK offers; `initialize` sets the accepted socket's too, as for ipc.
-            let sizes = socket.options.kernelBufferSizes(tcp: true)
-            if let send = sizes.send {
-                bootstrap = bootstrap.serverChannelOption(.socketOption(.so_sndbuf), value: SocketOptionValue(send))
-            }
-            if let receive = sizes.receive {
-                bootstrap = bootstrap.serverChannelOption(.socketOption(.so_rcvbuf), value: SocketOptionValue(receive))
+            for (option, value) in bufferSizeOptions(socket.options, tcp: true) {
+                bootstrap = bootstrap.serverChannelOption(option, value: value)
             }
         }
         return bootstrap
