@@ -328,6 +328,18 @@ public struct Message: Sendable, Hashable, RandomAccessCollection, ExpressibleBy
         return result
     }
 
+    /// Puts `frame` before the frames in place (a routing id as a message is handed out): where
+    /// the message came from stays as it is, untouched, which copying it into a new message
+    /// would not leave it.
+    package mutating func prepend(_ frame: Frame) {
+        switch storage {
+        case .single(let only):
+            storage = .multipart([frame, only])
+        case .multipart, .addressed:
+            self = prepending(frame)
+        }
+    }
+
     /// The message without its first `count` frames (a routing id, an envelope), keeping where it
     /// came from. One frame left takes no allocation.
     public func droppingFirst(_ count: Int = 1) -> Message {
@@ -345,6 +357,15 @@ public struct Message: Sendable, Hashable, RandomAccessCollection, ExpressibleBy
             result = Message(storage: .addressed(Message(storage: inner).droppingFirst(count).storage, address))
         }
         result.metadata = metadata
+        return result
+    }
+
+    /// The message without its first frame, as a send puts it on the wire (ROUTER's routing id
+    /// taken off): without where the message came from, which the wire does not carry.
+    package func droppingFirstForWire() -> Message {
+        if case .multipart(let all) = storage, all.count == 2 { return Message(storage: .single(all[1])) }
+        var result = droppingFirst()
+        result.metadata = nil
         return result
     }
 

@@ -189,6 +189,42 @@ struct ReqRepTests {
         }
     }
 
+    @Test("ROUTER read by two tasks at once, from eight peers sending in bursts: every message carries its own sender's id", arguments: [Transport.tcp, .inproc])
+    func routerConcurrentReceivers(transport: Transport) async throws {
+        try await withContext { context in
+            let router = try context.socket(.router, options: [.receiveHighWaterMark(0)])
+            try withTimeouts(router)
+            let endpoint = try await router.bind(transport.freshEndpoint)
+            let peers = 8, each = 2_000
+            var dealers: [ZMQSocket] = []
+            for index in 0..<peers {
+                let dealer = try context.socket(.dealer, options: [.routingID(Array("peer-\(index)".utf8)), .sendHighWaterMark(0)])
+                try await dealer.connect(endpoint)
+                dealers.append(dealer)
+            }
+            try await router.waitForPeers(peers)
+            for (index, dealer) in dealers.enumerated() {
+                for _ in 0..<each { try dealer.trySend(Message(Frame("peer-\(index)"))) }
+            }
+            let total = peers * each
+            // Two tasks take half each, in whatever order the messages come.
+            let readers = (0..<2).map { _ in
+                Task { () -> [String: Int] in
+                    var outcomes: [String: Int] = [:]
+                    for _ in 0..<(total / 2) {
+                        let message = try await router.receive()
+                        let id = message[0].string ?? "?"
+                        outcomes[id == message[1].string ? "ok" : "\(id) for \(message[1].string ?? "?")", default: 0] += 1
+                    }
+                    return outcomes
+                }
+            }
+            var outcomes: [String: Int] = [:]
+            for reader in readers { outcomes.merge(try await reader.value, uniquingKeysWith: +) }
+            #expect(outcomes == ["ok": total])
+        }
+    }
+
     @Test("with routerMandatory a ROUTER throws for an unknown routing id, waits for room at the peer named, and learns when it goes")
     func routerMandatory() async throws {
         try await withContext { context in

@@ -18,9 +18,10 @@ struct RoutingTable {
     /// The word a short id is keyed by; nil for an id of more than seven octets.
     private static func shortKey(_ octets: UnsafeRawBufferPointer) -> UInt64? {
         guard octets.count <= 7 else { return nil }
-        var key = UInt64(octets.count) << 56
-        for (index, octet) in octets.enumerated() { key |= UInt64(octet) << (8 * index) }
-        return key
+        // Octet i in bits 8i...8i+7 (one copy, not a loop per octet), the count in the top octet.
+        var word: UInt64 = 0
+        withUnsafeMutableBytes(of: &word) { $0.copyMemory(from: octets) }
+        return UInt64(littleEndian: word) | UInt64(octets.count) << 56
     }
 
     private func pipe(named octets: UnsafeRawBufferPointer) -> Pipe? {
@@ -116,12 +117,6 @@ struct RoutingTable {
         return waitingFor.hasRoom(hwm: hwm) || !holds(waitingFor)
     }
 
-    /// Puts the routing id of `pipe`'s peer before each message read from it.
-    static func prependID(of pipe: Pipe, to batch: inout MessageQueue) {
-        let id = Frame(pipe.routingID)
-        batch.transformEach { $0.prepending(id) }
-    }
-
     private mutating func generatedID() -> [UInt8] {
         while true {
             lastGeneratedID &+= 1
@@ -134,7 +129,8 @@ struct RoutingTable {
 
 /// A pattern that names its peers in a `RoutingTable` and puts the sender's id before each
 /// message received (ROUTER, STREAM): how it receives, and when a send waiting for one peer may
-/// go on.
+/// go on. The id goes on as the message is handed out (`prefixesRoutingID`), on the receiving
+/// thread and with the id the peer has then, as libzmq reads a pipe's id when a message is read.
 protocol RoutingByID: SocketPattern {
     var table: RoutingTable { get }
     /// The peer a send is waiting for room at.
@@ -152,8 +148,5 @@ extension RoutingByID {
         FairQueue.next(in: pipes)
     }
 
-    mutating func received(_ batch: inout MessageQueue, from pipe: Pipe) -> DropTally {
-        RoutingTable.prependID(of: pipe, to: &batch)
-        return .none
-    }
+    var prefixesRoutingID: Bool { true }
 }

@@ -354,7 +354,7 @@ public final class ZMQSocket: Sendable {
         var outbox = Outbox()
         try state.withLock { (state: inout SocketState) throws(ZMQError) in
             // Nothing already queued for a cancelled topic is handed out afterwards.
-            try received.withLock { (received: inout MessageQueue) throws(ZMQError) in
+            try received.withLock { (received: inout ReceivedBatch) throws(ZMQError) in
                 try state.changeSubscription(subscription, received: &received, outbox: &outbox)
             }
         }
@@ -419,7 +419,7 @@ public final class ZMQSocket: Sendable {
     /// Messages already taken from a pipe, oldest first, for the next receives. Filled a batch at
     /// a time under the socket lock and emptied under this lock alone, so receiving a message
     /// does not contend with the I/O threads for the socket lock. Lock order: `state`, then this.
-    let received = Mutex(MessageQueue())
+    let received = Mutex(ReceivedBatch())
 
     /// At most this many messages move from one pipe to `received` at a time: fair-queueing
     /// between peers works in batches of this size.
@@ -464,4 +464,27 @@ public struct Messages: AsyncSequence, Sendable {
 extension ZMQSocket: Hashable {
     public static func == (lhs: ZMQSocket, rhs: ZMQSocket) -> Bool { lhs === rhs }
     public func hash(into hasher: inout Hasher) { hasher.combine(ObjectIdentifier(self)) }
+}
+
+/// Messages moved out of one pipe for the next receives (`ZMQSocket.received`).
+struct ReceivedBatch {
+    var messages = MessageQueue()
+    /// ROUTER and STREAM: the routing id of the pipe the messages came from, put before each as
+    /// it is handed out. One at a time, on the receiving thread: the envelope's allocation is
+    /// freed there too, and reused, where a batch of envelopes made at once (or on the I/O
+    /// thread) would miss the allocator's per-thread cache.
+    var envelope: Frame?
+
+    var count: Int { messages.count }
+
+    mutating func popFirst() -> Message? {
+        guard var message = messages.popFirst() else { return nil }
+        if let envelope { message.prepend(envelope) }
+        return message
+    }
+
+    mutating func removeAll() {
+        messages.removeAll()
+        envelope = nil
+    }
 }

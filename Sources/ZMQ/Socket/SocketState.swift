@@ -13,6 +13,8 @@ struct SocketState: Sendable {
     /// The pattern's `batchesReceives`, read when options change: it is asked on every send and
     /// receive.
     private(set) var takesTurns: Bool
+    /// The pattern's `prefixesRoutingID`, read when options change, as `takesTurns` is.
+    private(set) var prefixesRoutingID: Bool
     var options = SocketOptions()
     var pipes: [Pipe] = []
     /// The pipes holding unread messages, in the order receives take them: a receive looks only
@@ -40,6 +42,7 @@ struct SocketState: Sendable {
     init(pattern: any SocketPattern) {
         self.pattern = pattern
         self.takesTurns = !pattern.batchesReceives
+        self.prefixesRoutingID = pattern.prefixesRoutingID
     }
 
     /// Applies `option` for the socket and its type; a raised high-water mark wakes the senders
@@ -63,6 +66,7 @@ struct SocketState: Sendable {
         }
         pattern.configure(options)
         takesTurns = !pattern.batchesReceives
+        prefixesRoutingID = pattern.prefixesRoutingID
         return wakeups
     }
 
@@ -165,6 +169,7 @@ struct SocketState: Sendable {
         guard !closed else { throw .socketClosed }
         guard let pipe = try pattern.pipeForReceiving(among: readable.pipes) else { return nil }
         var message = pipe.inbound.removeFirst()
+        if prefixesRoutingID { message.prepend(Frame(pipe.routingID)) }
         pipe.tag(&message)
         if takesTurns {
             message = pattern.handOut(message, from: pipe)
@@ -180,19 +185,24 @@ struct SocketState: Sendable {
     /// Moves up to `limit` more of `pipe`'s messages to `received` for the next receives, so that
     /// those take only `received`'s lock, not the socket's.
     @inline(__always)
-    mutating func moveBatch(from pipe: Pipe, limit: Int, into received: inout MessageQueue, after: inout AfterReceive) {
+    mutating func moveBatch(from pipe: Pipe, limit: Int, into received: inout ReceivedBatch, after: inout AfterReceive) {
         // Moved, never copied: a copy would touch the payload's reference count, which the
         // sending thread shares.
         // The pipe's metadata is read once: its fields share cache lines the I/O thread writes.
-        let count = min(pipe.inbound.count, limit)
+        var count = min(pipe.inbound.count, limit)
+        if prefixesRoutingID {
+            // One envelope for the whole batch: it holds one pipe's messages at a time (another
+            // receiver may have refilled it meanwhile; these then wait for the next turn).
+            if received.messages.isEmpty { received.envelope = Frame(pipe.routingID) } else { count = 0 }
+        }
         if let metadata = pipe.messageMetadata {
             for _ in 0..<count {
                 var message = pipe.inbound.removeFirst()
                 message.tagIfUntagged(metadata)
-                received.append(consume message)
+                received.messages.append(consume message)
             }
         } else {
-            for _ in 0..<count { received.append(pipe.inbound.removeFirst()) }
+            for _ in 0..<count { received.messages.append(pipe.inbound.removeFirst()) }
         }
         readable.turnTaken(by: pipe)
         // Another receiver may be waiting: there is more for it now.
@@ -201,7 +211,7 @@ struct SocketState: Sendable {
     }
 
     /// A subscription changes; a cancel also drops what is queued for the cancelled topic.
-    mutating func changeSubscription(_ subscription: Subscription, received: inout MessageQueue, outbox: inout Outbox) throws(ZMQError) {
+    mutating func changeSubscription(_ subscription: Subscription, received: inout ReceivedBatch, outbox: inout Outbox) throws(ZMQError) {
         guard !closed else { throw .socketClosed }
         try pattern.changeSubscription(subscription, among: pipes, outbox: &outbox)
         // What narrows the messages wanted (a cancel; with invert matching, a subscribe).
@@ -209,7 +219,7 @@ struct SocketState: Sendable {
         let pattern = self.pattern
         for pipe in pipes { pipe.inbound.removeAll { !pattern.accepts($0) } }
         readable.sweep()
-        received.removeAll { !pattern.accepts($0) }
+        received.messages.removeAll { !pattern.accepts($0) }
         outbox.followUps = Outbox.FollowUps(resume: inboundShrank())
     }
 

@@ -1,10 +1,10 @@
 import ZMTP
 
 /// ROUTER (28/REQREP): names every peer and routes by name. Each message received gets the
-/// sender's routing id as a new first frame; a message sent goes to the peer its first frame
-/// names, without that frame. A message for a peer that is gone, or whose queue is full, is
-/// dropped, as libzmq does; with `routerMandatory` the first throws `unroutable` and the second
-/// waits for room.
+/// sender's routing id as a new first frame (the id the peer has when the message is received);
+/// a message sent goes to the peer its first frame names, without that frame. A message for a
+/// peer that is gone, or whose queue is full, is dropped, as libzmq does; with `routerMandatory`
+/// the first throws `unroutable` and the second waits for room.
 ///
 /// Peers are named by a `RoutingTable`: by the Identity they announced (a second peer announcing
 /// one in use is refused), or else by five octets made up for them, as libzmq's.
@@ -31,13 +31,14 @@ struct RouterPattern: RoutingByID {
     /// there is taken over, and the old peer's pipe is returned for the socket to close.
     mutating func attached(_ pipe: Pipe) -> Pipe? {
         let (id, replaced) = table.name(pipe, handover: handover)
-        if notify.contains(.connect) { pipe.inbound.append(Message([Frame(id), Frame()])) }
+        // [id, ""]: the id goes on as it is handed out.
+        if notify.contains(.connect) { pipe.inbound.append(Message(Frame())) }
         return replaced
     }
 
     mutating func detached(_ pipe: Pipe) {
         guard table.remove(pipe) else { return }
-        if notify.contains(.disconnect) { pipe.inbound.append(Message([Frame(pipe.routingID), Frame()])) }
+        if notify.contains(.disconnect) { pipe.inbound.append(Message(Frame())) }
     }
 
     mutating func send(_ message: Message, among pipes: [Pipe], outbox: inout Outbox) throws(ZMQError) -> Bool {
@@ -61,7 +62,7 @@ struct RouterPattern: RoutingByID {
             return false
         }
         waitingFor = nil
-        outbox.queue(message.droppingFirst(), on: pipe)
+        outbox.queue(message.droppingFirstForWire(), on: pipe)
         return true
     }
 }

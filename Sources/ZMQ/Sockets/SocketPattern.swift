@@ -27,6 +27,10 @@ protocol SocketPattern: Sendable {
     var batchesReceives: Bool { get }
     /// The message `receive` returns for `message`, taken from `pipe` (when `batchesReceives` is false).
     mutating func handOut(_ message: Message, from pipe: Pipe) -> Message
+    /// Whether each message is handed out with its pipe's routing id as a new first frame
+    /// (ROUTER, STREAM). It goes on as the message leaves the pipe, not as it arrives: on the
+    /// receiving thread, outside the I/O thread's hold on the socket's lock.
+    var prefixesRoutingID: Bool { get }
     /// A batch read from `pipe`'s peer, before it joins the pipe's inbound queue: the pattern may
     /// take subscriptions out of it or filter it. Returns what it discarded by its rules (REQ's
     /// stray replies, REP's malformed requests), for the drop counters.
@@ -58,6 +62,7 @@ extension SocketPattern {
     func accepts(_ message: Message) -> Bool { true }
     var batchesReceives: Bool { true }
     mutating func handOut(_ message: Message, from pipe: Pipe) -> Message { message }
+    var prefixesRoutingID: Bool { false }
     mutating func received(_ batch: inout MessageQueue, from pipe: Pipe) -> DropTally { .none }
     mutating func attached(_ pipe: Pipe) -> Pipe? { nil }
     mutating func detached(_ pipe: Pipe) {}

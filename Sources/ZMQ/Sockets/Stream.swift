@@ -21,8 +21,9 @@ struct StreamPattern: RoutingByID {
     }
 
     mutating func attached(_ pipe: Pipe) -> Pipe? {
-        let (id, _) = table.name(pipe, handover: false)
-        if notify { pipe.inbound.append(Message([Frame(id), Frame()])) }
+        _ = table.name(pipe, handover: false)
+        // [id, ""]: the id goes on as it is handed out.
+        if notify { pipe.inbound.append(Message(Frame())) }
         return nil
     }
 
@@ -30,7 +31,7 @@ struct StreamPattern: RoutingByID {
     /// then, and is not announced: libzmq notifies only of a peer's own disconnects.
     mutating func detached(_ pipe: Pipe) {
         guard table.remove(pipe) else { return }
-        if notify { pipe.inbound.append(Message([Frame(pipe.routingID), Frame()])) }
+        if notify { pipe.inbound.append(Message(Frame())) }
     }
 
     mutating func send(_ message: Message, among pipes: [Pipe], outbox: inout Outbox) throws(ZMQError) -> Bool {
