@@ -49,38 +49,50 @@ public struct FrameDecoder: Sendable {
         return nil
     }
 
-    /// Like `next(from:)`, but the body comes as a `Frame`. A whole frame of up to
-    /// `Frame.inlineCapacity` octets is read in one look at the buffer, header and body: every
-    /// look costs NIO a runtime exclusivity check, and a slice a reference count, so a small
-    /// frame takes neither twice.
+    /// Like `next(from:)`, but the body comes as a `Frame`. A frame wholly in `chunk` is read
+    /// in one look at the buffer, header and body: every look costs NIO a runtime exclusivity
+    /// check, and a slice a reference count, so a frame takes neither twice.
     /// The flags come in `flags`, not in a tuple with the body: an optional tuple holding a
     /// `Frame` is destroyed through the runtime's generic witnesses, a cost per frame.
     public mutating func nextFrame(from chunk: inout ByteBuffer, flags: inout FrameFlags) throws(ZMTPError) -> Frame? {
-        if partial == nil, let small = readSmallFrame(from: &chunk, flags: &flags) { return small }
+        if partial == nil, let whole = readWholeFrame(from: &chunk, flags: &flags) { return whole }
         guard let frame = try next(from: &chunk) else { return nil }
         flags = frame.flags
         return Frame(buffer: frame.body)
     }
 
-    /// A short-form frame whose body fits inline, when all of it is in `buffer`; nil otherwise
-    /// (a long, incomplete or faulty frame, or an empty buffer), with nothing consumed: `next`
-    /// then reads it, or throws. The look throws nothing itself, so that NIO's generic look is
-    /// specialized for it.
+    /// A frame all of which is in `buffer`: inline up to `Frame.inlineCapacity` octets, else a
+    /// slice of `buffer`. nil otherwise (an incomplete or faulty frame, or an empty buffer),
+    /// with nothing consumed: `next` then reads it, or throws. The look throws nothing itself,
+    /// so that NIO's generic look is specialized for it.
     @inline(__always)
-    private func readSmallFrame(from buffer: inout ByteBuffer, flags: inout FrameFlags) -> Frame? {
+    private func readWholeFrame(from buffer: inout ByteBuffer, flags: inout FrameFlags) -> Frame? {
         let limit = bodyLimit
         var flagsOctet: UInt8 = 0
-        let found = buffer.withUnsafeReadableBytes { octets -> InlineBytes? in
-            guard octets.count >= 2, octets[0] & (FrameFlags.reservedBits | FrameFlags.long.rawValue) == 0 else { return nil }
-            let size = Int(octets[1])
-            guard size <= InlineBytes.capacity, octets.count >= 2 + size, UInt64(size) <= limit else { return nil }
+        var headerLength = 0
+        var size = -1
+        let inline = buffer.withUnsafeReadableBytes { octets -> InlineBytes? in
+            guard octets.count >= 2, octets[0] & FrameFlags.reservedBits == 0 else { return nil }
+            let declared: UInt64
+            if octets[0] & FrameFlags.long.rawValue != 0 {
+                guard octets.count >= 9 else { return nil }
+                declared = UInt64(bigEndian: octets.loadUnaligned(fromByteOffset: 1, as: UInt64.self))
+                headerLength = 9
+            } else {
+                declared = UInt64(octets[1])
+                headerLength = 2
+            }
+            guard declared <= limit, declared <= UInt64(octets.count - headerLength) else { return nil }
             flagsOctet = octets[0]
-            return InlineBytes(UnsafeRawBufferPointer(rebasing: octets[2..<(2 + size)]))
+            size = Int(declared)
+            guard size <= InlineBytes.capacity else { return nil }
+            return InlineBytes(UnsafeRawBufferPointer(rebasing: octets[headerLength..<(headerLength + size)]))
         }
-        guard let body = found else { return nil }
+        guard size >= 0 else { return nil }
         flags = FrameFlags(rawValue: flagsOctet)
-        buffer.moveReaderIndex(forwardBy: 2 + body.count)
-        return Frame(storage: .inline(body))
+        defer { buffer.moveReaderIndex(forwardBy: headerLength + size) }
+        if let inline { return Frame(storage: .inline(inline)) }
+        return Frame(storage: .buffer(buffer.getSlice(at: buffer.readerIndex + headerLength, length: size)!))
     }
 
     /// Reads one frame if all of it is in `buffer`.

@@ -302,6 +302,19 @@ struct FrameCodecTests {
         }
     }
 
+    @Test("a whole long frame, read in one look, is refused as the header alone would be")
+    func wholeLongFrameErrors() {
+        var limited = FrameDecoder()
+        limited.bodyLimit = 3
+        limited.reportedLimit = 3
+        let long: (UInt8) -> [UInt8] = { size in [0x02, 0, 0, 0, 0, 0, 0, 0, size] + Array(repeating: 0x41, count: Int(size)) }
+        #expect(throws: ZMTPError.messageTooLarge(size: 4, limit: 3)) { _ = try Self.decode(chunks: [long(4)], decoder: limited) }
+        #expect(throws: Never.self) { _ = try Self.decode(chunks: [long(3)], decoder: limited) }
+        #expect(throws: ZMTPError.reservedFlags(0x0A)) { _ = try Self.decode(chunks: [[0x0A] + long(1).dropFirst()]) }
+        // A size of 2^63 with octets after it: refused, not read as a frame of what follows.
+        #expect(throws: ZMTPError.frameSizeOverflow) { _ = try Self.decode(chunks: [[0x02, 0x80, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3]]) }
+    }
+
     @Test("bodyLimit refuses a long frame before any of its body arrives")
     func bodyLimitLong() {
         var decoder = FrameDecoder()
