@@ -335,7 +335,12 @@ public struct Message: Sendable, Hashable, RandomAccessCollection, ExpressibleBy
         switch storage {
         case .single(let only):
             storage = .multipart([frame, only])
-        case .multipart, .addressed:
+        case .multipart(var frames):
+            // Let go of the message's reference first, so the frames move rather than copy.
+            storage = .single(Frame())
+            frames.insert(frame, at: 0)
+            storage = .multipart(frames)
+        case .addressed:
             self = prepending(frame)
         }
     }

@@ -147,6 +147,22 @@ struct FrameCodecTests {
             for count in 0...frames.count {
                 #expect(Array(message.droppingFirst(count)) == Array(frames.dropFirst(count)))
             }
+            // In place, as a ROUTER hands a message out: the same result, and a copy taken
+            // before is left as it was.
+            var inPlace = message
+            inPlace.prepend(id)
+            #expect(inPlace == routed && Array(message) == frames)
+            #expect(inPlace.metadata === message.metadata && inPlace.group == "g")
+            var unaddressed = Message(frames)
+            unaddressed.metadata = message.metadata
+            let before = unaddressed
+            unaddressed.prepend(id)
+            #expect(Array(unaddressed) == [id] + frames && Array(before) == frames)
+            #expect(unaddressed.metadata === message.metadata)
+            // As a ROUTER sends: the id off, and where the message came from with it.
+            let wire = unaddressed.droppingFirstForWire()
+            #expect(Array(wire) == frames && wire.metadata == nil)
+            #expect(routed.droppingFirstForWire().group == "g" && routed.droppingFirstForWire().metadata == nil)
         }
     }
 
