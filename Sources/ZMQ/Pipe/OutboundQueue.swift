@@ -20,10 +20,20 @@ import ZMTP
 /// caller holding the producer's lock and takes `consumerLock`, which each take holds.
 final class OutboundQueue: @unchecked Sendable {
     private final class Chunk {
+        /// Slots in a queue's first chunk: a pipe that never sends (most accepted peers of a
+        /// PULL or a SUB) holds this little. Later chunks are `capacity`.
+        static let firstCapacity = 4
         static let capacity = 128
-        let slots = UnsafeMutablePointer<Message>.allocate(capacity: capacity)
+        let slotCount: Int
+        let slots: UnsafeMutablePointer<Message>
         /// Set by the producer before it publishes a message in the next chunk.
         @exclusivity(unchecked) var next: Chunk?
+
+        init(slotCount: Int) {
+            self.slotCount = slotCount
+            slots = .allocate(capacity: slotCount)
+        }
+
         deinit { slots.deallocate() }
     }
 
@@ -41,7 +51,7 @@ final class OutboundQueue: @unchecked Sendable {
     @exclusivity(unchecked) private var headIndex = 0
 
     init() {
-        let chunk = Chunk()
+        let chunk = Chunk(slotCount: Chunk.firstCapacity)
         tail = chunk
         head = chunk
     }
@@ -144,8 +154,8 @@ final class OutboundQueue: @unchecked Sendable {
 
     @inline(__always)
     private func write(_ message: Message) {
-        if tailIndex == Chunk.capacity {
-            let chunk = Chunk()
+        if tailIndex == tail.slotCount {
+            let chunk = Chunk(slotCount: Chunk.capacity)
             tail.next = chunk
             tail = chunk
             tailIndex = 0
@@ -156,7 +166,7 @@ final class OutboundQueue: @unchecked Sendable {
 
     @inline(__always)
     private func popHead() -> Message {
-        if headIndex == Chunk.capacity {
+        if headIndex == head.slotCount {
             head = head.next!
             headIndex = 0
         }
