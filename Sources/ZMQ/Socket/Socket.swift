@@ -477,9 +477,12 @@ struct ReceivedBatch {
 
     var count: Int { messages.count }
 
+    @inline(__always)
     mutating func popFirst() -> Message? {
+        // Most sockets have no envelope: a look at the tag, not a copy of the frame.
+        guard envelope != nil else { return messages.popFirst() }
         guard var message = messages.popFirst() else { return nil }
-        if let envelope { message.prepend(envelope) }
+        message.prepend(envelope!)
         return message
     }
 
