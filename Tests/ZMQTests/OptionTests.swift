@@ -171,6 +171,33 @@ struct OptionTests {
         }
     }
 
+    @Test("routerNotify on a connecting ROUTER: what a peer left unread, and its disconnect, keep its id after the reconnect names another peer")
+    func routerReconnectKeepsUnreadIDs() async throws {
+        try await withContext { context in
+            let endpoint = "tcp://127.0.0.1:\(unusedTCPPort())"
+            let router = try context.socket(.router, options: [.routerNotify([.connect, .disconnect]), .reconnectInterval(.milliseconds(20)),
+                                                               .receiveTimeout(.seconds(10))])
+            let events = router.monitor()
+            let first = try context.socket(.dealer, options: [.routingID(Array("A".utf8))])
+            try await first.bind(endpoint)
+            try await router.connect(endpoint)
+            #expect(try await router.receive() == ["A", ""])
+            for index in 0..<3 { try await first.send(Message(Frame("from A \(index)"))) }
+            first.close()
+            await first.waitUntilUnbound()
+            // Unread in the router's queue when the same endpoint answers as "B".
+            let second = try context.socket(.dealer, options: [.routingID(Array("B".utf8))])
+            try await second.bind(endpoint)
+            _ = await nextEvent(events) { $0.kind == .handshakeSucceeded }
+            #expect(await nextEvent(events) { $0.kind == .handshakeSucceeded } != nil)
+            var received: [[String]] = []
+            for _ in 0..<5 { received.append(try await router.receive().map { $0.string ?? "?" }) }
+            #expect(received == [["A", "from A 0"], ["A", "from A 1"], ["A", "from A 2"], ["A", ""], ["B", ""]])
+            try await router.send(["B", "to B"])
+            #expect(try await second.receive() == ["to B"])
+        }
+    }
+
     @Test("xpubNoDrop: at a subscriber's full queue the send waits instead of dropping")
     func xpubNoDrop() async throws {
         try await withContext { context in

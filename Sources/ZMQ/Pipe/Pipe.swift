@@ -72,6 +72,10 @@ final class Pipe: @unchecked Sendable {
     var probed = false
     /// The peer's name at a ROUTER: the Identity it announced, or one the ROUTER made up.
     var routingID: [UInt8] = []
+    /// ROUTER, STREAM: how many messages at the head of `inbound` already carry their routing
+    /// id: what a connection left unread when the pipe reconnected, named under the old id
+    /// before the new connection could rename the pipe. The rest get it as they are handed out.
+    var inboundWithRoutingID = 0
     /// The application named this connect-side pipe's peer (ROUTER's `connectRoutingID`).
     var routingIDChosen = false
     /// What the peer subscribed to, for PUB and XPUB: the filter applied to every message sent.

@@ -169,7 +169,9 @@ struct SocketState: Sendable {
         guard !closed else { throw .socketClosed }
         guard let pipe = try pattern.pipeForReceiving(among: readable.pipes) else { return nil }
         var message = pipe.inbound.removeFirst()
-        if prefixesRoutingID { message.prepend(Frame(pipe.routingID)) }
+        if prefixesRoutingID {
+            if pipe.inboundWithRoutingID > 0 { pipe.inboundWithRoutingID -= 1 } else { message.prepend(Frame(pipe.routingID)) }
+        }
         pipe.tag(&message)
         if takesTurns {
             message = pattern.handOut(message, from: pipe)
@@ -192,8 +194,17 @@ struct SocketState: Sendable {
         var count = min(pipe.inbound.count, limit)
         if prefixesRoutingID {
             // One envelope for the whole batch: it holds one pipe's messages at a time (another
-            // receiver may have refilled it meanwhile; these then wait for the next turn).
-            if received.messages.isEmpty { received.envelope = Frame(pipe.routingID) } else { count = 0 }
+            // receiver may have refilled it meanwhile; these then wait for the next turn), and
+            // either all carry their id already or none does.
+            if !received.messages.isEmpty {
+                count = 0
+            } else if pipe.inboundWithRoutingID > 0 {
+                count = min(count, pipe.inboundWithRoutingID)
+                pipe.inboundWithRoutingID -= count
+                received.envelope = nil
+            } else {
+                received.envelope = Frame(pipe.routingID)
+            }
         }
         if let metadata = pipe.messageMetadata {
             for _ in 0..<count {
@@ -245,8 +256,14 @@ struct SocketState: Sendable {
         pipe.endpoint = engine.endpoint
         pipe.peerAddress = engine.peerAddress
         pipe.datagramLimit = engine.datagramLimit
-        // What the last connection left unread keeps that connection's metadata.
+        // What the last connection left unread keeps that connection's metadata, and its
+        // routing id: the new connection may rename the pipe (`attached`).
         for index in pipe.inbound.indices { pipe.tag(&pipe.inbound[index]) }
+        if prefixesRoutingID, pipe.inboundWithRoutingID < pipe.inbound.count {
+            let id = Frame(pipe.routingID)
+            for index in pipe.inbound.indices.dropFirst(pipe.inboundWithRoutingID) { pipe.inbound[index].prepend(id) }
+            pipe.inboundWithRoutingID = pipe.inbound.count
+        }
         pipe.messageMetadata = metadata
         pipe.awaitingConnection = false
         let replaced = pattern.attached(pipe)
@@ -255,6 +272,7 @@ struct SocketState: Sendable {
             // Taken over: what the old connection left unread is dropped, as libzmq does.
             countDrops(replaced.inbound.count, .peerGone, at: replaced)
             replaced.inbound.removeAll()
+            replaced.inboundWithRoutingID = 0
             readable.remove(replaced)
             // An accepted peer's pipe goes with its connection; a connect-side one stays for the
             // reconnect, which must find it usable.
@@ -322,6 +340,7 @@ struct SocketState: Sendable {
         if options.conflate, let newest = batch.popLast() {
             countDrops(pipe.inbound.count + batch.count, .conflated, at: pipe)
             pipe.inbound.removeAll()
+            pipe.inboundWithRoutingID = 0
             batch.removeAll()
             batch.append(newest)
         }
