@@ -75,7 +75,7 @@ final class Pipe: @unchecked Sendable {
     /// ROUTER, STREAM: how many messages at the head of `inbound` already carry their routing
     /// id: what a connection left unread when the pipe reconnected, named under the old id
     /// before the new connection could rename the pipe. The rest get it as they are handed out.
-    var inboundWithRoutingID = 0
+    private var inboundWithRoutingID = 0
     /// The application named this connect-side pipe's peer (ROUTER's `connectRoutingID`).
     var routingIDChosen = false
     /// What the peer subscribed to, for PUB and XPUB: the filter applied to every message sent.
@@ -98,6 +98,32 @@ final class Pipe: @unchecked Sendable {
     @inline(__always)
     func tag(_ message: inout Message) {
         if let messageMetadata { message.tagIfUntagged(messageMetadata) }
+    }
+
+    /// ROUTER, STREAM: the id to put on the next `count` messages leaving `inbound`, or nil when
+    /// they carry theirs already; `count` shrinks so that the messages taken are all one or the
+    /// other.
+    @inline(__always)
+    func routingIDForHandOut(count: inout Int) -> Frame? {
+        guard inboundWithRoutingID > 0 else { return Frame(routingID) }
+        count = min(count, inboundWithRoutingID)
+        inboundWithRoutingID -= count
+        return nil
+    }
+
+    /// ROUTER, STREAM: before a new connection may rename the pipe, what the last one left
+    /// unread is given the id it came under.
+    func stampUnreadWithRoutingID() {
+        guard inboundWithRoutingID < inbound.count else { return }
+        let id = Frame(routingID)
+        for index in inbound.indices.dropFirst(inboundWithRoutingID) { inbound[index].prepend(id) }
+        inboundWithRoutingID = inbound.count
+    }
+
+    /// Empties `inbound`.
+    func dropInbound() {
+        inbound.removeAll()
+        inboundWithRoutingID = 0
     }
 
     /// Whether `send` may queue another message here under high-water mark `hwm` (0 = no limit).

@@ -130,7 +130,7 @@ struct RoutingTable {
 /// A pattern that names its peers in a `RoutingTable` and puts the sender's id before each
 /// message received (ROUTER, STREAM): how it receives, and when a send waiting for one peer may
 /// go on. The id goes on as the message is handed out (`prefixesRoutingID`), on the receiving
-/// thread and with the id the peer has then, as libzmq reads a pipe's id when a message is read.
+/// thread: the id of the connection the message came from.
 protocol RoutingByID: SocketPattern {
     var table: RoutingTable { get }
     /// The peer a send is waiting for room at.

@@ -128,7 +128,7 @@ struct SocketState: Sendable {
         if let discards = outbox.discards {
             for pipe in discards {
                 countDrops(pipe.inbound.count, .strayReply, at: pipe)
-                pipe.inbound.removeAll()
+                pipe.dropInbound()
                 readable.remove(pipe)
             }
         }
@@ -170,7 +170,8 @@ struct SocketState: Sendable {
         guard let pipe = try pattern.pipeForReceiving(among: readable.pipes) else { return nil }
         var message = pipe.inbound.removeFirst()
         if prefixesRoutingID {
-            if pipe.inboundWithRoutingID > 0 { pipe.inboundWithRoutingID -= 1 } else { message.prepend(Frame(pipe.routingID)) }
+            var one = 1
+            if let id = pipe.routingIDForHandOut(count: &one) { message.prepend(id) }
         }
         pipe.tag(&message)
         if takesTurns {
@@ -196,14 +197,10 @@ struct SocketState: Sendable {
             // One envelope for the whole batch: it holds one pipe's messages at a time (another
             // receiver may have refilled it meanwhile; these then wait for the next turn), and
             // either all carry their id already or none does.
-            if !received.messages.isEmpty {
-                count = 0
-            } else if pipe.inboundWithRoutingID > 0 {
-                count = min(count, pipe.inboundWithRoutingID)
-                pipe.inboundWithRoutingID -= count
-                received.envelope = nil
+            if received.messages.isEmpty {
+                received.envelope = pipe.routingIDForHandOut(count: &count)
             } else {
-                received.envelope = Frame(pipe.routingID)
+                count = 0
             }
         }
         if let metadata = pipe.messageMetadata {
@@ -259,11 +256,7 @@ struct SocketState: Sendable {
         // What the last connection left unread keeps that connection's metadata, and its
         // routing id: the new connection may rename the pipe (`attached`).
         for index in pipe.inbound.indices { pipe.tag(&pipe.inbound[index]) }
-        if prefixesRoutingID, pipe.inboundWithRoutingID < pipe.inbound.count {
-            let id = Frame(pipe.routingID)
-            for index in pipe.inbound.indices.dropFirst(pipe.inboundWithRoutingID) { pipe.inbound[index].prepend(id) }
-            pipe.inboundWithRoutingID = pipe.inbound.count
-        }
+        if prefixesRoutingID { pipe.stampUnreadWithRoutingID() }
         pipe.messageMetadata = metadata
         pipe.awaitingConnection = false
         let replaced = pattern.attached(pipe)
@@ -271,8 +264,7 @@ struct SocketState: Sendable {
         if let replaced {
             // Taken over: what the old connection left unread is dropped, as libzmq does.
             countDrops(replaced.inbound.count, .peerGone, at: replaced)
-            replaced.inbound.removeAll()
-            replaced.inboundWithRoutingID = 0
+            replaced.dropInbound()
             readable.remove(replaced)
             // An accepted peer's pipe goes with its connection; a connect-side one stays for the
             // reconnect, which must find it usable.
@@ -339,8 +331,7 @@ struct SocketState: Sendable {
         messagesReceived &+= arrived
         if options.conflate, let newest = batch.popLast() {
             countDrops(pipe.inbound.count + batch.count, .conflated, at: pipe)
-            pipe.inbound.removeAll()
-            pipe.inboundWithRoutingID = 0
+            pipe.dropInbound()
             batch.removeAll()
             batch.append(newest)
         }

@@ -1,10 +1,10 @@
 import ZMTP
 
 /// ROUTER (28/REQREP): names every peer and routes by name. Each message received gets the
-/// sender's routing id as a new first frame (the id the peer has when the message is received);
-/// a message sent goes to the peer its first frame names, without that frame. A message for a
-/// peer that is gone, or whose queue is full, is dropped, as libzmq does; with `routerMandatory`
-/// the first throws `unroutable` and the second waits for room.
+/// sender's routing id as a new first frame (the id its connection had); a message sent goes to
+/// the peer its first frame names, without that frame. A message for a peer that is gone, or
+/// whose queue is full, is dropped, as libzmq does; with `routerMandatory` the first throws
+/// `unroutable` and the second waits for room.
 ///
 /// Peers are named by a `RoutingTable`: by the Identity they announced (a second peer announcing
 /// one in use is refused), or else by five octets made up for them, as libzmq's.
