@@ -187,6 +187,7 @@ extension Frame: ExpressibleByStringInterpolation {
 ///
 /// A one-frame message, the common case, is stored without an array.
 public struct Message: Sendable, Hashable, RandomAccessCollection, ExpressibleByArrayLiteral {
+    @usableFromInline
     enum Storage: Hashable, Sendable {
         case single(Frame)
         case multipart([Frame])
@@ -196,12 +197,13 @@ public struct Message: Sendable, Hashable, RandomAccessCollection, ExpressibleBy
     }
 
     /// The routing id and group a message of the draft socket types carries.
+    @usableFromInline
     struct Address: Hashable, Sendable {
         var routingID: UInt32?
         var group: String?
     }
 
-    var storage: Storage
+    @usableFromInline var storage: Storage
 
     /// Where a received message came from (peer address, user id, the connection's properties),
     /// shared by every message of one connection; nil on messages made locally and from inproc.
@@ -275,11 +277,21 @@ public struct Message: Sendable, Hashable, RandomAccessCollection, ExpressibleBy
         }
     }
 
+    @usableFromInline
     init(storage: Storage) {
         self.storage = storage
     }
 
     public var startIndex: Int { 0 }
+
+    /// Whether the message has no frame (which no send accepts). A one-frame message answers
+    /// without a call: every send asks.
+    @inlinable
+    public var isEmpty: Bool {
+        if case .single = storage { return false }
+        return endIndex == 0
+    }
+
     public var endIndex: Int {
         switch storage {
         case .single: return 1

@@ -82,6 +82,35 @@ public struct MessageQueue: @unchecked Sendable {
         storage.state.pointee.count &+= 1
     }
 
+    /// Moves `count` messages from `source` (left uninitialized) to the end of the queue: one
+    /// look at the storage for the run, where `append` looks once per message.
+    @inlinable
+    package mutating func appendMoving(from source: UnsafeMutablePointer<Message>, count: Int) {
+        guard count > 0 else { return }
+        prepareToWrite(adding: count)
+        let storage = self.storage.unsafelyUnwrapped
+        let tail = storage.state.pointee.slot(storage.state.pointee.count)
+        let first = Swift.min(count, storage.state.pointee.capacity &- tail)
+        (storage.elements + tail).moveInitialize(from: source, count: first)
+        if count > first { storage.elements.moveInitialize(from: source + first, count: count &- first) }
+        storage.state.pointee.count &+= count
+    }
+
+    /// Moves the first `count` messages of `source` to the end of this queue, in order.
+    @inlinable
+    package mutating func appendMoving(first count: Int, of source: inout MessageQueue) {
+        guard count > 0 else { return }
+        precondition(count <= source.count, "appendMoving: more than the source holds")
+        source.prepareToWrite(adding: 0)
+        let from = source.storage.unsafelyUnwrapped
+        let head = from.state.pointee.head
+        let first = Swift.min(count, from.state.pointee.capacity &- head)
+        appendMoving(from: from.elements + head, count: first)
+        if count > first { appendMoving(from: from.elements, count: count &- first) }
+        from.state.pointee.head = from.state.pointee.slot(count)
+        from.state.pointee.count &-= count
+    }
+
     public mutating func append(contentsOf messages: some Sequence<Message>) {
         for message in messages { append(message) }
     }

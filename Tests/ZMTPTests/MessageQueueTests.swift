@@ -36,6 +36,9 @@ struct MessageQueueTests {
         var queue = MessageQueue()
         var model: [Message] = []
         var copies: [(MessageQueue, [Message])] = []
+        // A second queue that runs of messages move from (`appendMoving`), itself wrapped around.
+        var source = MessageQueue()
+        var sourceModel: [Message] = []
         for step in 0..<10_000 {
             // Up to a few hundred messages, so that the storage grows, wraps and shrinks again.
             switch model.count > 300 ? 40 : Int.random(in: 0..<100, using: &generator) {
@@ -75,6 +78,22 @@ struct MessageQueueTests {
             case 90..<92:
                 queue.transformEach { $0.prepending(Frame("id")) }
                 model = model.map { $0.prepending(Frame("id")) }
+            case 92..<96:
+                for extra in 0..<Int.random(in: 0..<40, using: &generator) {
+                    source.append(Self.message(step * 100 + extra))
+                    sourceModel.append(Self.message(step * 100 + extra))
+                }
+                for _ in 0..<Int.random(in: 0...sourceModel.count, using: &generator) / 2 {
+                    #expect(source.popFirst() == sourceModel.removeFirst())
+                }
+                // Sometimes shared with a copy, which must keep what it held.
+                let sourceCopy = Bool.random(using: &generator) ? source : nil
+                let moving = Int.random(in: 0...sourceModel.count, using: &generator)
+                queue.appendMoving(first: moving, of: &source)
+                model.append(contentsOf: sourceModel.prefix(moving))
+                sourceModel.removeFirst(moving)
+                #expect(Array(source) == sourceModel)
+                if let sourceCopy { #expect(sourceCopy.count == sourceModel.count + moving) }
             default:
                 queue.append(contentsOf: [Self.message(step), Self.message(step + 2)])
                 model.append(contentsOf: [Self.message(step), Self.message(step + 2)])

@@ -71,7 +71,7 @@ final class OutboundQueue: @unchecked Sendable {
 
     /// Producer: queues `message`. True when the consumer was asleep: tell it.
     @inline(__always)
-    func append(_ message: Message) -> Bool {
+    func append(_ message: consuming Message) -> Bool {
         write(message)
         let old = state.wrappingAdd(1, ordering: .acquiringAndReleasing).oldValue
         guard old & Self.asleep != 0 else { return false }
@@ -93,7 +93,18 @@ final class OutboundQueue: @unchecked Sendable {
                 continue
             }
             let taking = min(available, limit)
-            for _ in 0..<taking { batch.append(popHead()) }
+            // A run of slots at a time, not a message at a time.
+            var remaining = taking
+            while remaining > 0 {
+                if headIndex == head.slotCount {
+                    head = head.next!
+                    headIndex = 0
+                }
+                let run = min(remaining, head.slotCount - headIndex)
+                batch.appendMoving(from: head.slots + headIndex, count: run)
+                headIndex &+= run
+                remaining &-= run
+            }
             // Ordered before the consumer reads the producer's "saw it full" flag.
             state.wrappingSubtract(taking, ordering: .sequentiallyConsistent)
             return taking
@@ -153,7 +164,7 @@ final class OutboundQueue: @unchecked Sendable {
     }
 
     @inline(__always)
-    private func write(_ message: Message) {
+    private func write(_ message: consuming Message) {
         if tailIndex == tail.slotCount {
             let chunk = Chunk(slotCount: Chunk.capacity)
             tail.next = chunk

@@ -145,7 +145,7 @@ final class Pipe: @unchecked Sendable {
     /// Queues `message` for the engine (after dropping what is queued, with `conflate`). Returns
     /// how many were dropped so, and whether the engine must be told (it was idle).
     @inline(__always)
-    func queue(_ message: Message, conflate: Bool) -> (conflated: Int, schedule: Bool) {
+    func queue(_ message: consuming Message, conflate: Bool) -> (conflated: Int, schedule: Bool) {
         guard conflate else { return (0, outbound.append(message)) }
         let (dropped, wake) = outbound.replaceAll(with: message)
         return (dropped, wake)

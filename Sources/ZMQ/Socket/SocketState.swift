@@ -125,17 +125,15 @@ struct SocketState: Sendable {
         outbox.conflate = options.conflate
         let queued = try pattern.send(message, among: pipes, outbox: &outbox)
         if outbox.dropped > 0 { countDrops(outbox.dropped, outbox.dropReason) }
-        if let discards = outbox.discards {
-            for pipe in discards {
-                countDrops(pipe.inbound.count, .strayReply, at: pipe)
-                pipe.dropInbound()
-                readable.remove(pipe)
-            }
+        let discards = outbox.discards
+        for pipe in discards ?? [] {
+            countDrops(pipe.inbound.count, .strayReply, at: pipe)
+            pipe.dropInbound()
+            readable.remove(pipe)
         }
-        if outbox.discards != nil || (queued && takesTurns) {
-            outbox.followUps = Outbox.FollowUps(
-                resume: outbox.discards != nil ? inboundShrank() : [],
-                wakeups: queued && takesTurns ? waiters.turnTaken() : Wakeups())
+        if discards != nil || (queued && takesTurns) {
+            outbox.afterwards(resume: discards == nil ? [] : inboundShrank(),
+                              wake: queued && takesTurns ? waiters.turnTaken() : Wakeups())
         }
         return queued
     }
@@ -210,7 +208,7 @@ struct SocketState: Sendable {
                 received.messages.append(consume message)
             }
         } else {
-            for _ in 0..<count { received.messages.append(pipe.inbound.removeFirst()) }
+            received.messages.appendMoving(first: count, of: &pipe.inbound)
         }
         readable.turnTaken(by: pipe)
         // Another receiver may be waiting: there is more for it now.
@@ -228,7 +226,7 @@ struct SocketState: Sendable {
         for pipe in pipes { pipe.inbound.removeAll { !pattern.accepts($0) } }
         readable.sweep()
         received.messages.removeAll { !pattern.accepts($0) }
-        outbox.followUps = Outbox.FollowUps(resume: inboundShrank())
+        outbox.afterwards(resume: inboundShrank(), wake: Wakeups())
     }
 
     // MARK: Connections
@@ -341,7 +339,7 @@ struct SocketState: Sendable {
         if pipe.inbound.isEmpty {
             swap(&pipe.inbound, &batch)
         } else {
-            while let message = batch.popFirst() { pipe.inbound.append(message) }
+            pipe.inbound.appendMoving(first: batch.count, of: &batch)
         }
         readable.activate(pipe)
         let hwm = options.receiveHighWaterMark

@@ -71,6 +71,11 @@ struct WaitQueues<Waiter: Sendable, Watcher: Sendable>: Sendable {
         mutating func notify(_ watcher: Watcher) {
             if watchers == nil { watchers = [watcher] } else { watchers!.append(watcher) }
         }
+
+        mutating func append(contentsOf other: Wakeups) {
+            for waiter in other.takers { append(waiter) }
+            for watcher in other.watchers ?? [] { notify(watcher) }
+        }
     }
 
     var hasReceivers: Bool { !receivers.isEmpty }
