@@ -13,6 +13,7 @@ public struct Frame: Sendable, Hashable, CustomStringConvertible {
         case inline(InlineBytes)
         case compact(CompactBytes)
         case buffer(ByteBuffer)
+        case permanent(PermanentBytes)
     }
 
     @usableFromInline var storage: Storage
@@ -64,10 +65,27 @@ public struct Frame: Sendable, Hashable, CustomStringConvertible {
         storage = .inline(InlineBytes(UnsafeRawBufferPointer(start: nil, count: 0)))
     }
 
+    /// A frame whose octets are kept for the rest of the program: copied once and never freed.
+    /// Copies of it share them with no reference count, so sending it again and again, or from
+    /// one thread to another, costs no atomic operation (libzmq's `zmq_msg_init_data` with no
+    /// free function). For payloads a program sends many times, such as a fixed header or a
+    /// reply that never changes; each frame made this way keeps its octets until the process
+    /// ends, so do not make one per message. Up to `inlineCapacity` octets it is an ordinary
+    /// inline frame.
+    public init(permanent octets: some Sequence<UInt8>) {
+        let bytes = Array(octets)
+        if bytes.count <= InlineBytes.capacity {
+            self.init(bytes)
+        } else {
+            self.init(storage: .permanent(PermanentBytes.make(copying: bytes)))
+        }
+    }
+
     /// The octets as a `ByteBuffer` (a new one for an inline frame).
     public var buffer: ByteBuffer {
         switch storage {
         case .buffer(let buffer): return buffer
+        case .permanent(let bytes): return bytes.buffer
         case .inline, .compact: return withUnsafeBytes { ByteBuffer(bytes: $0) }
         }
     }
@@ -78,6 +96,7 @@ public struct Frame: Sendable, Hashable, CustomStringConvertible {
         case .inline(let small): return small.count
         case .compact(let bytes): return bytes.count
         case .buffer(let buffer): return buffer.readableBytes
+        case .permanent(let bytes): return bytes.count
         }
     }
 
@@ -97,6 +116,7 @@ public struct Frame: Sendable, Hashable, CustomStringConvertible {
         case .inline(let small): return try small.withUnsafeBytes(body)
         case .compact(let bytes): return try bytes.withUnsafeBytes(body)
         case .buffer(let buffer): return try buffer.withUnsafeReadableBytes(body)
+        case .permanent(let bytes): return try body(UnsafeRawBufferPointer(start: bytes.base, count: bytes.count))
         }
     }
 
@@ -104,7 +124,7 @@ public struct Frame: Sendable, Hashable, CustomStringConvertible {
     public func write(into target: inout ByteBuffer) {
         switch storage {
         case .buffer(let buffer): target.writeImmutableBuffer(buffer)
-        case .inline, .compact: withUnsafeBytes { _ = target.writeBytes($0) }
+        case .inline, .compact, .permanent: withUnsafeBytes { _ = target.writeBytes($0) }
         }
     }
 
@@ -174,6 +194,31 @@ struct CompactBytes: @unchecked Sendable {
             try body(UnsafeRawBufferPointer(start: elements, count: count))
         }
     }
+}
+
+/// Octets kept for the rest of the program (`Frame(permanent:)`): a `ByteBuffer` that nothing
+/// ever frees, held by an object nothing ever releases. A frame holds the octets' address, its
+/// count and the object unretained, so copying one touches no reference count; the buffer is
+/// handed out only where a `ByteBuffer` is wanted (a large frame written without a copy).
+@usableFromInline
+struct PermanentBytes: @unchecked Sendable {
+    final class Keeper: Sendable {
+        let buffer: ByteBuffer
+        init(_ buffer: ByteBuffer) { self.buffer = buffer }
+    }
+
+    @usableFromInline let base: UnsafeRawPointer
+    @usableFromInline let count: Int
+    let keeper: Unmanaged<Keeper>
+
+    static func make(copying octets: [UInt8]) -> PermanentBytes {
+        let keeper = Unmanaged.passRetained(Keeper(ByteBuffer(bytes: octets)))  // never released
+        // The buffer is never written again, so its octets stay where they are.
+        let base = keeper.takeUnretainedValue().buffer.withUnsafeReadableBytes { $0.baseAddress! }
+        return PermanentBytes(base: base, count: octets.count, keeper: keeper)
+    }
+
+    var buffer: ByteBuffer { keeper.takeUnretainedValue().buffer }
 }
 
 /// `"weather.\(city)"` makes a frame too, not only a plain literal.

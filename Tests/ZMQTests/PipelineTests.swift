@@ -26,6 +26,37 @@ struct PipelineTests {
         }
     }
 
+    @Test("a permanent frame is sent again and again, alone and among others, and arrives whole every time",
+          arguments: endpoints)
+    func permanentFrames(endpoint: String) async throws {
+        try await withContext { context in
+            let pull = try context.socket(.pull)
+            let bound = try await pull.bind(endpoint == "ipc" ? temporaryIPCEndpoint() : endpoint)
+            let push = try context.socket(.push)
+            try await push.connect(bound)
+            // Above inline size, below the compact limit, and large enough to be written uncopied.
+            let bodies = [33, 1000, 40_000].map { size in (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 7) } }
+            let frames = bodies.map { Frame(permanent: $0) }
+            for round in 0..<100 {
+                for (index, frame) in frames.enumerated() {
+                    try await push.send(round % 2 == 0 ? Message(frame) : Message([Frame("\(index)"), frame, frame]))
+                }
+            }
+            for round in 0..<100 {
+                for (index, body) in bodies.enumerated() {
+                    let message = try await pull.receive()
+                    if round % 2 == 0 {
+                        #expect(message.count == 1 && message[0].bytes == body)
+                    } else {
+                        #expect(message.count == 3 && message[0].string == "\(index)")
+                        #expect(message[1].bytes == body && message[2].bytes == body)
+                    }
+                }
+            }
+            #expect(frames.map(\.bytes) == bodies)
+        }
+    }
+
     @Test("connect before bind works", arguments: ["tcp", "ipc", "inproc"])
     func connectBeforeBind(transport: String) async throws {
         try await withContext { context in

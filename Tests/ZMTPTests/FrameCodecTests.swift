@@ -114,7 +114,21 @@ struct FrameCodecTests {
         case .inline: #expect(size <= Frame.inlineCapacity)
         case .compact: #expect(size > Frame.inlineCapacity && size <= Frame.compactCapacity)
         case .buffer: #expect(size > Frame.compactCapacity)
+        case .permanent: Issue.record("only Frame(permanent:) makes a permanent frame")
         }
+        let permanent = Frame(permanent: body)
+        if case .permanent = permanent.storage { #expect(size > Frame.inlineCapacity) } else { #expect(size <= Frame.inlineCapacity) }
+        #expect(permanent.count == size)
+        #expect(permanent.bytes == body)
+        #expect(bytes(permanent.buffer) == body)
+        #expect(permanent == fromBuffer)
+        #expect(permanent.hashValue == fromBuffer.hashValue)
+        #expect(Self.encode(Message(permanent)) == Self.encode(Message(fromBuffer)))
+        // Its buffer is a copy for whoever changes it: the frame keeps its octets.
+        var changed = permanent.buffer
+        changed.writeString("more")
+        if size > 0 { changed.setInteger(UInt8(0xEE), at: changed.readerIndex) }
+        #expect(permanent.bytes == body)
         #expect(fromOctets.count == size)
         #expect(fromOctets.bytes == body)
         #expect(bytes(fromOctets.buffer) == body)
