@@ -341,7 +341,13 @@ public struct Connection: Sendable {
         if cipher != nil { return try receiveSealedTraffic(&buffer, into: &batch, delivering: delivering) }
         #endif
         var flags = FrameFlags()
-        while let body = try decoder.nextFrame(from: &buffer, flags: &flags) {
+        while true {
+            // Between messages, small one-frame messages go straight into the batch, a read's
+            // worth in one look; whatever else comes is read a frame at a time.
+            let next = delivering && firstFrame == nil
+                ? try decoder.nextFrame(from: &buffer, flags: &flags, smallMessagesInto: &batch)
+                : try decoder.nextFrame(from: &buffer, flags: &flags)
+            guard let body = next else { break }
             if flags.contains(.command) {
                 if let action = try handleCommand(body.buffer) { return action }
                 continue

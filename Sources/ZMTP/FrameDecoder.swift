@@ -55,7 +55,26 @@ public struct FrameDecoder: Sendable {
     /// The flags come in `flags`, not in a tuple with the body: an optional tuple holding a
     /// `Frame` is destroyed through the runtime's generic witnesses, a cost per frame.
     public mutating func nextFrame(from chunk: inout ByteBuffer, flags: inout FrameFlags) throws(ZMTPError) -> Frame? {
-        if partial == nil, let whole = readWholeFrame(from: &chunk, flags: &flags) { return whole }
+        var none = MessageQueue()
+        return try nextFrame(from: &chunk, flags: &flags, smallMessagesInto: &none, takingSmall: false)
+    }
+
+    /// Like `nextFrame(from:flags:)`, but first, in the same look at the buffer, every whole
+    /// one-frame message of up to `Frame.inlineCapacity` octets at its front (flags 0: short, last,
+    /// not a command) goes straight into `batch` as a message: a stream of small messages costs
+    /// one look per read, not one per message. Only for a connection between messages (no frame
+    /// of a multipart message pending), where such a frame is a whole message.
+    public mutating func nextFrame(from chunk: inout ByteBuffer, flags: inout FrameFlags,
+                                   smallMessagesInto batch: inout MessageQueue) throws(ZMTPError) -> Frame? {
+        try nextFrame(from: &chunk, flags: &flags, smallMessagesInto: &batch, takingSmall: true)
+    }
+
+    @inline(__always)
+    private mutating func nextFrame(from chunk: inout ByteBuffer, flags: inout FrameFlags,
+                                    smallMessagesInto batch: inout MessageQueue, takingSmall: Bool) throws(ZMTPError) -> Frame? {
+        if partial == nil, let whole = readWholeFrame(from: &chunk, flags: &flags, smallMessagesInto: &batch, takingSmall: takingSmall) {
+            return whole
+        }
         guard let frame = try next(from: &chunk) else { return nil }
         flags = frame.flags
         return Frame(buffer: frame.body)
@@ -66,12 +85,24 @@ public struct FrameDecoder: Sendable {
     /// with nothing consumed: `next` then reads it, or throws. The look throws nothing itself,
     /// so that NIO's generic look is specialized for it.
     @inline(__always)
-    private func readWholeFrame(from buffer: inout ByteBuffer, flags: inout FrameFlags) -> Frame? {
+    private func readWholeFrame(from buffer: inout ByteBuffer, flags: inout FrameFlags,
+                                smallMessagesInto batch: inout MessageQueue, takingSmall: Bool) -> Frame? {
         let limit = bodyLimit
+        let smallLimit = min(limit, UInt64(InlineBytes.capacity))
         var flagsOctet: UInt8 = 0
+        var start = 0
         var headerLength = 0
         var size = -1
-        let inline = buffer.withUnsafeReadableBytes { octets -> InlineBytes? in
+        let inline = buffer.withUnsafeReadableBytes { all -> InlineBytes? in
+            // The small messages first; `start` is where what follows them begins.
+            while takingSmall, all.count - start >= 2, all[start] == 0 {
+                let small = Int(all[start + 1])
+                guard UInt64(small) <= smallLimit, small <= all.count - start - 2 else { break }
+                let octets = UnsafeRawBufferPointer(rebasing: all[(start + 2)..<(start + 2 + small)])
+                batch.append(Message(storage: .single(Frame(storage: .inline(InlineBytes(octets))))))
+                start += 2 + small
+            }
+            let octets = UnsafeRawBufferPointer(rebasing: all[start...])
             guard octets.count >= 2, octets[0] & FrameFlags.reservedBits == 0 else { return nil }
             let declared: UInt64
             if octets[0] & FrameFlags.long.rawValue != 0 {
@@ -88,6 +119,7 @@ public struct FrameDecoder: Sendable {
             guard size <= InlineBytes.capacity else { return nil }
             return InlineBytes(UnsafeRawBufferPointer(rebasing: octets[headerLength..<(headerLength + size)]))
         }
+        if start > 0 { buffer.moveReaderIndex(forwardBy: start) }
         guard size >= 0 else { return nil }
         flags = FrameFlags(rawValue: flagsOctet)
         defer { buffer.moveReaderIndex(forwardBy: headerLength + size) }

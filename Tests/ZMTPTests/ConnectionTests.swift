@@ -365,6 +365,33 @@ struct ConnectionTests {
         #expect(actions.last?.message == Message(["a", "b"]))
     }
 
+    @Test("one read of small messages, multipart ones and a PING among them delivers every message whole and in order, answers the PING, and still holds each message to maxMessageSize")
+    func batchOfMixedTraffic() throws {
+        var connection = Self.openConnection(.init(socketType: .pull, maxMessageSize: 32), peer: .push)
+        let before: [Message] = [Message(Frame()), "a", Message(["head", "x"]), Message(Frame([UInt8](repeating: 7, count: 32)))]
+        let after: [Message] = ["b", Message(["", ""]), Message(["p", "q", "r"]), "c"]
+        var stream = ByteBuffer()
+        for message in before { FrameEncoder.encode(message, into: &stream) }
+        var ping = Command.ping(ttl: 0, context: ascii("mid")).encoded
+        stream.writeBuffer(&ping)
+        for message in after { FrameEncoder.encode(message, into: &stream) }
+        var batch = MessageQueue()
+        let first = connection.receive(&stream, into: &batch)
+        #expect(bytes(try #require(first.written, "\(first)")) == [0x04, 8, 4] + ascii("PONG") + ascii("mid"))
+        #expect(connection.receive(&stream, into: &batch).isNeedMoreData)
+        #expect(Array(batch) == before + after)
+        #expect(stream.readableBytes == 0)
+
+        // A small frame over the limit is refused, not delivered with the small ones before it.
+        var tooLarge = ByteBuffer()
+        FrameEncoder.encode("ok", into: &tooLarge)
+        FrameEncoder.encode(Message(Frame([UInt8](repeating: 1, count: 32))), into: &tooLarge)
+        var limited = Self.openConnection(.init(socketType: .pull, maxMessageSize: 31), peer: .push)
+        var delivered = MessageQueue()
+        #expect(limited.receive(&tooLarge, into: &delivered).closeError == .messageTooLarge(size: 32, limit: 31))
+        #expect(Array(delivered) == ["ok"])
+    }
+
     @Test("a PONG, an unknown command and a late READY after the handshake are ignored")
     func ignoredCommands() {
         var connection = Self.openConnection(.init(socketType: .pull), peer: .push)

@@ -44,7 +44,32 @@ struct FrameCodecTests {
             }
             return frames
         }
+        // Small one-frame messages taken into a batch in the same look: in order with the frames
+        // returned, and the same frames.
+        let viaSmallMessages = Result { () throws(ZMTPError) in
+            var decoder = decoder
+            var frames: [WireFrame] = []
+            var flags = FrameFlags()
+            var batch = MessageQueue()
+            func takeBatch() {
+                while let message = batch.popFirst() {
+                    #expect(message.count == 1 && message[0].count <= Frame.inlineCapacity)
+                    frames.append(WireFrame(flags: [], body: message[0].buffer))
+                }
+            }
+            for chunk in chunks {
+                var input = buffer(chunk)
+                while let body = try decoder.nextFrame(from: &input, flags: &flags, smallMessagesInto: &batch) {
+                    takeBatch()
+                    frames.append(WireFrame(flags: flags, body: body.buffer))
+                }
+                takeBatch()
+                #expect(input.readableBytes == 0)
+            }
+            return frames
+        }
         #expect(viaNext == viaNextFrame, "nextFrame reads what next reads")
+        #expect(viaNext == viaSmallMessages, "small messages taken in one look are the frames next reads")
         return try viaNext.get()
     }
 
@@ -208,6 +233,14 @@ struct FrameCodecTests {
             ([.command], [4] + ascii("PING") + [0, 10]),
             ([.long], []),
             ([], body(255)),
+            // A run of small last frames (one-frame messages, read in one look), then larger ones.
+            ([], []),
+            ([], ascii("x")),
+            ([], body(32)),
+            ([], body(33)),
+            ([], ascii("y")),
+            ([.more], ascii("z")),
+            ([], ascii("end")),
         ]
         var out: [UInt8] = []
         for frame in frames {
