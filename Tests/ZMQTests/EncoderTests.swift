@@ -32,6 +32,35 @@ struct EncoderTests {
         #expect(encoded.readableBytes == total)
     }
 
+    @Test("runs of small one-frame messages, written in place, mix with tagged, multipart and larger ones in any order, and the octets are FrameEncoder's")
+    func smallMessagesInPlace() {
+        let metadata = MessageMetadata(peerAddress: "127.0.0.1", userID: nil, peerProperties: Metadata())
+        var generator = SystemRandomNumberGenerator()
+        for round in 0..<200 {
+            var batch = MessageQueue()
+            for index in 0..<Int.random(in: 0..<300, using: &generator) {
+                let size = [0, 1, 5, 32, 33, 100].randomElement(using: &generator)!
+                var message = Message(Frame([UInt8](repeating: UInt8(truncatingIfNeeded: index), count: size)))
+                switch Int.random(in: 0..<10, using: &generator) {
+                case 0: message.metadata = metadata
+                case 1: message = Message([Frame("\(index)"), Frame([UInt8](repeating: 3, count: size))])
+                case 2: message = Message(Frame(permanent: [UInt8](repeating: 4, count: size + 40)))
+                default: break
+                }
+                batch.append(message)
+            }
+            var expected = ByteBuffer()
+            for message in batch { FrameEncoder.encode(message, into: &expected) }
+            // A small buffer at first, so that runs stop for room as well.
+            var encoded = ByteBufferAllocator().buffer(capacity: round % 2 == 0 ? 64 : 4096)
+            ZMTPEngine.encode(&batch, into: &encoded, allocator: ByteBufferAllocator()) { _, _ in
+                Issue.record("no frame here is large enough to be written on its own")
+            }
+            #expect(batch.isEmpty)
+            #expect(encoded == expected, "round \(round)")
+        }
+    }
+
     @Test("frames of 16 KiB or more are handed over whole, after the octets before them")
     func largeFramesAreNotCopied() {
         let large = Frame([UInt8](repeating: 9, count: ZMTPEngine.zeroCopyThreshold))

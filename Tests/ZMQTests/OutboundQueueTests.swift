@@ -24,6 +24,23 @@ struct OutboundQueueTests {
         #expect(batch.map { $0[0].string ?? "" } == ["a", "b", "c", "d", "e"] + (0..<1000).map(String.init))
     }
 
+    @Test("a steady stream reuses the chunk its consumer emptied: a few chunks for 100,000 messages, every one in order")
+    func chunksAreReused() {
+        let queue = OutboundQueue()
+        var batch = MessageQueue()
+        var next = 0
+        for round in 0..<1000 {
+            for index in 0..<100 { _ = queue.append(Message(Frame(String(round * 100 + index)))) }
+            #expect(queue.consumerLock.withLock { _ in queue.take(into: &batch, limit: 1000) } == 100)
+            while let message = batch.popFirst() {
+                #expect(message[0].string == String(next))
+                next += 1
+            }
+        }
+        #expect(next == 100_000)
+        #expect(queue.chunksMade <= 4, "\(queue.chunksMade) chunks")
+    }
+
     @Test("exclusive changes see the whole queue and keep it in order; conflating replaces it; afterwards the consumer is awake only if messages wait")
     func exclusiveChanges() {
         let queue = OutboundQueue()

@@ -435,12 +435,20 @@ final class ZMTPEngine: ChannelDuplexHandler, ChannelEngine, @unchecked Sendable
             // The fast path: one raw-pointer pass over as many messages as fit.
             buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 0) { free in
                 var offset = 0
-                while let message = held.take() ?? batch.popFirst() {
+                // Whether small one-frame messages may come next: they are written in place, a
+                // run at a time; a stream of larger messages stops looking after its first.
+                var smallMayFollow = true
+                while true {
+                    if smallMayFollow, held == nil {
+                        offset &+= batch.writeSmallMessages(into: UnsafeMutableRawBufferPointer(rebasing: free[offset...]))
+                    }
+                    guard let message = held.take() ?? batch.popFirst() else { break }
                     let layout = message.wireLayout
                     guard layout.largestFrame < zeroCopyThreshold, layout.size <= free.count &- offset else {
                         held = message
                         break
                     }
+                    smallMayFollow = layout.size <= 2 + Frame.inlineCapacity
                     offset &+= message.writeWire(to: free.baseAddress! + offset)
                 }
                 return offset

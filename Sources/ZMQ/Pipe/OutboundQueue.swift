@@ -41,11 +41,16 @@ final class OutboundQueue: @unchecked Sendable {
     private static let countMask = asleep - 1
 
     private let state = Atomic<Int>(OutboundQueue.asleep)
+    /// The last full-size chunk the consumer emptied, kept for the producer's next one (libzmq's
+    /// yqueue keeps a spare chunk too): a steady stream allocates nothing.
+    private let spare = Atomic<Unmanaged<Chunk>?>(nil)
     /// Held by each take, and by `exclusively`.
     let consumerLock = Mutex<Void>(())
     /// The producer's end: the chunk it writes and its next slot there.
     @exclusivity(unchecked) private var tail: Chunk
     @exclusivity(unchecked) private var tailIndex = 0
+    /// How many chunks the producer has made (tests: a steady stream reuses the spare).
+    @exclusivity(unchecked) private(set) var chunksMade = 1
     /// The consumer's end.
     @exclusivity(unchecked) private var head: Chunk
     @exclusivity(unchecked) private var headIndex = 0
@@ -57,6 +62,7 @@ final class OutboundQueue: @unchecked Sendable {
     }
 
     deinit {
+        spare.exchange(nil, ordering: .acquiring)?.release()
         for _ in 0..<(state.load(ordering: .acquiring) & Self.countMask) { _ = popHead() }
     }
 
@@ -97,8 +103,10 @@ final class OutboundQueue: @unchecked Sendable {
             var remaining = taking
             while remaining > 0 {
                 if headIndex == head.slotCount {
+                    let emptied = head
                     head = head.next!
                     headIndex = 0
+                    recycle(emptied)
                 }
                 let run = min(remaining, head.slotCount - headIndex)
                 batch.appendMoving(from: head.slots + headIndex, count: run)
@@ -164,9 +172,19 @@ final class OutboundQueue: @unchecked Sendable {
     }
 
     @inline(__always)
+    /// Consumer: keeps an emptied full-size chunk as the spare (all its messages were moved out).
+    private func recycle(_ chunk: Chunk) {
+        guard chunk.slotCount == Chunk.capacity else { return }
+        chunk.next = nil
+        spare.exchange(Unmanaged.passRetained(chunk), ordering: .acquiringAndReleasing)?.release()
+    }
+
     private func write(_ message: consuming Message) {
         if tailIndex == tail.slotCount {
-            let chunk = Chunk(slotCount: Chunk.capacity)
+            let chunk = spare.exchange(nil, ordering: .acquiringAndReleasing)?.takeRetainedValue() ?? {
+                chunksMade &+= 1
+                return Chunk(slotCount: Chunk.capacity)
+            }()
             tail.next = chunk
             tail = chunk
             tailIndex = 0
