@@ -65,7 +65,8 @@ static void *context;
 
 /* Like the swift-zmq side, every message carries the same payload: small ones are copied into
  * the message (libzmq stores up to 33 octets inline), larger ones point at one shared buffer
- * (zero-copy, as a shared swift-zmq Frame), so neither side pays for filling memory per message. */
+ * (zero-copy, with no reference count, as swift-zmq's Frame(permanent:)), so neither side pays
+ * for filling memory per message. */
 static void send_all(void *socket, long count, size_t size) {
     static char *shared;
     if (!shared) { shared = malloc(size + 1); memset(shared, 0x5A, size); }
