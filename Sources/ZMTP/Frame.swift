@@ -337,12 +337,20 @@ public struct Message: Sendable, Hashable, RandomAccessCollection, ExpressibleBy
         return endIndex == 0
     }
 
+    /// Inlinable, the rare case apart: a ROUTER asks several times per message it routes.
+    @inlinable
     public var endIndex: Int {
         switch storage {
         case .single: return 1
         case .multipart(let frames): return frames.count
-        case .addressed(let inner, _): return Message(storage: inner).endIndex
+        case .addressed: return addressedFrameCount
         }
+    }
+
+    @usableFromInline
+    var addressedFrameCount: Int {
+        guard case .addressed(let inner, _) = storage else { return endIndex }
+        return Message(storage: inner).endIndex
     }
 
     public subscript(position: Int) -> Frame {
