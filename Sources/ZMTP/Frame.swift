@@ -68,8 +68,9 @@ public struct Frame: Sendable, Hashable, CustomStringConvertible {
     /// A frame whose octets are kept for the rest of the program: copied once and never freed.
     /// Copies of it share them with no reference count, so sending it again and again, or from
     /// one thread to another, costs no atomic operation (libzmq's `zmq_msg_init_data` with no
-    /// free function). For payloads a program sends many times, such as a fixed header or a
-    /// reply that never changes; each frame made this way keeps its octets until the process
+    /// free function); only a frame of 16 KiB or more written to tcp or ipc hands the network
+    /// its buffer, which counts. For payloads a program sends many times, such as a fixed header
+    /// or a reply that never changes; each frame made this way keeps its octets until the process
     /// ends, so do not make one per message. Up to `inlineCapacity` octets it is an ordinary
     /// inline frame.
     public init(permanent octets: some Sequence<UInt8>) {
@@ -213,7 +214,8 @@ struct PermanentBytes: @unchecked Sendable {
 
     static func make(copying octets: [UInt8]) -> PermanentBytes {
         let keeper = Unmanaged.passRetained(Keeper(ByteBuffer(bytes: octets)))  // never released
-        // The buffer is never written again, so its octets stay where they are.
+        // The buffer is never written again and never freed, so its octets stay where they
+        // are after the look that finds them.
         let base = keeper.takeUnretainedValue().buffer.withUnsafeReadableBytes { $0.baseAddress! }
         return PermanentBytes(base: base, count: octets.count, keeper: keeper)
     }
@@ -249,6 +251,9 @@ public struct Message: Sendable, Hashable, RandomAccessCollection, ExpressibleBy
     }
 
     @usableFromInline var storage: Storage
+
+    // Its two stored properties are all a message holds: `MessageQueue.writeSmallMessages` lets
+    // go of a one-frame inline message without destroying it, which a third would break.
 
     /// Where a received message came from (peer address, user id, the connection's properties),
     /// shared by every message of one connection; nil on messages made locally and from inproc.

@@ -148,7 +148,9 @@ extension MessageQueue {
             written &+= 2 &+ count
             taken &+= 1
         }
-        // Nothing in those slots needs releasing: they are simply no longer the queue's.
+        // Nothing in those slots needs releasing: they are simply no longer the queue's. (A
+        // message is its storage and its metadata; an inline frame's octets are plain words.)
+        assert(_isPOD(InlineBytes.self))
         state.pointee.head = state.pointee.slot(taken)
         state.pointee.count &-= taken
         return written

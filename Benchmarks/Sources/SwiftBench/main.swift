@@ -41,8 +41,6 @@ func output(_ line: String) {
     FileHandle.standardOutput.write(Data((line + "\n").utf8))
 }
 
-/// One payload shared by every message: a `Frame` is an immutable value, and up to 32 octets
-/// it is stored inline.
 /// The one payload a run sends again and again: a permanent frame (up to 32 octets, inline), as
 /// c/bench.c sends one shared buffer that nothing counts (`zmq_msg_init_data`, no free function).
 func payload(_ size: Int) -> Message {

@@ -435,8 +435,9 @@ final class ZMTPEngine: ChannelDuplexHandler, ChannelEngine, @unchecked Sendable
             // The fast path: one raw-pointer pass over as many messages as fit.
             buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 0) { free in
                 var offset = 0
-                // Whether small one-frame messages may come next: they are written in place, a
-                // run at a time; a stream of larger messages stops looking after its first.
+                // Whether to look for a run of small one-frame messages (written in place): until
+                // the first message that is not one, so that a stream of others (larger, multipart,
+                // or tagged with metadata, as a proxy forwards them) pays for one look a batch.
                 var smallMayFollow = true
                 while true {
                     if smallMayFollow, held == nil {
@@ -448,7 +449,7 @@ final class ZMTPEngine: ChannelDuplexHandler, ChannelEngine, @unchecked Sendable
                         held = message
                         break
                     }
-                    smallMayFollow = layout.size <= 2 + Frame.inlineCapacity
+                    smallMayFollow = false
                     offset &+= message.writeWire(to: free.baseAddress! + offset)
                 }
                 return offset

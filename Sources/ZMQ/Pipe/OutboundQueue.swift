@@ -171,7 +171,6 @@ final class OutboundQueue: @unchecked Sendable {
         }
     }
 
-    @inline(__always)
     /// Consumer: keeps an emptied full-size chunk as the spare (all its messages were moved out).
     private func recycle(_ chunk: Chunk) {
         guard chunk.slotCount == Chunk.capacity else { return }
@@ -179,6 +178,7 @@ final class OutboundQueue: @unchecked Sendable {
         spare.exchange(Unmanaged.passRetained(chunk), ordering: .acquiringAndReleasing)?.release()
     }
 
+    @inline(__always)
     private func write(_ message: consuming Message) {
         if tailIndex == tail.slotCount {
             let chunk = spare.exchange(nil, ordering: .acquiringAndReleasing)?.takeRetainedValue() ?? {
