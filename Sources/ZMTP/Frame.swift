@@ -334,14 +334,6 @@ public struct Message: Sendable, Hashable, RandomAccessCollection, ExpressibleBy
 
     public var startIndex: Int { 0 }
 
-    /// Whether the message has no frame (which no send accepts). A one-frame message answers
-    /// without a call: every send asks.
-    @inlinable
-    public var isEmpty: Bool {
-        if case .single = storage { return false }
-        return endIndex == 0
-    }
-
     /// Inlinable, the rare case apart: a ROUTER asks several times per message it routes.
     @inlinable
     public var endIndex: Int {

@@ -139,13 +139,7 @@ extension MessageQueue {
         let queued = state.pointee.count
         while taken < queued, written <= room {
             guard let small = Message.smallInlineOctets(at: elements + state.pointee.slot(taken)) else { break }
-            let count = small.count
-            base.storeBytes(of: 0, toByteOffset: written, as: UInt8.self)
-            base.storeBytes(of: UInt8(truncatingIfNeeded: count), toByteOffset: written + 1, as: UInt8.self)
-            if count > 0 {
-                small.withUnsafeBytes { (base + written + 2).copyMemory(from: $0.baseAddress!, byteCount: count) }
-            }
-            written &+= 2 &+ count
+            written &+= Frame(storage: .inline(small)).writeWire(to: base + written, more: false)
             taken &+= 1
         }
         // Nothing in those slots needs releasing: they are simply no longer the queue's. (A

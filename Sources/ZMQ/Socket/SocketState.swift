@@ -126,10 +126,12 @@ struct SocketState: Sendable {
         let queued = try pattern.send(message, among: pipes, outbox: &outbox)
         if outbox.dropped > 0 { countDrops(outbox.dropped, outbox.dropReason) }
         let discards = outbox.discards
-        for pipe in discards ?? [] {
-            countDrops(pipe.inbound.count, .strayReply, at: pipe)
-            pipe.dropInbound()
-            readable.remove(pipe)
+        if let discards {
+            for pipe in discards {
+                countDrops(pipe.inbound.count, .strayReply, at: pipe)
+                pipe.dropInbound()
+                readable.remove(pipe)
+            }
         }
         if discards != nil || (queued && takesTurns) {
             outbox.afterwards(resume: discards == nil ? [] : inboundShrank(),
