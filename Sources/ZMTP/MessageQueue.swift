@@ -111,6 +111,21 @@ public struct MessageQueue: @unchecked Sendable {
         from.state.pointee.count &-= count
     }
 
+    /// The same, giving each moved message that carries no metadata `metadata`, in place: a
+    /// connection's messages get its metadata as they reach the receiving thread, where taking
+    /// each out and appending it again looked at the storage twice a message.
+    @inlinable
+    package mutating func appendMoving(first count: Int, of source: inout MessageQueue, tagging metadata: MessageMetadata) {
+        let start = self.count
+        appendMoving(first: count, of: &source)
+        guard count > 0 else { return }
+        let storage = self.storage.unsafelyUnwrapped
+        for offset in start..<(start &+ count) {
+            let slot = storage.elements + storage.state.pointee.slot(offset)
+            if slot.pointee.metadata == nil { slot.pointee.metadata = metadata }
+        }
+    }
+
     public mutating func append(contentsOf messages: some Sequence<Message>) {
         for message in messages { append(message) }
     }

@@ -15,6 +15,13 @@ struct MessageQueueTests {
         }
     }
 
+    static let connection = MessageMetadata(peerAddress: "192.0.2.1", userID: nil, peerProperties: Metadata())
+    static let own = MessageMetadata(peerAddress: "192.0.2.2", userID: nil, peerProperties: Metadata())
+
+    static func metadata(of messages: some Sequence<Message>) -> [ObjectIdentifier?] {
+        messages.map { $0.metadata.map(ObjectIdentifier.init) }
+    }
+
     @Test("a copy made only to unshare the storage keeps its capacity: a queue copied and written again and again does not grow")
     func unsharingKeepsCapacity() {
         var queue = MessageQueue()
@@ -80,8 +87,11 @@ struct MessageQueueTests {
                 model = model.map { $0.prepending(Frame("id")) }
             case 92..<96:
                 for extra in 0..<Int.random(in: 0..<40, using: &generator) {
-                    source.append(Self.message(step * 100 + extra))
-                    sourceModel.append(Self.message(step * 100 + extra))
+                    // Some already carry metadata, which tagging must keep.
+                    var message = Self.message(step * 100 + extra)
+                    if extra % 5 == 0 { message.metadata = Self.own }
+                    source.append(message)
+                    sourceModel.append(message)
                 }
                 for _ in 0..<Int.random(in: 0...sourceModel.count, using: &generator) / 2 {
                     #expect(source.popFirst() == sourceModel.removeFirst())
@@ -89,9 +99,21 @@ struct MessageQueueTests {
                 // Sometimes shared with a copy, which must keep what it held.
                 let sourceCopy = Bool.random(using: &generator) ? source : nil
                 let moving = Int.random(in: 0...sourceModel.count, using: &generator)
-                queue.appendMoving(first: moving, of: &source)
-                model.append(contentsOf: sourceModel.prefix(moving))
+                if Bool.random(using: &generator) {
+                    queue.appendMoving(first: moving, of: &source)
+                    model.append(contentsOf: sourceModel.prefix(moving))
+                } else {
+                    // Tagged as they move: only those that carry no metadata of their own.
+                    queue.appendMoving(first: moving, of: &source, tagging: Self.connection)
+                    model.append(contentsOf: sourceModel.prefix(moving).map { message in
+                        var tagged = message
+                        if tagged.metadata == nil { tagged.metadata = Self.connection }
+                        return tagged
+                    })
+                }
                 sourceModel.removeFirst(moving)
+                // Equality leaves metadata out: compared by identity here.
+                #expect(Self.metadata(of: queue) == Self.metadata(of: model), "metadata after step \(step)")
                 #expect(Array(source) == sourceModel)
                 if let sourceCopy { #expect(sourceCopy.count == sourceModel.count + moving) }
             default:

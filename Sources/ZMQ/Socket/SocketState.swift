@@ -204,11 +204,7 @@ struct SocketState: Sendable {
             }
         }
         if let metadata = pipe.messageMetadata {
-            for _ in 0..<count {
-                var message = pipe.inbound.removeFirst()
-                message.tagIfUntagged(metadata)
-                received.messages.append(consume message)
-            }
+            received.messages.appendMoving(first: count, of: &pipe.inbound, tagging: metadata)
         } else {
             received.messages.appendMoving(first: count, of: &pipe.inbound)
         }
