@@ -47,9 +47,6 @@ func payload(_ size: Int) -> Message {
     Message(Frame(permanent: [UInt8](repeating: 0x5A, count: size)))
 }
 
-/// One receiver's run: from its first message to its last, up to `count` messages or 2 s of
-/// silence, as the C peer does. Returns msgs/s, the number received, and when the first and the
-/// last came.
 /// One receiver's run, as c/bench.c's `receive_window`: from its first message to its last, up to
 /// `count` messages or 2 s of silence. The clock is read every `clockEvery` messages and after the
 /// last (libzmq's perf/local_thr reads it only at the start and the end): a read per message cost
