@@ -152,6 +152,29 @@ extension MessageQueue {
 }
 
 extension Message {
+    /// Initializes `slot` with a copy of this message (a send queues a copy of what the caller
+    /// passed). A message that holds no reference, one inline or permanent frame and no metadata
+    /// (the common small message), is copied as plain memory; any other goes through the general
+    /// copy, the type's value witness, which costs about ninety instructions even for those.
+    @inlinable @inline(__always)
+    package func copy(into slot: UnsafeMutablePointer<Message>) {
+        if holdsNoReference {
+            withUnsafePointer(to: self) { UnsafeMutableRawPointer(slot).copyMemory(from: $0, byteCount: MemoryLayout<Message>.size) }
+        } else {
+            slot.initialize(to: self)
+        }
+    }
+
+    /// One inline or permanent frame and no metadata: nothing to retain or release.
+    @inlinable
+    var holdsNoReference: Bool {
+        guard metadata == nil, case .single(let frame) = storage else { return false }
+        switch frame.storage {
+        case .inline, .permanent: return true
+        case .compact, .buffer: return false
+        }
+    }
+
     /// The octets of a one-frame message of up to `Frame.inlineCapacity` octets that holds no
     /// reference (no metadata); nil for any other message.
     @inline(__always)

@@ -171,6 +171,42 @@ struct FrameCodecTests {
         #expect(written == Self.encode(message))
     }
 
+    @Test("copy(into:) copies every kind of message, as plain memory only when it holds no reference")
+    func copyIntoSlot() {
+        let metadata = MessageMetadata(peerAddress: "10.0.0.1", userID: nil, peerProperties: Metadata())
+        var tagged = Message(Frame("small"))
+        tagged.metadata = metadata
+        var addressed = Message(Frame("to a peer"))
+        addressed.routingID = 7
+        let large = [UInt8](repeating: 0x5A, count: 5000)
+        let cases: [(Message, plain: Bool)] = [
+            (Message(Frame("small")), true),
+            (Message(Frame(permanent: large)), true),
+            (Message(Frame(permanent: [1, 2, 3])), true),
+            (tagged, false),
+            (Message(Frame([UInt8](repeating: 1, count: 100))), false),
+            (Message(Frame(buffer: ByteBuffer(bytes: large))), false),
+            (Message([Frame("a"), Frame("b")]), false),
+            (addressed, false),
+        ]
+        // What makes the plain copy safe: neither kind of frame holds a counted reference.
+        #expect(_isPOD(InlineBytes.self) && _isPOD(PermanentBytes.self))
+        let slot = UnsafeMutablePointer<Message>.allocate(capacity: 1)
+        defer { slot.deallocate() }
+        for (message, plain) in cases {
+            #expect(message.holdsNoReference == plain, "\(message)")
+            for _ in 0..<3 {
+                // Each copy is a message of its own: it is destroyed while the original lives on.
+                message.copy(into: slot)
+                #expect(slot.pointee == message)
+                #expect(slot.pointee.metadata === message.metadata)
+                #expect(slot.pointee.routingID == message.routingID)
+                slot.deinitialize(count: 1)
+            }
+            #expect(message.count >= 1 && message[0].count > 0)
+        }
+    }
+
     @Test("prepending and droppingFirst add and take off envelope frames, keeping metadata and address")
     func envelopes() {
         let id = Frame([0, 1, 2, 3, 4])

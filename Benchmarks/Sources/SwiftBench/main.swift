@@ -52,7 +52,6 @@ func payload(_ size: Int) -> Message {
 /// last (libzmq's perf/local_thr reads it only at the start and the end): a read per message cost
 /// about as much as receiving the message on these VMs, on both sides alike. `timed` is how many
 /// had arrived when `last` was read; the rate is from that pair.
-let clockEvery = 256
 
 typealias Window = (rate: Double, received: Int, timed: Int, first: ContinuousClock.Instant, last: ContinuousClock.Instant)
 
@@ -60,6 +59,7 @@ func receiveWindow(_ socket: ZMQSocket, count: Int, size: Int) async throws -> W
     let first = try await socket.receive()
     precondition(first[0].count == size, "wrong message size")
     try socket.set(.receiveTimeout(.seconds(2)))
+    let clockEvery = 256  // a constant here, as c/bench.c's CLOCK_EVERY: a division by a global cost more
     let start = ContinuousClock.now
     var last = start
     var received = 1, timed = 1

@@ -78,7 +78,21 @@ final class OutboundQueue: @unchecked Sendable {
     /// Producer: queues `message`. True when the consumer was asleep: tell it.
     @inline(__always)
     func append(_ message: consuming Message) -> Bool {
-        write(message)
+        nextSlot().initialize(to: message)
+        return publish()
+    }
+
+    /// Producer: queues a copy of `message` (`Message.copy(into:)`). True when the consumer was
+    /// asleep: tell it.
+    @inline(__always)
+    func append(copying message: borrowing Message) -> Bool {
+        message.copy(into: nextSlot())
+        return publish()
+    }
+
+    /// Producer: makes the message just written into the next slot visible to the consumer.
+    @inline(__always)
+    private func publish() -> Bool {
         let old = state.wrappingAdd(1, ordering: .acquiringAndReleasing).oldValue
         guard old & Self.asleep != 0 else { return false }
         // Only this side clears the flag, and the consumer sets it only when the count is zero.
@@ -180,6 +194,12 @@ final class OutboundQueue: @unchecked Sendable {
 
     @inline(__always)
     private func write(_ message: consuming Message) {
+        nextSlot().initialize(to: message)
+    }
+
+    /// Producer: the next free slot, for one message to be written into at once.
+    @inline(__always)
+    private func nextSlot() -> UnsafeMutablePointer<Message> {
         if tailIndex == tail.slotCount {
             let chunk = spare.exchange(nil, ordering: .acquiringAndReleasing)?.takeRetainedValue() ?? {
                 chunksMade &+= 1
@@ -189,8 +209,8 @@ final class OutboundQueue: @unchecked Sendable {
             tail = chunk
             tailIndex = 0
         }
-        (tail.slots + tailIndex).initialize(to: message)
-        tailIndex &+= 1
+        defer { tailIndex &+= 1 }
+        return tail.slots + tailIndex
     }
 
     @inline(__always)

@@ -142,12 +142,12 @@ final class Pipe: @unchecked Sendable {
         return outbound.countAfterFlag < hwm
     }
 
-    /// Queues `message` for the engine (after dropping what is queued, with `conflate`). Returns
+    /// Queues a copy of `message` for the engine (after dropping what is queued, with `conflate`). Returns
     /// how many were dropped so, and whether the engine must be told (it was idle).
     @inline(__always)
-    func queue(_ message: consuming Message, conflate: Bool) -> (conflated: Int, schedule: Bool) {
-        guard conflate else { return (0, outbound.append(message)) }
-        let (dropped, wake) = outbound.replaceAll(with: message)
+    func queue(copying message: borrowing Message, conflate: Bool) -> (conflated: Int, schedule: Bool) {
+        guard conflate else { return (0, outbound.append(copying: message)) }
+        let (dropped, wake) = outbound.replaceAll(with: copy message)
         return (dropped, wake)
     }
 

@@ -143,7 +143,7 @@ struct Outbox {
 
     @inline(__always)
     mutating func queue(_ message: Message, on pipe: Pipe) {
-        let (conflated, schedule) = pipe.queue(message, conflate: conflate)
+        let (conflated, schedule) = pipe.queue(copying: message, conflate: conflate)
         if conflated > 0 {
             pipe.drops.add(conflated, .conflated)
             dropped += conflated
