@@ -253,7 +253,8 @@ public struct Message: Sendable, Hashable, RandomAccessCollection, ExpressibleBy
     @usableFromInline var storage: Storage
 
     // Its two stored properties are all a message holds: `MessageQueue.writeSmallMessages` lets
-    // go of a one-frame inline message without destroying it, which a third would break.
+    // go of a one-frame inline message without destroying it, and `copy(into:)` copies one that
+    // holds no reference as plain memory; a third property would break both.
 
     /// Where a received message came from (peer address, user id, the connection's properties),
     /// shared by every message of one connection; nil on messages made locally and from inproc.

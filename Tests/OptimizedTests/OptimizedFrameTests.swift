@@ -21,4 +21,32 @@ struct OptimizedFrameTests {
             #expect(frame.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: offset, as: UInt64.self) } == expected)
         }
     }
+
+    @Test("copy(into:) gives back every kind of message, optimised as a send runs it")
+    func copiesIntoSlot() {
+        var tagged = Message(Frame("small"))
+        tagged.metadata = MessageMetadata(peerAddress: "10.0.0.1", userID: nil, peerProperties: Metadata())
+        var addressed = Message(Frame("to a peer"))
+        addressed.routingID = 7
+        let large = [UInt8](repeating: 0x5A, count: 5000)
+        let messages = [
+            Message(Frame("small")), Message(Frame(permanent: large)), Message(Frame(permanent: [1, 2, 3])),
+            tagged, Message(Frame([UInt8](repeating: 1, count: 100))), Message(Frame(large)),
+            Message([Frame("a"), Frame("b")]), addressed,
+        ]
+        let slot = UnsafeMutablePointer<Message>.allocate(capacity: 1)
+        defer { slot.deallocate() }
+        for message in messages {
+            for _ in 0..<3 {
+                // Garbage where the copy goes: a copy that left any byte of it would show.
+                UnsafeMutableRawPointer(slot).initializeMemory(as: UInt8.self, repeating: 0xAB, count: MemoryLayout<Message>.size)
+                message.copy(into: slot)
+                #expect(slot.pointee == message)
+                #expect(slot.pointee.metadata === message.metadata)
+                #expect(slot.pointee.routingID == message.routingID)
+                slot.deinitialize(count: 1)
+            }
+        }
+    }
 }
+

@@ -171,11 +171,12 @@ struct FrameCodecTests {
         #expect(written == Self.encode(message))
     }
 
-    @Test("copy(into:) copies every kind of message, as plain memory only when it holds no reference")
-    func copyIntoSlot() {
-        let metadata = MessageMetadata(peerAddress: "10.0.0.1", userID: nil, peerProperties: Metadata())
+    /// Which messages `copy(into:)` copies as plain memory; the copies themselves are checked,
+    /// optimised, in OptimizedTests (`copiesIntoSlot`).
+    @Test("a message holds no reference only with one inline or permanent frame and no metadata")
+    func plainCopies() {
         var tagged = Message(Frame("small"))
-        tagged.metadata = metadata
+        tagged.metadata = MessageMetadata(peerAddress: "10.0.0.1", userID: nil, peerProperties: Metadata())
         var addressed = Message(Frame("to a peer"))
         addressed.routingID = 7
         let large = [UInt8](repeating: 0x5A, count: 5000)
@@ -189,22 +190,11 @@ struct FrameCodecTests {
             (Message([Frame("a"), Frame("b")]), false),
             (addressed, false),
         ]
-        // What makes the plain copy safe: neither kind of frame holds a counted reference.
-        #expect(_isPOD(InlineBytes.self) && _isPOD(PermanentBytes.self))
-        let slot = UnsafeMutablePointer<Message>.allocate(capacity: 1)
-        defer { slot.deallocate() }
         for (message, plain) in cases {
             #expect(message.holdsNoReference == plain, "\(message)")
-            for _ in 0..<3 {
-                // Each copy is a message of its own: it is destroyed while the original lives on.
-                message.copy(into: slot)
-                #expect(slot.pointee == message)
-                #expect(slot.pointee.metadata === message.metadata)
-                #expect(slot.pointee.routingID == message.routingID)
-                slot.deinitialize(count: 1)
-            }
-            #expect(message.count >= 1 && message[0].count > 0)
         }
+        // What makes the plain copy safe: neither kind of frame holds a counted reference.
+        #expect(_isPOD(InlineBytes.self) && _isPOD(PermanentBytes.self))
     }
 
     @Test("prepending and droppingFirst add and take off envelope frames, keeping metadata and address")

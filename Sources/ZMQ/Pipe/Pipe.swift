@@ -147,7 +147,7 @@ final class Pipe: @unchecked Sendable {
     @inline(__always)
     func queue(copying message: borrowing Message, conflate: Bool) -> (conflated: Int, schedule: Bool) {
         guard conflate else { return (0, outbound.append(copying: message)) }
-        let (dropped, wake) = outbound.replaceAll(with: copy message)
+        let (dropped, wake) = outbound.replaceAll(with: message)
         return (dropped, wake)
     }
 
