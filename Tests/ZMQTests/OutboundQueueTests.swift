@@ -10,16 +10,16 @@ struct OutboundQueueTests {
     func wakeEdges() {
         let queue = OutboundQueue()
         var batch = MessageQueue()
-        #expect(queue.append("a") == true, "asleep at first")
-        #expect(queue.append("b") == false)
+        #expect(queue.append(copying: "a") == true, "asleep at first")
+        #expect(queue.append(copying: "b") == false)
         #expect(queue.consumerLock.withLock { _ in queue.take(into: &batch, limit: 1) } == 1 && queue.count == 1)
-        #expect(queue.append("c") == false, "awake: it has not found the queue empty yet")
+        #expect(queue.append(copying: "c") == false, "awake: it has not found the queue empty yet")
         #expect(queue.consumerLock.withLock { _ in queue.take(into: &batch, limit: 10) } == 2)
-        #expect(queue.append("d") == false, "still awake")
+        #expect(queue.append(copying: "d") == false, "still awake")
         #expect(queue.consumerLock.withLock { _ in queue.take(into: &batch, limit: 10) } == 1)
         #expect(queue.consumerLock.withLock { _ in queue.take(into: &batch, limit: 10) } == 0, "empty: it goes to sleep")
-        #expect(queue.append("e") == true, "so the next message wakes it")
-        for index in 0..<1000 { _ = queue.append(Message(Frame(String(index)))) }
+        #expect(queue.append(copying: "e") == true, "so the next message wakes it")
+        for index in 0..<1000 { _ = queue.append(copying: Message(Frame(String(index)))) }
         #expect(queue.consumerLock.withLock { _ in queue.take(into: &batch, limit: 2000) } == 1001)
         #expect(batch.map { $0[0].string ?? "" } == ["a", "b", "c", "d", "e"] + (0..<1000).map(String.init))
     }
@@ -30,7 +30,7 @@ struct OutboundQueueTests {
         var batch = MessageQueue()
         var next = 0
         for round in 0..<1000 {
-            for index in 0..<100 { _ = queue.append(Message(Frame(String(round * 100 + index)))) }
+            for index in 0..<100 { _ = queue.append(copying: Message(Frame(String(round * 100 + index)))) }
             #expect(queue.consumerLock.withLock { _ in queue.take(into: &batch, limit: 1000) } == 100)
             while let message = batch.popFirst() {
                 #expect(message[0].string == String(next))
@@ -45,16 +45,16 @@ struct OutboundQueueTests {
     func exclusiveChanges() {
         let queue = OutboundQueue()
         var batch = MessageQueue()
-        for index in 0..<300 { _ = queue.append(Message(Frame(String(index)))) }
+        for index in 0..<300 { _ = queue.append(copying: Message(Frame(String(index)))) }
         queue.exclusively { $0.prepend(Message(Frame("first"))) }
-        #expect(queue.count == 301 && queue.append("last") == false)
+        #expect(queue.count == 301 && queue.append(copying: "last") == false)
         #expect(queue.consumerLock.withLock { _ in queue.take(into: &batch, limit: 1000) } == 302)
         #expect(batch.map { $0[0].string ?? "" } == ["first"] + (0..<300).map(String.init) + ["last"])
         queue.exclusively { $0.removeAll() }
-        #expect(queue.append("w") == true, "emptied: asleep")
-        for index in 0..<199 { _ = queue.append(Message(Frame(String(index)))) }
+        #expect(queue.append(copying: "w") == true, "emptied: asleep")
+        for index in 0..<199 { _ = queue.append(copying: Message(Frame(String(index)))) }
         #expect(queue.removeAll() == 200 && queue.count == 0, "dropped in place, across chunks")
-        #expect(queue.append("x") == true, "emptied: asleep")
+        #expect(queue.append(copying: "x") == true, "emptied: asleep")
         let (dropped, wake) = queue.replaceAll(with: "y")
         #expect(dropped == 1 && wake == false && queue.count == 1)
         batch.removeAll()
@@ -87,7 +87,7 @@ struct OutboundQueueTests {
         consumer.start()
         var woken = 0
         for index in 0..<total {
-            if queue.append(Message(Frame(String(index)))) {
+            if queue.append(copying: Message(Frame(String(index)))) {
                 woken += 1
                 wakes.signal()
             }

@@ -75,15 +75,8 @@ final class OutboundQueue: @unchecked Sendable {
     /// The same, ordered with a flag the consumer reads after its take (see `Pipe.hasRoom`).
     var countAfterFlag: Int { state.load(ordering: .sequentiallyConsistent) & Self.countMask }
 
-    /// Producer: queues `message`. True when the consumer was asleep: tell it.
-    @inline(__always)
-    func append(_ message: consuming Message) -> Bool {
-        nextSlot().initialize(to: message)
-        return publish()
-    }
-
-    /// Producer: queues a copy of `message` (`Message.copy(into:)`). True when the consumer was
-    /// asleep: tell it.
+    /// Producer: queues a copy of `message` (`Message.copy(into:)`: a send keeps the caller's).
+    /// True when the consumer was asleep: tell it.
     @inline(__always)
     func append(copying message: borrowing Message) -> Bool {
         message.copy(into: nextSlot())
