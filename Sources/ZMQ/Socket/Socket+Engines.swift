@@ -10,9 +10,6 @@ extension ZMQSocket {
         for await _ in events {}
     }
 
-    /// Whether a `receive` is suspended waiting for a message.
-    var hasWaitingReceiver: Bool { state.withLock { $0.waiters.hasReceivers } }
-
     /// Registers a new connection so closing the socket closes it; false if the socket is closed.
     func register(_ engine: any PipeEngine) -> Bool {
         state.withLock { state in
@@ -50,8 +47,8 @@ extension ZMQSocket {
 
     /// Hands messages read from `pipe`'s connection to the socket, in one lock. Returns true when
     /// the pipe reached the receive high-water mark and the engine should pause reading.
-    func deliver(_ batch: inout MessageQueue, from pipe: Pipe) -> Bool {
-        let (pause, wakeups) = state.withLock { $0.deliver(&batch, from: pipe) }
+    func deliver(_ batch: inout MessageQueue, from pipe: Pipe, pauseWhileUnread: Bool = false) -> Bool {
+        let (pause, wakeups) = state.withLock { $0.deliver(&batch, from: pipe, pauseWhileUnread: pauseWhileUnread) }
         batch.removeAll(keepingCapacity: true)
         wakeups.resume()
         return pause

@@ -313,9 +313,11 @@ struct SocketState: Sendable {
     }
 
     /// Messages read from `pipe`'s connection join its inbound queue; `pause` says that the
-    /// engine should stop reading (the receive high-water mark is reached).
+    /// engine should stop reading (the receive high-water mark is reached). With
+    /// `pauseWhileUnread` (inproc) it stops as long as anything is unread: the receiving thread
+    /// resumes it, and so takes the rest itself, when it has read the queue down.
     @inline(__always)
-    mutating func deliver(_ batch: inout MessageQueue, from pipe: Pipe) -> (pause: Bool, wakeups: Wakeups) {
+    mutating func deliver(_ batch: inout MessageQueue, from pipe: Pipe, pauseWhileUnread: Bool = false) -> (pause: Bool, wakeups: Wakeups) {
         // A pipe the socket let go of (disconnect) until its connection closes.
         if pipe.isRemoved {
             batch.removeAll()
@@ -341,7 +343,7 @@ struct SocketState: Sendable {
         }
         readable.activate(pipe)
         let hwm = options.receiveHighWaterMark
-        let pause = hwm > 0 && pipe.inbound.count >= hwm && pattern.pausesReading
+        let pause = pattern.pausesReading && (pauseWhileUnread ? !pipe.inbound.isEmpty : hwm > 0 && pipe.inbound.count >= hwm)
         if pause { pipe.readingPaused = true }
         return (pause, delivered > 0 ? waiters.messagesArrived(delivered) : Wakeups())
     }

@@ -125,7 +125,6 @@ final class InprocLink: @unchecked Sendable {
 final class InprocEngine: PipeEngine, @unchecked Sendable {
     let socket: ZMQSocket
     private let link: InprocLink
-    private let eventLoop: any EventLoop
     private let connecter: Connecter?
     private let registry: InprocRegistry
     /// The bound name the peer connected to, on the bound side; `unbind` closes these links.
@@ -144,7 +143,6 @@ final class InprocEngine: PipeEngine, @unchecked Sendable {
     init(socket: ZMQSocket, link: InprocLink, connecter: Connecter?, registry: InprocRegistry, acceptedAt: String? = nil) {
         self.socket = socket
         self.acceptedAt = acceptedAt
-        self.eventLoop = socket.eventLoop
         self.link = link
         self.connecter = connecter
         self.registry = registry
@@ -171,7 +169,7 @@ final class InprocEngine: PipeEngine, @unchecked Sendable {
         }
         guard !peerFull else { return }
         while let taken = socket.takeOutbound(from: pipe, into: &batch) {
-            let full = peer.socket.deliver(&batch, from: peerPipe)
+            let full = peer.socket.deliver(&batch, from: peerPipe, pauseWhileUnread: true)
             if taken.reportWhenWritten { socket.batchWritten(from: pipe) }
             if full {
                 peerFull = true
@@ -180,17 +178,11 @@ final class InprocEngine: PipeEngine, @unchecked Sendable {
         }
     }
 
-    /// When the peer has a receiver waiting, deliver at once on this thread: it is woken without
-    /// an I/O-thread hop in between. Otherwise hand the drain to the event loop, so that a stream
-    /// of sends is delivered in batches and the receiver is not woken for every message.
+    /// Delivers at once, on the sending thread: no I/O-thread hop. The peer's pipe pauses as
+    /// soon as it holds something unread, and its receiving thread takes the rest itself when it
+    /// has read it down (`resumeReading`): a stream of sends wakes nobody.
     func scheduleDrain() {
-        let peerSocket = link.withLock { peer?.socket }
-        let peerWaiting = peerSocket?.hasWaitingReceiver ?? false
-        if peerWaiting {
-            link.withLock { drainLocked() }
-        } else {
-            eventLoop.execute { self.link.withLock { self.drainLocked() } }
-        }
+        link.withLock { drainLocked() }
     }
 
     /// Our socket read its inbound queue down: the peer may deliver again.
