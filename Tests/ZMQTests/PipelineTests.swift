@@ -160,6 +160,31 @@ struct PipelineTests {
             #expect(try await pull.receive().strings == ["after"])
         }
     }
+
+    @Test("an inproc pair holds the sum of both high-water marks, as libzmq's does; none when the receiver has none")
+    func inprocHighWaterMarks() async throws {
+        try await withContext { context in
+            for receiveMark in [10, 0] {
+                let pull = try context.socket(.pull)
+                try pull.set(.receiveHighWaterMark(receiveMark))
+                let endpoint = try await pull.bind("inproc://sum-\(receiveMark)")
+                let push = try context.socket(.push)
+                try push.set(.sendHighWaterMark(10))
+                try await push.connect(endpoint)
+                try await push.waitForPeers(1)
+                var sent = 0
+                while sent < 5_000, (try? push.trySend(Message(Frame("\(sent)")))) != nil { sent += 1 }
+                // The first message is handed to the receiving side at once; the rest wait in
+                // the sending queue, which holds both marks.
+                #expect(sent == (receiveMark == 0 ? 5_000 : 10 + receiveMark + 1))
+                for index in 0..<sent {
+                    #expect(try await pull.receive().strings == ["\(index)"])
+                }
+                pull.close()
+                push.close()
+            }
+        }
+    }
 }
 
 @Suite("I/O executor", .timeLimit(.minutes(1)))

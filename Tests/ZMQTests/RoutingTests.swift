@@ -273,6 +273,38 @@ struct RoutingTests {
         #expect(!cancelledAgain)
     }
 
+    @Test("a pipe that pulls from its peer pauses while anything is unread, holds its last message back from a batch, and resumes once that is read (no I/O)")
+    func pullingPipe() throws {
+        var state = SocketState(pattern: PullPattern())
+        let pipe = state.makePipe(connectSide: false)
+        pipe.pullsFromPeer = true
+        state.pipes.append(pipe)
+        _ = state.pattern.attached(pipe)
+        var batch: MessageQueue = [["1"], ["2"], ["3"]]
+        #expect(state.deliver(&batch, from: pipe).pause)
+        #expect(pipe.readingPaused)
+        var received = ReceivedBatch()
+        var after = SocketState.AfterReceive()
+        let (first, more) = try #require(try state.dequeue(after: &after))
+        #expect(first == ["1"])
+        let samePipe = try #require(more)
+        state.moveBatch(from: samePipe, limit: 255, into: &received, after: &after)
+        // "3" stays: the next batch is taken only when it is read.
+        #expect(received.count == 1)
+        #expect(pipe.inbound.count == 1)
+        #expect(pipe.readingPaused)
+        #expect(received.popFirst() == ["2"])
+        after = SocketState.AfterReceive()
+        #expect(try state.dequeue(after: &after)?.0 == ["3"])
+        #expect(!pipe.readingPaused)
+        // A pipe that does not pull pauses only at the high-water mark.
+        let other = state.makePipe(connectSide: false)
+        state.pipes.append(other)
+        _ = state.pattern.attached(other)
+        var two: MessageQueue = [["a"], ["b"]]
+        #expect(!state.deliver(&two, from: other).pause)
+    }
+
     @Test("REQ: a second reply that came with the first is dropped when the next request goes, never taken for its answer (no I/O)")
     func reqDropsSecondReply() throws {
         var state = SocketState(pattern: ReqPattern())

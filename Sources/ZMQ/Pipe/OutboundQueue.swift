@@ -40,17 +40,20 @@ final class OutboundQueue: @unchecked Sendable {
     private static let asleep = 1 << 62
     private static let countMask = asleep - 1
 
+    // The producer's fields first, then the consumer's, a cache line apart: the consumer's
+    // writes at each take would otherwise cost the producer a cache miss on its next append.
     private let state = Atomic<Int>(OutboundQueue.asleep)
     /// The last full-size chunk the consumer emptied, kept for the producer's next one (libzmq's
     /// yqueue keeps a spare chunk too): a steady stream allocates nothing.
     private let spare = Atomic<Unmanaged<Chunk>?>(nil)
-    /// Held by each take, and by `exclusively`.
-    let consumerLock = Mutex<Void>(())
     /// The producer's end: the chunk it writes and its next slot there.
     @exclusivity(unchecked) private var tail: Chunk
     @exclusivity(unchecked) private var tailIndex = 0
     /// How many chunks the producer has made (tests: a steady stream reuses the spare).
     @exclusivity(unchecked) private(set) var chunksMade = 1
+    private let cacheLineGap: (Int, Int, Int, Int, Int, Int, Int, Int) = (0, 0, 0, 0, 0, 0, 0, 0)
+    /// Held by each take, and by `exclusively`.
+    let consumerLock = Mutex<Void>(())
     /// The consumer's end.
     @exclusivity(unchecked) private var head: Chunk
     @exclusivity(unchecked) private var headIndex = 0

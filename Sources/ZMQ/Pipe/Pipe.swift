@@ -19,10 +19,18 @@ protocol PipeEngine: AnyObject, Sendable {
     /// The most octets one message may take on this engine's transport (udp's datagrams);
     /// nil for no limit.
     var datagramLimit: Int? { get }
+    /// The receiving thread takes what the peer sends itself (inproc): the engine delivers only
+    /// while the pipe holds nothing unread (`Pipe.pullsFromPeer`).
+    var peerPulls: Bool { get }
+    /// The peer's receive high-water mark, where the peer's queue is this pipe's outbound queue
+    /// (inproc; `Pipe.roomBeyondHighWaterMark`); nil for a connection.
+    var peerReceiveHighWaterMark: Int? { get }
 }
 
 extension PipeEngine {
     var datagramLimit: Int? { nil }
+    var peerPulls: Bool { false }
+    var peerReceiveHighWaterMark: Int? { nil }
 }
 
 /// The per-peer queues between user code and one connection: outbound messages waiting for the
@@ -54,6 +62,11 @@ final class Pipe: @unchecked Sendable {
     @exclusivity(unchecked) private var reportsTakes = false
     /// True while the engine has stopped reading because `inbound` reached the high-water mark.
     @exclusivity(unchecked) var readingPaused = false
+    /// An inproc pipe: its engine delivers only while nothing is unread, and the receiving thread
+    /// resumes it, taking the peer's next batch itself, once it has read the last message. Each
+    /// batch is then what the peer sent while the last one was read, not a trickle: every take
+    /// costs the sending thread cache misses on the queue it shares with the taker.
+    @exclusivity(unchecked) var pullsFromPeer = false
     /// Writes linger waits for: batches taken while the socket lingers, and the flush asked of
     /// the connection when closing began.
     var batchesInFlight = 0
@@ -136,11 +149,19 @@ final class Pipe: @unchecked Sendable {
     @inline(__always)
     func hasRoom(hwm: Int, waits: Bool = true) -> Bool {
         guard !isDetached, !awaitingConnection else { return false }
-        guard hwm > 0, outbound.count >= hwm else { return true }
+        let limit = hwm &+ roomBeyondHighWaterMark
+        guard hwm > 0, outbound.count >= limit else { return true }
         guard waits else { return false }
         sawFull.store(true, ordering: .sequentiallyConsistent)
-        return outbound.countAfterFlag < hwm
+        return outbound.countAfterFlag < limit
     }
+
+    /// What an inproc pipe's outbound queue holds beyond the send high-water mark: the peer's
+    /// receive high-water mark (its own inbound queue takes one batch at a time), so that the
+    /// pair holds their sum, as libzmq's inproc pipes do. Unlimited when the peer's is.
+    var roomBeyondHighWaterMark = 0
+
+    static let unlimitedRoom = 1 << 40
 
     /// Queues a copy of `message` for the engine (after dropping what is queued, with `conflate`). Returns
     /// how many were dropped so, and whether the engine must be told (it was idle).

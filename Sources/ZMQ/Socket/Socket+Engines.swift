@@ -47,8 +47,8 @@ extension ZMQSocket {
 
     /// Hands messages read from `pipe`'s connection to the socket, in one lock. Returns true when
     /// the pipe reached the receive high-water mark and the engine should pause reading.
-    func deliver(_ batch: inout MessageQueue, from pipe: Pipe, pauseWhileUnread: Bool = false) -> Bool {
-        let (pause, wakeups) = state.withLock { $0.deliver(&batch, from: pipe, pauseWhileUnread: pauseWhileUnread) }
+    func deliver(_ batch: inout MessageQueue, from pipe: Pipe) -> Bool {
+        let (pause, wakeups) = state.withLock { $0.deliver(&batch, from: pipe) }
         batch.removeAll(keepingCapacity: true)
         wakeups.resume()
         return pause

@@ -192,7 +192,9 @@ struct SocketState: Sendable {
         // Moved, never copied: a copy would touch the payload's reference count, which the
         // sending thread shares.
         // The pipe's metadata is read once: its fields share cache lines the I/O thread writes.
-        var count = min(pipe.inbound.count, limit)
+        // A pipe that pulls from its peer keeps its last message back: the next batch is
+        // taken when that one is read, not now, when the peer has sent next to nothing.
+        var count = min(pipe.inbound.count - (pipe.pullsFromPeer && pipe.readingPaused ? 1 : 0), limit)
         if prefixesRoutingID {
             // One envelope for the whole batch: it holds one pipe's messages at a time (another
             // receiver may have refilled it meanwhile; these then wait for the next turn), and
@@ -249,6 +251,8 @@ struct SocketState: Sendable {
         pipe.endpoint = engine.endpoint
         pipe.peerAddress = engine.peerAddress
         pipe.datagramLimit = engine.datagramLimit
+        pipe.pullsFromPeer = engine.peerPulls
+        pipe.roomBeyondHighWaterMark = engine.peerReceiveHighWaterMark.map { $0 == 0 ? Pipe.unlimitedRoom : $0 } ?? 0
         // What the last connection left unread keeps that connection's metadata, and its
         // routing id: the new connection may rename the pipe (`attached`).
         for index in pipe.inbound.indices { pipe.tag(&pipe.inbound[index]) }
@@ -313,11 +317,10 @@ struct SocketState: Sendable {
     }
 
     /// Messages read from `pipe`'s connection join its inbound queue; `pause` says that the
-    /// engine should stop reading (the receive high-water mark is reached). With
-    /// `pauseWhileUnread` (inproc) it stops as long as anything is unread: the receiving thread
-    /// resumes it, and so takes the rest itself, when it has read the queue down.
+    /// engine should stop reading (the receive high-water mark is reached, or for a pipe that
+    /// pulls from its peer, anything is unread).
     @inline(__always)
-    mutating func deliver(_ batch: inout MessageQueue, from pipe: Pipe, pauseWhileUnread: Bool = false) -> (pause: Bool, wakeups: Wakeups) {
+    mutating func deliver(_ batch: inout MessageQueue, from pipe: Pipe) -> (pause: Bool, wakeups: Wakeups) {
         // A pipe the socket let go of (disconnect) until its connection closes.
         if pipe.isRemoved {
             batch.removeAll()
@@ -343,7 +346,7 @@ struct SocketState: Sendable {
         }
         readable.activate(pipe)
         let hwm = options.receiveHighWaterMark
-        let pause = pattern.pausesReading && (pauseWhileUnread ? !pipe.inbound.isEmpty : hwm > 0 && pipe.inbound.count >= hwm)
+        let pause = pattern.pausesReading && (pipe.pullsFromPeer ? !pipe.inbound.isEmpty : hwm > 0 && pipe.inbound.count >= hwm)
         if pause { pipe.readingPaused = true }
         return (pause, delivered > 0 ? waiters.messagesArrived(delivered) : Wakeups())
     }
@@ -373,7 +376,7 @@ struct SocketState: Sendable {
     /// The same for one pipe: the engine to resume, if reading paused and there is room again.
     mutating func inboundShrank(_ pipe: Pipe) -> (any PipeEngine)? {
         var resume: (any PipeEngine)?
-        if pipe.readingPaused, pipe.inbound.count <= options.receiveHighWaterMark / 2 {
+        if pipe.readingPaused, pipe.inbound.count <= (pipe.pullsFromPeer ? 0 : options.receiveHighWaterMark / 2) {
             pipe.readingPaused = false
             resume = pipe.engine
         }

@@ -77,8 +77,10 @@ final class InprocRegistry: Sendable {
                 return
             }
             let link = InprocLink()
-            let outward = InprocEngine(socket: connecting, link: link, connecter: connecter, registry: self)
-            let inward = InprocEngine(socket: bound, link: link, connecter: nil, registry: self, acceptedAt: name)
+            let outward = InprocEngine(socket: connecting, link: link, connecter: connecter, registry: self,
+                                       peerReceiveHighWaterMark: bound.options.receiveHighWaterMark)
+            let inward = InprocEngine(socket: bound, link: link, connecter: nil, registry: self,
+                                      peerReceiveHighWaterMark: connecting.options.receiveHighWaterMark, acceptedAt: name)
             link.withLock {
                 outward.peer = inward
                 inward.peer = outward
@@ -132,7 +134,14 @@ final class InprocEngine: PipeEngine, @unchecked Sendable {
     /// The link's endpoint, for monitor events.
     var endpoint: String { connecter?.endpoint.description ?? acceptedAt.map { "inproc://\($0)" } ?? "inproc" }
     var peerAddress: String? { nil }
-    var pipe: Pipe?
+    var peerPulls: Bool { true }
+    let peerReceiveHighWaterMark: Int?
+    var pipe: Pipe? {
+        didSet { pipeHandle = pipe.map(Unmanaged.passUnretained) }
+    }
+    /// `pipe` without a reference count: a drain on the receiving thread must not write to the
+    /// counts of the objects the sending thread reads for every message.
+    private var pipeHandle: Unmanaged<Pipe>?
     var peer: InprocEngine?
     /// The peer's inbound queue reached its high-water mark; wait for it to resume us.
     private var peerFull = false
@@ -140,8 +149,10 @@ final class InprocEngine: PipeEngine, @unchecked Sendable {
     private var drainWanted = false
     private var batch = MessageQueue()
 
-    init(socket: ZMQSocket, link: InprocLink, connecter: Connecter?, registry: InprocRegistry, acceptedAt: String? = nil) {
+    init(socket: ZMQSocket, link: InprocLink, connecter: Connecter?, registry: InprocRegistry,
+         peerReceiveHighWaterMark: Int, acceptedAt: String? = nil) {
         self.socket = socket
+        self.peerReceiveHighWaterMark = peerReceiveHighWaterMark
         self.acceptedAt = acceptedAt
         self.link = link
         self.connecter = connecter
@@ -163,17 +174,21 @@ final class InprocEngine: PipeEngine, @unchecked Sendable {
 
     /// Called with the link's lock held. Takes the socket locks one at a time, never together.
     private func drainLocked() {
-        guard let pipe, let peer, let peerPipe = peer.pipe else {
+        guard let pipeHandle, let peer, let peerPipeHandle = peer.pipeHandle else {
             drainWanted = true
             return
         }
         guard !peerFull else { return }
-        while let taken = socket.takeOutbound(from: pipe, into: &batch) {
-            let full = peer.socket.deliver(&batch, from: peerPipe, pauseWhileUnread: true)
-            if taken.reportWhenWritten { socket.batchWritten(from: pipe) }
-            if full {
-                peerFull = true
-                return
+        pipeHandle._withUnsafeGuaranteedRef { pipe in
+            peerPipeHandle._withUnsafeGuaranteedRef { peerPipe in
+                while let taken = socket.takeOutbound(from: pipe, into: &batch) {
+                    let full = peer.socket.deliver(&batch, from: peerPipe)
+                    if taken.reportWhenWritten { socket.batchWritten(from: pipe) }
+                    if full {
+                        peerFull = true
+                        return
+                    }
+                }
             }
         }
     }
