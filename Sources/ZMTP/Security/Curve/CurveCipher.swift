@@ -16,6 +16,8 @@ struct CurveCipher: Sendable, CustomReflectable {
     var customMirror: Mirror { Mirror(self, children: [:]) }
 
     static let messageName: [UInt8] = [7] + Array("MESSAGE".utf8)
+    /// The name as the 8 octets load from memory, to compare each MESSAGE's with in one step.
+    static let messageNameWord = messageName.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
     /// Name, nonce, MAC and flags: what a MESSAGE adds to the frame it carries.
     static let overhead = 8 + 8 + Sodium.macBytes + 1
 
@@ -23,8 +25,8 @@ struct CurveCipher: Sendable, CustomReflectable {
     /// Nonces are 24 octets: a 16-octet prefix naming the sender, then the 8-octet counter that
     /// each MESSAGE also carries.
     private let sendPrefix: [UInt8]
-    /// The peer's prefix, with the counter of the MESSAGE being opened.
-    private var receiveNonce: [UInt8]
+    /// The peer's prefix.
+    private let receivePrefix: [UInt8]
     private var nextNonce: UInt64
     private var lastReceived: UInt64
 
@@ -33,7 +35,7 @@ struct CurveCipher: Sendable, CustomReflectable {
         self.key = key
         let client = Array("CurveZMQMESSAGEC".utf8), server = Array("CurveZMQMESSAGES".utf8)
         self.sendPrefix = isServer ? server : client
-        self.receiveNonce = (isServer ? client : server) + [UInt8](repeating: 0, count: 8)
+        self.receivePrefix = isServer ? client : server
         self.nextNonce = nextNonce
         self.lastReceived = lastReceived
     }
@@ -147,63 +149,21 @@ struct CurveCipher: Sendable, CustomReflectable {
     /// allocated for the whole batch, so the steady path allocates once per read, not per message.
     /// Returns the error of the first MESSAGE that does not open, after keeping those before it.
     mutating func open(_ bodies: [ByteBuffer], into opened: inout Deque<(flags: UInt8, frame: Frame)>) -> ZMTPError? {
-        // The flags octet, then the frame: what a box holds once opened.
-        func plainLength(_ body: ByteBuffer) -> Int { body.readableBytes - 16 - Sodium.macBytes }
         let shared = bodies.reduce(0) { total, body in
-            let length = plainLength(body)
+            let length = Self.plainLength(body)
             return length - 1 > Frame.inlineCapacity ? total + length : total
         }
         var batch = ByteBufferAllocator().buffer(capacity: shared)
         // Where each large frame's plaintext starts in `batch`; sliced once every box is open, as
         // writing after slicing would copy the buffer.
         var large: [(index: Int, start: Int, length: Int)] = []
-        var failure: ZMTPError?
-        for body in bodies {
-            let named = body.readableBytes >= 8 && body.withUnsafeReadableBytes { bytes in
-                Self.messageName.withUnsafeBytes { name in memcmp(bytes.baseAddress!, name.baseAddress!, 8) == 0 }
+        // The key and a 24-octet nonce on the stack, its prefix set once: per box, only the counter.
+        let key = self.key, prefix = receivePrefix
+        let failure = key.withUnsafeBufferPointer { key in
+            withUnsafeTemporaryAllocation(of: UInt8.self, capacity: Sodium.nonceBytes) { nonce in
+                _ = nonce.initialize(from: prefix)
+                return openEach(bodies, key: key.baseAddress!, nonce: nonce.baseAddress!, batch: &batch, large: &large, into: &opened)
             }
-            guard named else {
-                failure = .unexpectedCommand("after the handshake: not a CURVE MESSAGE")
-                break
-            }
-            guard body.readableBytes >= Self.overhead else {
-                failure = .malformedCommand("MESSAGE of \(body.readableBytes) octets (at least \(Self.overhead))")
-                break
-            }
-            let nonce = body.getInteger(at: body.readerIndex + 8, as: UInt64.self)!
-            guard nonce > lastReceived else {
-                failure = .nonceNotIncreasing(received: nonce, last: lastReceived)
-                break
-            }
-            Self.store(nonce, in: &receiveNonce)
-            let length = plainLength(body)
-            let ok: Bool
-            if length - 1 <= Frame.inlineCapacity {
-                var small = (flags: UInt8(0), frame: Frame())
-                ok = withUnsafeTemporaryAllocation(byteCount: Frame.inlineCapacity + 1, alignment: 1) { target in
-                    guard openBox(body, into: target.baseAddress!) else { return false }
-                    small = (target[0], Frame(storage: .inline(InlineBytes(UnsafeRawBufferPointer(rebasing: target[1..<length])))))
-                    return true
-                }
-                if ok { opened.append(small) }
-            } else {
-                let start = batch.writerIndex
-                var written = false
-                batch.writeWithUnsafeMutableBytes(minimumWritableBytes: length) { target in
-                    written = openBox(body, into: target.baseAddress!)
-                    return written ? length : 0
-                }
-                ok = written
-                if ok {
-                    large.append((opened.count, start, length))
-                    opened.append((0, Frame()))
-                }
-            }
-            guard ok else {
-                failure = .boxDidNotOpen("MESSAGE")
-                break
-            }
-            lastReceived = nonce
         }
         for (index, start, length) in large {
             opened[index] = (batch.getInteger(at: start)!, Frame(buffer: batch.getSlice(at: start + 1, length: length - 1)!))
@@ -211,20 +171,64 @@ struct CurveCipher: Sendable, CustomReflectable {
         return failure
     }
 
-    /// Opens the box of one MESSAGE body, with the receive nonce already set, into `target`.
-    private func openBox(_ body: ByteBuffer, into target: UnsafeMutableRawPointer) -> Bool {
-        let boxLength = body.readableBytes - 16
-        return body.withUnsafeReadableBytes { bytes in
-            receiveNonce.withUnsafeBufferPointer { nonce in
-                key.withUnsafeBufferPointer { key in
-                    Sodium.open(target, bytes.baseAddress! + 16, count: boxLength, nonce: nonce.baseAddress!, key: key.baseAddress!)
-                }
+    /// Opens each of `bodies` in turn (see `open(_:into:)`); the error of the first that fails.
+    private mutating func openEach(_ bodies: [ByteBuffer], key: UnsafePointer<UInt8>, nonce: UnsafeMutablePointer<UInt8>,
+                                   batch: inout ByteBuffer, large: inout [(index: Int, start: Int, length: Int)],
+                                   into opened: inout Deque<(flags: UInt8, frame: Frame)>) -> ZMTPError? {
+        for index in bodies.indices {
+            if let failure = openOne(bodies[index], key: key, nonce: nonce, batch: &batch, large: &large, into: &opened) {
+                return failure
             }
         }
+        return nil
     }
 
-    private static func store(_ counter: UInt64, in nonce: inout [UInt8]) {
-        for index in 0..<8 { nonce[16 + index] = UInt8(truncatingIfNeeded: counter >> (56 - 8 * UInt64(index))) }
+    /// Opens one MESSAGE, borrowed from the batch: no reference count is touched for it.
+    @inline(__always)
+    private mutating func openOne(_ body: borrowing ByteBuffer, key: UnsafePointer<UInt8>, nonce receiveNonce: UnsafeMutablePointer<UInt8>,
+                                  batch: inout ByteBuffer, large: inout [(index: Int, start: Int, length: Int)],
+                                  into opened: inout Deque<(flags: UInt8, frame: Frame)>) -> ZMTPError? {
+        // The name and the short nonce, in one look.
+        let (named, wireNonce) = body.withUnsafeReadableBytes { bytes -> (Bool, UInt64) in
+            guard bytes.count >= 16 else { return (bytes.count >= 8 && memcmp(bytes.baseAddress!, Self.messageName, 8) == 0, 0) }
+            return (bytes.loadUnaligned(as: UInt64.self) == Self.messageNameWord, bytes.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+        }
+        guard named else { return .unexpectedCommand("after the handshake: not a CURVE MESSAGE") }
+        let count = body.readableBytes
+        guard count >= Self.overhead else { return .malformedCommand("MESSAGE of \(count) octets (at least \(Self.overhead))") }
+        let nonce = UInt64(bigEndian: wireNonce)
+        guard nonce > lastReceived else { return .nonceNotIncreasing(received: nonce, last: lastReceived) }
+        UnsafeMutableRawPointer(receiveNonce + 16).storeBytes(of: wireNonce, as: UInt64.self)
+        // The flags octet, then the frame: what the box holds once opened.
+        let length = count - 16 - Sodium.macBytes
+        if length - 1 <= Frame.inlineCapacity {
+            var small: (flags: UInt8, frame: Frame)?
+            body.withUnsafeReadableBytes { bytes in
+                withUnsafeTemporaryAllocation(byteCount: Frame.inlineCapacity + 1, alignment: 1) { target in
+                    guard Sodium.open(target.baseAddress!, bytes.baseAddress! + 16, count: count - 16, nonce: receiveNonce, key: key) else { return }
+                    small = (target[0], Frame(storage: .inline(InlineBytes(UnsafeRawBufferPointer(rebasing: target[1..<length])))))
+                }
+            }
+            guard let small else { return .boxDidNotOpen("MESSAGE") }
+            opened.append(small)
+        } else {
+            let start = batch.writerIndex
+            var written = false
+            _ = body.withUnsafeReadableBytes { bytes in
+                batch.writeWithUnsafeMutableBytes(minimumWritableBytes: length) { target in
+                    written = Sodium.open(target.baseAddress!, bytes.baseAddress! + 16, count: count - 16, nonce: receiveNonce, key: key)
+                    return written ? length : 0
+                }
+            }
+            guard written else { return .boxDidNotOpen("MESSAGE") }
+            large.append((opened.count, start, length))
+            opened.append((0, Frame()))
+        }
+        lastReceived = nonce
+        return nil
     }
+
+    /// The flags octet, then the frame: what a box holds once opened.
+    private static func plainLength(_ body: ByteBuffer) -> Int { body.readableBytes - 16 - Sodium.macBytes }
 }
 #endif
