@@ -1,5 +1,5 @@
 import Testing
-import ZMQ
+@testable import ZMQ
 import ZMQTestSupport
 
 @Suite("PUSH and PULL", .timeLimit(.minutes(1)))
@@ -158,6 +158,36 @@ struct PipelineTests {
             }
             try await push.send("after")
             #expect(try await pull.receive().strings == ["after"])
+        }
+    }
+
+    @Test("large frames arrive whole, alone, in multipart messages and among small ones; every octet is counted once",
+          arguments: ["tcp://127.0.0.1:*", "ipc"])
+    func largeFrames(endpoint: String) async throws {
+        try await withContext { context in
+            let pull = try context.socket(.pull)
+            let bound = try await pull.bind(endpoint == "ipc" ? temporaryIPCEndpoint() : endpoint)
+            let push = try context.socket(.push)
+            try await push.connect(bound)
+            // From about one read's worth up to beyond the largest buffer reserved ahead for a
+            // frame (4 MiB), alone, in multipart messages and between small ones.
+            let sizes = [65_000, 66_000, 70_000, 200_000, 1 << 20, (1 << 20) + 1, 3_000_000, 5_000_000]
+            func frame(_ size: Int, _ seed: Int) -> Frame {
+                Frame((0..<size).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ seed) })
+            }
+            var expected: [[[UInt8]]] = []
+            for (index, size) in sizes.enumerated() {
+                for message in [[frame(size, index)], [frame(3, index), frame(size, index + 1), frame(size / 2, index + 2)], [frame(1, index)]] {
+                    expected.append(message.map(\.bytes))
+                    try await push.send(Message(message))
+                }
+            }
+            for message in expected {
+                #expect(try await pull.receive().map(\.bytes) == message)
+            }
+            // The receiver counts every octet read, the sender those of its messages: they differ
+            // by the sender's greeting (64 octets) and READY (28).
+            #expect(pull.traffic.octetsReceived == push.traffic.octetsSent + 64 + 28)
         }
     }
 
