@@ -191,6 +191,36 @@ struct PipelineTests {
         }
     }
 
+    @Test("over inproc, a PULL with conflate keeps the newest of a stream, and the PUSH never waits")
+    func inprocConflate() async throws {
+        try await withContext { context in
+            let pull = try context.socket(.pull, options: [.conflate(true)])
+            let endpoint = try await pull.bind("inproc://conflate")
+            let push = try context.socket(.push)
+            try await push.connect(endpoint)
+            try await push.waitForPeers(1)
+            for index in 0..<5_000 { try push.trySend(Message(Frame("\(index)"))) }
+            #expect(try await pull.receive().strings == ["4999"])
+        }
+    }
+
+    @Test("over inproc, what was sent before a close with no linger is still received, in order")
+    func inprocCloseKeepsSent() async throws {
+        try await withContext { context in
+            let pull = try context.socket(.pull)
+            let endpoint = try await pull.bind("inproc://close-no-linger")
+            let push = try context.socket(.push, options: [.linger(.zero)])
+            try await push.connect(endpoint)
+            try await push.waitForPeers(1)
+            for index in 0..<10 { try await push.send(Message(Frame("\(index)"))) }
+            push.close()
+            await push.waitUntilClosed()
+            for index in 0..<10 {
+                #expect(try await pull.receive().strings == ["\(index)"])
+            }
+        }
+    }
+
     @Test("an inproc pair holds the sum of both high-water marks, as libzmq's does; none when the receiver has none")
     func inprocHighWaterMarks() async throws {
         try await withContext { context in

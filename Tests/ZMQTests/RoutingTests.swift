@@ -278,6 +278,7 @@ struct RoutingTests {
         var state = SocketState(pattern: PullPattern())
         let pipe = state.makePipe(connectSide: false)
         pipe.pullsFromPeer = true
+        pipe.engine = IdleEngine()
         state.pipes.append(pipe)
         _ = state.pattern.attached(pipe)
         var batch: MessageQueue = [["1"], ["2"], ["3"]]
@@ -297,6 +298,20 @@ struct RoutingTests {
         after = SocketState.AfterReceive()
         #expect(try state.dequeue(after: &after)?.0 == ["3"])
         #expect(!pipe.readingPaused)
+        // Paused before its engine was attached (an inproc peer delivers from the moment it is
+        // linked) and read down meanwhile: it stays paused until the attach, which resumes it.
+        let early = state.makePipe(connectSide: true)
+        early.pullsFromPeer = true
+        state.pipes.append(early)
+        _ = state.pattern.attached(early)
+        var one: MessageQueue = [["x"]]
+        #expect(state.deliver(&one, from: early).pause)
+        after = SocketState.AfterReceive()
+        #expect(try state.dequeue(after: &after)?.0 == ["x"])
+        #expect(early.readingPaused && after.resume == nil)
+        let attached = state.attach(IdleEngine(), peer: PeerInfo(socketType: .push, identity: nil, metadata: Metadata(), minorVersion: 1),
+                                    metadata: nil, connectPipe: early)
+        #expect(attached.resume && !early.readingPaused)
         // A pipe that does not pull pauses only at the high-water mark.
         let other = state.makePipe(connectSide: false)
         state.pipes.append(other)
@@ -328,4 +343,14 @@ struct RoutingTests {
         _ = state.deliver(&next, from: peer)
         #expect(try receive() == ["second answer"])
     }
+}
+
+/// An engine that does nothing, for the state's rules without I/O.
+private final class IdleEngine: PipeEngine, @unchecked Sendable {
+    func scheduleDrain() {}
+    func resumeReading() {}
+    func whenFlushed(_ done: @escaping @Sendable () -> Void) { done() }
+    func close() async {}
+    var endpoint: String { "inproc://idle" }
+    var peerAddress: String? { nil }
 }

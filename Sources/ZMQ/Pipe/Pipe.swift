@@ -25,12 +25,16 @@ protocol PipeEngine: AnyObject, Sendable {
     /// The peer's receive high-water mark, where the peer's queue is this pipe's outbound queue
     /// (inproc; `Pipe.roomBeyondHighWaterMark`); nil for a connection.
     var peerReceiveHighWaterMark: Int? { get }
+    /// The socket is closing: anything sent that only waits for the peer to take it is handed
+    /// over now (inproc, where a send is delivered once queued, as libzmq's are).
+    func socketClosing()
 }
 
 extension PipeEngine {
     var datagramLimit: Int? { nil }
     var peerPulls: Bool { false }
     var peerReceiveHighWaterMark: Int? { nil }
+    func socketClosing() {}
 }
 
 /// The per-peer queues between user code and one connection: outbound messages waiting for the

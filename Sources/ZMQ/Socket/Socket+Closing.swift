@@ -15,6 +15,7 @@ extension ZMQSocket {
         guard let closing else { return }
         received.withLock { $0.removeAll() }
         closing.wakeups.fail(with: .socketClosed)
+        for engine in closing.engines { engine.socketClosing() }
         // Batches written before closing began carry no completion: linger waits for each
         // connection to flush them, then for every batch taken from now on.
         for (engine, pipe) in closing.flushes {

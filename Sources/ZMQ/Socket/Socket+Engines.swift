@@ -31,12 +31,13 @@ extension ZMQSocket {
     /// for an accepted peer), or nil when the socket type refuses another peer. Messages read
     /// from it will carry `metadata`.
     func attach(_ engine: any PipeEngine, peer: PeerInfo, metadata: MessageMetadata? = nil, connectPipe: Pipe?) -> Pipe? {
-        let (pipe, wakeups, replaced, messagesWait) = state.withLock {
+        let (pipe, wakeups, replaced, messagesWait, resume) = state.withLock {
             $0.attach(engine, peer: peer, metadata: metadata, connectPipe: connectPipe)
         }
         wakeups.resume()
         if let replaced { Task { await replaced.close() } }
         if messagesWait { engine.scheduleDrain() }
+        if resume { engine.resumeReading() }
         return pipe
     }
 

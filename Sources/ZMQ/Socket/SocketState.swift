@@ -194,7 +194,7 @@ struct SocketState: Sendable {
         // The pipe's metadata is read once: its fields share cache lines the I/O thread writes.
         // A pipe that pulls from its peer keeps its last message back: the next batch is
         // taken when that one is read, not now, when the peer has sent next to nothing.
-        var count = min(pipe.inbound.count - (pipe.pullsFromPeer && pipe.readingPaused ? 1 : 0), limit)
+        var count = min(pipe.inbound.count - (pipe.readingPaused && lowWaterMark(of: pipe) == 0 && pipe.pullsFromPeer ? 1 : 0), limit)
         if prefixesRoutingID {
             // One envelope for the whole batch: it holds one pipe's messages at a time (another
             // receiver may have refilled it meanwhile; these then wait for the next turn), and
@@ -234,15 +234,17 @@ struct SocketState: Sendable {
     /// A connection completed its handshake: its pipe (the connect-side one, or a new one for an
     /// accepted peer), or nil when the socket type refuses another peer.
     /// Also returns the engine of a peer the new one replaces (ROUTER handover), to be closed.
+    /// `resume`: reading paused before this engine was attached (an inproc peer delivers from
+    /// the moment it is linked), and the pipe has been read down since: resume the engine.
     mutating func attach(_ engine: any PipeEngine, peer: PeerInfo, metadata: MessageMetadata?, connectPipe: Pipe?)
-        -> (pipe: Pipe?, wakeups: Wakeups, replaced: (any PipeEngine)?, messagesWait: Bool) {
-        guard !closed || lingering else { return (nil, Wakeups(), nil, false) }
+        -> (pipe: Pipe?, wakeups: Wakeups, replaced: (any PipeEngine)?, messagesWait: Bool, resume: Bool) {
+        guard !closed || lingering else { return (nil, Wakeups(), nil, false, false) }
         let pipe: Pipe
         if let connectPipe {
-            guard pipes.contains(where: { $0 === connectPipe }) else { return (nil, Wakeups(), nil, false) }
+            guard pipes.contains(where: { $0 === connectPipe }) else { return (nil, Wakeups(), nil, false, false) }
             pipe = connectPipe
         } else {
-            guard pattern.admits(peer, among: pipes) else { return (nil, Wakeups(), nil, false) }
+            guard pattern.admits(peer, among: pipes) else { return (nil, Wakeups(), nil, false, false) }
             pipe = makePipe(connectSide: false)
             pipes.append(pipe)
         }
@@ -283,9 +285,11 @@ struct SocketState: Sendable {
         if lingering { pipe.reportTakes() }
         // What the last connection left, or a notice the pattern queued.
         readable.activate(pipe)
+        let resume = pipe.readingPaused && pipe.inbound.count <= lowWaterMark(of: pipe)
+        if resume { pipe.readingPaused = false }
         // A new peer may be the room a waiting sender needs, or the peer someone waits for (and
         // with routerNotify it brings a message).
-        return (pipe, waiters.peerAttached(withMessages: !pipe.inbound.isEmpty), replacedEngine, messagesWait)
+        return (pipe, waiters.peerAttached(withMessages: !pipe.inbound.isEmpty), replacedEngine, messagesWait, resume)
     }
 
     /// A connection went away. Its queued outbound messages stay with a connect-side pipe; an
@@ -346,7 +350,9 @@ struct SocketState: Sendable {
         }
         readable.activate(pipe)
         let hwm = options.receiveHighWaterMark
-        let pause = pattern.pausesReading && (pipe.pullsFromPeer ? !pipe.inbound.isEmpty : hwm > 0 && pipe.inbound.count >= hwm)
+        // With conflate only the newest counts: take everything there is, whoever reads.
+        let pulls = pipe.pullsFromPeer && !options.conflate
+        let pause = pattern.pausesReading && (pulls ? !pipe.inbound.isEmpty : hwm > 0 && pipe.inbound.count >= hwm)
         if pause { pipe.readingPaused = true }
         return (pause, delivered > 0 ? waiters.messagesArrived(delivered) : Wakeups())
     }
@@ -367,6 +373,12 @@ struct SocketState: Sendable {
         return waiters.roomMade()
     }
 
+    /// How far a paused pipe is read down before its engine resumes: half the receive mark, or for
+    /// a pipe that pulls from its peer, all of it.
+    func lowWaterMark(of pipe: Pipe) -> Int {
+        pipe.pullsFromPeer && !options.conflate ? 0 : options.receiveHighWaterMark / 2
+    }
+
     /// After messages left inbound queues other than through `receive`: resumes reading where
     /// that made room, and forgets accepted pipes whose connection has gone and that are empty.
     mutating func inboundShrank() -> [any PipeEngine] {
@@ -376,9 +388,11 @@ struct SocketState: Sendable {
     /// The same for one pipe: the engine to resume, if reading paused and there is room again.
     mutating func inboundShrank(_ pipe: Pipe) -> (any PipeEngine)? {
         var resume: (any PipeEngine)?
-        if pipe.readingPaused, pipe.inbound.count <= (pipe.pullsFromPeer ? 0 : options.receiveHighWaterMark / 2) {
+        // With no engine yet (an inproc peer delivers before this side's attach), reading stays
+        // paused: `attach` resumes it.
+        if pipe.readingPaused, pipe.inbound.count <= lowWaterMark(of: pipe), let engine = pipe.engine {
             pipe.readingPaused = false
-            resume = pipe.engine
+            resume = engine
         }
         if pipe.isDetached, pipe.inbound.isEmpty { remove(pipe) }
         return resume
@@ -392,6 +406,8 @@ struct SocketState: Sendable {
         var linger: Linger
         /// Connections whose earlier writes linger must wait for.
         var flushes: [(any PipeEngine, Pipe)]
+        /// Every connection, told the socket is closing (`PipeEngine.socketClosing`).
+        var engines: [any PipeEngine]
     }
 
     mutating func beginClosing() -> Closing {
@@ -407,7 +423,8 @@ struct SocketState: Sendable {
             }
         }
         defer { listeners.removeAll() }
-        return Closing(wakeups: waiters.closeAll(), listeners: listeners, linger: options.linger, flushes: flushes)
+        return Closing(wakeups: waiters.closeAll(), listeners: listeners, linger: options.linger, flushes: flushes,
+                       engines: Array(engines.values))
     }
 
     /// Nothing left to write: every pipe's queue is empty and every engine has flushed.

@@ -173,12 +173,14 @@ final class InprocEngine: PipeEngine, @unchecked Sendable {
     }
 
     /// Called with the link's lock held. Takes the socket locks one at a time, never together.
-    private func drainLocked() {
+    /// With `everything`, delivers all that is queued whether or not the peer has read what it
+    /// holds (the socket is closing).
+    private func drainLocked(everything: Bool = false) {
         guard let pipeHandle, let peer, let peerPipeHandle = peer.pipeHandle else {
             drainWanted = true
             return
         }
-        guard !peerFull else { return }
+        guard !peerFull || everything else { return }
         pipeHandle._withUnsafeGuaranteedRef { pipe in
             peerPipeHandle._withUnsafeGuaranteedRef { peerPipe in
                 while let taken = socket.takeOutbound(from: pipe, into: &batch) {
@@ -186,7 +188,7 @@ final class InprocEngine: PipeEngine, @unchecked Sendable {
                     if taken.reportWhenWritten { socket.batchWritten(from: pipe) }
                     if full {
                         peerFull = true
-                        return
+                        if !everything { return }
                     }
                 }
             }
@@ -207,6 +209,12 @@ final class InprocEngine: PipeEngine, @unchecked Sendable {
             peer.peerFull = false
             peer.drainLocked()
         }
+    }
+
+    /// A closing socket's sends are the peer's: libzmq's inproc sends are in the peer's pipe once
+    /// made, so even a close with no linger loses none of them.
+    func socketClosing() {
+        link.withLock { drainLocked(everything: true) }
     }
 
     /// Delivery happens inside the drain: whatever was taken is already with the peer.
