@@ -194,7 +194,7 @@ struct SocketState: Sendable {
         // The pipe's metadata is read once: its fields share cache lines the I/O thread writes.
         // A pipe that pulls from its peer keeps its last message back: the next batch is
         // taken when that one is read, not now, when the peer has sent next to nothing.
-        var count = min(pipe.inbound.count - (pipe.readingPaused && lowWaterMark(of: pipe) == 0 && pipe.pullsFromPeer ? 1 : 0), limit)
+        var count = min(pipe.inbound.count - (pipe.readingPaused && pulls(pipe) ? 1 : 0), limit)
         if prefixesRoutingID {
             // One envelope for the whole batch: it holds one pipe's messages at a time (another
             // receiver may have refilled it meanwhile; these then wait for the next turn), and
@@ -350,9 +350,7 @@ struct SocketState: Sendable {
         }
         readable.activate(pipe)
         let hwm = options.receiveHighWaterMark
-        // With conflate only the newest counts: take everything there is, whoever reads.
-        let pulls = pipe.pullsFromPeer && !options.conflate
-        let pause = pattern.pausesReading && (pulls ? !pipe.inbound.isEmpty : hwm > 0 && pipe.inbound.count >= hwm)
+        let pause = pattern.pausesReading && (pulls(pipe) ? !pipe.inbound.isEmpty : hwm > 0 && pipe.inbound.count >= hwm)
         if pause { pipe.readingPaused = true }
         return (pause, delivered > 0 ? waiters.messagesArrived(delivered) : Wakeups())
     }
@@ -373,10 +371,17 @@ struct SocketState: Sendable {
         return waiters.roomMade()
     }
 
+    /// Whether `pipe`'s receiving thread takes its peer's batches itself (`Pipe.pullsFromPeer`).
+    /// Not with conflate: only the newest message counts, so every delivery takes all there is.
+    @inline(__always)
+    func pulls(_ pipe: Pipe) -> Bool {
+        pipe.pullsFromPeer && !options.conflate
+    }
+
     /// How far a paused pipe is read down before its engine resumes: half the receive mark, or for
     /// a pipe that pulls from its peer, all of it.
     func lowWaterMark(of pipe: Pipe) -> Int {
-        pipe.pullsFromPeer && !options.conflate ? 0 : options.receiveHighWaterMark / 2
+        pulls(pipe) ? 0 : options.receiveHighWaterMark / 2
     }
 
     /// After messages left inbound queues other than through `receive`: resumes reading where

@@ -160,27 +160,21 @@ struct CurveCipher: Sendable, CustomReflectable {
         // The key and a 24-octet nonce on the stack, its prefix set once: per box, only the counter.
         let key = self.key, prefix = receivePrefix
         let failure = key.withUnsafeBufferPointer { key in
-            withUnsafeTemporaryAllocation(of: UInt8.self, capacity: Sodium.nonceBytes) { nonce in
+            withUnsafeTemporaryAllocation(of: UInt8.self, capacity: Sodium.nonceBytes) { nonce -> ZMTPError? in
                 _ = nonce.initialize(from: prefix)
-                return openEach(bodies, key: key.baseAddress!, nonce: nonce.baseAddress!, batch: &batch, large: &large, into: &opened)
+                for index in bodies.indices {
+                    if let failure = openOne(bodies[index], key: key.baseAddress!, nonce: nonce.baseAddress!,
+                                             batch: &batch, large: &large, into: &opened) {
+                        return failure
+                    }
+                }
+                return nil
             }
         }
         for (index, start, length) in large {
             opened[index] = (batch.getInteger(at: start)!, Frame(buffer: batch.getSlice(at: start + 1, length: length - 1)!))
         }
         return failure
-    }
-
-    /// Opens each of `bodies` in turn (see `open(_:into:)`); the error of the first that fails.
-    private mutating func openEach(_ bodies: [ByteBuffer], key: UnsafePointer<UInt8>, nonce: UnsafeMutablePointer<UInt8>,
-                                   batch: inout ByteBuffer, large: inout [(index: Int, start: Int, length: Int)],
-                                   into opened: inout Deque<(flags: UInt8, frame: Frame)>) -> ZMTPError? {
-        for index in bodies.indices {
-            if let failure = openOne(bodies[index], key: key, nonce: nonce, batch: &batch, large: &large, into: &opened) {
-                return failure
-            }
-        }
-        return nil
     }
 
     /// Opens one MESSAGE, borrowed from the batch: no reference count is touched for it.
