@@ -24,7 +24,12 @@ public struct FrameDecoder: Sendable {
     /// 4 MiB + 9 octets would hold 8 MiB for every peer that merely announces a large frame.
     static let maxReservation = 4 << 20
 
-    public init() {}
+    /// Where buffers for large straddling frames come from, and go back to.
+    private let largeBuffers: LargeFrameBuffers
+
+    public init(largeBuffers: LargeFrameBuffers = .shared) {
+        self.largeBuffers = largeBuffers
+    }
 
     /// True when octets of an incomplete frame are buffered.
     public var hasPartialFrame: Bool { partial != nil }
@@ -35,6 +40,7 @@ public struct FrameDecoder: Sendable {
         if partial != nil {
             guard try completePartial(from: &chunk) else { return nil }
             var frameBytes = partial.take()!
+            largeBuffers.keep(frameBytes)
             return try readFrame(from: &frameBytes)!
         }
         if let frame = try readFrame(from: &chunk) {
@@ -43,7 +49,7 @@ public struct FrameDecoder: Sendable {
         guard chunk.readableBytes > 0 else { return nil }
         // Keep the incomplete tail: reserve room for the whole frame when its header is known.
         let declared = (try Self.header(in: chunk, limit: bodyLimit, reported: reportedLimit)).map { $0.length + $0.size }
-        var tail = ByteBufferAllocator().buffer(capacity: min(declared ?? 9, Self.maxReservation))
+        var tail = largeBuffers.buffer(capacity: min(declared ?? 9, Self.maxReservation))
         tail.writeBuffer(&chunk)
         partial = tail
         return nil
