@@ -173,6 +173,26 @@ public struct Connection: Sendable {
         return false
     }
 
+    /// After the handshake, the buffer of a frame of at least `minimum` octets being received,
+    /// for the network to read the rest straight into it
+    /// (`FrameDecoder.lendPartialFrame`). The next `receive` must be given that buffer, read
+    /// into, or it must come back through `restoreLentFrame` first.
+    public mutating func lendPartialFrame(minimum: Int) -> ByteBuffer? {
+        guard isOpen else { return nil }
+        return decoder.lendPartialFrame(minimum: minimum)
+    }
+
+    /// Takes back a lent frame buffer that was not read into.
+    public mutating func restoreLentFrame(_ buffer: ByteBuffer) {
+        decoder.restore(buffer)
+    }
+
+    /// A frame buffer is lent out (`lendPartialFrame`).
+    public var hasLentFrame: Bool { decoder.isLent }
+
+    /// Octets of a frame that began in an earlier read are buffered.
+    public var hasPartialFrame: Bool { decoder.hasPartialFrame }
+
     /// Consumes octets from `buffer` until an action is due. Call again until it returns
     /// `.needMoreData`; the buffer is then fully consumed.
     public mutating func receive(_ buffer: inout ByteBuffer) -> Action {

@@ -14,9 +14,15 @@ public struct FrameDecoder: Sendable {
 
     /// The octets of a frame that began in an earlier read.
     private var partial: ByteBuffer?
+    /// The capacity of the partial frame's buffer while it is lent out to be read into
+    /// (`lendPartialFrame`); 0 when it is not.
+    private var lentCapacity = 0
 
     /// The memory held for a frame that began in an earlier read.
-    package var retainedCapacity: Int { partial?.capacity ?? 0 }
+    package var retainedCapacity: Int { partial?.capacity ?? lentCapacity }
+
+    /// The partial frame's buffer is lent out: the next chunk is that buffer, read into.
+    public var isLent: Bool { lentCapacity > 0 }
 
     /// The largest buffer reserved up front for a straddling frame (header included), so a frame
     /// of up to 4 MiB less its header is copied once; larger frames grow as their octets arrive,
@@ -34,6 +40,28 @@ public struct FrameDecoder: Sendable {
     /// True when octets of an incomplete frame are buffered.
     public var hasPartialFrame: Bool { partial != nil }
 
+    /// Hands out the buffer of the frame being received, for the network to read the rest of it
+    /// straight in after what is there: no copy of it on the way. Only for a frame of at least
+    /// `minimum` octets, and whose buffer has room for all that is still to come. The
+    /// next chunk must then be that buffer (`next(from:)` takes it as the frame's own), or it
+    /// must come back through `restore` first.
+    public mutating func lendPartialFrame(minimum: Int) -> ByteBuffer? {
+        guard let buffered = partial,
+              let header = try? Self.header(in: buffered, limit: bodyLimit, reported: reportedLimit)
+        else { return nil }
+        let needed = header.length + header.size - buffered.readableBytes
+        guard header.size >= minimum, needed > 0, buffered.writableBytes >= needed else { return nil }
+        lentCapacity = buffered.capacity
+        // Moved out, so that the network's write into it finds it uniquely referenced.
+        return partial.take()
+    }
+
+    /// Takes back a lent buffer that was not read into.
+    public mutating func restore(_ lent: ByteBuffer) {
+        partial = lent
+        lentCapacity = 0
+    }
+
     /// Returns the next complete frame, consuming its octets from `chunk`, or nil once `chunk` is
     /// exhausted (any incomplete tail is kept for the next call).
     public mutating func next(from chunk: inout ByteBuffer) throws(ZMTPError) -> WireFrame? {
@@ -43,13 +71,30 @@ public struct FrameDecoder: Sendable {
             largeBuffers.keep(frameBytes)
             return try readFrame(from: &frameBytes)!
         }
+        let returned = lentCapacity > 0
+        lentCapacity = 0
         if let frame = try readFrame(from: &chunk) {
+            // The lent buffer, read into, now holds the whole frame and ends with it.
+            if returned { largeBuffers.keep(chunk) }
             return frame
         }
         guard chunk.readableBytes > 0 else { return nil }
-        // Keep the incomplete tail: reserve room for the whole frame when its header is known.
+        if returned {
+            // The lent buffer, read into, still short of the frame: it stays the frame's buffer,
+            // with room for the rest (`lendPartialFrame`).
+            partial = chunk
+            chunk.moveReaderIndex(to: chunk.writerIndex)
+            return nil
+        }
+        // Keep the incomplete tail: reserve room for the whole frame when its header is known,
+        // placed to end where the buffer does, so that a read into it (`lendPartialFrame`)
+        // brings in this frame and nothing after it.
         let declared = (try Self.header(in: chunk, limit: bodyLimit, reported: reportedLimit)).map { $0.length + $0.size }
         var tail = largeBuffers.buffer(capacity: min(declared ?? 9, Self.maxReservation))
+        if let declared, declared <= tail.capacity {
+            tail.moveWriterIndex(to: tail.capacity - declared)
+            tail.moveReaderIndex(to: tail.capacity - declared)
+        }
         tail.writeBuffer(&chunk)
         partial = tail
         return nil
@@ -79,6 +124,11 @@ public struct FrameDecoder: Sendable {
     private mutating func nextFrame(from chunk: inout ByteBuffer, flags: inout FrameFlags,
                                     smallMessagesInto batch: inout MessageQueue, takingSmall: Bool) throws(ZMTPError) -> Frame? {
         if partial == nil, let whole = readWholeFrame(from: &chunk, flags: &flags, smallMessagesInto: &batch, takingSmall: takingSmall) {
+            if lentCapacity > 0 {
+                // The lent buffer, read into, now holds the whole frame and ends with it.
+                lentCapacity = 0
+                largeBuffers.keep(chunk)
+            }
             return whole
         }
         guard let frame = try next(from: &chunk) else { return nil }

@@ -44,6 +44,9 @@ public enum ZMTPError: Error, Equatable, Sendable, CustomStringConvertible {
     case curveNotBuilt
     /// An authentication reply arrived when the mechanism was not waiting for one (a shell bug).
     case unexpectedAuthentication
+    /// The buffer of a frame being received was lent to the network to read into, and the read
+    /// went elsewhere: the frame's octets so far are gone (a shell bug).
+    case lentFrameLost
 
     /// Whether the peer turned us away on purpose, so retrying at once would be refused again.
     public var isRefusal: Bool {
@@ -90,6 +93,7 @@ public enum ZMTPError: Error, Equatable, Sendable, CustomStringConvertible {
         case .nonceNotIncreasing(let received, let last): return "CURVE nonce \(received) does not follow \(last): replayed or reordered"
         case .curveNotBuilt: return CurveAvailability.missingMessage
         case .unexpectedAuthentication: return "an authentication reply when none was asked for"
+        case .lentFrameLost: return "a read went past the buffer of the frame being received: its octets so far were lost"
         }
     }
 }

@@ -325,6 +325,67 @@ struct FrameCodecTests {
         #expect(try decoder.next(from: &second) == nil)
     }
 
+    /// Where a buffer's memory starts, to tell whether two buffers share it.
+    static func storage(_ buffer: ByteBuffer) -> UnsafeRawPointer? {
+        buffer.withVeryUnsafeBytes { UnsafeRawPointer($0.baseAddress) }
+    }
+
+    @Test("a large frame's buffer is lent to be read into: the reads go into place, and the frame is a slice of it")
+    func lentFrameBuffer() throws {
+        let body = (0..<200_000).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+        let wire = [0x02] + withUnsafeBytes(of: UInt64(body.count).bigEndian, Array.init) + body
+        var decoder = FrameDecoder()
+        var first = buffer(Array(wire[..<1009]))
+        #expect(try decoder.next(from: &first) == nil)
+        // A frame smaller than the minimum asked: not lent.
+        let refused = decoder.lendPartialFrame(minimum: 200_001)
+        #expect(refused == nil)
+        // Taken straight into a variable: a second reference would make the write below copy.
+        guard var lent = decoder.lendPartialFrame(minimum: 64 * 1024) else {
+            Issue.record("a frame of 200,000 octets was not lent")
+            return
+        }
+        #expect(decoder.isLent && !decoder.hasPartialFrame)
+        #expect(decoder.retainedCapacity == lent.capacity)
+        // The frame ends where the buffer does: a read into it brings in nothing after it.
+        #expect(lent.readableBytes == 1009 && lent.writableBytes == body.count - 1000)
+        let memory = Self.storage(lent)
+        // A read short of the end: the buffer stays the frame's, and is lent again.
+        lent.writeBytes(wire[1009..<101_009])
+        #expect(try decoder.next(from: &lent) == nil)
+        #expect(lent.readableBytes == 0 && !decoder.isLent && decoder.hasPartialFrame)
+        // As the engine does once a read is handled: the chunk is let go, and the frame's
+        // buffer is the decoder's alone again.
+        lent = ByteBuffer()
+        guard var again = decoder.lendPartialFrame(minimum: 64 * 1024) else {
+            Issue.record("the frame was not lent again")
+            return
+        }
+        #expect(Self.storage(again) == memory)
+        again.writeBytes(wire[101_009...])
+        let frame = try #require(try decoder.next(from: &again))
+        #expect(bytes(frame.body) == body)
+        #expect(frame.body.withUnsafeReadableBytes { UnsafeRawPointer($0.baseAddress) } == memory.map { $0 + (again.capacity - wire.count + 9) })
+        #expect(!decoder.isLent && !decoder.hasPartialFrame)
+    }
+
+    @Test("a lent frame buffer that was not read into comes back, and the frame completes from other reads")
+    func lentFrameBufferRestored() throws {
+        let body = [UInt8](repeating: 5, count: 100_000)
+        let wire = [0x02] + withUnsafeBytes(of: UInt64(body.count).bigEndian, Array.init) + body
+        var decoder = FrameDecoder()
+        var first = buffer(Array(wire[..<500]))
+        #expect(try decoder.next(from: &first) == nil)
+        let lentOut = decoder.lendPartialFrame(minimum: 64 * 1024)
+        decoder.restore(try #require(lentOut))
+        #expect(!decoder.isLent && decoder.hasPartialFrame)
+        var rest = buffer(Array(wire[500...]) + [0x00, 1, 0x41])
+        let frame = try #require(try decoder.next(from: &rest))
+        #expect(bytes(frame.body) == body)
+        let next = try #require(try decoder.next(from: &rest))
+        #expect(bytes(next.body) == [0x41])
+    }
+
     // MARK: Errors
 
     @Test("any reserved flag bit is refused", arguments: [UInt8(0x08), 0x10, 0x20, 0x40, 0x80, 0xF8, 0x0D])

@@ -52,6 +52,11 @@ final class ZMTPEngine: ChannelDuplexHandler, ChannelEngine, @unchecked Sendable
     /// Set once the handshake shows the peer takes subscriptions as commands.
     private var subscriptionsAsCommands = false
     private var spareBuffer: ByteBuffer?
+    /// Where the next read goes: a large frame being received is read into its own buffer.
+    private let readTarget = FrameReadTarget()
+    /// A frame of at least this size is read into place (`FrameReadTarget`): the most one
+    /// ordinary read takes, so smaller frames often arrive whole in one.
+    static let readInPlaceMinimum = 256 * 1024
     private let zapDomain: String
 
     init(socket: ZMQSocket, connecter: Connecter?, endpoint: String, eventLoop: any EventLoop, options: SocketOptions) {
@@ -115,6 +120,7 @@ final class ZMTPEngine: ChannelDuplexHandler, ChannelEngine, @unchecked Sendable
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        try? context.channel.syncOptions?.setOption(.recvAllocator, value: ReadInPlaceAllocator(target: readTarget))
         if !socket.register(self) {
             context.close(promise: nil)
         }
@@ -144,6 +150,7 @@ final class ZMTPEngine: ChannelDuplexHandler, ChannelEngine, @unchecked Sendable
         incoming = MessageQueue()
         outgoing = MessageQueue()
         spareBuffer = nil
+        readTarget.lent = nil
     }
 
     private func cancelTimers() {
@@ -155,9 +162,37 @@ final class ZMTPEngine: ChannelDuplexHandler, ChannelEngine, @unchecked Sendable
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var buffer = unwrapInboundIn(data)
+        if machine.hasLentFrame {
+            if let unused = readTarget.lent {
+                // The read went into another buffer: the frame's own comes back first.
+                readTarget.lent = nil
+                machine.restoreLentFrame(unused)
+            } else if !readTarget.isLentBuffer(buffer) {
+                fail(.lentFrameLost, farewell: nil)
+                return
+            } else {
+                // Only what the read added is new.
+                octets.received.add(buffer.readableBytes - readTarget.lentCount, ordering: .relaxed)
+                octets.receivedInPlace.add(buffer.readableBytes - readTarget.lentCount, ordering: .relaxed)
+                if heartbeats { machine.trafficReceived(at: .now()) }
+                process(&buffer, context: context)
+                return
+            }
+        }
         octets.received.add(buffer.readableBytes, ordering: .relaxed)
         if heartbeats { machine.trafficReceived(at: .now()) }
         process(&buffer, context: context)
+        readTarget.recycle(buffer)
+    }
+
+    /// The end of a read: a large frame still arriving lends its buffer to the next read.
+    func channelReadComplete(context: ChannelHandlerContext) {
+        readTarget.readEventEnded(partialFrame: machine.hasPartialFrame)
+        if !failed, readTarget.mayLend, readTarget.lent == nil,
+           let lent = machine.lendPartialFrame(minimum: Self.readInPlaceMinimum) {
+            readTarget.lend(lent)
+        }
+        context.fireChannelReadComplete()
     }
 
     /// Runs the state machine over `buffer` (empty when an authentication reply came back) and

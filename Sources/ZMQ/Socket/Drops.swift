@@ -90,6 +90,8 @@ public struct PeerDrops: Sendable, Equatable {
 /// a cache line with the socket's lock.
 final class OctetCounters: Sendable {
     let received = Atomic<Int>(0)
+    /// Of `received`, the octets read straight into a large frame's own buffer.
+    let receivedInPlace = Atomic<Int>(0)
     let sent = Atomic<Int>(0)
     let messagesSent = Atomic<Int>(0)
 }
@@ -102,6 +104,8 @@ struct Traffic: Equatable {
     var octetsReceived = 0
     var octetsSent = 0
     var drops = DropCounts()
+    /// Of `octetsReceived`, those read straight into a large frame's own buffer (not exported).
+    var octetsReadInPlace = 0
 
     var sum: Int { messagesReceived + messagesSent + octetsReceived + octetsSent + drops.total }
 }

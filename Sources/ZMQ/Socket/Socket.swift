@@ -55,6 +55,7 @@ public final class ZMQSocket: Sendable {
         }
         traffic.messagesSent = octets.messagesSent.load(ordering: .relaxed)
         traffic.octetsReceived = octets.received.load(ordering: .relaxed)
+        traffic.octetsReadInPlace = octets.receivedInPlace.load(ordering: .relaxed)
         traffic.octetsSent = octets.sent.load(ordering: .relaxed)
         return traffic
     }
