@@ -42,15 +42,17 @@ public struct FrameDecoder: Sendable {
 
     /// Hands out the buffer of the frame being received, for the network to read the rest of it
     /// straight in after what is there: no copy of it on the way. Only for a frame of at least
-    /// `minimum` octets, and whose buffer has room for all that is still to come. The
-    /// next chunk must then be that buffer (`next(from:)` takes it as the frame's own), or it
-    /// must come back through `restore` first.
+    /// `minimum` octets whose buffer ends where the frame will, so that the read brings in
+    /// nothing after it (not a frame larger than `maxReservation`, nor one whose header was
+    /// split between reads: their buffers grow as octets arrive). The next chunk must then be
+    /// that buffer (`next(from:)` takes it as the frame's own), or it must come back through
+    /// `restore` first.
     public mutating func lendPartialFrame(minimum: Int) -> ByteBuffer? {
         guard let buffered = partial,
               let header = try? Self.header(in: buffered, limit: bodyLimit, reported: reportedLimit)
         else { return nil }
         let needed = header.length + header.size - buffered.readableBytes
-        guard header.size >= minimum, needed > 0, buffered.writableBytes >= needed else { return nil }
+        guard header.size >= minimum, needed > 0, buffered.writableBytes == needed else { return nil }
         lentCapacity = buffered.capacity
         // Moved out, so that the network's write into it finds it uniquely referenced.
         return partial.take()

@@ -17,8 +17,9 @@ import Synchronization
 public final class LargeFrameBuffers: Sendable {
     /// Buffers of at least this capacity are kept (a 64 KiB frame and its header need 128 KiB).
     public static let smallestKept = 128 << 10
-    /// Larger buffers are not kept: a frame that big grew past the decoder's up-front reservation.
-    public static let largestKept = 8 << 20
+    /// Larger buffers are not kept: a frame that big grew past the decoder's up-front reservation,
+    /// which is the most any later frame asks for.
+    public static let largestKept = FrameDecoder.maxReservation
     public let maximumCount: Int
     public let maximumCapacity: Int
 

@@ -82,5 +82,52 @@ struct LargeFrameBuffersTests {
         cache.keep(ByteBufferAllocator().buffer(capacity: 64 << 10))
         cache.keep(ByteBufferAllocator().buffer(capacity: 4 << 20))
         #expect(cache.count == 2)  // too small to keep, larger than the whole cache
+
+        // Larger than any frame asks for up front (a frame that grew as it arrived): never taken
+        // again, so not kept.
+        let roomy = LargeFrameBuffers(maximumCount: 16, maximumCapacity: 64 << 20)
+        roomy.keep(ByteBufferAllocator().buffer(capacity: FrameDecoder.maxReservation))
+        roomy.keep(ByteBufferAllocator().buffer(capacity: 2 * FrameDecoder.maxReservation))
+        #expect(roomy.count == 1)
+    }
+
+    @Test("a lent buffer read into whole is kept too, as the engine reads it (small frames at a read's front)")
+    func lentBufferKept() throws {
+        let cache = LargeFrameBuffers(maximumCount: 4, maximumCapacity: 16 << 20)
+        var decoder = FrameDecoder(largeBuffers: cache)
+        var (first, second) = Self.chunks(size: 300_000, fill: 3)
+        var flags = FrameFlags()
+        var batch = MessageQueue()
+        #expect(try decoder.nextFrame(from: &first, flags: &flags, smallMessagesInto: &batch) == nil)
+        guard var lent = decoder.lendPartialFrame(minimum: 256 << 10) else {
+            Issue.record("a frame of 300,000 octets was not lent")
+            return
+        }
+        lent.writeBuffer(&second)
+        let frame = try #require(try decoder.nextFrame(from: &lent, flags: &flags, smallMessagesInto: &batch))
+        #expect(frame.bytes == [UInt8](repeating: 3, count: 300_000))
+        #expect(cache.count == 1)
+    }
+
+    @Test("only a frame whose buffer ends where it does is lent: not one whose header was split, nor one beyond the reservation")
+    func lentOnlyWhenPlaced() throws {
+        var decoder = FrameDecoder(largeBuffers: LargeFrameBuffers(maximumCount: 4, maximumCapacity: 16 << 20))
+        var whole = ByteBuffer()
+        whole.writeInteger(FrameFlags.long.rawValue)
+        whole.writeInteger(UInt64(300_000))
+        whole.writeRepeatingByte(4, count: 300_000)
+        var header = whole.readSlice(length: 5)!
+        #expect(try decoder.next(from: &header) == nil)
+        var more = whole.readSlice(length: 100_000)!
+        #expect(try decoder.next(from: &more) == nil)
+        #expect(decoder.hasPartialFrame)
+        #expect(decoder.lendPartialFrame(minimum: 256 << 10) == nil)
+        #expect(try decoder.next(from: &whole)?.body.readableBytes == 300_000)
+
+        let huge = FrameDecoder.maxReservation + 1000
+        var (start, _) = Self.chunks(size: huge, fill: 5)
+        #expect(try decoder.next(from: &start) == nil)
+        #expect(decoder.hasPartialFrame)
+        #expect(decoder.lendPartialFrame(minimum: 256 << 10) == nil)
     }
 }

@@ -11,9 +11,11 @@ import NIOCore
 final class FrameReadTarget: @unchecked Sendable {
     /// The frame's buffer, until the next read takes it.
     var lent: ByteBuffer?
-    /// Where the lent buffer's memory starts, and how many octets it held: the chunk that
-    /// comes back is the same memory with more octets.
+    /// Where the lent buffer's memory starts, its capacity, where its octets start and how many
+    /// it held: the chunk that comes back is the same memory with more octets.
     private var lentStorage: UInt?
+    private var lentCapacity = 0
+    private var lentReaderIndex = 0
     private(set) var lentCount = 0
     /// A lent buffer was read into: the reads after it take little, enough for the next frame's
     /// header, so that little of a large frame is read other than into place. That lasts to the
@@ -24,19 +26,16 @@ final class FrameReadTarget: @unchecked Sendable {
     var probesThisEvent = 0
     static let probeSize = 64
 
-    /// How many buffers this connection's reads were given. NIO's pool keeps the first
-    /// `nioKeeps` it is given (one per read of a readiness event) and, since this allocator
-    /// never names a size, never uses them again; so those are not reused here, and no frame's
-    /// buffer is lent until they are given out, which leaves a lent buffer referenced by its
-    /// frame alone.
+    /// How many buffers this connection's reads were given by `buffer(allocator:)`. NIO's pool
+    /// keeps the first `nioKeeps` of them (its capacity: the channel's reads per readiness
+    /// event) to reuse; a buffer given after those is referenced by its frame alone. So no
+    /// frame's buffer is lent until that many were given, and while a frame waits for that
+    /// (`fillingPool`), NIO is made to ask for new buffers rather than reuse its own.
     private var handedOut = 0
-    static let nioKeeps = 4
-    /// Ordinary read buffers, handled and given back (`recycle`), taken again for a later read
-    /// once every slice of them is gone, as NIO's own pool does.
-    private var ordinary: [ByteBuffer] = []
-    static let ordinaryKept = 4
+    var nioKeeps = 4
+    var fillingPool = false
 
-    var mayLend: Bool { handedOut >= Self.nioKeeps }
+    var mayLend: Bool { handedOut >= nioKeeps }
 
     /// The read event is over: whether to go on probing into the next one.
     func readEventEnded(partialFrame: Bool) {
@@ -47,12 +46,15 @@ final class FrameReadTarget: @unchecked Sendable {
     func lend(_ buffer: ByteBuffer) {
         lentCount = buffer.readableBytes
         lentStorage = Self.storage(of: buffer)
+        lentCapacity = buffer.capacity
+        lentReaderIndex = buffer.readerIndex
         lent = buffer
     }
 
     /// Whether `chunk` is the lent buffer, read into.
     func isLentBuffer(_ chunk: ByteBuffer) -> Bool {
-        chunk.readableBytes > lentCount && Self.storage(of: chunk) == lentStorage
+        chunk.readableBytes > lentCount && chunk.readerIndex == lentReaderIndex && chunk.capacity == lentCapacity
+            && Self.storage(of: chunk) == lentStorage
     }
 
     private static func storage(of buffer: ByteBuffer) -> UInt {
@@ -60,30 +62,16 @@ final class FrameReadTarget: @unchecked Sendable {
     }
 
     /// A buffer for a read the lent frame does not take: a small one while probing, else one
-    /// of `size` octets, reused when nothing refers to it any more.
+    /// of `size` octets.
     fileprivate func readBuffer(size: Int, allocator: ByteBufferAllocator) -> ByteBuffer {
         handedOut += 1
+        if mayLend { fillingPool = false }
         if probing {
             probesThisEvent += 1
             return allocator.buffer(capacity: Self.probeSize)
         }
-        if handedOut <= Self.nioKeeps { return allocator.buffer(capacity: size) }
-        for index in ordinary.indices where ordinary[index].capacity >= size && ordinary[index].capacity / 4 < size {
-            if ordinary[index].modifyIfUniquelyOwned({ $0.clear() }) != nil {
-                // Moved out: a second reference would make NIO's read into it copy it.
-                return ordinary.remove(at: index)
-            }
-        }
         return allocator.buffer(capacity: size)
     }
-
-    /// An ordinary read's buffer, handled: kept to be read into again (`readBuffer`).
-    func recycle(_ buffer: ByteBuffer) {
-        guard handedOut > Self.nioKeeps, buffer.capacity >= Self.smallestKept else { return }
-        if ordinary.count == Self.ordinaryKept { ordinary.removeFirst() }
-        ordinary.append(buffer)
-    }
-    static let smallestKept = 1024
 
     fileprivate func handOutLent() -> ByteBuffer? {
         guard let buffer = lent else { return nil }
@@ -97,8 +85,10 @@ final class FrameReadTarget: @unchecked Sendable {
 /// The receive allocator of a ZMTP connection: NIO's adaptive sizes, or the frame buffer lent
 /// to the next read (`FrameReadTarget`).
 ///
-/// With `nextBufferSize()` nil, NIO's pool asks `buffer(allocator:)` for every read, and
-/// `record` answering that buffers may grow keeps it from clearing one it holds for reuse.
+/// NIO's pool sizes and reuses its own buffers unless `nextBufferSize()` is nil; then it asks
+/// `buffer(allocator:)` for a new one. So that is nil while a buffer is lent (and for the small
+/// reads after it, and while the pool is being filled). `record` always answers that buffers may
+/// grow, which keeps the pool from reusing its own buffer in place of the one lent.
 struct ReadInPlaceAllocator: RecvByteBufferAllocator {
     private var sizes = AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 2048, maximum: 256 * 1024)
     let target: FrameReadTarget
@@ -111,7 +101,9 @@ struct ReadInPlaceAllocator: RecvByteBufferAllocator {
         target.handOutLent() ?? target.readBuffer(size: sizes.nextBufferSize() ?? 2048, allocator: allocator)
     }
 
-    func nextBufferSize() -> Int? { nil }
+    func nextBufferSize() -> Int? {
+        target.lent == nil && !target.probing && !target.fillingPool ? sizes.nextBufferSize() : nil
+    }
 
     mutating func record(actualReadBytes: Int) -> Bool {
         _ = sizes.record(actualReadBytes: actualReadBytes)

@@ -120,6 +120,9 @@ final class ZMTPEngine: ChannelDuplexHandler, ChannelEngine, @unchecked Sendable
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        if let reads = try? context.channel.syncOptions?.getOption(.maxMessagesPerRead) {
+            readTarget.nioKeeps = Int(reads)
+        }
         try? context.channel.syncOptions?.setOption(.recvAllocator, value: ReadInPlaceAllocator(target: readTarget))
         if !socket.register(self) {
             context.close(promise: nil)
@@ -182,15 +185,18 @@ final class ZMTPEngine: ChannelDuplexHandler, ChannelEngine, @unchecked Sendable
         octets.received.add(buffer.readableBytes, ordering: .relaxed)
         if heartbeats { machine.trafficReceived(at: .now()) }
         process(&buffer, context: context)
-        readTarget.recycle(buffer)
     }
 
     /// The end of a read: a large frame still arriving lends its buffer to the next read.
     func channelReadComplete(context: ChannelHandlerContext) {
         readTarget.readEventEnded(partialFrame: machine.hasPartialFrame)
-        if !failed, readTarget.mayLend, readTarget.lent == nil,
-           let lent = machine.lendPartialFrame(minimum: Self.readInPlaceMinimum) {
-            readTarget.lend(lent)
+        if !failed, readTarget.lent == nil, let lent = machine.lendPartialFrame(minimum: Self.readInPlaceMinimum) {
+            if readTarget.mayLend {
+                readTarget.lend(lent)
+            } else {
+                machine.restoreLentFrame(lent)
+                readTarget.fillingPool = true
+            }
         }
         context.fireChannelReadComplete()
     }
