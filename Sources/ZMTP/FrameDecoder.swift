@@ -125,12 +125,9 @@ public struct FrameDecoder: Sendable {
     @inline(__always)
     private mutating func nextFrame(from chunk: inout ByteBuffer, flags: inout FrameFlags,
                                     smallMessagesInto batch: inout MessageQueue, takingSmall: Bool) throws(ZMTPError) -> Frame? {
-        if partial == nil, let whole = readWholeFrame(from: &chunk, flags: &flags, smallMessagesInto: &batch, takingSmall: takingSmall) {
-            if lentCapacity > 0 {
-                // The lent buffer, read into, now holds the whole frame and ends with it.
-                lentCapacity = 0
-                largeBuffers.keep(chunk)
-            }
+        // A lent buffer read into goes to `next`, which takes it back as the frame's own.
+        if partial == nil, lentCapacity == 0,
+           let whole = readWholeFrame(from: &chunk, flags: &flags, smallMessagesInto: &batch, takingSmall: takingSmall) {
             return whole
         }
         guard let frame = try next(from: &chunk) else { return nil }

@@ -165,24 +165,22 @@ final class ZMTPEngine: ChannelDuplexHandler, ChannelEngine, @unchecked Sendable
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var buffer = unwrapInboundIn(data)
+        var read = buffer.readableBytes
         if machine.hasLentFrame {
             if let unused = readTarget.lent {
                 // The read went into another buffer: the frame's own comes back first.
                 readTarget.lent = nil
                 machine.restoreLentFrame(unused)
-            } else if !readTarget.isLentBuffer(buffer) {
-                fail(.lentFrameLost, farewell: nil)
-                return
-            } else {
+            } else if readTarget.isLentBuffer(buffer) {
                 // Only what the read added is new.
-                octets.received.add(buffer.readableBytes - readTarget.lentCount, ordering: .relaxed)
-                octets.receivedInPlace.add(buffer.readableBytes - readTarget.lentCount, ordering: .relaxed)
-                if heartbeats { machine.trafficReceived(at: .now()) }
-                process(&buffer, context: context)
+                read -= readTarget.lentCount
+                octets.receivedInPlace.add(read, ordering: .relaxed)
+            } else {
+                fail(.lentFrameLost, farewell: nil)
                 return
             }
         }
-        octets.received.add(buffer.readableBytes, ordering: .relaxed)
+        octets.received.add(read, ordering: .relaxed)
         if heartbeats { machine.trafficReceived(at: .now()) }
         process(&buffer, context: context)
     }
