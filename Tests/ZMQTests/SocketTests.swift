@@ -27,6 +27,30 @@ struct SocketTests {
         }
     }
 
+    @Test("an inproc connect the bound PAIR refuses lets go of the refused socket once it is closed")
+    func refusedInprocPeerIsFreed() async throws {
+        try await withContext { context in
+            let pair = try context.socket(.pair)
+            let events = pair.monitor()
+            try await pair.bind("inproc://one-peer")
+            let first = try context.socket(.pair)
+            try await first.connect("inproc://one-peer")
+            try await pair.waitForPeers(1)
+            weak var refused: ZMQSocket?
+            do {
+                let second = try context.socket(.pair)
+                refused = second
+                try await second.connect("inproc://one-peer")
+                #expect(await nextEvent(events) { $0.kind == .peerRefused } != nil)
+                second.close()
+                await second.waitUntilClosed()
+            }
+            #expect(refused == nil, "the refused link's two halves keep the socket alive")
+            try await first.send("still paired")
+            #expect(try await pair.receive().strings == ["still paired"])
+        }
+    }
+
     @Test("a socket is safe to use from many tasks at once")
     func concurrentUse() async throws {
         try await withContext { context in

@@ -88,12 +88,14 @@ final class InprocRegistry: Sendable {
                 outward.pipe = connecter.pipe
             }
             guard connecting.register(outward), bound.register(inward) else {
+                outward.abandon()
                 connecting.unregister(outward)
                 bound.unregister(inward)
                 return
             }
             let peerOfBound = PeerInfo(socketType: connecting.type, identity: Self.identity(of: connecting), metadata: Metadata(), minorVersion: 1)
             guard let inwardPipe = bound.attach(inward, peer: peerOfBound, connectPipe: nil) else {
+                outward.abandon()
                 connecting.unregister(outward)
                 bound.unregister(inward)
                 bound.connectionLog.record(SocketEvent(.peerRefused, endpoint: "\(connecter.endpoint)"))
@@ -224,6 +226,17 @@ final class InprocEngine: PipeEngine, @unchecked Sendable {
 
     func close() async {
         unlink()
+    }
+
+    /// Drops a link that never carried a message: each half holds the other, so both must let go
+    /// or the two keep each other, and their sockets, alive.
+    func abandon() {
+        link.withLock {
+            for half in [self, peer].compactMap({ $0 }) {
+                half.pipe = nil
+                half.peer = nil
+            }
+        }
     }
 
     /// Detaches both directions from their sockets; the connect side waits for the next bind.
