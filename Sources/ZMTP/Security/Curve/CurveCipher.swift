@@ -21,21 +21,19 @@ struct CurveCipher: Sendable, CustomReflectable {
     /// Name, nonce, MAC and flags: what a MESSAGE adds to the frame it carries.
     static let overhead = 8 + 8 + Sodium.macBytes + 1
 
-    private let key: [UInt8]
     /// Nonces are 24 octets: a 16-octet prefix naming the sender, then the 8-octet counter that
-    /// each MESSAGE also carries.
-    private let sendPrefix: [UInt8]
-    /// The peer's prefix.
-    private let receivePrefix: [UInt8]
+    /// each MESSAGE also carries. The prefix is the same for every MESSAGE one way, so each
+    /// direction keeps the Salsa20 key it makes with the connection's key (`Sodium.messageKey`).
+    private let sendKey: [UInt8]
+    private let receiveKey: [UInt8]
     private var nextNonce: UInt64
     private var lastReceived: UInt64
 
     /// `nextNonce` is the sender's next short nonce; `lastReceived` the peer's last handshake nonce.
     init(key: [UInt8], isServer: Bool, nextNonce: UInt64, lastReceived: UInt64) {
-        self.key = key
         let client = Array("CurveZMQMESSAGEC".utf8), server = Array("CurveZMQMESSAGES".utf8)
-        self.sendPrefix = isServer ? server : client
-        self.receivePrefix = isServer ? client : server
+        self.sendKey = Sodium.messageKey(sharedKey: key, noncePrefix: isServer ? server : client)
+        self.receiveKey = Sodium.messageKey(sharedKey: key, noncePrefix: isServer ? client : server)
         self.nextNonce = nextNonce
         self.lastReceived = lastReceived
     }
@@ -79,23 +77,18 @@ struct CurveCipher: Sendable, CustomReflectable {
         }
     }
 
-    /// What sealing needs, as raw memory for the duration of `body`: the key, and a 24-octet
-    /// nonce on the stack whose prefix is set once; the counter is written back afterwards.
+    /// What sealing needs, as raw memory for the duration of `body`: the key, and the counter,
+    /// written back afterwards.
     private mutating func withSendState(_ body: (inout SendState) -> Void) {
-        let key = self.key, prefix = self.sendPrefix
-        nextNonce = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: Sodium.nonceBytes) { nonce in
-            _ = nonce.initialize(from: prefix)
-            return key.withUnsafeBufferPointer { key in
-                var state = SendState(key: key.baseAddress!, nonce: nonce.baseAddress!, counter: nextNonce)
-                body(&state)
-                return state.counter
-            }
+        nextNonce = sendKey.withUnsafeBufferPointer { key in
+            var state = SendState(key: key.baseAddress!, counter: nextNonce)
+            body(&state)
+            return state.counter
         }
     }
 
     private struct SendState {
         let key: UnsafePointer<UInt8>
-        let nonce: UnsafeMutablePointer<UInt8>
         var counter: UInt64
 
         /// Writes one MESSAGE frame at `target` (which has `sealedSize` octets): the ZMTP header,
@@ -114,13 +107,13 @@ struct CurveCipher: Sendable, CustomReflectable {
                 at += 9
             }
             CurveCipher.messageName.withUnsafeBytes { at.copyMemory(from: $0.baseAddress!, byteCount: 8) }
+            // The short nonce as it goes on the wire is the nonce's last 8 octets.
             at.storeBytes(of: counter.bigEndian, toByteOffset: 8, as: UInt64.self)
-            UnsafeMutableRawPointer(nonce + 16).storeBytes(of: counter.bigEndian, as: UInt64.self)
             counter &+= 1
             let plain = at + 16 + Sodium.macBytes
             plain.storeBytes(of: flags, as: UInt8.self)
             if payload.count > 0 { (plain + 1).copyMemory(from: payload.baseAddress!, byteCount: payload.count) }
-            Sodium.seal(at + 16, plain, count: 1 + payload.count, nonce: nonce, key: key)
+            Sodium.sealMessage(at + 16, plain, count: 1 + payload.count, counter: at + 8, key: key)
             return body + (at - target)
         }
     }
@@ -157,19 +150,13 @@ struct CurveCipher: Sendable, CustomReflectable {
         // Where each large frame's plaintext starts in `batch`; sliced once every box is open, as
         // writing after slicing would copy the buffer.
         var large: [(index: Int, start: Int, length: Int)] = []
-        // The key and a 24-octet nonce on the stack, its prefix set once: per box, only the counter.
-        let key = self.key, prefix = receivePrefix
-        let failure = key.withUnsafeBufferPointer { key in
-            withUnsafeTemporaryAllocation(of: UInt8.self, capacity: Sodium.nonceBytes) { nonce -> ZMTPError? in
-                _ = nonce.initialize(from: prefix)
-                for index in bodies.indices {
-                    if let failure = openOne(bodies[index], key: key.baseAddress!, nonce: nonce.baseAddress!,
-                                             batch: &batch, large: &large, into: &opened) {
-                        return failure
-                    }
+        let failure = receiveKey.withUnsafeBufferPointer { key -> ZMTPError? in
+            for index in bodies.indices {
+                if let failure = openOne(bodies[index], key: key.baseAddress!, batch: &batch, large: &large, into: &opened) {
+                    return failure
                 }
-                return nil
             }
+            return nil
         }
         for (index, start, length) in large {
             opened[index] = (batch.getInteger(at: start)!, Frame(buffer: batch.getSlice(at: start + 1, length: length - 1)!))
@@ -179,7 +166,7 @@ struct CurveCipher: Sendable, CustomReflectable {
 
     /// Opens one MESSAGE, borrowed from the batch: no reference count is touched for it.
     @inline(__always)
-    private mutating func openOne(_ body: borrowing ByteBuffer, key: UnsafePointer<UInt8>, nonce receiveNonce: UnsafeMutablePointer<UInt8>,
+    private mutating func openOne(_ body: borrowing ByteBuffer, key: UnsafePointer<UInt8>,
                                   batch: inout ByteBuffer, large: inout [(index: Int, start: Int, length: Int)],
                                   into opened: inout Deque<(flags: UInt8, frame: Frame)>) -> ZMTPError? {
         // The name and the short nonce, in one look.
@@ -192,14 +179,13 @@ struct CurveCipher: Sendable, CustomReflectable {
         guard count >= Self.overhead else { return .malformedCommand("MESSAGE of \(count) octets (at least \(Self.overhead))") }
         let nonce = UInt64(bigEndian: wireNonce)
         guard nonce > lastReceived else { return .nonceNotIncreasing(received: nonce, last: lastReceived) }
-        UnsafeMutableRawPointer(receiveNonce + 16).storeBytes(of: wireNonce, as: UInt64.self)
         // The flags octet, then the frame: what the box holds once opened.
         let length = count - 16 - Sodium.macBytes
         if length - 1 <= Frame.inlineCapacity {
             var small: (flags: UInt8, frame: Frame)?
             body.withUnsafeReadableBytes { bytes in
                 withUnsafeTemporaryAllocation(byteCount: Frame.inlineCapacity + 1, alignment: 1) { target in
-                    guard Sodium.open(target.baseAddress!, bytes.baseAddress! + 16, count: count - 16, nonce: receiveNonce, key: key) else { return }
+                    guard Sodium.openMessage(target.baseAddress!, bytes.baseAddress! + 16, count: count - 16, counter: bytes.baseAddress! + 8, key: key) else { return }
                     small = (target[0], Frame(storage: .inline(InlineBytes(UnsafeRawBufferPointer(rebasing: target[1..<length])))))
                 }
             }
@@ -210,7 +196,7 @@ struct CurveCipher: Sendable, CustomReflectable {
             var written = false
             _ = body.withUnsafeReadableBytes { bytes in
                 batch.writeWithUnsafeMutableBytes(minimumWritableBytes: length) { target in
-                    written = Sodium.open(target.baseAddress!, bytes.baseAddress! + 16, count: count - 16, nonce: receiveNonce, key: key)
+                    written = Sodium.openMessage(target.baseAddress!, bytes.baseAddress! + 16, count: count - 16, counter: bytes.baseAddress! + 8, key: key)
                     return written ? length : 0
                 }
             }
