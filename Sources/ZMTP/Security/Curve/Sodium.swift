@@ -70,14 +70,10 @@ enum Sodium {
     }
 
     /// crypto_box_easy_afternm on raw memory: writes MAC + ciphertext of the `count` octets at
-    /// `message` to `box` (which may overlap the message, as libsodium allows).
+    /// `message` to `box` (which may overlap the message, as libsodium allows). The box
+    /// `sealMessage` must make, octet for octet (the tests compare the two).
     static func seal(_ box: UnsafeMutableRawPointer, _ message: UnsafeRawPointer, count: Int, nonce: UnsafePointer<UInt8>, key: UnsafePointer<UInt8>) {
         _ = crypto_box_easy_afternm(box.assumingMemoryBound(to: UInt8.self), message.assumingMemoryBound(to: UInt8.self), UInt64(count), nonce, key)
-    }
-
-    /// crypto_box_open_easy_afternm on raw memory; false when the box does not open.
-    static func open(_ message: UnsafeMutableRawPointer, _ box: UnsafeRawPointer, count: Int, nonce: UnsafePointer<UInt8>, key: UnsafePointer<UInt8>) -> Bool {
-        crypto_box_open_easy_afternm(message.assumingMemoryBound(to: UInt8.self), box.assumingMemoryBound(to: UInt8.self), UInt64(count), nonce, key) == 0
     }
 
     /// The Salsa20 key of every box sealed with `sharedKey` under a nonce that starts with the
@@ -99,6 +95,10 @@ enum Sodium {
     /// this box, the rest encrypts the message, and the MAC covers the ciphertext.
     static func sealMessage(_ box: UnsafeMutableRawPointer, _ message: UnsafeRawPointer, count: Int,
                             counter: UnsafeRawPointer, key: UnsafePointer<UInt8>) {
+        let output = UnsafeRawPointer(box)
+        assert(output + macBytes == message || output + macBytes + count <= message || message + count <= output,
+               "a box may lie over its message only exactly")
+        assert(counter + 8 <= output || output + macBytes + count <= counter, "the counter is read while the box is written")
         let nonce = counter.assumingMemoryBound(to: UInt8.self)
         let ciphertext = (box + macBytes).assumingMemoryBound(to: UInt8.self)
         let head = min(count, 32)
@@ -125,6 +125,8 @@ enum Sodium {
     static func openMessage(_ message: UnsafeMutableRawPointer, _ box: UnsafeRawPointer, count: Int,
                             counter: UnsafeRawPointer, key: UnsafePointer<UInt8>) -> Bool {
         guard count >= macBytes else { return false }
+        assert(UnsafeRawPointer(message) + (count - macBytes) <= box || box + count <= UnsafeRawPointer(message),
+               "the plaintext must not overlap the box")
         let nonce = counter.assumingMemoryBound(to: UInt8.self)
         let ciphertext = (box + macBytes).assumingMemoryBound(to: UInt8.self)
         let length = count - macBytes, head = min(length, 32)
