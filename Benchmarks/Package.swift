@@ -12,11 +12,16 @@ let package = Package(
     dependencies: [
         // CURVE: the CURVE rows (run.py --only curve) need the library's libsodium-backed CURVE.
         .package(path: "..", traits: ["CURVE"]),
+        // NIOPosix: the latency rows that make NIO's event loops Swift's global executor.
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
     ],
     targets: [
         .executableTarget(
             name: "SwiftBench",
-            dependencies: [.product(name: "ZMQ", package: root), .product(name: "ZMQPatterns", package: root)]
+            dependencies: [
+                .product(name: "ZMQ", package: root), .product(name: "ZMQPatterns", package: root),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+            ]
         ),
     ]
 )

@@ -205,10 +205,13 @@ def blackbox(binary, workers, size):
 
 
 def latency(binary, transport, size, io_thread=False):
-    """p50 and p99 one-way latency (round trip / 2). With io_thread, swift-zmq runs its loops on
-    the socket's I/O thread (`withTaskExecutorPreference(socket.ioExecutor)`); libzmq ignores it."""
+    """p50 and p99 one-way latency (round trip / 2). With io_thread "task", swift-zmq runs its
+    loops on the socket's I/O thread (`withTaskExecutorPreference(socket.ioExecutor)`); with
+    "global", NIO's event loops are Swift's global executor and the context's I/O threads, and
+    the loops are left where Swift puts them. libzmq ignores both."""
     count = 20_000 if transport == "tcp" else 50_000
-    env = dict(os.environ, SWIFT_ZMQ_IO_EXECUTOR="1" if io_thread else "0")
+    env = dict(os.environ, SWIFT_ZMQ_IO_EXECUTOR="1" if io_thread == "task" else "0",
+               SWIFT_ZMQ_NIO_EXECUTOR="1" if io_thread == "global" else "0")
     if transport == "inproc":
         return result(subprocess.run([binary, "lat-inproc", str(count), str(size)], stdout=subprocess.PIPE, text=True, check=True, timeout=600, env=env).stdout)
     _, (client_out, _) = pair_run(binary, binary, "lat-server", "lat-client", transport, count, size, env)
@@ -413,14 +416,15 @@ def main():
     if "latency" in only:
         for transport in [t for t in transports if t != "ipc"]:
             for size in (1, 1024):
-                for io_thread in (False, True):
+                for io_thread in (False, "task", "global") if transport == "tcp" else (False, "task"):
                     p50, p99 = {}, {}
                     for run in range(args.runs):
                         for name, binary in impls.items():
                             median, tail = latency(binary, transport, size, io_thread)
                             p50.setdefault(name, []).append(median)
                             p99.setdefault(name, []).append(tail)
-                    how = ", swift-zmq tasks on the I/O thread" if io_thread else ""
+                    how = {False: "", "task": ", swift-zmq tasks on the I/O thread",
+                           "global": ", NIO's event loops as Swift's global executor"}[io_thread]
                     table.add("%s %d B one-way latency p50, µs%s" % (transport, size, how), "µs", p50)
                     table.add("%s %d B one-way latency p99, µs%s" % (transport, size, how), "µs", p99)
 

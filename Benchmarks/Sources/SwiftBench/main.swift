@@ -13,6 +13,8 @@
 //   then drained to one; RESULT messages/s while spilling, messages/s while draining)
 // With the BENCH_CURVE_* keys set (see `secure`), recv and send use CURVE, as in c/bench.c.
 import Foundation
+import NIOCore
+import NIOPosix
 import Synchronization
 import ZMQ
 import ZMQPatterns
@@ -229,7 +231,14 @@ func spoolRates(count: Int, size: Int, store url: String?) async throws {
 
 let arguments = CommandLine.arguments
 func argument(_ index: Int) -> Int { Int(arguments[index])! }
-let context = ZMQContext()
+/// With SWIFT_ZMQ_NIO_EXECUTOR=1 NIO's shared event loops are Swift's global executor and the
+/// context's I/O threads: every task runs on an I/O thread, with no code of its own to say so.
+let nioExecutor = ProcessInfo.processInfo.environment["SWIFT_ZMQ_NIO_EXECUTOR"] == "1"
+if nioExecutor {
+    precondition(NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor(),
+                 "NIO could not take over Swift's global executor")
+}
+let context = nioExecutor ? ZMQContext(eventLoopGroup: MultiThreadedEventLoopGroup.singleton) : ZMQContext()
 
 /// The mode the arguments name, run to its end.
 func run() async throws {
