@@ -43,6 +43,22 @@ struct LargeFrameBuffersTests {
         #expect(second.readableBytesView.allSatisfy { $0 == 2 })
     }
 
+    @Test("of two dropped buffers, the one kept last is taken first: its octets are the likelier to be in the cache")
+    func lastKeptTakenFirst() throws {
+        let cache = LargeFrameBuffers(maximumCount: 4, maximumCapacity: 16 << 20)
+        var decoder = FrameDecoder(largeBuffers: cache)
+        var first: ByteBuffer? = try Self.decode(size: 300_000, fill: 1, with: &decoder)
+        var second: ByteBuffer? = try Self.decode(size: 300_000, fill: 2, with: &decoder)
+        let secondAddress = Self.address(second!)
+        #expect(Self.address(first!) != secondAddress)
+        #expect(cache.count == 2)
+        first = nil
+        second = nil
+        let third = try Self.decode(size: 300_000, fill: 3, with: &decoder)
+        #expect(Self.address(third) == secondAddress)
+        #expect(third.readableBytesView.allSatisfy { $0 == 3 })
+    }
+
     @Test("a frame still held is never written over")
     func heldFrameUntouched() throws {
         let cache = LargeFrameBuffers(maximumCount: 4, maximumCapacity: 16 << 20)
