@@ -46,6 +46,8 @@ struct MajordomoBrokerMachine: PatternMachine {
 
     let heartbeat: Duration
     let liveness: Int
+    /// How long a worker lives without a word: `liveness` heartbeats, worked out once.
+    private let workerLifetime: Duration
     let requestExpiry: Duration
     let maxQueuedRequests: Int
     let plan: SocketPlan
@@ -64,6 +66,7 @@ struct MajordomoBrokerMachine: PatternMachine {
          plan: SocketPlan = SocketPlan(.router), now: ContinuousClock.Instant) {
         self.heartbeat = heartbeat
         self.liveness = liveness
+        workerLifetime = heartbeat * liveness
         self.requestExpiry = requestExpiry
         self.maxQueuedRequests = maxQueuedRequests
         self.plan = plan
@@ -117,7 +120,7 @@ struct MajordomoBrokerMachine: PatternMachine {
             } else {
                 status = "501"
             }
-            return [.send(Message([request.client] + MajordomoClientMessage.reply(request.version, service: service, body: [Frame(status)])), on: Self.socket)]
+            return [.send(MajordomoClientMessage.replyMessage(request.version, to: request.client, service: service, body: [Frame(status)]), on: Self.socket)]
         }
         // A full queue turns the request away: the client's retry comes back later.
         guard (services[service]?.requests.count ?? 0) < maxQueuedRequests else {
@@ -129,36 +132,40 @@ struct MajordomoBrokerMachine: PatternMachine {
     }
 
     private mutating func fromWorker(_ id: Frame, _ version: MajordomoVersion, _ command: MajordomoCommand, now: ContinuousClock.Instant) -> [Action] {
-        let known = workers[id] != nil
+        // Looked up once: the worker is changed in place through its index.
+        let known = workers.index(forKey: id)
         // Any command from a registered worker is a heartbeat.
-        if known { workers[id]!.expiry = now + heartbeat * liveness }
+        if let known { workers.values[known].expiry = now + workerLifetime }
         switch command {
         case .ready(let service):
             // A second READY, or a worker that would serve the broker's own namespace.
-            guard !known, !service.hasPrefix("mmi.") else { return disconnect(id, version: version) }
-            workers[id] = Worker(service: service, version: version, expiry: now + heartbeat * liveness)
+            guard known == nil, !service.hasPrefix("mmi.") else { return disconnect(id, version: version) }
+            workers[id] = Worker(service: service, version: version, expiry: now + workerLifetime)
             services[service, default: Service()].workers += 1
             services[service]!.waiting.append(id)
             return [.report(MajordomoBrokerEvent(.workerReady, worker: id.bytes, service: service))] + dispatch(service)
         case .reply(let client, let body, let final):
             // Only the answer to the request this worker holds, for the client that sent it.
-            guard let worker = workers[id], let request = worker.request, request.client == client else {
+            guard let known, let request = workers.values[known].request, request.client == client else {
                 return disconnect(id, version: version)
             }
+            let service = workers.values[known].service
             var actions: [Action] = []
             // A 0.1 client takes one reply: partials are for the others only.
             if final || request.version.streamsPartials {
-                actions.append(.send(Message([client] + MajordomoClientMessage.reply(request.version, service: worker.service, body: body, final: final)), on: Self.socket))
+                actions.append(.send(MajordomoClientMessage.replyMessage(request.version, to: client, service: service, body: body, final: final), on: Self.socket))
             }
             guard final else { return actions }
-            workers[id]?.request = nil
-            services[worker.service]?.waiting.append(id)
-            actions.append(.report(MajordomoBrokerEvent(.replyForwarded, worker: id.bytes, service: worker.service)))
-            return actions + dispatch(worker.service)
+            workers.values[known].request = nil
+            services[service]?.waiting.append(id)
+            actions.append(.report(MajordomoBrokerEvent(.replyForwarded, worker: id.bytes, service: service)))
+            actions.append(contentsOf: dispatch(service))
+            return actions
         case .heartbeat:
-            return known ? [] : disconnect(id, version: version)
+            return known != nil ? [] : disconnect(id, version: version)
         case .disconnect:
-            guard let worker = workers[id] else { return [] }
+            guard let known else { return [] }
+            let worker = workers.values[known]
             return [.report(MajordomoBrokerEvent(.workerLost, worker: id.bytes, service: worker.service))] + forget(id)
         case .request:
             // Only the broker sends REQUEST.
@@ -182,7 +189,7 @@ struct MajordomoBrokerMachine: PatternMachine {
     static func turnAway(_ message: Message, on socket: SocketName) -> [Action] {
         guard message.count >= 2, let (version, command) = MajordomoCommand.parse(message.frames[1...]) else { return [] }
         if case .disconnect = command { return [] }
-        return [.send(Message([message[0]] + MajordomoCommand.disconnect.frames(version)), on: Self.socket)]
+        return [.send(MajordomoCommand.disconnect.message(version, to: message[0]), on: Self.socket)]
     }
 
     /// Expires silent workers and stale requests, and heartbeats every worker when due.
@@ -213,7 +220,7 @@ struct MajordomoBrokerMachine: PatternMachine {
         }
         if now >= nextHeartbeat {
             for (id, worker) in workers {
-                actions.append(.send(Message([id] + MajordomoCommand.heartbeat.frames(worker.version)), on: Self.socket))
+                actions.append(.send(MajordomoCommand.heartbeat.message(worker.version, to: id), on: Self.socket))
             }
             nextHeartbeat = now + heartbeat
         }
@@ -225,14 +232,17 @@ struct MajordomoBrokerMachine: PatternMachine {
 
     /// Hands queued requests of `service` to its idle workers, idle longest first.
     private mutating func dispatch(_ name: String) -> [Action] {
+        // The service and the worker are looked up once and changed in place: no copy of either
+        // is held while its queues change, which would copy the queues.
+        guard let service = services.index(forKey: name) else { return [] }
         var actions: [Action] = []
-        while let service = services[name], let id = service.waiting.first, let request = service.requests.first {
-            services[name]!.waiting.removeFirst()
-            guard let worker = workers[id] else { continue }
-            services[name]!.requests.removeFirst()
-            workers[id]!.request = request
+        while let id = services.values[service].waiting.first, !services.values[service].requests.isEmpty {
+            services.values[service].waiting.removeFirst()
+            guard let worker = workers.index(forKey: id) else { continue }
+            let request = services.values[service].requests.removeFirst()
+            workers.values[worker].request = request
             let command = MajordomoCommand.request(client: request.client, body: request.body)
-            actions.append(.send(Message([id] + command.frames(worker.version)), on: Self.socket))
+            actions.append(.send(command.message(workers.values[worker].version, to: id), on: Self.socket))
             actions.append(.report(MajordomoBrokerEvent(.requestForwarded, worker: id.bytes, service: name)))
         }
         return actions
@@ -240,7 +250,7 @@ struct MajordomoBrokerMachine: PatternMachine {
 
     private mutating func disconnect(_ id: Frame, version: MajordomoVersion? = nil) -> [Action] {
         let version = version ?? workers[id]?.version ?? .v02
-        return [.send(Message([id] + MajordomoCommand.disconnect.frames(version)), on: Self.socket),
+        return [.send(MajordomoCommand.disconnect.message(version, to: id), on: Self.socket),
                 .report(MajordomoBrokerEvent(.workerDisconnected, worker: id.bytes))] + forget(id)
     }
 

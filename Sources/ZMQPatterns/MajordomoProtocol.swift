@@ -15,8 +15,11 @@ public enum MajordomoVersion: String, Sendable, Hashable, CaseIterable {
     /// The versions the RFCs define.
     public static let rfc: [MajordomoVersion] = [.v01, .v02]
 
-    var clientHeader: Frame { self == .v01 ? "MDPC01" : "MDPC02" }
-    var workerHeader: Frame { self == .v01 ? "MDPW01" : "MDPW02" }
+    // Made once: a frame made from a string literal converts and copies it each time.
+    private static let mdpc01: Frame = "MDPC01", mdpc02: Frame = "MDPC02"
+    private static let mdpw01: Frame = "MDPW01", mdpw02: Frame = "MDPW02"
+    var clientHeader: Frame { self == .v01 ? Self.mdpc01 : Self.mdpc02 }
+    var workerHeader: Frame { self == .v01 ? Self.mdpw01 : Self.mdpw02 }
     /// Whether messages start with an empty frame (a REQ's delimiter in 0.1; majortomo's always).
     var leadingEmptyFrame: Bool { self != .v02 }
     /// Whether clients get PARTIAL replies (0.1 has one REPLY only).
@@ -48,25 +51,47 @@ enum MajordomoCommand: Equatable {
 
     /// The frames after the routing id: 0.1 and majortomo start with an empty frame, 0.2 does not.
     func frames(_ version: MajordomoVersion) -> [Frame] {
-        let head: [Frame] = (version.leadingEmptyFrame ? [Frame()] : []) + [version.workerHeader, Frame([code(version)])]
+        message(version).frames
+    }
+
+    /// The one-octet frames that carry commands' codes, made once.
+    static let codeFrames = (0..<8).map { Frame([UInt8($0)]) }
+
+    /// The command as a message, after `routingID` when given (a broker's, to the worker):
+    /// built in one array.
+    func message(_ version: MajordomoVersion, to routingID: Frame? = nil) -> Message {
+        var frames: [Frame] = []
+        let body: [Frame]
         switch self {
-        case .ready(let service): return head + [Frame(service)]
-        case .request(let client, let body): return head + [client, Frame()] + body
-        case .reply(let client, let body, _): return head + [client, Frame()] + body
-        case .heartbeat, .disconnect: return head
+        case .request(_, let requestBody), .reply(_, let requestBody, _): body = requestBody
+        default: body = []
         }
+        frames.reserveCapacity(6 + body.count)
+        if let routingID { frames.append(routingID) }
+        if version.leadingEmptyFrame { frames.append(Frame()) }
+        frames.append(version.workerHeader)
+        frames.append(Self.codeFrames[Int(code(version))])
+        switch self {
+        case .ready(let service): frames.append(Frame(service))
+        case .request(let client, _), .reply(let client, _, _):
+            frames.append(client)
+            frames.append(Frame())
+            frames.append(contentsOf: body)
+        case .heartbeat, .disconnect: break
+        }
+        return Message(frames)
     }
 
     /// Parses a worker command (the frames after the routing id); nil for anything malformed.
     static func parse(_ frames: ArraySlice<Frame>) -> (MajordomoVersion, MajordomoCommand)? {
         var frames = frames
         let version: MajordomoVersion
-        if frames.first == "MDPW02" {
+        if frames.first == MajordomoVersion.v02.workerHeader {
             version = .v02
-        } else if frames.count >= 2, frames.first?.isEmpty == true, frames[frames.startIndex + 1] == "MDPW01" {
+        } else if frames.count >= 2, frames.first?.isEmpty == true, frames[frames.startIndex + 1] == MajordomoVersion.v01.workerHeader {
             version = .v01
             frames = frames.dropFirst()
-        } else if frames.count >= 2, frames.first?.isEmpty == true, frames[frames.startIndex + 1] == "MDPW02" {
+        } else if frames.count >= 2, frames.first?.isEmpty == true, frames[frames.startIndex + 1] == MajordomoVersion.v02.workerHeader {
             version = .majortomo
             frames = frames.dropFirst()
         } else {
@@ -74,16 +99,18 @@ enum MajordomoCommand: Equatable {
         }
         frames = frames.dropFirst()
         guard let code = frames.first, code.count == 1 else { return nil }
-        let rest = Array(frames.dropFirst())
+        let octet = code.withUnsafeBytes { $0[0] }
+        let rest = frames.dropFirst()
+        let start = rest.startIndex
         let command: MajordomoCommand?
-        switch (code.bytes[0], version) {
+        switch (octet, version) {
         case (1, _):
-            command = rest.count == 1 ? rest[0].string.map { .ready(service: $0) } : nil
+            command = rest.count == 1 ? rest[start].string.map { .ready(service: $0) } : nil
         case (2, _):
-            command = rest.count >= 2 && rest[1].isEmpty ? .request(client: rest[0], body: Array(rest.dropFirst(2))) : nil
+            command = rest.count >= 2 && rest[start + 1].isEmpty ? .request(client: rest[start], body: Array(rest.dropFirst(2))) : nil
         case (3, _), (4, .v02), (4, .majortomo):
-            let final = version == .v01 || code.bytes[0] == 4
-            command = rest.count >= 2 && rest[1].isEmpty ? .reply(client: rest[0], body: Array(rest.dropFirst(2)), final: final) : nil
+            let final = version == .v01 || octet == 4
+            command = rest.count >= 2 && rest[start + 1].isEmpty ? .reply(client: rest[start], body: Array(rest.dropFirst(2)), final: final) : nil
         case (4, .v01), (5, .v02), (5, .majortomo):
             command = rest.isEmpty ? .heartbeat : nil
         case (5, .v01), (6, .v02), (6, .majortomo):
@@ -104,10 +131,35 @@ enum MajordomoClientMessage {
 
     /// The frames before the service name (or, in majortomo's replies, before the body).
     static func head(_ version: MajordomoVersion, _ code: UInt8) -> [Frame] {
+        var head: [Frame] = []
+        appendHead(version, code, to: &head)
+        return head
+    }
+
+    static func appendHead(_ version: MajordomoVersion, _ code: UInt8, to frames: inout [Frame]) {
+        if version.leadingEmptyFrame { frames.append(Frame()) }
+        frames.append(version.clientHeader)
+        if version != .v01 { frames.append(MajordomoCommand.codeFrames[Int(code)]) }
+    }
+
+    /// Whether `frames` start with `head(version, code)`, without making it.
+    static func startsWithHead(_ frames: ArraySlice<Frame>, _ version: MajordomoVersion, _ code: UInt8) -> Bool {
+        var index = frames.startIndex
+        if version.leadingEmptyFrame {
+            guard index < frames.endIndex, frames[index].isEmpty else { return false }
+            index += 1
+        }
+        guard index < frames.endIndex, frames[index] == version.clientHeader else { return false }
+        index += 1
+        if version == .v01 { return true }
+        return index < frames.endIndex && frames[index].count == 1 && frames[index].withUnsafeBytes { $0[0] } == code
+    }
+
+    /// How many frames `head(version, _)` has.
+    static func headCount(_ version: MajordomoVersion) -> Int {
         switch version {
-        case .v01: [Frame(), "MDPC01"]
-        case .v02: ["MDPC02", Frame([code])]
-        case .majortomo: [Frame(), "MDPC02", Frame([code])]
+        case .v01, .v02: 2
+        case .majortomo: 3
         }
     }
 
@@ -116,10 +168,10 @@ enum MajordomoClientMessage {
     /// service, body…`.
     static func parseRequest(_ frames: ArraySlice<Frame>) -> (MajordomoVersion, service: String, body: [Frame])? {
         for version in MajordomoVersion.allCases {
-            let head = head(version, codes(version).request)
-            guard frames.count > head.count, frames.prefix(head.count).elementsEqual(head),
-                  let service = frames[frames.startIndex + head.count].string else { continue }
-            return (version, service, Array(frames.dropFirst(head.count + 1)))
+            let count = headCount(version)
+            guard frames.count > count, startsWithHead(frames, version, codes(version).request),
+                  let service = frames[frames.startIndex + count].string else { continue }
+            return (version, service, Array(frames.dropFirst(count + 1)))
         }
         return nil
     }
@@ -127,9 +179,20 @@ enum MajordomoClientMessage {
     /// A reply to a client of `version`, after its routing id. `final` false is a PARTIAL.
     /// majortomo's replies carry no service frame.
     static func reply(_ version: MajordomoVersion, service: String, body: [Frame], final: Bool = true) -> [Frame] {
+        replyMessage(version, service: service, body: body, final: final).frames
+    }
+
+    /// `reply` as a message, after `routingID` when given (a broker's, to the client): built in
+    /// one array.
+    static func replyMessage(_ version: MajordomoVersion, to routingID: Frame? = nil, service: String, body: [Frame], final: Bool = true) -> Message {
+        var frames: [Frame] = []
+        frames.reserveCapacity(5 + body.count)
+        if let routingID { frames.append(routingID) }
         let codes = codes(version)
-        let head = head(version, final ? codes.final : codes.partial)
-        return version == .majortomo ? head + body : head + [Frame(service)] + body
+        appendHead(version, final ? codes.final : codes.partial, to: &frames)
+        if version != .majortomo { frames.append(Frame(service)) }
+        frames.append(contentsOf: body)
+        return Message(frames)
     }
 
     /// A client's request in `version`, as it goes on the wire from a DEALER.
@@ -144,11 +207,11 @@ enum MajordomoClientMessage {
         let frames = reply.frames[...]
         let codes = codes(version)
         for final in version.streamsPartials ? [true, false] : [true] {
-            let head = head(version, final ? codes.final : codes.partial)
-            guard frames.prefix(head.count).elementsEqual(head) else { continue }
-            if version == .majortomo { return (final, nil, Array(frames.dropFirst(head.count))) }
-            guard frames.count > head.count, let service = frames[head.count].string else { return nil }
-            return (final, service, Array(frames.dropFirst(head.count + 1)))
+            guard startsWithHead(frames, version, final ? codes.final : codes.partial) else { continue }
+            let count = headCount(version)
+            if version == .majortomo { return (final, nil, Array(frames.dropFirst(count))) }
+            guard frames.count > count, let service = frames[count].string else { return nil }
+            return (final, service, Array(frames.dropFirst(count + 1)))
         }
         return nil
     }

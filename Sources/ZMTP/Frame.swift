@@ -1,3 +1,10 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import NIOCore
 
 /// One part of a ZeroMQ message.
@@ -130,7 +137,11 @@ public struct Frame: Sendable, Hashable, CustomStringConvertible {
     }
 
     public static func == (lhs: Frame, rhs: Frame) -> Bool {
-        lhs.withUnsafeBytes { left in rhs.withUnsafeBytes { right in left.elementsEqual(right) } }
+        lhs.withUnsafeBytes { left in
+            rhs.withUnsafeBytes { right in
+                left.count == right.count && (left.count == 0 || memcmp(left.baseAddress!, right.baseAddress!, left.count) == 0)
+            }
+        }
     }
 
     public func hash(into hasher: inout Hasher) {
