@@ -59,13 +59,20 @@ public struct MajordomoBrokerEvent: ComponentEvent, Hashable {
 
     public let kind: Kind
     /// The worker concerned, by its routing id at the broker.
-    public let worker: [UInt8]?
+    public var worker: [UInt8]? { workerID?.bytes }
     /// The service concerned.
     public let service: String?
+    /// Kept as the frame it arrived in: the broker reports several events a request, and
+    /// making an array of each routing id would cost more than the rest of the event.
+    private let workerID: Frame?
 
     public init(_ kind: Kind, worker: [UInt8]? = nil, service: String? = nil) {
+        self.init(kind, workerID: worker.map { Frame($0) }, service: service)
+    }
+
+    init(_ kind: Kind, workerID: Frame?, service: String? = nil) {
         self.kind = kind
-        self.worker = worker
+        self.workerID = workerID
         self.service = service
     }
 

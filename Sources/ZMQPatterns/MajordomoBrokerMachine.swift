@@ -128,7 +128,9 @@ struct MajordomoBrokerMachine: PatternMachine {
         }
         services[service, default: Service()].requests.append(request)
         noteDeadline(request.expiry)
-        return [.report(MajordomoBrokerEvent(.requestQueued, service: service))] + dispatch(service)
+        var actions: [Action] = [.report(MajordomoBrokerEvent(.requestQueued, service: service))]
+        dispatch(service, into: &actions)
+        return actions
     }
 
     private mutating func fromWorker(_ id: Frame, _ version: MajordomoVersion, _ command: MajordomoCommand, now: ContinuousClock.Instant) -> [Action] {
@@ -143,7 +145,7 @@ struct MajordomoBrokerMachine: PatternMachine {
             workers[id] = Worker(service: service, version: version, expiry: now + workerLifetime)
             services[service, default: Service()].workers += 1
             services[service]!.waiting.append(id)
-            return [.report(MajordomoBrokerEvent(.workerReady, worker: id.bytes, service: service))] + dispatch(service)
+            return [.report(MajordomoBrokerEvent(.workerReady, workerID: id, service: service))] + dispatch(service)
         case .reply(let client, let body, let final):
             // Only the answer to the request this worker holds, for the client that sent it.
             guard let known, let request = workers.values[known].request, request.client == client else {
@@ -158,15 +160,15 @@ struct MajordomoBrokerMachine: PatternMachine {
             guard final else { return actions }
             workers.values[known].request = nil
             services[service]?.waiting.append(id)
-            actions.append(.report(MajordomoBrokerEvent(.replyForwarded, worker: id.bytes, service: service)))
-            actions.append(contentsOf: dispatch(service))
+            actions.append(.report(MajordomoBrokerEvent(.replyForwarded, workerID: id, service: service)))
+            dispatch(service, into: &actions)
             return actions
         case .heartbeat:
             return known != nil ? [] : disconnect(id, version: version)
         case .disconnect:
             guard let known else { return [] }
             let worker = workers.values[known]
-            return [.report(MajordomoBrokerEvent(.workerLost, worker: id.bytes, service: worker.service))] + forget(id)
+            return [.report(MajordomoBrokerEvent(.workerLost, workerID: id, service: worker.service))] + forget(id)
         case .request:
             // Only the broker sends REQUEST.
             return disconnect(id, version: version)
@@ -200,7 +202,7 @@ struct MajordomoBrokerMachine: PatternMachine {
         let expired = workers.filter { $0.value.expiry <= now }
         var orphans: [(id: Frame, request: Request)] = []
         for (id, worker) in expired {
-            actions.append(.report(MajordomoBrokerEvent(.workerExpired, worker: id.bytes, service: worker.service)))
+            actions.append(.report(MajordomoBrokerEvent(.workerExpired, workerID: id, service: worker.service)))
             if let request = removeWorker(id)?.request { orphans.append((id, request)) }
         }
         for orphan in orphans {
@@ -232,10 +234,15 @@ struct MajordomoBrokerMachine: PatternMachine {
 
     /// Hands queued requests of `service` to its idle workers, idle longest first.
     private mutating func dispatch(_ name: String) -> [Action] {
+        var actions: [Action] = []
+        dispatch(name, into: &actions)
+        return actions
+    }
+
+    private mutating func dispatch(_ name: String, into actions: inout [Action]) {
         // The service and the worker are looked up once and changed in place: no copy of either
         // is held while its queues change, which would copy the queues.
-        guard let service = services.index(forKey: name) else { return [] }
-        var actions: [Action] = []
+        guard let service = services.index(forKey: name) else { return }
         while let id = services.values[service].waiting.first, !services.values[service].requests.isEmpty {
             services.values[service].waiting.removeFirst()
             guard let worker = workers.index(forKey: id) else { continue }
@@ -243,15 +250,14 @@ struct MajordomoBrokerMachine: PatternMachine {
             workers.values[worker].request = request
             let command = MajordomoCommand.request(client: request.client, body: request.body)
             actions.append(.send(command.message(workers.values[worker].version, to: id), on: Self.socket))
-            actions.append(.report(MajordomoBrokerEvent(.requestForwarded, worker: id.bytes, service: name)))
+            actions.append(.report(MajordomoBrokerEvent(.requestForwarded, workerID: id, service: name)))
         }
-        return actions
     }
 
     private mutating func disconnect(_ id: Frame, version: MajordomoVersion? = nil) -> [Action] {
         let version = version ?? workers[id]?.version ?? .v02
         return [.send(MajordomoCommand.disconnect.message(version, to: id), on: Self.socket),
-                .report(MajordomoBrokerEvent(.workerDisconnected, worker: id.bytes))] + forget(id)
+                .report(MajordomoBrokerEvent(.workerDisconnected, workerID: id))] + forget(id)
     }
 
     /// Drops a worker; the request it held goes back to the front of its service's queue.
@@ -272,7 +278,9 @@ struct MajordomoBrokerMachine: PatternMachine {
     private mutating func requeue(_ request: Request, service: String) -> [Action] {
         services[service]?.requests.prepend(request)
         noteDeadline(request.expiry)
-        return [.report(MajordomoBrokerEvent(.requestQueued, service: service))] + dispatch(service)
+        var actions: [Action] = [.report(MajordomoBrokerEvent(.requestQueued, service: service))]
+        dispatch(service, into: &actions)
+        return actions
     }
 
     private mutating func noteDeadline(_ deadline: ContinuousClock.Instant) {

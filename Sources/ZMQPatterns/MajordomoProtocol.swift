@@ -14,6 +14,8 @@ public enum MajordomoVersion: String, Sendable, Hashable, CaseIterable {
 
     /// The versions the RFCs define.
     public static let rfc: [MajordomoVersion] = [.v01, .v02]
+    /// `allCases` made once (the synthesized property makes a new array each time).
+    static let every = allCases
 
     // Made once: a frame made from a string literal converts and copies it each time.
     private static let mdpc01: Frame = "MDPC01", mdpc02: Frame = "MDPC02"
@@ -167,7 +169,7 @@ enum MajordomoClientMessage {
     /// body…` (from a REQ), 0.2 `MDPC02, 0x01, service, body…`, majortomo `"", MDPC02, 0x02,
     /// service, body…`.
     static func parseRequest(_ frames: ArraySlice<Frame>) -> (MajordomoVersion, service: String, body: [Frame])? {
-        for version in MajordomoVersion.allCases {
+        for version in MajordomoVersion.every {
             let count = headCount(version)
             guard frames.count > count, startsWithHead(frames, version, codes(version).request),
                   let service = frames[frames.startIndex + count].string else { continue }
