@@ -131,20 +131,14 @@ enum MajordomoClientMessage {
         version == .majortomo ? (2, 3, 4) : (1, 2, 3)
     }
 
-    /// The frames before the service name (or, in majortomo's replies, before the body).
-    static func head(_ version: MajordomoVersion, _ code: UInt8) -> [Frame] {
-        var head: [Frame] = []
-        appendHead(version, code, to: &head)
-        return head
-    }
-
+    /// Appends the frames before the service name (or, in majortomo's replies, before the body).
     static func appendHead(_ version: MajordomoVersion, _ code: UInt8, to frames: inout [Frame]) {
         if version.leadingEmptyFrame { frames.append(Frame()) }
         frames.append(version.clientHeader)
         if version != .v01 { frames.append(MajordomoCommand.codeFrames[Int(code)]) }
     }
 
-    /// Whether `frames` start with `head(version, code)`, without making it.
+    /// Whether `frames` start with what `appendHead(version, code)` appends, without making it.
     static func startsWithHead(_ frames: ArraySlice<Frame>, _ version: MajordomoVersion, _ code: UInt8) -> Bool {
         var index = frames.startIndex
         if version.leadingEmptyFrame {
@@ -157,7 +151,7 @@ enum MajordomoClientMessage {
         return index < frames.endIndex && frames[index].count == 1 && frames[index].withUnsafeBytes { $0[0] } == code
     }
 
-    /// How many frames `head(version, _)` has.
+    /// How many frames `appendHead(version, _)` appends.
     static func headCount(_ version: MajordomoVersion) -> Int {
         switch version {
         case .v01, .v02: 2
@@ -199,7 +193,12 @@ enum MajordomoClientMessage {
 
     /// A client's request in `version`, as it goes on the wire from a DEALER.
     static func request(_ version: MajordomoVersion, service: String, body: [Frame]) -> [Frame] {
-        head(version, codes(version).request) + [Frame(service)] + body
+        var frames: [Frame] = []
+        frames.reserveCapacity(4 + body.count)
+        appendHead(version, codes(version).request, to: &frames)
+        frames.append(Frame(service))
+        frames.append(contentsOf: body)
+        return frames
     }
 
     /// A reply from the broker as a DEALER client of `version` sees it (0.1 with the empty

@@ -81,7 +81,7 @@ struct MajordomoWorkerMachine: PatternMachine {
         var actions: [Action] = []
         if current.connection == connection, redialAt == nil, final || version.streamsPartials {
             let command = MajordomoCommand.reply(client: current.client, body: reply.frames, final: final)
-            actions.append(.send(Message(command.frames(version)), on: Self.broker))
+            actions.append(.send(command.message(version), on: Self.broker))
         }
         guard final else { return actions }
         handling = nil
@@ -92,14 +92,14 @@ struct MajordomoWorkerMachine: PatternMachine {
         if let redialAt, now >= redialAt { return connect(now: now) }
         switch peer.tick(now: now) {
         case .nothing: return []
-        case .heartbeat: return [.send(Message(MajordomoCommand.heartbeat.frames(version)), on: Self.broker)]
+        case .heartbeat: return [.send(MajordomoCommand.heartbeat.message(version), on: Self.broker)]
         case .reconnect(let delay): return redial(after: delay, now: now)
         }
     }
 
     mutating func stop(now: ContinuousClock.Instant) -> [Action] {
         guard redialAt == nil else { return [] }
-        return [.send(Message(MajordomoCommand.disconnect.frames(version)), on: Self.broker),
+        return [.send(MajordomoCommand.disconnect.message(version), on: Self.broker),
                 .close(Self.broker, linger: Self.farewellLinger)]
     }
 
@@ -127,6 +127,6 @@ struct MajordomoWorkerMachine: PatternMachine {
         connection += 1
         peer.connected(now: now)
         let plan = SocketPlan(.dealer, connect: [endpoints[current]], options: options)
-        return [.open(Self.broker, plan), .send(Message(MajordomoCommand.ready(service: service).frames(version)), on: Self.broker)]
+        return [.open(Self.broker, plan), .send(MajordomoCommand.ready(service: service).message(version), on: Self.broker)]
     }
 }
