@@ -121,7 +121,8 @@ let package = Package(
         .testTarget(name: "ToolTests", dependencies: ["ZMQ", "ZMQPatterns", "ZMQTool", "ZMQTestSupport"]),
         .testTarget(
             name: "PatternTests",
-            dependencies: ["ZMQ", "ZMQPatterns", "ZMQTestSupport", .product(name: "MetricsTestKit", package: "swift-metrics")]
+            dependencies: ["ZMQ", "ZMQPatterns", "ZMQTestSupport", .product(name: "MetricsTestKit", package: "swift-metrics"),
+                           .product(name: "DequeModule", package: "swift-collections")]
         ),
         // Runs a real libzmq (pyzmq, pinned in scripts/test) against swift-zmq; peer.py is the far side.
         .testTarget(

@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 import Testing
 import ZMQ
@@ -133,6 +134,27 @@ struct FreelanceTests {
                 let reply = try await client.request(["\(index)"])
                 #expect(reply == [Frame(names[1 - serving]), Frame("\(index)")])
             }
+            await client.close()
+        }
+    }
+
+    @Test("a handler that blocks its thread does not block the I/O thread (every pattern's handler runs in a task of its own)")
+    func blockingHandler() async throws {
+        try await withContext { context in
+            let name = temporaryIPCEndpoint("fl-blocking")
+            let server = Task {
+                try await FreelanceServer(bind: name).run(in: context) { _ in
+                    // Holds its thread until the context's one I/O thread has run a job: it never
+                    // would if the handler were holding that thread.
+                    let ran = DispatchSemaphore(value: 0)
+                    context.eventLoopGroup.next().execute { ran.signal() }
+                    return Message(Frame(ran.wait(timeout: .now() + 5) == .success ? "ran" : "blocked"))
+                }
+            }
+            defer { server.cancel() }
+            let client = try await FreelanceClient(context, servers: [name], pingInterval: .milliseconds(100),
+                                                   serverTTL: .seconds(10), requestTimeout: .seconds(20))
+            #expect(try await client.request(["work"]) == [Frame("ran")])
             await client.close()
         }
     }

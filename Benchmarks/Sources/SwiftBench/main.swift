@@ -3,8 +3,9 @@
 //   lat-server EP COUNT SIZE | lat-client EP COUNT SIZE | lat-inproc COUNT SIZE | lat-steady EP SECONDS SIZE
 //   mem-idle N | mem-queue N SIZE | pub EP COUNT SIZE [N T] | sub EP COUNT SIZE N [T]
 //   conn-server EP COUNT | conn-client EP COUNT | router EP COUNT SIZE N
-//   blackbox EP COUNT SIZE WORKERS (swift-zmq only: one SUB fanned out to WORKERS handlers with
-//   SubscriberFanOut; RESULT as sub's, the rate from the first message handled to the last)
+//   blackbox EP COUNT SIZE WORKERS [WORK_NS] (swift-zmq only: one SUB fanned out to WORKERS handlers
+//   with SubscriberFanOut, each computing WORK_NS a message; RESULT as sub's, the rate from the
+//   first message handled to the last)
 //   mdp-broker EP (c/mdp.c's broker mode: MajordomoBroker, prints ENDPOINT, runs until killed)
 //   titanic COUNT WINDOW SIZE [STORE] (swift-zmq only: COUNT requests through Titanic on SQLite,
 //   or the postgres:// STORE, to four echo workers, WINDOW submitted at once; RESULT requests/s
@@ -374,6 +375,8 @@ func run() async throws {
         output("RESULT \(Double(timed - 1) / seconds(span)) \((cpuNanoseconds() - startCPU) / Double(received)) \(received)")
     case "blackbox":
         let count = argument(3), workers = argument(5)
+        // Optional: each message costs the handler this many nanoseconds of computing.
+        let work = arguments.count > 6 ? Duration.nanoseconds(argument(6)) : .zero
         let subscriber = try context.socket(.sub)
         try subscriber.set(.receiveHighWaterMark(0))
         try subscriber.subscribe()
@@ -385,6 +388,10 @@ func run() async throws {
         let (finished, finish) = AsyncStream.makeStream(of: Void.self)
         let fanOut = Task {
             try await SubscriberFanOut(workers: workers).run(from: subscriber, in: context) { message, _ in
+                if work > .zero {
+                    let start = ContinuousClock.now
+                    while ContinuousClock.now - start < work {}
+                }
                 let number = handled.add(1, ordering: .relaxed).newValue
                 if number == 1 { span.withLock { $0.first = .now } }
                 if number == count {
