@@ -9,7 +9,9 @@ public struct EventKind<Event>: Hashable, Sendable, CustomStringConvertible {
     public init(_ name: String) { description = name }
 }
 
-/// An observer of a component's events, for logs, metrics and tests.
+/// An observer of a component's events, for logs, metrics and tests. It is called on the
+/// component's loop, which for most components runs on a socket's I/O thread: keep it short (a
+/// counter, a log line, a stream's `yield`) and hand slow work to a task of its own.
 public typealias EventHandler<Event> = @Sendable (Event) -> Void
 
 /// An event a component reports: a kind of its own, and what that kind concerns. Every
