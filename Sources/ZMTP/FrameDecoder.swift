@@ -113,9 +113,10 @@ public struct FrameDecoder: Sendable {
     }
 
     /// Like `nextFrame(from:flags:)`, but first, in the same look at the buffer, every whole
-    /// one-frame message of up to `Frame.inlineCapacity` octets at its front (flags 0: short, last,
-    /// not a command) goes straight into `batch` as a message: a stream of small messages costs
-    /// one look per read, not one per message. Only for a connection between messages (no frame
+    /// one-frame message in a short frame at its front (flags 0: short, last, not a command; up
+    /// to 255 octets) goes straight into `batch` as a message, inline up to
+    /// `Frame.inlineCapacity` octets and a slice of the buffer above: a stream of small messages
+    /// costs one look per read, not one per message. Only for a connection between messages (no frame
     /// of a multipart message pending), where such a frame is a whole message.
     public mutating func nextFrame(from chunk: inout ByteBuffer, flags: inout FrameFlags,
                                    smallMessagesInto batch: inout MessageQueue) throws(ZMTPError) -> Frame? {
@@ -143,19 +144,26 @@ public struct FrameDecoder: Sendable {
     private func readWholeFrame(from buffer: inout ByteBuffer, flags: inout FrameFlags,
                                 smallMessagesInto batch: inout MessageQueue, takingSmall: Bool) -> Frame? {
         let limit = bodyLimit
-        let smallLimit = min(limit, UInt64(InlineBytes.capacity))
         var flagsOctet: UInt8 = 0
         var start = 0
         var headerLength = 0
         var size = -1
         let inline = buffer.withUnsafeReadableBytes { all -> InlineBytes? in
-            // The small messages first; `start` is where what follows them begins.
+            // The short one-frame messages first, inline or a slice of `buffer` (taking a slice
+            // reads no octets, so it costs no look of its own); `start` is where what follows
+            // them begins.
             while takingSmall, all.count - start >= 2, all[start] == 0 {
-                let small = Int(all[start + 1])
-                guard UInt64(small) <= smallLimit, small <= all.count - start - 2 else { break }
-                let octets = UnsafeRawBufferPointer(rebasing: all[(start + 2)..<(start + 2 + small)])
-                batch.append(Message(storage: .single(Frame(storage: .inline(InlineBytes(octets))))))
-                start += 2 + small
+                let length = Int(all[start + 1])
+                guard UInt64(length) <= limit, length <= all.count - start - 2 else { break }
+                let frame: Frame
+                if length <= InlineBytes.capacity {
+                    let octets = UnsafeRawBufferPointer(rebasing: all[(start + 2)..<(start + 2 + length)])
+                    frame = Frame(storage: .inline(InlineBytes(octets)))
+                } else {
+                    frame = Frame(storage: .buffer(buffer.getSlice(at: buffer.readerIndex + start + 2, length: length)!))
+                }
+                batch.append(Message(storage: .single(frame)))
+                start += 2 + length
             }
             let octets = UnsafeRawBufferPointer(rebasing: all[start...])
             guard octets.count >= 2, octets[0] & FrameFlags.reservedBits == 0 else { return nil }

@@ -44,7 +44,7 @@ struct FrameCodecTests {
             }
             return frames
         }
-        // Small one-frame messages taken into a batch in the same look: in order with the frames
+        // Short one-frame messages taken into a batch in the same look: in order with the frames
         // returned, and the same frames.
         let viaSmallMessages = Result { () throws(ZMTPError) in
             var decoder = decoder
@@ -53,7 +53,7 @@ struct FrameCodecTests {
             var batch = MessageQueue()
             func takeBatch() {
                 while let message = batch.popFirst() {
-                    #expect(message.count == 1 && message[0].count <= Frame.inlineCapacity)
+                    #expect(message.count == 1 && message[0].count <= 255)
                     frames.append(WireFrame(flags: [], body: message[0].buffer))
                 }
             }
@@ -267,6 +267,11 @@ struct FrameCodecTests {
             ([], ascii("y")),
             ([.more], ascii("z")),
             ([], ascii("end")),
+            // Short frames above the inline size, read in the same look as slices.
+            ([], body(64)),
+            ([], body(255)),
+            ([], ascii("after")),
+            ([], body(200)),
         ]
         var out: [UInt8] = []
         for frame in frames {
@@ -447,6 +452,11 @@ struct FrameCodecTests {
         limited.reportedLimit = 3
         #expect(throws: ZMTPError.messageTooLarge(size: 4, limit: 3)) { _ = try Self.decode(chunks: [[0x00, 4, 1, 2, 3, 4]], decoder: limited) }
         #expect(throws: Never.self) { _ = try Self.decode(chunks: [[0x00, 3, 1, 2, 3]], decoder: limited) }
+        // Above the inline size too (taken as a slice in the same look).
+        limited.bodyLimit = 40
+        limited.reportedLimit = 40
+        #expect(throws: ZMTPError.messageTooLarge(size: 41, limit: 40)) { _ = try Self.decode(chunks: [[0x00, 41] + Self.body(41)], decoder: limited) }
+        #expect(throws: Never.self) { _ = try Self.decode(chunks: [[0x00, 40] + Self.body(40)], decoder: limited) }
         for flags in [UInt8(0x08), 0x40, 0x80] {
             #expect(throws: ZMTPError.reservedFlags(flags)) { _ = try Self.decode(chunks: [[0x00, 1, 0x41, flags, 1, 0x42]]) }
         }
