@@ -142,6 +142,58 @@ struct RoutingTests {
         #expect(table.count == 0)
     }
 
+    @Test("the table of made-up ids agrees with a dictionary through thousands of files and removals, as it grows")
+    func pipesByNumber() {
+        var table = PipesByNumber()
+        var reference: [UInt32: Pipe] = [:]
+        var generator = SystemRandomNumberGenerator()
+        // Consecutive numbers from a random start, as the routing table makes them, wrapping
+        // around 2^32; every few steps a random one of those filed leaves.
+        var next = UInt32.random(in: 0...UInt32.max, using: &generator)
+        for step in 0..<5_000 {
+            let pipe = Pipe(id: step, isConnectSide: false)
+            table.insert(pipe, at: next)
+            reference[next] = pipe
+            next &+= 1
+            if step % 3 == 2, let leaving = reference.keys.randomElement(using: &generator) {
+                let removed = table.remove(leaving), again = table.remove(leaving)
+                reference[leaving] = nil
+                #expect(removed && !again, "a number taken out is not there twice")
+            }
+        }
+        #expect(table.count == reference.count)
+        for (number, pipe) in reference { #expect(table[number] === pipe) }
+        for number in [next, next &+ 1, next &+ 1_000_000] { #expect(table[number] == nil) }
+        for number in Array(reference.keys) {
+            let removed = table.remove(number)
+            #expect(removed)
+            reference[number] = nil
+            if number % 64 == 0 {
+                for (other, pipe) in reference { #expect(table[other] === pipe) }
+            }
+        }
+        #expect(table.count == 0)
+    }
+
+    @Test("an announced id shaped as a made-up one is found, and leaves, as any other")
+    func announcedIDShapedAsMadeUp() {
+        var table = RoutingTable()
+        let made = named(1, identity: nil)
+        let madeID = table.name(made, handover: false).id
+        let lookalike = named(2, identity: nil)
+        lookalike.peer = PeerInfo(socketType: .dealer, identity: [0, 0, 0, 0, 7], metadata: Metadata(), minorVersion: 1)
+        #expect(table.name(lookalike, handover: false).id == [0, 0, 0, 0, 7])
+        #expect(table[madeID] === made && table[[0, 0, 0, 0, 7]] === lookalike && table[Frame([0, 0, 0, 0, 7])] === lookalike)
+        // One announcing the made-up peer's id does not get it.
+        let copycat = named(3, identity: nil)
+        copycat.peer = PeerInfo(socketType: .dealer, identity: madeID, metadata: Metadata(), minorVersion: 1)
+        #expect(table.name(copycat, handover: false).id != madeID && table[madeID] === made)
+        let lookalikeRemoved = table.remove(lookalike)
+        #expect(lookalikeRemoved && table[[0, 0, 0, 0, 7]] == nil && table[madeID] === made)
+        let madeRemoved = table.remove(made), copycatRemoved = table.remove(copycat)
+        #expect(madeRemoved && table[madeID] == nil && copycatRemoved && table.count == 0)
+    }
+
     @Test("PAIR admits a peer only while it has none")
     func pairAdmitsOne() {
         let pattern = PairPattern()
@@ -215,6 +267,11 @@ struct RoutingTests {
         #expect(reserved.count == 4 && RoutingTable.number(reserved) != 0)
         #expect(table[reserved] === pipe && pipe.routingIDChosen)
         #expect(!ids.contains(reserved))
+        // Its peer connects: named again under the reserved id, once; leaving, it is gone.
+        let before = table.count
+        #expect(table.name(pipe, handover: false).id == reserved && table.count == before && table[reserved] === pipe)
+        let removed = table.remove(pipe)
+        #expect(removed && table[reserved] == nil && table.count == before - 1)
     }
 
     @Test("a send waiting for one peer may go on once that peer has room, or has left")

@@ -11,9 +11,24 @@ struct RoutingTable {
     /// compared as one, as a ROUTER does for every message it sends. Longer ids by their octets.
     private var pipesByShortID: [UInt64: Pipe] = [:]
     private var pipesByLongID: [[UInt8]: Pipe] = [:]
+    /// Peers under an id made up here, by its number: found without hashing, as a ROUTER finds
+    /// the peer of every message it sends (most peers announce no identity).
+    private var pipesByGeneratedID = PipesByNumber()
 
     /// How many peers are named.
-    var count: Int { pipesByShortID.count + pipesByLongID.count }
+    var count: Int { pipesByShortID.count + pipesByLongID.count + pipesByGeneratedID.count }
+
+    /// The number of an id shaped as `generatedID` makes them (0x00 and four octets, or four
+    /// octets for `numbered`); nil for any other id. A peer may announce an id of that shape too:
+    /// it is then filed with the other announced ids.
+    private static func generatedNumber(_ octets: UnsafeRawBufferPointer, numbered: Bool) -> UInt32? {
+        if numbered {
+            guard octets.count == 4 else { return nil }
+            return UInt32(bigEndian: octets.loadUnaligned(as: UInt32.self))
+        }
+        guard octets.count == 5, octets[0] == 0 else { return nil }
+        return UInt32(bigEndian: octets.loadUnaligned(fromByteOffset: 1, as: UInt32.self))
+    }
 
     /// The word a short id is keyed by; nil for an id of more than seven octets.
     private static func shortKey(_ octets: UnsafeRawBufferPointer) -> UInt64? {
@@ -24,14 +39,28 @@ struct RoutingTable {
         return UInt64(littleEndian: word) | UInt64(octets.count) << 56
     }
 
-    private func pipe(named octets: UnsafeRawBufferPointer) -> Pipe? {
-        if let key = Self.shortKey(octets) { return pipesByShortID[key] }
-        return pipesByLongID[Array(octets)]
+    /// The keys an id is filed under, read from its octets: its number if it has a made-up id's
+    /// shape, and the word of a short id; both nil for a long one.
+    private static func keys(_ octets: UnsafeRawBufferPointer, numbered: Bool) -> (number: UInt32?, short: UInt64?) {
+        (generatedNumber(octets, numbered: numbered), shortKey(octets))
     }
 
-    /// Files `pipe` under `id`, or takes the id out (nil).
-    private mutating func file(_ pipe: Pipe?, under id: [UInt8]) {
-        if let key = id.withUnsafeBytes({ Self.shortKey($0) }) {
+    /// The peer filed under the id with these `keys` (`octets` is read only for a long id). The
+    /// octets are read apart from the lookup, so that no closure holds (and copies) the table.
+    private func pipe(keys: (number: UInt32?, short: UInt64?), octets: () -> [UInt8]) -> Pipe? {
+        if let number = keys.number, let pipe = pipesByGeneratedID[number] { return pipe }
+        if let short = keys.short { return pipesByShortID.isEmpty ? nil : pipesByShortID[short] }
+        return pipesByLongID.isEmpty ? nil : pipesByLongID[octets()]
+    }
+
+    /// Files `pipe` under `id`, or takes the id out (nil). An id `generated` here is filed by its
+    /// number, and stays there when filed again (a PEER's reserved id as its peer connects).
+    private mutating func file(_ pipe: Pipe?, under id: [UInt8], generated: Bool = false) {
+        let numbered = numbered
+        if let number = id.withUnsafeBytes({ Self.generatedNumber($0, numbered: numbered) }),
+           (generated && pipe != nil) || pipesByGeneratedID[number] != nil {
+            if let pipe { pipesByGeneratedID.insert(pipe, at: number) } else { pipesByGeneratedID.remove(number) }
+        } else if let key = id.withUnsafeBytes({ Self.shortKey($0) }) {
             pipesByShortID[key] = pipe
         } else {
             pipesByLongID[id] = pipe
@@ -47,10 +76,16 @@ struct RoutingTable {
     /// The number a SERVER or PEER key stands for.
     static func number(_ key: [UInt8]) -> UInt32 { key.reduce(0) { $0 << 8 | UInt32($1) } }
 
-    subscript(id: [UInt8]) -> Pipe? { id.withUnsafeBytes { pipe(named: $0) } }
+    subscript(id: [UInt8]) -> Pipe? {
+        let numbered = numbered
+        return pipe(keys: id.withUnsafeBytes { Self.keys($0, numbered: numbered) }, octets: { id })
+    }
 
     /// The peer a message's first frame names, found without copying the frame's octets out.
-    subscript(id: Frame) -> Pipe? { id.withUnsafeBytes { pipe(named: $0) } }
+    subscript(id: Frame) -> Pipe? {
+        let numbered = numbered
+        return pipe(keys: id.withUnsafeBytes { Self.keys($0, numbered: numbered) }, octets: { id.bytes })
+    }
 
     /// Whether a peer announcing `identity` may join: not while another peer holds that name,
     /// unless `handover` lets it take the name over.
@@ -71,6 +106,7 @@ struct RoutingTable {
             replaced = old
         }
         let id: [UInt8]
+        var generated = false
         if pipe.isConnectSide, !pipe.routingID.isEmpty, pipe.routingIDChosen, isFree(pipe.routingID, for: pipe) {
             id = pipe.routingID  // given with connectRoutingID: it wins over what the peer announces
         } else if !announced.isEmpty, self[announced] == nil {
@@ -79,9 +115,10 @@ struct RoutingTable {
             id = pipe.routingID  // a reconnect keeps the name replies are addressed to, as in libzmq
         } else {
             id = generatedID()
+            generated = true
         }
         pipe.routingID = id
-        file(pipe, under: id)
+        file(pipe, under: id, generated: generated)
         return (id, replaced)
     }
 
@@ -91,7 +128,7 @@ struct RoutingTable {
         let id = generatedID()
         pipe.routingID = id
         pipe.routingIDChosen = true
-        file(pipe, under: id)
+        file(pipe, under: id, generated: true)
         return id
     }
 
