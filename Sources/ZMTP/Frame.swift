@@ -356,6 +356,11 @@ public struct Message: Sendable, Hashable, RandomAccessCollection, ExpressibleBy
         }
     }
 
+    /// The number of frames, read off the storage (`Collection`'s own would measure the
+    /// distance between the indices through a generic call).
+    @inlinable
+    public var count: Int { endIndex }
+
     @usableFromInline
     var addressedFrameCount: Int {
         guard case .addressed(let inner, _) = storage else { return endIndex }

@@ -86,6 +86,14 @@ final class OutboundQueue: @unchecked Sendable {
         return publish()
     }
 
+    /// Producer: moves `message`, made for this queue (a ROUTER's without its routing id), into
+    /// the next slot: nothing retained. True when the consumer was asleep: tell it.
+    @inline(__always)
+    func append(moving message: consuming Message) -> Bool {
+        nextSlot().initialize(to: consume message)
+        return publish()
+    }
+
     /// Producer: makes the message just written into the next slot visible to the consumer.
     @inline(__always)
     private func publish() -> Bool {

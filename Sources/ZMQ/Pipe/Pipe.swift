@@ -176,6 +176,14 @@ final class Pipe: @unchecked Sendable {
         return (dropped, wake)
     }
 
+    /// The same for a message made for this queue, moved in rather than copied.
+    @inline(__always)
+    func queue(moving message: consuming Message, conflate: Bool) -> (conflated: Int, schedule: Bool) {
+        guard conflate else { return (0, outbound.append(moving: message)) }
+        let (dropped, wake) = outbound.replaceAll(with: message)
+        return (dropped, wake)
+    }
+
     /// Changes the outbound queue other than by `queue` or a take (rare paths: subscriptions put
     /// ahead of it, the queue of a peer that left dropped). With the socket's lock held.
     func withOutbound<T>(_ body: (inout MessageQueue) throws -> T) rethrows -> T {

@@ -52,7 +52,7 @@ struct NumberedPeers: Sendable {
         waitingFor = nil
         var bare = message
         bare.routingID = nil
-        outbox.queue(bare, on: pipe)
+        outbox.queue(moving: bare, on: pipe)
         return true
     }
 

@@ -17,7 +17,7 @@ struct RepPattern: SocketPattern {
         }
         pending = nil
         if pipe.hasRoom(hwm: outbox.hwm, waits: false) {
-            outbox.queue(Message(envelope + message.frames), on: pipe)
+            outbox.queue(moving: Message(envelope + message.frames), on: pipe)
         } else {
             // Counted, as libzmq does not: the requester went, or does not read its replies.
             outbox.drop(pipe.isDetached || pipe.awaitingConnection ? .peerGone : .highWaterMark, at: pipe)

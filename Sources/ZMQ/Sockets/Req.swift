@@ -42,7 +42,7 @@ struct ReqPattern: LoadBalancing {
             requestID &+= 1
             request = request.prepending(Self.frame(for: requestID))
         }
-        outbox.queue(request, on: pipe)
+        outbox.queue(moving: request, on: pipe)
         replyPipe = pipe
         lastAsked = pipe
         return true

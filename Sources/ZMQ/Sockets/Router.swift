@@ -62,7 +62,7 @@ struct RouterPattern: RoutingByID {
             return false
         }
         waitingFor = nil
-        outbox.queue(message.droppingFirstForWire(), on: pipe)
+        outbox.queue(moving: message.droppingFirstForWire(), on: pipe)
         return true
     }
 }

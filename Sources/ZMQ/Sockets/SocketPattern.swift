@@ -143,7 +143,19 @@ struct Outbox {
 
     @inline(__always)
     mutating func queue(_ message: Message, on pipe: Pipe) {
-        let (conflated, schedule) = pipe.queue(copying: message, conflate: conflate)
+        queued(pipe.queue(copying: message, conflate: conflate), on: pipe)
+    }
+
+    /// The same for a message made for the queue (a ROUTER's without its routing id): moved in,
+    /// not copied.
+    @inline(__always)
+    mutating func queue(moving message: consuming Message, on pipe: Pipe) {
+        queued(pipe.queue(moving: message, conflate: conflate), on: pipe)
+    }
+
+    @inline(__always)
+    private mutating func queued(_ outcome: (conflated: Int, schedule: Bool), on pipe: Pipe) {
+        let (conflated, schedule) = outcome
         if conflated > 0 {
             pipe.drops.add(conflated, .conflated)
             dropped += conflated

@@ -47,7 +47,7 @@ struct StreamPattern: RoutingByID {
             // The engine closes the connection when it reaches this empty message.
             _ = table.remove(pipe)
             waitingFor = nil
-            outbox.queue(Message(data), on: pipe)
+            outbox.queue(moving: Message(data), on: pipe)
             return true
         }
         guard pipe.hasRoom(hwm: outbox.hwm) else {
@@ -55,7 +55,7 @@ struct StreamPattern: RoutingByID {
             return false
         }
         waitingFor = nil
-        outbox.queue(Message(data), on: pipe)
+        outbox.queue(moving: Message(data), on: pipe)
         return true
     }
 }
