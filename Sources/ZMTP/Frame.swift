@@ -40,6 +40,15 @@ public struct Frame: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// An inline frame of up to seven octets as one word, octet i in bits 8i...8i+7 (the rest
+    /// zero), and its count; nil for any other frame. A routing id, read as a table keys it
+    /// without a closure.
+    @inlinable
+    package var shortWord: (word: UInt64, count: Int)? {
+        guard case .inline(let small) = storage, small.count <= 7 else { return nil }
+        return (UInt64(littleEndian: small.words.0), small.count)
+    }
+
     /// Frames made from octets of up to this many take one allocation (above `inlineCapacity`).
     /// Larger ones are a `ByteBuffer`, which the engines hand to the wire without copying.
     public static let compactCapacity = 8 * 1024

@@ -221,7 +221,7 @@ struct RoutingTests {
         let anonymous = named(2, identity: nil)
         let made = table.name(anonymous, handover: false).id
         #expect(made.count == 5 && made[0] == 0, "libzmq's form: 0x00 and a 32-bit counter")
-        #expect(table[made] === anonymous)
+        #expect(table[made] === anonymous && table[Frame(made)] === anonymous)
 
         // A second "alice" is refused, unless handover lets it take the name.
         #expect(!table.admits(Array("alice".utf8), handover: false))
@@ -265,7 +265,7 @@ struct RoutingTests {
         let pipe = Pipe(id: 200, isConnectSide: true)
         let reserved = table.reserve(pipe)
         #expect(reserved.count == 4 && RoutingTable.number(reserved) != 0)
-        #expect(table[reserved] === pipe && pipe.routingIDChosen)
+        #expect(table[reserved] === pipe && table[Frame(reserved)] === pipe && pipe.routingIDChosen)
         #expect(!ids.contains(reserved))
         // Its peer connects: named again under the reserved id, once; leaving, it is gone.
         let before = table.count

@@ -83,6 +83,13 @@ struct RoutingTable {
 
     /// The peer a message's first frame names, found without copying the frame's octets out.
     subscript(id: Frame) -> Pipe? {
+        if let (word, count) = id.shortWord {
+            // A short id, the usual one: its keys straight from the frame's word.
+            let number: UInt32? = numbered
+                ? (count == 4 ? UInt32(bigEndian: UInt32(truncatingIfNeeded: word)) : nil)
+                : (count == 5 && word & 0xFF == 0 ? UInt32(bigEndian: UInt32(truncatingIfNeeded: word >> 8)) : nil)
+            return pipe(keys: (number, word | UInt64(count) << 56), octets: { id.bytes })
+        }
         let numbered = numbered
         return pipe(keys: id.withUnsafeBytes { Self.keys($0, numbered: numbered) }, octets: { id.bytes })
     }
