@@ -14,10 +14,11 @@ import ZMQ
 ///     }
 ///
 /// The Guide draws the hand-off as a PUSH over inproc to a PULL per worker; inside one process
-/// the same is a queue the workers share: each free worker takes the next message, so a worker
+/// the same is a queue the workers share: each free worker takes the next messages, so a worker
 /// stuck on one message gets no more while the others go on, and up to
-/// `workers × queuedPerWorker` messages wait before the fan-out stops reading (the subscriber's
-/// high-water mark then applies). The reading loop runs on the subscriber's I/O thread, so the
+/// `workers × queuedPerWorker` messages wait in it before the fan-out stops reading (the
+/// subscriber's high-water mark then applies), besides the share each worker has taken (up to
+/// 64, or all that waited for a lone worker). The reading loop runs on the subscriber's I/O thread, so the
 /// socket is read without a hop between threads; the workers run where Swift puts tasks, never
 /// on an I/O thread, so a handler that computes for a long time runs beside the others and does
 /// not stop the connections from being read. A worker handles its messages in order; across
@@ -42,7 +43,8 @@ public struct SubscriberFanOut: Sendable {
                     handler: @escaping @Sendable (Message, _ worker: Int) async throws -> Void) async throws {
         try Settings.atLeastOne(workers, "workers")
         try Settings.atLeastOne(queuedPerWorker, "queuedPerWorker")
-        let queue = HandOffQueue(workers: workers, capacity: workers * queuedPerWorker)
+        let (product, overflow) = workers.multipliedReportingOverflow(by: queuedPerWorker)
+        let queue = HandOffQueue(workers: workers, capacity: overflow ? Int.max : product)
         do {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
@@ -58,11 +60,15 @@ public struct SubscriberFanOut: Sendable {
                     }
                 }
                 for worker in 0..<workers {
-                    group.addTask {
+                    // Where Swift puts tasks, even when `run` is called on an I/O thread.
+                    group.addTask(executorPreference: globalConcurrentExecutor) {
                         var taken = Deque<Message>()
                         while true {
                             if taken.isEmpty { try await queue.take(into: &taken) }
-                            while let message = taken.popFirst() { try await handler(message, worker) }
+                            while let message = taken.popFirst() {
+                                try Task.checkCancellation()  // what was taken is dropped once the fan-out ends
+                                try await handler(message, worker)
+                            }
                         }
                     }
                 }
@@ -82,11 +88,11 @@ public struct SubscriberFanOut: Sendable {
 }
 
 /// The messages between the fan-out's reading loop and its workers. The loop hands over what
-/// it read in one go; a free worker is woken only when the messages waiting outnumber the workers
-/// already awake, so a burst wakes a few workers, not one per message. A worker takes its share
-/// of what waits (at most `share`), so workers that keep up take messages a batch at a time, and
-/// a stuck worker holds back no more than its share (a lone worker takes everything). Messages
-/// move through without being copied.
+/// it read in one go, and no message waits while a worker is free: each free worker is woken
+/// with its share of what waits (up to `share`), so a burst wakes a few workers, not one per
+/// message, and workers that keep up take messages a batch at a time. A stuck worker holds back
+/// no more than its share (a lone worker takes everything). Messages move through without being
+/// copied.
 final class HandOffQueue: Sendable {
     private struct State {
         var messages = Deque<Message>()
@@ -135,8 +141,8 @@ final class HandOffQueue: Sendable {
                     while state.messages.count < capacity, let message = messages.popFirst() { state.messages.append(message) }
                 }
                 var woken: [(UnsafeContinuation<Deque<Message>, any Error>, Deque<Message>)] = []
-                // One more worker while the messages waiting are at least as many as those awake.
-                while !state.idle.isEmpty, !state.messages.isEmpty, state.messages.count >= workers - state.idle.count {
+                // No message waits while a worker is free (the workers awake may all be stuck).
+                while !state.idle.isEmpty, !state.messages.isEmpty {
                     var share = Deque<Message>()
                     state.takeShare(into: &share, workers: workers)
                     woken.append((state.idle.removeLast(), share))

@@ -101,4 +101,36 @@ struct SubscriberFanOutTests {
         var late = messages(6..<7)
         await #expect(throws: CancellationError.self) { try await queue.put(&late) }
     }
+    @Test("no message waits for a stuck worker while another worker is free")
+    func freeWorkerTakesMessage() async throws {
+        try await withContext { context in
+            let (publisher, subscriber) = try await Self.subscribed(in: context, "fan-out-free")
+            let (started, start) = AsyncStream.makeStream(of: Void.self)
+            let (handledFree, handled) = AsyncStream.makeStream(of: Int.self)
+            // One stream per worker, so that no stream has two readers.
+            let releases = (0..<3).map { _ in AsyncStream.makeStream(of: Void.self) }
+            let running = Task {
+                try await SubscriberFanOut(workers: 3).run(from: subscriber, in: context) { message, worker in
+                    if message[0].string == "stuck" {
+                        start.yield()
+                        for await _ in releases[worker].stream { break }  // stuck until the test is done
+                    } else {
+                        handled.yield(worker)
+                    }
+                }
+            }
+            try await publisher.send(Message(Frame("stuck")))
+            try await publisher.send(Message(Frame("stuck")))
+            var starts = started.makeAsyncIterator()
+            _ = await starts.next()
+            _ = await starts.next()
+            // Two workers are stuck; the third takes the next message.
+            try await publisher.send(Message(Frame("free")))
+            var handledIterator = handledFree.makeAsyncIterator()
+            #expect(await handledIterator.next() != nil)
+            for release in releases { release.continuation.finish() }
+            running.cancel()
+            try await running.value
+        }
+    }
 }

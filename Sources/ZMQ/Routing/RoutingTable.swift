@@ -85,9 +85,11 @@ struct RoutingTable {
     subscript(id: Frame) -> Pipe? {
         if let (word, count) = id.shortWord {
             // A short id, the usual one: its keys straight from the frame's word.
+            // Octet i is in bits 8i of the word on every host: the number, big-endian on the
+            // wire, is those four octets swapped.
             let number: UInt32? = numbered
-                ? (count == 4 ? UInt32(bigEndian: UInt32(truncatingIfNeeded: word)) : nil)
-                : (count == 5 && word & 0xFF == 0 ? UInt32(bigEndian: UInt32(truncatingIfNeeded: word >> 8)) : nil)
+                ? (count == 4 ? UInt32(truncatingIfNeeded: word).byteSwapped : nil)
+                : (count == 5 && word & 0xFF == 0 ? UInt32(truncatingIfNeeded: word >> 8).byteSwapped : nil)
             return pipe(keys: (number, word | UInt64(count) << 56), octets: { id.bytes })
         }
         let numbered = numbered
