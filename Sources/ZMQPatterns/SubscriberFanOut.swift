@@ -115,6 +115,13 @@ final class HandOffQueue: Sendable {
                 taken.append(message)
             }
         }
+
+        /// A worker's take: its share into `taken`, and the reading loop to wake if that made
+        /// room for it.
+        mutating func take(into taken: inout Deque<Message>, workers: Int, capacity: Int) -> UnsafeContinuation<Void, any Error>? {
+            takeShare(into: &taken, workers: workers)
+            return !taken.isEmpty && messages.count < capacity ? reader.take() : nil
+        }
     }
 
     /// The most messages a worker takes at once.
@@ -166,10 +173,7 @@ final class HandOffQueue: Sendable {
     /// is queued. Throws `CancellationError` once the queue is closed (a cancelled waiter closes
     /// it: the fan-out is ending).
     func take(into taken: inout Deque<Message>) async throws {
-        let reader = state.withLock { state in
-            state.takeShare(into: &taken, workers: workers)
-            return state.messages.count < capacity ? state.reader.take() : nil
-        }
+        let reader = state.withLock { $0.take(into: &taken, workers: workers, capacity: capacity) }
         reader?.resume()
         if !taken.isEmpty { return }
         taken = try await withTaskCancellationHandler {
@@ -179,12 +183,9 @@ final class HandOffQueue: Sendable {
                 let (share, reader, closed) = state.withLock { state -> (Deque<Message>, UnsafeContinuation<Void, any Error>?, Bool) in
                     var share = Deque<Message>()
                     if state.closed { return (share, nil, true) }
-                    state.takeShare(into: &share, workers: workers)
-                    if share.isEmpty {
-                        state.idle.append(worker)
-                        return (share, nil, false)
-                    }
-                    return (share, state.reader.take(), false)
+                    let reader = state.take(into: &share, workers: workers, capacity: capacity)
+                    if share.isEmpty { state.idle.append(worker) }
+                    return (share, reader, false)
                 }
                 reader?.resume()
                 if closed {

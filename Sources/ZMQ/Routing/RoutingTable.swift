@@ -18,31 +18,30 @@ struct RoutingTable {
     /// How many peers are named.
     var count: Int { pipesByShortID.count + pipesByLongID.count + pipesByGeneratedID.count }
 
-    /// The number of an id shaped as `generatedID` makes them (0x00 and four octets, or four
-    /// octets for `numbered`); nil for any other id. A peer may announce an id of that shape too:
-    /// it is then filed with the other announced ids.
-    private static func generatedNumber(_ octets: UnsafeRawBufferPointer, numbered: Bool) -> UInt32? {
-        if numbered {
-            guard octets.count == 4 else { return nil }
-            return UInt32(bigEndian: octets.loadUnaligned(as: UInt32.self))
-        }
-        guard octets.count == 5, octets[0] == 0 else { return nil }
-        return UInt32(bigEndian: octets.loadUnaligned(fromByteOffset: 1, as: UInt32.self))
+    /// The keys a short id (up to seven octets) is filed under, from its word (octet i in bits
+    /// 8i, as `shortWord` and `Frame.shortWord` give it) and count: the word with the count in its
+    /// top octet, and the number of an id shaped as `generatedID` makes them (0x00 and four
+    /// octets, or four octets for `numbered`), the four octets big-endian. A peer may announce an
+    /// id of that shape too: it is then filed with the other announced ids.
+    private static func keys(word: UInt64, count: Int, numbered: Bool) -> (number: UInt32?, short: UInt64?) {
+        let number: UInt32? = numbered
+            ? (count == 4 ? UInt32(truncatingIfNeeded: word).byteSwapped : nil)
+            : (count == 5 && word & 0xFF == 0 ? UInt32(truncatingIfNeeded: word >> 8).byteSwapped : nil)
+        return (number, word | UInt64(count) << 56)
     }
 
-    /// The word a short id is keyed by; nil for an id of more than seven octets.
-    private static func shortKey(_ octets: UnsafeRawBufferPointer) -> UInt64? {
+    /// The word of a short id's octets, octet i in bits 8i; nil for an id of more than seven.
+    private static func shortWord(_ octets: UnsafeRawBufferPointer) -> UInt64? {
         guard octets.count <= 7 else { return nil }
-        // Octet i in bits 8i...8i+7 (one copy, not a loop per octet), the count in the top octet.
         var word: UInt64 = 0
-        withUnsafeMutableBytes(of: &word) { $0.copyMemory(from: octets) }
-        return UInt64(littleEndian: word) | UInt64(octets.count) << 56
+        withUnsafeMutableBytes(of: &word) { $0.copyMemory(from: octets) }  // one copy, not a loop per octet
+        return UInt64(littleEndian: word)
     }
 
-    /// The keys an id is filed under, read from its octets: its number if it has a made-up id's
-    /// shape, and the word of a short id; both nil for a long one.
+    /// The keys an id is filed under, read from its octets; both nil for a long one.
     private static func keys(_ octets: UnsafeRawBufferPointer, numbered: Bool) -> (number: UInt32?, short: UInt64?) {
-        (generatedNumber(octets, numbered: numbered), shortKey(octets))
+        guard let word = shortWord(octets) else { return (nil, nil) }
+        return keys(word: word, count: octets.count, numbered: numbered)
     }
 
     /// The peer filed under the id with these `keys` (`octets` is read only for a long id). The
@@ -57,10 +56,10 @@ struct RoutingTable {
     /// number, and stays there when filed again (a PEER's reserved id as its peer connects).
     private mutating func file(_ pipe: Pipe?, under id: [UInt8], generated: Bool = false) {
         let numbered = numbered
-        if let number = id.withUnsafeBytes({ Self.generatedNumber($0, numbered: numbered) }),
-           (generated && pipe != nil) || pipesByGeneratedID[number] != nil {
+        let keys = id.withUnsafeBytes { Self.keys($0, numbered: numbered) }
+        if let number = keys.number, (generated && pipe != nil) || pipesByGeneratedID[number] != nil {
             if let pipe { pipesByGeneratedID.insert(pipe, at: number) } else { pipesByGeneratedID.remove(number) }
-        } else if let key = id.withUnsafeBytes({ Self.shortKey($0) }) {
+        } else if let key = keys.short {
             pipesByShortID[key] = pipe
         } else {
             pipesByLongID[id] = pipe
@@ -85,12 +84,7 @@ struct RoutingTable {
     subscript(id: Frame) -> Pipe? {
         if let (word, count) = id.shortWord {
             // A short id, the usual one: its keys straight from the frame's word.
-            // Octet i is in bits 8i of the word on every host: the number, big-endian on the
-            // wire, is those four octets swapped.
-            let number: UInt32? = numbered
-                ? (count == 4 ? UInt32(truncatingIfNeeded: word).byteSwapped : nil)
-                : (count == 5 && word & 0xFF == 0 ? UInt32(truncatingIfNeeded: word >> 8).byteSwapped : nil)
-            return pipe(keys: (number, word | UInt64(count) << 56), octets: { id.bytes })
+            return pipe(keys: Self.keys(word: word, count: count, numbered: numbered), octets: { id.bytes })
         }
         let numbered = numbered
         return pipe(keys: id.withUnsafeBytes { Self.keys($0, numbered: numbered) }, octets: { id.bytes })
