@@ -8,6 +8,7 @@
     python3 Benchmarks/run.py --only majordomo,titanic     # the Majordomo broker and Titanic rows
     python3 Benchmarks/run.py --only titanic,spool         # the stores' rows, on SQLite and PostgreSQL
     python3 Benchmarks/run.py --only fanout,topics,router,connections   # how the cost grows (and the plot)
+    python3 Benchmarks/run.py --only bounds    # what the machine allows with no ZeroMQ on one side or both
 
 Builds Benchmarks/ in release mode (a separate package: the library never links libzmq) and the
 C peer c/bench.c against Debian's libzmq3-dev (installed if missing, as is libsodium for the
@@ -41,6 +42,7 @@ def build():
     subprocess.check_call(["swift", "build", "-c", "release", "--package-path", HERE], stdout=subprocess.DEVNULL)
     os.makedirs(BUILD, exist_ok=True)
     subprocess.check_call(["cc", "-O2", "-pthread", "-o", os.path.join(BUILD, "zbench"), os.path.join(HERE, "c", "bench.c"), "-lzmq"])
+    subprocess.check_call(["cc", "-O2", "-o", os.path.join(BUILD, "bounds"), os.path.join(HERE, "c", "bounds.c")])
     subprocess.check_call(["cc", "-O2", "-o", os.path.join(BUILD, "mdp"), os.path.join(HERE, "c", "mdp.c"), "-lzmq"])
     subprocess.check_call(["cc", "-O2", "-shared", "-fPIC", "-o", os.path.join(BUILD, "malloc_count.so"), os.path.join(HERE, "c", "malloc_count.c"), "-ldl"])
     return os.path.join(BUILD, "zbench"), os.path.join(BUILD, "release", "SwiftBench")
@@ -374,8 +376,8 @@ class Table:
         self.rows.append(row)
         print(row, file=sys.stderr)
 
-    def show(self):
-        print("| case | " + " | ".join(self.columns) + " | ratio | CPU ns/msg recv/send (libzmq; swift-zmq) |")
+    def show(self, note="CPU ns/msg recv/send (libzmq; swift-zmq)"):
+        print("| case | " + " | ".join(self.columns) + " | ratio | %s |" % note)
         print("|---" * (len(self.columns) + 3) + "|")
         for row in self.rows:
             print(row)
@@ -384,7 +386,7 @@ class Table:
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--only", default="throughput,latency,steady,fanout,topics,router,connections,blackbox,mixed,curve,memory,allocations,majordomo,titanic,spool")
+    parser.add_argument("--only", default="throughput,latency,steady,fanout,topics,router,connections,blackbox,mixed,bounds,curve,memory,allocations,majordomo,titanic,spool")
     parser.add_argument("--steady-seconds", type=int, default=60, help="how long the steady latency run lasts, per implementation")
     parser.add_argument("--transports", default="tcp,ipc,inproc")
     parser.add_argument("--sizes", default=",".join(map(str, SIZES)))
@@ -498,6 +500,43 @@ def main():
                     samples.setdefault(name, []).append(throughput(receiver, sender, "tcp", size)[0])
             table.add("tcp %d B, libzmq PUSH → swift-zmq PULL (vs libzmq → libzmq)" % size, "msgs/s", samples)
 
+    bounds = Table(["libzmq", "bound"])
+    if "bounds" in only:
+        # What the machine allows with no ZeroMQ library on one side or both (c/bounds.c: plain
+        # blocking sockets speaking just enough ZMTP; SwiftBench's nio-lat modes: NIO's own
+        # NIOAsyncChannel), against libzmq in the same run: a target above a bound's ratio cannot
+        # be met by any implementation in that place.
+        plain = os.path.join(BUILD, "bounds")
+        def pairs_row(title, transport, size, bound_pair, note):
+            samples, cpu = {}, {}
+            for run in range(args.runs):
+                for name, (receiver, sender) in ((("libzmq", (libzmq, libzmq)), ("bound", bound_pair)) if run % 2 == 0
+                                                 else (("bound", bound_pair), ("libzmq", (libzmq, libzmq)))):
+                    rate, recv_cpu, send_cpu, _ = throughput(receiver, sender, transport, size)
+                    samples.setdefault(name, []).append(rate)
+                    cpu.setdefault(name, []).append((recv_cpu, send_cpu or 0))
+            per = "; ".join("%d / %d" % (statistics.median(c[0] for c in cpu[n]), statistics.median(c[1] for c in cpu[n])) for n in ("libzmq", "bound"))
+            bounds.add(title, "msgs/s", samples, "%s; CPU ns/msg recv/send: %s" % (note, per))
+        pairs_row("tcp 1 B: libzmq PUSH → a PULL that only counts (vs libzmq → libzmq)", "tcp", 1, (plain, libzmq),
+                  "the most any PULL paired with libzmq's PUSH can reach")
+        pairs_row("tcp 1 B: a PUSH that writes ready-made frames → libzmq PULL (vs libzmq → libzmq)", "tcp", 1, (libzmq, plain),
+                  "the most any PUSH paired with libzmq's PULL can reach")
+        for transport in ("tcp", "ipc"):
+            pairs_row("%s 1 MiB: plain sockets, 1 MiB writes and reads (vs libzmq → libzmq)" % transport, transport, 1048576, (plain, plain),
+                      "the kernel's copy through loopback, no ZeroMQ on either side")
+        for label, binary, mode in (("plain blocking sockets, one thread a side", plain, "lat"),
+                                    ("NIO's NIOAsyncChannel, tasks where Swift puts them", swift, "nio-lat")):
+            p50, p99 = {}, {}
+            for run in range(args.runs):
+                for name, (peer, peer_mode) in ((("libzmq", (libzmq, "lat")), ("bound", (binary, mode))) if run % 2 == 0
+                                                else (("bound", (binary, mode)), ("libzmq", (libzmq, "lat")))):
+                    _, (client_out, _) = pair_run(peer, peer, peer_mode + "-server", peer_mode + "-client", "tcp", 20_000, 1)
+                    median, tail = result(client_out)
+                    p50.setdefault(name, []).append(median)
+                    p99.setdefault(name, []).append(tail)
+            bounds.add("tcp 1 B one-way latency p50, µs: %s (vs libzmq REQ → REP)" % label, "µs", p50, "no ZeroMQ")
+            bounds.add("tcp 1 B one-way latency p99, µs: %s (vs libzmq REQ → REP)" % label, "µs", p99, "no ZeroMQ")
+
     if "curve" in only:
         # tcp PUSH -> PULL with CURVE, the receiver the server: each implementation with itself, and
         # the mixed pairs (an interop check at speed) against the libzmq pair of the same run; in a
@@ -595,6 +634,9 @@ def main():
         postgres.stop()
 
     table.show()
+    if bounds.rows:
+        print("\nWhat the machine allows (ratio: the bound over libzmq):\n")
+        bounds.show("what the bound is")
     if curves:
         plot(curves)
 

@@ -6,6 +6,8 @@
 //   blackbox EP COUNT SIZE WORKERS [WORK_NS] (swift-zmq only: one SUB fanned out to WORKERS handlers
 //   with SubscriberFanOut, each computing WORK_NS a message; RESULT as sub's, the rate from the
 //   first message handled to the last)
+//   nio-lat-server EP COUNT SIZE | nio-lat-client EP COUNT SIZE (no ZeroMQ: NIO's own NIOAsyncChannel,
+//   the latency bound of any library on SwiftNIO; NIOPingPong.swift)
 //   mdp-broker EP (c/mdp.c's broker mode: MajordomoBroker, prints ENDPOINT, runs until killed)
 //   titanic COUNT WINDOW SIZE [STORE] (swift-zmq only: COUNT requests through Titanic on SQLite,
 //   or the postgres:// STORE, to four echo workers, WINDOW submitted at once; RESULT requests/s
@@ -280,6 +282,10 @@ func run() async throws {
         let req = try context.socket(.req)
         try await req.connect(arguments[2])
         try await onIOThread(req) { try await roundTrips(req, count: argument(3), size: argument(4)) }
+    case "nio-lat-server":
+        try await nioLatencyServer(arguments[2], count: argument(3), size: argument(4))
+    case "nio-lat-client":
+        try await nioLatencyClient(arguments[2], count: argument(3), size: argument(4))
     case "lat-steady":
         let req = try context.socket(.req, options: [.linger(.zero)])
         try await req.connect(arguments[2])
