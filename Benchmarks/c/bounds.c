@@ -1,7 +1,7 @@
-/* What the machine allows with no ZeroMQ library on one side: the ceilings that bound a ratio
- * against libzmq whatever the other implementation does. Plain sockets, blocking, one thread,
- * speaking just enough ZMTP 3.0 (NULL) to stand in for a PUSH or a PULL; the same modes and
- * RESULT lines as bench.c, so run.py pairs them with either implementation:
+/* References with no ZeroMQ library on one side or both (run.py --only bounds): a partner for
+ * libzmq that costs almost nothing, and the kernel's own cost of a copy or a round trip. Plain
+ * sockets, blocking, one thread, speaking just enough ZMTP 3.0 (NULL) to stand in for a PUSH or
+ * a PULL; the same modes and RESULT lines as bench.c, so run.py pairs them with either side:
  *   recv EP COUNT SIZE      a PULL that binds EP, prints "ENDPOINT e", reads one connection's frames
  *                           into a 4 MiB buffer and only counts them; RESULT msgs/s cpu-ns/msg received
  *   send EP COUNT SIZE      a PUSH that connects and writes ready-made frames, 256 KiB a write

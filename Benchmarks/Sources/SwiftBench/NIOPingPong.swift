@@ -1,5 +1,5 @@
-// The latency bound of any library on SwiftNIO: round trips of SIZE octets over NIO's own
-// NIOAsyncChannel, no ZeroMQ, the loops left where Swift puts them (as lat-server/lat-client's):
+// What SwiftNIO's own async API costs a round trip: SIZE octets over NIOAsyncChannel, no
+// ZeroMQ, the loops left where Swift puts them (as lat-server/lat-client's leave theirs):
 //   nio-lat-server EP COUNT SIZE   binds, prints "ENDPOINT e", echoes COUNT blocks of SIZE octets
 //   nio-lat-client EP COUNT SIZE   connects, COUNT round trips; RESULT p50-us p99-us (one way)
 import NIOCore
