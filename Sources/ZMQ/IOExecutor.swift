@@ -8,9 +8,12 @@ import NIOCore
 /// this way must never block: it would stall every connection on that thread.
 public final class IOExecutor: TaskExecutor, @unchecked Sendable {
     let eventLoop: any EventLoop
+    /// The thread's connections with messages waiting to be written.
+    let drains: DrainQueue<ZMTPEngine>
 
     init(eventLoop: any EventLoop) {
         self.eventLoop = eventLoop
+        drains = DrainQueue(eventLoop: eventLoop)
     }
 
     public func enqueue(_ job: consuming ExecutorJob) {

@@ -7,7 +7,7 @@ import ZMTP
 /// All of its state lives on its channel's event loop. Outgoing messages are taken from the pipe
 /// in whole batches and encoded into one buffer per batch, with one flush; incoming frames are
 /// parsed in place and handed to the socket once per read.
-final class ZMTPEngine: ChannelDuplexHandler, ChannelEngine, @unchecked Sendable {
+final class ZMTPEngine: ChannelDuplexHandler, ChannelEngine, Drainable, @unchecked Sendable {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
@@ -23,6 +23,8 @@ final class ZMTPEngine: ChannelDuplexHandler, ChannelEngine, @unchecked Sendable
     /// The far side's address, once the channel is active.
     private(set) var peerAddress: String?
     let eventLoop: any EventLoop
+    /// Where a sender's wake-up goes: drained with the thread's other waiting connections.
+    private let drains: DrainQueue<ZMTPEngine>
     // Touched per read and per message, only on this engine's event loop: the runtime exclusivity
     // check would find nothing and costs a thread-local lookup each time.
     @exclusivity(unchecked) private var machine: Connection
@@ -64,6 +66,7 @@ final class ZMTPEngine: ChannelDuplexHandler, ChannelEngine, @unchecked Sendable
         self.connecter = connecter
         self.endpoint = endpoint
         self.eventLoop = eventLoop
+        self.drains = socket.context.ioExecutor(for: eventLoop).drains
         self.handshakeInterval = options.handshakeInterval.map(TimeAmount.init)
         let heartbeat = Heartbeat.Configuration(
             interval: options.heartbeatInterval.map(TimeAmount.init),
@@ -391,8 +394,9 @@ final class ZMTPEngine: ChannelDuplexHandler, ChannelEngine, @unchecked Sendable
     // MARK: Sending
 
     /// Takes everything queued for this peer, encodes it into one buffer and flushes once, until
-    /// the queue is empty or the channel stops being writable (the pipe keeps the rest).
-    private func drain() {
+    /// the queue is empty or the channel stops being writable (the pipe keeps the rest). Runs on
+    /// the engine's event loop: from `drains` after a sender's wake-up, or when writable again.
+    func drain() {
         guard let context, let pipe, context.channel.isActive else { return }
         var rounds = 0
         while context.channel.isWritable {
@@ -532,6 +536,6 @@ final class ZMTPEngine: ChannelDuplexHandler, ChannelEngine, @unchecked Sendable
     // MARK: PipeEngine
 
     func scheduleDrain() {
-        eventLoop.execute { self.drain() }
+        drains.schedule(self)
     }
 }
