@@ -26,18 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static double now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e9 + ts.tv_nsec;
-}
-
-static double cpu_ns(void) {
-    struct rusage usage;
-    getrusage(RUSAGE_SELF, &usage);
-    return (usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) * 1e9
-         + (usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) * 1e3;
-}
+#include "clocks.h"
 
 static void fail(const char *what) { perror(what); exit(1); }
 

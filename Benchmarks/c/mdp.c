@@ -19,11 +19,7 @@
 #define MAX_QUEUED 4096
 #define MAX_ID 256
 
-static double now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e9 + ts.tv_nsec;
-}
+#include "clocks.h"
 
 typedef struct { unsigned char bytes[MAX_ID]; size_t size; } identity_t;
 typedef struct { identity_t client; zmq_msg_t body; } request_t;

@@ -14,7 +14,6 @@ final class DrainQueue<Engine: Drainable>: Sendable {
         var waiting: [Engine] = []
         /// The last drained list, emptied, kept for its capacity.
         var spare: [Engine] = []
-        var scheduled = false
     }
 
     /// Runs a task on the queue's thread: the event loop's `execute`.
@@ -32,18 +31,16 @@ final class DrainQueue<Engine: Drainable>: Sendable {
 
     /// Drains `engine` soon on this queue's thread, which must be the engine's.
     func schedule(_ engine: Engine) {
+        // A list that was empty has no task to drain it yet.
         let first = state.withLock { state in
             state.waiting.append(engine)
-            guard !state.scheduled else { return false }
-            state.scheduled = true
-            return true
+            return state.waiting.count == 1
         }
         if first { execute { self.drainWaiting() } }
     }
 
     private func drainWaiting() {
         var engines = state.withLock { state in
-            state.scheduled = false
             var taken = state.spare
             state.spare = []
             swap(&taken, &state.waiting)
